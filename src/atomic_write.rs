@@ -1,0 +1,130 @@
+//! Writing files so that readers only ever see the old content or the new, never a mix.
+//!
+//! The new content goes to a temporary file in the same folder (named `.mmops-tmp-*`, so a later
+//! run can recognise and remove one left behind by a killed run), is fsynced, renamed over the
+//! final name, and the folder is fsynced so the rename itself survives a crash.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use tempfile::NamedTempFile;
+
+/// Prefix of every temporary file mmops creates next to a final file.
+pub const TEMP_PREFIX: &str = ".mmops-tmp-";
+
+/// Writes `contents` to `path` atomically. Parent folders are created when missing.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(contents).with_context(|| format!("cannot write {}", path.display()))?;
+    file.commit()
+}
+
+/// A file being written under a temporary name; [`AtomicFile::commit`] puts it in place.
+/// Dropped without commit, the temporary file is removed and the final name is untouched.
+pub struct AtomicFile {
+    temp: NamedTempFile,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> Result<AtomicFile> {
+        let dir = parent_dir(path);
+        fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+        let temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        Ok(AtomicFile { temp, path: path.to_path_buf() })
+    }
+
+    /// The final path this file will get.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open temporary file, for callers that need `Seek` (zip writers).
+    pub fn file_mut(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// Flushes to disk, renames over the final name, and fsyncs the folder. The final file keeps
+    /// the mode of the file it replaces, or gets 0644 (tempfile creates 0600, which would hide a
+    /// report from other users and from node_exporter).
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
+        let file = self.temp.as_file();
+        file.set_permissions(fs::Permissions::from_mode(mode)).with_context(|| {
+            format!("cannot set permissions on the temporary file for {}", path.display())
+        })?;
+        file.sync_all().with_context(|| format!("cannot flush {} to disk", path.display()))?;
+        self.temp
+            .persist(&path)
+            .map_err(|error| error.error)
+            .with_context(|| format!("cannot move the new file into place at {}", path.display()))?;
+        sync_dir(parent_dir(&path)).with_context(|| format!("cannot flush the folder of {}", path.display()))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.temp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+/// Fsyncs a folder so renames and deletions in it are durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_replaces_without_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub/out.json");
+        write_atomically(&target, b"one").unwrap();
+        write_atomically(&target, b"two").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"two");
+        let names: Vec<_> =
+            fs::read_dir(target.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out.json")]);
+        assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn keeps_existing_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.txt");
+        fs::write(&target, b"old").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomically(&target, b"new").unwrap();
+        assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn dropped_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.txt");
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(b"partial").unwrap();
+        drop(file);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,331 @@
+//! The whole command line, declared with clap's derive API.
+//!
+//! This file only describes syntax: doc comments are the help text, value parsers turn flag text
+//! into typed values. It does no I/O; each subcommand turns its `XxxArgs` into a checked plan.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::units;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the check passed / the job was done
+  1  the check failed (stale task, not ready, bundle mismatch, some deletions failed)
+  2  could not run: bad flag, bad config, unreadable input (nothing was changed on disk)
+
+Environment:
+  CI_FAKE_UTC        RFC 3339 instant used as \"now\" everywhere (e.g. 1970-01-01T00:00:00Z)
+  SOURCE_DATE_EPOCH  Unix seconds used as the bundle timestamp when CI_FAKE_UTC is unset
+  NO_COLOR           disables colour when set to a non-empty value";
+
+/// Operations toolkit for the mm-bot market maker.
+///
+/// Every subcommand ends its text output with a marker row such as
+/// `| cron_sentinel | OK | CRON_SENTINEL=OK |` that CI can grep, and its exit code says the same.
+#[derive(Debug, Parser)]
+#[command(name = "mmops", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Output format: human-readable text ending in a marker row, or one JSON document.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Print only the marker row (and errors).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Run as if started in DIR; relative paths resolve there.
+    #[arg(short = 'C', long = "chdir", global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+
+    /// When to colour the output: only on a terminal without NO_COLOR (auto), always, or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that the files scheduled jobs produce are fresh.
+    #[command(after_help = EXIT_CODES)]
+    CronSentinel(CronSentinelArgs),
+
+    /// Delete old artifacts by age, total size and count (try --dry-run first).
+    #[command(after_help = EXIT_CODES)]
+    Rotate(RotateArgs),
+
+    /// Build a reproducible release ZIP with a SHA-256 manifest, or verify one.
+    #[command(after_help = EXIT_CODES, args_conflicts_with_subcommands = true)]
+    Bundle(BundleArgs),
+
+    /// Replay a metrics series through the edge sentinel's profile-switching rules.
+    #[command(after_help = EXIT_CODES)]
+    EdgeSim(EdgeSimArgs),
+
+    /// One release verdict from the pre-live checks and the readiness score.
+    #[command(after_help = EXIT_CODES)]
+    MakeReady(MakeReadyArgs),
+
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CronSentinelArgs {
+    /// Task list (YAML or JSON).
+    #[arg(long, value_name = "FILE", default_value = "deploy/cron/sentinel.yaml")]
+    pub config: PathBuf,
+
+    /// Check only this task (repeatable).
+    #[arg(long = "task", value_name = "NAME")]
+    pub tasks: Vec<String>,
+
+    /// Also write the result as a Prometheus textfile-collector file.
+    #[arg(long, value_name = "PATH")]
+    pub prom_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Folder whose files are rotated (it may itself be a symlink; nothing below it is followed).
+    #[arg(long, value_name = "DIR", default_value = "artifacts")]
+    pub base_dir: PathBuf,
+
+    /// Delete files older than N days (decimals allowed; 0 selects every file older than now).
+    #[arg(long, value_name = "N", value_parser = units::parse_days)]
+    pub days: Option<f64>,
+
+    /// Delete oldest files until the kept total is at most SIZE (2G = 2 GiB, 2GB = 2·10⁹ bytes).
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub max_size: Option<u64>,
+
+    /// Keep only the N newest files (0 keeps none).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<u64>,
+
+    /// Multi-tier retention rules (YAML or JSON); default deploy/ops/rotation.yaml when no limit is given.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Protect files whose path relative to the base dir matches GLOB (repeatable, `**` allowed).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+
+    /// Also consider files and folders whose name starts with `.`.
+    #[arg(long)]
+    pub include_hidden: bool,
+
+    /// Zip the selected files into DIR/artifacts-<UTC timestamp>.zip before deleting them.
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+
+    /// Remove folders this run left empty.
+    #[arg(long)]
+    pub prune_empty_dirs: bool,
+
+    /// Print what would be deleted; write nothing at all.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Wait up to DURATION for another run's lock (default: do not wait).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration_allow_zero)]
+    pub wait_lock: Option<Duration>,
+
+    /// Allow a run that would delete every candidate file.
+    #[arg(long)]
+    pub allow_delete_all: bool,
+
+    /// Refuse a run that would delete more than N files.
+    #[arg(long, value_name = "N")]
+    pub max_delete: Option<u64>,
+
+    /// Also write the result as a Prometheus textfile-collector file.
+    #[arg(long, value_name = "PATH")]
+    pub prom_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    #[command(subcommand)]
+    pub action: Option<BundleAction>,
+
+    #[command(flatten)]
+    pub create: BundleCreateArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleAction {
+    /// Check a bundle against its sidecar and manifest without extracting anything.
+    #[command(after_help = EXIT_CODES)]
+    Verify(BundleVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BundleCreateArgs {
+    /// Release version (SemVer); default: the VERSION file.
+    #[arg(long, value_name = "X")]
+    pub version: Option<String>,
+
+    /// Bundle name: the zip is <out-dir>/<name>-v<version>.zip.
+    #[arg(long, value_name = "NAME", default_value = "mm-bot")]
+    pub name: String,
+
+    /// Where the zip and its .sha256 are written.
+    #[arg(long, value_name = "DIR", default_value = "artifacts/release")]
+    pub out_dir: PathBuf,
+
+    /// Where the optional reports are taken from.
+    #[arg(long, value_name = "DIR", default_value = "artifacts/reports")]
+    pub reports_dir: PathBuf,
+
+    /// Leave the optional reports out.
+    #[arg(long)]
+    pub no_reports: bool,
+
+    /// File list (YAML or JSON) replacing the built-in one (deploy/release/bundle.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Deflate level, 0 (store) to 9.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub level: u32,
+
+    /// Overwrite an existing bundle that differs.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Resolve and hash everything, print the manifest and summary, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleVerifyArgs {
+    /// The bundle to check.
+    #[arg(value_name = "ZIP")]
+    pub zip: PathBuf,
+
+    /// Do not require the <ZIP>.sha256 sidecar.
+    #[arg(long)]
+    pub no_sidecar: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EdgeSimArgs {
+    /// Metrics series: CSV with a header or JSON Lines; `-` reads stdin.
+    #[arg(long, value_name = "FILE", required_unless_present = "state")]
+    pub input: Option<PathBuf>,
+
+    /// Rules and profiles (YAML or JSON); default: the built-in rules (= deploy/edge/sentinel.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Write one CSV row per window (ts, ema1h, ema24h, profile, streak).
+    #[arg(long, value_name = "FILE.csv")]
+    pub timeline: Option<PathBuf>,
+
+    /// Draw the series, thresholds and profile changes as an SVG chart.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// Replay under every combination of values (repeatable), e.g. ema1h_threshold=-0.5,0,0.5.
+    #[arg(long = "sweep", value_name = "KEY=V1,V2,...")]
+    pub sweeps: Vec<String>,
+
+    /// Live step: apply one window to this JSON state file (created on first use).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input", "timeline", "plot", "sweeps"], requires_all = ["ts", "ema1h", "ema24h"])]
+    pub state: Option<PathBuf>,
+
+    /// Live step: the window's timestamp (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "T", requires = "state")]
+    pub ts: Option<String>,
+
+    /// Live step: the window's ema1h (bps).
+    #[arg(long, value_name = "X", requires = "state", allow_negative_numbers = true)]
+    pub ema1h: Option<f64>,
+
+    /// Live step: the window's ema24h (bps).
+    #[arg(long, value_name = "Y", requires = "state", allow_negative_numbers = true)]
+    pub ema24h: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct MakeReadyArgs {
+    /// Pre-live steps (YAML or JSON).
+    #[arg(long, value_name = "FILE", default_value = "deploy/release/make_ready.yaml")]
+    pub config: PathBuf,
+
+    /// Folder holding the REPORT_SOAK_*.json soak reports.
+    #[arg(long, value_name = "DIR", default_value = "artifacts")]
+    pub reports_dir: PathBuf,
+
+    /// Where the readiness JSON (and its .md twin) is written.
+    #[arg(long, value_name = "FILE", default_value = "artifacts/reports/readiness.json")]
+    pub out_json: PathBuf,
+
+    /// Lowest readiness score that counts as GO.
+    #[arg(long, value_name = "N", default_value_t = 100.0)]
+    pub min_score: f64,
+
+    /// Steps run at once (default: number of CPUs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+
+    /// Also write a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Skip the pre-live pack; compute the readiness score only.
+    #[arg(long)]
+    pub skip_pre_live: bool,
+
+    /// Readiness is HOLD when the newest soak report is older than DURATION.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub max_evidence_age: Option<Duration>,
+
+    /// Only validate a readiness JSON file and exit.
+    #[arg(long, value_name = "FILE")]
+    pub validate: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,24 @@
+//! mmops: the operations toolkit for the mm-bot market maker.
+//!
+//! One module per subcommand (`cron_sentinel` ↔ `mmops cron-sentinel`), plus a shared layer every
+//! subcommand uses: [`outcome`] (exit codes), [`output`] (marker rows, text vs JSON), [`clock`]
+//! ("now"), [`config_file`], [`units`] (durations and sizes), [`atomic_write`], [`prometheus`].
+//! See ARCHITECTURE.md for the map.
+
+pub mod atomic_write;
+pub mod cli;
+pub mod clock;
+pub mod config_file;
+pub mod context;
+pub mod outcome;
+pub mod output;
+pub mod prometheus;
+pub mod sanitize;
+pub mod units;
+
+pub mod bundle;
+pub mod completions;
+pub mod cron_sentinel;
+pub mod edge_sim;
+pub mod make_ready;
+pub mod rotate;

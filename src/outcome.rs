@@ -1,0 +1,109 @@
+//! How a run ends: the closed set of exit codes and the errors that map to them.
+//!
+//! Subcommands never pick a number: they return a [`Verdict`] (through their report's marker) or an
+//! error. An error is exit 2 ("could not run, nothing changed") unless it is a [`CheckFailed`].
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// Every exit code mmops uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The check passed / the job was done.
+    Success,
+    /// The check failed: stale task, not ready, bundle mismatch, some deletions failed.
+    CheckFailed,
+    /// Could not run: bad flag, bad config, unreadable input. Nothing was changed on disk.
+    Usage,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::CheckFailed => 1,
+            Exit::Usage => 2,
+        }
+    }
+
+    /// The exit code for an error that ended the run.
+    pub fn for_error(error: &anyhow::Error) -> Exit {
+        if error.chain().any(|cause| cause.is::<CheckFailed>()) { Exit::CheckFailed } else { Exit::Usage }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit.code())
+    }
+}
+
+/// Whether a subcommand's check passed; decides the marker's OK/FAIL and exit 0/1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+impl Verdict {
+    pub fn from_passed(passed: bool) -> Verdict {
+        if passed { Verdict::Pass } else { Verdict::Fail }
+    }
+
+    pub fn passed(self) -> bool {
+        self == Verdict::Pass
+    }
+
+    /// `OK` or `FAIL`, as in marker rows and the JSON `status` field.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "OK",
+            Verdict::Fail => "FAIL",
+        }
+    }
+
+    pub fn exit(self) -> Exit {
+        match self {
+            Verdict::Pass => Exit::Success,
+            Verdict::Fail => Exit::CheckFailed,
+        }
+    }
+}
+
+/// An error that means "the check failed" (exit 1) rather than "could not run" (exit 2), for the
+/// few failures found before a report exists: a lock held by another run, a release that would be
+/// overwritten. Wrap it with `anyhow::Error::new(CheckFailed(message))`.
+#[derive(Debug)]
+pub struct CheckFailed(pub String);
+
+impl fmt::Display for CheckFailed {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CheckFailed {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn exit_codes_are_fixed() {
+        assert_eq!(Exit::Success.code(), 0);
+        assert_eq!(Exit::CheckFailed.code(), 1);
+        assert_eq!(Exit::Usage.code(), 2);
+        assert_eq!(Verdict::Pass.exit(), Exit::Success);
+        assert_eq!(Verdict::Fail.exit(), Exit::CheckFailed);
+    }
+
+    #[test]
+    fn errors_are_usage_unless_a_check_failed() {
+        let plain = anyhow::anyhow!("bad config");
+        assert_eq!(Exit::for_error(&plain), Exit::Usage);
+        let failed: anyhow::Result<()> = Err(anyhow::Error::new(CheckFailed("lock held".into())));
+        let wrapped = failed.context("cannot rotate").unwrap_err();
+        assert_eq!(Exit::for_error(&wrapped), Exit::CheckFailed);
+    }
+}

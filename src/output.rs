@@ -1,0 +1,289 @@
+//! The printer: the only place that writes to stdout and stderr.
+//!
+//! A subcommand builds a [`Report`] (a serde-serializable struct that can also render itself as
+//! text) and hands it to [`Printer::emit`]. Text output is the report's body followed by its
+//! marker row; `--quiet` keeps only the marker row; `--format json` prints one document with the
+//! same facts plus `tool`, `status` and `marker`. Results go to stdout, diagnostics to stderr.
+
+#![allow(clippy::print_stderr)]
+
+use std::fmt;
+use std::io::{self, IsTerminal, Write};
+
+use serde::Serialize;
+
+use crate::cli::{ColorChoice, Format};
+use crate::outcome::Verdict;
+
+/// The last line of every text output: `| <tool> | OK | <KEY>=<VALUE> |`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    pub tool: &'static str,
+    pub verdict: Verdict,
+    pub key: &'static str,
+    pub value: String,
+}
+
+impl Marker {
+    pub fn new(tool: &'static str, verdict: Verdict, key: &'static str, value: impl Into<String>) -> Marker {
+        Marker { tool, verdict, key, value: value.into() }
+    }
+
+    /// `KEY=VALUE`, the part CI greps for.
+    pub fn assignment(&self) -> String {
+        format!("{}={}", self.key, self.value)
+    }
+}
+
+impl fmt::Display for Marker {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "| {} | {} | {} |", self.tool, self.verdict.label(), self.assignment())
+    }
+}
+
+/// What a subcommand prints. The serialized form must be a JSON object: it is the `--format json`
+/// document, to which the printer adds `tool`, `status` and `marker`.
+pub trait Report: Serialize {
+    /// The closing marker row; its verdict decides exit 0 or 1.
+    fn marker(&self) -> Marker;
+
+    /// The human-readable body printed before the marker row (skipped by `--quiet`).
+    fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()>;
+}
+
+/// Colour for one stream, decided once.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    pub fn plain() -> Style {
+        Style { color: false }
+    }
+
+    /// Colour when asked to, or on a terminal with `NO_COLOR` unset or empty and `TERM` not `dumb`.
+    pub fn detect(choice: ColorChoice, is_terminal: bool) -> Style {
+        let color = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                is_terminal
+                    && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+                    && std::env::var_os("TERM").is_none_or(|term| term != "dumb")
+            }
+        };
+        Style { color }
+    }
+
+    pub fn is_colored(&self) -> bool {
+        self.color
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    pub fn good(&self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    pub fn bad(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    pub fn warning(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    /// Green for a pass, red for a fail.
+    pub fn verdict(&self, verdict: Verdict, text: &str) -> String {
+        match verdict {
+            Verdict::Pass => self.good(text),
+            Verdict::Fail => self.bad(text),
+        }
+    }
+}
+
+/// Writes results to stdout and diagnostics to stderr, honouring `--format`, `--quiet` and colour.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    format: Format,
+    quiet: bool,
+    stdout_style: Style,
+    stderr_style: Style,
+    stderr_is_terminal: bool,
+}
+
+impl Printer {
+    pub fn new(format: Format, quiet: bool, color: ColorChoice) -> Printer {
+        let stderr_is_terminal = io::stderr().is_terminal();
+        Printer {
+            format,
+            quiet,
+            stdout_style: Style::detect(color, io::stdout().is_terminal()),
+            stderr_style: Style::detect(color, stderr_is_terminal),
+            stderr_is_terminal,
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Whether progress bars may be drawn: stderr is a terminal and output is not quiet.
+    pub fn shows_progress(&self) -> bool {
+        self.stderr_is_terminal && !self.quiet
+    }
+
+    /// Prints the report and returns its verdict. A closed stdout (`mmops … | head`) is not an
+    /// error: the verdict still decides the exit code.
+    pub fn emit<R: Report>(&self, report: &R) -> anyhow::Result<Verdict> {
+        let marker = report.marker();
+        let mut stdout = io::stdout().lock();
+        let written = match self.format {
+            Format::Json => {
+                let document = json_document(report, &marker)?;
+                writeln!(stdout, "{document}")
+            }
+            Format::Text => self.write_text(&mut stdout, report, &marker),
+        };
+        match written.and_then(|()| stdout.flush()) {
+            Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+                Err(anyhow::Error::new(error).context("cannot write to stdout"))
+            }
+            _ => Ok(marker.verdict),
+        }
+    }
+
+    fn write_text<R: Report>(&self, out: &mut dyn Write, report: &R, marker: &Marker) -> io::Result<()> {
+        if !self.quiet {
+            report.write_text(out, &self.stdout_style)?;
+        }
+        let row = marker.to_string();
+        writeln!(out, "{}", self.stdout_style.verdict(marker.verdict, &row))
+    }
+
+    /// A warning on stderr (`mmops: warning: …`); suppressed by `--quiet`.
+    pub fn warn(&self, message: impl fmt::Display) {
+        if !self.quiet {
+            let label = self.stderr_style.warning("warning:");
+            let _ = writeln!(io::stderr().lock(), "mmops: {label} {message}");
+        }
+    }
+
+    /// A problem the run survived but that makes it fail (a file that could not be deleted);
+    /// always printed, even with `--quiet`.
+    pub fn problem(&self, message: impl fmt::Display) {
+        let label = self.stderr_style.bad("error:");
+        let _ = writeln!(io::stderr().lock(), "mmops: {label} {message}");
+    }
+
+    /// A progress note on stderr (`mmops: …`), for long runs; suppressed by `--quiet` and in JSON mode.
+    pub fn note(&self, message: impl fmt::Display) {
+        if !self.quiet && self.format == Format::Text {
+            let _ = writeln!(io::stderr().lock(), "mmops: {message}");
+        }
+    }
+
+    /// The one line printed for an error that ended the run: the message and its cause chain.
+    pub fn fatal(&self, error: &anyhow::Error) {
+        let label = self.stderr_style.bad("error:");
+        let _ = writeln!(io::stderr().lock(), "mmops: {label} {}", error_line(error));
+    }
+}
+
+/// `outer: cause: root cause`, with repeated texts dropped (a context that already quotes its
+/// source is not printed twice).
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|previous| previous.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+/// The `--format json` document: the report's fields plus `tool`, `status` and `marker`,
+/// pretty-printed, keys sorted (serde_json's map is ordered), so the bytes are stable.
+pub fn json_document<R: Report>(report: &R, marker: &Marker) -> anyhow::Result<String> {
+    let mut value = serde_json::to_value(report)?;
+    let object =
+        value.as_object_mut().ok_or_else(|| anyhow::anyhow!("a report must serialize to a JSON object"))?;
+    object.insert("tool".into(), marker.tool.into());
+    object.insert("status".into(), marker.verdict.label().into());
+    object.insert("marker".into(), marker.assignment().into());
+    Ok(serde_json::to_string_pretty(&value)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Sample {
+        count: u32,
+    }
+
+    impl Report for Sample {
+        fn marker(&self) -> Marker {
+            Marker::new("sample", Verdict::from_passed(self.count == 0), "SAMPLE", "X")
+        }
+
+        fn write_text(&self, out: &mut dyn Write, _style: &Style) -> io::Result<()> {
+            writeln!(out, "count {}", self.count)
+        }
+    }
+
+    #[test]
+    fn marker_row_format() {
+        let marker = Marker::new("cron_sentinel", Verdict::Pass, "CRON_SENTINEL", "OK");
+        assert_eq!(marker.to_string(), "| cron_sentinel | OK | CRON_SENTINEL=OK |");
+        let marker = Marker::new("make_ready", Verdict::Fail, "MAKE_READY", "BLOCKED");
+        assert_eq!(marker.to_string(), "| make_ready | FAIL | MAKE_READY=BLOCKED |");
+    }
+
+    #[test]
+    fn json_document_adds_status_and_marker() {
+        let report = Sample { count: 2 };
+        let document = json_document(&report, &report.marker()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&document).unwrap();
+        assert_eq!(value["status"], "FAIL");
+        assert_eq!(value["marker"], "SAMPLE=X");
+        assert_eq!(value["tool"], "sample");
+        assert_eq!(value["count"], 2);
+    }
+
+    #[test]
+    fn text_is_body_then_marker_and_quiet_keeps_marker() {
+        let report = Sample { count: 0 };
+        let mut printer = Printer::new(Format::Text, false, ColorChoice::Never);
+        let mut out = Vec::new();
+        printer.write_text(&mut out, &report, &report.marker()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "count 0\n| sample | OK | SAMPLE=X |\n");
+        printer.quiet = true;
+        let mut out = Vec::new();
+        printer.write_text(&mut out, &report, &report.marker()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "| sample | OK | SAMPLE=X |\n");
+    }
+
+    #[test]
+    fn error_line_joins_causes_once() {
+        let error = anyhow::anyhow!("root").context("cannot read x").context("cannot load config");
+        assert_eq!(error_line(&error), "cannot load config: cannot read x: root");
+    }
+}

@@ -1,0 +1,70 @@
+//! Printing names that come from the disk safely: a file name with a newline or an escape
+//! sequence must not forge output lines or drive the terminal.
+
+use std::path::Path;
+
+/// A path as printable text: control characters escaped (`\n`, `\x1b`), invalid UTF-8 bytes as
+/// `\xNN`. Ordinary paths come back unchanged.
+pub fn display_path(path: &Path) -> String {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_escaped(&mut out, c);
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
+}
+
+/// Text from a file or a child process, escaped the same way (newlines and tabs kept when
+/// `keep_newlines`).
+pub fn display_text(text: &str, keep_newlines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if keep_newlines && (c == '\n' || c == '\t') {
+            out.push(c);
+        } else {
+            push_escaped(&mut out, c);
+        }
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c => out.push(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn ordinary_paths_unchanged() {
+        assert_eq!(display_path(Path::new("artifacts/reports/a b.json")), "artifacts/reports/a b.json");
+        assert_eq!(display_path(Path::new("données/ü.txt")), "données/ü.txt");
+    }
+
+    #[test]
+    fn control_and_invalid_bytes_escaped() {
+        let path = Path::new(OsStr::from_bytes(b"evil\n| rotate | OK |\x1b[31m\xff"));
+        assert_eq!(display_path(path), "evil\\n| rotate | OK |\\x1b[31m\\xff");
+    }
+
+    #[test]
+    fn text_keeps_newlines_when_asked() {
+        assert_eq!(display_text("a\nb\x07", true), "a\nb\\x07");
+        assert_eq!(display_text("a\nb", false), "a\\nb");
+    }
+}

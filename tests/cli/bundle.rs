@@ -1,0 +1,1 @@
+//! `mmops bundle` end to end.

@@ -1,0 +1,1 @@
+//! `mmops cron-sentinel` end to end.

@@ -1,0 +1,1 @@
+//! `mmops edge-sim` end to end.

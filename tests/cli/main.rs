@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `mmops` binary in temporary folders, one module per subcommand.
+
+mod support;
+
+mod bundle;
+mod cron_sentinel;
+mod edge_sim;
+mod global;
+mod make_ready;
+mod rotate;

@@ -1,0 +1,1 @@
+//! `mmops make-ready` end to end.

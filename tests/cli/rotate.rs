@@ -1,0 +1,1 @@
+//! `mmops rotate` end to end.
