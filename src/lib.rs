@@ -12,6 +12,7 @@ pub mod config_file;
 pub mod context;
 pub mod outcome;
 pub mod output;
+pub mod progress;
 pub mod prometheus;
 pub mod sanitize;
 pub mod units;
