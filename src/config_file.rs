@@ -39,10 +39,8 @@ fn describe(error: &serde_saphyr::Error, origin: &str) -> String {
 fn first_line(text: &str) -> String {
     let mut line = text.lines().next().unwrap_or("").trim();
     line = line.strip_prefix("error: ").unwrap_or(line);
-    if let Some(rest) = line.strip_prefix("line ") {
-        if let Some((_, message)) = rest.split_once(": ") {
-            line = message;
-        }
+    if let Some((_, message)) = line.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        line = message;
     }
     let line = line.replace('`', "\"");
     match line.split_once(", set DuplicateKeyPolicy") {
