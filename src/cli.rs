@@ -105,8 +105,12 @@ pub struct CronSentinelArgs {
     pub tasks: Vec<String>,
 
     /// Also write the result as a Prometheus textfile-collector file.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "check_config")]
     pub prom_file: Option<PathBuf>,
+
+    /// Only validate the config (and --task names); do not look at any artifact.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 #[derive(Debug, Args)]

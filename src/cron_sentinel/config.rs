@@ -1,0 +1,213 @@
+//! The cron-sentinel task list: parsing and checking `deploy/cron/sentinel.yaml`.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use chrono::{DateTime, Utc};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::config_file;
+use crate::units;
+
+/// The whole config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SentinelConfig {
+    #[serde(deserialize_with = "deserialize_tasks")]
+    pub tasks: Vec<Task>,
+}
+
+/// One scheduled job whose output file must stay fresh.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Task {
+    /// Unique name, used by `--task` and as the Prometheus label.
+    pub name: String,
+    /// Path or glob, relative to the working directory.
+    pub artifact: String,
+    #[serde(deserialize_with = "units::deserialize_duration")]
+    pub max_age: Duration,
+    /// A file smaller than this is `EMPTY` (a job that ran but wrote nothing useful).
+    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
+    pub min_size: Option<u64>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Planned maintenance: until this instant the task is `PAUSED`, never failing.
+    #[serde(default, deserialize_with = "deserialize_instant")]
+    pub paused_until: Option<DateTime<Utc>>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// Why a task is not checked right now, if it is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) enum Pause {
+    Disabled,
+    Until(String),
+}
+
+impl fmt::Display for Pause {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pause::Disabled => formatter.write_str("disabled in the config"),
+            Pause::Until(until) => write!(formatter, "paused until {until}"),
+        }
+    }
+}
+
+impl Task {
+    /// Whether the artifact is a glob pattern rather than one path.
+    pub fn is_glob(&self) -> bool {
+        self.artifact.contains(['*', '?', '[', '{'])
+    }
+
+    /// The pause in force at `now`; an expired `paused_until` no longer pauses.
+    pub fn pause_at(&self, now: DateTime<Utc>) -> Option<Pause> {
+        if !self.enabled {
+            return Some(Pause::Disabled);
+        }
+        self.paused_until.filter(|until| *until > now).map(|until| Pause::Until(clock::format_utc(until)))
+    }
+}
+
+/// Loads the config and keeps only the tasks named by `--task` (all when none are named).
+pub(crate) fn load(path: &Path, selected: &[String]) -> Result<Vec<Task>> {
+    let config: SentinelConfig = config_file::load(path)?;
+    select(config.tasks, selected, path)
+}
+
+fn select(tasks: Vec<Task>, selected: &[String], path: &Path) -> Result<Vec<Task>> {
+    if selected.is_empty() {
+        return Ok(tasks);
+    }
+    let unknown: Vec<&str> = selected
+        .iter()
+        .filter(|name| !tasks.iter().any(|task| &task.name == *name))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = tasks.iter().map(|task| task.name.as_str()).collect();
+        bail!(
+            "unknown task {} in --task; {} defines: {}",
+            unknown.iter().map(|name| format!("{name:?}")).collect::<Vec<_>>().join(", "),
+            path.display(),
+            known.join(", ")
+        );
+    }
+    Ok(tasks.into_iter().filter(|task| selected.contains(&task.name)).collect())
+}
+
+/// Reads the task list and rejects what would make the report meaningless: no tasks, blank or
+/// repeated names, blank artifacts. serde-saphyr puts the location on these errors.
+fn deserialize_tasks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Task>, D::Error> {
+    let tasks = Vec::<Task>::deserialize(deserializer)?;
+    if tasks.is_empty() {
+        return Err(de::Error::custom("no tasks: list at least one task under \"tasks:\""));
+    }
+    for (index, task) in tasks.iter().enumerate() {
+        if task.name.trim().is_empty() {
+            return Err(de::Error::custom(format!("task #{} has an empty name", index + 1)));
+        }
+        if task.artifact.trim().is_empty() {
+            return Err(de::Error::custom(format!("task {:?} has an empty artifact path", task.name)));
+        }
+        if let Some(first) = tasks[..index].iter().position(|earlier| earlier.name == task.name) {
+            return Err(de::Error::custom(format!(
+                "duplicate task name {:?} (tasks #{} and #{}); names must be unique",
+                task.name,
+                first + 1,
+                index + 1
+            )));
+        }
+    }
+    Ok(tasks)
+}
+
+fn deserialize_instant<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    clock::parse_rfc3339(&text).map(Some).map_err(|error| {
+        de::Error::custom(format!(
+            "paused_until {text:?} is not an RFC 3339 instant such as 2026-12-01T06:00:00Z ({error})"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<Task>> {
+        Ok(config_file::parse::<SentinelConfig>(text, "s.yaml")?.tasks)
+    }
+
+    #[test]
+    fn full_task() {
+        let tasks = parse(
+            "tasks:\n  - name: a\n    artifact: x/*.json\n    max_age: 36h\n    min_size: 1K\n    enabled: false\n    paused_until: 2026-12-01T06:00:00Z\n",
+        )
+        .unwrap();
+        let task = &tasks[0];
+        assert_eq!(task.max_age, Duration::from_secs(36 * 3600));
+        assert_eq!(task.min_size, Some(1024));
+        assert!(task.is_glob());
+        assert_eq!(task.pause_at(Utc::now()), Some(Pause::Disabled));
+    }
+
+    #[test]
+    fn bare_number_max_age_means_hours() {
+        let tasks = parse("tasks:\n  - {name: a, artifact: x, max_age: 24}\n").unwrap();
+        assert_eq!(tasks[0].max_age, Duration::from_secs(24 * 3600));
+        assert!(tasks[0].enabled);
+    }
+
+    #[test]
+    fn pause_expires() {
+        let tasks =
+            parse("tasks:\n  - {name: a, artifact: x, max_age: 1h, paused_until: '2025-01-01T00:00:00Z'}\n")
+                .unwrap();
+        let before = clock::parse_rfc3339("2024-12-31T00:00:00Z").unwrap();
+        let after = clock::parse_rfc3339("2025-01-02T00:00:00Z").unwrap();
+        assert_eq!(tasks[0].pause_at(before), Some(Pause::Until("2025-01-01T00:00:00Z".into())));
+        assert_eq!(tasks[0].pause_at(after), None);
+    }
+
+    #[test]
+    fn rejects_bad_lists() {
+        let cases = [
+            ("tasks: []\n", "no tasks"),
+            (
+                "tasks:\n  - {name: a, artifact: x, max_age: 1h}\n  - {name: a, artifact: y, max_age: 1h}\n",
+                "duplicate task name \"a\"",
+            ),
+            ("tasks:\n  - {name: a, artifact: x, max_age: 0h}\n", "must be greater than zero"),
+            ("tasks:\n  - {name: a, artifact: x, max_age: soon}\n", "invalid duration \"soon\""),
+            ("tasks:\n  - {name: ' ', artifact: x, max_age: 1h}\n", "empty name"),
+            ("tasks:\n  - {name: a, artifact: x, max_age: 1h, paused_until: tomorrow}\n", "not an RFC 3339"),
+        ];
+        for (text, needle) in cases {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.starts_with("s.yaml:"), "{error}");
+            assert!(error.contains(needle), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn select_rejects_unknown_names() {
+        let tasks = parse(
+            "tasks:\n  - {name: a, artifact: x, max_age: 1h}\n  - {name: b, artifact: y, max_age: 1h}\n",
+        )
+        .unwrap();
+        let chosen = select(tasks.clone(), &["b".into()], Path::new("s.yaml")).unwrap();
+        assert_eq!(chosen.len(), 1);
+        let error = select(tasks, &["zz".into()], Path::new("s.yaml")).unwrap_err().to_string();
+        assert_eq!(error, "unknown task \"zz\" in --task; s.yaml defines: a, b");
+    }
+}

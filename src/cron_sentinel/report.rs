@@ -1,0 +1,267 @@
+//! What cron-sentinel prints: the task table (text), the JSON document, and the Prometheus file.
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::check::{Finding, Status};
+use super::config::Task;
+use crate::clock::format_utc;
+use crate::outcome::Verdict;
+use crate::output::{Marker, Report, Style};
+use crate::prometheus::{Exposition, MetricType};
+use crate::sanitize::{display_path, display_text};
+use crate::units::format_duration;
+
+const TOOL: &str = "cron_sentinel";
+const KEY: &str = "CRON_SENTINEL";
+
+/// One row of the report.
+#[derive(Debug, Serialize)]
+pub(crate) struct TaskResult {
+    pub name: String,
+    /// The path or glob from the config.
+    pub artifact: String,
+    /// The file actually checked (the newest match for a glob), when one was found.
+    pub path: Option<String>,
+    pub status: Status,
+    pub age_seconds: Option<i64>,
+    pub max_age_seconds: u64,
+    pub mtime: Option<String>,
+    pub size: Option<u64>,
+    pub message: Option<String>,
+}
+
+impl TaskResult {
+    pub fn new(task: &Task, finding: Finding) -> TaskResult {
+        TaskResult {
+            name: task.name.clone(),
+            artifact: task.artifact.clone(),
+            path: finding.file.as_ref().map(|facts| display_path(&facts.path)),
+            status: finding.status,
+            age_seconds: finding.age_seconds,
+            max_age_seconds: task.max_age.as_secs(),
+            mtime: finding.file.as_ref().map(|facts| format_utc(facts.modified)),
+            size: finding.file.as_ref().map(|facts| facts.size),
+            message: finding.message,
+        }
+    }
+
+    fn age_text(&self) -> String {
+        match self.age_seconds {
+            Some(seconds) if seconds >= 0 => format_duration(std::time::Duration::from_secs(seconds as u64)),
+            Some(seconds) => {
+                format!("-{}", format_duration(std::time::Duration::from_secs(seconds.unsigned_abs())))
+            }
+            None => "-".into(),
+        }
+    }
+}
+
+/// Counts per status, in a fixed order.
+#[derive(Debug, Serialize)]
+pub(crate) struct Summary {
+    pub total: usize,
+    pub fresh: usize,
+    pub stale: usize,
+    pub missing: usize,
+    pub empty: usize,
+    pub error: usize,
+    pub future: usize,
+    pub paused: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct SentinelReport {
+    pub config: String,
+    pub now: String,
+    pub tasks: Vec<TaskResult>,
+    pub summary: Summary,
+}
+
+impl SentinelReport {
+    pub fn new(config: String, now: DateTime<Utc>, tasks: Vec<TaskResult>) -> SentinelReport {
+        let count = |status: Status| tasks.iter().filter(|task| task.status == status).count();
+        let summary = Summary {
+            total: tasks.len(),
+            fresh: count(Status::Fresh),
+            stale: count(Status::Stale),
+            missing: count(Status::Missing),
+            empty: count(Status::Empty),
+            error: count(Status::Error),
+            future: count(Status::Future),
+            paused: count(Status::Paused),
+        };
+        SentinelReport { config, now: format_utc(now), tasks, summary }
+    }
+
+    fn passed(&self) -> bool {
+        self.tasks.iter().all(|task| task.status.passes())
+    }
+
+    /// `3 tasks: 2 fresh, 1 stale`.
+    fn summary_line(&self) -> String {
+        let parts: Vec<String> = Status::ALL
+            .iter()
+            .map(|status| (status, self.tasks.iter().filter(|task| task.status == *status).count()))
+            .filter(|(_, count)| *count > 0)
+            .map(|(status, count)| format!("{count} {}", status.label().to_lowercase()))
+            .collect();
+        let noun = if self.tasks.len() == 1 { "task" } else { "tasks" };
+        format!("{} {noun}: {}", self.tasks.len(), parts.join(", "))
+    }
+
+    /// The Prometheus textfile-collector view of the same result.
+    pub fn exposition(&self, now: DateTime<Utc>) -> Exposition {
+        fn label(task: &TaskResult) -> Vec<(&str, &str)> {
+            vec![("task", task.name.as_str())]
+        }
+        let fresh: Vec<_> = self
+            .tasks
+            .iter()
+            .map(|task| (label(task), f64::from(u8::from(task.status == Status::Fresh))))
+            .collect();
+        let paused: Vec<_> = self
+            .tasks
+            .iter()
+            .map(|task| (label(task), f64::from(u8::from(task.status == Status::Paused))))
+            .collect();
+        let ages: Vec<_> = self
+            .tasks
+            .iter()
+            .filter_map(|task| task.age_seconds.map(|age| (label(task), age as f64)))
+            .collect();
+        let max_ages: Vec<_> =
+            self.tasks.iter().map(|task| (label(task), task.max_age_seconds as f64)).collect();
+        let mut exposition = Exposition::new();
+        exposition
+            .metric(
+                "mmops_cron_task_fresh",
+                "1 when the task's artifact is fresh, 0 when stale, missing, empty, unreadable, future-dated or paused.",
+                MetricType::Gauge,
+                &fresh,
+            )
+            .metric("mmops_cron_task_paused", "1 when the task is disabled or paused for maintenance.", MetricType::Gauge, &paused)
+            .metric(
+                "mmops_cron_task_age_seconds",
+                "Seconds since the task's artifact was modified (absent when no file was found).",
+                MetricType::Gauge,
+                &ages,
+            )
+            .metric("mmops_cron_task_max_age_seconds", "The task's configured max_age in seconds.", MetricType::Gauge, &max_ages)
+            .single(
+                "mmops_cron_sentinel_last_run_timestamp_seconds",
+                "Unix time of the last cron-sentinel run.",
+                MetricType::Gauge,
+                now.timestamp() as f64,
+            );
+        exposition
+    }
+}
+
+impl Report for SentinelReport {
+    fn marker(&self) -> Marker {
+        let verdict = Verdict::from_passed(self.passed());
+        Marker::new(TOOL, verdict, KEY, verdict.label())
+    }
+
+    fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        let header = ["TASK", "STATUS", "AGE", "MAX AGE", "ARTIFACT"];
+        let rows: Vec<[String; 5]> = self
+            .tasks
+            .iter()
+            .map(|task| {
+                [
+                    display_text(&task.name, false),
+                    task.status.label().to_string(),
+                    task.age_text(),
+                    format_duration(std::time::Duration::from_secs(task.max_age_seconds)),
+                    task.path.clone().unwrap_or_else(|| display_text(&task.artifact, false)),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let pad = |text: &str, width: usize| {
+            format!("{text}{}", " ".repeat(width.saturating_sub(text.chars().count())))
+        };
+        let header_line: Vec<String> =
+            header.iter().zip(widths).map(|(cell, width)| pad(cell, width)).collect();
+        writeln!(out, "{}", style.bold(header_line.join("  ").trim_end()))?;
+        for (task, row) in self.tasks.iter().zip(&rows) {
+            let mut cells: Vec<String> =
+                row.iter().zip(widths).map(|(cell, width)| pad(cell, width)).collect();
+            cells[1] = match task.status {
+                Status::Fresh => style.good(&cells[1]),
+                Status::Paused => style.dim(&cells[1]),
+                _ => style.bad(&cells[1]),
+            };
+            writeln!(out, "{}", cells.join("  ").trim_end())?;
+            if let Some(message) = &task.message {
+                writeln!(out, "  {} {}", style.dim("↳"), display_text(message, false))?;
+            }
+        }
+        writeln!(out, "{}", self.summary_line())
+    }
+}
+
+/// `--check-config`: the validated task list, without looking at any artifact.
+#[derive(Debug, Serialize)]
+pub(crate) struct ConfigReport {
+    pub config: String,
+    pub tasks: Vec<ConfiguredTask>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ConfiguredTask {
+    pub name: String,
+    pub artifact: String,
+    pub max_age_seconds: u64,
+    pub min_size: Option<u64>,
+    pub enabled: bool,
+    pub paused_until: Option<String>,
+}
+
+impl ConfigReport {
+    pub fn new(config: String, tasks: &[Task]) -> ConfigReport {
+        let tasks = tasks
+            .iter()
+            .map(|task| ConfiguredTask {
+                name: task.name.clone(),
+                artifact: task.artifact.clone(),
+                max_age_seconds: task.max_age.as_secs(),
+                min_size: task.min_size,
+                enabled: task.enabled,
+                paused_until: task.paused_until.map(format_utc),
+            })
+            .collect();
+        ConfigReport { config, tasks }
+    }
+}
+
+impl Report for ConfigReport {
+    fn marker(&self) -> Marker {
+        Marker::new(TOOL, Verdict::Pass, KEY, "CONFIG_OK")
+    }
+
+    fn write_text(&self, out: &mut dyn Write, _style: &Style) -> io::Result<()> {
+        let noun = if self.tasks.len() == 1 { "task" } else { "tasks" };
+        writeln!(out, "{}: {} {noun}, valid", self.config, self.tasks.len())?;
+        for task in &self.tasks {
+            let max_age = format_duration(std::time::Duration::from_secs(task.max_age_seconds));
+            let state = if task.enabled { "" } else { " (disabled)" };
+            writeln!(
+                out,
+                "  {}: {} within {max_age}{state}",
+                display_text(&task.name, false),
+                display_text(&task.artifact, false)
+            )?;
+        }
+        Ok(())
+    }
+}
