@@ -1,8 +1,9 @@
 //! Writing files so that readers only ever see the old content or the new, never a mix.
 //!
-//! The new content goes to a temporary file in the same folder (named `.mmops-tmp-*`, so a later
-//! run can recognise and remove one left behind by a killed run), is fsynced, renamed over the
-//! final name, and the folder is fsynced so the rename itself survives a crash.
+//! The new content goes to a temporary file in the same folder, is fsynced, renamed over the
+//! final name, and the folder is fsynced so the rename itself survives a crash. Temporary files
+//! are named `.mmops-tmp-<pid>-*`: a run killed with SIGKILL cannot clean up after itself, so
+//! the next write into the same folder removes temporary files whose process is gone.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -14,6 +15,49 @@ use tempfile::NamedTempFile;
 
 /// Prefix of every temporary file mmops creates next to a final file.
 pub const TEMP_PREFIX: &str = ".mmops-tmp-";
+
+/// Whether a file name is one of mmops' temporary files (callers that scan folders skip them).
+pub fn is_temp_name(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes())
+}
+
+/// Removes temporary files in `dir` left by mmops processes that no longer exist (killed
+/// mid-write). Files of live processes, including concurrent runs, are left alone. Returns how
+/// many were removed.
+pub fn remove_orphaned_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = owner_pid(&name) else { continue };
+        let is_file = entry.file_type().map(|kind| kind.is_file()).unwrap_or(false);
+        if is_file && !process_exists(pid) && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The pid in `.mmops-tmp-<pid>-<random>`, if the name has that shape.
+fn owner_pid(name: &std::ffi::OsStr) -> Option<i32> {
+    let rest = name.to_str()?.strip_prefix(TEMP_PREFIX)?;
+    let (pid, random) = rest.split_once('-')?;
+    if random.is_empty() {
+        return None;
+    }
+    pid.parse().ok().filter(|pid| *pid > 0)
+}
+
+fn process_exists(pid: i32) -> bool {
+    match rustix::process::Pid::from_raw(pid) {
+        Some(pid) => !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH)),
+        None => false,
+    }
+}
+
+fn temp_prefix() -> String {
+    format!("{TEMP_PREFIX}{}-", std::process::id())
+}
 
 /// Writes `contents` to `path` atomically. Parent folders are created when missing.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
@@ -33,8 +77,9 @@ impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile> {
         let dir = parent_dir(path);
         fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+        remove_orphaned_temp_files(dir);
         let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
+            .prefix(&temp_prefix())
             .tempfile_in(dir)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
         Ok(AtomicFile { temp, path: path.to_path_buf() })
@@ -116,6 +161,30 @@ mod tests {
         fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
         write_atomically(&target, b"new").unwrap();
         assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn orphans_of_dead_processes_are_removed_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let live = format!("{TEMP_PREFIX}{}-abc", child.id());
+        // A pid above the kernel's pid_max cannot be alive.
+        let dead = format!("{TEMP_PREFIX}{}-def", 9_999_999);
+        for name in [&live, &dead, &".mmops-tmp-notapid".to_string(), &"user-file".to_string()] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        write_atomically(&dir.path().join("out"), b"new").unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let mut expected =
+            vec![live, ".mmops-tmp-notapid".to_string(), "out".to_string(), "user-file".to_string()];
+        expected.sort();
+        assert_eq!(names, expected);
     }
 
     #[test]
