@@ -10,6 +10,8 @@ pub mod cli;
 pub mod clock;
 pub mod config_file;
 pub mod context;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod outcome;
 pub mod output;
 pub mod progress;

@@ -36,3 +36,8 @@ pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
     }
     context.printer.emit(&report)
 }
+
+/// Parses a task list from text; the fuzz target's way in.
+pub(crate) fn fuzz_config(text: &str) {
+    let _ = crate::config_file::parse::<config::SentinelConfig>(text, "fuzz.yaml");
+}

@@ -1,0 +1,30 @@
+//! Replays every input kept under `fuzz/regressions/<target>/` (crashes once found by fuzzing,
+//! and hostile inputs written by hand) through the same entry point the fuzz target uses. CI
+//! runs this instead of fuzzing; `fuzz/run` does the fuzzing.
+
+use std::fs;
+use std::path::Path;
+
+fn replay(target: &str, run_target: fn(&[u8])) {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut count = 0;
+    for source in ["regressions", "seeds"] {
+        let Ok(entries) = fs::read_dir(fuzz.join(source).join(target)) else { continue };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            run_target(&fs::read(&path).unwrap());
+            count += 1;
+        }
+    }
+    assert!(count > 0, "no inputs for {target} under {}/{{regressions,seeds}}", fuzz.display());
+}
+
+#[test]
+fn units() {
+    replay("units", mmops::fuzzing::units);
+}
+
+#[test]
+fn cron_sentinel_config() {
+    replay("cron_sentinel_config", mmops::fuzzing::cron_sentinel_config);
+}
