@@ -1,0 +1,7 @@
+//! Chaos suite: every writer in mmops is killed with SIGKILL at random moments, and the files
+//! under final names are checked afterwards. One module per writer; `harness.rs` holds the
+//! seeded randomness and the kill loop. Set `MMOPS_CHAOS_SEED` to replay a failing run.
+
+mod harness;
+
+mod cron_sentinel;
