@@ -89,6 +89,7 @@ pub(crate) fn read_series(
         emas: EdgeEmas::new(),
         batch: Vec::with_capacity(BATCH_ROWS),
         rows: 0,
+        fast_layout: None,
     };
     let mut buffer = vec![0u8; CHUNK_BYTES];
     let mut filled = 0;
@@ -159,6 +160,9 @@ struct Parser<'a> {
     emas: EdgeEmas,
     batch: Vec<Sample>,
     rows: u64,
+    /// The CSV is exactly `ts,a,b` (`Some(true)`) or `ts,a` (`Some(false)`): rows may take
+    /// [`fast_csv_row`].
+    fast_layout: Option<bool>,
 }
 
 impl Parser<'_> {
@@ -183,7 +187,10 @@ impl Parser<'_> {
             }
             let format = self.header.as_ref().map_or(InputFormat::Csv, |header| header.format);
             let (ts, first, second) = match format {
-                InputFormat::Csv => self.csv_row(line)?,
+                InputFormat::Csv => match self.fast_layout.and_then(|two| fast_csv_row(line, two)) {
+                    Some(row) => row,
+                    None => self.csv_row(line)?,
+                },
                 InputFormat::JsonLines => self.json_row(line)?,
             };
             let kind = self.header.as_ref().map(|h| h.kind).unwrap_or(SeriesKind::Emas);
@@ -261,6 +268,11 @@ impl Parser<'_> {
                         self.origin,
                         self.line
                     ),
+                };
+                self.fast_layout = match (kind, columns, names.len()) {
+                    (SeriesKind::Emas, [0, 1, 2], 3) => Some(true),
+                    (SeriesKind::RawSamples, [0, 1, 1], 2) => Some(false),
+                    _ => None,
                 };
                 self.header = Some(Header { format, kind, columns, names });
             }
@@ -503,6 +515,82 @@ fn parse_unix_seconds(text: &[u8]) -> Option<i64> {
     Some(if negative { -value } else { value })
 }
 
+/// One pass over a plain row `ts,a[,b]` (Unix seconds, plain decimals of up to 15 digits, no
+/// spaces or quotes), which is what exporters write. `None` for anything else: the general path
+/// then parses the row or says exactly what is wrong with it. Both paths give identical values.
+#[inline]
+fn fast_csv_row(line: &[u8], two_values: bool) -> Option<(i64, f64, f64)> {
+    let mut position = 0;
+    let mut seconds: i64 = 0;
+    while let Some(digit) = line.get(position).filter(|byte| byte.is_ascii_digit()) {
+        seconds = seconds * 10 + i64::from(digit - b'0');
+        position += 1;
+    }
+    if position == 0 || position > 12 {
+        return None;
+    }
+    let mut micros: i64 = 0;
+    if line.get(position) == Some(&b'.') {
+        position += 1;
+        let start = position;
+        while let Some(digit) = line.get(position).filter(|byte| byte.is_ascii_digit()) {
+            if position - start < 6 {
+                micros = micros * 10 + i64::from(digit - b'0');
+            }
+            position += 1;
+        }
+        let fraction = position - start;
+        if fraction == 0 {
+            return None;
+        }
+        for _ in fraction..6 {
+            micros *= 10;
+        }
+    }
+    if line.get(position) != Some(&b',') {
+        return None;
+    }
+    let (first, end) = fast_decimal(line, position + 1)?;
+    if !two_values {
+        return (end == line.len()).then_some((seconds * 1_000_000 + micros, first, first));
+    }
+    if line.get(end) != Some(&b',') {
+        return None;
+    }
+    let (second, end) = fast_decimal(line, end + 1)?;
+    (end == line.len()).then_some((seconds * 1_000_000 + micros, first, second))
+}
+
+/// A plain decimal starting at `start`: its value and where it ends (see [`parse_number`]).
+#[inline]
+fn fast_decimal(line: &[u8], start: usize) -> Option<(f64, usize)> {
+    let mut position = start;
+    let negative = line.get(position) == Some(&b'-');
+    position += usize::from(negative);
+    let mut mantissa: u64 = 0;
+    let mut digits = 0usize;
+    while let Some(digit) = line.get(position).filter(|byte| byte.is_ascii_digit()) {
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit - b'0'));
+        digits += 1;
+        position += 1;
+    }
+    let mut fraction_digits = 0;
+    if line.get(position) == Some(&b'.') {
+        position += 1;
+        while let Some(digit) = line.get(position).filter(|byte| byte.is_ascii_digit()) {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit - b'0'));
+            digits += 1;
+            fraction_digits += 1;
+            position += 1;
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let magnitude = mantissa as f64 / POWERS_OF_TEN[fraction_digits];
+    Some((if negative { -magnitude } else { magnitude }, position))
+}
+
 /// Exact powers of ten for the fast path (all representable in an f64).
 const POWERS_OF_TEN: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
@@ -694,6 +782,17 @@ mod tests {
         assert_eq!(format_micros(T0), "2025-10-11T14:00:00Z");
     }
 
+    #[test]
+    fn fast_path_takes_plain_rows_and_declines_the_rest() {
+        assert_eq!(fast_csv_row(b"1760191200,-1.25,0.5", true), Some((T0, -1.25, 0.5)));
+        assert_eq!(fast_csv_row(b"1760191200.5,2", false), Some((T0 + 500_000, 2.0, 2.0)));
+        for declined in
+            [&b"1760191200,1"[..], b"1760191200, 1,2", b"1760191200,1,2,3", b"1760191200.,1,2", b"x,1,2"]
+        {
+            assert_eq!(fast_csv_row(declined, true), None, "{}", String::from_utf8_lossy(declined));
+        }
+    }
+
     proptest! {
         #[test]
         fn fast_number_parser_agrees_with_the_standard_one(
@@ -701,6 +800,24 @@ mod tests {
         ) {
             let text = format!("{}{whole}{}{fraction}", if negative { "-" } else { "" }, if fraction.is_empty() { "" } else { "." });
             prop_assert_eq!(parse_number(text.as_bytes()), Some(text.parse::<f64>().unwrap()));
+        }
+
+        #[test]
+        fn fast_rows_agree_with_the_general_parser(
+            seconds in 0i64..100_000_000_000, fraction in "(\\.[0-9]{1,8})?",
+            first in "-?[0-9]{1,9}(\\.[0-9]{0,8})?", second in "-?[0-9]{0,9}(\\.[0-9]{0,8})?x?",
+        ) {
+            let line = format!("{seconds}{fraction},{first},{second}");
+            let fast = fast_csv_row(line.as_bytes(), true);
+            let ts = parse_timestamp(format!("{seconds}{fraction}").as_bytes());
+            let general = match (ts, parse_number(first.as_bytes()), parse_number(second.as_bytes())) {
+                (Some(ts), Some(a), Some(b)) => Some((ts, a, b)),
+                _ => None,
+            };
+            // The fast path may decline (None) but never disagree.
+            if let Some(row) = fast {
+                prop_assert_eq!(Some(row), general, "{}", line);
+            }
         }
 
         #[test]
