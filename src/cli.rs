@@ -244,7 +244,7 @@ pub struct EdgeSimArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Write one CSV row per window (ts, ema1h, ema24h, profile, streak).
+    /// Write one CSV row per window (ts, ema1h, ema24h, profile, streak, recovery_streak, changed).
     #[arg(long, value_name = "FILE.csv")]
     pub timeline: Option<PathBuf>,
 
