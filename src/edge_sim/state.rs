@@ -225,9 +225,9 @@ pub(crate) fn run_live_step(rules: &Rules, path: &Path, step: &LiveStep) -> Resu
         transition: change.map(|change| Transition::new(rules, &outcome, change)),
         replaced_window,
         streak: machine.streak,
-        streak_needed: step_rules.consecutive_windows,
+        streak_needed: (machine.profile + 1 < rules.profiles.len()).then_some(step_rules.consecutive_windows),
         recovery_streak: machine.recovery_streak,
-        recovery_streak_needed: step_rules.recovery_windows,
+        recovery_streak_needed: (machine.profile > rules.start).then_some(step_rules.recovery_windows),
         policy_applied_count: machine.policy_applied_count,
         windows_seen: machine.windows_seen,
         gaps: machine.gaps,
@@ -248,9 +248,11 @@ pub(crate) struct LiveReport {
     /// The window had been applied before; this send replaced it.
     replaced_window: bool,
     streak: u32,
-    streak_needed: u32,
+    /// Windows needed to degrade from here; `None` at the conservative end of the ladder.
+    streak_needed: Option<u32>,
     recovery_streak: u32,
-    recovery_streak_needed: u32,
+    /// Windows needed to recover from here; `None` at the start profile.
+    recovery_streak_needed: Option<u32>,
     policy_applied_count: u64,
     windows_seen: u64,
     gaps: u64,
@@ -267,15 +269,14 @@ impl Report for LiveReport {
         }
         writeln!(out, "profile {} {}", style.bold(&self.profile.name), self.profile.settings())?;
         let replaced = if self.replaced_window { " (replaces the earlier send of this window)" } else { "" };
-        writeln!(
-            out,
-            "window {}{replaced}: streak {}/{}, recovery streak {}/{}, policy_applied_count {}",
-            self.window,
-            self.streak,
-            self.streak_needed,
-            self.recovery_streak,
-            self.recovery_streak_needed,
-            self.policy_applied_count
-        )
+        let mut parts = Vec::new();
+        if let Some(needed) = self.streak_needed {
+            parts.push(format!("streak {}/{needed}", self.streak));
+        }
+        if let Some(needed) = self.recovery_streak_needed {
+            parts.push(format!("recovery streak {}/{needed}", self.recovery_streak));
+        }
+        parts.push(format!("policy_applied_count {}", self.policy_applied_count));
+        writeln!(out, "window {}{replaced}: {}", self.window, parts.join(", "))
     }
 }

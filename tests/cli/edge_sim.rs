@@ -419,7 +419,7 @@ fn live_steps_match_the_batch_simulation() {
     assert_eq!(
         text.stdout,
         "profile Moderate spread_multiplier=1.0 max_inflight=10 backoff_ms=100\n\
-         window 2025-10-11T04:30:00Z: streak 2/3, recovery streak 0/1, policy_applied_count 2\n\
+         window 2025-10-11T04:30:00Z: streak 2/3, policy_applied_count 2\n\
          | edge_sim | OK | EDGE_PROFILE=Moderate |\n"
     );
     let text = env.run([
