@@ -50,8 +50,32 @@ pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
         let report = sweep::run(&plan, input_path)?;
         return context.printer.emit(&report);
     }
+    refuse_overwriting_the_input(input_path, args.timeline.as_deref(), args.plot.as_deref())?;
     let report = simulate_file(&rules, &origin, input_path, args.timeline.as_deref(), args.plot.as_deref())?;
     context.printer.emit(&report)
+}
+
+/// `--timeline` and `--plot` replace their files; pointing one at the input (or both at the
+/// same file) would silently destroy data, so it is refused before anything is read.
+fn refuse_overwriting_the_input(input: &Path, timeline: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    for (flag, output) in [("--timeline", timeline), ("--plot", plot)] {
+        if let Some(output) = output
+            && input != Path::new("-")
+            && same(input, output)
+        {
+            anyhow::bail!("{flag} {} is the input file; choose another output path", display_path(output));
+        }
+    }
+    if let (Some(timeline), Some(plot)) = (timeline, plot)
+        && same(timeline, plot)
+    {
+        anyhow::bail!("--timeline and --plot both name {}; give them different paths", display_path(plot));
+    }
+    Ok(())
 }
 
 /// The plain replay: one pass over the input, optional timeline and chart.

@@ -86,6 +86,13 @@ impl ChartRecorder {
     }
 }
 
+fn add_threshold<'a>(list: &mut Vec<(f64, Vec<&'a str>)>, value: f64, profile: &'a str) {
+    match list.iter_mut().find(|(threshold, _)| *threshold == value) {
+        Some((_, profiles)) => profiles.push(profile),
+        None => list.push((value, vec![profile])),
+    }
+}
+
 fn instant(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
@@ -122,21 +129,23 @@ pub(crate) fn render(
     let start = first.first_close - rules.window_micros;
     let end = last.close.max(start + rules.window_micros);
 
-    let mut degrade_thresholds: Vec<f64> = Vec::new();
-    let mut recover_thresholds: Vec<f64> = Vec::new();
+    // Distinct thresholds, each with the profiles it is the exit rule of.
+    let mut degrade_thresholds: Vec<(f64, Vec<&str>)> = Vec::new();
+    let mut recover_thresholds: Vec<(f64, Vec<&str>)> = Vec::new();
     for (index, step) in rules.steps.iter().enumerate() {
-        if index + 1 < rules.profiles.len() && !degrade_thresholds.contains(&step.ema1h_threshold) {
-            degrade_thresholds.push(step.ema1h_threshold);
+        let name = rules.profiles[index].name.as_str();
+        if index + 1 < rules.profiles.len() {
+            add_threshold(&mut degrade_thresholds, step.ema1h_threshold, name);
         }
-        if index > rules.start && !recover_thresholds.contains(&step.ema24h_recovery_threshold) {
-            recover_thresholds.push(step.ema24h_recovery_threshold);
+        if index > rules.start {
+            add_threshold(&mut recover_thresholds, step.ema24h_recovery_threshold, name);
         }
     }
     let values = points
         .iter()
         .flat_map(|point| [point.low1h, point.high1h, point.ema24h])
-        .chain(degrade_thresholds.iter().copied())
-        .chain(recover_thresholds.iter().copied());
+        .chain(degrade_thresholds.iter().map(|(threshold, _)| *threshold))
+        .chain(recover_thresholds.iter().map(|(threshold, _)| *threshold));
     let (low, high) =
         values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| (low.min(v), high.max(v)));
     let padding = ((high - low) * 0.08).max(0.1);
@@ -148,7 +157,11 @@ pub(crate) fn render(
         let error = |error: DrawingAreaErrorKind<_>| anyhow!("cannot draw the chart: {error:?}");
         root.fill(&WHITE).map_err(error)?;
         let span_hours = (end - start) as f64 / 3.6e9;
-        let date_format = if span_hours > 24.0 * 3.0 { "%m-%d" } else { "%m-%d %H:%M" };
+        let date_format = match span_hours {
+            hours if hours > 24.0 * 300.0 => "%Y-%m-%d",
+            hours if hours > 24.0 * 3.0 => "%m-%d",
+            _ => "%m-%d %H:%M",
+        };
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22).into_font())
             .margin(16)
@@ -178,7 +191,7 @@ pub(crate) fn render(
 
         chart
             .configure_mesh()
-            .x_labels(10)
+            .x_labels(16)
             .y_labels(10)
             .x_label_formatter(&|instant| instant.format(date_format).to_string())
             .y_label_formatter(&|value| format!("{value:.1}"))
@@ -199,29 +212,32 @@ pub(crate) fn render(
             ))
             .map_err(error)?;
 
-        for threshold in &degrade_thresholds {
+        // One dash pattern per distinct threshold, so two recovery lines stay tell-apart.
+        const DASHES: [(u32, u32); 3] = [(8, 5), (3, 4), (16, 4)];
+        let threshold_lines = degrade_thresholds
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                (index, entry, DEGRADE_COLOUR, "degrade", "ema1h <", degrade_thresholds.len())
+            })
+            .chain(recover_thresholds.iter().enumerate().map(|(index, entry)| {
+                (index, entry, RECOVER_COLOUR, "recover", "ema24h >=", recover_thresholds.len())
+            }));
+        for (index, (threshold, names), colour, action, test, distinct) in threshold_lines {
+            let (dash, gap) = DASHES[index % DASHES.len()];
+            let whose = if distinct > 1 { format!(" (from {})", names.join(", ")) } else { String::new() };
             chart
                 .draw_series(DashedLineSeries::new(
                     [(instant(start), *threshold), (instant(end), *threshold)],
-                    8,
-                    5,
-                    DEGRADE_COLOUR.stroke_width(2),
+                    dash,
+                    gap,
+                    colour.stroke_width(2),
                 ))
                 .map_err(error)?
-                .label(format!("degrade: ema1h < {threshold:?}"))
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], DEGRADE_COLOUR.stroke_width(2)));
-        }
-        for threshold in &recover_thresholds {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(instant(start), *threshold), (instant(end), *threshold)],
-                    8,
-                    5,
-                    RECOVER_COLOUR.stroke_width(2),
-                ))
-                .map_err(error)?
-                .label(format!("recover: ema24h >= {threshold:?}"))
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RECOVER_COLOUR.stroke_width(2)));
+                .label(format!("{action}{whose}: {test} {threshold:?}"))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 8, y), (x + 12, y), (x + 20, y)], colour.stroke_width(2))
+                });
         }
 
         // Lines break across missing windows instead of bridging them; the gap is greyed out.
@@ -294,23 +310,43 @@ pub(crate) fn render(
         }
 
         // Change points: a vertical rule, a marker on ema1h, and the new profile's name.
-        let label_changes = transitions.len() <= 24;
+        // Labels go on up to four rows at the top, each on the first row where it does not
+        // overlap its neighbour; near the right edge they are drawn left of their line.
+        let label_changes = transitions.len() <= 40;
+        let plot_width = f64::from(WIDTH - 2 * 16 - 64);
+        let row_height = (y_high - y_low) * 18.0 / f64::from(HEIGHT - 130);
+        let mut row_ends = [f64::NEG_INFINITY; 4];
         for transition in transitions {
             let at = instant(transition.ts_micros);
             let degraded = rules.profile_index(&transition.to) > rules.profile_index(&transition.from);
             let colour = if degraded { DEGRADE_COLOUR } else { RECOVER_COLOUR };
-            chart
-                .draw_series(LineSeries::new([(at, y_low), (at, y_high)], colour.mix(0.7).stroke_width(2)))
-                .map_err(error)?;
+            if label_changes {
+                // With many changes the shading already shows them; rules would hide the lines.
+                chart
+                    .draw_series(LineSeries::new(
+                        [(at, y_low), (at, y_high)],
+                        colour.mix(0.7).stroke_width(2),
+                    ))
+                    .map_err(error)?;
+            }
             chart
                 .draw_series(std::iter::once(Circle::new((at, transition.ema1h), 5, colour.filled())))
                 .map_err(error)?;
             if label_changes {
                 let arrow = if degraded { "▼" } else { "▲" };
+                let text = format!("{arrow} {} {}", transition.to, at.format("%m-%d %H:%M"));
+                let width = text.chars().count() as f64 * 7.5 + 6.0;
+                let x = (transition.ts_micros - start) as f64 / (end - start) as f64 * plot_width;
+                let left = if x + width > plot_width { x - width } else { x + 3.0 };
+                let row = (0..row_ends.len()).find(|&row| left >= row_ends[row] + 8.0).unwrap_or_else(|| {
+                    (0..row_ends.len()).min_by(|&a, &b| row_ends[a].total_cmp(&row_ends[b])).unwrap_or(0)
+                });
+                row_ends[row] = left + width;
+                let left_instant = start + (left / plot_width * (end - start) as f64) as i64;
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        format!("{arrow} {} {}", transition.to, at.format("%m-%d %H:%M")),
-                        (at, y_high - padding * 0.4),
+                        text,
+                        (instant(left_instant), y_high - padding * 0.3 - row as f64 * row_height),
                         ("sans-serif", 14).into_font().color(&colour),
                     )))
                     .map_err(error)?;

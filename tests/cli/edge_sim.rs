@@ -635,3 +635,22 @@ fn shipped_config_and_sample_pass_as_make_ready_runs_them() {
     assert!(changes[1].contains("Conservative -> Moderate"));
     assert_eq!(run.last_line(), "| edge_sim | OK | EDGE_PROFILE=Moderate |");
 }
+
+// Regression guard: the timeline is renamed over its path at the end, which would have replaced
+// the input itself when both named the same file.
+#[test]
+fn outputs_may_not_replace_the_input() {
+    let env = TestEnv::new();
+    let csv = ema_csv(&[(0.0, 0.0)]);
+    env.write("in.csv", &csv);
+    assert_eq!(
+        stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--timeline", "./in.csv"]),
+        "mmops: error: --timeline ./in.csv is the input file; choose another output path"
+    );
+    assert_eq!(
+        stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--timeline", "o", "--plot", "o"]),
+        "mmops: error: --timeline and --plot both name o; give them different paths"
+    );
+    assert_eq!(env.read("in.csv"), csv);
+    assert!(!env.exists("o"));
+}
