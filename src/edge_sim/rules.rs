@@ -359,6 +359,47 @@ pub(crate) mod tests {
         assert_eq!(profiles_after(&rules, &windows), names("Moderate Moderate"));
     }
 
+    proptest::proptest! {
+        /// Every degradation is backed by N adjacent windows below the threshold, none of which
+        /// saw a change; every recovery by an ema24h at or above its threshold; one rung at a time.
+        #[test]
+        fn changes_are_always_backed_by_fresh_adjacent_evidence(
+            windows in proptest::collection::vec((1i64..3, -2.0f64..1.0, 0.0f64..3.0), 1..120)
+        ) {
+            let rules = default_rules();
+            let mut machine = Machine::new(&rules);
+            let mut index = 0;
+            // (window, ema1h, changed) of every window so far.
+            let mut history: Vec<(i64, f64, bool)> = Vec::new();
+            let mut changes = 0;
+            for (step, ema1h, ema24h) in windows {
+                index += step;
+                let before = machine.profile;
+                let change = machine.apply(&rules, index, ema1h, ema24h).unwrap();
+                if let Some(change) = change {
+                    changes += 1;
+                    proptest::prop_assert_eq!(change.from, before);
+                    proptest::prop_assert_eq!(change.from.abs_diff(change.to), 1);
+                    proptest::prop_assert_eq!((machine.streak, machine.recovery_streak), (0, 0));
+                    if change.to > change.from {
+                        let needed = rules.steps[before].consecutive_windows as usize;
+                        proptest::prop_assert!(history.len() + 1 >= needed);
+                        let evidence = &history[history.len() + 1 - needed..];
+                        for (offset, (window, earlier_ema1h, changed)) in evidence.iter().enumerate() {
+                            proptest::prop_assert_eq!(*window, index - (needed - 1 - offset) as i64);
+                            proptest::prop_assert!(*earlier_ema1h < 0.0 && !changed);
+                        }
+                        proptest::prop_assert!(ema1h < 0.0);
+                    } else {
+                        proptest::prop_assert!(ema24h >= 1.5);
+                    }
+                }
+                history.push((index, ema1h, change.is_some()));
+            }
+            proptest::prop_assert_eq!(machine.policy_applied_count, changes);
+        }
+    }
+
     #[test]
     fn windows_must_move_forward() {
         let rules = default_rules();

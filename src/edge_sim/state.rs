@@ -169,27 +169,32 @@ fn load(path: &Path, rules: &Rules) -> Result<Option<Loaded>> {
     Ok(Some(Loaded { current, before_last_window }))
 }
 
+/// The state a window applies to, and whether it replaces the last window (sent again). Refuses
+/// (with the last window) a window older than the last one.
+fn base_for(loaded: Option<&Loaded>, rules: &Rules, window: i64) -> Result<(Machine, bool), i64> {
+    let Some(loaded) = loaded else { return Ok((Machine::new(rules), false)) };
+    match (loaded.current.last_window, loaded.before_last_window) {
+        (Some(last), _) if window < last => Err(last),
+        // The same window again: replay it from the state before it (the last send counts).
+        (Some(last), Some(before)) if window == last => Ok((before, true)),
+        _ => Ok((loaded.current, false)),
+    }
+}
+
 /// Applies one window, writes the state, and returns what to print.
 pub(crate) fn run_live_step(rules: &Rules, path: &Path, step: &LiveStep) -> Result<LiveReport> {
     let name = display_path(path);
     let loaded = load(path, rules)?;
     let window = rules.window_of(step.ts);
-    let (base, replaced_window) = match loaded {
-        None => (Machine::new(rules), false),
-        Some(Loaded { current, before_last_window }) => match current.last_window {
-            None => (current, false),
-            Some(last) if window < last => bail!(
-                "--ts {} falls in the window closing {}, older than the state's last window {}; refused, \
-                 {name} is unchanged (windows must be sent in time order)",
-                format_micros(step.ts),
-                format_micros(rules.close_of(window)),
-                format_micros(rules.close_of(last))
-            ),
-            // The same window again: replay it from the state before it (the last send counts).
-            Some(last) if window == last => (before_last_window.expect("checked on load"), true),
-            Some(_) => (current, false),
-        },
-    };
+    let (base, replaced_window) = base_for(loaded.as_ref(), rules, window).map_err(|last| {
+        anyhow!(
+            "--ts {} falls in the window closing {}, older than the state's last window {}; refused, \
+             {name} is unchanged (windows must be sent in time order)",
+            format_micros(step.ts),
+            format_micros(rules.close_of(window)),
+            format_micros(rules.close_of(last))
+        )
+    })?;
     let mut machine = base;
     let change = machine.apply(rules, window, step.ema1h, step.ema24h).map_err(|refused| {
         anyhow!("window {} is not after {}; {name} is unchanged", refused.window, refused.last)
@@ -278,5 +283,57 @@ impl Report for LiveReport {
         }
         parts.push(format!("policy_applied_count {}", self.policy_applied_count));
         writeln!(out, "window {}{replaced}: {}", self.window, parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge_sim::rules::tests::default_rules;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Sent one by one (with resends of the same window and gaps), windows end in exactly
+        /// the state the batch replay reaches with "last row of a window counts".
+        #[test]
+        fn live_steps_equal_the_batch_replay(
+            sends in proptest::collection::vec((0i64..3, -2.0f64..2.0, 0.0f64..3.0), 1..80)
+        ) {
+            let rules = default_rules();
+            // Live: base_for + apply, keeping (current, before) as the state file does.
+            let mut loaded: Option<Loaded> = None;
+            let mut window = 100;
+            let mut batch_windows: Vec<(i64, f64, f64)> = Vec::new();
+            for (step, ema1h, ema24h) in sends {
+                window += step; // 0 = the same window again
+                let (base, replaced) = base_for(loaded.as_ref(), &rules, window).unwrap();
+                prop_assert_eq!(replaced, batch_windows.last().is_some_and(|last| last.0 == window));
+                let mut machine = base;
+                machine.apply(&rules, window, ema1h, ema24h).unwrap();
+                // The snapshot written to disk reads back as the same machine.
+                prop_assert_eq!(Snapshot::of(&rules, &machine).machine(&rules).unwrap(), machine);
+                loaded = Some(Loaded { current: machine, before_last_window: Some(base) });
+                match batch_windows.last_mut() {
+                    Some(last) if last.0 == window => *last = (window, ema1h, ema24h),
+                    _ => batch_windows.push((window, ema1h, ema24h)),
+                }
+            }
+            let mut batch = Machine::new(&rules);
+            for (window, ema1h, ema24h) in batch_windows {
+                batch.apply(&rules, window, ema1h, ema24h).unwrap();
+            }
+            prop_assert_eq!(loaded.unwrap().current, batch);
+        }
+    }
+
+    #[test]
+    fn older_windows_are_refused() {
+        let rules = default_rules();
+        let mut current = Machine::new(&rules);
+        current.apply(&rules, 10, 0.0, 0.0).unwrap();
+        let loaded = Loaded { current, before_last_window: Some(Machine::new(&rules)) };
+        assert_eq!(base_for(Some(&loaded), &rules, 9), Err(10));
+        assert_eq!(base_for(Some(&loaded), &rules, 10), Ok((Machine::new(&rules), true)));
+        assert_eq!(base_for(Some(&loaded), &rules, 11), Ok((current, false)));
     }
 }
