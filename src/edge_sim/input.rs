@@ -182,8 +182,12 @@ impl Parser<'_> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            if self.header.is_none() && !self.read_header(line)? {
-                continue;
+            if self.header.is_none() {
+                // Spreadsheet exports often start with a UTF-8 byte order mark.
+                let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+                if !self.read_header(line)? {
+                    continue;
+                }
             }
             let format = self.header.as_ref().map_or(InputFormat::Csv, |header| header.format);
             let (ts, first, second) = match format {
@@ -672,6 +676,12 @@ mod tests {
                 Sample { ts: T0 + 1_800_500_000, ema1h: 0.5, ema24h: 2.0 },
             ]
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_header_is_ignored() {
+        let (samples, _) = read("\u{feff}ts,ema1h,ema24h\n1760191200,1,2\n").unwrap();
+        assert_eq!(samples, [Sample { ts: T0, ema1h: 1.0, ema24h: 2.0 }]);
     }
 
     #[test]

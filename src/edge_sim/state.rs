@@ -160,6 +160,17 @@ fn load(path: &Path, rules: &Rules) -> Result<Option<Loaded>> {
             window_seconds
         );
     }
+    let known: Vec<&str> = rules.profiles.iter().map(|profile| profile.name.as_str()).collect();
+    for snapshot in [Some(&state.current), state.before_last_window.as_ref()].into_iter().flatten() {
+        if !known.contains(&snapshot.profile.as_str()) {
+            bail!(
+                "the state file {name} names the profile {:?}, which the rules in use do not have ({}); it was \
+                 left untouched — use the same --config, or delete the state file to start again",
+                snapshot.profile,
+                known.join(", ")
+            );
+        }
+    }
     let current = state.current.machine(rules).map_err(corrupt)?;
     let before_last_window =
         state.before_last_window.map(|snapshot| snapshot.machine(rules)).transpose().map_err(corrupt)?;

@@ -485,6 +485,33 @@ fn live_step_refuses_older_windows_and_corrupt_state_leaving_the_file_alone() {
         assert!(run.stderr.contains("it was left untouched"));
         assert_eq!(env.read("s.json"), corrupt);
     }
+    // A state written under another ladder is not corrupt, but it does not fit: refused, kept.
+    env.write("ladder.yaml", "profiles:\n- {name: Calm, spread_multiplier: 1, max_inflight: 9, backoff_ms: 1}\n- {name: Careful, spread_multiplier: 2, max_inflight: 2, backoff_ms: 9}\n");
+    std::fs::remove_file(env.path("s.json")).unwrap();
+    live(&env, "2025-10-11T01:00:00Z", -1.0, 0.0).expect_code(0);
+    let written = env.read("s.json");
+    let other = env.run([
+        "edge-sim",
+        "--config",
+        "ladder.yaml",
+        "--state",
+        "s.json",
+        "--ts",
+        "2025-10-11T01:30:00Z",
+        "--ema1h",
+        "0",
+        "--ema24h",
+        "0",
+    ]);
+    other.expect_code(2);
+    assert_eq!(
+        other.stderr.trim_end(),
+        "mmops: error: the state file s.json names the profile \"Moderate\", which the rules in use do not have \
+         (Calm, Careful); it was left untouched — use the same --config, or delete the state file to start again"
+    );
+    assert_eq!(env.read("s.json"), written);
+    std::fs::remove_file(env.path("ladder.yaml")).unwrap();
+
     let names: Vec<String> = std::fs::read_dir(env.root())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
