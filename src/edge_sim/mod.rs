@@ -172,6 +172,11 @@ fn simulate_file(
     })
 }
 
+/// `1 window`, `2 windows`.
+fn count(number: u64, noun: &str) -> String {
+    if number == 1 { format!("1 {noun}") } else { format!("{number} {noun}s") }
+}
+
 pub(crate) fn round6(value: f64) -> f64 {
     (value * 1e6).round() / 1e6
 }
@@ -268,20 +273,22 @@ impl Report for SimulationReport {
             SeriesKind::Emas => "pre-computed EMAs",
             SeriesKind::RawSamples => "raw edge samples, averaged",
         };
-        writeln!(out, "{:<22} {} ({} rows, {series})", "input", self.input, self.rows)?;
+        writeln!(out, "{:<22} {} ({}, {series})", "input", self.input, count(self.rows, "row"))?;
         let span = match (&self.first_window, &self.last_window) {
             (Some(first), Some(last)) => format!(", closing {first} .. {last}"),
             _ => String::new(),
         };
         writeln!(out, "{:<22} {} of {}{span}", "windows seen", self.windows_seen, self.window)?;
-        let gaps = format!("{} ({} missing windows)", self.gaps, self.missing_windows);
+        let gaps = format!("{} ({} missing)", self.gaps, count(self.missing_windows, "window"));
         let gaps = if self.gaps > 0 { style.warning(&gaps) } else { gaps };
         writeln!(out, "{:<22} {gaps}", "gaps")?;
         writeln!(out, "{:<22} {}", "policy_applied_count", self.policy_applied_count)?;
         let shares: Vec<String> = self
             .time_share
             .iter()
-            .map(|share| format!("{} {:.1}% ({} windows)", share.profile, share.share * 100.0, share.windows))
+            .map(|share| {
+                format!("{} {:.1}% ({})", share.profile, share.share * 100.0, count(share.windows, "window"))
+            })
             .collect();
         writeln!(out, "{:<22} {}", "time share", shares.join(", "))?;
         writeln!(

@@ -67,7 +67,7 @@ fn exactly_three_negative_windows_switch_with_the_documented_line() {
             "\ntime share             Moderate 50.0% (2 windows), Conservative 50.0% (2 windows)\n"
         )
     );
-    assert!(run.stdout.contains("\ngaps                   0 (0 missing windows)\n"));
+    assert!(run.stdout.contains("\ngaps                   0 (0 windows missing)\n"));
     assert_eq!(run.last_line(), "| edge_sim | OK | EDGE_PROFILE=Conservative |");
 
     let two = simulate_json(&env, &ema_csv(&[(-0.1, 1.0), (-0.2, 1.0), (0.1, 1.0), (-0.3, 1.0)]));
