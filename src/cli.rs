@@ -248,7 +248,7 @@ pub struct EdgeSimArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Write one CSV row per window (ts, ema1h, ema24h, profile, streak).
+    /// Write one CSV row per window (ts, ema1h, ema24h, profile, streak, recovery_streak, changed).
     #[arg(long, value_name = "FILE.csv")]
     pub timeline: Option<PathBuf>,
 
@@ -257,7 +257,9 @@ pub struct EdgeSimArgs {
     pub plot: Option<PathBuf>,
 
     /// Replay under every combination of values (repeatable), e.g. ema1h_threshold=-0.5,0,0.5.
-    #[arg(long = "sweep", value_name = "KEY=V1,V2,...")]
+    /// Keys: ema1h_threshold, consecutive_windows, ema24h_recovery_threshold, recovery_windows,
+    /// window, or PROFILE.key for one profile's override.
+    #[arg(long = "sweep", value_name = "KEY=V1,V2,...", conflicts_with_all = ["timeline", "plot"])]
     pub sweeps: Vec<String>,
 
     /// Live step: apply one window to this JSON state file (created on first use).

@@ -1,1 +1,683 @@
-//! `mmops edge-sim` end to end.
+//! `mmops edge-sim` end to end: the default rules on hand-made series, raw samples, a ladder,
+//! every bad-input case, the live step, the sweep, the timeline and the chart.
+
+use serde_json::Value;
+
+use crate::support::TestEnv;
+
+/// 2025-10-11T00:00:00Z, a window close.
+const DAY: i64 = 1_760_140_800;
+const WINDOW: i64 = 1800;
+
+/// A CSV of pre-computed EMAs, one row per adjacent window starting at the close `DAY + 30m`.
+fn ema_csv(windows: &[(f64, f64)]) -> String {
+    let mut text = String::from("ts,ema1h,ema24h\n");
+    for (index, (ema1h, ema24h)) in windows.iter().enumerate() {
+        text.push_str(&format!("{},{ema1h},{ema24h}\n", DAY + WINDOW * (index as i64 + 1)));
+    }
+    text
+}
+
+fn transitions(run: &crate::support::Run) -> Vec<(String, String, String)> {
+    run.json()["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["ts"].as_str().unwrap().to_string(),
+                t["from"].as_str().unwrap().to_string(),
+                t["to"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn simulate_json(env: &TestEnv, csv: &str) -> crate::support::Run {
+    env.write("in.csv", csv);
+    let run = env.run(["--format", "json", "edge-sim", "--input", "in.csv"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "");
+    run
+}
+
+fn stderr_of_failure(env: &TestEnv, args: &[&str]) -> String {
+    let run = env.run(args);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    run.stderr.trim_end().to_string()
+}
+
+#[test]
+fn exactly_three_negative_windows_switch_with_the_documented_line() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(-0.1, 1.0), (-0.2, 1.0), (-0.3, 1.0), (0.5, 1.2)]));
+    let run = env.run(["edge-sim", "--input", "in.csv"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "2025-10-11T01:30:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (ema1h < 0.0 for 3 consecutive 30m windows) \
+         spread_multiplier=1.5 max_inflight=5 backoff_ms=200"
+    );
+    assert!(run.stdout.contains("\npolicy_applied_count   1\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "\ntime share             Moderate 50.0% (2 windows), Conservative 50.0% (2 windows)\n"
+        )
+    );
+    assert!(run.stdout.contains("\ngaps                   0 (0 windows missing)\n"));
+    assert_eq!(run.last_line(), "| edge_sim | OK | EDGE_PROFILE=Conservative |");
+
+    let two = simulate_json(&env, &ema_csv(&[(-0.1, 1.0), (-0.2, 1.0), (0.1, 1.0), (-0.3, 1.0)]));
+    assert_eq!(transitions(&two), []);
+    assert_eq!(two.json()["final_profile"], "Moderate");
+    assert_eq!(two.json()["marker"], "EDGE_PROFILE=Moderate");
+}
+
+#[test]
+fn zero_is_not_negative_and_one_and_a_half_recovers() {
+    let env = TestEnv::new();
+    let zero = simulate_json(&env, &ema_csv(&[(0.0, 0.0), (0.0, 0.0), (0.0, 0.0)]));
+    assert_eq!(transitions(&zero), []);
+    let run =
+        simulate_json(&env, &ema_csv(&[(-1.0, 0.0), (-1.0, 0.0), (-1.0, 0.0), (-1.0, 1.4999), (-1.0, 1.5)]));
+    assert_eq!(
+        transitions(&run),
+        [
+            ("2025-10-11T01:30:00Z".into(), "Moderate".into(), "Conservative".into()),
+            ("2025-10-11T02:30:00Z".into(), "Conservative".into(), "Moderate".into()),
+        ]
+    );
+    let json = run.json();
+    assert_eq!(json["transitions"][1]["reason"], "ema24h >= 1.5");
+    assert_eq!(json["transitions"][1]["window_index"], 4);
+    assert_eq!(json["transitions"][1]["ema24h"], 1.5);
+    assert_eq!(json["transitions"][1]["profile"]["max_inflight"], 10);
+    assert_eq!(json["policy_applied_count"], 2);
+}
+
+#[test]
+fn a_gap_breaks_the_streak() {
+    let env = TestEnv::new();
+    // Windows closing at 00:30, 01:00, (01:30 missing), 02:00.
+    let csv = format!(
+        "ts,ema1h,ema24h\n{},-1,0\n{},-1,0\n{},-1,0\n",
+        DAY + WINDOW,
+        DAY + 2 * WINDOW,
+        DAY + 4 * WINDOW
+    );
+    let run = simulate_json(&env, &csv);
+    assert_eq!(transitions(&run), []);
+    let json = run.json();
+    assert_eq!(
+        (json["gaps"].as_u64(), json["missing_windows"].as_u64(), json["windows_seen"].as_u64()),
+        (Some(1), Some(1), Some(3))
+    );
+}
+
+// The original toolkit never reset its streak: one bad window after a recovery sent it straight
+// back to Conservative.
+#[test]
+fn no_relapse_right_after_recovery() {
+    let env = TestEnv::new();
+    let run = simulate_json(
+        &env,
+        &ema_csv(&[(-1.0, 0.0), (-1.0, 0.0), (-1.0, 0.0), (-1.0, 2.0), (-1.0, 0.0), (-1.0, 0.0)]),
+    );
+    let to: Vec<String> = transitions(&run).into_iter().map(|(_, _, to)| to).collect();
+    assert_eq!(to, ["Conservative", "Moderate"]);
+}
+
+#[test]
+fn several_rows_in_one_window_the_last_counts() {
+    let env = TestEnv::new();
+    // Three windows, each with an early negative row and a final positive one: no switch.
+    let mut csv = String::from("ts,ema1h,ema24h\n");
+    for window in 1..=3 {
+        let close = DAY + WINDOW * window;
+        csv.push_str(&format!("{},-5,0\n{},-5,0\n{close},0.1,0\n", close - 1700, close - 900));
+    }
+    let run = simulate_json(&env, &csv);
+    assert_eq!(transitions(&run), []);
+    assert_eq!(run.json()["windows_seen"], 3);
+    assert_eq!(run.json()["rows"], 9);
+}
+
+#[test]
+fn raw_samples_produce_the_expected_emas() {
+    let env = TestEnv::new();
+    // Irregular samples; expected values computed independently with exp() (the code uses expm1).
+    let samples: [(i64, f64); 6] =
+        [(0, 2.0), (600, -1.0), (1500, 3.0), (1800, 0.5), (2400, -2.0), (5400, 1.25)];
+    let mut csv = String::from("ts,edge_bps\n");
+    for (offset, edge) in samples {
+        csv.push_str(&format!("{},{edge}\n", DAY + offset));
+    }
+    env.write("raw.csv", &csv);
+    let run = env.run(["edge-sim", "--input", "raw.csv", "--timeline", "t.csv"]);
+    run.expect_code(0);
+    let (mut ema1h, mut ema24h) = (2.0f64, 2.0f64);
+    let mut expected_at_close = Vec::new();
+    for pair in samples.windows(2) {
+        let dt = (pair[1].0 - pair[0].0) as f64;
+        ema1h += (1.0 - (-dt / 3600.0).exp()) * (pair[1].1 - ema1h);
+        ema24h += (1.0 - (-dt / 86400.0).exp()) * (pair[1].1 - ema24h);
+        if pair[1].0 == 1800 || pair[1].0 == 5400 {
+            expected_at_close.push((ema1h, ema24h));
+        }
+    }
+    let timeline = env.read("t.csv");
+    let rows: Vec<Vec<&str>> = timeline.lines().skip(1).map(|line| line.split(',').collect()).collect();
+    // Windows close at 00:00 (the first sample), 00:30 (its last sample is at 1800 s), 01:00
+    // (2400 s) and 01:30 (5400 s); the EMAs are read at the 00:30 and 01:30 closes.
+    assert_eq!(rows.len(), 4, "{timeline}");
+    assert_eq!(rows[1][0], "2025-10-11T00:30:00Z");
+    assert_eq!(rows[3][0], "2025-10-11T01:30:00Z");
+    for (row, (ema1h, ema24h)) in [&rows[1], &rows[3]].iter().zip(expected_at_close) {
+        let got1h: f64 = row[1].parse().unwrap();
+        let got24h: f64 = row[2].parse().unwrap();
+        assert!((got1h - ema1h).abs() < 1e-12, "{got1h} vs {ema1h}");
+        assert!((got24h - ema24h).abs() < 1e-12, "{got24h} vs {ema24h}");
+    }
+}
+
+#[test]
+fn timeline_has_one_row_per_window() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(-1.0, 0.0), (-1.0, 0.0), (-1.0, 0.0), (0.5, 2.0)]));
+    env.run(["edge-sim", "--input", "in.csv", "--timeline", "out/t.csv"]).expect_code(0);
+    assert_eq!(
+        env.read("out/t.csv"),
+        "ts,ema1h,ema24h,profile,streak,recovery_streak,changed\n\
+         2025-10-11T00:30:00Z,-1,0,Moderate,1,0,0\n\
+         2025-10-11T01:00:00Z,-1,0,Moderate,2,0,0\n\
+         2025-10-11T01:30:00Z,-1,0,Conservative,0,0,1\n\
+         2025-10-11T02:00:00Z,0.5,2,Moderate,0,0,1\n"
+    );
+}
+
+#[test]
+fn ladder_of_four_profiles() {
+    let env = TestEnv::new();
+    env.write(
+        "ladder.yaml",
+        "start_profile: Moderate\nconsecutive_windows: 2\nprofiles:\n\
+         - {name: Aggressive, spread_multiplier: 0.8, max_inflight: 20, backoff_ms: 50}\n\
+         - {name: Moderate, spread_multiplier: 1.0, max_inflight: 10, backoff_ms: 100}\n\
+         - {name: Conservative, spread_multiplier: 1.5, max_inflight: 5, backoff_ms: 200, ema1h_threshold: -1.0}\n\
+         - {name: Ultra-Conservative, spread_multiplier: 3.0, max_inflight: 1, backoff_ms: 1000, ema24h_recovery_threshold: 0.5}\n",
+    );
+    env.write(
+        "in.csv",
+        ema_csv(&[
+            (-0.5, 0.0),
+            (-0.5, 0.0),
+            (-0.5, 0.0),
+            (-2.0, 0.0),
+            (-2.0, 0.0),
+            (-2.0, 0.6),
+            (1.0, 1.0),
+            (1.0, 1.6),
+        ]),
+    );
+    let run = env.run(["--format", "json", "edge-sim", "--config", "ladder.yaml", "--input", "in.csv"]);
+    run.expect_code(0);
+    let json = run.json();
+    let steps: Vec<String> = json["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!("{} {}->{}", t["window_index"], t["from"].as_str().unwrap(), t["to"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "1 Moderate->Conservative",
+            "4 Conservative->Ultra-Conservative",
+            "5 Ultra-Conservative->Conservative",
+            "7 Conservative->Moderate"
+        ]
+    );
+    assert_eq!(json["transitions"][1]["reason"], "ema1h < -1.0 for 2 consecutive 30m windows");
+    assert_eq!(json["transitions"][2]["reason"], "ema24h >= 0.5");
+    assert_eq!(json["final_profile"], "Moderate");
+    assert_eq!(json["time_share"][0]["windows"], 0);
+    assert_eq!(json["time_share"][2]["windows"], 5);
+}
+
+#[test]
+fn bad_input_names_line_and_column() {
+    let env = TestEnv::new();
+    let header = "ts,ema1h,ema24h\n";
+    let good = format!("{},0,0\n", DAY + WINDOW);
+    let cases: Vec<(String, String)> = vec![
+        (format!("{header}{good}{},abc,0\n", DAY + 2 * WINDOW), "in.csv:3: column 2 \"ema1h\": \"abc\" is not a number".into()),
+        (format!("{header}{good}{},1,NaN\n", DAY + 2 * WINDOW), "in.csv:3: column 3 \"ema24h\": \"NaN\" is not a finite number".into()),
+        (format!("{header}{good}{},-inf,1\n", DAY + 2 * WINDOW), "in.csv:3: column 2 \"ema1h\": \"-inf\" is not a finite number".into()),
+        (format!("{header}{good}{},,1\n", DAY + 2 * WINDOW), "in.csv:3: column 2 \"ema1h\" is empty; every row needs a number there".into()),
+        (format!("{header}{good}{},1\n", DAY + 2 * WINDOW), "in.csv:3: column 3 \"ema24h\" is missing (the row has 2 columns, the header 3)".into()),
+        (
+            format!("{header}{good},1,1\n"),
+            "in.csv:3: column 1 \"ts\" is empty; use RFC 3339 (2025-10-11T14:30:00Z) or Unix seconds (1760193000 or 1760193000.25)".into(),
+        ),
+        (
+            format!("{header}{good}soon,1,1\n"),
+            "in.csv:3: column 1 \"ts\": \"soon\" is not a timestamp; use RFC 3339 (2025-10-11T14:30:00Z) or Unix seconds (1760193000 or 1760193000.25)".into(),
+        ),
+        (
+            format!("{header}{good}{},1,1\n", DAY),
+            "in.csv:3: column 1 \"ts\" 2025-10-11T00:00:00Z is earlier than 2025-10-11T00:30:00Z on line 2; timestamps must not go backwards (sort the input by time)".into(),
+        ),
+        (
+            "ts,ema1h\n1,1\n".into(),
+            "in.csv:1: the header has no \"ema24h\" column; expected columns ts,ema1h,ema24h (pre-computed EMAs) or ts,edge_bps (raw samples)".into(),
+        ),
+        ("ts,ema1h,ema24h\n".into(), "in.csv: no data rows after the header; nothing to simulate".into()),
+    ];
+    for (csv, expected) in cases {
+        env.write("in.csv", &csv);
+        assert_eq!(
+            stderr_of_failure(&env, &["edge-sim", "--input", "in.csv"]),
+            format!("mmops: error: {expected}"),
+            "input:\n{csv}"
+        );
+    }
+    env.write(
+        "in.jsonl",
+        format!(
+            "{{\"ts\":{},\"ema1h\":0,\"ema24h\":0}}\n{{\"ts\":{},\"ema1h\":true,\"ema24h\":0}}\n",
+            DAY,
+            DAY + 1
+        ),
+    );
+    assert_eq!(
+        stderr_of_failure(&env, &["edge-sim", "--input", "in.jsonl"]),
+        "mmops: error: in.jsonl:2: field \"ema1h\": true is not a number"
+    );
+    assert_eq!(
+        stderr_of_failure(&env, &["edge-sim", "--input", "missing.csv"]),
+        "mmops: error: cannot open input missing.csv: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn bad_config_names_the_field_and_writes_nothing() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(0.0, 0.0)]));
+    let cases = [
+        ("windows: 30m\n", "mmops: error: c.yaml:1:1: unknown field \"windows\""),
+        ("window: 0m\n", "mmops: error: c.yaml:1:9: duration \"0m\" must be greater than zero"),
+        (
+            "consecutive_windows: 0\n",
+            "mmops: error: c.yaml: consecutive_windows must be a whole number of windows, at least 1 (got 0)",
+        ),
+        (
+            "profiles:\n  - {name: Only, spread_multiplier: 1, max_inflight: 1, backoff_ms: 1}\n",
+            "mmops: error: c.yaml: profiles must list at least two profiles (a ladder from least to most conservative); found 1",
+        ),
+    ];
+    for (config, expected) in cases {
+        env.write("c.yaml", config);
+        let stderr = stderr_of_failure(
+            &env,
+            &["edge-sim", "--config", "c.yaml", "--input", "in.csv", "--timeline", "t.csv"],
+        );
+        assert!(stderr.starts_with(expected), "{config}: {stderr}");
+        assert!(!env.exists("t.csv"));
+    }
+}
+
+#[test]
+fn json_lines_from_stdin() {
+    let env = TestEnv::new();
+    let mut lines = String::new();
+    for index in 1..=3 {
+        lines.push_str(&format!("{{\"ts\":\"2025-10-11T0{index}:00:00Z\",\"ema1h\":-1,\"ema24h\":0}}\n"));
+    }
+    let mut command = env.command();
+    command.args(["--format", "json", "edge-sim", "--input", "-"]);
+    command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), lines.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["format"], "json_lines");
+    assert_eq!(json["input"], "<stdin>");
+    // Windows an hour apart are not adjacent: two gaps, no switch.
+    assert_eq!(json["gaps"], 2);
+    assert_eq!(json["final_profile"], "Moderate");
+}
+
+/// Runs the live step and returns the run.
+fn live(env: &TestEnv, ts: &str, ema1h: f64, ema24h: f64) -> crate::support::Run {
+    env.run([
+        "--format",
+        "json",
+        "edge-sim",
+        "--state",
+        "s.json",
+        "--ts",
+        ts,
+        "--ema1h",
+        &ema1h.to_string(),
+        "--ema24h",
+        &ema24h.to_string(),
+    ])
+}
+
+#[test]
+fn live_steps_match_the_batch_simulation() {
+    let env = TestEnv::new();
+    let series = [
+        (-1.0, 0.0),
+        (-1.0, 0.0),
+        (-1.0, 0.0),
+        (-1.0, 1.0),
+        (-1.0, 1.7),
+        (-0.5, 1.0),
+        (0.2, 1.0),
+        (-1.0, 1.0),
+    ];
+    let batch = simulate_json(&env, &ema_csv(&series));
+    let mut live_transitions = Vec::new();
+    let mut last = Value::Null;
+    for (index, (ema1h, ema24h)) in series.iter().enumerate() {
+        let ts = (DAY + WINDOW * (index as i64 + 1)).to_string();
+        let run = live(&env, &ts, *ema1h, *ema24h);
+        run.expect_code(0);
+        last = run.json();
+        if last["changed"] == true {
+            live_transitions.push(last["transition"].clone());
+        }
+    }
+    // Every field agrees, window positions and profile configs included.
+    let batch_transitions: Vec<Value> = batch.json()["transitions"].as_array().unwrap().clone();
+    assert_eq!(live_transitions.len(), 2);
+    assert_eq!(live_transitions, batch_transitions);
+    assert_eq!(last["profile"]["name"], batch.json()["final_profile"]);
+    assert_eq!(last["policy_applied_count"], batch.json()["policy_applied_count"]);
+    assert_eq!(last["marker"], "EDGE_PROFILE=Moderate");
+
+    // The text form: profile config, and the EDGE_POLICY_APPLIED line only on a change.
+    let text = env.run([
+        "edge-sim",
+        "--state",
+        "s.json",
+        "--ts",
+        &(DAY + 9 * WINDOW).to_string(),
+        "--ema1h",
+        "-1",
+        "--ema24h",
+        "0",
+    ]);
+    text.expect_code(0);
+    assert_eq!(
+        text.stdout,
+        "profile Moderate spread_multiplier=1.0 max_inflight=10 backoff_ms=100\n\
+         window 2025-10-11T04:30:00Z: streak 2/3, policy_applied_count 2\n\
+         | edge_sim | OK | EDGE_PROFILE=Moderate |\n"
+    );
+    let text = env.run([
+        "edge-sim",
+        "--state",
+        "s.json",
+        "--ts",
+        "2025-10-11T05:00:00Z",
+        "--ema1h",
+        "-1",
+        "--ema24h",
+        "0",
+    ]);
+    assert_eq!(
+        text.stdout.lines().next().unwrap(),
+        "2025-10-11T05:00:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (ema1h < 0.0 for 3 consecutive 30m windows) \
+         spread_multiplier=1.5 max_inflight=5 backoff_ms=200"
+    );
+    let state: Value = serde_json::from_str(&env.read("s.json")).unwrap();
+    assert_eq!(state["current"]["profile"], "Conservative");
+    assert_eq!(state["current"]["streak"], 0);
+    assert_eq!(state["current"]["last_window"], "2025-10-11T05:00:00Z");
+    assert_eq!(state["current"]["policy_applied_count"], 3);
+}
+
+#[test]
+fn live_step_resending_a_window_replaces_it() {
+    let env = TestEnv::new();
+    live(&env, "2025-10-11T00:30:00Z", -1.0, 0.0).expect_code(0);
+    live(&env, "2025-10-11T01:00:00Z", -1.0, 0.0).expect_code(0);
+    let first = live(&env, "2025-10-11T01:30:00Z", -1.0, 0.0);
+    assert_eq!(first.json()["profile"]["name"], "Conservative");
+    // Same window, corrected value (a row at 01:20 belongs to the window closing 01:30).
+    let again = live(&env, "2025-10-11T01:20:00Z", 0.5, 0.0);
+    again.expect_code(0);
+    let json = again.json();
+    assert_eq!(json["profile"]["name"], "Moderate");
+    assert_eq!(json["replaced_window"], true);
+    assert_eq!(json["policy_applied_count"], 0);
+    assert_eq!(json["streak"], 0);
+    assert_eq!(json["windows_seen"], 3);
+}
+
+#[test]
+fn live_step_refuses_older_windows_and_corrupt_state_leaving_the_file_alone() {
+    let env = TestEnv::new();
+    live(&env, "2025-10-11T01:00:00Z", -1.0, 0.0).expect_code(0);
+    let before = env.read("s.json");
+    let older = live(&env, "2025-10-11T00:10:00Z", -1.0, 0.0);
+    older.expect_code(2);
+    assert_eq!(
+        older.stderr.trim_end(),
+        "mmops: error: --ts 2025-10-11T00:10:00Z falls in the window closing 2025-10-11T00:30:00Z, older than the \
+         state's last window 2025-10-11T01:00:00Z; refused, s.json is unchanged (windows must be sent in time order)"
+    );
+    assert_eq!(env.read("s.json"), before);
+
+    for corrupt in ["{\"format\": \"mmops-edge-sim-state/1\", \"current\": ", "", "{\"format\":\"x\"}"] {
+        env.write("s.json", corrupt);
+        let run = live(&env, "2025-10-11T02:00:00Z", -1.0, 0.0);
+        run.expect_code(2);
+        assert!(run.stderr.starts_with("mmops: error: the state file s.json is corrupt ("), "{}", run.stderr);
+        assert!(run.stderr.contains("it was left untouched"));
+        assert_eq!(env.read("s.json"), corrupt);
+    }
+    // A state written under another ladder is not corrupt, but it does not fit: refused, kept.
+    env.write("ladder.yaml", "profiles:\n- {name: Calm, spread_multiplier: 1, max_inflight: 9, backoff_ms: 1}\n- {name: Careful, spread_multiplier: 2, max_inflight: 2, backoff_ms: 9}\n");
+    std::fs::remove_file(env.path("s.json")).unwrap();
+    live(&env, "2025-10-11T01:00:00Z", -1.0, 0.0).expect_code(0);
+    let written = env.read("s.json");
+    let other = env.run([
+        "edge-sim",
+        "--config",
+        "ladder.yaml",
+        "--state",
+        "s.json",
+        "--ts",
+        "2025-10-11T01:30:00Z",
+        "--ema1h",
+        "0",
+        "--ema24h",
+        "0",
+    ]);
+    other.expect_code(2);
+    assert_eq!(
+        other.stderr.trim_end(),
+        "mmops: error: the state file s.json names the profile \"Moderate\", which the rules in use do not have \
+         (Calm, Careful); it was left untouched — use the same --config, or delete the state file to start again"
+    );
+    assert_eq!(env.read("s.json"), written);
+    std::fs::remove_file(env.path("ladder.yaml")).unwrap();
+
+    let names: Vec<String> = std::fs::read_dir(env.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["s.json"], "no temporary files left behind");
+
+    let nan = env.run(["edge-sim", "--state", "t.json", "--ts", "1", "--ema1h", "NaN", "--ema24h", "0"]);
+    nan.expect_code(2);
+    assert_eq!(nan.stderr.trim_end(), "mmops: error: --ema1h NaN is not a finite number");
+    assert!(!env.exists("t.json"));
+}
+
+#[test]
+fn sweep_agrees_with_separate_runs() {
+    let env = TestEnv::new();
+    let series: Vec<(f64, f64)> = (0..200)
+        .map(|i| {
+            let x = i as f64;
+            ((x * 0.37).sin() * 1.5 - 0.2, (x * 0.05).cos() * 1.2 + 1.0)
+        })
+        .collect();
+    env.write("in.csv", ema_csv(&series));
+    let sweep = env.run([
+        "--format",
+        "json",
+        "edge-sim",
+        "--input",
+        "in.csv",
+        "--sweep",
+        "ema1h_threshold=-0.5,0",
+        "--sweep",
+        "consecutive_windows=2,3",
+        "--sweep",
+        "ema24h_recovery_threshold=1.5,2",
+    ]);
+    sweep.expect_code(0);
+    let json = sweep.json();
+    assert_eq!(json["marker"], "EDGE_SWEEP=8_combinations");
+    let combinations = json["combinations"].as_array().unwrap();
+    assert_eq!(combinations.len(), 8);
+    let mut changes_seen = std::collections::BTreeSet::new();
+    for combination in combinations {
+        let settings = &combination["settings"];
+        let config = format!(
+            "ema1h_threshold: {}\nconsecutive_windows: {}\nema24h_recovery_threshold: {}\n",
+            settings["ema1h_threshold"].as_str().unwrap(),
+            settings["consecutive_windows"].as_str().unwrap(),
+            settings["ema24h_recovery_threshold"].as_str().unwrap()
+        );
+        env.write("c.yaml", config);
+        let single = env.run(["--format", "json", "edge-sim", "--config", "c.yaml", "--input", "in.csv"]);
+        single.expect_code(0);
+        let single = single.json();
+        assert_eq!(combination["policy_applied_count"], single["policy_applied_count"], "{settings}");
+        assert_eq!(combination["final_profile"], single["final_profile"], "{settings}");
+        assert_eq!(combination["conservative_windows"], single["time_share"][1]["windows"], "{settings}");
+        assert_eq!(combination["conservative_share"], single["time_share"][1]["share"], "{settings}");
+        changes_seen.insert(single["policy_applied_count"].as_u64().unwrap());
+    }
+    assert!(changes_seen.len() > 2, "the series should tell the combinations apart: {changes_seen:?}");
+    // First key varies slowest.
+    assert_eq!(combinations[0]["settings"]["ema1h_threshold"], "-0.5");
+    assert_eq!(combinations[7]["settings"]["ema1h_threshold"], "0");
+
+    let text = env.run(["edge-sim", "--input", "in.csv", "--sweep", "consecutive_windows=2,3"]);
+    text.expect_code(0);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(lines[0], "consecutive_windows  changes  conservative  final profile");
+    assert_eq!(lines.len(), 5);
+    assert_eq!(text.last_line(), "| edge_sim | OK | EDGE_SWEEP=2_combinations |");
+
+    assert_eq!(
+        stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--sweep", "streak=2"]),
+        "mmops: error: --sweep unknown sweep key \"streak\"; use one of ema1h_threshold, consecutive_windows, \
+         ema24h_recovery_threshold, recovery_windows, window (or PROFILE.key)"
+    );
+    assert_eq!(
+        stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--sweep", "consecutive_windows=2,0"]),
+        "mmops: error: the built-in rules with --sweep consecutive_windows=0: consecutive_windows must be a whole \
+         number of windows, at least 1 (got 0)"
+    );
+}
+
+/// A minimal XML well-formedness check: every opened tag is closed in order.
+fn assert_well_formed(svg: &str) {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = svg;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..].find('>').expect("unclosed <") + start;
+        let tag = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('?') || tag.starts_with('!') {
+            continue;
+        }
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(stack.pop().as_deref(), Some(name.trim()), "mismatched </{name}>");
+        } else if !tag.ends_with('/') {
+            stack.push(tag.split_whitespace().next().unwrap().to_string());
+        }
+    }
+    assert!(stack.is_empty(), "unclosed tags: {stack:?}");
+}
+
+#[test]
+fn plot_is_well_formed_svg_with_the_series() {
+    let env = TestEnv::new();
+    let series: Vec<(f64, f64)> =
+        (0..48).map(|i| if (20..26).contains(&i) { (-1.0, 1.0) } else { (1.0, 2.0) }).collect();
+    env.write("in.csv", ema_csv(&series));
+    let run = env.run(["edge-sim", "--input", "in.csv", "--plot", "charts/edge.svg"]);
+    run.expect_code(0);
+    let svg = env.read("charts/edge.svg");
+    assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+    assert_well_formed(&svg);
+    for text in [
+        "ema1h",
+        "ema24h",
+        "degrade: ema1h &lt; 0.0",
+        "recover: ema24h &gt;= 1.5",
+        "Conservative",
+        "window close (UTC)",
+    ] {
+        assert!(svg.contains(text), "missing {text:?}");
+    }
+    // The ema1h line (its colour) has one point per window.
+    let ema1h_line =
+        svg.lines().find(|line| line.contains("<polyline") && line.contains("#1F5AC8")).expect("ema1h line");
+    let points = ema1h_line.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+    assert_eq!(points.split_whitespace().count(), 48);
+    // Deterministic: the same input draws the same bytes.
+    env.run(["edge-sim", "--input", "in.csv", "--plot", "again.svg"]).expect_code(0);
+    assert_eq!(env.read("again.svg"), svg);
+}
+
+#[test]
+fn shipped_config_and_sample_pass_as_make_ready_runs_them() {
+    let env = TestEnv::new();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = format!("{root}/deploy/edge/sentinel.yaml");
+    let input = format!("{root}/deploy/edge/sample_windows.csv");
+    let run = env.run(["edge-sim", "--config", &config, "--input", &input]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "");
+    let changes: Vec<&str> =
+        run.stdout.lines().filter(|line| line.contains(" EDGE_POLICY_APPLIED ")).collect();
+    assert_eq!(changes.len(), 2, "{}", run.stdout);
+    assert!(changes[0].contains("Moderate -> Conservative"));
+    assert!(changes[1].contains("Conservative -> Moderate"));
+    assert_eq!(run.last_line(), "| edge_sim | OK | EDGE_PROFILE=Moderate |");
+}
+
+// Regression guard: the timeline is renamed over its path at the end, which would have replaced
+// the input itself when both named the same file.
+#[test]
+fn outputs_may_not_replace_the_input() {
+    let env = TestEnv::new();
+    let csv = ema_csv(&[(0.0, 0.0)]);
+    env.write("in.csv", &csv);
+    assert_eq!(
+        stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--timeline", "./in.csv"]),
+        "mmops: error: --timeline ./in.csv is the input file; choose another output path"
+    );
+    assert_eq!(
+        stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--timeline", "o", "--plot", "o"]),
+        "mmops: error: --timeline and --plot both name o; give them different paths"
+    );
+    assert_eq!(env.read("in.csv"), csv);
+    assert!(!env.exists("o"));
+}

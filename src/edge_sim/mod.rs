@@ -1,0 +1,309 @@
+//! `mmops edge-sim`: replay an edge-metrics series through the edge sentinel's profile rules,
+//! tune them with `--sweep`, chart them with `--plot`, or apply one window live for the bot.
+//!
+//! Layout: [`rules`] is the pure state machine, [`simulate`] groups samples into windows,
+//! [`ema`] averages raw samples, [`input`] streams CSV / JSON Lines, [`config`] turns the config
+//! file and sweep settings into checked rules. [`timeline`], [`plot`], [`state`] and [`sweep`]
+//! are the parts that write files or spread work over threads.
+
+mod config;
+mod ema;
+mod input;
+mod plot;
+mod rules;
+mod simulate;
+mod state;
+mod sweep;
+mod timeline;
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use crate::cli::EdgeSimArgs;
+use crate::context::Context;
+use crate::outcome::Verdict;
+use crate::output::{Marker, Report, Style};
+use crate::sanitize::display_path;
+
+use config::ConfigFile;
+use input::{InputFormat, SeriesKind, format_micros};
+use rules::{Change, Profile, Rules};
+use simulate::{Simulation, WindowOutcome};
+
+const TOOL: &str = "edge_sim";
+const MARKER_KEY: &str = "EDGE_PROFILE";
+
+pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
+    let (config, origin) = ConfigFile::load(args.config.as_deref())?;
+    let rules = config.rules(&origin)?;
+    if let Some(state_path) = &args.state {
+        let step = state::LiveStep::from_args(args)?;
+        let report = state::run_live_step(&rules, state_path, &step)?;
+        return context.printer.emit(&report);
+    }
+    let input_path = args.input.as_ref().context("--input FILE is required (or --state for a live step)")?;
+    if !args.sweeps.is_empty() {
+        let plan = sweep::SweepPlan::new(&config, &origin, &args.sweeps)?;
+        let report = sweep::run(&plan, input_path)?;
+        return context.printer.emit(&report);
+    }
+    refuse_overwriting_the_input(input_path, args.timeline.as_deref(), args.plot.as_deref())?;
+    let report = simulate_file(&rules, &origin, input_path, args.timeline.as_deref(), args.plot.as_deref())?;
+    context.printer.emit(&report)
+}
+
+/// `--timeline` and `--plot` replace their files; pointing one at the input (or both at the
+/// same file) would silently destroy data, so it is refused before anything is read.
+fn refuse_overwriting_the_input(input: &Path, timeline: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    for (flag, output) in [("--timeline", timeline), ("--plot", plot)] {
+        if let Some(output) = output
+            && input != Path::new("-")
+            && same(input, output)
+        {
+            anyhow::bail!("{flag} {} is the input file; choose another output path", display_path(output));
+        }
+    }
+    if let (Some(timeline), Some(plot)) = (timeline, plot)
+        && same(timeline, plot)
+    {
+        anyhow::bail!("--timeline and --plot both name {}; give them different paths", display_path(plot));
+    }
+    Ok(())
+}
+
+/// The plain replay: one pass over the input, optional timeline and chart.
+fn simulate_file(
+    rules: &Rules,
+    origin: &str,
+    input_path: &Path,
+    timeline_path: Option<&Path>,
+    plot_path: Option<&Path>,
+) -> Result<SimulationReport> {
+    let (source, input_name, format) = input::open(input_path)?;
+    let mut timeline = timeline_path.map(|path| timeline::TimelineWriter::create(path, rules)).transpose()?;
+    let mut chart = plot_path.map(|_| plot::ChartRecorder::new());
+    let mut simulation = Simulation::new(rules);
+    let mut transitions = Vec::new();
+    let mut first_close = None;
+    let mut last_close = None;
+    let mut write_error: Option<anyhow::Error> = None;
+    let mut on_window = |window: &WindowOutcome| {
+        first_close.get_or_insert(window.close);
+        last_close = Some(window.close);
+        if let Some(change) = window.change {
+            transitions.push(Transition::new(rules, window, change));
+        }
+        if let Some(writer) = timeline.as_mut()
+            && write_error.is_none()
+            && let Err(error) = writer.row(rules, window)
+        {
+            write_error = Some(error);
+        }
+        if let Some(recorder) = chart.as_mut() {
+            recorder.record(window);
+        }
+    };
+    let info = input::read_series(source, &input_name, format, |batch| {
+        for sample in batch {
+            simulation.feed(sample, &mut on_window);
+        }
+        Ok(())
+    })?;
+    simulation.finish(&mut on_window);
+    if let Some(error) = write_error {
+        return Err(error);
+    }
+    if let Some(writer) = timeline {
+        writer.commit()?;
+    }
+    if let (Some(recorder), Some(path)) = (chart, plot_path) {
+        let machine = simulation.machine;
+        let title = format!(
+            "Edge sentinel replay of {input_name}: {} windows of {}, {} profile changes, final {}",
+            machine.windows_seen,
+            rules.window_label(),
+            machine.policy_applied_count,
+            rules.profiles[machine.profile].name
+        );
+        let svg = plot::render(&recorder, rules, &transitions, &title)?;
+        crate::atomic_write::write_atomically(path, svg.as_bytes())
+            .with_context(|| format!("cannot write the chart {}", display_path(path)))?;
+    }
+
+    let machine = simulation.machine;
+    let windows_seen = machine.windows_seen;
+    let time_share = rules
+        .profiles
+        .iter()
+        .zip(&simulation.windows_per_profile)
+        .map(|(profile, &windows)| ProfileShare {
+            profile: profile.name.clone(),
+            windows,
+            share: if windows_seen == 0 { 0.0 } else { round6(windows as f64 / windows_seen as f64) },
+        })
+        .collect();
+    let final_profile = rules.profiles[machine.profile].clone();
+    Ok(SimulationReport {
+        input: input_name,
+        config: origin.to_string(),
+        format: info.format,
+        series: info.kind,
+        rows: info.rows,
+        window: rules.window_label(),
+        windows_seen,
+        first_window: first_close.map(format_micros),
+        last_window: last_close.map(format_micros),
+        gaps: machine.gaps,
+        missing_windows: machine.missing_windows,
+        policy_applied_count: machine.policy_applied_count,
+        time_share,
+        final_profile: final_profile.name.clone(),
+        final_profile_config: final_profile,
+        transitions,
+        timeline: timeline_path.map(display_path),
+        plot: plot_path.map(display_path),
+    })
+}
+
+/// `1 window`, `2 windows`.
+fn count(number: u64, noun: &str) -> String {
+    if number == 1 { format!("1 {noun}") } else { format!("{number} {noun}s") }
+}
+
+pub(crate) fn round6(value: f64) -> f64 {
+    (value * 1e6).round() / 1e6
+}
+
+/// One applied profile change, as printed and as in `--format json`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Transition {
+    /// The close of the window that caused it.
+    pub ts: String,
+    #[serde(skip)]
+    pub ts_micros: i64,
+    /// Position of that window among the windows seen (0-based).
+    pub window_index: u64,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    pub ema1h: f64,
+    pub ema24h: f64,
+    pub profile: Profile,
+}
+
+impl Transition {
+    fn new(rules: &Rules, window: &WindowOutcome, change: Change) -> Transition {
+        Transition {
+            ts: format_micros(window.close),
+            ts_micros: window.close,
+            window_index: window.position,
+            from: rules.profiles[change.from].name.clone(),
+            to: rules.profiles[change.to].name.clone(),
+            reason: change.reason.describe(&rules.window_label()),
+            ema1h: window.ema1h,
+            ema24h: window.ema24h,
+            profile: rules.profiles[change.to].clone(),
+        }
+    }
+
+    /// `2025-10-11T14:30:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (…) spread_multiplier=…`
+    pub(crate) fn log_line(&self, style: &Style) -> String {
+        format!(
+            "{} {} {} -> {} ({}) {}",
+            self.ts,
+            style.bold("EDGE_POLICY_APPLIED"),
+            self.from,
+            self.to,
+            self.reason,
+            self.profile.settings()
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct ProfileShare {
+    profile: String,
+    windows: u64,
+    /// Fraction of the windows seen that ended in this profile (6 decimals).
+    share: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct SimulationReport {
+    input: String,
+    config: String,
+    format: InputFormat,
+    series: SeriesKind,
+    rows: u64,
+    window: String,
+    windows_seen: u64,
+    first_window: Option<String>,
+    last_window: Option<String>,
+    gaps: u64,
+    missing_windows: u64,
+    policy_applied_count: u64,
+    time_share: Vec<ProfileShare>,
+    final_profile: String,
+    final_profile_config: Profile,
+    transitions: Vec<Transition>,
+    timeline: Option<String>,
+    plot: Option<String>,
+}
+
+impl Report for SimulationReport {
+    fn marker(&self) -> Marker {
+        Marker::new(TOOL, Verdict::Pass, MARKER_KEY, self.final_profile.clone())
+    }
+
+    fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        for transition in &self.transitions {
+            writeln!(out, "{}", transition.log_line(style))?;
+        }
+        if !self.transitions.is_empty() {
+            writeln!(out)?;
+        }
+        let series = match self.series {
+            SeriesKind::Emas => "pre-computed EMAs",
+            SeriesKind::RawSamples => "raw edge samples, averaged",
+        };
+        writeln!(out, "{:<22} {} ({}, {series})", "input", self.input, count(self.rows, "row"))?;
+        let span = match (&self.first_window, &self.last_window) {
+            (Some(first), Some(last)) => format!(", closing {first} .. {last}"),
+            _ => String::new(),
+        };
+        writeln!(out, "{:<22} {} of {}{span}", "windows seen", self.windows_seen, self.window)?;
+        let gaps = format!("{} ({} missing)", self.gaps, count(self.missing_windows, "window"));
+        let gaps = if self.gaps > 0 { style.warning(&gaps) } else { gaps };
+        writeln!(out, "{:<22} {gaps}", "gaps")?;
+        writeln!(out, "{:<22} {}", "policy_applied_count", self.policy_applied_count)?;
+        let shares: Vec<String> = self
+            .time_share
+            .iter()
+            .map(|share| {
+                format!("{} {:.1}% ({})", share.profile, share.share * 100.0, count(share.windows, "window"))
+            })
+            .collect();
+        writeln!(out, "{:<22} {}", "time share", shares.join(", "))?;
+        writeln!(
+            out,
+            "{:<22} {} ({})",
+            "final profile",
+            style.bold(&self.final_profile),
+            self.final_profile_config.settings()
+        )?;
+        if let Some(path) = &self.timeline {
+            writeln!(out, "{:<22} {path}", "timeline")?;
+        }
+        if let Some(path) = &self.plot {
+            writeln!(out, "{:<22} {path}", "chart")?;
+        }
+        Ok(())
+    }
+}

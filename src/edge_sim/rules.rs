@@ -1,0 +1,435 @@
+//! The edge sentinel's rules as a pure state machine: a ladder of profiles, a degradation streak
+//! and a recovery streak, one decision per closed window.
+//!
+//! Nothing here reads files or clocks, so the batch simulation, the sweep and the bot's live step
+//! all run the very same code, and the rules are unit-tested on hand-made windows.
+
+use serde::{Deserialize, Serialize};
+
+/// One quoting profile the bot can run with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Profile {
+    pub name: String,
+    pub spread_multiplier: f64,
+    pub max_inflight: u64,
+    pub backoff_ms: u64,
+}
+
+impl Profile {
+    /// `spread_multiplier=1.5 max_inflight=5 backoff_ms=200`, as printed after each change.
+    pub(crate) fn settings(&self) -> String {
+        format!(
+            "spread_multiplier={:?} max_inflight={} backoff_ms={}",
+            self.spread_multiplier, self.max_inflight, self.backoff_ms
+        )
+    }
+}
+
+/// The thresholds for leaving one profile: toward the conservative end (degradation) or one step
+/// back toward the start profile (recovery).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct StepRules {
+    /// Degrade when ema1h is strictly below this…
+    pub ema1h_threshold: f64,
+    /// …at the close of this many adjacent windows.
+    pub consecutive_windows: u32,
+    /// Recover when ema24h is at least this…
+    pub ema24h_recovery_threshold: f64,
+    /// …at the close of this many adjacent windows.
+    pub recovery_windows: u32,
+}
+
+/// A checked rule set: the ladder (least to most conservative), where it starts, and the
+/// thresholds for leaving each profile.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Rules {
+    /// Window length in microseconds (the unit of every timestamp in edge-sim).
+    pub window_micros: i64,
+    pub profiles: Vec<Profile>,
+    /// Per profile, the rules for leaving it (same index as `profiles`).
+    pub steps: Vec<StepRules>,
+    pub start: usize,
+}
+
+impl Rules {
+    /// The window a timestamp belongs to: windows are `(close - length, close]`, numbered by
+    /// their close, so a row stamped exactly at 14:30 is the close of the 14:00–14:30 window.
+    pub(crate) fn window_of(&self, ts_micros: i64) -> i64 {
+        ts_micros.div_euclid(self.window_micros) + i64::from(ts_micros.rem_euclid(self.window_micros) != 0)
+    }
+
+    /// The close of window `index`, in microseconds.
+    pub(crate) fn close_of(&self, index: i64) -> i64 {
+        index.saturating_mul(self.window_micros)
+    }
+
+    /// The window length for humans (`30m`).
+    pub(crate) fn window_label(&self) -> String {
+        crate::units::format_duration(std::time::Duration::from_micros(self.window_micros as u64))
+    }
+
+    /// Whether a profile is more conservative than the start (what the sweep's share counts).
+    pub(crate) fn is_conservative(&self, profile: usize) -> bool {
+        profile > self.start
+    }
+
+    pub(crate) fn profile_index(&self, name: &str) -> Option<usize> {
+        self.profiles.iter().position(|profile| profile.name == name)
+    }
+}
+
+/// Why a change happened.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Reason {
+    Degraded { threshold: f64, windows: u32 },
+    Recovered { threshold: f64, windows: u32 },
+}
+
+impl Reason {
+    /// `ema1h < 0.0 for 3 consecutive 30m windows` / `ema24h >= 1.5`.
+    pub(crate) fn describe(&self, window_label: &str) -> String {
+        match *self {
+            Reason::Degraded { threshold, windows } => {
+                format!("ema1h < {threshold:?} for {windows} consecutive {window_label} windows")
+            }
+            Reason::Recovered { threshold, windows: 1 } => format!("ema24h >= {threshold:?}"),
+            Reason::Recovered { threshold, windows } => {
+                format!("ema24h >= {threshold:?} for {windows} consecutive {window_label} windows")
+            }
+        }
+    }
+}
+
+/// A profile change decided at a window's close.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Change {
+    pub from: usize,
+    pub to: usize,
+    pub reason: Reason,
+}
+
+/// A window that cannot be applied because it is not after the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WindowNotAfterLast {
+    pub window: i64,
+    pub last: i64,
+}
+
+/// Everything the sentinel remembers between windows. Small and `Copy`, so the live step can
+/// keep the state from before its last window and replay that window when it is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Machine {
+    pub profile: usize,
+    /// Adjacent windows so far meeting the degradation condition of the current profile.
+    pub streak: u32,
+    /// Adjacent windows so far meeting the recovery condition of the current profile.
+    pub recovery_streak: u32,
+    /// The last window applied (by index), if any.
+    pub last_window: Option<i64>,
+    pub windows_seen: u64,
+    /// Breaks in the series (a window missing between two seen ones), and how many were missing.
+    pub gaps: u64,
+    pub missing_windows: u64,
+    pub policy_applied_count: u64,
+}
+
+impl Machine {
+    pub(crate) fn new(rules: &Rules) -> Machine {
+        Machine {
+            profile: rules.start,
+            streak: 0,
+            recovery_streak: 0,
+            last_window: None,
+            windows_seen: 0,
+            gaps: 0,
+            missing_windows: 0,
+            policy_applied_count: 0,
+        }
+    }
+
+    /// Applies the close of window `window` with its EMAs and returns the change it caused, if
+    /// any. At most one change per window; degradation wins over recovery when both are due
+    /// (fresh bad evidence beats a slow average). Every change restarts both streaks, so a
+    /// recovery is never followed by an instant relapse on the evidence that came before it.
+    pub(crate) fn apply(
+        &mut self,
+        rules: &Rules,
+        window: i64,
+        ema1h: f64,
+        ema24h: f64,
+    ) -> Result<Option<Change>, WindowNotAfterLast> {
+        if let Some(last) = self.last_window {
+            if window <= last {
+                return Err(WindowNotAfterLast { window, last });
+            }
+            if window > last + 1 {
+                // A missing window breaks adjacency: evidence on either side does not add up.
+                self.gaps += 1;
+                self.missing_windows += (window - last - 1) as u64;
+                self.streak = 0;
+                self.recovery_streak = 0;
+            }
+        }
+        self.last_window = Some(window);
+        self.windows_seen += 1;
+
+        let step = rules.steps[self.profile];
+        let can_degrade = self.profile + 1 < rules.profiles.len();
+        let can_recover = self.profile > rules.start;
+        self.streak = if can_degrade && ema1h < step.ema1h_threshold { self.streak + 1 } else { 0 };
+        self.recovery_streak = if can_recover && ema24h >= step.ema24h_recovery_threshold {
+            self.recovery_streak + 1
+        } else {
+            0
+        };
+
+        let change = if can_degrade && self.streak >= step.consecutive_windows {
+            Some(Change {
+                from: self.profile,
+                to: self.profile + 1,
+                reason: Reason::Degraded {
+                    threshold: step.ema1h_threshold,
+                    windows: step.consecutive_windows,
+                },
+            })
+        } else if can_recover && self.recovery_streak >= step.recovery_windows {
+            Some(Change {
+                from: self.profile,
+                to: self.profile - 1,
+                reason: Reason::Recovered {
+                    threshold: step.ema24h_recovery_threshold,
+                    windows: step.recovery_windows,
+                },
+            })
+        } else {
+            None
+        };
+        if let Some(change) = change {
+            self.profile = change.to;
+            self.streak = 0;
+            self.recovery_streak = 0;
+            self.policy_applied_count += 1;
+        }
+        Ok(change)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn profile(name: &str, spread_multiplier: f64, max_inflight: u64, backoff_ms: u64) -> Profile {
+        Profile { name: name.into(), spread_multiplier, max_inflight, backoff_ms }
+    }
+
+    pub(crate) const DEFAULT_STEP: StepRules = StepRules {
+        ema1h_threshold: 0.0,
+        consecutive_windows: 3,
+        ema24h_recovery_threshold: 1.5,
+        recovery_windows: 1,
+    };
+
+    pub(crate) fn default_rules() -> Rules {
+        Rules {
+            window_micros: 1_800_000_000,
+            profiles: vec![profile("Moderate", 1.0, 10, 100), profile("Conservative", 1.5, 5, 200)],
+            steps: vec![DEFAULT_STEP; 2],
+            start: 0,
+        }
+    }
+
+    /// Runs windows `(index, ema1h, ema24h)` and returns the profile name after each.
+    fn profiles_after(rules: &Rules, windows: &[(i64, f64, f64)]) -> Vec<String> {
+        let mut machine = Machine::new(rules);
+        windows
+            .iter()
+            .map(|&(index, ema1h, ema24h)| {
+                machine.apply(rules, index, ema1h, ema24h).unwrap();
+                rules.profiles[machine.profile].name.clone()
+            })
+            .collect()
+    }
+
+    fn names(text: &str) -> Vec<String> {
+        text.split_whitespace()
+            .map(|short| match short {
+                "M" => "Moderate",
+                "C" => "Conservative",
+                other => other,
+            })
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn exactly_three_negative_windows_switch_and_two_do_not() {
+        let rules = default_rules();
+        let three = [(1, -0.1, 0.0), (2, -0.1, 0.0), (3, -0.1, 0.0)];
+        assert_eq!(profiles_after(&rules, &three), names("M M C"));
+        let two_then_positive = [(1, -0.1, 0.0), (2, -0.1, 0.0), (3, 0.2, 0.0), (4, -0.1, 0.0)];
+        assert_eq!(profiles_after(&rules, &two_then_positive), names("M M M M"));
+    }
+
+    #[test]
+    fn zero_is_not_negative() {
+        let rules = default_rules();
+        let windows = [(1, 0.0, 0.0), (2, 0.0, 0.0), (3, 0.0, 0.0), (4, -0.0, 0.0)];
+        assert_eq!(profiles_after(&rules, &windows), names("M M M M"));
+    }
+
+    #[test]
+    fn ema24h_of_exactly_one_and_a_half_recovers() {
+        let rules = default_rules();
+        let windows = [(1, -1.0, 0.0), (2, -1.0, 0.0), (3, -1.0, 0.0), (4, -1.0, 1.49), (5, -1.0, 1.5)];
+        assert_eq!(profiles_after(&rules, &windows), names("M M C C M"));
+    }
+
+    #[test]
+    fn a_gap_breaks_the_streak() {
+        let rules = default_rules();
+        let windows = [(1, -1.0, 0.0), (2, -1.0, 0.0), (4, -1.0, 0.0), (5, -1.0, 0.0), (6, -1.0, 0.0)];
+        assert_eq!(profiles_after(&rules, &windows), names("M M M M C"));
+        let mut machine = Machine::new(&rules);
+        for (index, ema1h, ema24h) in windows {
+            machine.apply(&rules, index, ema1h, ema24h).unwrap();
+        }
+        assert_eq!((machine.gaps, machine.missing_windows, machine.windows_seen), (1, 1, 5));
+    }
+
+    // The original toolkit never reset its counter: right after recovering, one more negative
+    // window sent it straight back to Conservative.
+    #[test]
+    fn no_relapse_right_after_recovery() {
+        let rules = default_rules();
+        let windows = [
+            (1, -1.0, 0.0),
+            (2, -1.0, 0.0),
+            (3, -1.0, 0.0), // -> C
+            (4, -1.0, 2.0), // -> M (streak restarts)
+            (5, -1.0, 2.0),
+            (6, -1.0, 2.0),
+            (7, -1.0, 2.0), // third negative window since the recovery -> C
+        ];
+        assert_eq!(profiles_after(&rules, &windows), names("M M C M M M C"));
+    }
+
+    #[test]
+    fn at_most_one_change_per_window() {
+        // A three-step ladder with one-window streaks and both conditions often met: every window
+        // moves at most one rung (Ultra recovers to C, never straight back to M).
+        let mut rules = default_rules();
+        rules.profiles.push(profile("Ultra", 3.0, 1, 1000));
+        rules.steps = vec![StepRules { consecutive_windows: 1, ..DEFAULT_STEP }; 3];
+        let windows = [(1, -1.0, 5.0), (2, -1.0, 5.0), (3, -1.0, 5.0), (4, 1.0, 5.0), (5, 1.0, 5.0)];
+        assert_eq!(profiles_after(&rules, &windows), names("C Ultra C M M"));
+    }
+
+    #[test]
+    fn ladder_of_four_steps_one_at_a_time_with_its_own_thresholds() {
+        let rules = Rules {
+            window_micros: 1_800_000_000,
+            profiles: vec![
+                profile("Aggressive", 0.8, 20, 50),
+                profile("Moderate", 1.0, 10, 100),
+                profile("Conservative", 1.5, 5, 200),
+                profile("Ultra", 3.0, 1, 1000),
+            ],
+            steps: vec![
+                DEFAULT_STEP,
+                StepRules { consecutive_windows: 2, ..DEFAULT_STEP },
+                StepRules { ema1h_threshold: -1.0, consecutive_windows: 2, ..DEFAULT_STEP },
+                StepRules { ema24h_recovery_threshold: 0.5, ..DEFAULT_STEP },
+            ],
+            start: 1,
+        };
+        let windows = [
+            (1, -0.5, 0.0),
+            (2, -0.5, 0.0), // Moderate -> Conservative after 2
+            (3, -0.5, 0.0), // -0.5 is not below -1.0
+            (4, -2.0, 0.0),
+            (5, -2.0, 0.0), // -> Ultra
+            (6, -2.0, 0.6), // Ultra recovers at 0.5 -> Conservative
+            (7, -2.0, 1.0), // Conservative needs 1.5; streak restarted -> stays
+            (8, -2.0, 1.6), // both due: degradation wins -> Ultra
+        ];
+        let got = profiles_after(&rules, &windows);
+        assert_eq!(got, names("Moderate C C C Ultra C C Ultra"));
+        // Recovery stops at the start profile: Aggressive is never entered from Moderate.
+        let windows = [(1, 5.0, 5.0), (2, 5.0, 5.0)];
+        assert_eq!(profiles_after(&rules, &windows), names("Moderate Moderate"));
+    }
+
+    proptest::proptest! {
+        /// Every degradation is backed by N adjacent windows below the threshold, none of which
+        /// saw a change; every recovery by an ema24h at or above its threshold; one rung at a time.
+        #[test]
+        fn changes_are_always_backed_by_fresh_adjacent_evidence(
+            windows in proptest::collection::vec((1i64..3, -2.0f64..1.0, 0.0f64..3.0), 1..120)
+        ) {
+            let rules = default_rules();
+            let mut machine = Machine::new(&rules);
+            let mut index = 0;
+            // (window, ema1h, changed) of every window so far.
+            let mut history: Vec<(i64, f64, bool)> = Vec::new();
+            let mut changes = 0;
+            for (step, ema1h, ema24h) in windows {
+                index += step;
+                let before = machine.profile;
+                let change = machine.apply(&rules, index, ema1h, ema24h).unwrap();
+                if let Some(change) = change {
+                    changes += 1;
+                    proptest::prop_assert_eq!(change.from, before);
+                    proptest::prop_assert_eq!(change.from.abs_diff(change.to), 1);
+                    proptest::prop_assert_eq!((machine.streak, machine.recovery_streak), (0, 0));
+                    if change.to > change.from {
+                        let needed = rules.steps[before].consecutive_windows as usize;
+                        proptest::prop_assert!(history.len() + 1 >= needed);
+                        let evidence = &history[history.len() + 1 - needed..];
+                        for (offset, (window, earlier_ema1h, changed)) in evidence.iter().enumerate() {
+                            proptest::prop_assert_eq!(*window, index - (needed - 1 - offset) as i64);
+                            proptest::prop_assert!(*earlier_ema1h < 0.0 && !changed);
+                        }
+                        proptest::prop_assert!(ema1h < 0.0);
+                    } else {
+                        proptest::prop_assert!(ema24h >= 1.5);
+                    }
+                }
+                history.push((index, ema1h, change.is_some()));
+            }
+            proptest::prop_assert_eq!(machine.policy_applied_count, changes);
+        }
+    }
+
+    #[test]
+    fn windows_must_move_forward() {
+        let rules = default_rules();
+        let mut machine = Machine::new(&rules);
+        machine.apply(&rules, 5, 0.0, 0.0).unwrap();
+        assert_eq!(machine.apply(&rules, 5, 0.0, 0.0), Err(WindowNotAfterLast { window: 5, last: 5 }));
+        assert_eq!(machine.apply(&rules, 4, 0.0, 0.0), Err(WindowNotAfterLast { window: 4, last: 5 }));
+    }
+
+    #[test]
+    fn windows_are_numbered_by_their_close() {
+        let rules = default_rules();
+        let minute = 60_000_000;
+        assert_eq!(rules.window_of(30 * minute), 1);
+        assert_eq!(rules.window_of(30 * minute + 1), 2);
+        assert_eq!(rules.window_of(1), 1);
+        assert_eq!(rules.window_of(0), 0);
+        assert_eq!(rules.window_of(-1), 0);
+        assert_eq!(rules.close_of(2), 60 * minute);
+        assert_eq!(rules.window_label(), "30m");
+    }
+
+    #[test]
+    fn reasons_read_like_the_log_line() {
+        let reason = Reason::Degraded { threshold: 0.0, windows: 3 };
+        assert_eq!(reason.describe("30m"), "ema1h < 0.0 for 3 consecutive 30m windows");
+        assert_eq!(Reason::Recovered { threshold: 1.5, windows: 1 }.describe("30m"), "ema24h >= 1.5");
+        assert_eq!(
+            Reason::Recovered { threshold: 1.5, windows: 2 }.describe("1h"),
+            "ema24h >= 1.5 for 2 consecutive 1h windows"
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Replaying a series through the rules: samples are grouped into windows (the last row of a
+//! window counts) and each window's close is applied to the [`Machine`]. Pure and streaming: the
+//! batch run, the sweep and the tests drive it with any sequence of samples.
+
+use super::input::Sample;
+use super::rules::{Change, Machine, Rules};
+
+/// One closed window and what it did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowOutcome {
+    /// Position among the windows seen (0-based).
+    pub position: u64,
+    /// The window's close, microseconds since 1970.
+    pub close: i64,
+    pub ema1h: f64,
+    pub ema24h: f64,
+    /// The state after the window (its profile is the one in force from this close on).
+    pub machine: Machine,
+    pub change: Option<Change>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    index: i64,
+    close: i64,
+    ema1h: f64,
+    ema24h: f64,
+}
+
+/// The rules applied to a stream of samples.
+pub(crate) struct Simulation<'r> {
+    rules: &'r Rules,
+    pub machine: Machine,
+    pending: Option<Pending>,
+    /// Windows seen that ended in each profile (same index as the ladder).
+    pub windows_per_profile: Vec<u64>,
+}
+
+impl<'r> Simulation<'r> {
+    pub(crate) fn new(rules: &'r Rules) -> Simulation<'r> {
+        Simulation {
+            rules,
+            machine: Machine::new(rules),
+            pending: None,
+            windows_per_profile: vec![0; rules.profiles.len()],
+        }
+    }
+
+    /// Feeds one sample (timestamps never go backwards; the reader guarantees it).
+    #[inline]
+    pub(crate) fn feed(&mut self, sample: &Sample, on_window: &mut impl FnMut(&WindowOutcome)) {
+        if let Some(pending) = &mut self.pending
+            && sample.ts <= pending.close
+        {
+            // Same window: the last row counts.
+            pending.ema1h = sample.ema1h;
+            pending.ema24h = sample.ema24h;
+            return;
+        }
+        self.close_pending(on_window);
+        let index = self.rules.window_of(sample.ts);
+        self.pending = Some(Pending {
+            index,
+            close: self.rules.close_of(index),
+            ema1h: sample.ema1h,
+            ema24h: sample.ema24h,
+        });
+    }
+
+    /// Closes the last window; call once at the end of the input.
+    pub(crate) fn finish(&mut self, on_window: &mut impl FnMut(&WindowOutcome)) {
+        self.close_pending(on_window);
+    }
+
+    fn close_pending(&mut self, on_window: &mut impl FnMut(&WindowOutcome)) {
+        let Some(pending) = self.pending.take() else { return };
+        let position = self.machine.windows_seen;
+        // Windows arrive in increasing order here, so `apply` cannot refuse one.
+        let Ok(change) = self.machine.apply(self.rules, pending.index, pending.ema1h, pending.ema24h) else {
+            return;
+        };
+        self.windows_per_profile[self.machine.profile] += 1;
+        on_window(&WindowOutcome {
+            position,
+            close: pending.close,
+            ema1h: pending.ema1h,
+            ema24h: pending.ema24h,
+            machine: self.machine,
+            change,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge_sim::rules::tests::default_rules;
+
+    const MINUTE: i64 = 60_000_000;
+
+    #[test]
+    fn several_rows_in_one_window_the_last_counts() {
+        let rules = default_rules();
+        let mut simulation = Simulation::new(&rules);
+        let mut closed = Vec::new();
+        let samples = [
+            // Window closing at 30m: a negative row then a positive one -> positive counts.
+            Sample { ts: 5 * MINUTE, ema1h: -1.0, ema24h: 0.0 },
+            Sample { ts: 30 * MINUTE, ema1h: 1.0, ema24h: 0.0 },
+            Sample { ts: 31 * MINUTE, ema1h: -1.0, ema24h: 0.0 },
+            Sample { ts: 61 * MINUTE, ema1h: 1.0, ema24h: 0.0 },
+            Sample { ts: 89 * MINUTE, ema1h: -1.0, ema24h: 0.0 },
+        ];
+        for sample in &samples {
+            simulation.feed(sample, &mut |window| closed.push((window.close / MINUTE, window.ema1h)));
+        }
+        simulation.finish(&mut |window| closed.push((window.close / MINUTE, window.ema1h)));
+        assert_eq!(closed, [(30, 1.0), (60, -1.0), (90, -1.0)]);
+        assert_eq!(simulation.machine.windows_seen, 3);
+        assert_eq!(simulation.machine.streak, 2);
+        assert_eq!(simulation.windows_per_profile, [3, 0]);
+    }
+}

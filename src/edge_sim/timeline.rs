@@ -1,0 +1,58 @@
+//! `--timeline FILE.csv`: one row per window, streamed to a temporary file and put in place
+//! atomically at the end, so a failed run leaves no half-written timeline.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+
+use super::input::format_micros;
+use super::rules::Rules;
+use super::simulate::WindowOutcome;
+use crate::atomic_write::AtomicFile;
+use crate::sanitize::display_path;
+
+pub(crate) const HEADER: &str = "ts,ema1h,ema24h,profile,streak,recovery_streak,changed";
+
+pub(crate) struct TimelineWriter {
+    out: BufWriter<AtomicFile>,
+    name: String,
+}
+
+impl TimelineWriter {
+    pub(crate) fn create(path: &Path, _rules: &Rules) -> Result<TimelineWriter> {
+        let name = display_path(path);
+        let file = AtomicFile::create(path).with_context(|| format!("cannot create the timeline {name}"))?;
+        let mut writer = TimelineWriter { out: BufWriter::with_capacity(256 * 1024, file), name };
+        writeln!(writer.out, "{HEADER}")
+            .with_context(|| format!("cannot write the timeline {}", writer.name))?;
+        Ok(writer)
+    }
+
+    /// `ts,ema1h,ema24h,profile,streak,recovery_streak,changed` for one window: the profile and
+    /// streaks after its close.
+    pub(crate) fn row(&mut self, rules: &Rules, window: &WindowOutcome) -> Result<()> {
+        writeln!(
+            self.out,
+            "{},{},{},{},{},{},{}",
+            format_micros(window.close),
+            window.ema1h,
+            window.ema24h,
+            rules.profiles[window.machine.profile].name,
+            window.machine.streak,
+            window.machine.recovery_streak,
+            u8::from(window.change.is_some())
+        )
+        .with_context(|| format!("cannot write the timeline {}", self.name))
+    }
+
+    pub(crate) fn commit(self) -> Result<()> {
+        let name = self.name;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|error| error.into_error())
+            .with_context(|| format!("cannot write the timeline {name}"))?;
+        file.commit()
+    }
+}
