@@ -190,7 +190,7 @@ pub(crate) fn resolve(config: &BundleConfig, roots: &Roots) -> Result<Vec<Input>
             let at = format!("{}[{index}]", section.key());
             let required = entry.required.unwrap_or(section.required_by_default());
             if let Some(path) = &entry.path {
-                let source = root.join(path);
+                let source = join(root, path);
                 match check_file(&source, canonical_root.as_deref(), &at)? {
                     Some(size) => {
                         let file_name = file_name_of(path);
@@ -212,7 +212,7 @@ pub(crate) fn resolve(config: &BundleConfig, roots: &Roots) -> Result<Vec<Input>
                 let matches =
                     glob_matches(root, canonical_root.as_deref(), pattern, excluded.as_deref(), &at)?;
                 if matches.is_empty() && required {
-                    missing.push(format!("{} (glob, no match)", display_path(&root.join(pattern))));
+                    missing.push(format!("{} (glob, no match)", display_path(&join(root, pattern))));
                 }
                 for (relative, size) in matches {
                     let file_name = file_name_of(&relative);
@@ -223,7 +223,7 @@ pub(crate) fn resolve(config: &BundleConfig, roots: &Roots) -> Result<Vec<Input>
                     };
                     let description =
                         entry.description.clone().unwrap_or_else(|| section.default_description(&file_name));
-                    inputs.push(Input { source: root.join(&relative), dest, description, size });
+                    inputs.push(Input { source: join(root, &relative), dest, description, size });
                 }
             }
         }
@@ -342,6 +342,12 @@ fn glob_matches(
     }
     found.sort();
     Ok(found)
+}
+
+/// `root/relative`, without a leading `./` when the root is the working directory (paths in
+/// messages then read as the user wrote them).
+fn join(root: &Path, relative: &str) -> PathBuf {
+    if root == Path::new(".") { PathBuf::from(relative) } else { root.join(relative) }
 }
 
 /// `./a//b` → `a/b`: the form used in zip names.
