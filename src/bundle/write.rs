@@ -142,6 +142,55 @@ pub(crate) fn deflate_chunk(
     }
 }
 
+/// A sample of each chunk is deflated at level 1 first; when that saves less than this fraction
+/// (in fiftieths: 1/50 = 2%), the chunk is random-looking (encrypted, already compressed) and is
+/// written as deflate stored blocks instead of spending level-N effort for nothing.
+const PROBE_SIZE: usize = 64 * 1024;
+const PROBE_MIN_SAVING_FIFTIETHS: usize = 1;
+
+/// One worker's compressors: the requested level, a fast probe, and stored blocks (level 0).
+pub(crate) struct ChunkCompressor {
+    main: Compress,
+    probe: Compress,
+    stored: Compress,
+    probe_out: Vec<u8>,
+}
+
+impl ChunkCompressor {
+    pub(crate) fn new(level: u32) -> ChunkCompressor {
+        ChunkCompressor {
+            main: Compress::new(Compression::new(level), false),
+            probe: Compress::new(Compression::new(1), false),
+            stored: Compress::new(Compression::new(0), false),
+            probe_out: Vec::with_capacity(PROBE_SIZE + 1024),
+        }
+    }
+
+    /// Deflates one chunk of a stream (see [`deflate_chunk`]), choosing stored blocks for a chunk
+    /// whose leading sample does not compress. The choice depends only on the chunk's bytes, so
+    /// the output stays reproducible.
+    pub(crate) fn compress(
+        &mut self,
+        previous: Option<&[u8]>,
+        input: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let compressor = if self.looks_compressible(input)? { &mut self.main } else { &mut self.stored };
+        deflate_chunk(compressor, previous, input, last, out)
+    }
+
+    fn looks_compressible(&mut self, input: &[u8]) -> Result<bool> {
+        if input.len() < PROBE_SIZE {
+            return Ok(true);
+        }
+        let sample = &input[..PROBE_SIZE];
+        self.probe_out.clear();
+        deflate_chunk(&mut self.probe, None, sample, true, &mut self.probe_out)?;
+        Ok(self.probe_out.len() * 50 < sample.len() * (50 - PROBE_MIN_SAVING_FIFTIETHS))
+    }
+}
+
 struct Job {
     sequence: u64,
     entry: usize,
@@ -377,7 +426,7 @@ fn compress_worker(
     methods: &[Method],
     level: u32,
 ) {
-    let mut compressor = Compress::new(Compression::new(level), false);
+    let mut compressor = ChunkCompressor::new(level);
     loop {
         let job = match job_receiver.lock() {
             Ok(receiver) => match receiver.recv() {
@@ -392,14 +441,9 @@ fn compress_worker(
             Method::Stored => Ok(Payload::Shared(Arc::clone(&job.data))),
             Method::Deflated => {
                 let mut out = Vec::with_capacity(job.data.len() / 2 + 1024);
-                deflate_chunk(
-                    &mut compressor,
-                    job.previous.as_deref().map(Vec::as_slice),
-                    &job.data,
-                    job.last,
-                    &mut out,
-                )
-                .map(|()| Payload::Owned(out))
+                compressor
+                    .compress(job.previous.as_deref().map(Vec::as_slice), &job.data, job.last, &mut out)
+                    .map(|()| Payload::Owned(out))
             }
         };
         let done = payload.map(|payload| Done {
@@ -520,13 +564,8 @@ mod tests {
         assert!((stream.len() as f64) < whole.len() as f64 * 1.01, "{} vs {}", stream.len(), whole.len());
     }
 
-    #[test]
-    fn empty_and_incompressible_chunks() {
-        let mut compressor = Compress::new(Compression::new(6), false);
-        let mut out = Vec::new();
-        deflate_chunk(&mut compressor, None, b"", true, &mut out).unwrap();
-        assert_eq!(inflate(&out, 0), b"");
-        let mut noise = vec![0u8; 300_000];
+    fn noise(size: usize) -> Vec<u8> {
+        let mut noise = vec![0u8; size];
         let mut n: u32 = 1;
         for byte in &mut noise {
             n ^= n << 13;
@@ -534,6 +573,37 @@ mod tests {
             n ^= n << 5;
             *byte = n as u8;
         }
+        noise
+    }
+
+    #[test]
+    fn incompressible_chunks_become_stored_blocks_in_the_same_stream() {
+        // Text, then noise, then text: one valid stream; the noise chunk costs ~5 bytes per 64 KiB.
+        let data: Vec<u8> = [sample(CHUNK_SIZE), noise(CHUNK_SIZE), sample(CHUNK_SIZE / 2)].concat();
+        let chunks: Vec<&[u8]> = data.chunks(CHUNK_SIZE).collect();
+        let mut compressor = ChunkCompressor::new(6);
+        let mut sizes = Vec::new();
+        let mut stream = Vec::new();
+        for (index, chunk) in chunks.iter().enumerate() {
+            let previous = if index == 0 { None } else { Some(chunks[index - 1]) };
+            let mut out = Vec::new();
+            compressor.compress(previous, chunk, index == chunks.len() - 1, &mut out).unwrap();
+            sizes.push(out.len());
+            stream.extend_from_slice(&out);
+        }
+        assert_eq!(inflate(&stream, data.len()), data);
+        assert!(sizes[0] < CHUNK_SIZE / 2, "{sizes:?}");
+        assert!(sizes[1] > CHUNK_SIZE && sizes[1] < CHUNK_SIZE + 200, "{sizes:?}");
+        assert!(sizes[2] < CHUNK_SIZE / 4, "{sizes:?}");
+    }
+
+    #[test]
+    fn empty_and_incompressible_chunks() {
+        let mut compressor = Compress::new(Compression::new(6), false);
+        let mut out = Vec::new();
+        deflate_chunk(&mut compressor, None, b"", true, &mut out).unwrap();
+        assert_eq!(inflate(&out, 0), b"");
+        let noise = noise(300_000);
         let mut out = Vec::new();
         deflate_chunk(&mut compressor, None, &noise, false, &mut out).unwrap();
         let mut end = Vec::new();
