@@ -35,7 +35,7 @@ use crate::context::Context;
 use crate::outcome::{CheckFailed, Verdict};
 use crate::output::{Marker, Report, Style};
 use crate::progress::Progress;
-use crate::sanitize::display_path;
+use crate::sanitize::{display_path, display_text};
 use crate::units::format_size;
 
 use inputs::{Input, MANIFEST_NAME, Roots, SUMMARY_NAME};
@@ -71,6 +71,15 @@ struct Plan {
 fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
     inputs::check_name(&args.name)?;
     let version = inputs::resolve_version(args.version.as_deref(), Path::new("VERSION"))?;
+    if args.version.is_some()
+        && let Ok(file_version) = fs::read_to_string("VERSION")
+        && file_version.trim() != version
+    {
+        context.printer.warn(format!(
+            "--version {version} differs from the VERSION file ({}); a bundled VERSION still says the latter",
+            display_text(file_version.trim(), false)
+        ));
+    }
     let (config, _origin) = inputs::load_config(args.config.as_deref())?;
     let roots = Roots {
         repository: PathBuf::from("."),

@@ -154,11 +154,10 @@ fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result<VerifyRepo
     let zip_file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let sidecar = check_sidecar(path, &zip_file_name, &zip_hash, no_sidecar, &mut problems)?;
     if duplicate_names {
-        problems.push(format!(
-            "the central directory repeats an entry name ({} entries, {} distinct names)",
-            count,
-            checks.iter().map(|check| check.name.as_str()).collect::<BTreeSet<_>>().len()
-        ));
+        // The zip crate keeps one entry per name, so the copies cannot be listed one by one.
+        problems.push(
+            "the central directory repeats an entry name; an extractor could write either copy".to_string(),
+        );
     }
     if let Some(problem) = header_problem {
         problems.push(format!("local headers disagree with the central directory: {problem}"));
@@ -177,6 +176,11 @@ fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result<VerifyRepo
         },
     };
     problems.extend(compare(manifest.as_ref().map(|m| m.files.as_slice()), &checks));
+    if let Some(manifest) = &manifest
+        && let Some(problem) = name_version_problem(&zip_file_name, &manifest.version)
+    {
+        problems.push(problem);
+    }
     Ok(VerifyReport {
         bundle: shown,
         sha256: zip_hash,
@@ -319,6 +323,21 @@ pub(crate) fn parse_sidecar(bytes: &[u8], zip_file_name: &str) -> Result<String,
     Ok(hash.to_ascii_lowercase())
 }
 
+/// A release renamed after the fact (`mm-bot-v1.5.0.zip` holding a 1.4.0 manifest) would deploy
+/// the wrong version under the right name.
+pub(crate) fn name_version_problem(zip_file_name: &str, manifest_version: &str) -> Option<String> {
+    let stem = zip_file_name.strip_suffix(".zip")?;
+    let (_, named) = stem.rsplit_once("-v")?;
+    semver::Version::parse(named).ok()?;
+    (named != manifest_version).then(|| {
+        format!(
+            "{}: the file name says version {named}, {MANIFEST_NAME} says {}",
+            display_text(zip_file_name, false),
+            display_text(manifest_version, false)
+        )
+    })
+}
+
 /// Why an entry name is unsafe to extract, if it is.
 pub(crate) fn unsafe_name(name: &str) -> Option<&'static str> {
     let bytes = name.as_bytes();
@@ -414,6 +433,19 @@ mod tests {
         assert!(parse_sidecar(format!("{hash}  c.zip\n").as_bytes(), "b.zip").unwrap_err().contains("names"));
         assert!(parse_sidecar(b"abc  b.zip\n", "b.zip").unwrap_err().contains("not a SHA-256"));
         assert!(parse_sidecar(format!("{hash} b.zip").as_bytes(), "b.zip").unwrap_err().contains("format"));
+    }
+
+    #[test]
+    fn file_name_version_must_match_the_manifest() {
+        assert_eq!(name_version_problem("mm-bot-v1.4.0.zip", "1.4.0"), None);
+        assert_eq!(name_version_problem("mm-bot-v1.4.0-rc.1.zip", "1.4.0-rc.1"), None);
+        assert_eq!(
+            name_version_problem("mm-bot-v1.5.0.zip", "1.4.0").unwrap(),
+            "mm-bot-v1.5.0.zip: the file name says version 1.5.0, MANIFEST.json says 1.4.0"
+        );
+        // Names without a version are not judged.
+        assert_eq!(name_version_problem("release.zip", "1.4.0"), None);
+        assert_eq!(name_version_problem("my-very-old.zip", "1.4.0"), None);
     }
 
     #[test]

@@ -392,6 +392,10 @@ fn bad_versions_are_refused_before_anything_is_written() {
     let run = bundle(&env, &["--version", "1.5.0-rc.1"]);
     run.expect_code(0);
     assert_eq!(run.last_line(), "| bundle | OK | RELEASE_BUNDLE=artifacts/release/mm-bot-v1.5.0-rc.1.zip |");
+    assert_eq!(
+        run.stderr,
+        "mmops: warning: --version 1.5.0-rc.1 differs from the VERSION file (1.4.0); a bundled VERSION still says the latter\n"
+    );
 }
 
 #[test]
@@ -736,6 +740,26 @@ fn verify_catches_removed_added_and_renamed_entries() {
 }
 
 #[test]
+fn verify_catches_a_repeated_entry_name() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    rewrite(&env, |name, bytes| Some((name.to_string(), bytes)), &[("dup-1", b"one"), ("dup-2", b"two")]);
+    // Rename the second extra entry onto the first, in its local and central headers.
+    let bytes = fs::read(env.path(ZIP)).unwrap();
+    let patched: Vec<u8> = {
+        let text = bytes.iter().map(|&b| b as char).collect::<String>().replace("dup-2", "dup-1");
+        text.chars().map(|c| c as u8).collect()
+    };
+    fs::write(env.path(ZIP), &patched).unwrap();
+    fs::write(env.path(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&patched))).unwrap();
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    let found = problems(&run);
+    assert_eq!(found[0], "the central directory repeats an entry name; an extractor could write either copy");
+    assert!(found.contains(&"dup-1: in the zip but not listed in MANIFEST.json".to_string()), "{found:?}");
+}
+
+#[test]
 fn verify_catches_a_tampered_manifest_and_a_missing_one() {
     let env = repo();
     bundle(&env, &[]).expect_code(0);
@@ -811,6 +835,20 @@ fn verify_checks_the_sidecar() {
     let run = verify(&env, &["--no-sidecar", "--format", "json"]);
     run.expect_code(0);
     assert_eq!(run.json()["sidecar"], "skipped");
+}
+
+#[test]
+fn verify_catches_a_renamed_release() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    let renamed = "artifacts/release/mm-bot-v1.5.0.zip";
+    fs::rename(env.path(ZIP), env.path(renamed)).unwrap();
+    let run = env.run(["bundle", "verify", "--no-sidecar", renamed]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        ["mm-bot-v1.5.0.zip: the file name says version 1.5.0, MANIFEST.json says 1.4.0"]
+    );
 }
 
 #[test]
