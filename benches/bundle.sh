@@ -109,7 +109,8 @@ echo
 echo "inputs: $(python3 -c "print(f'{$mb:.0f}')") MB in $(find "$repo/artifacts/reports" -type f | wc -l) reports + 6 files; $(nproc) cores; warm page cache"
 printf '%-34s %12s %12s %8s\n' "" "mmops" "zip+sha256sum" "ratio"
 printf '%-34s %11ss %11ss %7sx\n' "create: wall time" "$mmops_seconds" "$peer_seconds" "$(ratio "$peer_seconds" "$mmops_seconds")"
-printf '%-34s %12s %12s %8s\n' "create: zip size (bytes)" "$mmops_size" "$peer_size" "$(ratio "$mmops_size" "$peer_size")"
+printf '%-34s %12s %12s %8s\n' "create: zip size (bytes)" "$mmops_size" "$peer_size" \
+  "$(python3 -c "import sys; print(f'{int(sys.argv[1]) / int(sys.argv[2]):.4f}')" "$mmops_size" "$peer_size")"
 printf '%-34s %9s MB %9s MB\n' "create: peak RSS" "$((mmops_rss / 1024))" "$((peer_rss / 1024))"
 printf '%-34s %9s MB/s %7s MB/s %6sx\n' "verify: throughput (input MB / s)" \
   "$(python3 -c "print(f'{$mb / $mmops_verify:.0f}')")" "$(python3 -c "print(f'{$mb / $peer_verify:.0f}')")" \

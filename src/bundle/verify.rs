@@ -107,6 +107,11 @@ fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result<VerifyRepo
         archive.validate_header_consistency().err().map(|error| error.to_string())
     };
     let manifest_bytes = read_manifest_bytes(&mut archive);
+    // Largest entries first, so one big file started last does not leave a core idle at the end.
+    let mut order: Vec<(u64, usize)> = (0..count)
+        .map(|index| (archive.by_index_raw(index).map_or(0, |entry| entry.size()), index))
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     drop(archive);
 
     let progress = Progress::bytes(&context.printer, size, 8 << 20, "verifying");
@@ -120,10 +125,10 @@ fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result<VerifyRepo
                 scope.spawn(|| -> Result<()> {
                     let mut archive = open_archive(path)?;
                     loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        if index >= count {
+                        let position = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(_, index)) = order.get(position) else {
                             return Ok(());
-                        }
+                        };
                         let check = check_entry(&mut archive, index);
                         checks.lock().map_err(|_| anyhow!("a verify worker panicked"))?[index] = Some(check);
                     }
