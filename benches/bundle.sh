@@ -76,6 +76,7 @@ input_bytes=$(cd "$repo" && du -cb "${inputs[@]}" | tail -1 | cut -f1)
 cat "$repo"/artifacts/reports/* >/dev/null   # both contenders start with a warm page cache
 
 now() { date +%s.%N; }
+cpu_seconds() { awk -F': ' '/User time|System time/ {total += $2} END {printf "%.2f", total}' "$1"; }
 peak_kb() { awk -F': ' '/Maximum resident set size/ {print $2}' "$1"; }
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
 
@@ -111,9 +112,12 @@ printf '%-34s %12s %12s %8s\n' "" "mmops" "zip+sha256sum" "ratio"
 printf '%-34s %11ss %11ss %7sx\n' "create: wall time" "$mmops_seconds" "$peer_seconds" "$(ratio "$peer_seconds" "$mmops_seconds")"
 printf '%-34s %12s %12s %8s\n' "create: zip size (bytes)" "$mmops_size" "$peer_size" \
   "$(python3 -c "import sys; print(f'{int(sys.argv[1]) / int(sys.argv[2]):.4f}')" "$mmops_size" "$peer_size")"
+printf '%-34s %11ss %11ss\n' "create: CPU time (user+sys)" "$(cpu_seconds "$work/mmops.time")" \
+  "$(python3 -c "print(f'{$(cpu_seconds "$work/zip.time") + $(cpu_seconds "$work/sha.time"):.2f}')")"
 printf '%-34s %9s MB %9s MB\n' "create: peak RSS" "$((mmops_rss / 1024))" "$((peer_rss / 1024))"
 printf '%-34s %9s MB/s %7s MB/s %6sx\n' "verify: throughput (input MB / s)" \
   "$(python3 -c "print(f'{$mb / $mmops_verify:.0f}')")" "$(python3 -c "print(f'{$mb / $peer_verify:.0f}')")" \
   "$(ratio "$peer_verify" "$mmops_verify")"
 printf '%-34s %9s MB\n' "verify: peak RSS" "$(( $(peak_kb "$work/verify.time") / 1024 ))"
 echo "(verify peer: unzip -t, then sha256sum -c of the sidecar; mmops verify also hashes every entry)"
+echo "(load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); other work on the machine slows both sides)"
