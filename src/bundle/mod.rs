@@ -279,7 +279,29 @@ fn build_and_place(
             ))));
         }
     };
-    temp.commit()?;
+    match outcome {
+        // Another run may create the same release between our check and our rename: never
+        // replace it silently; judge it like any existing release instead.
+        Outcome::Created => {
+            if let Err(error) = temp.commit_new() {
+                let raced = error
+                    .root_cause()
+                    .downcast_ref::<io::Error>()
+                    .is_some_and(|io| io.kind() == io::ErrorKind::AlreadyExists);
+                if !raced {
+                    return Err(error);
+                }
+                return match hash_existing(&plan.zip_path)? {
+                    Some(existing) if existing == digest.sha256 => Ok((manifest, digest, Outcome::Unchanged)),
+                    _ => Err(anyhow!(CheckFailed(format!(
+                        "{shown} was created by another run while this one was writing, with different \
+                         content; releases are immutable: rerun with --force to replace it"
+                    )))),
+                };
+            }
+        }
+        _ => temp.commit()?,
+    }
     // The sidecar goes last: its presence means the zip next to it is complete.
     write_atomically(&plan.sidecar_path, sidecar_text.as_bytes())?;
     Ok((manifest, digest, outcome))
