@@ -41,7 +41,7 @@ use crate::units::format_size;
 use inputs::{Input, MANIFEST_NAME, Roots, SUMMARY_NAME};
 use manifest::{Generator, Manifest, ManifestFile, hex};
 use write::{FileDigest, MemoryEntry, ZipDigest, ZipSink};
-use zip_format::{DosTime, ZIP32_LIMIT};
+use zip_format::DosTime;
 
 /// Bundles at least this large get a progress bar on a terminal.
 const PROGRESS_THRESHOLD: u64 = 4 << 20;
@@ -88,17 +88,6 @@ fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
         exclude: Some(args.out_dir.clone()),
     };
     let inputs = inputs::resolve(&config, &roots)?;
-    // Headers and data descriptors are small; deflate can grow incompressible data by ~0.03%.
-    let worst_case: u64 =
-        inputs.iter().map(|input| input.size + input.size / 1000 + 1024).sum::<u64>() + (1 << 20);
-    if worst_case >= ZIP32_LIMIT {
-        bail!(
-            "the inputs total {} ({} files); bundles of 4 GiB or more need zip64, which mmops does not write — \
-             leave large files out of the list",
-            format_size(inputs.iter().map(|input| input.size).sum()),
-            inputs.len()
-        );
-    }
     let build_time = clock::build_time(context.now)?;
     let file_name = format!("{}-v{version}.zip", args.name);
     let zip_path = args.out_dir.join(&file_name);

@@ -26,8 +26,7 @@ use sha2::{Digest, Sha256};
 use super::inputs::Input;
 use super::manifest::{CHUNK_SIZE, hex};
 use super::zip_format::{
-    DosTime, EntryRecord, LOCAL_HEADER_CRC_OFFSET, Method, central_directory, local_header,
-    local_header_sizes,
+    DosTime, EntryRecord, Method, central_directory, local_header, local_header_patches, needs_zip64,
 };
 use crate::progress::Progress;
 use crate::sanitize::display_path;
@@ -234,6 +233,8 @@ pub(crate) struct ZipSink<'f> {
     records: Vec<EntryRecord>,
     time: DosTime,
     read_back: Vec<u8>,
+    /// Zip64 fields for every entry and the end record, to test them without 4 GiB of data.
+    force_zip64: bool,
 }
 
 impl<'f> ZipSink<'f> {
@@ -246,6 +247,7 @@ impl<'f> ZipSink<'f> {
             records: Vec::new(),
             time,
             read_back: Vec::new(),
+            force_zip64: false,
         }
     }
 
@@ -255,19 +257,22 @@ impl<'f> ZipSink<'f> {
         Ok(())
     }
 
-    fn begin_entry(&mut self, name: &str, method: Method) -> Result<u64> {
+    /// Writes a local header; returns its offset and whether it has zip64 sizes.
+    fn begin_entry(&mut self, name: &str, method: Method, size: u64) -> Result<(u64, bool)> {
         let header_offset = self.offset;
-        let header = local_header(name, method, self.time)?;
+        let zip64 = self.force_zip64 || needs_zip64(size);
+        let header = local_header(name, method, self.time, zip64)?;
         self.write(&header)?;
-        Ok(header_offset)
+        Ok((header_offset, zip64))
     }
 
     /// Patches the local header and hashes the finished entry's bytes.
     fn end_entry(&mut self, record: EntryRecord) -> Result<()> {
-        let sizes = local_header_sizes(&record)?;
-        self.file
-            .write_all_at(&sizes, record.header_offset + LOCAL_HEADER_CRC_OFFSET)
-            .context("cannot write the bundle")?;
+        for (offset, bytes) in local_header_patches(&record)? {
+            self.file
+                .write_all_at(&bytes, record.header_offset + offset)
+                .context("cannot write the bundle")?;
+        }
         self.records.push(record);
         self.hash_written()
     }
@@ -289,7 +294,7 @@ impl<'f> ZipSink<'f> {
         let method = Method::for_entry(&entry.name, level);
         let mut crc = crc32fast::Hasher::new();
         crc.update(&entry.bytes);
-        let header_offset = self.begin_entry(&entry.name, method)?;
+        let (header_offset, zip64) = self.begin_entry(&entry.name, method, entry.bytes.len() as u64)?;
         let compressed_size = match method {
             Method::Stored => {
                 self.write(&entry.bytes)?;
@@ -310,13 +315,14 @@ impl<'f> ZipSink<'f> {
             compressed_size,
             size: entry.bytes.len() as u64,
             header_offset,
+            zip64,
         })
     }
 
     /// Writes the central directory and returns the zip's hash and size.
     pub(crate) fn finish(mut self) -> Result<ZipDigest> {
         self.hash_written()?;
-        let central = central_directory(&self.records, self.time, self.offset)?;
+        let central = central_directory(&self.records, self.time, self.offset, self.force_zip64)?;
         self.write(&central)?;
         self.hasher.update(&central);
         self.hashed_to = self.offset;
@@ -329,6 +335,7 @@ impl<'f> ZipSink<'f> {
 struct OpenEntry {
     entry: usize,
     header_offset: u64,
+    zip64: bool,
     crc: crc32fast::Hasher,
     compressed_size: u64,
     size: u64,
@@ -480,10 +487,13 @@ fn write_in_order(
         while let Some(done) = waiting.remove(&next) {
             next += 1;
             if done.first {
-                let header_offset = sink.begin_entry(&inputs[done.entry].dest, methods[done.entry])?;
+                let input = &inputs[done.entry];
+                let (header_offset, zip64) =
+                    sink.begin_entry(&input.dest, methods[done.entry], input.size)?;
                 open = Some(OpenEntry {
                     entry: done.entry,
                     header_offset,
+                    zip64,
                     crc: crc32fast::Hasher::new(),
                     compressed_size: 0,
                     size: 0,
@@ -506,6 +516,7 @@ fn write_in_order(
                     compressed_size: state.compressed_size,
                     size: state.size,
                     header_offset: state.header_offset,
+                    zip64: state.zip64,
                 })?;
                 finished += 1;
             }
@@ -595,6 +606,75 @@ mod tests {
         assert!(sizes[0] < CHUNK_SIZE / 2, "{sizes:?}");
         assert!(sizes[1] > CHUNK_SIZE && sizes[1] < CHUNK_SIZE + 200, "{sizes:?}");
         assert!(sizes[2] < CHUNK_SIZE / 4, "{sizes:?}");
+    }
+
+    /// Writes a real bundle through the pipeline into a temporary file and returns its bytes.
+    fn write_bundle(
+        dir: &std::path::Path,
+        files: &[(&str, Vec<u8>)],
+        force_zip64: bool,
+    ) -> (Vec<u8>, ZipDigest) {
+        let inputs: Vec<Input> = files
+            .iter()
+            .map(|(name, bytes)| {
+                let source = dir.join(name.replace('/', "_"));
+                std::fs::write(&source, bytes).unwrap();
+                Input { source, dest: name.to_string(), description: String::new(), size: bytes.len() as u64 }
+            })
+            .collect();
+        let zip_path = dir.join("out.zip");
+        let mut file =
+            File::options().create(true).truncate(true).read(true).write(true).open(&zip_path).unwrap();
+        let time = DosTime::from_utc(crate::clock::parse_rfc3339("2025-10-11T12:00:00Z").unwrap());
+        let mut sink = ZipSink::new(&mut file, time);
+        sink.force_zip64 = force_zip64;
+        let printer =
+            crate::output::Printer::new(crate::cli::Format::Text, true, crate::cli::ColorChoice::Never);
+        let progress = Progress::bytes(&printer, 0, u64::MAX, "");
+        write_inputs(&mut sink, &inputs, 6, 2, &progress).unwrap();
+        sink.add_memory_entry(&MemoryEntry { name: "MANIFEST.json".into(), bytes: b"{}\n".to_vec() }, 6)
+            .unwrap();
+        let digest = sink.finish().unwrap();
+        drop(file);
+        (std::fs::read(&zip_path).unwrap(), digest)
+    }
+
+    #[test]
+    fn zip64_records_are_read_back_by_the_zip_crate_and_unzip() {
+        // Real zip64 needs 4 GiB; forcing the fields on small entries exercises the same bytes.
+        let dir = tempfile::tempdir().unwrap();
+        let files =
+            [("a.json", sample(CHUNK_SIZE + 999)), ("dir/empty.txt", Vec::new()), ("n.gz", noise(5000))];
+        let (bytes, digest) = write_bundle(dir.path(), &files, true);
+        assert_eq!(digest.sha256, hex(&Sha256::digest(&bytes)));
+        assert_eq!(digest.size, bytes.len() as u64);
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+        assert_eq!(archive.len(), 4);
+        archive.validate_header_consistency().unwrap();
+        for (name, data) in &files {
+            let mut entry = archive.by_name(name).unwrap();
+            let mut back = Vec::new();
+            entry.read_to_end(&mut back).unwrap();
+            assert!(&back == data, "{name}");
+        }
+        if std::process::Command::new("unzip").arg("-v").output().is_ok() {
+            let zip_path = dir.path().join("out.zip");
+            let test = std::process::Command::new("unzip").arg("-tq").arg(&zip_path).output().unwrap();
+            assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stdout));
+        }
+        let script = "import sys, zipfile; assert zipfile.ZipFile(sys.argv[1]).testzip() is None";
+        if let Ok(python) = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(dir.path().join("out.zip"))
+            .output()
+        {
+            assert!(python.status.success(), "{}", String::from_utf8_lossy(&python.stderr));
+        }
+        // Without forcing, the same files make a plain zip, smaller by the zip64 fields.
+        let (plain, _) = write_bundle(dir.path(), &files, false);
+        assert!(plain.len() < bytes.len());
+        assert!(!plain.windows(4).any(|window| window == [0x50, 0x4b, 0x06, 0x06]));
+        assert!(bytes.windows(4).any(|window| window == [0x50, 0x4b, 0x06, 0x06]));
     }
 
     #[test]
