@@ -114,6 +114,25 @@ impl AtomicFile {
     }
 }
 
+impl AtomicFile {
+    /// Like [`AtomicFile::commit`], but only when nothing exists at the final name yet: a file
+    /// that appeared there meanwhile (another run) is kept, and the error's root cause is an
+    /// `io::Error` of kind `AlreadyExists`. For outputs that must never be replaced silently.
+    pub fn commit_new(self) -> Result<()> {
+        let path = self.path;
+        let file = self.temp.as_file();
+        file.set_permissions(fs::Permissions::from_mode(0o644)).with_context(|| {
+            format!("cannot set permissions on the temporary file for {}", path.display())
+        })?;
+        file.sync_all().with_context(|| format!("cannot flush {} to disk", path.display()))?;
+        self.temp
+            .persist_noclobber(&path)
+            .map_err(|error| error.error)
+            .with_context(|| format!("cannot move the new file into place at {}", path.display()))?;
+        sync_dir(parent_dir(&path)).with_context(|| format!("cannot flush the folder of {}", path.display()))
+    }
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.temp.write(buf)
@@ -185,6 +204,22 @@ mod tests {
             vec![live, ".mmops-tmp-notapid".to_string(), "out".to_string(), "user-file".to_string()];
         expected.sort();
         assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn commit_new_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("release.zip");
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(b"first").unwrap();
+        file.commit_new().unwrap();
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(b"second").unwrap();
+        let error = file.commit_new().unwrap_err();
+        let io = error.root_cause().downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&target).unwrap(), b"first");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -173,6 +173,7 @@ pub struct RotateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BundleArgs {
     #[command(subcommand)]
     pub action: Option<BundleAction>,

@@ -1,0 +1,396 @@
+//! `mmops bundle`: a reproducible release zip with a SHA-256 manifest, a release summary and a
+//! `.sha256` sidecar; and `mmops bundle verify`, which checks one without extracting it.
+//!
+//! The run is planned before anything is written — version, file list, every input found inside
+//! the repository — then the zip is streamed to a temporary file in the output folder, compared
+//! with any existing release of the same name (releases are immutable), and renamed into place
+//! followed by its sidecar.
+//!
+//! - [`inputs`]: the file list (built-in = `deploy/release/bundle.yaml`, or `--config`), version
+//!   and name checks, resolution on disk with path-escape checks.
+//! - [`manifest`], [`summary`], [`zip_format`]: pure — the bytes of MANIFEST.json,
+//!   RELEASE_SUMMARY.md and the zip headers.
+//! - [`write`]: the parallel hash-and-deflate pipeline.
+//! - [`verify`]: `mmops bundle verify`.
+
+mod inputs;
+mod manifest;
+mod summary;
+mod verify;
+mod write;
+mod zip_format;
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::atomic_write::{AtomicFile, TEMP_PREFIX, write_atomically};
+use crate::cli::{BundleAction, BundleArgs, BundleCreateArgs};
+use crate::clock;
+use crate::context::Context;
+use crate::outcome::{CheckFailed, Verdict};
+use crate::output::{Marker, Report, Style};
+use crate::progress::Progress;
+use crate::sanitize::{display_path, display_text};
+use crate::units::format_size;
+
+use inputs::{Input, MANIFEST_NAME, Roots, SUMMARY_NAME};
+use manifest::{Generator, Manifest, ManifestFile, hex};
+use write::{FileDigest, MemoryEntry, ZipDigest, ZipSink};
+use zip_format::DosTime;
+
+/// Bundles at least this large get a progress bar on a terminal.
+const PROGRESS_THRESHOLD: u64 = 4 << 20;
+/// Reports larger than this are bundled but not parsed for the summary.
+const SUMMARY_REPORT_LIMIT: u64 = 16 << 20;
+
+pub fn run(args: &BundleArgs, context: &Context) -> Result<Verdict> {
+    match &args.action {
+        Some(BundleAction::Verify(verify_args)) => verify::run(verify_args, context),
+        None => create(&args.create, context),
+    }
+}
+
+/// The checked plan of one `mmops bundle` run.
+struct Plan {
+    name: String,
+    version: String,
+    created_at: String,
+    time: DosTime,
+    inputs: Vec<Input>,
+    generator: Generator,
+    level: u32,
+    zip_path: PathBuf,
+    sidecar_path: PathBuf,
+}
+
+fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
+    inputs::check_name(&args.name)?;
+    let version = inputs::resolve_version(args.version.as_deref(), Path::new("VERSION"))?;
+    if args.version.is_some()
+        && let Ok(file_version) = fs::read_to_string("VERSION")
+        && file_version.trim() != version
+    {
+        context.printer.warn(format!(
+            "--version {version} differs from the VERSION file ({}); a bundled VERSION still says the latter",
+            display_text(file_version.trim(), false)
+        ));
+    }
+    let (config, _origin) = inputs::load_config(args.config.as_deref())?;
+    let roots = Roots {
+        repository: PathBuf::from("."),
+        reports: args.reports_dir.clone(),
+        include_reports: !args.no_reports,
+        exclude: Some(args.out_dir.clone()),
+    };
+    let inputs = inputs::resolve(&config, &roots)?;
+    let build_time = clock::build_time(context.now)?;
+    let file_name = format!("{}-v{version}.zip", args.name);
+    let zip_path = args.out_dir.join(&file_name);
+    let mut sidecar_path = zip_path.clone().into_os_string();
+    sidecar_path.push(".sha256");
+    Ok(Plan {
+        name: args.name.clone(),
+        version,
+        created_at: clock::format_utc(build_time),
+        time: DosTime::from_utc(build_time),
+        inputs,
+        generator: Generator::current(args.level),
+        level: args.level,
+        zip_path,
+        sidecar_path: PathBuf::from(sidecar_path),
+    })
+}
+
+/// What happened to the release on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Created,
+    Unchanged,
+    Replaced,
+    DryRun,
+}
+
+impl Outcome {
+    fn word(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Unchanged => "unchanged, already released with the same bytes",
+            Outcome::Replaced => "replaced (--force)",
+            Outcome::DryRun => "dry run, nothing written",
+        }
+    }
+}
+
+/// The `--format json` document: the manifest plus where the bundle is and what it hashes to.
+#[derive(Debug, Serialize)]
+struct CreateReport {
+    #[serde(flatten)]
+    manifest: Manifest,
+    bundle: String,
+    sidecar: String,
+    /// The zip's SHA-256 and size (absent in a dry run, which writes no zip).
+    sha256: Option<String>,
+    size: Option<u64>,
+    outcome: Outcome,
+    /// RELEASE_SUMMARY.md, in a dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
+}
+
+impl Report for CreateReport {
+    fn marker(&self) -> Marker {
+        Marker::new("bundle", Verdict::Pass, "RELEASE_BUNDLE", self.bundle.clone())
+    }
+
+    fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        if let Some(summary) = &self.summary {
+            out.write_all(&self.manifest.to_bytes())?;
+            writeln!(out)?;
+            out.write_all(summary.as_bytes())?;
+            writeln!(out)?;
+            writeln!(out, "{}: would write {} and {}", style.bold("dry run"), self.bundle, self.sidecar)?;
+            return Ok(());
+        }
+        let width = self.manifest.files.iter().map(|file| file.path.chars().count()).max().unwrap_or(0);
+        for file in &self.manifest.files {
+            writeln!(
+                out,
+                "{:<width$}  {:>10}  {}",
+                file.path,
+                format_size(file.size),
+                style.dim(summary::short_hash(&file.sha256))
+            )?;
+        }
+        writeln!(out, "bundle:  {} ({})", self.bundle, self.outcome.word())?;
+        if let (Some(size), Some(sha256)) = (self.size, &self.sha256) {
+            writeln!(out, "size:    {} ({size} bytes)", format_size(size))?;
+            writeln!(out, "sha256:  {sha256}")?;
+        }
+        writeln!(out, "sidecar: {}", self.sidecar)
+    }
+}
+
+fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
+    let plan = plan(args, context)?;
+    warn_about_leftovers(&args.out_dir, context);
+    let total: u64 = plan.inputs.iter().map(|input| input.size).sum();
+    let progress = Progress::bytes(&context.printer, total, PROGRESS_THRESHOLD, "bundling");
+    let report = if args.dry_run {
+        let digests = write::hash_inputs(&plan.inputs, &progress)?;
+        progress.finish();
+        let (manifest, summary_text) = manifest_and_summary(&plan, &digests)?;
+        CreateReport {
+            manifest,
+            bundle: display_path(&plan.zip_path),
+            sidecar: display_path(&plan.sidecar_path),
+            sha256: None,
+            size: None,
+            outcome: Outcome::DryRun,
+            summary: Some(summary_text),
+        }
+    } else {
+        let out_dir_existed = args.out_dir.is_dir();
+        let result = build_and_place(&plan, args.force, &progress, context);
+        progress.finish();
+        if result.is_err() && !out_dir_existed {
+            // We made the folder for this run; leave no trace of a run that failed.
+            let _ = fs::remove_dir(&args.out_dir);
+        }
+        let (manifest, digest, outcome) = result?;
+        CreateReport {
+            manifest,
+            bundle: display_path(&plan.zip_path),
+            sidecar: display_path(&plan.sidecar_path),
+            sha256: Some(digest.sha256),
+            size: Some(digest.size),
+            outcome,
+            summary: None,
+        }
+    };
+    context.printer.emit(&report)
+}
+
+/// Writes the zip to a temporary file, then puts it in place unless the release already exists.
+fn build_and_place(
+    plan: &Plan,
+    force: bool,
+    progress: &Progress,
+    context: &Context,
+) -> Result<(Manifest, ZipDigest, Outcome)> {
+    let mut temp = AtomicFile::create(&plan.zip_path)?;
+    let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 8);
+    let (manifest, digest) = {
+        let mut sink = ZipSink::new(temp.file_mut(), plan.time);
+        let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress)
+            .with_context(|| format!("cannot write {}", display_path(&plan.zip_path)))?;
+        let (manifest, summary_text) = manifest_and_summary(plan, &digests)?;
+        sink.add_memory_entry(
+            &MemoryEntry { name: SUMMARY_NAME.into(), bytes: summary_text.into_bytes() },
+            plan.level,
+        )?;
+        sink.add_memory_entry(
+            &MemoryEntry { name: MANIFEST_NAME.into(), bytes: manifest.to_bytes() },
+            plan.level,
+        )?;
+        (manifest, sink.finish()?)
+    };
+    let sidecar_text = format!(
+        "{}  {}\n",
+        digest.sha256,
+        plan.zip_path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default()
+    );
+    let shown = display_path(&plan.zip_path);
+    let outcome = match hash_existing(&plan.zip_path)? {
+        None => Outcome::Created,
+        Some(existing) if existing == digest.sha256 => {
+            drop(temp);
+            if fs::read(&plan.sidecar_path).ok().as_deref() != Some(sidecar_text.as_bytes()) {
+                context
+                    .printer
+                    .warn(format!("{} was missing or wrong; rewrote it", display_path(&plan.sidecar_path)));
+                write_atomically(&plan.sidecar_path, sidecar_text.as_bytes())?;
+            }
+            return Ok((manifest, digest, Outcome::Unchanged));
+        }
+        Some(_) if force => Outcome::Replaced,
+        Some(existing) => {
+            drop(temp);
+            return Err(anyhow!(CheckFailed(format!(
+                "{shown} already exists with different content (sha256 {existing}, this build {}); \
+                 releases are immutable: bump the version, or pass --force to replace it",
+                digest.sha256
+            ))));
+        }
+    };
+    match outcome {
+        // Another run may create the same release between our check and our rename: never
+        // replace it silently; judge it like any existing release instead.
+        Outcome::Created => {
+            if let Err(error) = temp.commit_new() {
+                let raced = error
+                    .root_cause()
+                    .downcast_ref::<io::Error>()
+                    .is_some_and(|io| io.kind() == io::ErrorKind::AlreadyExists);
+                if !raced {
+                    return Err(error);
+                }
+                return match hash_existing(&plan.zip_path)? {
+                    Some(existing) if existing == digest.sha256 => Ok((manifest, digest, Outcome::Unchanged)),
+                    _ => Err(anyhow!(CheckFailed(format!(
+                        "{shown} was created by another run while this one was writing, with different \
+                         content; releases are immutable: rerun with --force to replace it"
+                    )))),
+                };
+            }
+        }
+        _ => temp.commit()?,
+    }
+    // The sidecar goes last: its presence means the zip next to it is complete.
+    write_atomically(&plan.sidecar_path, sidecar_text.as_bytes())?;
+    Ok((manifest, digest, outcome))
+}
+
+/// The SHA-256 of an existing release, or `None` when there is none.
+fn hash_existing(path: &Path) -> Result<Option<String>> {
+    let shown = display_path(path);
+    let mut file = match File::open(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error).with_context(|| format!("cannot read the existing {shown}")),
+        Ok(file) => file,
+    };
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer).with_context(|| format!("cannot read the existing {shown}"))?;
+        if read == 0 {
+            return Ok(Some(hex(&hasher.finalize())));
+        }
+        hasher.update(&buffer[..read]);
+    }
+}
+
+/// The manifest and the summary text, from the inputs' digests.
+fn manifest_and_summary(plan: &Plan, digests: &[FileDigest]) -> Result<(Manifest, String)> {
+    let mut files: Vec<ManifestFile> = plan
+        .inputs
+        .iter()
+        .zip(digests)
+        .map(|(input, digest)| ManifestFile {
+            path: input.dest.clone(),
+            sha256: digest.sha256.clone(),
+            size: digest.size,
+            description: input.description.clone(),
+        })
+        .collect();
+    let readiness = report_bytes(plan, digests, "readiness.json")?;
+    let soak_metrics = report_bytes(plan, digests, "soak_metrics.json")?;
+    let soak_results = find_report(plan, "SOAK_RESULTS.md").map(|index| plan.inputs[index].dest.as_str());
+    let summary_text = summary::render(&summary::SummaryInputs {
+        name: &plan.name,
+        version: &plan.version,
+        created_at: &plan.created_at,
+        generator: &plan.generator,
+        files: &files,
+        readiness: readiness.as_ref().map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
+        soak_metrics: soak_metrics.as_ref().map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
+        soak_results,
+    });
+    files.push(ManifestFile {
+        path: SUMMARY_NAME.into(),
+        sha256: hex(&Sha256::digest(summary_text.as_bytes())),
+        size: summary_text.len() as u64,
+        description: "Release summary".into(),
+    });
+    let manifest = Manifest {
+        version: plan.version.clone(),
+        created_at: plan.created_at.clone(),
+        generator: plan.generator.clone(),
+        files,
+    };
+    Ok((manifest, summary_text))
+}
+
+/// The input bundled under a name whose last part is `file_name` (first one in bundle order).
+fn find_report(plan: &Plan, file_name: &str) -> Option<usize> {
+    plan.inputs.iter().position(|input| input.dest.rsplit('/').next() == Some(file_name))
+}
+
+/// A bundled report's bytes for the summary, checked against the hash the bundle recorded, so
+/// the summary describes exactly the bytes in the zip.
+fn report_bytes(plan: &Plan, digests: &[FileDigest], file_name: &str) -> Result<Option<(String, Vec<u8>)>> {
+    let Some(index) = find_report(plan, file_name) else { return Ok(None) };
+    let input = &plan.inputs[index];
+    if input.size > SUMMARY_REPORT_LIMIT {
+        return Ok(None);
+    }
+    let shown = display_path(&input.source);
+    let bytes = fs::read(&input.source).with_context(|| format!("cannot read {shown}"))?;
+    if hex(&Sha256::digest(&bytes)) != digests[index].sha256 {
+        bail!("{shown} changed while it was being bundled; rerun when it is stable");
+    }
+    Ok(Some((input.dest.clone(), bytes)))
+}
+
+/// Temporary files a killed run left in the output folder; mmops does not delete them, since
+/// another run may be writing one right now.
+fn warn_about_leftovers(out_dir: &Path, context: &Context) {
+    let Ok(entries) = fs::read_dir(out_dir) else { return };
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(TEMP_PREFIX))
+        .collect();
+    names.sort();
+    for name in names {
+        context.printer.warn(format!(
+            "{} looks left behind by an interrupted run; delete it once no other mmops run is writing there",
+            display_path(&out_dir.join(name))
+        ));
+    }
+}

@@ -1,0 +1,495 @@
+//! `mmops bundle verify ZIP`: checks a bundle against its `.sha256` sidecar and its own
+//! `MANIFEST.json` without extracting anything: every listed file present with the listed size
+//! and SHA-256, nothing unlisted, no unsafe or repeated names, every CRC good.
+//!
+//! The zip's own hash and the entries are checked at the same time on separate threads (each
+//! worker opens its own handle), so verification runs at the speed of the disk or the inflater.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context as _, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zip::ZipArchive;
+
+use super::inputs::MANIFEST_NAME;
+use super::manifest::{ManifestFile, hex};
+use crate::cli::BundleVerifyArgs;
+use crate::context::Context;
+use crate::outcome::Verdict;
+use crate::output::{Marker, Report, Style};
+use crate::progress::Progress;
+use crate::sanitize::{display_path, display_text};
+use crate::units::format_size;
+
+/// A manifest as read back: `generator` and unknown fields are tolerated, so bundles from older
+/// tools can be checked too.
+#[derive(Debug, Deserialize)]
+struct ReadManifest {
+    version: String,
+    files: Vec<ManifestFile>,
+}
+
+/// What reading one entry found.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryCheck {
+    pub(crate) name: String,
+    pub(crate) sha256: Option<String>,
+    pub(crate) size: u64,
+    pub(crate) error: Option<String>,
+}
+
+/// The `--format json` document and the text report.
+#[derive(Debug, Serialize)]
+pub(crate) struct VerifyReport {
+    bundle: String,
+    sha256: String,
+    size: u64,
+    version: Option<String>,
+    entries: usize,
+    /// `ok`, `mismatch`, `missing`, `malformed` or `skipped` (--no-sidecar).
+    sidecar: String,
+    problems: Vec<String>,
+}
+
+impl Report for VerifyReport {
+    fn marker(&self) -> Marker {
+        let verdict = Verdict::from_passed(self.problems.is_empty());
+        Marker::new("bundle_verify", verdict, "BUNDLE_VERIFY", verdict.label())
+    }
+
+    fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        writeln!(
+            out,
+            "checked {}: {} entries, {}, sha256 {}",
+            self.bundle,
+            self.entries,
+            format_size(self.size),
+            self.sha256
+        )?;
+        if let Some(version) = &self.version {
+            writeln!(out, "version: {version}")?;
+        }
+        writeln!(out, "sidecar: {}", self.sidecar)?;
+        for problem in &self.problems {
+            writeln!(out, "{} {problem}", style.bad("FAIL"))?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn run(args: &BundleVerifyArgs, context: &Context) -> Result<Verdict> {
+    let report = verify(&args.zip, args.no_sidecar, context)?;
+    context.printer.emit(&report)
+}
+
+fn open_archive(path: &Path) -> Result<ZipArchive<BufReader<File>>> {
+    let shown = display_path(path);
+    let file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
+    ZipArchive::new(BufReader::with_capacity(256 * 1024, file))
+        .map_err(|error| anyhow!("{shown} is not a readable zip archive: {error}"))
+}
+
+fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result<VerifyReport> {
+    let shown = display_path(path);
+    let mut archive = open_archive(path)?;
+    let size = std::fs::metadata(path).with_context(|| format!("cannot read {shown}"))?.len();
+    let count = archive.len();
+    let duplicate_names = archive.has_duplicate_names();
+    let header_problem = if duplicate_names {
+        None
+    } else {
+        archive.validate_header_consistency().err().map(|error| error.to_string())
+    };
+    let manifest_bytes = read_manifest_bytes(&mut archive);
+    // Largest entries first, so one big file started last does not leave a core idle at the end.
+    let mut order: Vec<(u64, usize)> = (0..count)
+        .map(|index| (archive.by_index_raw(index).map_or(0, |entry| entry.size()), index))
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    drop(archive);
+
+    let progress = Progress::bytes(&context.printer, size, 8 << 20, "verifying");
+    let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 4);
+    let next = AtomicUsize::new(0);
+    let checks: Mutex<Vec<Option<EntryCheck>>> = Mutex::new(vec![None; count]);
+    let (zip_hash, worker_errors) = std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| hash_file(path, &progress));
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    let mut archive = open_archive(path)?;
+                    loop {
+                        let position = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(_, index)) = order.get(position) else {
+                            return Ok(());
+                        };
+                        let check = check_entry(&mut archive, index);
+                        checks.lock().map_err(|_| anyhow!("a verify worker panicked"))?[index] = Some(check);
+                    }
+                })
+            })
+            .collect();
+        let errors: Vec<anyhow::Error> = handles
+            .into_iter()
+            .filter_map(|handle| {
+                handle.join().unwrap_or_else(|_| Err(anyhow!("a verify worker panicked"))).err()
+            })
+            .collect();
+        (hasher.join().unwrap_or_else(|_| Err(anyhow!("the hashing thread panicked"))), errors)
+    });
+    progress.finish();
+    let zip_hash = zip_hash?;
+    if let Some(error) = worker_errors.into_iter().next() {
+        return Err(error);
+    }
+    let checks: Vec<EntryCheck> = checks
+        .into_inner()
+        .map_err(|_| anyhow!("a verify worker panicked"))?
+        .into_iter()
+        .map(|check| check.expect("every index was checked"))
+        .collect();
+
+    let mut problems = Vec::new();
+    let zip_file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let sidecar = check_sidecar(path, &zip_file_name, &zip_hash, no_sidecar, &mut problems)?;
+    if duplicate_names {
+        // The zip crate keeps one entry per name, so the copies cannot be listed one by one.
+        problems.push(
+            "the central directory repeats an entry name; an extractor could write either copy".to_string(),
+        );
+    }
+    if let Some(problem) = header_problem {
+        problems.push(format!("local headers disagree with the central directory: {problem}"));
+    }
+    let manifest = match manifest_bytes {
+        Err(problem) => {
+            problems.push(problem);
+            None
+        }
+        Ok(bytes) => match serde_json::from_slice::<ReadManifest>(&bytes) {
+            Ok(manifest) => Some(manifest),
+            Err(error) => {
+                problems.push(format!("{MANIFEST_NAME}: cannot be read as a bundle manifest: {error}"));
+                None
+            }
+        },
+    };
+    problems.extend(compare(manifest.as_ref().map(|m| m.files.as_slice()), &checks));
+    if let Some(manifest) = &manifest
+        && let Some(problem) = name_version_problem(&zip_file_name, &manifest.version)
+    {
+        problems.push(problem);
+    }
+    Ok(VerifyReport {
+        bundle: shown,
+        sha256: zip_hash,
+        size,
+        version: manifest.map(|manifest| display_text(&manifest.version, false)),
+        entries: count,
+        sidecar,
+        problems,
+    })
+}
+
+/// The manifest's bytes, or the problem line saying why there are none.
+fn read_manifest_bytes(archive: &mut ZipArchive<BufReader<File>>) -> Result<Vec<u8>, String> {
+    const LIMIT: u64 = 64 << 20;
+    let mut entry =
+        archive.by_name(MANIFEST_NAME).map_err(|_| format!("{MANIFEST_NAME}: missing from the zip"))?;
+    if entry.size() > LIMIT {
+        return Err(format!("{MANIFEST_NAME}: {} is too large for a manifest", format_size(entry.size())));
+    }
+    let mut bytes = Vec::new();
+    entry
+        .by_ref()
+        .take(LIMIT)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("{MANIFEST_NAME}: cannot be read: {error}"))?;
+    Ok(bytes)
+}
+
+/// Reads one entry through SHA-256; the zip crate checks the CRC at the end of the data.
+fn check_entry(archive: &mut ZipArchive<BufReader<File>>, index: usize) -> EntryCheck {
+    let listed_name = archive
+        .name_for_index(index)
+        .and_then(Result::ok)
+        .map(|name| name.into_owned())
+        .unwrap_or_else(|| format!("entry #{index}"));
+    let mut entry = match archive.by_index(index) {
+        Ok(entry) => entry,
+        Err(error) => {
+            return EntryCheck {
+                name: listed_name,
+                sha256: None,
+                size: 0,
+                error: Some(format!("cannot be read: {error}")),
+            };
+        }
+    };
+    let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        match entry.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => {
+                hasher.update(&buffer[..read]);
+                size += read as u64;
+            }
+            Err(error) => {
+                let text = error.to_string();
+                let message = if text.to_ascii_lowercase().contains("checksum") {
+                    "CRC-32 mismatch: the data is corrupted".to_string()
+                } else {
+                    format!("cannot be decompressed: {text}")
+                };
+                return EntryCheck { name, sha256: None, size, error: Some(message) };
+            }
+        }
+    }
+    EntryCheck { name, sha256: Some(hex(&hasher.finalize())), size, error: None }
+}
+
+fn hash_file(path: &Path, progress: &Progress) -> Result<String> {
+    let shown = display_path(path);
+    let mut file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer).with_context(|| format!("cannot read {shown}"))?;
+        if read == 0 {
+            return Ok(hex(&hasher.finalize()));
+        }
+        hasher.update(&buffer[..read]);
+        progress.advance(read as u64);
+    }
+}
+
+/// Checks `<ZIP>.sha256`; returns its status word and adds problem lines.
+fn check_sidecar(
+    path: &Path,
+    zip_file_name: &str,
+    zip_hash: &str,
+    no_sidecar: bool,
+    problems: &mut Vec<String>,
+) -> Result<String> {
+    let mut sidecar_path = path.as_os_str().to_owned();
+    sidecar_path.push(".sha256");
+    let sidecar_path = Path::new(&sidecar_path);
+    let shown = display_path(sidecar_path);
+    if no_sidecar {
+        return Ok("skipped".into());
+    }
+    let text = match std::fs::read(sidecar_path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            problems.push(format!("{shown}: missing (pass --no-sidecar to check without it)"));
+            return Ok("missing".into());
+        }
+        Err(error) => return Err(error).with_context(|| format!("cannot read {shown}")),
+        Ok(bytes) => bytes,
+    };
+    match parse_sidecar(&text, zip_file_name) {
+        Err(problem) => {
+            problems.push(format!("{shown}: {problem}"));
+            Ok("malformed".into())
+        }
+        Ok(expected) if expected != zip_hash => {
+            problems.push(format!("{shown}: says sha256 {expected}, but the zip's is {zip_hash}"));
+            Ok("mismatch".into())
+        }
+        Ok(_) => Ok("ok".into()),
+    }
+}
+
+/// `<64 hex>  <file name>\n`, the `sha256sum` format, naming this zip. Returns the hash.
+pub(crate) fn parse_sidecar(bytes: &[u8], zip_file_name: &str) -> Result<String, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "is not text".to_string())?;
+    let line = text.strip_suffix('\n').unwrap_or(text);
+    if line.contains('\n') {
+        return Err("has more than one line; expected `<sha256>  <zip file name>`".into());
+    }
+    let (hash, name) = line
+        .split_once("  ")
+        .or_else(|| line.split_once(" *"))
+        .ok_or_else(|| "is not in the `<sha256>  <zip file name>` format".to_string())?;
+    if hash.len() != 64 || !hash.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Err(format!("{:?} is not a SHA-256 in hex", display_text(hash, false)));
+    }
+    if name != zip_file_name {
+        return Err(format!("names {:?}, not {zip_file_name:?}", display_text(name, false)));
+    }
+    Ok(hash.to_ascii_lowercase())
+}
+
+/// A release renamed after the fact (`mm-bot-v1.5.0.zip` holding a 1.4.0 manifest) would deploy
+/// the wrong version under the right name.
+pub(crate) fn name_version_problem(zip_file_name: &str, manifest_version: &str) -> Option<String> {
+    let stem = zip_file_name.strip_suffix(".zip")?;
+    let (_, named) = stem.rsplit_once("-v")?;
+    semver::Version::parse(named).ok()?;
+    (named != manifest_version).then(|| {
+        format!(
+            "{}: the file name says version {named}, {MANIFEST_NAME} says {}",
+            display_text(zip_file_name, false),
+            display_text(manifest_version, false)
+        )
+    })
+}
+
+/// Why an entry name is unsafe to extract, if it is.
+pub(crate) fn unsafe_name(name: &str) -> Option<&'static str> {
+    let bytes = name.as_bytes();
+    if name.is_empty() {
+        return Some("is empty");
+    }
+    if name.starts_with('/') || name.starts_with('\\') || (bytes.len() >= 2 && bytes[1] == b':') {
+        return Some("is absolute");
+    }
+    if name.split(['/', '\\']).any(|part| part == "..") {
+        return Some("contains \"..\" (extracting it could write outside the target folder)");
+    }
+    if name.chars().any(char::is_control) {
+        return Some("contains control characters");
+    }
+    None
+}
+
+/// Compares what the zip holds with what the manifest lists; one line per problem, in zip order
+/// then manifest order.
+pub(crate) fn compare(manifest: Option<&[ManifestFile]>, checks: &[EntryCheck]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for check in checks {
+        let shown = display_text(&check.name, false);
+        if let Some(reason) = unsafe_name(&check.name) {
+            problems.push(format!("{shown}: entry name {reason}"));
+        }
+        if let Some(error) = &check.error {
+            problems.push(format!("{shown}: {error}"));
+        }
+    }
+    let Some(files) = manifest else {
+        return problems;
+    };
+    let in_zip: BTreeMap<&str, &EntryCheck> =
+        checks.iter().map(|check| (check.name.as_str(), check)).collect();
+    let mut listed = BTreeSet::new();
+    for file in files {
+        let shown = display_text(&file.path, false);
+        if !listed.insert(file.path.as_str()) {
+            problems.push(format!("{shown}: listed twice in {MANIFEST_NAME}"));
+            continue;
+        }
+        let Some(check) = in_zip.get(file.path.as_str()) else {
+            problems.push(format!("{shown}: listed in {MANIFEST_NAME} but not in the zip"));
+            continue;
+        };
+        if check.error.is_some() {
+            continue; // already reported; its hash is unknown
+        }
+        if check.size != file.size {
+            problems.push(format!(
+                "{shown}: {} bytes in the zip, {MANIFEST_NAME} says {}",
+                check.size, file.size
+            ));
+        }
+        if let Some(sha256) = &check.sha256
+            && !sha256.eq_ignore_ascii_case(&file.sha256)
+        {
+            problems.push(format!(
+                "{shown}: sha256 {sha256} in the zip, {MANIFEST_NAME} says {}",
+                display_text(&file.sha256, false)
+            ));
+        }
+    }
+    for check in checks {
+        if check.name != MANIFEST_NAME && !listed.contains(check.name.as_str()) {
+            problems.push(format!(
+                "{}: in the zip but not listed in {MANIFEST_NAME}",
+                display_text(&check.name, false)
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, sha256: &str, size: u64) -> ManifestFile {
+        ManifestFile { path: path.into(), sha256: sha256.into(), size, description: String::new() }
+    }
+
+    fn check(name: &str, sha256: &str, size: u64) -> EntryCheck {
+        EntryCheck { name: name.into(), sha256: Some(sha256.into()), size, error: None }
+    }
+
+    #[test]
+    fn sidecar_format() {
+        let hash = "a".repeat(64);
+        assert_eq!(parse_sidecar(format!("{hash}  b.zip\n").as_bytes(), "b.zip").unwrap(), hash);
+        assert!(parse_sidecar(format!("{hash}  c.zip\n").as_bytes(), "b.zip").unwrap_err().contains("names"));
+        assert!(parse_sidecar(b"abc  b.zip\n", "b.zip").unwrap_err().contains("not a SHA-256"));
+        assert!(parse_sidecar(format!("{hash} b.zip").as_bytes(), "b.zip").unwrap_err().contains("format"));
+    }
+
+    #[test]
+    fn file_name_version_must_match_the_manifest() {
+        assert_eq!(name_version_problem("mm-bot-v1.4.0.zip", "1.4.0"), None);
+        assert_eq!(name_version_problem("mm-bot-v1.4.0-rc.1.zip", "1.4.0-rc.1"), None);
+        assert_eq!(
+            name_version_problem("mm-bot-v1.5.0.zip", "1.4.0").unwrap(),
+            "mm-bot-v1.5.0.zip: the file name says version 1.5.0, MANIFEST.json says 1.4.0"
+        );
+        // Names without a version are not judged.
+        assert_eq!(name_version_problem("release.zip", "1.4.0"), None);
+        assert_eq!(name_version_problem("my-very-old.zip", "1.4.0"), None);
+    }
+
+    #[test]
+    fn unsafe_names() {
+        assert_eq!(unsafe_name("reports/a.json"), None);
+        assert!(unsafe_name("../evil").is_some());
+        assert!(unsafe_name("a/../../evil").is_some());
+        assert!(unsafe_name("/etc/passwd").is_some());
+        assert!(unsafe_name("C:/x").is_some());
+        assert!(unsafe_name("a\\..\\b").is_some());
+        assert_eq!(unsafe_name("a..b"), None);
+    }
+
+    #[test]
+    fn compare_finds_each_kind_of_difference() {
+        let manifest = vec![file("a", "11", 1), file("b", "22", 2), file("gone", "33", 3)];
+        let checks = vec![
+            check("a", "11", 1),
+            check("b", "99", 2),
+            check("extra", "44", 4),
+            check(MANIFEST_NAME, "55", 5),
+            EntryCheck {
+                name: "../evil".into(),
+                sha256: None,
+                size: 0,
+                error: Some("cannot be read".into()),
+            },
+        ];
+        assert_eq!(
+            compare(Some(&manifest), &checks),
+            [
+                "../evil: entry name contains \"..\" (extracting it could write outside the target folder)",
+                "../evil: cannot be read",
+                "b: sha256 99 in the zip, MANIFEST.json says 22",
+                "gone: listed in MANIFEST.json but not in the zip",
+                "extra: in the zip but not listed in MANIFEST.json",
+                "../evil: in the zip but not listed in MANIFEST.json",
+            ]
+        );
+        assert!(compare(Some(&manifest[..2]), &checks[..2])[0].starts_with("b: sha256"));
+    }
+}
