@@ -223,3 +223,105 @@ pub(crate) fn open_planned_file(
     let stat = fstat(&handle)?;
     Ok(is_same_file(&stat, file, device).then(|| File::from(handle)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rotate::plan::Limits;
+    use crate::rotate::policy::{Retention, Rule, Source};
+    use crate::rotate::scan::{ScanOptions, scan};
+    use std::fs;
+
+    fn setup(files: &[&str]) -> (tempfile::TempDir, BaseDir, Scan) {
+        let dir = tempfile::tempdir().unwrap();
+        for name in files {
+            let path = dir.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, "planned").unwrap();
+        }
+        let base = BaseDir::open(dir.path()).unwrap();
+        let retention = Retention {
+            source: Source::Flags,
+            rules: vec![Rule {
+                label: "*".into(),
+                matcher: None,
+                limits: Limits { keep: Some(0), ..Limits::default() },
+            }],
+            excludes: Vec::new(),
+        };
+        let scanned =
+            scan(&base, &ScanOptions { include_hidden: false, retention: &retention, archive_dir: None });
+        (dir, base, scanned)
+    }
+
+    fn index_of(scan: &Scan, relative: &str) -> u32 {
+        scan.files.iter().position(|file| scan.relative_path(file) == Path::new(relative)).unwrap() as u32
+    }
+
+    #[test]
+    fn a_file_replaced_between_plan_and_delete_is_kept_and_reported_changed() {
+        let (dir, base, scan) = setup(&["a/replaced", "a/rewritten", "a/gone", "a/fine", "a/to_link"]);
+        let selected: Vec<u32> = ["a/replaced", "a/rewritten", "a/gone", "a/fine", "a/to_link"]
+            .iter()
+            .map(|p| index_of(&scan, p))
+            .collect();
+        // Replaced by a new file (new inode), rewritten in place (new size), removed by
+        // someone else, and swapped for a symlink to a file outside.
+        let replacement = dir.path().join("a/replaced.new");
+        fs::write(&replacement, "planned").unwrap();
+        fs::rename(&replacement, dir.path().join("a/replaced")).unwrap();
+        fs::write(dir.path().join("a/rewritten"), "new content, longer").unwrap();
+        fs::remove_file(dir.path().join("a/gone")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("precious"), "x").unwrap();
+        fs::remove_file(dir.path().join("a/to_link")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("precious"), dir.path().join("a/to_link")).unwrap();
+
+        let results: Vec<FileResult> =
+            delete_files(&base, &scan, &selected, || {}).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(
+            results,
+            [
+                FileResult::Changed,
+                FileResult::Changed,
+                FileResult::Vanished,
+                FileResult::Deleted,
+                FileResult::Changed
+            ]
+        );
+        assert!(dir.path().join("a/replaced").exists());
+        assert!(dir.path().join("a/rewritten").exists());
+        assert!(!dir.path().join("a/fine").exists());
+        assert!(dir.path().join("a/to_link").symlink_metadata().unwrap().is_symlink());
+        assert!(outside.path().join("precious").exists());
+    }
+
+    #[test]
+    fn a_folder_swapped_for_a_symlink_cannot_redirect_the_delete() {
+        let (dir, base, scan) = setup(&["sub/victim"]);
+        let selected = [index_of(&scan, "sub/victim")];
+        // Someone moves the folder away and puts a symlink to a look-alike folder in its place.
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("victim"), "planned").unwrap();
+        fs::rename(dir.path().join("sub"), dir.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("sub")).unwrap();
+        let results = delete_files(&base, &scan, &selected, || {});
+        assert_eq!(results[0].0, FileResult::Changed);
+        assert!(outside.path().join("victim").exists());
+        assert!(dir.path().join("moved/victim").exists());
+    }
+
+    #[test]
+    fn prune_leaves_a_folder_something_else_wrote_into() {
+        let (dir, base, scan) = setup(&["x/old", "y/old"]);
+        let selected = [index_of(&scan, "x/old"), index_of(&scan, "y/old")];
+        let results = delete_files(&base, &scan, &selected, || {});
+        assert!(results.iter().all(|(result, _)| *result == FileResult::Deleted));
+        fs::write(dir.path().join("y/new"), "arrived meanwhile").unwrap();
+        let touched: Vec<u32> = selected.iter().map(|&index| scan.files[index as usize].dir).collect();
+        let (removed, problems) = prune_empty_dirs(&base, &scan, &touched);
+        assert_eq!(removed, [PathBuf::from("x")]);
+        assert!(problems.is_empty());
+        assert!(dir.path().join("y/new").exists());
+    }
+}

@@ -82,8 +82,12 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         let more = plan.future.len().saturating_sub(FUTURE_NAMES_SHOWN);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
         warnings.push(format!(
-            "{} files are dated in the future (clock skew?) and are kept: {}{more}",
-            plan.future.len(),
+            "{} dated in the future (clock skew?) and kept: {}{more}",
+            if plan.future.len() == 1 {
+                "1 file is".to_string()
+            } else {
+                format!("{} files are", plan.future.len())
+            },
             names.join(", ")
         ));
     }

@@ -184,11 +184,11 @@ impl RotateReport<'_> {
         };
         writeln!(
             out,
-            "scanned {}: {} files, {} in {} folders{skipped_text}",
+            "scanned {}: {}, {} in {}{skipped_text}",
             self.base_dir,
-            self.scan.files,
+            count(self.scan.files, "file"),
             format_size(self.scan.bytes),
-            self.scan.dirs
+            count(self.scan.dirs, "folder")
         )?;
         match &self.policy {
             Some(policy) if self.default_policy => writeln!(
@@ -207,8 +207,8 @@ impl RotateReport<'_> {
             };
             writeln!(
                 out,
-                "{name}: {} files, {} selected, {} kept ({})",
-                summary.files,
+                "{name}: {}, {} selected, {} kept ({})",
+                count(summary.files, "file"),
                 summary.selected_files,
                 summary.kept_files,
                 format_size(summary.kept_bytes)
@@ -217,8 +217,8 @@ impl RotateReport<'_> {
         if self.uncovered.files > 0 {
             writeln!(
                 out,
-                "  not covered by any rule (kept): {} files, {}",
-                self.uncovered.files,
+                "  not covered by any rule (kept): {}, {}",
+                count(self.uncovered.files, "file"),
                 format_size(self.uncovered.bytes)
             )?;
         }
@@ -263,10 +263,10 @@ impl RotateReport<'_> {
         if self.dry_run {
             writeln!(
                 out,
-                "would free {} files, {}; would keep {} files, {}",
-                totals.selected_files,
+                "would free {}, {}; would keep {}, {}",
+                count(totals.selected_files, "file"),
                 format_size(totals.selected_bytes),
-                totals.kept_files,
+                count(totals.kept_files, "file"),
                 format_size(totals.kept_bytes)
             )?;
             if let Some(refusal) = &self.refusal {
@@ -274,10 +274,10 @@ impl RotateReport<'_> {
             }
         } else {
             let mut line = format!(
-                "freed {} files, {}; kept {} files, {}",
-                totals.deleted_files,
+                "freed {}, {}; kept {}, {}",
+                count(totals.deleted_files, "file"),
                 format_size(totals.deleted_bytes),
-                totals.kept_files,
+                count(totals.kept_files, "file"),
                 format_size(totals.kept_bytes)
             );
             for (count, what) in [
@@ -308,4 +308,9 @@ fn describe_limits(rule: &RuleView) -> String {
         parts.push(format!("max size {}", format_size(max_size)));
     }
     if parts.is_empty() { "no limits: files kept".to_string() } else { parts.join(", ") }
+}
+
+/// `1 file`, `2 files`.
+fn count(number: u64, noun: &str) -> String {
+    if number == 1 { format!("1 {noun}") } else { format!("{number} {noun}s") }
 }
