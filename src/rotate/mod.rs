@@ -44,6 +44,12 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         Some(dir) => existing_identity(dir)?,
         None => None,
     };
+    if archive_identity == Some(base.identity) {
+        bail!(
+            "--archive must not be the base dir itself (its zips would become candidates); use a folder such as {}/archive or one outside it",
+            args.base_dir.display()
+        );
+    }
 
     let _lock = if args.dry_run {
         None
