@@ -2,6 +2,7 @@
 //! to an open handle of their folder, and pruning folders the run left empty.
 
 use std::collections::BinaryHeap;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -124,14 +125,14 @@ pub(crate) fn is_same_file(stat: &Stat, file: &FileEntry, device: u64) -> bool {
 pub(crate) type Attempt = (FileResult, Option<String>);
 
 /// Re-checks and deletes one file relative to its folder's handle.
-pub(crate) fn delete_file(dir: BorrowedFd<'_>, file: &FileEntry, device: u64) -> Attempt {
-    match statat(dir, &*file.name, AtFlags::SYMLINK_NOFOLLOW) {
+pub(crate) fn delete_file(dir: BorrowedFd<'_>, name: &OsStr, file: &FileEntry, device: u64) -> Attempt {
+    match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Err(Errno::NOENT) => return (FileResult::Vanished, None),
         Err(errno) => return (FileResult::Failed, Some(std::io::Error::from(errno).to_string())),
         Ok(stat) if !is_same_file(&stat, file, device) => return (FileResult::Changed, None),
         Ok(_) => {}
     }
-    match unlinkat(dir, &*file.name, AtFlags::empty()) {
+    match unlinkat(dir, name, AtFlags::empty()) {
         Ok(()) => (FileResult::Deleted, None),
         Err(Errno::NOENT) => (FileResult::Vanished, None),
         Err(errno) => (FileResult::Failed, Some(std::io::Error::from(errno).to_string())),
@@ -159,7 +160,7 @@ pub(crate) fn delete_files(
         for &position in &by_dir[start..end] {
             let file = &scan.files[selected[position] as usize];
             attempts[position] = match &handle {
-                Ok(Some(handle)) => delete_file(handle.as_fd(), file, base.identity.device),
+                Ok(Some(handle)) => delete_file(handle.as_fd(), scan.name(file), file, base.identity.device),
                 Ok(None) => (FileResult::Changed, None),
                 Err(error) => (FileResult::Failed, Some(format!("cannot open its folder: {error}"))),
             };
@@ -210,11 +211,12 @@ pub(crate) fn prune_empty_dirs(base: &BaseDir, scan: &Scan, touched: &[u32]) -> 
 /// Opens a planned file for reading (for the archive), checking it is still the planned file.
 pub(crate) fn open_planned_file(
     dir: BorrowedFd<'_>,
+    name: &OsStr,
     file: &FileEntry,
     device: u64,
 ) -> Result<Option<File>, Errno> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
-    let handle = match openat(dir, &*file.name, flags, Mode::empty()) {
+    let handle = match openat(dir, name, flags, Mode::empty()) {
         Ok(handle) => handle,
         Err(Errno::NOENT) => return Err(Errno::NOENT),
         Err(Errno::LOOP) => return Ok(None),

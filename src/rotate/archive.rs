@@ -94,22 +94,23 @@ pub(crate) fn write_archive(
                 results[position] = Some((FileResult::Changed, None));
                 continue;
             };
-            let mut source = match open_planned_file(dir_handle.as_fd(), file, base.identity.device) {
-                Ok(Some(source)) => source,
-                Ok(None) => {
-                    results[position] = Some((FileResult::Changed, None));
-                    continue;
-                }
-                Err(Errno::NOENT) => {
-                    results[position] = Some((FileResult::Vanished, None));
-                    continue;
-                }
-                Err(errno) => {
-                    let reason = format!("cannot read it for the archive: {}", io::Error::from(errno));
-                    results[position] = Some((FileResult::Failed, Some(reason)));
-                    continue;
-                }
-            };
+            let mut source =
+                match open_planned_file(dir_handle.as_fd(), scan.name(file), file, base.identity.device) {
+                    Ok(Some(source)) => source,
+                    Ok(None) => {
+                        results[position] = Some((FileResult::Changed, None));
+                        continue;
+                    }
+                    Err(Errno::NOENT) => {
+                        results[position] = Some((FileResult::Vanished, None));
+                        continue;
+                    }
+                    Err(errno) => {
+                        let reason = format!("cannot read it for the archive: {}", io::Error::from(errno));
+                        results[position] = Some((FileResult::Failed, Some(reason)));
+                        continue;
+                    }
+                };
             let options = SimpleFileOptions::default()
                 .compression_method(CompressionMethod::Deflated)
                 .last_modified_time(zip_time(file.mtime_seconds))

@@ -57,7 +57,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         Some(RunLock::acquire(&base, args.wait_lock.unwrap_or(Duration::ZERO))?)
     };
 
-    let scan = scan::scan(
+    let mut scan = scan::scan(
         &base,
         &ScanOptions {
             include_hidden: args.include_hidden,
@@ -69,6 +69,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         printer.problem(format!("cannot read {}: {}", shown_relative(&base, &error.path), error.message));
     }
 
+    scan.sort_oldest_first();
     let now_nanos = i128::from(context.now.timestamp()) * 1_000_000_000
         + i128::from(context.now.timestamp_subsec_nanos());
     let limits: Vec<plan::Limits> = retention.rules.iter().map(|rule| rule.limits).collect();

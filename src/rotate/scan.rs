@@ -49,12 +49,15 @@ pub(crate) struct DirRecord {
 }
 
 /// A candidate: a regular file under the base dir that is neither hidden nor excluded.
+/// Its name lives in [`Scan::names`] (one arena instead of one allocation per file: less memory
+/// and better locality when hundreds of thousands of rows are printed).
 #[derive(Debug)]
 pub(crate) struct FileEntry {
     pub dir: u32,
     /// Index of the rule the file belongs to, or [`NO_RULE`].
     pub rule: u16,
-    pub name: Box<OsStr>,
+    name_length: u16,
+    name_start: u64,
     pub size: u64,
     pub mtime_seconds: i64,
     pub mtime_nanos: u32,
@@ -107,29 +110,58 @@ pub(crate) struct ScanError {
 pub(crate) struct Scan {
     pub dirs: Vec<DirRecord>,
     pub files: Vec<FileEntry>,
+    /// Every candidate's file name, back to back.
+    names: Vec<u8>,
     pub skipped: Skipped,
     pub errors: Vec<ScanError>,
 }
 
 impl Scan {
+    /// A candidate's file name.
+    pub fn name(&self, file: &FileEntry) -> &OsStr {
+        file_name(&self.names, file)
+    }
+
     /// The path of a candidate relative to the base dir.
     pub fn relative_path(&self, file: &FileEntry) -> PathBuf {
-        self.dirs[file.dir as usize].relative.join(&*file.name)
+        self.dirs[file.dir as usize].relative.join(self.name(file))
     }
 
     /// Orders two candidates by relative path, bytewise, without allocating.
     pub fn compare_paths(&self, left: &FileEntry, right: &FileEntry) -> Ordering {
-        fn bytes<'a>(dirs: &'a [DirRecord], file: &'a FileEntry) -> impl Iterator<Item = u8> + 'a {
-            let dir = dirs[file.dir as usize].relative.as_os_str().as_bytes();
-            let separator: &[u8] = if dir.is_empty() { b"" } else { b"/" };
-            dir.iter().chain(separator).chain(file.name.as_bytes()).copied()
-        }
-        bytes(&self.dirs, left).cmp(bytes(&self.dirs, right))
+        compare_paths(&self.dirs, &self.names, left, right)
+    }
+
+    /// Sorts the candidates oldest first, ties by relative path: the planner's order, so that
+    /// planning and printing then walk the list front to back.
+    pub fn sort_oldest_first(&mut self) {
+        let (dirs, names) = (&self.dirs, &self.names);
+        self.files.sort_unstable_by(|left, right| {
+            left.mtime_nanos().cmp(&right.mtime_nanos()).then_with(|| compare_paths(dirs, names, left, right))
+        });
     }
 
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|file| file.size).sum()
     }
+}
+
+fn file_name<'a>(names: &'a [u8], file: &FileEntry) -> &'a OsStr {
+    let start = file.name_start as usize;
+    OsStr::from_bytes(&names[start..start + usize::from(file.name_length)])
+}
+
+fn compare_paths(dirs: &[DirRecord], names: &[u8], left: &FileEntry, right: &FileEntry) -> Ordering {
+    fn bytes<'a>(
+        dirs: &'a [DirRecord],
+        names: &'a [u8],
+        file: &'a FileEntry,
+    ) -> impl Iterator<Item = u8> + 'a {
+        let dir = dirs[file.dir as usize].relative.as_os_str().as_bytes();
+        let separator: &[u8] = if dir.is_empty() { b"" } else { b"/" };
+        dir.iter().chain(separator).chain(file_name(names, file).as_bytes()).copied()
+    }
+    bytes(dirs, names, left).cmp(bytes(dirs, names, right))
 }
 
 /// The base dir, opened once (following it if it is a symlink) and held for the whole run.
@@ -179,6 +211,7 @@ pub(crate) fn scan(base: &BaseDir, options: &ScanOptions<'_>) -> Scan {
                 depth: 0,
             }],
             files: Vec::new(),
+            names: Vec::new(),
             skipped: Skipped::default(),
             errors: Vec::new(),
         },
@@ -188,6 +221,7 @@ pub(crate) fn scan(base: &BaseDir, options: &ScanOptions<'_>) -> Scan {
     let mut scan = walker.scan;
     scan.errors.sort_by(|a, b| a.path.cmp(&b.path));
     scan.files.shrink_to_fit();
+    scan.names.shrink_to_fit();
     scan
 }
 
@@ -281,10 +315,14 @@ impl Walker<'_> {
         } else if !self.options.retention.rules.is_empty() {
             rule = 0;
         }
+        let name_start = self.scan.names.len() as u64;
+        self.scan.names.extend_from_slice(name.as_bytes());
         self.scan.files.push(FileEntry {
             dir: dir_index,
             rule,
-            name: name.into(),
+            // Linux names are at most 255 bytes (NAME_MAX).
+            name_length: name.len() as u16,
+            name_start,
             size: stat.st_size as u64,
             mtime_seconds: stat.st_mtime as i64,
             mtime_nanos: stat.st_mtime_nsec as u32,
