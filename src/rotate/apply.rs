@@ -150,7 +150,10 @@ pub(crate) fn delete_files(
     let mut attempts: Vec<Attempt> = vec![(FileResult::Failed, None); selected.len()];
     // Visit folder by folder so each folder is opened (and checked) once.
     let mut by_dir: Vec<usize> = (0..selected.len()).collect();
-    by_dir.sort_by_key(|&position| scan.files[selected[position] as usize].dir);
+    by_dir.sort_by_key(|&position| {
+        let file = &scan.files[selected[position] as usize];
+        (file.dir, file.walk_order)
+    });
     let mut start = 0;
     while start < by_dir.len() {
         let dir = scan.files[selected[by_dir[start]] as usize].dir;

@@ -58,6 +58,9 @@ pub(crate) struct FileEntry {
     pub rule: u16,
     name_length: u16,
     name_start: u64,
+    /// Position in the walk (directory order): deleting in that order is kinder to the
+    /// filesystem's directory index than mtime order. Fits in what would be padding.
+    pub walk_order: u32,
     pub size: u64,
     pub mtime_seconds: i64,
     pub mtime_nanos: u32,
@@ -316,6 +319,7 @@ impl Walker<'_> {
             rule = 0;
         }
         let name_start = self.scan.names.len() as u64;
+        let walk_order = self.scan.files.len() as u32;
         self.scan.names.extend_from_slice(name.as_bytes());
         self.scan.files.push(FileEntry {
             dir: dir_index,
@@ -323,6 +327,7 @@ impl Walker<'_> {
             // Linux names are at most 255 bytes (NAME_MAX).
             name_length: name.len() as u16,
             name_start,
+            walk_order,
             size: stat.st_size as u64,
             mtime_seconds: stat.st_mtime as i64,
             mtime_nanos: stat.st_mtime_nsec as u32,
