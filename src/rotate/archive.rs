@@ -38,30 +38,50 @@ pub(crate) struct ArchiveSummary {
     pub stale_temp_files_removed: Vec<String>,
 }
 
-/// Writes `selected` (indices into `scan.files`) into a new zip in `archive_dir`. Files that
-/// changed or vanished get that result in `results` (same order as `selected`) and are left out.
-/// On error nothing is in place under the final name and the caller must delete nothing.
+/// The archive folder, locked against other rotations writing into it, with the leftovers of
+/// killed runs already removed.
+pub(crate) struct ArchiveDir {
+    path: PathBuf,
+    _lock: File,
+    /// `.mmops-tmp-*` files of a killed earlier run, removed on opening.
+    pub stale_temp_files_removed: Vec<String>,
+}
+
+impl ArchiveDir {
+    /// Locks the archive folder (creating it when `create`) and removes stale temporary files.
+    /// `Ok(None)` when the folder does not exist and `create` is false.
+    pub fn open(path: &Path, create: bool) -> Result<Option<ArchiveDir>> {
+        let shown = path.display();
+        if create {
+            fs::create_dir_all(path).with_context(|| format!("cannot create the archive folder {shown}"))?;
+        } else if !path.is_dir() {
+            return Ok(None);
+        }
+        let lock = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path.join(ARCHIVE_LOCK_NAME))
+            .with_context(|| format!("cannot open the archive lock in {shown}"))?;
+        lock.lock().with_context(|| format!("cannot lock the archive folder {shown}"))?;
+        let stale_temp_files_removed = remove_stale_temp_files(path)?;
+        Ok(Some(ArchiveDir { path: path.to_path_buf(), _lock: lock, stale_temp_files_removed }))
+    }
+}
+
+/// Writes `selected` (indices into `scan.files`) into a new zip in the archive folder. Files
+/// that changed or vanished get that result in `results` (same order as `selected`) and are left
+/// out. On error nothing is in place under the final name and the caller must delete nothing.
 pub(crate) fn write_archive(
-    archive_dir: &Path,
+    archive: &ArchiveDir,
     now: DateTime<Utc>,
     base: &BaseDir,
     scan: &Scan,
     selected: &[u32],
     results: &mut [Option<(FileResult, Option<String>)>],
 ) -> Result<ArchiveSummary> {
-    let shown_dir = archive_dir.display();
-    fs::create_dir_all(archive_dir)
-        .with_context(|| format!("cannot create the archive folder {shown_dir}"))?;
-    let lock = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(archive_dir.join(ARCHIVE_LOCK_NAME))
-        .with_context(|| format!("cannot open the archive lock in {shown_dir}"))?;
-    lock.lock().with_context(|| format!("cannot lock the archive folder {shown_dir}"))?;
-    let stale_temp_files_removed = remove_stale_temp_files(archive_dir)?;
-
+    let archive_dir = archive.path.as_path();
     let final_path = free_archive_name(archive_dir, now);
     let mut atomic = AtomicFile::create(&final_path)?;
     let shown = final_path.display().to_string();
@@ -134,12 +154,11 @@ pub(crate) fn write_archive(
     verify(atomic.file_mut(), &written)
         .with_context(|| format!("the archive {shown} did not read back correctly; nothing was deleted"))?;
     atomic.commit()?;
-    drop(lock);
     Ok(ArchiveSummary {
         path: shown,
         files: written.len() as u64,
         bytes: written.iter().map(|(_, size, _)| size).sum(),
-        stale_temp_files_removed,
+        stale_temp_files_removed: archive.stale_temp_files_removed.clone(),
     })
 }
 

@@ -127,16 +127,25 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             bail!("{}; nothing was deleted", refusal.message());
         }
         let mut archived: Vec<Option<Attempt>> = vec![None; selected_indices.len()];
-        if let (Some(dir), false) = (&args.archive, selected_indices.is_empty()) {
-            let summary =
-                archive::write_archive(dir, context.now, &base, &scan, &selected_indices, &mut archived)?;
-            for name in &summary.stale_temp_files_removed {
+        if let Some(dir) = &args.archive {
+            // Opened even when nothing is selected, so a killed run's temporary files go.
+            let archive_dir = archive::ArchiveDir::open(dir, !selected_indices.is_empty())?;
+            for name in archive_dir.iter().flat_map(|opened| &opened.stale_temp_files_removed) {
                 printer.note(format!(
                     "removed {name}, a temporary file left by an interrupted run, from {}",
                     dir.display()
                 ));
             }
-            archive_summary = Some(summary);
+            if let (Some(archive_dir), false) = (&archive_dir, selected_indices.is_empty()) {
+                archive_summary = Some(archive::write_archive(
+                    archive_dir,
+                    context.now,
+                    &base,
+                    &scan,
+                    &selected_indices,
+                    &mut archived,
+                )?);
+            }
         }
         // Files that changed, vanished or could not be read while archiving are not deleted.
         let to_delete: Vec<u32> = selected_indices
