@@ -3,7 +3,7 @@
 # file, and deletion speed against `find -delete`. Prints figures and ratios; asserts nothing.
 #
 #   benches/rotate.sh                # builds --release, uses a temporary folder
-#   BENCH_DIR=/data/tmp RUNS=7 benches/rotate.sh
+#   BENCH_DIR=/data/tmp RUNS=7 DELETE_RUNS=5 benches/rotate.sh
 #
 # Measured with the page cache warm (each command runs once untimed first); times are the
 # median of RUNS runs. The trees use sparse files, so sizes are spread without writing data.
@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 SCAN_FILES=${SCAN_FILES:-200000}
 DELETE_FILES=${DELETE_FILES:-100000}
+DELETE_RUNS=${DELETE_RUNS:-3}
 WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/mmops-rotate-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
@@ -82,12 +83,11 @@ echo "peak memory per scanned file: $(awk -v r="$rss_kib" -v n="$SCAN_FILES" 'BE
 rm -rf "$SCAN"
 
 echo
-echo "== delete: $DELETE_FILES files, every one older than 7 days"
-make_tree "$WORK/del_mmops" "$DELETE_FILES"
-make_tree "$WORK/del_find" "$DELETE_FILES"
-find "$WORK/del_mmops" "$WORK/del_find" -type f >/dev/null   # warm the cache for both trees
-# Shift every file 30 days further back so all are selected.
-python3 - "$WORK/del_mmops" "$WORK/del_find" <<'PY'
+echo "== delete: $DELETE_FILES files, every one older than 7 days, median of $DELETE_RUNS rounds"
+# Each round builds two identical trees and deletes one with each tool, alternating which goes
+# first so neither always inherits the other's journal flush.
+shift_back() {   # every file 30 days further back, so all are selected
+    python3 - "$@" <<'PY'
 import os, sys
 for root in sys.argv[1:]:
     for folder, _, names in os.walk(root):
@@ -96,15 +96,27 @@ for root in sys.argv[1:]:
             stat = os.stat(path)
             os.utime(path, (stat.st_atime - 30 * 86400, stat.st_mtime - 30 * 86400))
 PY
-start=$(date +%s%N)
-"$MMOPS" rotate --days 7 --allow-delete-all --quiet --base-dir "$WORK/del_mmops" >/dev/null
-mmops_del_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-start=$(date +%s%N)
-find "$WORK/del_find" -type f -mtime +7 -delete
-find_del_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-left_mmops=$(find "$WORK/del_mmops" -type f ! -name .mmops-rotate.lock | wc -l)
-left_find=$(find "$WORK/del_find" -type f | wc -l)
+}
+time_ms() { local start; start=$(date +%s%N); "$@" >/dev/null; echo $(( ($(date +%s%N) - start) / 1000000 )); }
+mmops_times=(); find_times=()
+for round in $(seq "$DELETE_RUNS"); do
+    make_tree "$WORK/del_mmops" "$DELETE_FILES"
+    make_tree "$WORK/del_find" "$DELETE_FILES"
+    shift_back "$WORK/del_mmops" "$WORK/del_find"
+    sync; find "$WORK/del_mmops" "$WORK/del_find" -type f >/dev/null   # settle, warm the cache
+    run_mmops() { time_ms "$MMOPS" rotate --days 7 --allow-delete-all --quiet --base-dir "$WORK/del_mmops"; }
+    run_find() { time_ms find "$WORK/del_find" -type f -mtime +7 -delete; }
+    if (( round % 2 )); then mmops_times+=("$(run_mmops)"); sync; find_times+=("$(run_find)");
+    else find_times+=("$(run_find)"); sync; mmops_times+=("$(run_mmops)"); fi
+    left_mmops=$(find "$WORK/del_mmops" -type f ! -name .mmops-rotate.lock | wc -l)
+    left_find=$(find "$WORK/del_find" -type f | wc -l)
+    [[ $left_mmops == 0 && $left_find == 0 ]] || { echo "round $round left files: mmops $left_mmops, find $left_find" >&2; exit 1; }
+    rm -rf "$WORK/del_mmops" "$WORK/del_find"
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mmops_del_ms=$(median "${mmops_times[@]}")
+find_del_ms=$(median "${find_times[@]}")
 per_file() { awk -v ms="$1" -v n="$DELETE_FILES" 'BEGIN { printf "%.2f", ms * 1000 / n }'; }
-echo "mmops rotate --days 7 --allow-delete-all: ${mmops_del_ms} ms, $(per_file "$mmops_del_ms") µs/file ($left_mmops left)"
-echo "find -type f -mtime +7 -delete:           ${find_del_ms} ms, $(per_file "$find_del_ms") µs/file ($left_find left)"
-echo "ratio mmops/find: $(ratio "$mmops_del_ms" "$find_del_ms")"
+echo "mmops rotate --days 7 --allow-delete-all: ${mmops_del_ms} ms, $(per_file "$mmops_del_ms") µs/file (rounds: ${mmops_times[*]} ms)"
+echo "find -type f -mtime +7 -delete:           ${find_del_ms} ms, $(per_file "$find_del_ms") µs/file (rounds: ${find_times[*]} ms)"
+echo "ratio mmops/find: $(ratio "$mmops_del_ms" "$find_del_ms") (mmops re-checks each file with one extra statat before unlinking it)"
