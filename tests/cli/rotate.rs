@@ -709,7 +709,7 @@ fn a_failing_archive_dir_deletes_nothing() {
         env.give_to_nobody(path);
     }
     env.mkdir("archive");
-    fs::set_permissions(env.path("archive"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(env.path("archive"), fs::Permissions::from_mode(0o555)).unwrap();
     let run = env
         .run_as_nobody_with_env(["rotate", "--days", "7", "--archive", "archive"], &[("CI_FAKE_UTC", NOW)]);
     run.expect_code(2);
@@ -719,6 +719,7 @@ fn a_failing_archive_dir_deletes_nothing() {
     );
     assert!(env.exists("artifacts/old"));
     assert_eq!(listing(&env.path("archive")), Vec::<String>::new());
+    fs::set_permissions(env.path("archive"), fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]
@@ -831,7 +832,8 @@ fn unreadable_folder_is_reported_and_the_run_goes_on_with_exit_1() {
     for path in ["artifacts", "artifacts/open", "artifacts/open/old", "artifacts/new"] {
         env.give_to_nobody(path);
     }
-    fs::set_permissions(env.path("artifacts/locked"), fs::Permissions::from_mode(0o700)).unwrap();
+    // 0o000 stops nobody (the folder is root's) and, when the tests do not run as root, the owner.
+    fs::set_permissions(env.path("artifacts/locked"), fs::Permissions::from_mode(0o000)).unwrap();
     let run = env.run_as_nobody_with_env(["rotate", "--days", "7"], &[("CI_FAKE_UTC", NOW)]);
     run.expect_code(1);
     assert_eq!(run.stderr, "mmops: error: cannot read artifacts/locked: Permission denied (os error 13)\n");
@@ -844,6 +846,7 @@ fn unreadable_folder_is_reported_and_the_run_goes_on_with_exit_1() {
          | rotate | FAIL | ROTATE=PARTIAL |\n"
     );
     assert!(!env.exists("artifacts/open/old"));
+    fs::set_permissions(env.path("artifacts/locked"), fs::Permissions::from_mode(0o755)).unwrap();
     assert!(env.exists("artifacts/locked/secret"));
 }
 
@@ -856,8 +859,8 @@ fn a_file_that_cannot_be_deleted_is_reported_and_the_run_continues() {
     for path in ["artifacts", "artifacts/mine", "artifacts/mine/old", "artifacts/new"] {
         env.give_to_nobody(path);
     }
-    // nobody can read root_owned/ but not write to it: the delete fails.
-    fs::set_permissions(env.path("artifacts/root_owned"), fs::Permissions::from_mode(0o755)).unwrap();
+    // Readable but not writable for the runner (nobody, or the owner when not root): the delete fails.
+    fs::set_permissions(env.path("artifacts/root_owned"), fs::Permissions::from_mode(0o555)).unwrap();
     let run =
         env.run_as_nobody_with_env(["rotate", "--days", "7", "--format", "json"], &[("CI_FAKE_UTC", NOW)]);
     run.expect_code(1);
@@ -875,6 +878,7 @@ fn a_file_that_cannot_be_deleted_is_reported_and_the_run_continues() {
     assert_eq!(json["totals"]["failed"], 1);
     assert!(env.exists("artifacts/root_owned/old"));
     assert!(!env.exists("artifacts/mine/old"));
+    fs::set_permissions(env.path("artifacts/root_owned"), fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 mod property {
