@@ -975,3 +975,33 @@ mod property {
         }
     }
 }
+
+#[test]
+fn other_filesystems_mounted_below_the_base_dir_are_not_entered() {
+    // Needs a private mount namespace (root or CAP_SYS_ADMIN); where the kernel refuses one,
+    // there is no mount to test against and the test has nothing to check.
+    let env = TestEnv::new();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    env.mkdir("artifacts/mnt");
+    let script = format!(
+        "mount -t tmpfs mmops-test artifacts/mnt || exit 97; \
+         echo x > artifacts/mnt/old_on_tmpfs && touch -d '2025-01-01T00:00:00Z' artifacts/mnt/old_on_tmpfs && \
+         exec {} rotate --days 7 --format json",
+        env!("CARGO_BIN_EXE_mmops")
+    );
+    let mut command = std::process::Command::new("unshare");
+    command.args(["-m", "sh", "-c", &script]).current_dir(env.root()).env("CI_FAKE_UTC", NOW);
+    let Ok(output) = command.output() else { return };
+    if output.status.code() == Some(97) || (!output.status.success() && output.stdout.is_empty()) {
+        return; // no mount namespace here
+    }
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    run.expect_code(0);
+    assert_eq!(run.json()["scan"]["skipped"]["mounts"], 1);
+    assert_eq!(file_rows(&run), [("old".into(), "ttl".into(), "deleted".into())]);
+}
