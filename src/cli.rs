@@ -135,7 +135,8 @@ pub struct RotateArgs {
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 
-    /// Protect files whose path relative to the base dir matches GLOB (repeatable, `**` allowed).
+    /// Protect files whose path relative to the base dir matches GLOB (repeatable; `*` stays in one
+    /// folder, `**` crosses folders, a GLOB without `/` also matches bare file names).
     #[arg(long = "exclude", value_name = "GLOB")]
     pub excludes: Vec<String>,
 
@@ -155,7 +156,7 @@ pub struct RotateArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Wait up to DURATION for another run's lock (default: do not wait).
+    /// Wait up to DURATION (e.g. 10m) for another run's lock, then exit 1 (default: do not wait).
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration_allow_zero)]
     pub wait_lock: Option<Duration>,
 

@@ -145,3 +145,51 @@ impl TestEnv {
 pub fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).expect("valid RFC 3339").with_timezone(&Utc)
 }
+
+impl TestEnv {
+    /// Runs `mmops ARGS` here as the unprivileged user `nobody` (through `setpriv` when the tests
+    /// run as root, as in CI, where permission bits would not stop anything), so permission
+    /// cases are really exercised. The temporary root is opened up to 0755 so nobody can reach it.
+    pub fn run_as_nobody_with_env<I, S>(&self, args: I, env: &[(&str, &str)]) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(self.root(), fs::Permissions::from_mode(0o755)).expect("open up the test root");
+        let mut command = if rustix::process::geteuid().is_root() {
+            let mut command = Command::new("setpriv");
+            command.args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_mmops"),
+            ]);
+            command
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_mmops"))
+        };
+        command.current_dir(self.root());
+        for var in INHERITED_VARS {
+            command.env_remove(var);
+        }
+        command.args(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().expect("run mmops as nobody");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Gives a path (not following symlinks) to the user `nobody` when running as root.
+    pub fn give_to_nobody(&self, relative: impl AsRef<Path>) {
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::lchown(self.path(relative), Some(65534), Some(65534))
+                .expect("chown to nobody");
+        }
+    }
+}
