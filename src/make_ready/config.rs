@@ -222,6 +222,35 @@ mod tests {
     }
 
     #[test]
+    fn shipped_config_parses_into_the_release_checks() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/release/make_ready.yaml");
+        let steps = load(&path).unwrap();
+        let names: Vec<&str> = steps.iter().map(|step| step.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "bundle_dry",
+                "rotate_policy_dry",
+                "cron_sentinel_config",
+                "edge_sim_replay",
+                "rollback_vs_alerts",
+                "secret_scan"
+            ]
+        );
+        // Every external step runs this binary; none is a shell placeholder.
+        for step in &steps {
+            if let Action::Command { argv, .. } = &step.action {
+                assert_eq!(argv[0], "mmops", "{}", step.name);
+            }
+            assert!(step.waiver.is_none(), "the shipped config must not waive {}", step.name);
+        }
+        assert_eq!(
+            steps[5].action,
+            Action::SecretScan { files: BUNDLE_INPUTS.iter().map(PathBuf::from).collect() }
+        );
+    }
+
+    #[test]
     fn rejects_ambiguous_or_empty_steps() {
         let error = |text: &str| parse(text).unwrap_err().to_string();
         assert!(error("steps: []\n").contains("the list is empty"));

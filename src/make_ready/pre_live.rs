@@ -230,7 +230,7 @@ fn run_command(
                     None,
                     Some(format!(
                         "timed out after {}; killed with its process group",
-                        crate::units::format_duration(timeout)
+                        humantime::format_duration(timeout)
                     )),
                 );
             }
