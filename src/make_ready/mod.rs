@@ -363,7 +363,7 @@ impl Report for MakeReadyReport {
         let sections = &self.readiness["sections"];
         let parts: Vec<String> = readiness::SECTION_MAXIMA
             .iter()
-            .map(|(name, maximum)| format!("{name} {}/{maximum}", sections[name]))
+            .map(|(name, maximum)| format!("{name} {}/{maximum}", sections[name].as_f64().unwrap_or(0.0)))
             .collect();
         writeln!(out, "readiness: {} (score {}; {})", detail.file, detail.score, parts.join(", "))?;
         writeln!(
