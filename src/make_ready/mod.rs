@@ -15,6 +15,8 @@ mod reports;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
@@ -40,6 +42,13 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
     let plan = plan(args)?;
     let printer = &context.printer;
 
+    // SIGINT/SIGTERM (Ctrl-C, a cancelled CI job) only set this flag: the runner then kills the
+    // steps' process groups, and the run ends with exit 2 instead of reporting a verdict.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))
+            .context("cannot install the signal handler")?;
+    }
     let pack = plan.steps.as_ref().map(|steps| {
         printer.note(format!(
             "pre-live pack: {} steps, {} at a time",
@@ -47,9 +56,12 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
             plan.jobs.min(steps.len())
         ));
         let started = Instant::now();
-        let results = pre_live::run_all(steps, plan.jobs, context.now.date_naive(), printer);
+        let results = pre_live::run_all(steps, plan.jobs, context.now.date_naive(), printer, &interrupted);
         (results, started.elapsed().as_secs_f64())
     });
+    if interrupted.load(Ordering::SeqCst) {
+        bail!("interrupted: running steps were killed with their process groups; no verdict");
+    }
     if pack.is_none() {
         printer.warn("pre-live pack skipped (--skip-pre-live): MAKE_READY reflects the readiness score only");
     }
@@ -61,6 +73,9 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
     ));
     let scored = score_readiness(args, &plan.version, context)?;
 
+    if interrupted.load(Ordering::SeqCst) {
+        bail!("interrupted while scoring readiness; no verdict");
+    }
     let report = MakeReadyReport {
         pre_live_pack: pack.as_ref().map(|(results, wall)| PackSummary::new(results, *wall)),
         steps: pack.map(|(results, _)| results).unwrap_or_default(),

@@ -6,7 +6,7 @@ use std::io::{Read, Seek};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -97,7 +97,15 @@ pub(crate) fn tail(output: &str, count: usize) -> Vec<String> {
 }
 
 /// Runs every step, `jobs` at a time, and returns results in config order.
-pub(crate) fn run_all(steps: &[Step], jobs: usize, today: NaiveDate, printer: &Printer) -> Vec<StepResult> {
+/// `interrupted` is set by SIGINT/SIGTERM: running steps are killed with their groups and no new
+/// step starts (their process groups would otherwise outlive a cancelled CI job).
+pub(crate) fn run_all(
+    steps: &[Step],
+    jobs: usize,
+    today: NaiveDate,
+    printer: &Printer,
+    interrupted: &AtomicBool,
+) -> Vec<StepResult> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<StepResult>>> = Mutex::new(vec![None; steps.len()]);
     std::thread::scope(|scope| {
@@ -106,7 +114,18 @@ pub(crate) fn run_all(steps: &[Step], jobs: usize, today: NaiveDate, printer: &P
                 loop {
                     let index = next.fetch_add(1, Ordering::SeqCst);
                     let Some(step) = steps.get(index) else { break };
-                    let result = judge(step, run_step(step), today);
+                    let outcome = if interrupted.load(Ordering::SeqCst) {
+                        Outcome {
+                            passed: false,
+                            exit_code: None,
+                            reason: Some("not started: interrupted".into()),
+                            output: String::new(),
+                            duration: Duration::ZERO,
+                        }
+                    } else {
+                        run_step(step, interrupted)
+                    };
+                    let result = judge(step, outcome, today);
                     printer.note(format!(
                         "  {} {} ({:.2}s)",
                         step.name,
@@ -126,7 +145,7 @@ pub(crate) fn run_all(steps: &[Step], jobs: usize, today: NaiveDate, printer: &P
         .collect()
 }
 
-fn run_step(step: &Step) -> Outcome {
+fn run_step(step: &Step, interrupted: &AtomicBool) -> Outcome {
     let started = Instant::now();
     let finished = |passed: bool, exit_code: Option<i32>, reason: Option<String>, output: String| Outcome {
         passed,
@@ -149,7 +168,7 @@ fn run_step(step: &Step) -> Outcome {
         Action::RollbackVsAlerts { alerts, policy } => findings(checks::rollback_vs_alerts(alerts, policy)),
         Action::SecretScan { files } => findings(Ok(checks::secret_scan(files))),
         Action::Command { argv, dir, timeout } => {
-            let (exit_code, reason, output) = run_command(argv, dir.as_deref(), *timeout);
+            let (exit_code, reason, output) = run_command(argv, dir.as_deref(), *timeout, interrupted);
             finished(reason.is_none(), exit_code, reason, output)
         }
     }
@@ -162,6 +181,7 @@ fn run_command(
     argv: &[String],
     dir: Option<&Path>,
     timeout: Duration,
+    interrupted: &AtomicBool,
 ) -> (Option<i32>, Option<String>, String) {
     use std::os::unix::process::CommandExt;
 
@@ -233,6 +253,11 @@ fn run_command(
                         humantime::format_duration(timeout)
                     )),
                 );
+            }
+            Ok(None) if interrupted.load(Ordering::SeqCst) => {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                let _ = child.wait();
+                break (None, Some("interrupted; killed with its process group".into()));
             }
             Ok(None) => std::thread::sleep(POLL.min(timeout.saturating_sub(started.elapsed()))),
             Err(error) => {

@@ -525,3 +525,39 @@ fn bad_config_is_exit_2_with_its_line_and_runs_nothing() {
     run.expect_code(2);
     assert!(run.stderr.contains("deploy/release/make_ready.yaml"), "{}", run.stderr);
 }
+
+#[test]
+fn sigterm_kills_running_steps_and_gives_no_verdict() {
+    // Regression: steps run in their own process groups, so a cancelled CI job (SIGTERM to
+    // mmops) used to leave them running.
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    env.write(
+        "make_ready.yaml",
+        "steps:\n  - name: hang\n    run: [sh, -c, 'sleep 300 & echo $! > child.pid; wait']\n    timeout: 10m\n",
+    );
+    let mut command = env.command();
+    command.args(["make-ready", "--config", "make_ready.yaml"]);
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut mmops = command.spawn().unwrap();
+    // Wait (bounded) for the step's child to exist before interrupting.
+    let started = std::time::Instant::now();
+    while !env.path("child.pid").exists() || env.read("child.pid").trim().is_empty() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill").args(["-TERM", &mmops.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = mmops.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mmops: error: interrupted: running steps were killed"), "{stderr}");
+    let child = env.read("child.pid");
+    let child = child.trim();
+    let gone = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        process_is_gone(child)
+    });
+    assert!(gone, "the interrupted step's child {child} is still running");
+    assert!(!env.exists("artifacts/reports/readiness.json"));
+}
