@@ -539,7 +539,7 @@ fn sigterm_kills_running_steps_and_gives_no_verdict() {
     let mut command = env.command();
     command.args(["make-ready", "--config", "make_ready.yaml"]);
     command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let mut mmops = command.spawn().unwrap();
+    let mmops = command.spawn().unwrap();
     // Wait (bounded) for the step's child to exist before interrupting.
     let started = std::time::Instant::now();
     while !env.path("child.pid").exists() || env.read("child.pid").trim().is_empty() {
