@@ -546,7 +546,8 @@ fn sigterm_kills_running_steps_and_gives_no_verdict() {
         assert!(started.elapsed() < std::time::Duration::from_secs(20), "the step never started");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let status = std::process::Command::new("kill").args(["-TERM", &mmops.id().to_string()]).status().unwrap();
+    let status =
+        std::process::Command::new("kill").args(["-TERM", &mmops.id().to_string()]).status().unwrap();
     assert!(status.success());
     let output = mmops.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
