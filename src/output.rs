@@ -198,6 +198,12 @@ impl Printer {
         }
     }
 
+    /// A raw line on stderr for CI systems (GitHub `::error::` workflow commands), printed as is,
+    /// even with `--quiet` and in JSON mode (stdout stays one document).
+    pub fn annotation(&self, line: &str) {
+        let _ = writeln!(io::stderr().lock(), "{line}");
+    }
+
     /// The one line printed for an error that ended the run: the message and its cause chain.
     pub fn fatal(&self, error: &anyhow::Error) {
         let label = self.stderr_style.bad("error:");

@@ -1,1 +1,564 @@
-//! `mmops make-ready` end to end.
+//! `mmops make-ready` end to end: readiness scoring and validation, the pre-live pack (failures,
+//! timeouts, parallelism, waivers, built-in checks), JUnit, GitHub summary, config errors.
+
+use std::path::Path;
+
+use crate::support::{Run, TestEnv, utc};
+
+const NOW: &str = "2026-11-28T12:00:00Z";
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const PERFECT_JSON: &str = "{\"runtime\":{\"utc\":\"2026-11-28T12:00:00Z\",\"version\":\"1.4.0\"},\"score\":100.0,\"sections\":{\"chaos\":10.0,\"edge\":30.0,\"guards\":10.0,\"latency\":25.0,\"taker\":15.0,\"tests\":10.0},\"verdict\":\"GO\"}\n";
+
+/// A soak report with the given edge and taker share; everything else perfect.
+fn soak(edge: f64, taker: f64) -> String {
+    format!(
+        "{{\"edge_net_bps\": {edge}, \"order_age_p95_ms\": 300, \"taker_share_pct\": {taker}, \"reg_guard\": {{\"reason\": \"NONE\"}}, \"drift\": {{\"reason\": \"NONE\"}}, \"chaos_result\": \"OK\", \"bug_bash\": \"OK\"}}"
+    )
+}
+
+/// An env with VERSION and `count` perfect reports named 20261101.. in `artifacts`.
+fn env_with_reports(count: u32) -> TestEnv {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    for day in 1..=count {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(3.0, 10.0));
+    }
+    env
+}
+
+fn readiness_only(env: &TestEnv, extra: &[&str]) -> Run {
+    let mut args = vec!["make-ready", "--skip-pre-live"];
+    args.extend_from_slice(extra);
+    env.run_with_env(args, &[("CI_FAKE_UTC", NOW)])
+}
+
+/// Runs the pre-live pack of `config` with 7 perfect reports, so readiness is GO.
+fn pack(env: &TestEnv, config: &str, extra: &[&str]) -> Run {
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(3.0, 10.0));
+    }
+    if !env.exists("VERSION") {
+        env.write("VERSION", "1.4.0\n");
+    }
+    env.write("make_ready.yaml", config);
+    let mut args = vec!["make-ready", "--config", "make_ready.yaml"];
+    args.extend_from_slice(extra);
+    env.run_with_env(args, &[("CI_FAKE_UTC", NOW)])
+}
+
+fn score_of(env: &TestEnv) -> f64 {
+    let document: serde_json::Value =
+        serde_json::from_str(&env.read("artifacts/reports/readiness.json")).unwrap();
+    document["score"].as_f64().unwrap()
+}
+
+#[test]
+fn no_reports_score_60_and_hold() {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    let run = readiness_only(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(run.last_line(), "| make_ready | FAIL | MAKE_READY=BLOCKED |");
+    assert_eq!(
+        env.read("artifacts/reports/readiness.json"),
+        "{\"runtime\":{\"utc\":\"2026-11-28T12:00:00Z\",\"version\":\"1.4.0\"},\"score\":60.0,\"sections\":{\"chaos\":10.0,\"edge\":0.0,\"guards\":0.0,\"latency\":25.0,\"taker\":15.0,\"tests\":10.0},\"verdict\":\"HOLD\"}\n"
+    );
+}
+
+#[test]
+fn seven_perfect_reports_go_with_exact_bytes_and_markdown_twin() {
+    let env = env_with_reports(7);
+    let run = readiness_only(&env, &[]);
+    run.expect_code(0);
+    assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK |");
+    assert!(run.stdout.contains("| readiness | OK | READINESS=GO |\n"), "{}", run.stdout);
+    assert_eq!(env.read("artifacts/reports/readiness.json"), PERFECT_JSON);
+    let markdown = env.read("artifacts/reports/readiness.md");
+    assert!(
+        markdown.contains("| section | score |\n") && markdown.contains("| edge | 30 / 30 |\n"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("Verdict: **GO**"), "{markdown}");
+    // Deterministic: a second run writes the same bytes.
+    readiness_only(&env, &[]).expect_code(0);
+    assert_eq!(env.read("artifacts/reports/readiness.json"), PERFECT_JSON);
+}
+
+#[test]
+fn shipped_examples_go_and_hold() {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    let good = format!("{REPO}/deploy/examples/soak/good");
+    readiness_only(&env, &["--reports-dir", &good]).expect_code(0);
+    assert_eq!(score_of(&env), 100.0);
+    let degraded = format!("{REPO}/deploy/examples/soak/degraded");
+    let run = readiness_only(&env, &["--reports-dir", &degraded]);
+    run.expect_code(1);
+    assert!(score_of(&env) < 100.0);
+}
+
+#[test]
+fn only_the_last_seven_reports_by_name_count() {
+    let env = env_with_reports(7);
+    // Sorts before the others by name: outside the window, so its bad edge is ignored.
+    env.write("artifacts/REPORT_SOAK_20261031.json", soak(0.0, 90.0));
+    readiness_only(&env, &[]).expect_code(0);
+    assert_eq!(score_of(&env), 100.0);
+    // Sorts last: it enters the window and pushes the oldest perfect one out.
+    for day in 8..=11 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(0.0, 30.0));
+    }
+    readiness_only(&env, &[]).expect_code(1);
+    // 4 of 7 at edge 0 → median 0; taker median 30 → 7.5.
+    assert_eq!(score_of(&env), 100.0 - 30.0 - 7.5);
+}
+
+#[test]
+fn malformed_report_is_named_and_counts_as_absent() {
+    let env = env_with_reports(6);
+    env.write("artifacts/REPORT_SOAK_20261107.json", "{not json");
+    let run = readiness_only(&env, &[]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("mmops: warning: soak report REPORT_SOAK_20261107.json: key must be a string"),
+        "{}",
+        run.stderr
+    );
+    // 6 ok guard days out of 7.
+    assert_eq!(score_of(&env), 98.571429);
+}
+
+#[test]
+fn min_score_lowers_the_go_bar() {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    let degraded = format!("{REPO}/deploy/examples/soak/degraded");
+    readiness_only(&env, &["--reports-dir", &degraded, "--min-score", "65"]).expect_code(0);
+    let written: serde_json::Value =
+        serde_json::from_str(&env.read("artifacts/reports/readiness.json")).unwrap();
+    assert_eq!(written["verdict"], "GO");
+    readiness_only(&env, &["--reports-dir", &degraded, "--min-score", "66"]).expect_code(1);
+    readiness_only(&env, &["--min-score", "101"]).expect_code(2);
+}
+
+#[test]
+fn stale_evidence_holds_even_at_100() {
+    let env = env_with_reports(7);
+    // Newest report covers 2026-11-07, i.e. ends 2026-11-08T00:00Z; now is 2026-11-28.
+    let run = readiness_only(&env, &["--max-evidence-age", "7d"]);
+    run.expect_code(1);
+    assert!(
+        run.stdout
+            .contains("stale evidence: newest soak report REPORT_SOAK_20261107.json is 2w 6d old (limit 1w)"),
+        "{}",
+        run.stdout
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&env.read("artifacts/reports/readiness.json")).unwrap();
+    assert_eq!((written["score"].as_f64(), written["verdict"].as_str()), (Some(100.0), Some("HOLD")));
+    readiness_only(&env, &["--max-evidence-age", "21d"]).expect_code(0);
+}
+
+#[test]
+fn stale_evidence_uses_mtime_when_the_name_has_no_date() {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    for day in 1..=7 {
+        let name = format!("artifacts/REPORT_SOAK_run{day}.json");
+        env.write(&name, soak(3.0, 10.0));
+        env.set_mtime(&name, utc("2026-11-28T06:00:00Z"));
+    }
+    readiness_only(&env, &["--max-evidence-age", "12h"]).expect_code(0);
+    readiness_only(&env, &["--max-evidence-age", "5h"]).expect_code(1);
+}
+
+#[test]
+fn validate_accepts_go_and_rejects_hold_and_each_invalid_shape() {
+    let env = TestEnv::new();
+    env.write("go.json", PERFECT_JSON);
+    let run = env.run(["make-ready", "--validate", "go.json"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "go.json: valid, verdict GO\n| readiness | OK | READINESS=GO |\n");
+
+    let hold = PERFECT_JSON.replace("100.0,\"sections\"", "90.0,\"sections\"").replace("\"GO\"", "\"HOLD\"");
+    env.write("hold.json", hold);
+    let run = env.run(["make-ready", "--validate", "hold.json"]);
+    run.expect_code(1);
+    assert_eq!(run.last_line(), "| readiness | FAIL | READINESS=HOLD |");
+
+    let cases = [
+        (PERFECT_JSON.replace("\"score\":100.0,", ""), "go.json: missing required key \"score\""),
+        (
+            PERFECT_JSON.replace("\"edge\":30.0", "\"edge\":\"30\""),
+            "go.json: section \"edge\" must be a number",
+        ),
+        (
+            PERFECT_JSON.replace("\"edge\":30.0", "\"edge\":30.5"),
+            "go.json: section \"edge\" = 30.5 is outside 0..30",
+        ),
+        (
+            PERFECT_JSON.replace("\"tests\":10.0", "\"bonus\":1"),
+            "go.json: missing section \"tests\"\ngo.json: unknown section \"bonus\"",
+        ),
+        (
+            PERFECT_JSON.replace("\"GO\"", "\"HOLD\""),
+            "go.json: verdict HOLD is inconsistent with score 100 (≥ 100)",
+        ),
+        (
+            PERFECT_JSON.replace("100.0,\"sections\"", "99.0,\"sections\""),
+            "go.json: verdict GO requires score ≥ 100, got 99",
+        ),
+        (
+            PERFECT_JSON.replace("100.0,\"sections\"", "-1,\"sections\""),
+            "go.json: score -1 is outside 0..100\ngo.json: verdict GO requires score ≥ 100, got -1",
+        ),
+        ("[]".to_string(), "go.json: the document is not a JSON object"),
+        ("{oops".to_string(), "go.json: not valid JSON: key must be a string at line 1 column 2"),
+    ];
+    for (text, expected) in cases {
+        env.write("go.json", text);
+        let run = env.run(["make-ready", "--validate", "go.json"]);
+        run.expect_code(1);
+        assert_eq!(run.stdout, format!("{expected}\n| readiness | FAIL | READINESS=INVALID |\n"));
+    }
+    let run = env.run(["make-ready", "--validate", "missing.json"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr,
+        "mmops: error: cannot read readiness JSON missing.json: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn failing_step_blocks_and_shows_its_last_lines() {
+    let env = TestEnv::new();
+    let config = "steps:\n  - name: ok_step\n    run: [sh, -c, 'echo fine']\n  - name: broken\n    run: [sh, -c, 'echo first; echo boom >&2; exit 3']\n";
+    let run = pack(&env, config, &[]);
+    run.expect_code(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("| ok_step | OK | "), "{}", run.stdout);
+    assert!(
+        lines[1].starts_with("| broken | FAIL | ") && lines[1].ends_with("s | exit 3 |"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        &lines[2..5],
+        ["    > first", "    > boom", "| pre_live_pack | FAIL | PRE_LIVE_PACK=FAILED |"]
+    );
+    assert_eq!(run.last_line(), "| make_ready | FAIL | MAKE_READY=BLOCKED |");
+}
+
+#[test]
+fn all_steps_passing_with_go_is_ok() {
+    let env = TestEnv::new();
+    let run =
+        pack(&env, "steps:\n  - name: a\n    run: [sh, -c, 'exit 0']\n  - name: b\n    run: [true]\n", &[]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("| pre_live_pack | OK | PRE_LIVE_PACK=DRYRUN |\n"), "{}", run.stdout);
+    assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK |");
+}
+
+#[test]
+fn program_not_found_fails_rather_than_passing() {
+    let env = TestEnv::new();
+    let run = pack(&env, "steps:\n  - name: ghost\n    run: [mmops-no-such-program-xyz]\n", &[]);
+    run.expect_code(1);
+    assert!(run.stdout.contains("| ghost | FAIL | "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("cannot start mmops-no-such-program-xyz: No such file or directory"),
+        "{}",
+        run.stdout
+    );
+}
+
+fn process_is_gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie has exited; only its parent's bookkeeping remains.
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn timed_out_step_is_killed_with_its_children_and_blocks() {
+    let env = TestEnv::new();
+    let config = "steps:\n  - name: hang\n    run: [sh, -c, 'sleep 300 & echo $! > child.pid; echo started; wait']\n    timeout: 300ms\n";
+    let run = pack(&env, config, &[]);
+    run.expect_code(1);
+    assert!(
+        run.stdout.contains("timed out after 300ms; killed with its process group |\n    > started\n"),
+        "{}",
+        run.stdout
+    );
+    let child = env.read("child.pid");
+    let child = child.trim();
+    // The kill is synchronous; allow the kernel a moment to tear the orphan down.
+    let gone = (0..200).any(|_| {
+        std::thread::yield_now();
+        process_is_gone(child) || {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            process_is_gone(child)
+        }
+    });
+    assert!(gone, "the timed-out step's child {child} is still running");
+}
+
+#[test]
+fn steps_really_run_in_parallel() {
+    // Each step waits for the other's file: they can only both pass when running at once.
+    let env = TestEnv::new();
+    let config = "steps:\n  - name: left\n    run: [sh, -c, 'touch left.started; while [ ! -f right.started ]; do sleep 0.01; done']\n    timeout: 20s\n  - name: right\n    run: [sh, -c, 'touch right.started; while [ ! -f left.started ]; do sleep 0.01; done']\n    timeout: 20s\n";
+    pack(&env, config, &["--jobs", "2"]).expect_code(0);
+    assert!(env.exists("left.started") && env.exists("right.started"));
+}
+
+#[test]
+fn jobs_one_runs_steps_one_after_another() {
+    let env = TestEnv::new();
+    // With one job the second step starts only after the first finished and left its file.
+    let config = "steps:\n  - name: first\n    run: [sh, -c, 'touch first.done']\n  - name: second\n    run: [sh, -c, 'test -f first.done']\n";
+    pack(&env, config, &["--jobs", "1"]).expect_code(0);
+}
+
+#[test]
+fn waiver_holds_until_its_date_then_is_ignored() {
+    let env = TestEnv::new();
+    let config = "steps:\n  - name: flaky\n    run: [sh, -c, 'exit 1']\n    waive: {until: 2026-11-28, reason: upstream outage INC-42}\n";
+    let run = pack(&env, config, &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(" | exit 1 | waived until 2026-11-28: upstream outage INC-42 |\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("| flaky | WAIVED | "), "{}", run.stdout);
+    let run = env.run_with_env(
+        ["make-ready", "--config", "make_ready.yaml"],
+        &[("CI_FAKE_UTC", "2026-11-29T00:00:00Z")],
+    );
+    run.expect_code(1);
+    assert!(run.stdout.contains("| flaky | FAIL | "), "{}", run.stdout);
+    assert!(run.stdout.contains("waiver expired on 2026-11-28 and is ignored"), "{}", run.stdout);
+}
+
+/// Writes the six bundle inputs (clean copies of the repository's deploy files).
+fn bundle_inputs(env: &TestEnv) {
+    env.write("VERSION", "1.4.0\n");
+    env.write("README.md", "# mm-bot\n\nSet the API token in the vault; never commit it.\n");
+    env.write("CHANGELOG.md", "# Changelog\n");
+    for file in [
+        "deploy/prometheus/alerts_soak.yml",
+        "deploy/policies/rollback.yaml",
+        "deploy/grafana/dashboards/mm_operability.json",
+    ] {
+        env.write(file, std::fs::read(Path::new(REPO).join(file)).unwrap());
+    }
+}
+
+#[test]
+fn builtin_checks_pass_on_the_shipped_deploy_files() {
+    let env = TestEnv::new();
+    bundle_inputs(&env);
+    let run = pack(
+        &env,
+        "steps:\n  - name: rollback\n    check: rollback-vs-alerts\n  - name: secrets\n    check: secret-scan\n",
+        &[],
+    );
+    run.expect_code(0);
+}
+
+#[test]
+fn planted_secrets_in_bundle_inputs_are_found_and_not_echoed() {
+    let env = TestEnv::new();
+    bundle_inputs(&env);
+    env.write("README.md", "# mm-bot\n\naws_key_id AKIAIOSFODNN7EXAMPLE here\n");
+    env.write("CHANGELOG.md", "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n");
+    env.write(
+        "deploy/grafana/dashboards/mm_operability.json",
+        "{\n  \"title\": \"MM Bot Operability\",\n  \"grafana_api_token\": \"glsa_0123456789abcdef\"\n}\n",
+    );
+    let run = pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n", &[]);
+    run.expect_code(1);
+    assert!(run.stdout.contains("| secrets | FAIL | "), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("    > README.md:3: AWS access key id\n    > CHANGELOG.md:1: private key block\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "    > deploy/grafana/dashboards/mm_operability.json:3: secret assigned in config (token/password/key)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("| secrets | FAIL | 0.") && run.stdout.contains("s | 3 findings |\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("AKIAIOSFODNN7EXAMPLE") && !run.stdout.contains("glsa_"), "{}", run.stdout);
+}
+
+#[test]
+fn missing_bundle_input_fails_the_secret_scan() {
+    let env = TestEnv::new();
+    bundle_inputs(&env);
+    std::fs::remove_file(env.path("CHANGELOG.md")).unwrap();
+    let run = pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n", &[]);
+    run.expect_code(1);
+    assert!(
+        run.stdout.contains("    > cannot read CHANGELOG.md: No such file or directory (os error 2)\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn inconsistent_rollback_policy_is_found() {
+    let env = TestEnv::new();
+    bundle_inputs(&env);
+    let policy = std::fs::read_to_string(env.path("deploy/policies/rollback.yaml")).unwrap();
+    let policy = policy
+        .replace(
+            "{alert: MMWsLagHigh, severity: soft, action: notify}",
+            "{alert: MMWsLagHigh, severity: soft, action: rollback}",
+        )
+        .replace("{alert: MMGuardTrips, severity: hard", "{alert: MMGuardTripped, severity: hard");
+    env.write("deploy/policies/rollback.yaml", policy);
+    let run = pack(&env, "steps:\n  - name: rollback\n    check: rollback-vs-alerts\n", &[]);
+    run.expect_code(1);
+    let tail: Vec<&str> = run.stdout.lines().filter(|line| line.starts_with("    > ")).collect();
+    assert_eq!(
+        tail,
+        [
+            "    > deploy/policies/rollback.yaml: gate MMGuardTripped: no alert of that name in the alert rules",
+            "    > deploy/policies/rollback.yaml: gate MMWsLagHigh: a soft gate must notify, not rollback",
+            "    > deploy/policies/rollback.yaml: alert MMGuardTrips (hard) has no gate",
+        ]
+    );
+}
+
+#[test]
+fn junit_report_is_valid_xml_with_a_case_per_step_and_readiness() {
+    let env = TestEnv::new();
+    let config = "steps:\n  - name: good\n    run: [true]\n  - name: bad\n    run: [sh, -c, 'echo \"<oops> & \\\"quotes\\\"\"; exit 1']\n";
+    let run = pack(&env, config, &["--junit", "out/junit.xml"]);
+    run.expect_code(1);
+    let xml = env.read("out/junit.xml");
+    let document = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("invalid XML ({e}):\n{xml}"));
+    let cases: Vec<_> = document.descendants().filter(|node| node.has_tag_name("testcase")).collect();
+    let names: Vec<_> = cases.iter().map(|case| case.attribute("name").unwrap()).collect();
+    assert_eq!(names, ["good", "bad", "readiness_score"]);
+    let failure = cases[1].children().find(|node| node.has_tag_name("failure")).unwrap();
+    assert_eq!(failure.attribute("message"), Some("exit 1"));
+    assert_eq!(failure.text(), Some("<oops> & \"quotes\""));
+    assert!(cases[0].children().all(|node| !node.has_tag_name("failure")));
+    assert!(cases[2].children().all(|node| !node.has_tag_name("failure")));
+    let suite = document.descendants().find(|node| node.has_tag_name("testsuite")).unwrap();
+    assert_eq!((suite.attribute("tests"), suite.attribute("failures")), (Some("3"), Some("1")));
+}
+
+#[test]
+fn github_step_summary_is_appended_and_errors_annotated() {
+    let env = TestEnv::new();
+    env.write("summary.md", "# earlier job output\n");
+    let summary = env.path("summary.md");
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(3.0, 10.0));
+    }
+    env.write("VERSION", "1.4.0\n");
+    env.write("make_ready.yaml", "steps:\n  - name: bad\n    run: [sh, -c, 'exit 4']\n");
+    let run = env.run_with_env(
+        ["make-ready", "--config", "make_ready.yaml"],
+        &[
+            ("CI_FAKE_UTC", NOW),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("GITHUB_ACTIONS", "true"),
+        ],
+    );
+    run.expect_code(1);
+    let text = env.read("summary.md");
+    assert!(text.starts_with("# earlier job output\n## mmops make-ready: MAKE_READY=BLOCKED\n"), "{text}");
+    assert!(text.contains("| bad | FAIL | ") && text.contains("| exit 4 |\n"), "{text}");
+    assert!(run.stderr.contains("::error title=make-ready step bad::exit 4\n"), "{}", run.stderr);
+}
+
+#[test]
+fn json_output_lists_steps_readiness_and_verdict() {
+    let env = TestEnv::new();
+    let run =
+        pack(&env, "steps:\n  - name: a\n    run: [sh, -c, 'echo hi; exit 2']\n", &["--format", "json"]);
+    run.expect_code(1);
+    let json = run.json();
+    assert_eq!(json["verdict"], "BLOCKED");
+    assert_eq!(json["marker"], "MAKE_READY=BLOCKED");
+    let step = &json["steps"][0];
+    assert_eq!(
+        (step["name"].as_str(), step["status"].as_str(), step["exit_code"].as_i64()),
+        (Some("a"), Some("FAIL"), Some(2))
+    );
+    assert_eq!(step["output_tail"], serde_json::json!(["hi"]));
+    assert!(step["duration"].as_f64().unwrap() >= 0.0);
+    let readiness: serde_json::Value = serde_json::from_str(PERFECT_JSON).unwrap();
+    assert_eq!(json["readiness"], readiness);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+}
+
+#[test]
+fn bad_config_is_exit_2_with_its_line_and_runs_nothing() {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    env.write(
+        "make_ready.yaml",
+        "steps:\n  - name: first\n    run: [sh, -c, 'touch ran']\n  - name: second\n    comand: [true]\n",
+    );
+    let run = env.run(["make-ready", "--config", "make_ready.yaml"]);
+    run.expect_code(2);
+    assert!(run.stderr.starts_with("mmops: error: invalid make-ready config make_ready.yaml (choose another with --config): make_ready.yaml:5:"), "{}", run.stderr);
+    assert!(run.stderr.contains("comand"), "{}", run.stderr);
+    assert!(!env.exists("ran") && !env.exists("artifacts"));
+
+    let run = env.run(["make-ready"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("deploy/release/make_ready.yaml"), "{}", run.stderr);
+}
+
+#[test]
+fn sigterm_kills_running_steps_and_gives_no_verdict() {
+    // Regression: steps run in their own process groups, so a cancelled CI job (SIGTERM to
+    // mmops) used to leave them running.
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    env.write(
+        "make_ready.yaml",
+        "steps:\n  - name: hang\n    run: [sh, -c, 'sleep 300 & echo $! > child.pid; wait']\n    timeout: 10m\n",
+    );
+    let mut command = env.command();
+    command.args(["make-ready", "--config", "make_ready.yaml"]);
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mmops = command.spawn().unwrap();
+    // Wait (bounded) for the step's child to exist before interrupting.
+    let started = std::time::Instant::now();
+    while !env.path("child.pid").exists() || env.read("child.pid").trim().is_empty() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status =
+        std::process::Command::new("kill").args(["-TERM", &mmops.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = mmops.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mmops: error: interrupted: running steps were killed"), "{stderr}");
+    let child = env.read("child.pid");
+    let child = child.trim();
+    let gone = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        process_is_gone(child)
+    });
+    assert!(gone, "the interrupted step's child {child} is still running");
+    assert!(!env.exists("artifacts/reports/readiness.json"));
+}
