@@ -4,4 +4,6 @@
 
 mod harness;
 
+mod bundle;
 mod cron_sentinel;
+mod rotate;

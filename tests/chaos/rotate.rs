@@ -1,0 +1,127 @@
+//! `rotate` killed at random, with and without `--archive`: nothing outside the plan is ever
+//! gone, every file gone is inside a complete archive (when archiving), and a rerun finishes the
+//! job, takes the lock again and leaves no temporary file.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::harness::{Ending, Rng, TRIALS, mmops, run_and_kill, temp_files_under, time_one_run, walk};
+
+const FILES: usize = 1500;
+const KEEP: usize = 300;
+
+/// Builds `base/` with FILES files; file i is older than file i+1. Returns the names to keep.
+fn build_tree(base: &Path) -> BTreeSet<String> {
+    let now = 1_760_184_000; // 2025-10-11T12:00:00Z
+    let mut keep = BTreeSet::new();
+    for index in 0..FILES {
+        let name = format!("d{}/f{index:05}.log", index % 7);
+        let path = base.join(&name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, content_of(&name)).unwrap();
+        let mtime = filetime::FileTime::from_unix_time(now - 86_400 * 30 + index as i64 * 60, 0);
+        filetime::set_file_mtime(&path, mtime).unwrap();
+        if index >= FILES - KEEP {
+            keep.insert(name);
+        }
+    }
+    keep
+}
+
+fn content_of(name: &str) -> String {
+    format!("{name}\n").repeat(20)
+}
+
+fn remaining(base: &Path) -> BTreeSet<String> {
+    walk(base)
+        .into_iter()
+        .map(|path| path.strip_prefix(base).unwrap().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.') && !name.contains("/.") && name.ends_with(".log"))
+        .collect()
+}
+
+/// Entries of every archive in `dir`, each archive opened and every entry read in full.
+fn archived(dir: &Path, seed: u64) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for path in walk(dir) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with(".mmops-tmp-") || name == ".mmops-rotate-archive.lock" {
+            continue;
+        }
+        assert!(name.starts_with("artifacts-") && name.ends_with(".zip"), "seed {seed}: unexpected {name}");
+        let mut archive = zip::ZipArchive::new(fs::File::open(&path).unwrap())
+            .unwrap_or_else(|e| panic!("seed {seed}: archive {name} is not a complete zip: {e}"));
+        for index in 0..archive.len() {
+            let mut entry = archive.by_index(index).unwrap();
+            let entry_name = entry.name().unwrap().into_owned();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            assert_eq!(text, content_of(&entry_name), "seed {seed}: archived {entry_name} differs");
+            names.insert(entry_name);
+        }
+    }
+    names
+}
+
+fn kill_trials(archive: bool, default_seed: u64) {
+    let (mut rng, seed) = Rng::from_env(default_seed);
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("artifacts");
+    let archive_dir = dir.path().join("archive");
+    let command = || {
+        let mut command = mmops(dir.path());
+        command.args(["rotate", "--keep", &KEEP.to_string()]);
+        if archive {
+            command.args(["--archive", "archive"]);
+        }
+        command.env("CI_FAKE_UTC", "2025-10-11T12:00:00Z");
+        command
+    };
+    let keep = build_tree(&base);
+    let full = time_one_run(command());
+    assert_eq!(remaining(&base), keep, "an undisturbed run keeps exactly the newest {KEEP}");
+
+    let mut killed = 0;
+    for trial in 0..TRIALS {
+        fs::remove_dir_all(&base).unwrap();
+        fs::remove_dir_all(&archive_dir).ok();
+        build_tree(&base);
+        let ending = run_and_kill(command(), rng.delay(full.mul_f64(1.1)));
+        killed += usize::from(ending == Ending::Killed);
+        let left = remaining(&base);
+        assert!(keep.is_subset(&left), "seed {seed} trial {trial}: a file outside the plan is gone");
+        if archive {
+            let gone = FILES - left.len();
+            let in_archives = archived(&archive_dir, seed);
+            let all_names: BTreeSet<String> = (0..FILES).map(|i| format!("d{}/f{i:05}.log", i % 7)).collect();
+            for name in all_names.difference(&left) {
+                assert!(
+                    in_archives.contains(name),
+                    "seed {seed} trial {trial}: {name} deleted but not archived ({gone} gone)"
+                );
+            }
+        }
+        // The rerun finishes the job: the lock of the killed run is gone with its process.
+        let rerun = run_and_kill(command(), Duration::from_secs(120));
+        assert_eq!(rerun, Ending::Exited(0), "seed {seed} trial {trial}: rerun did not complete");
+        assert_eq!(remaining(&base), keep, "seed {seed} trial {trial}: rerun did not finish the job");
+        assert_eq!(
+            temp_files_under(dir.path()),
+            Vec::<String>::new(),
+            "seed {seed} trial {trial}: temp files left"
+        );
+    }
+    assert!(killed > 0, "seed {seed}: no trial was killed mid-run (run takes {full:?})");
+}
+
+#[test]
+fn killed_rotate_loses_nothing() {
+    kill_trials(false, 0xA11CE);
+}
+
+#[test]
+fn killed_rotate_with_archive_loses_nothing() {
+    kill_trials(true, 0xB0B);
+}
