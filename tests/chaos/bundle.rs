@@ -80,4 +80,5 @@ fn killed_bundle_leaves_no_partial_release() {
         );
     }
     assert!(killed > 0, "seed {seed}: no trial was killed mid-run (run takes {full:?})");
+    eprintln!("bundle: {TRIALS} trials, {killed} killed mid-run (seed {seed})");
 }

@@ -44,6 +44,7 @@ fn prom_file_is_never_partial() {
         }
     }
     assert!(killed > 0, "seed {seed}: no trial was killed mid-run (run takes {full:?})");
+    eprintln!("cron-sentinel --prom-file: {TRIALS} trials, {killed} killed mid-run (seed {seed})");
     assert_eq!(run_and_kill(command(), std::time::Duration::from_secs(60)), Ending::Exited(1));
     assert_eq!(
         temp_files_under(dir.path()),

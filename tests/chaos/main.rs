@@ -6,4 +6,6 @@ mod harness;
 
 mod bundle;
 mod cron_sentinel;
+mod edge_sim;
+mod make_ready;
 mod rotate;

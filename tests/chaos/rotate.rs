@@ -114,6 +114,7 @@ fn kill_trials(archive: bool, default_seed: u64) {
         );
     }
     assert!(killed > 0, "seed {seed}: no trial was killed mid-run (run takes {full:?})");
+    eprintln!("rotate (archive: {archive}): {TRIALS} trials, {killed} killed mid-run (seed {seed})");
 }
 
 #[test]

@@ -1,0 +1,65 @@
+//! `edge-sim --state` killed at random: the state file is always the old state or the new one,
+//! never a mix, and the run after a kill continues from whichever it is.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::harness::{Ending, Rng, TRIALS, mmops, run_and_kill, temp_files_under, time_one_run};
+
+/// The i-th window of a series that degrades, then recovers.
+fn window(index: usize) -> [String; 3] {
+    let close = 1_760_140_800 + 1800 * (index as i64 + 1);
+    let ema1h = if (5..12).contains(&index) { -0.5 } else { 0.8 };
+    let ema24h = if index >= 16 { 1.8 } else { 1.0 };
+    [close.to_string(), ema1h.to_string(), ema24h.to_string()]
+}
+
+fn step(dir: &std::path::Path, index: usize) -> std::process::Command {
+    let [ts, ema1h, ema24h] = window(index);
+    let mut command = mmops(dir);
+    command.args(["edge-sim", "--state", "state.json", "--ts", &ts, "--ema1h", &ema1h, "--ema24h", &ema24h]);
+    command
+}
+
+#[test]
+fn state_file_is_old_or_new_never_a_mix() {
+    let (mut rng, seed) = Rng::from_env(0xED6E);
+    // Reference: the state after each window, from undisturbed runs.
+    let reference = tempfile::tempdir().unwrap();
+    let mut states = Vec::new();
+    let mut longest = Duration::ZERO;
+    for index in 0..TRIALS {
+        longest = longest.max(time_one_run(step(reference.path(), index)));
+        states.push(fs::read(reference.path().join("state.json")).unwrap());
+    }
+    assert!(states.windows(2).any(|pair| pair[0] != pair[1]), "the series must change the state");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut killed = 0;
+    for index in 0..TRIALS {
+        if index > 0 {
+            fs::write(dir.path().join("state.json"), &states[index - 1]).unwrap();
+        }
+        let ending = run_and_kill(step(dir.path(), index), rng.delay(longest.mul_f64(1.2)));
+        killed += usize::from(ending == Ending::Killed);
+        match fs::read(dir.path().join("state.json")) {
+            Ok(bytes) => {
+                let old = index > 0 && bytes == states[index - 1];
+                assert!(
+                    old || bytes == states[index],
+                    "seed {seed} window {index}: state is neither old nor new"
+                );
+            }
+            Err(_) => assert_eq!(index, 0, "seed {seed} window {index}: state file vanished"),
+        }
+        // Whatever survived, sending the window again ends in the reference state.
+        assert_eq!(run_and_kill(step(dir.path(), index), Duration::from_secs(60)), Ending::Exited(0));
+        assert_eq!(
+            fs::read(dir.path().join("state.json")).unwrap(),
+            states[index],
+            "seed {seed} window {index}"
+        );
+    }
+    assert_eq!(temp_files_under(dir.path()), Vec::<String>::new(), "seed {seed}: temp files left");
+    eprintln!("edge-sim --state: {TRIALS} trials, {killed} killed mid-run (seed {seed})");
+}
