@@ -2,6 +2,9 @@
 //! under final names are checked afterwards. One module per writer; `harness.rs` holds the
 //! seeded randomness and the kill loop. Set `MMOPS_CHAOS_SEED` to replay a failing run.
 
+// Trial counts go to stderr (`--nocapture` shows them) for the chaos report.
+#![allow(clippy::print_stderr)]
+
 mod harness;
 
 mod bundle;
