@@ -1,6 +1,13 @@
 //! Entry points for the fuzz targets (`fuzz/`) and their regression tests: each takes arbitrary
 //! bytes and must return (never panic, hang or allocate without bound), whatever the input.
-//! They reach parsers that are otherwise private to their subcommand.
+//! They reach parsers that are otherwise private to their subcommand. Parsers that read files
+//! get the bytes through a scratch file private to this process.
+
+use std::path::PathBuf;
+
+use crate::cli::{ColorChoice, Format};
+use crate::context::Context;
+use crate::output::Printer;
 
 /// Duration and size parsing (also `--days`).
 pub fn units(data: &[u8]) {
@@ -14,4 +21,55 @@ pub fn units(data: &[u8]) {
 /// The cron-sentinel task list.
 pub fn cron_sentinel_config(data: &[u8]) {
     crate::cron_sentinel::fuzz_config(&String::from_utf8_lossy(data));
+}
+
+/// The rotation policy file.
+pub fn rotation_policy(data: &[u8]) {
+    crate::rotate::fuzz_policy(&scratch_file("policy.yaml", data));
+}
+
+/// The bundle file list.
+pub fn bundle_config(data: &[u8]) {
+    crate::bundle::fuzz_config(&scratch_file("bundle.yaml", data));
+}
+
+/// The edge-sim rules and profiles.
+pub fn edge_config(data: &[u8]) {
+    crate::edge_sim::fuzz_config(&scratch_file("edge.yaml", data));
+}
+
+/// The edge-sim CSV / JSON Lines reader.
+pub fn edge_input(data: &[u8]) {
+    crate::edge_sim::fuzz_input(data);
+}
+
+/// The make-ready config.
+pub fn make_ready_config(data: &[u8]) {
+    crate::make_ready::fuzz_config(&scratch_file("make_ready.yaml", data));
+}
+
+/// A soak report, read and scored as make-ready's readiness component does.
+pub fn soak_report(data: &[u8]) {
+    let path = scratch_file("reports/REPORT_SOAK_20251011.json", data);
+    crate::make_ready::fuzz_reports(path.parent().expect("scratch file has a folder"));
+}
+
+/// `bundle verify` on arbitrary bytes as the zip.
+pub fn bundle_verify(data: &[u8]) {
+    let path = scratch_file("release/mm-bot-v1.0.0.zip", data);
+    let context = Context {
+        printer: Printer::new(Format::Text, true, ColorChoice::Never),
+        now: chrono::DateTime::UNIX_EPOCH,
+    };
+    crate::bundle::fuzz_verify(&path, &context);
+}
+
+/// Writes `data` to `name` in a folder private to this process (reused across calls).
+fn scratch_file(name: &str, data: &[u8]) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("mmops-fuzz-{}", std::process::id())).join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create the fuzz scratch folder");
+    }
+    std::fs::write(&path, data).expect("write the fuzz scratch file");
+    path
 }

@@ -28,3 +28,38 @@ fn units() {
 fn cron_sentinel_config() {
     replay("cron_sentinel_config", mmops::fuzzing::cron_sentinel_config);
 }
+
+#[test]
+fn rotation_policy() {
+    replay("rotation_policy", mmops::fuzzing::rotation_policy);
+}
+
+#[test]
+fn bundle_config() {
+    replay("bundle_config", mmops::fuzzing::bundle_config);
+}
+
+#[test]
+fn edge_config() {
+    replay("edge_config", mmops::fuzzing::edge_config);
+}
+
+#[test]
+fn edge_input() {
+    replay("edge_input", mmops::fuzzing::edge_input);
+}
+
+#[test]
+fn make_ready_config() {
+    replay("make_ready_config", mmops::fuzzing::make_ready_config);
+}
+
+#[test]
+fn soak_report() {
+    replay("soak_report", mmops::fuzzing::soak_report);
+}
+
+#[test]
+fn bundle_verify() {
+    replay("bundle_verify", mmops::fuzzing::bundle_verify);
+}

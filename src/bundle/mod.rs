@@ -394,3 +394,15 @@ fn warn_about_leftovers(out_dir: &Path, context: &Context) {
         ));
     }
 }
+
+/// Parses and checks a bundle file list; the fuzz target's way in.
+pub(crate) fn fuzz_config(path: &std::path::Path) {
+    if let Ok((config, origin)) = inputs::load_config(Some(path)) {
+        let _ = inputs::check_config(&config, &origin);
+    }
+}
+
+/// Verifies arbitrary bytes as a bundle; the fuzz target's way in.
+pub(crate) fn fuzz_verify(path: &std::path::Path, context: &Context) {
+    let _ = verify::verify(path, true, context);
+}

@@ -95,7 +95,7 @@ fn open_archive(path: &Path) -> Result<ZipArchive<BufReader<File>>> {
         .map_err(|error| anyhow!("{shown} is not a readable zip archive: {error}"))
 }
 
-fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result<VerifyReport> {
+pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result<VerifyReport> {
     let shown = display_path(path);
     let mut archive = open_archive(path)?;
     let size = std::fs::metadata(path).with_context(|| format!("cannot read {shown}"))?.len();

@@ -527,7 +527,9 @@ fn fast_csv_row(line: &[u8], two_values: bool) -> Option<(i64, f64, f64)> {
     let mut position = 0;
     let mut seconds: i64 = 0;
     while let Some(digit) = line.get(position).filter(|byte| byte.is_ascii_digit()) {
-        seconds = seconds * 10 + i64::from(digit - b'0');
+        // Wrapping: a run of more than 12 digits is rejected just below, whatever it summed to
+        // (found by fuzzing: a 20-digit timestamp overflowed here).
+        seconds = seconds.wrapping_mul(10).wrapping_add(i64::from(digit - b'0'));
         position += 1;
     }
     if position == 0 || position > 12 {

@@ -307,3 +307,17 @@ impl Report for SimulationReport {
         Ok(())
     }
 }
+
+/// Parses an edge config and builds its rules; the fuzz target's way in.
+pub(crate) fn fuzz_config(path: &std::path::Path) {
+    if let Ok((config, origin)) = config::ConfigFile::load(Some(path)) {
+        let _ = config.rules(&origin);
+    }
+}
+
+/// Reads a metrics series in every format; the fuzz target's way in.
+pub(crate) fn fuzz_input(data: &[u8]) {
+    for format in [None, Some(input::InputFormat::Csv), Some(input::InputFormat::JsonLines)] {
+        let _ = input::read_series(data, "fuzz", format, |_| Ok(()));
+    }
+}

@@ -442,3 +442,15 @@ fn validate_file(path: &Path, min_score: f64, context: &Context) -> Result<Verdi
     };
     context.printer.emit(&ValidateReport { file: display_path(path), verdict, errors })
 }
+
+/// Parses a make-ready config; the fuzz target's way in.
+pub(crate) fn fuzz_config(path: &std::path::Path) {
+    let _ = config::load(path);
+}
+
+/// Reads a folder of soak reports and scores them; the fuzz target's way in.
+pub(crate) fn fuzz_reports(dir: &std::path::Path) {
+    if let Ok(evidence) = reports::load(dir) {
+        let _ = readiness::score(&evidence.days);
+    }
+}

@@ -336,3 +336,8 @@ fn write_prom_file(path: &Path, report: &RotateReport<'_>, context: &Context) ->
     );
     exposition.write_to(path)
 }
+
+/// Parses a retention policy file; the fuzz target's way in.
+pub(crate) fn fuzz_policy(path: &std::path::Path) {
+    let _ = policy::load_policy(path, &mut Vec::new());
+}

@@ -162,7 +162,7 @@ pub(crate) fn resolve(args: &RotateArgs) -> Result<Retention> {
     Ok(Retention { source, rules, excludes })
 }
 
-fn load_policy(path: &Path, excludes: &mut Vec<PathGlob>) -> Result<Vec<Rule>> {
+pub(crate) fn load_policy(path: &Path, excludes: &mut Vec<PathGlob>) -> Result<Vec<Rule>> {
     let file: PolicyFile = config_file::load(path)
         .with_context(|| format!("cannot load retention policy {}", path.display()))?;
     let origin = path.display();

@@ -883,3 +883,28 @@ fn verify_never_extracts() {
     assert_eq!(files_in(&env, "."), before);
     assert!(!env.exists("deploy"));
 }
+
+/// The hostile zips kept for fuzzing (absolute and `..` names, duplicates, bad CRC, truncated
+/// central directory, huge declared sizes, a zip bomb, not a zip) never pass verification.
+#[test]
+fn crafted_zips_never_verify() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/bundle_verify");
+    let env = TestEnv::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let run = env.run(["bundle", "verify", "--no-sidecar", path.to_str().unwrap()]);
+        match run.code {
+            1 => assert_eq!(
+                run.last_line(),
+                "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |",
+                "{}",
+                path.display()
+            ),
+            2 => assert!(run.stderr.starts_with("mmops: error: "), "{}: {}", path.display(), run.stderr),
+            other => panic!("{} verified with exit {other}:\n{}", path.display(), run.stdout),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} crafted zips found");
+}

@@ -681,3 +681,14 @@ fn outputs_may_not_replace_the_input() {
     assert_eq!(env.read("in.csv"), csv);
     assert!(!env.exists("o"));
 }
+
+/// Found by fuzzing: a 20-digit timestamp overflowed the fast CSV path (a panic in debug
+/// builds). It must be a located exit-2 error.
+#[test]
+fn twenty_digit_timestamp_is_a_located_error() {
+    let env = TestEnv::new();
+    env.write("series.csv", "ts,ema1h,ema24h\n99999999999999999999,1,1\n");
+    let run = env.run(["edge-sim", "--input", "series.csv"]);
+    run.expect_code(2);
+    assert!(run.stderr.starts_with("mmops: error: series.csv:2: column 1 \"ts\""), "{}", run.stderr);
+}
