@@ -33,6 +33,8 @@ pub(crate) enum FileResult {
     Changed,
     /// Could not be deleted (permission denied, read-only filesystem).
     Failed,
+    /// Not attempted: SIGINT or SIGTERM arrived first. Kept.
+    Interrupted,
 }
 
 impl FileResult {
@@ -43,6 +45,7 @@ impl FileResult {
             FileResult::Vanished => "vanished",
             FileResult::Changed => "changed, kept",
             FileResult::Failed => "failed",
+            FileResult::Interrupted => "interrupted",
         }
     }
 }
@@ -140,14 +143,15 @@ pub(crate) fn delete_file(dir: BorrowedFd<'_>, name: &OsStr, file: &FileEntry, d
 }
 
 /// Deletes the given files (indices into `scan.files`), folder by folder, and returns one
-/// attempt per entry of `selected`, in the same order. `on_each` is called after each file.
+/// attempt per entry of `selected`, in the same order. `on_each` is called after each file and
+/// returns whether to go on; once it says stop, the remaining files are `Interrupted` and kept.
 pub(crate) fn delete_files(
     base: &BaseDir,
     scan: &Scan,
     selected: &[u32],
-    mut on_each: impl FnMut(),
+    mut on_each: impl FnMut() -> bool,
 ) -> Vec<Attempt> {
-    let mut attempts: Vec<Attempt> = vec![(FileResult::Failed, None); selected.len()];
+    let mut attempts: Vec<Attempt> = vec![(FileResult::Interrupted, None); selected.len()];
     // Visit folder by folder so each folder is opened (and checked) once.
     let mut by_dir: Vec<usize> = (0..selected.len()).collect();
     by_dir.sort_by_key(|&position| {
@@ -167,7 +171,9 @@ pub(crate) fn delete_files(
                 Ok(None) => (FileResult::Changed, None),
                 Err(error) => (FileResult::Failed, Some(format!("cannot open its folder: {error}"))),
             };
-            on_each();
+            if !on_each() {
+                return attempts;
+            }
         }
         start = end;
     }
@@ -283,7 +289,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("precious"), dir.path().join("a/to_link")).unwrap();
 
         let results: Vec<FileResult> =
-            delete_files(&base, &scan, &selected, || {}).into_iter().map(|(r, _)| r).collect();
+            delete_files(&base, &scan, &selected, || true).into_iter().map(|(r, _)| r).collect();
         assert_eq!(
             results,
             [
@@ -310,7 +316,7 @@ mod tests {
         fs::write(outside.path().join("victim"), "planned").unwrap();
         fs::rename(dir.path().join("sub"), dir.path().join("moved")).unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("sub")).unwrap();
-        let results = delete_files(&base, &scan, &selected, || {});
+        let results = delete_files(&base, &scan, &selected, || true);
         assert_eq!(results[0].0, FileResult::Changed);
         assert!(outside.path().join("victim").exists());
         assert!(dir.path().join("moved/victim").exists());
@@ -320,7 +326,7 @@ mod tests {
     fn prune_leaves_a_folder_something_else_wrote_into() {
         let (dir, base, scan) = setup(&["x/old", "y/old"]);
         let selected = [index_of(&scan, "x/old"), index_of(&scan, "y/old")];
-        let results = delete_files(&base, &scan, &selected, || {});
+        let results = delete_files(&base, &scan, &selected, || true);
         assert!(results.iter().all(|(result, _)| *result == FileResult::Deleted));
         fs::write(dir.path().join("y/new"), "arrived meanwhile").unwrap();
         let touched: Vec<u32> = selected.iter().map(|&index| scan.files[index as usize].dir).collect();

@@ -13,9 +13,11 @@ mod report;
 mod scan;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use rustix::fs::{AtFlags, CWD, statat};
 
 use crate::cli::RotateArgs;
@@ -155,7 +157,21 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             .map(|(index, _)| *index)
             .collect();
         let progress = Progress::items(printer, to_delete.len() as u64, PROGRESS_THRESHOLD, "deleting");
-        let mut deleted = apply::delete_files(&base, &scan, &to_delete, || progress.advance(1)).into_iter();
+        // From here on SIGINT/SIGTERM stop the run between two files, so the report says exactly
+        // what was deleted and the lock is released by a normal exit.
+        let interrupted = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&interrupted))
+                .context("cannot install the SIGINT/SIGTERM handler")?;
+        }
+        let mut deleted = apply::delete_files(&base, &scan, &to_delete, || {
+            progress.advance(1);
+            !interrupted.load(Ordering::Relaxed)
+        })
+        .into_iter();
+        if interrupted.load(Ordering::Relaxed) {
+            printer.problem("interrupted: stopped between two files; the files not yet deleted are kept");
+        }
         progress.finish();
         for (attempt, outcome) in attempts.iter_mut().zip(archived) {
             *attempt = match outcome {
@@ -206,6 +222,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             FileResult::Vanished => totals.vanished += 1,
             FileResult::Changed => totals.changed += 1,
             FileResult::Failed => totals.failed += 1,
+            FileResult::Interrupted => totals.interrupted += 1,
             FileResult::WouldDelete => {}
         }
     }

@@ -79,6 +79,7 @@ pub(crate) struct Totals {
     pub vanished: u64,
     pub changed: u64,
     pub failed: u64,
+    pub interrupted: u64,
 }
 
 /// The selected files with their results, rendered lazily.
@@ -137,13 +138,15 @@ impl Serialize for FilesView<'_> {
 
 impl RotateReport<'_> {
     fn failed(&self) -> bool {
-        self.totals.failed > 0 || !self.scan.errors.is_empty()
+        self.totals.failed > 0 || self.totals.interrupted > 0 || !self.scan.errors.is_empty()
     }
 }
 
 impl Report for RotateReport<'_> {
     fn marker(&self) -> Marker {
-        let value = if self.failed() {
+        let value = if self.totals.interrupted > 0 {
+            "INTERRUPTED"
+        } else if self.failed() {
             "PARTIAL"
         } else if self.dry_run {
             "DRYRUN"
@@ -242,7 +245,9 @@ impl RotateReport<'_> {
             match result {
                 FileResult::WouldDelete | FileResult::Deleted => style.bold(&padded),
                 FileResult::Failed => style.bad(&padded),
-                FileResult::Changed | FileResult::Vanished => style.warning(&padded),
+                FileResult::Changed | FileResult::Vanished | FileResult::Interrupted => {
+                    style.warning(&padded)
+                }
             }
         };
         let labels: Vec<(FileResult, String)> = [
@@ -251,6 +256,7 @@ impl RotateReport<'_> {
             FileResult::Vanished,
             FileResult::Changed,
             FileResult::Failed,
+            FileResult::Interrupted,
         ]
         .into_iter()
         .map(|result| (result, label(result)))

@@ -126,3 +126,64 @@ fn killed_rotate_loses_nothing() {
 fn killed_rotate_with_archive_loses_nothing() {
     kill_trials(true, 0xB0B);
 }
+
+/// SIGTERM (and SIGINT) during the deletions stops between two files: the report lists exactly
+/// the files that are gone, the run exits 1 with `ROTATE=INTERRUPTED`, and the lock is free.
+#[test]
+fn sigterm_stops_between_files_and_reports_what_was_done() {
+    let (mut rng, seed) = Rng::from_env(0x5167);
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("artifacts");
+    let command = || {
+        let mut command = mmops(dir.path());
+        command.args(["rotate", "--keep", &KEEP.to_string()]).env("CI_FAKE_UTC", "2025-10-11T12:00:00Z");
+        command
+    };
+    let keep = build_tree(&base);
+    let full = time_one_run(command());
+    let mut interrupted = 0;
+    for trial in 0..TRIALS {
+        fs::remove_dir_all(&base).unwrap();
+        build_tree(&base);
+        let signal = if trial % 2 == 0 { "-TERM" } else { "-INT" };
+        let child = command()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(0.3) + rng.delay(full.mul_f64(0.7)));
+        std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let left = remaining(&base);
+        assert!(keep.is_subset(&left), "seed {seed} trial {trial}: a file outside the plan is gone");
+        if stdout.ends_with("| rotate | FAIL | ROTATE=INTERRUPTED |\n") {
+            interrupted += 1;
+            assert_eq!(output.status.code(), Some(1), "seed {seed} trial {trial}");
+            let reported: BTreeSet<String> = stdout
+                .lines()
+                .filter_map(|line| line.strip_prefix("deleted "))
+                .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+                .collect();
+            let all: BTreeSet<String> = (0..FILES).map(|i| format!("d{}/f{i:05}.log", i % 7)).collect();
+            let gone: BTreeSet<String> = all.difference(&left).cloned().collect();
+            assert_eq!(
+                reported, gone,
+                "seed {seed} trial {trial}: the report must list exactly the deleted files"
+            );
+            assert!(
+                String::from_utf8_lossy(&output.stderr).contains("interrupted"),
+                "seed {seed} trial {trial}"
+            );
+        }
+        // The lock was released: a rerun takes it at once and finishes the job.
+        assert_eq!(
+            run_and_kill(command(), Duration::from_secs(120)),
+            Ending::Exited(0),
+            "seed {seed} trial {trial}"
+        );
+        assert_eq!(remaining(&base), keep, "seed {seed} trial {trial}");
+    }
+    eprintln!("rotate SIGTERM/SIGINT: {TRIALS} trials, {interrupted} stopped between files (seed {seed})");
+    assert!(interrupted > 0, "seed {seed}: no signal landed during the deletions (run takes {full:?})");
+}
