@@ -24,7 +24,19 @@ impl Context {
             std::env::set_current_dir(dir)
                 .with_context(|| format!("cannot change to directory {} (-C)", dir.display()))?;
         }
+        catch_file_size_signal()?;
         let now = clock::now()?;
         Ok(Context { printer, now })
     }
+}
+
+/// Past a file-size limit (`ulimit -f`, RLIMIT_FSIZE) the kernel sends SIGXFSZ, whose default
+/// action kills the process mid-write with no message. With a handler installed the write
+/// fails with EFBIG instead, so the run reports "File too large", removes its temp file and
+/// exits non-zero like any other write error.
+fn catch_file_size_signal() -> Result<()> {
+    let exceeded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGXFSZ, exceeded)
+        .context("cannot install the SIGXFSZ handler")?;
+    Ok(())
 }

@@ -10,5 +10,6 @@ mod harness;
 mod bundle;
 mod cron_sentinel;
 mod edge_sim;
+mod limits;
 mod make_ready;
 mod rotate;
