@@ -412,52 +412,11 @@ fn bad_fake_clock_is_exit_2() {
 fn unreadable_artifact_is_error_with_reason() {
     let env = env_with_config("tasks:\n  - {name: locked, artifact: vault/a.json, max_age: 1h}\n");
     env.write("vault/a.json", "{}");
-    make_traversable(env.root());
     std::fs::set_permissions(env.path("vault"), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
-    let run = if is_root() {
-        let mut command = std::process::Command::new("setpriv");
-        command
-            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", env!("CARGO_BIN_EXE_mmops")])
-            .args(["--format", "json", "cron-sentinel"])
-            .current_dir(env.root())
-            .env("CI_FAKE_UTC", NOW)
-            .env_remove("NO_COLOR");
-        command.output().expect("setpriv is installed (util-linux)")
-    } else {
-        env.command().args(["--format", "json", "cron-sentinel"]).env("CI_FAKE_UTC", NOW).output().unwrap()
-    };
+    let run = env.run_as_nobody_with_env(["--format", "json", "cron-sentinel"], &[("CI_FAKE_UTC", NOW)]);
     std::fs::set_permissions(env.path("vault"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
-    let doc: Document = serde_json::from_slice(&run.stdout).unwrap();
+    run.expect_code(1);
+    let doc: Document = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc.tasks[0].status, "ERROR");
     assert_eq!(doc.tasks[0].message.as_deref(), Some("cannot check vault/a.json: permission denied"));
-}
-
-fn is_root() -> bool {
-    std::process::Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false)
-}
-
-/// Lets `nobody` reach a temporary tree (tempfile creates folders 0700).
-fn make_traversable(root: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let mut dir = Some(root);
-    while let Some(path) = dir {
-        if path.starts_with(std::env::temp_dir()) {
-            let mode = std::fs::metadata(path).unwrap().permissions().mode();
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o755)).unwrap();
-        }
-        dir = path.parent();
-    }
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        for entry in std::fs::read_dir(&path).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(entry.path());
-            } else {
-                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
-            }
-        }
-    }
 }
