@@ -123,6 +123,11 @@ pub(crate) fn deflate_chunk(
         compressor.set_dictionary(window).context("cannot prime the compressor")?;
     }
     let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+    // Room for the whole chunk up front (zlib's compressBound plus flush markers). Output
+    // buffers are recycled with varying capacities, and a sync flush that fills the buffer
+    // exactly makes zlib emit a second flush marker, so without this the bytes would depend on
+    // scheduling (zlib manual: keep avail_out above six when flushing).
+    out.reserve(input.len() + input.len() / 1000 + 1024);
     let mut consumed = 0usize;
     loop {
         if out.capacity() - out.len() < 16 * 1024 {
@@ -554,6 +559,41 @@ mod tests {
         }
         out.truncate(size);
         out
+    }
+
+    /// Regression: a run under load produced a zip one byte longer than an idle run. Output
+    /// buffers are recycled between workers, so their capacity varies with scheduling, and a
+    /// sync flush that ends exactly at the end of the buffer makes zlib add a flush marker. The
+    /// compressed bytes must not depend on the buffer handed in.
+    #[test]
+    fn output_does_not_depend_on_the_buffer_capacity() {
+        let data = sample(128 * 1024);
+        let mut reference = Vec::new();
+        deflate_chunk(&mut Compress::new(Compression::new(6), false), None, &data, false, &mut reference)
+            .unwrap();
+        for capacity in (0..24).map(|k| reference.len().saturating_sub(12) + k).chain([0, 1, 7, 4096, 65536])
+        {
+            for last in [false, true] {
+                let mut expected = Vec::new();
+                deflate_chunk(
+                    &mut Compress::new(Compression::new(6), false),
+                    None,
+                    &data,
+                    last,
+                    &mut expected,
+                )
+                .unwrap();
+                let mut out = Vec::with_capacity(capacity);
+                deflate_chunk(&mut Compress::new(Compression::new(6), false), None, &data, last, &mut out)
+                    .unwrap();
+                assert!(
+                    out == expected,
+                    "capacity {capacity}, last {last}: {} vs {} bytes",
+                    out.len(),
+                    expected.len()
+                );
+            }
+        }
     }
 
     #[test]
