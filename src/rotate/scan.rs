@@ -101,6 +101,9 @@ pub(crate) struct Skipped {
     pub archive_dir: u64,
 }
 
+/// How deep the scan goes below the base dir (real artifact trees are a handful of levels).
+pub(crate) const MAX_DEPTH: u32 = 256;
+
 /// A folder or file the scan could not read; the run goes on and ends in FAIL.
 #[derive(Debug, Clone)]
 pub(crate) struct ScanError {
@@ -337,6 +340,17 @@ impl Walker<'_> {
 
     fn enter(&mut self, parent_handle: rustix::fd::BorrowedFd<'_>, parent: u32, name: &OsStr) {
         let relative = self.scan.dirs[parent as usize].relative.join(name);
+        if self.scan.dirs[parent as usize].depth >= MAX_DEPTH {
+            // Each level holds an open folder handle and a stack frame; a hostile 10,000-deep
+            // tree overflowed the stack. Not entered, reported, and the run ends in FAIL.
+            self.scan.errors.push(ScanError {
+                path: relative,
+                message: format!(
+                    "more than {MAX_DEPTH} folders deep; not entered, nothing below it is rotated"
+                ),
+            });
+            return;
+        }
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let handle = match openat(parent_handle, name, flags, Mode::empty()) {
             Ok(handle) => handle,

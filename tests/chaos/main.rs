@@ -13,3 +13,4 @@ mod edge_sim;
 mod limits;
 mod make_ready;
 mod rotate;
+mod tricky_trees;

@@ -1,0 +1,170 @@
+//! Trees built to trick rotate: hard links, newlines in names, 10,000-deep paths, a folder
+//! swapped for a symlink to outside while the run deletes, and the base dir removed mid-run.
+//! Whatever happens, nothing outside the base dir is touched.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::harness::{Rng, mmops, time_one_run, walk};
+
+const NOW: &str = "2025-10-11T12:00:00Z";
+const OLD: i64 = 1_700_000_000; // 2023-11-14, older than any --days used here
+
+fn old_file(path: &Path, contents: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, contents).unwrap();
+    filetime::set_symlink_file_times(
+        path,
+        filetime::FileTime::from_unix_time(OLD, 0),
+        filetime::FileTime::from_unix_time(OLD, 0),
+    )
+    .unwrap();
+}
+
+/// Every file below `dir` with its contents.
+fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    walk(dir).into_iter().map(|path| (path.display().to_string(), fs::read(&path).unwrap())).collect()
+}
+
+fn rotate(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = mmops(dir);
+    command.arg("rotate").args(args).env("CI_FAKE_UTC", NOW);
+    command.output().unwrap()
+}
+
+#[test]
+fn hard_links_to_outside_files_leave_the_outside_file_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    old_file(&dir.path().join("outside/precious.log"), "keep me\n");
+    fs::create_dir_all(dir.path().join("artifacts")).unwrap();
+    fs::hard_link(dir.path().join("outside/precious.log"), dir.path().join("artifacts/link.log")).unwrap();
+    let before = contents(&dir.path().join("outside"));
+    let output = rotate(dir.path(), &["--days", "1", "--allow-delete-all"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        !dir.path().join("artifacts/link.log").exists(),
+        "the link inside the base dir is the one asked for"
+    );
+    assert_eq!(contents(&dir.path().join("outside")), before, "the outside name and its content survive");
+}
+
+#[test]
+fn newlines_in_names_cannot_forge_report_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    old_file(&dir.path().join("artifacts/evil\n| rotate | OK | ROTATE=DONE |\n.log"), "x");
+    old_file(&dir.path().join("artifacts/keep.log"), "y");
+    let output = rotate(dir.path(), &["--dry-run", "--keep", "1"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout.contains("evil\\n| rotate | OK | ROTATE=DONE |\\n.log"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|line| line.starts_with("| rotate |")).count(), 1, "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("| rotate | OK | ROTATE=DRYRUN |"));
+}
+
+#[test]
+fn ten_thousand_deep_paths_are_handled_or_reported() {
+    use rustix::fs::{Mode, OFlags, mkdirat, openat};
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("artifacts");
+    fs::create_dir_all(&base).unwrap();
+    old_file(&dir.path().join("outside/precious.log"), "keep me\n");
+    // Deeper than PATH_MAX allows by name: build it one folder handle at a time.
+    let mut handle =
+        openat(rustix::fs::CWD, &base, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
+    for _ in 0..10_000 {
+        mkdirat(&handle, "d", Mode::from_raw_mode(0o755)).unwrap();
+        handle = openat(&handle, "d", OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
+    }
+    let file =
+        openat(&handle, "deep.log", OFlags::CREATE | OFlags::WRONLY, Mode::from_raw_mode(0o644)).unwrap();
+    rustix::io::write(&file, b"deep").unwrap();
+    let old = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec { tv_sec: OLD, tv_nsec: 0 },
+        last_modification: rustix::fs::Timespec { tv_sec: OLD, tv_nsec: 0 },
+    };
+    rustix::fs::futimens(&file, &old).unwrap();
+    old_file(&base.join("shallow.log"), "s");
+    let before = contents(&dir.path().join("outside"));
+    let output = rotate(dir.path(), &["--days", "1", "--allow-delete-all"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    match output.status.code() {
+        // Deleted: the deep file must be gone and reported.
+        Some(0) => {
+            assert!(stdout.contains("deep.log"), "{stdout}");
+            assert!(rustix::fs::statat(&handle, "deep.log", rustix::fs::AtFlags::empty()).is_err());
+        }
+        // Not reachable: the run says so (names the entry) and fails, deleting nothing it could not check.
+        Some(1) => {
+            assert!(stderr.contains("d/d/d") || stdout.contains("d/d/d"), "deep entry not named:\n{stderr}")
+        }
+        other => panic!("exit {other:?}\n{stdout}\n{stderr}"),
+    }
+    assert!(!base.join("shallow.log").exists(), "the shallow file is still rotated");
+    assert_eq!(contents(&dir.path().join("outside")), before);
+}
+
+/// A folder replaced by a symlink to outside while the run deletes: the deletes relative to the
+/// open folder handle cannot be redirected, so the outside files all survive.
+#[test]
+fn folder_swapped_for_a_symlink_mid_run_cannot_redirect_deletes() {
+    let (mut rng, seed) = Rng::from_env(0x5A4B);
+    for trial in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("artifacts");
+        for index in 0..3000 {
+            old_file(&base.join(format!("logs/f{index:04}.log")), "old");
+            old_file(&dir.path().join(format!("outside/f{index:04}.log")), "precious");
+        }
+        let before = contents(&dir.path().join("outside"));
+        let mut dry = mmops(dir.path());
+        dry.args(["rotate", "--dry-run", "--days", "1"]).env("CI_FAKE_UTC", NOW);
+        let full = time_one_run(dry);
+        let mut command = mmops(dir.path());
+        command.args(["rotate", "--days", "1", "--allow-delete-all"]).env("CI_FAKE_UTC", NOW);
+        let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(rng.delay(full.mul_f64(2.0)));
+        let _ = fs::rename(base.join("logs"), base.join("logs.old"));
+        symlink(dir.path().join("outside"), base.join("logs")).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.code().is_some(), "seed {seed} trial {trial}: killed by a signal");
+        assert_eq!(
+            contents(&dir.path().join("outside")),
+            before,
+            "seed {seed} trial {trial}: outside touched"
+        );
+        assert!(fs::symlink_metadata(base.join("logs")).unwrap().file_type().is_symlink(), "symlink removed");
+    }
+}
+
+/// The base dir removed while the run deletes: the run ends (vanished files are not errors),
+/// and a sibling folder outside it is untouched.
+#[test]
+fn base_dir_removed_mid_run_touches_nothing_outside() {
+    let (mut rng, seed) = Rng::from_env(0xBA5E);
+    for trial in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("artifacts");
+        for index in 0..3000 {
+            old_file(&base.join(format!("d{}/f{index:04}.log", index % 5)), "old");
+        }
+        old_file(&dir.path().join("sibling/precious.log"), "precious");
+        let mut dry = mmops(dir.path());
+        dry.args(["rotate", "--dry-run", "--days", "1"]).env("CI_FAKE_UTC", NOW);
+        let full = time_one_run(dry);
+        let mut command = mmops(dir.path());
+        command.args(["rotate", "--days", "1", "--allow-delete-all"]).env("CI_FAKE_UTC", NOW);
+        let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(rng.delay(full.mul_f64(2.0)));
+        let _ = fs::remove_dir_all(&base);
+        let output = child.wait_with_output().unwrap();
+        let code = output.status.code();
+        assert!(matches!(code, Some(0..=2)), "seed {seed} trial {trial}: exit {code:?}");
+        assert_eq!(fs::read_to_string(dir.path().join("sibling/precious.log")).unwrap(), "precious");
+        let _ = Duration::ZERO;
+    }
+}
