@@ -7,7 +7,6 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
 use crate::harness::{Rng, mmops, time_one_run, walk};
 
@@ -108,6 +107,20 @@ fn ten_thousand_deep_paths_are_handled_or_reported() {
     assert_eq!(contents(&dir.path().join("outside")), before);
 }
 
+/// Starts a real rotate of `dir/artifacts`, calls `meddle` at a random moment within about
+/// twice a dry run's duration, and waits for the run to end.
+fn rotate_while(dir: &Path, rng: &mut Rng, meddle: impl FnOnce()) -> std::process::Output {
+    let mut dry = mmops(dir);
+    dry.args(["rotate", "--dry-run", "--days", "1"]).env("CI_FAKE_UTC", NOW);
+    let full = time_one_run(dry);
+    let mut command = mmops(dir);
+    command.args(["rotate", "--days", "1", "--allow-delete-all"]).env("CI_FAKE_UTC", NOW);
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(rng.delay(full.mul_f64(2.0)));
+    meddle();
+    child.wait_with_output().unwrap()
+}
+
 /// A folder replaced by a symlink to outside while the run deletes: the deletes relative to the
 /// open folder handle cannot be redirected, so the outside files all survive.
 #[test]
@@ -121,16 +134,10 @@ fn folder_swapped_for_a_symlink_mid_run_cannot_redirect_deletes() {
             old_file(&dir.path().join(format!("outside/f{index:04}.log")), "precious");
         }
         let before = contents(&dir.path().join("outside"));
-        let mut dry = mmops(dir.path());
-        dry.args(["rotate", "--dry-run", "--days", "1"]).env("CI_FAKE_UTC", NOW);
-        let full = time_one_run(dry);
-        let mut command = mmops(dir.path());
-        command.args(["rotate", "--days", "1", "--allow-delete-all"]).env("CI_FAKE_UTC", NOW);
-        let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        std::thread::sleep(rng.delay(full.mul_f64(2.0)));
-        let _ = fs::rename(base.join("logs"), base.join("logs.old"));
-        symlink(dir.path().join("outside"), base.join("logs")).unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = rotate_while(dir.path(), &mut rng, || {
+            let _ = fs::rename(base.join("logs"), base.join("logs.old"));
+            symlink(dir.path().join("outside"), base.join("logs")).unwrap();
+        });
         assert!(output.status.code().is_some(), "seed {seed} trial {trial}: killed by a signal");
         assert_eq!(
             contents(&dir.path().join("outside")),
@@ -153,18 +160,11 @@ fn base_dir_removed_mid_run_touches_nothing_outside() {
             old_file(&base.join(format!("d{}/f{index:04}.log", index % 5)), "old");
         }
         old_file(&dir.path().join("sibling/precious.log"), "precious");
-        let mut dry = mmops(dir.path());
-        dry.args(["rotate", "--dry-run", "--days", "1"]).env("CI_FAKE_UTC", NOW);
-        let full = time_one_run(dry);
-        let mut command = mmops(dir.path());
-        command.args(["rotate", "--days", "1", "--allow-delete-all"]).env("CI_FAKE_UTC", NOW);
-        let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        std::thread::sleep(rng.delay(full.mul_f64(2.0)));
-        let _ = fs::remove_dir_all(&base);
-        let output = child.wait_with_output().unwrap();
+        let output = rotate_while(dir.path(), &mut rng, || {
+            let _ = fs::remove_dir_all(&base);
+        });
         let code = output.status.code();
         assert!(matches!(code, Some(0..=2)), "seed {seed} trial {trial}: exit {code:?}");
         assert_eq!(fs::read_to_string(dir.path().join("sibling/precious.log")).unwrap(), "precious");
-        let _ = Duration::ZERO;
     }
 }
