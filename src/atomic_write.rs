@@ -99,34 +99,27 @@ impl AtomicFile {
     /// the mode of the file it replaces, or gets 0644 (tempfile creates 0600, which would hide a
     /// report from other users and from node_exporter).
     pub fn commit(self) -> Result<()> {
+        self.finish(true)
+    }
+
+    /// Like [`AtomicFile::commit`], but only when nothing exists at the final name yet: a file
+    /// that appeared there meanwhile (another run) is kept, and the error's root cause is an
+    /// `io::Error` of kind `AlreadyExists`. For outputs that must never be replaced silently.
+    pub fn commit_new(self) -> Result<()> {
+        self.finish(false)
+    }
+
+    fn finish(self, replace: bool) -> Result<()> {
         let path = self.path;
-        let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
+        let existing_mode = if replace { fs::metadata(&path).ok() } else { None };
+        let mode = existing_mode.map_or(0o644, |metadata| metadata.permissions().mode() & 0o7777);
         let file = self.temp.as_file();
         file.set_permissions(fs::Permissions::from_mode(mode)).with_context(|| {
             format!("cannot set permissions on the temporary file for {}", path.display())
         })?;
         file.sync_all().with_context(|| format!("cannot flush {} to disk", path.display()))?;
-        self.temp
-            .persist(&path)
-            .map_err(|error| error.error)
-            .with_context(|| format!("cannot move the new file into place at {}", path.display()))?;
-        sync_dir(parent_dir(&path)).with_context(|| format!("cannot flush the folder of {}", path.display()))
-    }
-}
-
-impl AtomicFile {
-    /// Like [`AtomicFile::commit`], but only when nothing exists at the final name yet: a file
-    /// that appeared there meanwhile (another run) is kept, and the error's root cause is an
-    /// `io::Error` of kind `AlreadyExists`. For outputs that must never be replaced silently.
-    pub fn commit_new(self) -> Result<()> {
-        let path = self.path;
-        let file = self.temp.as_file();
-        file.set_permissions(fs::Permissions::from_mode(0o644)).with_context(|| {
-            format!("cannot set permissions on the temporary file for {}", path.display())
-        })?;
-        file.sync_all().with_context(|| format!("cannot flush {} to disk", path.display()))?;
-        self.temp
-            .persist_noclobber(&path)
+        let persisted = if replace { self.temp.persist(&path) } else { self.temp.persist_noclobber(&path) };
+        persisted
             .map_err(|error| error.error)
             .with_context(|| format!("cannot move the new file into place at {}", path.display()))?;
         sync_dir(parent_dir(&path)).with_context(|| format!("cannot flush the folder of {}", path.display()))
