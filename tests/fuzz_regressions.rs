@@ -19,47 +19,26 @@ fn replay(target: &str, run_target: fn(&[u8])) {
     assert!(count > 0, "no inputs for {target} under {}/{{regressions,seeds}}", fuzz.display());
 }
 
-#[test]
-fn units() {
-    replay("units", mmops::fuzzing::units);
+/// One test per fuzz target, replaying its kept inputs through `mmops::fuzzing::<target>`.
+macro_rules! replay_tests {
+    ($($target:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $target() {
+                replay(stringify!($target), mmops::fuzzing::$target);
+            }
+        )*
+    };
 }
 
-#[test]
-fn cron_sentinel_config() {
-    replay("cron_sentinel_config", mmops::fuzzing::cron_sentinel_config);
-}
-
-#[test]
-fn rotation_policy() {
-    replay("rotation_policy", mmops::fuzzing::rotation_policy);
-}
-
-#[test]
-fn bundle_config() {
-    replay("bundle_config", mmops::fuzzing::bundle_config);
-}
-
-#[test]
-fn edge_config() {
-    replay("edge_config", mmops::fuzzing::edge_config);
-}
-
-#[test]
-fn edge_input() {
-    replay("edge_input", mmops::fuzzing::edge_input);
-}
-
-#[test]
-fn make_ready_config() {
-    replay("make_ready_config", mmops::fuzzing::make_ready_config);
-}
-
-#[test]
-fn soak_report() {
-    replay("soak_report", mmops::fuzzing::soak_report);
-}
-
-#[test]
-fn bundle_verify() {
-    replay("bundle_verify", mmops::fuzzing::bundle_verify);
-}
+replay_tests!(
+    units,
+    cron_sentinel_config,
+    rotation_policy,
+    bundle_config,
+    edge_config,
+    edge_input,
+    make_ready_config,
+    soak_report,
+    bundle_verify,
+);
