@@ -62,6 +62,13 @@ fn parse_blocks(file: &str, text: &str) -> (Vec<Block>, Vec<String>) {
     let mut index = 0;
     while index < lines.len() {
         if lines[index].trim_end() != "```console" {
+            // An indented block (inside a list) would otherwise escape the check.
+            if lines[index].trim() == "```console" {
+                problems.push(format!(
+                    "{file}:{}: indented ```console block: start it at the line's beginning so it is checked",
+                    index + 1
+                ));
+            }
             index += 1;
             continue;
         }
@@ -439,6 +446,16 @@ fn check_block(block: &Block) -> Checked {
                 continue;
             }
         };
+        if let Some(line) =
+            output.lines.iter().find(|line| line.starts_with("$ ") || line.trim_end() == "```")
+        {
+            fatal.push(format!(
+                "{} (fixture {}): $ {}\n  prints {line:?}, which the docs would read as a command or the block's end",
+                block.location(),
+                block.fixture,
+                step.command
+            ));
+        }
         let expected: Vec<String> = step.expected.iter().map(|line| mask(line)).collect();
         let actual: Vec<String> = output.lines.iter().map(|line| mask(line)).collect();
         let (cost, _) = align(&expected, &actual);
@@ -510,7 +527,9 @@ fn check_docs(root: &Path, bless: bool) -> DocsRun {
             let result = check_block(block);
             if result.blessed != lines[block.fence + 1..block.close] {
                 changed.push(format!("{} (fixture {})", block.location(), block.fixture));
-                if bless {
+                // A block with a command that could not run is left as it is: its output would
+                // be wrong, or would not read back as the same block.
+                if bless && result.fatal.is_empty() {
                     lines.splice(block.fence + 1..block.close, result.blessed);
                 }
             }
@@ -594,6 +613,16 @@ fn bless_rewrites_only_mismatching_blocks_and_then_they_pass() {
     let again = check_docs(repo.root(), false);
     assert!(again.changed.is_empty(), "{:?}", again.changed);
     assert_eq!(again.problems.len(), 1);
+
+    // Output that would read back as a command is refused, in bless mode too.
+    repo.write("README.md", "<!-- fixture: edge-live -->\n```console\n$ echo '$ rm -rf /'\n```\n");
+    let refused = check_docs(repo.root(), true);
+    assert!(
+        refused.problems.iter().any(|p| p.contains("which the docs would read as a command")),
+        "{:?}",
+        refused.problems
+    );
+    assert_eq!(repo.read("README.md"), "<!-- fixture: edge-live -->\n```console\n$ echo '$ rm -rf /'\n```\n");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -827,6 +856,12 @@ fn output_before_a_command_and_exit_zero_annotations_are_refused() {
     assert_eq!(problems, ["README.md:3: output before the first `$ ` command line of the block"]);
     let (_, problems) = parse_blocks("README.md", "<!-- fixture: repo -->\n```console\n$ a  # exit 0\n```\n");
     assert_eq!(problems[0], "README.md:3: `# exit 0`: write a non-zero exit code, or leave it out for 0");
+    let (blocks, problems) = parse_blocks("docs/a.md", "- item\n  ```console\n  $ mmops x\n  ```\n");
+    assert!(blocks.is_empty());
+    assert_eq!(
+        problems,
+        ["docs/a.md:2: indented ```console block: start it at the line's beginning so it is checked"]
+    );
 }
 
 #[test]
