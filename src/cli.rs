@@ -95,6 +95,10 @@ pub enum Command {
 
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+
+    /// Internal: runs one make-ready step tied to make-ready's life (see make_ready/launcher.rs).
+    #[command(name = "__step-launcher", hide = true)]
+    StepLauncher(StepLauncherArgs),
 }
 
 #[derive(Debug, Args)]
@@ -328,6 +332,17 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct StepLauncherArgs {
+    /// PID of the make-ready that started this launcher; if it is gone, the step never starts.
+    #[arg(long, value_name = "PID")]
+    pub parent: i32,
+
+    /// The step's argv.
+    #[arg(last = true, required = true, value_name = "ARGV")]
+    pub argv: Vec<String>,
 }
 
 #[cfg(test)]

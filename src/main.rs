@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::EdgeSim(args) => edge_sim::run(args, &context),
         Command::MakeReady(args) => make_ready::run(args, &context),
         Command::Completions(args) => completions::run(args),
+        Command::StepLauncher(args) => make_ready::launch_step(args, &context.printer),
     });
     match result {
         Ok(verdict) => verdict.exit().into(),

@@ -1,4 +1,5 @@
-//! JUnit XML for CI systems: one testcase per pre-live step and one for readiness.
+//! JUnit XML for CI systems: one testcase per pre-live step and one for readiness. A step's
+//! output is its bounded capture (first and last 64 KiB, the rest counted as elided).
 
 use super::pre_live::{StepResult, StepStatus};
 
@@ -56,12 +57,12 @@ pub(crate) fn render(steps: &[StepResult], readiness: &ReadinessCase<'_>) -> Str
             StepStatus::Waived => xml.push_str(&format!(
                 "{open}>\n      <skipped message=\"{}\"/>\n      <system-out>{}</system-out>\n    </testcase>\n",
                 escape(&message),
-                escape(&step.output_tail.join("\n"))
+                escape(&step.output)
             )),
             StepStatus::Fail => xml.push_str(&format!(
                 "{open}>\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
                 escape(&message),
-                escape(&step.output_tail.join("\n"))
+                escape(&step.output)
             )),
         }
     }

@@ -180,7 +180,10 @@ fn validate_accepts_go_and_rejects_hold_and_each_invalid_shape() {
     run.expect_code(0);
     assert_eq!(run.stdout, "go.json: valid, verdict GO\n| readiness | OK | READINESS=GO |\n");
 
-    let hold = PERFECT_JSON.replace("100.0,\"sections\"", "90.0,\"sections\"").replace("\"GO\"", "\"HOLD\"");
+    let hold = PERFECT_JSON
+        .replace("100.0,\"sections\"", "90.0,\"sections\"")
+        .replace("\"edge\":30.0", "\"edge\":20.0")
+        .replace("\"GO\"", "\"HOLD\"");
     env.write("hold.json", hold);
     let run = env.run(["make-ready", "--validate", "hold.json"]);
     run.expect_code(1);
@@ -205,12 +208,34 @@ fn validate_accepts_go_and_rejects_hold_and_each_invalid_shape() {
             "go.json: verdict HOLD is inconsistent with score 100 (≥ 100)",
         ),
         (
-            PERFECT_JSON.replace("100.0,\"sections\"", "99.0,\"sections\""),
+            PERFECT_JSON
+                .replace("100.0,\"sections\"", "99.0,\"sections\"")
+                .replace("\"tests\":10.0", "\"tests\":9.0"),
             "go.json: verdict GO requires score ≥ 100, got 99",
         ),
         (
             PERFECT_JSON.replace("100.0,\"sections\"", "-1,\"sections\""),
-            "go.json: score -1 is outside 0..100\ngo.json: verdict GO requires score ≥ 100, got -1",
+            "go.json: score -1 is outside 0..100",
+        ),
+        // Regression: each of these used to be "valid, verdict GO".
+        (
+            PERFECT_JSON.replace(
+                "\"chaos\":10.0,\"edge\":30.0,\"guards\":10.0,\"latency\":25.0,\"taker\":15.0,\"tests\":10.0",
+                "\"chaos\":0,\"edge\":0,\"guards\":0,\"latency\":0,\"taker\":0,\"tests\":0",
+            ),
+            "go.json: score 100 is not the sum of the sections (0)",
+        ),
+        (
+            PERFECT_JSON.replace("2026-11-28T12:00:00Z", "not a time"),
+            "go.json: runtime.utc \"not a time\" is not an RFC 3339 time such as 2026-11-28T12:00:00Z",
+        ),
+        (
+            PERFECT_JSON.replace("\"score\":100.0", "\"score\":0,\"score\":100.0"),
+            "go.json: duplicate key \"score\" (each key may appear only once) at line 1 column 77",
+        ),
+        (
+            PERFECT_JSON.replace("\"version\":\"1.4.0\"", "\"version\":\"1.4.0\",\"version\":\"9\""),
+            "go.json: duplicate key \"runtime.version\" (each key may appear only once) at line 1 column 68",
         ),
         ("[]".to_string(), "go.json: the document is not a JSON object"),
         ("{oops".to_string(), "go.json: not valid JSON: key must be a string at line 1 column 2"),
@@ -409,6 +434,17 @@ fn missing_bundle_input_fails_the_secret_scan() {
     std::fs::remove_file(env.path("CHANGELOG.md")).unwrap();
     let run = pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n", &[]);
     run.expect_code(1);
+    // The list comes from `mmops bundle --dry-run`, which refuses a missing required file.
+    assert!(
+        run.stdout.contains("| secrets | FAIL | ")
+            && run.stdout.contains(" | cannot run the check |\n    > cannot list the bundle's files with `mmops bundle --dry-run`: exit 2: mmops: error: 1 required file is missing, nothing was written: CHANGELOG.md;"),
+        "{}",
+        run.stdout
+    );
+    // A listed file given explicitly is still read directly.
+    let run =
+        pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n    files: [CHANGELOG.md]\n", &[]);
+    run.expect_code(1);
     assert!(
         run.stdout.contains("    > cannot read CHANGELOG.md: No such file or directory (os error 2)\n"),
         "{}",
@@ -454,7 +490,7 @@ fn junit_report_is_valid_xml_with_a_case_per_step_and_readiness() {
     assert_eq!(names, ["good", "bad", "readiness_score"]);
     let failure = cases[1].children().find(|node| node.has_tag_name("failure")).unwrap();
     assert_eq!(failure.attribute("message"), Some("exit 1"));
-    assert_eq!(failure.text(), Some("<oops> & \"quotes\""));
+    assert_eq!(failure.text(), Some("<oops> & \"quotes\"\n"));
     assert!(cases[0].children().all(|node| !node.has_tag_name("failure")));
     assert!(cases[2].children().all(|node| !node.has_tag_name("failure")));
     let suite = document.descendants().find(|node| node.has_tag_name("testsuite")).unwrap();
@@ -551,8 +587,17 @@ fn sigterm_kills_running_steps_and_gives_no_verdict() {
     assert!(status.success());
     let output = mmops.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("mmops: error: interrupted: running steps were killed"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // One interrupt path for every tool: exit 130, marker INTERRUPTED, what was done listed.
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stdout.contains(" | interrupted; killed with its process group |\n"), "{stdout}");
+    assert!(stdout.ends_with("| make_ready | FAIL | MAKE_READY=INTERRUPTED |\n"), "{stdout}");
+    assert!(stdout.contains("no readiness written"), "{stdout}");
+    assert!(
+        stderr.starts_with("mmops: pre-live pack: 1 steps, 1 at a time\nmmops:   hang FAIL (")
+            && stderr.lines().count() == 2,
+        "{stderr}"
+    );
     let child = env.read("child.pid");
     let child = child.trim();
     let gone = (0..500).any(|_| {
