@@ -28,7 +28,7 @@ use crate::atomic_write::AtomicFile;
 use crate::cli::{MakeReadyArgs, StepLauncherArgs};
 use crate::context::Context;
 use crate::limits;
-use crate::outcome::{Partial, Verdict};
+use crate::outcome::Verdict;
 use crate::output::Printer;
 use crate::sanitize::display_path;
 use pre_live::StepStatus;
@@ -102,18 +102,21 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         let case = junit::ReadinessCase { failure: failure.as_deref(), detail: &detail };
         outputs.prepare_into(path, "JUnit report", junit::render(&report.steps, &case).as_bytes())?;
     }
-    let committed = outputs.commit_all()?;
-
+    let mut report = report;
+    let committed = match outputs.commit_all() {
+        Ok(committed) => committed,
+        Err(Failure::NothingChanged(error)) => return Err(error),
+        Err(Failure::Partial(message)) => return partial(report, message, printer),
+    };
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|value| !value.is_empty()) {
         // GitHub owns this file and the protocol is to append, so it cannot be a temporary file
         // renamed into place; it comes last, and a failure here is PARTIAL.
-        github::append_summary(Path::new(&path), &report.markdown_summary()).map_err(|error| {
-            anyhow::Error::new(Partial(format!(
-                "{}; already written: {}",
-                crate::output::error_line(&error),
-                committed.join(", ")
-            )))
-        })?;
+        if let Err(error) = github::append_summary(Path::new(&path), &report.markdown_summary()) {
+            let message =
+                format!("{}; already written: {}", crate::output::error_line(&error), committed.join(", "));
+            report.verdict = "PARTIAL";
+            return partial(report, message, printer);
+        }
     }
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|value| value == "true") {
         annotate(&report, printer);
@@ -134,6 +137,23 @@ fn annotate(report: &MakeReadyReport, printer: &Printer) {
     if let Some(failure) = report.readiness_failure() {
         printer.annotation(&github::error_annotation("make-ready readiness", &failure));
     }
+}
+
+/// A failure after a final name changed: said on stderr, and the report ends `MAKE_READY=PARTIAL`
+/// (exit 1) so the marker row never claims a verdict for files that are half in place.
+fn partial(mut report: MakeReadyReport, message: String, printer: &Printer) -> Result<Verdict> {
+    printer.problem(&message);
+    report.verdict = "PARTIAL";
+    report.partial = Some(message);
+    printer.emit(&report)
+}
+
+/// How committing the outputs failed.
+enum Failure {
+    /// Before the first rename: nothing changed, exit 2.
+    NothingChanged(anyhow::Error),
+    /// After it: the message says what is already in place.
+    Partial(String),
 }
 
 /// The outputs of one run, written to temporary files and committed together at the end.
@@ -158,20 +178,20 @@ impl Outputs {
 
     /// Commits in order. Before the first rename nothing changed (exit 2 on failure); after it a
     /// failure is PARTIAL and names what is already in place. Returns the committed paths.
-    fn commit_all(self) -> Result<Vec<String>> {
+    fn commit_all(self) -> Result<Vec<String>, Failure> {
         let mut committed = Vec::new();
         for (file, what) in self.files {
             let shown = display_path(file.path());
             if let Err(error) = file.commit() {
                 let error = error.context(format!("cannot write {what} {shown}"));
                 if committed.is_empty() {
-                    return Err(error);
+                    return Err(Failure::NothingChanged(error));
                 }
-                return Err(anyhow::Error::new(Partial(format!(
+                return Err(Failure::Partial(format!(
                     "{}; already written: {}",
                     crate::output::error_line(&error),
                     committed.join(", ")
-                ))));
+                )));
             }
             committed.push(shown);
         }
@@ -262,6 +282,15 @@ fn score_readiness(args: &MakeReadyArgs, version: &str, context: &Context) -> Re
             None => {
                 forced_hold = true;
                 hold_reasons.push(format!("stale evidence: no usable soak report (limit {limit_text})"));
+            }
+            // A time beyond tomorrow cannot be a finished soak day: a clock or mtime gone wrong
+            // (year 262,000 on tmpfs) must not pass for the freshest evidence there is.
+            Some((made, name)) if *made > context.now + chrono::TimeDelta::days(1) => {
+                forced_hold = true;
+                hold_reasons.push(format!(
+                    "stale evidence: newest soak report {name} is dated in the future ({}); fix its date",
+                    crate::clock::format_utc(*made)
+                ));
             }
             Some((made, name)) => {
                 let age = (context.now - *made).to_std().unwrap_or_default();

@@ -88,8 +88,11 @@ pub(crate) struct MakeReadyReport {
     /// The readiness JSON exactly as written; absent when interrupted before scoring.
     pub readiness: Option<ReadinessDoc>,
     pub readiness_detail: Option<ReadinessDetail>,
-    /// `OK`, `BLOCKED` or `INTERRUPTED`.
+    /// `OK`, `BLOCKED`, `INTERRUPTED`, or `PARTIAL` (an output could not be written after
+    /// another was already in place).
     pub verdict: &'static str,
+    /// What failed and what was already written, when `PARTIAL`.
+    pub partial: Option<String>,
 }
 
 impl MakeReadyReport {
@@ -108,6 +111,7 @@ impl MakeReadyReport {
             readiness: Some(readiness),
             readiness_detail: Some(detail),
             verdict,
+            partial: None,
         }
     }
 
@@ -119,6 +123,7 @@ impl MakeReadyReport {
             readiness: None,
             readiness_detail: None,
             verdict: "INTERRUPTED",
+            partial: None,
         }
     }
 
@@ -166,6 +171,7 @@ impl MakeReadyReport {
 
 impl Report for MakeReadyReport {
     fn marker(&self) -> Marker {
+        // PARTIAL is a plain failure (exit 1): something was written, the rest is named.
         let verdict = match self.verdict {
             "OK" => Verdict::Pass,
             "INTERRUPTED" => Verdict::Interrupted,
@@ -228,7 +234,11 @@ impl Report for MakeReadyReport {
                 writeln!(out, "| pre_live_pack | {} | skipped (--skip-pre-live) |", style.warning("SKIPPED"))?
             }
         }
-        writeln!(out, "| readiness | {} | {} |", paint(detail.status), detail.summary())
+        writeln!(out, "| readiness | {} | {} |", paint(detail.status), detail.summary())?;
+        if let Some(partial) = &self.partial {
+            writeln!(out, "| outputs | {} | {partial} |", paint("PARTIAL"))?;
+        }
+        Ok(())
     }
 }
 

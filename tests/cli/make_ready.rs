@@ -446,7 +446,9 @@ fn missing_bundle_input_fails_the_secret_scan() {
         pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n    files: [CHANGELOG.md]\n", &[]);
     run.expect_code(1);
     assert!(
-        run.stdout.contains("    > cannot read CHANGELOG.md: No such file or directory (os error 2)\n"),
+        run.stdout.contains(
+            "    > cannot read file to scan CHANGELOG.md: No such file or directory (os error 2)\n"
+        ),
         "{}",
         run.stdout
     );
@@ -606,4 +608,352 @@ fn sigterm_kills_running_steps_and_gives_no_verdict() {
     });
     assert!(gone, "the interrupted step's child {child} is still running");
     assert!(!env.exists("artifacts/reports/readiness.json"));
+}
+
+/// The names `env_with_reports` gives its reports, joined as the hold reasons list them.
+fn report_names(count: u32) -> String {
+    (1..=count).map(|day| format!("REPORT_SOAK_202611{day:02}.json")).collect::<Vec<_>>().join(", ")
+}
+
+#[test]
+fn reports_without_latency_or_taker_evidence_hold_naming_fields() {
+    // Regression: seven reports of {"edge_net_bps": 2.5} scored 100 and said GO.
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), "{\"edge_net_bps\": 2.5}");
+    }
+    let names = report_names(7);
+    let run = env
+        .check(["make-ready", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains("| readiness | FAIL | READINESS=HOLD |\n")
+        .stdout_contains(&format!("    > 7 reports lack order_age_p95_ms ({names})\n"))
+        .stdout_contains(&format!("    > 7 reports lack taker_share_pct ({names})\n"))
+        .stdout_contains(&format!("    > 7 reports lack bug_bash ({names})\n"))
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .run();
+    assert!(!run.stdout.contains("READINESS=GO"), "{}", run.stdout);
+    // The score keeps the reference formula's numbers; only the verdict changes.
+    let document: serde_json::Value =
+        serde_json::from_str(&env.read("artifacts/reports/readiness.json")).unwrap();
+    assert_eq!((document["score"].as_f64(), document["verdict"].as_str()), (Some(100.0), Some("HOLD")));
+    // What was written is consistent by the validator's rule (HOLD forced by missing evidence).
+    assert!(
+        run.stdout.contains("score 100 (min 100) from 7 of 7 reports: HOLD; 7 reports lack"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn text_and_negative_measurements_are_invalid_evidence() {
+    // Regression: "9999" (text) and -1e9 counted as 0 and as a perfect latency: GO.
+    let env = env_with_reports(7);
+    env.write(
+        "artifacts/REPORT_SOAK_20261102.json",
+        soak(3.0, 10.0).replace("\"order_age_p95_ms\": 300", "\"order_age_p95_ms\": \"9999\""),
+    );
+    env.write(
+        "artifacts/REPORT_SOAK_20261105.json",
+        soak(3.0, 10.0).replace("\"order_age_p95_ms\": 300", "\"order_age_p95_ms\": -1e9"),
+    );
+    env.write("artifacts/REPORT_SOAK_20261106.json", soak(3.0, -5.0));
+    env.check(["make-ready", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains("    > 1 report has a non-numeric order_age_p95_ms (REPORT_SOAK_20261102.json)\n")
+        .stdout_contains("    > 1 report has a negative order_age_p95_ms (REPORT_SOAK_20261105.json)\n")
+        .stdout_contains("    > 1 report has a negative taker_share_pct (REPORT_SOAK_20261106.json)\n")
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .run();
+    let document = env.read("artifacts/reports/readiness.json");
+    assert!(document.ends_with("\"verdict\":\"HOLD\"}\n"), "{document}");
+}
+
+#[test]
+fn validate_refuses_dev_zero_and_huge_files_within_the_limit() {
+    // Regression: --validate /dev/zero grew to 5.5 GB.
+    let env = TestEnv::new();
+    env.check(["make-ready", "--validate", "/dev/zero"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: /dev/zero: the readiness JSON is a character device, not a regular file\n")
+        .run();
+    let big = std::fs::File::create(env.path("big.json")).unwrap();
+    big.set_len(5 * 1024 * 1024).unwrap();
+    env.check(["make-ready", "--validate", "big.json"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: big.json: the readiness JSON is larger than the 4.0 MiB limit for a readiness JSON; is this the right file?\n")
+        .run();
+    // An error quotes a short excerpt, never the whole input.
+    env.write("long.json", PERFECT_JSON.replace("2026-11-28T12:00:00Z", &"x".repeat(100_000)));
+    let run = env
+        .check(["make-ready", "--validate", "long.json"])
+        .code(1)
+        .stdout_contains("long.json: runtime.utc \"xxxxxxxx")
+        .stdout_contains("…\" is not an RFC 3339 time")
+        .stderr_empty()
+        .run();
+    assert!(run.stdout.len() < 300, "{}", run.stdout.len());
+}
+
+#[test]
+fn huge_soak_report_counts_as_absent_without_reading_it_whole() {
+    // Regression: a 60 MB soak report took 1 GB of memory.
+    let env = env_with_reports(7);
+    let big = std::fs::File::create(env.path("artifacts/REPORT_SOAK_20261107.json")).unwrap();
+    big.set_len(60 * 1024 * 1024).unwrap();
+    env.check(["make-ready", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains("| readiness | FAIL | READINESS=HOLD |\n")
+        .stderr_contains("mmops: warning: soak report REPORT_SOAK_20261107.json: artifacts/REPORT_SOAK_20261107.json: the soak report is larger than the 16.0 MiB limit for a soak report; is this the right file? (counted as absent)\n")
+        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .run();
+}
+
+#[test]
+fn extreme_mtimes_on_tmpfs_hold_instead_of_panicking() {
+    // Regression: a report dated year 262,000 (possible on tmpfs) crashed make-ready (exit 101).
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        assert!(!crate::support::skip_or_fail("/dev/shm (tmpfs) is missing", "mount a tmpfs on /dev/shm"));
+        return;
+    }
+    let reports = tempfile::tempdir_in(shm).unwrap();
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    let report = reports.path().join("REPORT_SOAK_latest.json");
+    std::fs::write(&report, soak(3.0, 10.0)).unwrap();
+    let dir = reports.path().to_str().unwrap();
+    // Year 261,976 (chrono can hold it) and year ~280,000 (it cannot).
+    for (seconds, expected) in [
+        (8_205_000_000_000i64, "dated in the future (+261976-02-06T18:40:00Z)"),
+        (1i64 << 43, "no usable soak report"),
+    ] {
+        let time = filetime::FileTime::from_unix_time(seconds, 0);
+        if filetime::set_file_mtime(&report, time).is_err() {
+            assert!(!crate::support::skip_or_fail("tmpfs refuses extreme mtimes", "a tmpfs on /dev/shm"));
+            return;
+        }
+        let mut check = env
+            .check(["make-ready", "--skip-pre-live", "--reports-dir", dir, "--max-evidence-age", "2d"])
+            .env("CI_FAKE_UTC", NOW)
+            .code(1)
+            .stdout_contains(expected)
+            .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+            .stderr_contains("mmops: warning: pre-live pack skipped");
+        if seconds == 1 << 43 {
+            check = check.stderr_contains(
+                "mmops: warning: soak report REPORT_SOAK_latest.json: mtime is out of range (FUTURE",
+            );
+        }
+        check.run();
+    }
+}
+
+#[test]
+fn waiver_until_far_ahead_or_not_a_date_is_a_located_error_and_runs_nothing() {
+    // Regression: until: "+99999-12-31" waived a step for 97,000 years.
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    for (until, message) in [
+        ("\"+99999-12-31\"", "waive.until \"+99999-12-31\" is not a date: write YYYY-MM-DD"),
+        ("2027-06-01", "waive.until 2027-06-01 is more than 90 days ahead (waiver_horizon)"),
+    ] {
+        env.write(
+            "make_ready.yaml",
+            format!("steps:\n  - name: flaky\n    run: [sh, -c, 'touch ran']\n    waive: {{until: {until}, reason: vendor}}\n"),
+        );
+        env.check(["make-ready", "--config", "make_ready.yaml"])
+            .env("CI_FAKE_UTC", NOW)
+            .code(2)
+            .stdout_empty()
+            .stderr_contains(&format!("make_ready.yaml:4:20: steps[0] (flaky): {message}"))
+            .run();
+        assert!(!env.exists("ran") && !env.exists("artifacts"), "nothing may run or be written");
+    }
+}
+
+/// Peak resident memory (VmHWM, KiB) of a running process, if it is still there to ask.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_step_printing_200_mb_costs_bounded_memory_and_is_elided_in_junit() {
+    // Regression: all step output was kept in memory (2 GiB of output peaked at 4.2 GB).
+    let env = TestEnv::new();
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(3.0, 10.0));
+    }
+    env.write("VERSION", "1.4.0\n");
+    env.write(
+        "make_ready.yaml",
+        "steps:\n  - name: chatty\n    run: [sh, -c, 'echo first; yes | head -c 200000000; echo; echo last; exit 3']\n    timeout: 120s\n",
+    );
+    let mut command = env.command();
+    command
+        .args(["make-ready", "--config", "make_ready.yaml", "--junit", "junit.xml"])
+        .env("CI_FAKE_UTC", NOW)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    let pid = child.id();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        peak
+    });
+    let output = child.wait_with_output().unwrap();
+    let peak = sampler.join().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("| chatty | FAIL | ") && stdout.contains(" | exit 3 |\n"), "{stdout}");
+    assert!(stdout.contains("    > y\n    > last\n| pre_live_pack | FAIL |"), "{stdout}");
+    assert!(stderr.starts_with("mmops: pre-live pack: 1 steps"), "{stderr}");
+    assert!(peak > 0 && peak < 64 * 1024, "make-ready peaked at {peak} KiB");
+    let xml = env.read("junit.xml");
+    let document = roxmltree::Document::parse(&xml).unwrap();
+    let failure = document.descendants().find(|node| node.has_tag_name("failure")).unwrap();
+    let text = failure.text().unwrap();
+    let elided = 200_000_000 + 6 + 1 + 5 - 2 * 65_536;
+    assert!(text.starts_with("first\ny\ny\n"), "{}", &text[..20]);
+    assert!(text.contains(&format!("\n[… {elided} bytes of output elided …]\n")), "{}", text.len());
+    assert!(text.ends_with("y\ny\n\nlast\n"));
+    assert!(xml.len() < 200_000, "{}", xml.len());
+}
+
+/// Pids of live processes whose environment holds `marker` (our own children and their heirs).
+fn processes_with(marker: &str) -> Vec<String> {
+    let needle = format!("MMOPS_TEST_MARKER={marker}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_string))
+        .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()))
+        .filter(|pid| !process_is_gone(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|environ| environ.split(|byte| *byte == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
+}
+
+/// Waits (bounded) until no process carries `marker`; returns the ones left.
+fn survivors(marker: &str) -> Vec<String> {
+    for _ in 0..500 {
+        let left = processes_with(marker);
+        if left.is_empty() {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    processes_with(marker)
+}
+
+/// Writes 7 perfect reports, VERSION and `config` as make_ready.yaml, without running anything.
+fn write_pack(env: &TestEnv, config: &str) {
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(3.0, 10.0));
+    }
+    env.write("VERSION", "1.4.0\n");
+    env.write("make_ready.yaml", config);
+}
+
+#[test]
+fn a_step_that_calls_setsid_is_cleaned_up_when_it_ends() {
+    // Regression: the group kill at the end of a step missed a `setsid` child, which kept
+    // running after make-ready had finished.
+    let env = TestEnv::new();
+    let marker = format!("setsid-{}-{:?}", std::process::id(), std::thread::current().id());
+    write_pack(
+        &env,
+        "steps:\n  - name: escape\n    run: [sh, -c, 'setsid sleep 300 & (sleep 300 &) ; echo started']\n",
+    );
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .env("CI_FAKE_UTC", NOW)
+        .env("MMOPS_TEST_MARKER", &marker)
+        .code(0)
+        .stdout_contains("| escape | OK | ")
+        .stdout_contains("| make_ready | OK | MAKE_READY=OK |\n")
+        .stderr_contains("mmops: pre-live pack: 1 steps, 1 at a time\n")
+        .run();
+    assert_eq!(survivors(&marker), Vec::<String>::new(), "processes outlived their step");
+}
+
+#[test]
+fn sigkill_of_make_ready_leaves_no_step_process_behind() {
+    // Regression: `kill -KILL` of make-ready left each step's process group (and any setsid
+    // child) running under PID 1 until the end of its sleep.
+    let env = TestEnv::new();
+    let marker = format!("sigkill-{}-{:?}", std::process::id(), std::thread::current().id());
+    write_pack(
+        &env,
+        "steps:\n  - name: a\n    run: [sh, -c, 'setsid sleep 300 & sleep 300 & echo a >> started; wait']\n    timeout: 10m\n  - name: b\n    run: [sh, -c, 'sleep 300 & echo b >> started; wait']\n    timeout: 10m\n",
+    );
+    let mut command = env.command();
+    command
+        .args(["make-ready", "--config", "make_ready.yaml", "--jobs", "2"])
+        .env("MMOPS_TEST_MARKER", &marker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut mmops = command.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !env.exists("started") || env.read("started").lines().count() < 2 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the steps never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Both steps' shells and sleeps, the setsid one included, exist before the kill.
+    assert!(processes_with(&marker).len() >= 6, "{:?}", processes_with(&marker));
+    mmops.kill().unwrap();
+    assert_eq!(mmops.wait().unwrap().code(), None);
+    assert_eq!(survivors(&marker), Vec::<String>::new(), "processes outlived a killed make-ready");
+    assert!(!env.exists("artifacts/reports/readiness.json"));
+}
+
+#[test]
+fn an_unwritable_junit_path_is_exit_2_with_no_readiness_written() {
+    // Regression: readiness.json was committed first, then the JUnit write failed: exit 2
+    // although a file had changed. Every output is now prepared before the first commit.
+    let env = TestEnv::new();
+    write_pack(&env, "steps:\n  - name: good\n    run: [true]\n");
+    env.mkdir("junit.xml");
+    env.check(["make-ready", "--config", "make_ready.yaml", "--junit", "junit.xml"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot write JUnit report junit.xml: ")
+        .run();
+    assert!(!env.exists("artifacts/reports/readiness.json") && !env.exists("artifacts/reports/readiness.md"));
+    assert!(std::fs::read_dir(env.path("artifacts/reports")).map_or(true, |dir| dir.count() == 0));
+}
+
+#[test]
+fn a_failing_github_summary_after_the_commit_is_partial_exit_1() {
+    let env = TestEnv::new();
+    write_pack(&env, "steps:\n  - name: good\n    run: [true]\n");
+    env.mkdir("summary.md");
+    env.check(["make-ready", "--config", "make_ready.yaml", "--junit", "junit.xml"])
+        .env("CI_FAKE_UTC", NOW)
+        .env("GITHUB_STEP_SUMMARY", "summary.md")
+        .code(1)
+        .stdout_contains("| outputs | PARTIAL | cannot open GITHUB_STEP_SUMMARY file summary.md: ")
+        .stdout_contains("; already written: artifacts/reports/readiness.json, artifacts/reports/readiness.md, junit.xml |\n")
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=PARTIAL |\n")
+        .stderr_contains("mmops: error: cannot open GITHUB_STEP_SUMMARY file summary.md: ")
+        .run();
+    assert_eq!(env.read("artifacts/reports/readiness.json"), PERFECT_JSON);
+    assert!(env.read("junit.xml").contains("<testcase classname=\"pre_live_pack\" name=\"good\""));
 }
