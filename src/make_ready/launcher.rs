@@ -91,7 +91,10 @@ fn launch(args: &StepLauncherArgs, printer: &Printer) -> i32 {
         return code;
     }
     if let Some(signal) = status.terminating_signal() {
-        // Die the same way, so make-ready reports "killed by signal N" as for a direct child.
+        // Die the same way, so make-ready reports "killed by signal N" as for a direct child;
+        // without a second core dump (the step already left its own, if any).
+        let no_core = rustix::process::Rlimit { current: Some(0), maximum: Some(0) };
+        let _ = rustix::process::setrlimit(rustix::process::Resource::Core, no_core);
         let _ = signal_hook::low_level::emulate_default_handler(signal);
         return 128 + signal;
     }

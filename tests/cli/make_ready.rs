@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use mmops::readiness_doc::{ReadinessDoc, ReadinessVerdict};
+
 use crate::support::{Run, TestEnv, utc};
 
 const NOW: &str = "2026-11-28T12:00:00Z";
@@ -637,9 +639,8 @@ fn reports_without_latency_or_taker_evidence_hold_naming_fields() {
         .run();
     assert!(!run.stdout.contains("READINESS=GO"), "{}", run.stdout);
     // The score keeps the reference formula's numbers; only the verdict changes.
-    let document: serde_json::Value =
-        serde_json::from_str(&env.read("artifacts/reports/readiness.json")).unwrap();
-    assert_eq!((document["score"].as_f64(), document["verdict"].as_str()), (Some(100.0), Some("HOLD")));
+    let document = ReadinessDoc::parse(env.read("artifacts/reports/readiness.json").as_bytes()).unwrap();
+    assert_eq!((document.score, document.verdict), (100.0, ReadinessVerdict::Hold));
     // What was written is consistent by the validator's rule (HOLD forced by missing evidence).
     assert!(
         run.stdout.contains("score 100 (min 100) from 7 of 7 reports: HOLD; 7 reports lack"),
@@ -670,8 +671,8 @@ fn text_and_negative_measurements_are_invalid_evidence() {
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
         .stderr_contains("mmops: warning: pre-live pack skipped")
         .run();
-    let document = env.read("artifacts/reports/readiness.json");
-    assert!(document.ends_with("\"verdict\":\"HOLD\"}\n"), "{document}");
+    let document = ReadinessDoc::parse(env.read("artifacts/reports/readiness.json").as_bytes()).unwrap();
+    assert_eq!(document.verdict, ReadinessVerdict::Hold);
 }
 
 #[test]
