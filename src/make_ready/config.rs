@@ -54,6 +54,32 @@ struct StepFile {
     files: Option<Vec<PathBuf>>,
     #[serde(default)]
     waive: Option<WaiverFile>,
+    #[serde(default)]
+    retries: Option<Spanned<u32>>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
+    retry_delay: Option<Duration>,
+    #[serde(default)]
+    report_only: Option<Spanned<StrictBool>>,
+}
+
+/// `true` or `false` only: serde-saphyr would read `"yes"`, `"no"` or `off` as booleans.
+#[derive(Debug, Clone, Copy)]
+struct StrictBool(bool);
+
+impl<'de> Deserialize<'de> for StrictBool {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<StrictBool, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = StrictBool;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("true or false")
+            }
+            fn visit_bool<E>(self, value: bool) -> Result<StrictBool, E> {
+                Ok(StrictBool(value))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,7 +183,20 @@ pub(crate) struct Step {
     pub name: String,
     pub action: Action,
     pub waiver: Option<Waiver>,
+    /// Extra attempts after a failure (0 = run once); each attempt is shown.
+    pub retries: u32,
+    /// Pause between attempts.
+    pub retry_delay: Duration,
+    /// Run and shown, never blocks: a check under evaluation.
+    pub report_only: bool,
 }
+
+/// Most extra attempts a step may have: a check that needs more is broken, not flaky.
+pub(crate) const MAX_RETRIES: u32 = 10;
+/// Pause between attempts when `retry_delay` is not given.
+pub(crate) const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Longest `retry_delay`: the pack must not sit idle for long.
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 
 pub(crate) const DEFAULT_ALERTS: &str = "deploy/prometheus/alerts_soak.yml";
 pub(crate) const DEFAULT_POLICY: &str = "deploy/policies/rollback.yaml";
@@ -198,6 +237,32 @@ fn plan(file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result<Vec<Step>>
             Some(waiver) => Some(check_waiver(waiver, now, horizon, origin, &label)?),
             None => None,
         };
+        let located = |location: &serde_saphyr::Location| {
+            format!("{origin}:{}:{}: {label}", location.line(), location.column())
+        };
+        let retries = match &step.retries {
+            Some(retries) if retries.value > MAX_RETRIES => bail!(
+                "{}: retries {} is more than {MAX_RETRIES}; a check that fails that often is broken, not flaky",
+                located(&retries.referenced),
+                retries.value
+            ),
+            Some(retries) => retries.value,
+            None => 0,
+        };
+        if step.retry_delay.is_some() && retries == 0 {
+            bail!("{at}: retry_delay needs retries: N (N ≥ 1)");
+        }
+        let retry_delay = step.retry_delay.unwrap_or(DEFAULT_RETRY_DELAY);
+        if retry_delay > MAX_RETRY_DELAY {
+            bail!("{at}: retry_delay is longer than {}", units::format_duration(MAX_RETRY_DELAY));
+        }
+        let report_only = step.report_only.as_ref().is_some_and(|flag| flag.value.0);
+        if let (Some(flag), true) = (&step.report_only, waiver.is_some()) {
+            bail!(
+                "{}: report_only and waive together: a report-only step never blocks, so drop the waiver",
+                located(&flag.referenced)
+            );
+        }
         let action = match (step.run, step.check) {
             (Some(_), Some(_)) => bail!("{at}: give either run (a command) or check (a built-in), not both"),
             (None, None) => {
@@ -240,7 +305,7 @@ fn plan(file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result<Vec<Step>>
                 }
             }
         };
-        steps.push(Step { name: step.name, action, waiver });
+        steps.push(Step { name: step.name, action, waiver, retries, retry_delay, report_only });
     }
     Ok(steps)
 }
@@ -300,6 +365,48 @@ mod tests {
         );
         let longer = format!("waiver_horizon: 400d\n{}", config("2027-12-01"));
         assert_eq!(parse(&longer, now()).unwrap()[0].waiver.as_ref().unwrap().until, "2027-12-01");
+    }
+
+    #[test]
+    fn retries_and_report_only_are_checked_and_located() {
+        let steps = parse(
+            "steps:\n  - name: a\n    run: [x]\n    retries: 2\n    retry_delay: 10ms\n  - name: b\n    run: [y]\n    report_only: true\n",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            (steps[0].retries, steps[0].retry_delay, steps[0].report_only),
+            (2, Duration::from_millis(10), false)
+        );
+        assert_eq!(
+            (steps[1].retries, steps[1].retry_delay, steps[1].report_only),
+            (0, DEFAULT_RETRY_DELAY, true)
+        );
+        assert_eq!(
+            error("steps:\n  - name: a\n    run: [x]\n    retries: 11\n"),
+            "make_ready.yaml:4:14: steps[0] (a): retries 11 is more than 10; a check that fails that often is broken, not flaky"
+        );
+        assert!(
+            error("steps:\n  - name: a\n    run: [x]\n    retries: -1\n")
+                .starts_with("make_ready.yaml:4:14: ")
+        );
+        assert_eq!(
+            error("steps:\n  - name: a\n    run: [x]\n    retry_delay: 1s\n"),
+            "make_ready.yaml: steps[0] (a): retry_delay needs retries: N (N ≥ 1)"
+        );
+        assert_eq!(
+            error(
+                "steps:\n  - name: a\n    run: [x]\n    report_only: true\n    waive: {until: 2026-12-01, reason: r}\n"
+            ),
+            "make_ready.yaml:4:18: steps[0] (a): report_only and waive together: a report-only step never blocks, so drop the waiver"
+        );
+        for text in ["\"yes\"", "\"off\"", "1"] {
+            let message = error(&format!("steps:\n  - name: a\n    run: [x]\n    report_only: {text}\n"));
+            assert!(
+                message.starts_with("make_ready.yaml:4:") && message.contains("true or false"),
+                "{text}: {message}"
+            );
+        }
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub(crate) fn escape(text: &str) -> String {
 pub(crate) fn render(steps: &[StepResult], readiness: &ReadinessCase<'_>) -> String {
     let failures = steps.iter().filter(|step| step.status == StepStatus::Fail).count()
         + usize::from(readiness.failure.is_some());
-    let skipped = steps.iter().filter(|step| step.status == StepStatus::Waived).count();
+    let skipped = steps
+        .iter()
+        .filter(|step| matches!(step.status, StepStatus::Waived | StepStatus::ReportOnly))
+        .count();
     let total_time: f64 = steps.iter().map(|step| step.duration).sum();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     xml.push_str(&format!(
@@ -47,14 +50,10 @@ pub(crate) fn render(steps: &[StepResult], readiness: &ReadinessCase<'_>) -> Str
             escape(&step.name),
             step.duration
         );
-        let message = [step.reason.as_deref(), step.waiver.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ");
+        let message = step.notes().join("; ");
         match step.status {
             StepStatus::Ok => xml.push_str(&format!("{open}/>\n")),
-            StepStatus::Waived => xml.push_str(&format!(
+            StepStatus::Waived | StepStatus::ReportOnly => xml.push_str(&format!(
                 "{open}>\n      <skipped message=\"{}\"/>\n      <system-out>{}</system-out>\n    </testcase>\n",
                 escape(&message),
                 escape(&step.output)

@@ -33,6 +33,9 @@ pub(crate) enum StepStatus {
     Ok,
     Fail,
     Waived,
+    /// Failed, but the step is `report_only`: shown, never blocks.
+    #[serde(rename = "REPORT_ONLY")]
+    ReportOnly,
 }
 
 impl StepStatus {
@@ -41,6 +44,7 @@ impl StepStatus {
             StepStatus::Ok => "OK",
             StepStatus::Fail => "FAIL",
             StepStatus::Waived => "WAIVED",
+            StepStatus::ReportOnly => "REPORT_ONLY",
         }
     }
 }
@@ -54,6 +58,18 @@ pub(crate) struct Outcome {
     pub reason: Option<String>,
     pub output: Captured,
     pub duration: Duration,
+    /// Every attempt when the step has `retries` (empty otherwise).
+    pub attempts: Vec<Attempt>,
+}
+
+/// One attempt of a retried step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Attempt {
+    /// Seconds, millisecond precision.
+    pub duration: f64,
+    pub exit_code: Option<i32>,
+    /// Why it failed; `None` = passed.
+    pub reason: Option<String>,
 }
 
 /// Bounded output: the kept text (head, elision note, tail) and how many bytes there were.
@@ -88,6 +104,26 @@ pub(crate) struct StepResult {
     /// The kept output (first and last 64 KiB) for JUnit; not in the JSON report.
     #[serde(skip)]
     pub output: String,
+    /// Each attempt, when the step has `retries`: a flaky pass stays visible.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+}
+
+impl StepResult {
+    /// The notes shown after a step's row: why it failed, its waiver, its attempts, report-only.
+    pub(crate) fn notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> =
+            [self.reason.clone(), self.waiver.clone()].into_iter().flatten().collect();
+        if self.attempts.len() > 1 {
+            let each: Vec<&str> =
+                self.attempts.iter().map(|attempt| attempt.reason.as_deref().unwrap_or("OK")).collect();
+            notes.push(format!("{} attempts: {}", self.attempts.len(), each.join(", ")));
+        }
+        if self.status == StepStatus::ReportOnly {
+            notes.push("report only: does not block".into());
+        }
+        notes
+    }
 }
 
 /// Pass, waived or fail: a failure is waived only while the waiver has not ended (a
@@ -95,6 +131,7 @@ pub(crate) struct StepResult {
 pub(crate) fn judge(step: &Step, outcome: Outcome, now: DateTime<Utc>) -> StepResult {
     let (status, waiver) = match (&outcome.passed, &step.waiver) {
         (true, _) => (StepStatus::Ok, None),
+        (false, _) if step.report_only => (StepStatus::ReportOnly, None),
         (false, None) => (StepStatus::Fail, None),
         (false, Some(Waiver { ends, until, reason })) if now < *ends => {
             (StepStatus::Waived, Some(format!("waived until {until}: {reason}")))
@@ -114,6 +151,7 @@ pub(crate) fn judge(step: &Step, outcome: Outcome, now: DateTime<Utc>) -> StepRe
         output_bytes: outcome.output.bytes,
         output_elided_bytes: outcome.output.elided_bytes,
         output: outcome.output.text,
+        attempts: outcome.attempts,
     }
 }
 
@@ -151,6 +189,7 @@ pub(crate) fn run_all(
                             reason: Some("not started: interrupted".into()),
                             output: Captured::default(),
                             duration: Duration::ZERO,
+                            attempts: Vec::new(),
                         }
                     } else {
                         run_step(step, interrupted)
@@ -175,7 +214,43 @@ pub(crate) fn run_all(
         .collect()
 }
 
+/// Runs a step, and again after a failure up to `retries` times (`retry_delay` apart, never
+/// after an interrupt). The last attempt decides; every attempt is recorded when retries are on.
 fn run_step(step: &Step, interrupted: &AtomicBool) -> Outcome {
+    let started = Instant::now();
+    let mut attempts = Vec::new();
+    let mut attempt = 0u32;
+    loop {
+        let outcome = run_once(step, interrupted);
+        if step.retries > 0 {
+            attempts.push(Attempt {
+                duration: (outcome.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+                exit_code: outcome.exit_code,
+                reason: outcome.reason.clone(),
+            });
+        }
+        // The attempt count, not `attempts` (empty without retries), bounds the loop.
+        let last = outcome.passed || attempt >= step.retries || !pause(step.retry_delay, interrupted);
+        if last {
+            return Outcome { duration: started.elapsed(), attempts, ..outcome };
+        }
+        attempt += 1;
+    }
+}
+
+/// Sleeps `delay` unless interrupted first; returns whether to go on.
+fn pause(delay: Duration, interrupted: &AtomicBool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < delay {
+        if interrupted.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(POLL.min(delay.saturating_sub(started.elapsed())));
+    }
+    !interrupted.load(Ordering::SeqCst)
+}
+
+fn run_once(step: &Step, interrupted: &AtomicBool) -> Outcome {
     let started = Instant::now();
     let finished = |passed: bool, exit_code: Option<i32>, reason: Option<String>, output: Captured| Outcome {
         passed,
@@ -183,6 +258,7 @@ fn run_step(step: &Step, interrupted: &AtomicBool) -> Outcome {
         reason,
         output,
         duration: started.elapsed(),
+        attempts: Vec::new(),
     };
     let findings = |result: anyhow::Result<Vec<String>>| match result {
         Ok(lines) if lines.is_empty() => finished(true, None, None, Captured::default()),
@@ -396,6 +472,9 @@ mod tests {
             name: "s".into(),
             action: Action::SecretScan { files: Some(vec![PathBuf::from("x")]) },
             waiver,
+            retries: 0,
+            retry_delay: Duration::ZERO,
+            report_only: false,
         }
     }
 
@@ -406,6 +485,7 @@ mod tests {
             reason: None,
             output: Captured::from_text("a\n\nb\n".into()),
             duration: Duration::from_micros(1500),
+            attempts: Vec::new(),
         }
     }
 
@@ -425,6 +505,17 @@ mod tests {
         assert_eq!(result.waiver.as_deref(), Some("waiver expired on 2026-12-31 and is ignored"));
         assert_eq!(judge(&waived, outcome(true), day("2027-01-01")).status, StepStatus::Ok);
         assert_eq!(judge(&step(None), outcome(false), day("2020-01-01")).status, StepStatus::Fail);
+    }
+
+    #[test]
+    fn report_only_failures_never_block_and_say_so() {
+        let watched = Step { report_only: true, ..step(None) };
+        let result = judge(&watched, outcome(false), day("2026-01-01"));
+        assert_eq!(
+            (result.status, result.notes()),
+            (StepStatus::ReportOnly, vec!["report only: does not block".to_string()])
+        );
+        assert_eq!(judge(&watched, outcome(true), day("2026-01-01")).status, StepStatus::Ok);
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub(crate) struct PackSummary {
     pub ok: usize,
     pub waived: usize,
     pub failed: usize,
+    /// Report-only steps that failed (shown, never blocking).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub report_only: usize,
     pub wall_time: f64,
     pub serial_time: f64,
 }
@@ -66,17 +69,26 @@ impl PackSummary {
             ok: count(StepStatus::Ok),
             waived: count(StepStatus::Waived),
             failed,
+            report_only: count(StepStatus::ReportOnly),
             wall_time: (wall * 1000.0).round() / 1000.0,
             serial_time: (results.iter().map(|step| step.duration).sum::<f64>() * 1000.0).round() / 1000.0,
         }
     }
 
     fn detail(&self) -> String {
+        let report_only = match self.report_only {
+            0 => String::new(),
+            count => format!(", {count} report-only failing"),
+        };
         format!(
-            "{} ok, {} waived, {} failed in {:.2}s (steps sum {:.2}s)",
+            "{} ok, {} waived, {} failed{report_only} in {:.2}s (steps sum {:.2}s)",
             self.ok, self.waived, self.failed, self.wall_time, self.serial_time
         )
     }
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// The `--format json` document and the text report.
@@ -137,11 +149,7 @@ impl MakeReadyReport {
             self.verdict
         );
         for step in &self.steps {
-            let detail = [step.reason.as_deref(), step.waiver.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join("; ");
+            let detail = step.notes().join("; ");
             text.push_str(&format!(
                 "| {} | {} | {:.2}s | {} |\n",
                 step.name,
@@ -183,13 +191,13 @@ impl Report for MakeReadyReport {
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         let paint = |status: &str| match status {
             "OK" | "GO" => style.good(status),
-            "WAIVED" => style.warning(status),
+            "WAIVED" | "REPORT_ONLY" => style.warning(status),
             _ => style.bad(status),
         };
         for step in &self.steps {
             let mut row =
                 format!("| {} | {} | {:.2}s |", step.name, paint(step.status.label()), step.duration);
-            for note in [step.reason.as_deref(), step.waiver.as_deref()].into_iter().flatten() {
+            for note in step.notes() {
                 row.push_str(&format!(" {note} |"));
             }
             writeln!(out, "{row}")?;

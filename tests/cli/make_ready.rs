@@ -958,3 +958,71 @@ fn a_failing_github_summary_after_the_commit_is_partial_exit_1() {
     assert_eq!(env.read("artifacts/reports/readiness.json"), PERFECT_JSON);
     assert!(env.read("junit.xml").contains("<testcase classname=\"pre_live_pack\" name=\"good\""));
 }
+
+/// A step that fails until it has run `passes_on` times (a counter file), like a flaky check.
+fn flaky_step(passes_on: u32, retries: u32) -> String {
+    format!(
+        "steps:\n  - name: flaky\n    run: [sh, -c, 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo attempt $n; [ $n -ge {passes_on} ]']\n    retries: {retries}\n    retry_delay: 10ms\n"
+    )
+}
+
+#[test]
+fn retries_run_a_flaky_step_again_and_show_every_attempt() {
+    let env = TestEnv::new();
+    write_pack(&env, &flaky_step(3, 2));
+    let run = env
+        .check(["make-ready", "--config", "make_ready.yaml", "--format", "json"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains("\"marker\": \"MAKE_READY=OK\"")
+        .stderr_empty()
+        .run();
+    assert_eq!(env.read("count"), "3\n");
+    let step = &run.json()["steps"][0];
+    assert_eq!(step["status"], "OK");
+    let reasons: Vec<_> = step["attempts"].as_array().unwrap().iter().map(|a| a["reason"].clone()).collect();
+    assert_eq!(reasons, [serde_json::json!("exit 1"), serde_json::json!("exit 1"), serde_json::Value::Null]);
+    // The flaky pass is visible in the text row too.
+    std::fs::remove_file(env.path("count")).unwrap();
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains(" | 3 attempts: exit 1, exit 1, OK |\n")
+        .stderr_contains("mmops:   flaky OK (")
+        .run();
+    // Not enough retries: the last attempt decides.
+    std::fs::remove_file(env.path("count")).unwrap();
+    write_pack(&env, &flaky_step(3, 1));
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains(" | exit 1 | 2 attempts: exit 1, exit 1 |\n    > attempt 2\n")
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("mmops:   flaky FAIL (")
+        .run();
+    assert_eq!(env.read("count"), "2\n");
+}
+
+#[test]
+fn a_report_only_step_runs_and_shows_but_never_blocks() {
+    let env = TestEnv::new();
+    write_pack(
+        &env,
+        "steps:\n  - name: candidate\n    run: [sh, -c, 'echo not yet; exit 4']\n    report_only: true\n  - name: good\n    run: [true]\n",
+    );
+    env.check(["make-ready", "--config", "make_ready.yaml", "--junit", "junit.xml"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains(" | REPORT_ONLY | ")
+        .stdout_contains(" | exit 4 | report only: does not block |\n    > not yet\n")
+        .stdout_contains("| pre_live_pack | OK | 1 ok, 0 waived, 0 failed, 1 report-only failing in ")
+        .stdout_contains("| make_ready | OK | MAKE_READY=OK |\n")
+        .stderr_contains("mmops:   candidate REPORT_ONLY (")
+        .run();
+    let xml = env.read("junit.xml");
+    let document = roxmltree::Document::parse(&xml).unwrap();
+    let skipped = document.descendants().find(|node| node.has_tag_name("skipped")).unwrap();
+    assert_eq!(skipped.attribute("message"), Some("exit 4; report only: does not block"));
+    let suite = document.descendants().find(|node| node.has_tag_name("testsuite")).unwrap();
+    assert_eq!((suite.attribute("failures"), suite.attribute("skipped")), (Some("0"), Some("1")));
+}
