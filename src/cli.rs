@@ -89,9 +89,10 @@ Examples:
 
 Exit codes:
   0    MAKE_READY=OK: every pre-live step passed (or was waived) and readiness is GO
-  1    MAKE_READY=BLOCKED: a step failed or readiness is HOLD
+  1    MAKE_READY=BLOCKED: a step failed or readiness is HOLD; MAKE_READY=PARTIAL: an output
+       failed after another was written (the report names what was written)
   2    could not run: bad config, flag or reports (nothing was written)
-  130  interrupted: running steps were killed with their process groups";
+  130  MAKE_READY=INTERRUPTED: running steps were killed with everything they started";
 
 /// Operations toolkit for the mm-bot market maker.
 ///
