@@ -28,8 +28,9 @@ use crate::outcome::Verdict;
 use crate::output::{Marker, Report, Style};
 use crate::sanitize::display_path;
 
+use crate::clock::format_micros;
 use config::ConfigFile;
-use input::{InputFormat, SeriesKind, format_micros};
+use input::{InputFormat, SeriesKind};
 use rules::{Change, Profile, Rules};
 use simulate::{Simulation, WindowOutcome};
 

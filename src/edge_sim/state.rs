@@ -14,11 +14,11 @@ use std::path::Path;
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
-use super::input::{format_micros, parse_timestamp};
 use super::rules::{Machine, Profile, Rules};
 use super::simulate::WindowOutcome;
 use super::{MARKER_KEY, TOOL, Transition};
 use crate::cli::EdgeSimArgs;
+use crate::clock::{format_micros, parse_timestamp};
 use crate::outcome::Verdict;
 use crate::output::{Marker, Report, Style};
 use crate::sanitize::display_path;

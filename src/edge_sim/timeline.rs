@@ -6,10 +6,10 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use super::input::format_micros;
 use super::rules::Rules;
 use super::simulate::WindowOutcome;
 use crate::atomic_write::AtomicFile;
+use crate::clock::format_micros;
 use crate::sanitize::display_path;
 
 pub(crate) const HEADER: &str = "ts,ema1h,ema24h,profile,streak,recovery_streak,changed";
