@@ -692,3 +692,24 @@ fn twenty_digit_timestamp_is_a_located_error() {
     run.expect_code(2);
     assert!(run.stderr.starts_with("mmops: error: series.csv:2: column 1 \"ts\""), "{}", run.stderr);
 }
+
+// Issue 11 item 21: `"a,b"` was split at its comma, so the EMA columns moved one to the right.
+#[test]
+fn a_quoted_comma_stays_in_its_field() {
+    let env = TestEnv::new();
+    let csv = format!(
+        "ts,note,ema1h,ema24h\n{},\"a,b\",-1,1\n{},\"c,\"\"d\"\"\",-1,1\n{},plain,-1,1\n",
+        DAY + WINDOW,
+        DAY + 2 * WINDOW,
+        DAY + 3 * WINDOW
+    );
+    let run = simulate_json(&env, &csv);
+    let json = run.json();
+    assert_eq!((json["rows"].as_u64(), json["windows_seen"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(json["marker"], "EDGE_PROFILE=Conservative");
+    assert_eq!(
+        transitions(&run),
+        [("2025-10-11T01:30:00Z".into(), "Moderate".into(), "Conservative".into())]
+    );
+    assert_eq!(env.read("in.csv"), csv, "the input is only read");
+}

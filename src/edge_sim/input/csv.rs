@@ -8,50 +8,90 @@ use super::numbers::POWERS_OF_TEN;
 use super::{Parser, SeriesKind};
 
 impl Parser<'_> {
-    pub(super) fn csv_row(&self, line: &[u8]) -> Result<(i64, f64, f64)> {
+    /// A row the fast path did not take: any column order, RFC 3339 timestamps, quoting.
+    pub(super) fn csv_row(&self, record: &[u8]) -> Result<(i64, f64, f64)> {
         let header = self.header.as_ref().expect("header read before rows");
-        let mut fields: [&[u8]; 3] = [&[], &[], &[]];
-        let mut found = [false; 3];
-        let mut count = 0;
-        for (index, field) in split_fields(line).enumerate() {
-            count = index + 1;
-            for which in 0..3 {
-                if header.columns[which] == index {
-                    fields[which] = field;
-                    found[which] = true;
+        with_fields(record, |fields| {
+            let mut picked: [Option<&[u8]>; 3] = [None; 3];
+            let mut count = 0;
+            for (index, field) in fields.enumerate() {
+                count = index + 1;
+                for (slot, column) in picked.iter_mut().zip(header.columns) {
+                    if column == index {
+                        *slot = Some(field);
+                    }
                 }
             }
-        }
-        if let Some(which) = found.iter().position(|present| !present) {
-            bail!(
-                "{}:{}: {} is missing (the row has {count} column{}, the header {})",
-                self.origin,
-                self.line,
-                self.column_label(which),
-                if count == 1 { "" } else { "s" },
-                header.names.len()
-            );
-        }
-        let ts = self.timestamp(trim(fields[0]))?;
-        let first = self.number(trim(fields[1]), 1)?;
-        let second = if header.kind == SeriesKind::Emas { self.number(trim(fields[2]), 2)? } else { first };
-        Ok((ts, first, second))
+            let [Some(ts), Some(first), Some(second)] = picked else {
+                let which = picked.iter().position(Option::is_none).unwrap_or(0);
+                bail!(
+                    "{}:{}: {} is missing (the row has {count} column{}, the header {})",
+                    self.origin,
+                    self.line,
+                    self.column_label(which),
+                    if count == 1 { "" } else { "s" },
+                    header.names.len()
+                );
+            };
+            let ts = self.timestamp(ts)?;
+            let first = self.number(first, 1)?;
+            let second = if header.kind == SeriesKind::Emas { self.number(second, 2)? } else { first };
+            Ok((ts, first, second))
+        })
     }
 }
 
-/// The fields of one CSV line, each without an optional pair of surrounding double quotes.
-pub(super) fn split_fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|byte| *byte == b',').map(|field| {
-        let field = trim(field);
-        match field {
-            [b'"', inner @ .., b'"'] => inner,
-            other => other,
-        }
-    })
+/// Calls `use_fields` with the trimmed fields of one CSV record. A record holding a double quote
+/// is parsed by the `csv` crate (RFC 4180: commas, line breaks and `""` inside a quoted field);
+/// one without is split at its commas, which is the same thing without an allocation.
+pub(super) fn with_fields<T>(
+    record: &[u8],
+    use_fields: impl FnOnce(&mut dyn Iterator<Item = &[u8]>) -> T,
+) -> T {
+    if memchr::memchr(b'"', record).is_none() {
+        return use_fields(&mut record.split(|byte| *byte == b',').map(<[u8]>::trim_ascii));
+    }
+    let mut reader = ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(record);
+    let mut parsed = ::csv::ByteRecord::new();
+    // Reading from memory has no I/O error, and csv_core accepts any bytes: the result is only
+    // "no record" for an empty input, which the caller reports as missing columns.
+    let _ = reader.read_byte_record(&mut parsed);
+    use_fields(&mut parsed.iter().map(unquote_padded))
 }
 
-fn trim(bytes: &[u8]) -> &[u8] {
-    bytes.trim_ascii()
+/// Trims a parsed field. `1, "2"` has a space before the quote, so RFC 4180 keeps the quotes
+/// as text; earlier versions accepted it, and a pair of quotes around a whole field is unwrapped.
+fn unquote_padded(field: &[u8]) -> &[u8] {
+    match field.trim_ascii() {
+        [b'"', inner @ .., b'"'] => inner,
+        other => other,
+    }
+}
+
+/// Whether a CSV record ends inside a quoted field (so the next line continues it). The same
+/// rules as the `csv` crate: a quote opens a quoted field only at the start of a field, and
+/// inside one `""` is a literal quote.
+pub(super) fn ends_inside_quotes(record: &[u8]) -> bool {
+    let mut inside = false;
+    let mut field_start = true;
+    let mut bytes = record.iter().peekable();
+    while let Some(&byte) = bytes.next() {
+        if inside {
+            if byte == b'"' {
+                if bytes.peek() == Some(&&b'"') {
+                    bytes.next();
+                } else {
+                    inside = false;
+                }
+            }
+        } else if byte == b'"' && field_start {
+            inside = true;
+            field_start = false;
+        } else {
+            field_start = byte == b',' || byte == b'\n';
+        }
+    }
+    inside
 }
 
 /// One pass over a plain row `ts,a[,b]` (Unix seconds, plain decimals of up to 15 digits, no
@@ -152,7 +192,53 @@ mod tests {
         }
     }
 
+    /// The csv crate reading `text` to its end: the records, as strings.
+    fn records_of(text: &str) -> Vec<Vec<String>> {
+        let mut reader =
+            ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+        reader
+            .byte_records()
+            .map(|r| r.unwrap().iter().map(|f| String::from_utf8_lossy(f).into()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn quoted_fields_follow_rfc_4180() {
+        let fields = |record: &str| {
+            with_fields(record.as_bytes(), |fields| {
+                fields.map(|field| String::from_utf8_lossy(field).into_owned()).collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(fields("1760142600,\"a,b\",0.1,1"), ["1760142600", "a,b", "0.1", "1"]);
+        assert_eq!(fields("1,\"say \"\"hi\"\"\",2"), ["1", "say \"hi\"", "2"]);
+        assert_eq!(fields("1,\"two\nlines\",2"), ["1", "two\nlines", "2"]);
+        assert_eq!(fields(" 1 , \"2\" ,3"), ["1", "2", "3"]);
+        assert!(ends_inside_quotes(b"1,\"open"));
+        assert!(ends_inside_quotes(b"1,\"a\"\""));
+        assert!(!ends_inside_quotes(b"1,\"a\"\"b\""));
+        assert!(!ends_inside_quotes(b"1,a\"b"));
+    }
+
     proptest! {
+        /// Lines are joined while a quoted field is open, exactly as long as the csv crate reads
+        /// them as one record: the joined text is one record, and never two.
+        #[test]
+        fn quote_tracking_agrees_with_the_csv_crate(lines in proptest::collection::vec("[a,\"]{0,6}", 1..6)) {
+            let mut record = String::new();
+            for (index, line) in lines.iter().enumerate() {
+                if index > 0 {
+                    record.push('\n');
+                }
+                record.push_str(line);
+                if !ends_inside_quotes(record.as_bytes()) {
+                    break;
+                }
+            }
+            if !ends_inside_quotes(record.as_bytes()) {
+                prop_assert_eq!(records_of(&record).len(), usize::from(!record.is_empty()), "{:?}", record);
+            }
+        }
+
         #[test]
         fn fast_rows_agree_with_the_general_parser(
             seconds in 0i64..100_000_000_000, fraction in "(\\.[0-9]{1,8})?",

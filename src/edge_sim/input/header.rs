@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use super::csv::split_fields;
+use super::csv::with_fields;
 use super::{InputFormat, Parser, SHAPES, SeriesKind};
 
 /// What the first line told us.
@@ -28,9 +28,9 @@ impl Parser<'_> {
         });
         match format {
             InputFormat::Csv => {
-                let names: Vec<String> = split_fields(line)
-                    .map(|field| String::from_utf8_lossy(field).trim().to_ascii_lowercase())
-                    .collect();
+                let names: Vec<String> = with_fields(line, |fields| {
+                    fields.map(|field| String::from_utf8_lossy(field).trim().to_ascii_lowercase()).collect()
+                });
                 for (index, name) in names.iter().enumerate() {
                     if names[..index].contains(name) {
                         bail!("{}:{}: the header names column {name:?} twice", self.origin, self.line);

@@ -98,6 +98,8 @@ pub(crate) fn read_series(
         batch: Vec::with_capacity(BATCH_ROWS),
         rows: 0,
         fast_layout: None,
+        open_record: Vec::new(),
+        open_record_line: 0,
     };
     let mut buffer = vec![0u8; CHUNK_BYTES];
     let mut filled = 0;
@@ -136,6 +138,12 @@ pub(crate) fn read_series(
             buffer.resize(filled + CHUNK_BYTES, 0);
         }
     }
+    if !parser.open_record.is_empty() {
+        bail!(
+            "{origin}:{}: a quoted field opened here is never closed; close its double quote",
+            parser.open_record_line
+        );
+    }
     if !parser.batch.is_empty() {
         sink(&parser.batch)?;
     }
@@ -161,6 +169,9 @@ struct Parser<'a> {
     /// The CSV is exactly `ts,a,b` (`Some(true)`) or `ts,a` (`Some(false)`): rows may take
     /// [`csv::fast_csv_row`].
     fast_layout: Option<bool>,
+    /// A CSV record whose quoted field is still open at the end of a line, and its first line.
+    open_record: Vec<u8>,
+    open_record_line: u64,
 }
 
 impl Parser<'_> {
@@ -177,51 +188,110 @@ impl Parser<'_> {
             if line.len() > MAX_LINE_BYTES {
                 bail!("{}:{}: line longer than {MAX_LINE_BYTES} bytes", self.origin, self.line);
             }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            if self.header.is_none() {
-                // Spreadsheet exports often start with a UTF-8 byte order mark.
-                let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-                if !self.read_header(line)? {
+            if self.open_record.is_empty() {
+                // The hot path: a plain row of the plain layout (never a quoted one).
+                if let Some(two_values) = self.fast_layout
+                    && let Some(row) = csv::fast_csv_row(line, two_values)
+                {
+                    self.push_row(row, sink)?;
                     continue;
                 }
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                if !(self.is_csv(line) && memchr::memchr(b'"', line).is_some()) {
+                    self.record(line, sink)?;
+                    continue;
+                }
+                self.open_record_line = self.line;
+            } else {
+                // A quoted field may hold a line break (RFC 4180): the record goes on here.
+                self.open_record.push(b'\n');
             }
-            let format = self.header.as_ref().map_or(InputFormat::Csv, |header| header.format);
-            let (ts, first, second) = match format {
-                InputFormat::Csv => match self.fast_layout.and_then(|two| csv::fast_csv_row(line, two)) {
-                    Some(row) => row,
-                    None => self.csv_row(line)?,
-                },
-                InputFormat::JsonLines => self.json_row(line)?,
-            };
-            let kind = self.header.as_ref().map(|h| h.kind).unwrap_or(SeriesKind::Emas);
-            if let Some((previous, previous_line)) = self.previous
-                && ts < previous
-            {
+            self.open_record.extend_from_slice(line);
+            if self.open_record.len() > MAX_LINE_BYTES {
                 bail!(
-                    "{}:{}: {} {} is earlier than {} on line {previous_line}; timestamps must not go backwards (sort the input by time)",
+                    "{}:{}: a quoted field opened here is still open after {MAX_LINE_BYTES} bytes; close its \
+                     double quote (write \"\" for a quote inside a quoted field)",
                     self.origin,
-                    self.line,
-                    self.column_label(0),
-                    format_micros(ts),
-                    format_micros(previous)
+                    self.open_record_line
                 );
             }
-            self.previous = Some((ts, self.line));
-            let sample = match kind {
-                SeriesKind::Emas => Sample { ts, ema1h: first, ema24h: second },
-                SeriesKind::RawSamples => {
-                    let (ema1h, ema24h) = self.emas.update(ts, first);
-                    Sample { ts, ema1h, ema24h }
-                }
-            };
-            self.batch.push(sample);
-            self.rows += 1;
-            if self.batch.len() == BATCH_ROWS {
-                sink(&self.batch)?;
-                self.batch.clear();
+            if csv::ends_inside_quotes(&self.open_record) {
+                continue;
             }
+            let record = std::mem::take(&mut self.open_record);
+            // Errors name the line the record starts on.
+            let physical_line = std::mem::replace(&mut self.line, self.open_record_line);
+            self.record(&record, sink)?;
+            self.line = physical_line;
+            self.open_record = record;
+            self.open_record.clear();
+        }
+        Ok(())
+    }
+
+    /// Whether `line` is CSV: the header says so, or (for the first line) the format does.
+    fn is_csv(&self, line: &[u8]) -> bool {
+        match &self.header {
+            Some(header) => header.format == InputFormat::Csv,
+            None => match self.format {
+                Some(format) => format == InputFormat::Csv,
+                None => line.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{'),
+            },
+        }
+    }
+
+    /// One whole record (a CSV record or a JSON line) that the fast path did not take.
+    fn record(&mut self, line: &[u8], sink: &mut impl FnMut(&[Sample]) -> Result<()>) -> Result<()> {
+        if self.header.is_none() {
+            // Spreadsheet exports often start with a UTF-8 byte order mark.
+            let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+            if !self.read_header(line)? {
+                return Ok(());
+            }
+        }
+        let format = self.header.as_ref().map_or(InputFormat::Csv, |header| header.format);
+        let row = match format {
+            InputFormat::Csv => self.csv_row(line)?,
+            InputFormat::JsonLines => self.json_row(line)?,
+        };
+        self.push_row(row, sink)
+    }
+
+    /// Checks the order of a parsed row, averages raw samples, and hands full batches on.
+    #[inline]
+    fn push_row(
+        &mut self,
+        (ts, first, second): (i64, f64, f64),
+        sink: &mut impl FnMut(&[Sample]) -> Result<()>,
+    ) -> Result<()> {
+        let kind = self.header.as_ref().map(|h| h.kind).unwrap_or(SeriesKind::Emas);
+        if let Some((previous, previous_line)) = self.previous
+            && ts < previous
+        {
+            bail!(
+                "{}:{}: {} {} is earlier than {} on line {previous_line}; timestamps must not go backwards (sort the input by time)",
+                self.origin,
+                self.line,
+                self.column_label(0),
+                format_micros(ts),
+                format_micros(previous)
+            );
+        }
+        self.previous = Some((ts, self.line));
+        let sample = match kind {
+            SeriesKind::Emas => Sample { ts, ema1h: first, ema24h: second },
+            SeriesKind::RawSamples => {
+                let (ema1h, ema24h) = self.emas.update(ts, first);
+                Sample { ts, ema1h, ema24h }
+            }
+        };
+        self.batch.push(sample);
+        self.rows += 1;
+        if self.batch.len() == BATCH_ROWS {
+            sink(&self.batch)?;
+            self.batch.clear();
         }
         Ok(())
     }
@@ -262,6 +332,31 @@ mod tests {
                 Sample { ts: T0, ema1h: -0.25, ema24h: 1.5 },
                 Sample { ts: T0 + 1_800_500_000, ema1h: 0.5, ema24h: 2.0 },
             ]
+        );
+    }
+
+    // Issue 11 item 21: the comma inside the quotes was split first, so ema1h read `b"`.
+    #[test]
+    fn a_quoted_comma_is_one_field() {
+        let text = "ts,note,ema1h,ema24h\n1760142600,\"a,b\",0.1,1\n1760144400,plain,0.2,1\n";
+        let (samples, info) = read(text).unwrap();
+        assert_eq!(info.rows, 2);
+        assert_eq!(samples[0], Sample { ts: 1_760_142_600_000_000, ema1h: 0.1, ema24h: 1.0 });
+        assert_eq!(samples[1].ema1h, 0.2);
+    }
+
+    #[test]
+    fn a_quoted_line_break_continues_the_record_and_errors_name_its_first_line() {
+        let text = "\"ts\",\"note\",\"ema1h\",\"ema24h\"\r\n1760142600,\"two\r\n\r\nlines, \"\"quoted\"\"\",0.1,1\r\n1760144400,x,0.2,1\n";
+        let (samples, info) = read(text).unwrap();
+        assert_eq!((info.rows, samples[0].ema1h, samples[1].ema1h), (2, 0.1, 0.2));
+        let bad = "ts,note,ema1h,ema24h\n1760142600,\"two\nlines\",oops,1\n";
+        assert_eq!(error_of(bad), "in.csv:2: column 3 \"ema1h\": \"oops\" is not a number");
+        let open =
+            "ts,note,ema1h,ema24h\n1760142600,x,0.1,1\n1760144400,\"never closed,0.1,1\n1760146200,x,0.1,1\n";
+        assert_eq!(
+            error_of(open),
+            "in.csv:3: a quoted field opened here is never closed; close its double quote"
         );
     }
 
