@@ -279,6 +279,10 @@ pub struct EdgeSimArgs {
     /// Live step: the window's ema24h (bps).
     #[arg(long, value_name = "Y", requires = "state", allow_negative_numbers = true)]
     pub ema24h: Option<f64>,
+
+    /// Live step: how long to wait while another step holds the state's lock (then exit 1).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_duration_allow_zero)]
+    pub lock_wait: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@
 mod config;
 mod ema;
 mod input;
+mod lock;
 mod plot;
 mod rules;
 mod simulate;
@@ -42,7 +43,7 @@ pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
     let rules = config.rules(&origin)?;
     if let Some(state_path) = &args.state {
         let step = state::LiveStep::from_args(args)?;
-        let report = state::run_live_step(&rules, state_path, &step)?;
+        let report = state::run_live_step(&rules, state_path, &step, context.now)?;
         return context.printer.emit(&report);
     }
     let input_path = args.input.as_ref().context("--input FILE is required (or --state for a live step)")?;

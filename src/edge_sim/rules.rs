@@ -164,21 +164,22 @@ impl Machine {
             }
             if window > last + 1 {
                 // A missing window breaks adjacency: evidence on either side does not add up.
-                self.gaps += 1;
-                self.missing_windows += (window - last - 1) as u64;
+                self.gaps = self.gaps.saturating_add(1);
+                self.missing_windows = self.missing_windows.saturating_add((window - last - 1) as u64);
                 self.streak = 0;
                 self.recovery_streak = 0;
             }
         }
         self.last_window = Some(window);
-        self.windows_seen += 1;
+        self.windows_seen = self.windows_seen.saturating_add(1);
 
         let step = rules.steps[self.profile];
         let can_degrade = self.profile + 1 < rules.profiles.len();
         let can_recover = self.profile > rules.start;
-        self.streak = if can_degrade && ema1h < step.ema1h_threshold { self.streak + 1 } else { 0 };
+        self.streak =
+            if can_degrade && ema1h < step.ema1h_threshold { self.streak.saturating_add(1) } else { 0 };
         self.recovery_streak = if can_recover && ema24h >= step.ema24h_recovery_threshold {
-            self.recovery_streak + 1
+            self.recovery_streak.saturating_add(1)
         } else {
             0
         };
@@ -208,7 +209,7 @@ impl Machine {
             self.profile = change.to;
             self.streak = 0;
             self.recovery_streak = 0;
-            self.policy_applied_count += 1;
+            self.policy_applied_count = self.policy_applied_count.saturating_add(1);
         }
         Ok(change)
     }
@@ -398,6 +399,31 @@ pub(crate) mod tests {
             }
             proptest::prop_assert_eq!(machine.policy_applied_count, changes);
         }
+    }
+
+    // Issue 11 item 15: counters loaded from a state file at their maximum wrapped to 0 (or
+    // panicked in a debug build); they stay at the maximum.
+    #[test]
+    fn counters_saturate_instead_of_wrapping() {
+        let mut rules = default_rules();
+        rules.steps = vec![StepRules { consecutive_windows: u32::MAX, ..DEFAULT_STEP }; 2];
+        let mut machine = Machine {
+            streak: u32::MAX,
+            last_window: Some(1),
+            windows_seen: u64::MAX,
+            gaps: u64::MAX,
+            missing_windows: u64::MAX - 1,
+            policy_applied_count: u64::MAX,
+            ..Machine::new(&rules)
+        };
+        // The streak stays at u32::MAX, which is what this step needs.
+        let change = machine.apply(&rules, 2, -1.0, 0.0).unwrap();
+        assert_eq!(change.map(|change| change.to), Some(1));
+        machine.apply(&rules, 5, -1.0, 0.0).unwrap();
+        assert_eq!(
+            (machine.windows_seen, machine.gaps, machine.missing_windows, machine.policy_applied_count),
+            (u64::MAX, u64::MAX, u64::MAX, u64::MAX)
+        );
     }
 
     #[test]

@@ -6,14 +6,17 @@
 //! twice — the same "last row of a window counts" rule as the batch replay, which is why a
 //! series applied window by window ends exactly where `edge-sim --input` ends. A window older
 //! than the last one, or a state file that does not parse or does not fit the rules, is refused
-//! (exit 2) and the file is left as it was. One writer at a time: the bot calls it once per window.
+//! (exit 2) and the file is left as it was. Concurrent steps take turns through [`StateLock`].
 
 use std::io::{self, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::lock::StateLock;
 use super::rules::{Machine, Profile, Rules};
 use super::simulate::WindowOutcome;
 use super::{MARKER_KEY, TOOL, Transition};
@@ -31,6 +34,8 @@ pub(crate) struct LiveStep {
     pub ts: i64,
     pub ema1h: f64,
     pub ema24h: f64,
+    /// How long to wait for another step holding the state's lock.
+    pub lock_wait: Duration,
 }
 
 impl LiveStep {
@@ -46,7 +51,12 @@ impl LiveStep {
                 None => bail!("{flag} is required with --state"),
             }
         };
-        Ok(LiveStep { ts, ema1h: finite("--ema1h", args.ema1h)?, ema24h: finite("--ema24h", args.ema24h)? })
+        Ok(LiveStep {
+            ts,
+            ema1h: finite("--ema1h", args.ema1h)?,
+            ema24h: finite("--ema24h", args.ema24h)?,
+            lock_wait: args.lock_wait,
+        })
     }
 }
 
@@ -192,9 +202,21 @@ fn base_for(loaded: Option<&Loaded>, rules: &Rules, window: i64) -> Result<(Mach
     }
 }
 
-/// Applies one window, writes the state, and returns what to print.
-pub(crate) fn run_live_step(rules: &Rules, path: &Path, step: &LiveStep) -> Result<LiveReport> {
+/// Applies one window, writes the state, and returns what to print. The whole read-modify-write
+/// runs under the state's lock, so concurrent steps queue instead of losing a window.
+pub(crate) fn run_live_step(
+    rules: &Rules,
+    path: &Path,
+    step: &LiveStep,
+    now: DateTime<Utc>,
+) -> Result<LiveReport> {
     let name = display_path(path);
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the folder of the state file {name}"))?;
+    }
+    let holder = format!("pid {} since {}", std::process::id(), crate::clock::format_utc(now));
+    let _lock = StateLock::acquire(path, step.lock_wait, &holder)?;
     let loaded = load(path, rules)?;
     let window = rules.window_of(step.ts);
     let (base, replaced_window) = base_for(loaded.as_ref(), rules, window).map_err(|last| {

@@ -512,11 +512,12 @@ fn live_step_refuses_older_windows_and_corrupt_state_leaving_the_file_alone() {
     assert_eq!(env.read("s.json"), written);
     std::fs::remove_file(env.path("ladder.yaml")).unwrap();
 
-    let names: Vec<String> = std::fs::read_dir(env.root())
+    let mut names: Vec<String> = std::fs::read_dir(env.root())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(names, ["s.json"], "no temporary files left behind");
+    names.sort();
+    assert_eq!(names, ["s.json", "s.json.lock"], "no temporary files left behind");
 
     let nan = env.run(["edge-sim", "--state", "t.json", "--ts", "1", "--ema1h", "NaN", "--ema24h", "0"]);
     nan.expect_code(2);
@@ -712,4 +713,58 @@ fn a_quoted_comma_stays_in_its_field() {
         [("2025-10-11T01:30:00Z".into(), "Moderate".into(), "Conservative".into())]
     );
     assert_eq!(env.read("in.csv"), csv, "the input is only read");
+}
+
+// Issue 11 item 15: two steps at once both read the old state and one window was lost. While
+// another process holds the lock, a step waits --lock-wait, then exits 1 naming the holder.
+#[test]
+fn a_locked_state_makes_the_step_wait_then_fail_naming_the_holder() {
+    let env = TestEnv::new();
+    live(&env, "2025-10-11T00:30:00Z", -1.0, 0.0).expect_code(0);
+    let before = env.read("s.json");
+    let lock = std::fs::OpenOptions::new().read(true).write(true).open(env.path("s.json.lock")).unwrap();
+    lock.lock().unwrap();
+    std::fs::write(env.path("s.json.lock"), "pid 4242 since 2026-01-01T00:00:00Z\n").unwrap();
+    let started = std::time::Instant::now();
+    let run = env.run([
+        "edge-sim",
+        "--state",
+        "s.json",
+        "--ts",
+        "2025-10-11T01:00:00Z",
+        "--ema1h",
+        "-1",
+        "--ema24h",
+        "0",
+        "--lock-wait",
+        "300ms",
+    ]);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    run.expect_code(1);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr.trim_end(),
+        "mmops: error: the state file s.json is locked by another edge-sim step (pid 4242 since \
+         2026-01-01T00:00:00Z); gave up after waiting 300ms; nothing was changed — retry, or raise --lock-wait"
+    );
+    assert_eq!(env.read("s.json"), before);
+    drop(lock);
+    live(&env, "2025-10-11T01:00:00Z", -1.0, 0.0).expect_code(0);
+    assert_eq!(
+        env.run([
+            "--format",
+            "json",
+            "edge-sim",
+            "--state",
+            "s.json",
+            "--ts",
+            "2025-10-11T01:30:00Z",
+            "--ema1h",
+            "-1",
+            "--ema24h",
+            "0"
+        ])
+        .json()["windows_seen"],
+        3
+    );
 }
