@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
+use std::os::unix::fs::MetadataExt;
+
+use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::outcome::CheckFailed;
@@ -81,34 +83,22 @@ fn open_lock_file(path: &Path) -> Result<OwnedFd> {
         Errno::LOOP => anyhow!("it is a symbolic link; remove it (edge-sim creates the lock file itself)"),
         errno => anyhow!(std::io::Error::from(errno)),
     })?;
-    let stat = rustix::fs::fstat(&fd)?;
-    let kind = FileType::from_raw_mode(stat.st_mode);
-    if kind != FileType::RegularFile {
+    let file = std::fs::File::from(fd);
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
         bail!(
-            "it is a {}, not a regular file; remove it (edge-sim creates the lock file itself)",
-            describe(kind)
+            "it is {}, not a regular file; remove it (edge-sim creates the lock file itself)",
+            crate::limits::describe_kind(&metadata.file_type())
         );
     }
-    if stat.st_nlink != 1 {
+    if metadata.nlink() != 1 {
         bail!(
             "it has {} hard links, so writing to it would change another file; remove it (edge-sim creates \
              the lock file itself)",
-            stat.st_nlink
+            metadata.nlink()
         );
     }
-    Ok(fd)
-}
-
-fn describe(kind: FileType) -> &'static str {
-    match kind {
-        FileType::Directory => "folder",
-        FileType::Fifo => "FIFO",
-        FileType::Socket => "socket",
-        FileType::CharacterDevice => "character device",
-        FileType::BlockDevice => "block device",
-        FileType::Symlink => "symbolic link",
-        _ => "special file",
-    }
+    Ok(OwnedFd::from(file))
 }
 
 /// The holder record of a lock file, trimmed, if it reads as text.
@@ -116,7 +106,7 @@ fn read_holder(fd: &OwnedFd) -> Option<String> {
     let mut file = std::fs::File::from(fd.as_fd().try_clone_to_owned().ok()?);
     file.seek(SeekFrom::Start(0)).ok()?;
     let mut bytes = Vec::with_capacity(HOLDER_RECORD);
-    file.take(HOLDER_RECORD as u64).read_to_end(&mut bytes).ok()?;
+    file.take(crate::limits::LOCK_INFO_MAX).read_to_end(&mut bytes).ok()?;
     let text = String::from_utf8_lossy(&bytes);
     let line = text.lines().next()?.trim();
     (!line.is_empty()).then(|| crate::sanitize::display_text(line, false))
@@ -164,7 +154,7 @@ mod tests {
         rustix::fs::mknodat(
             rustix::fs::CWD,
             lock_path(&state),
-            FileType::Fifo,
+            rustix::fs::FileType::Fifo,
             Mode::from_raw_mode(0o600),
             0,
         )

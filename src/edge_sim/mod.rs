@@ -23,9 +23,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
+use crate::atomic_write::AtomicFile;
 use crate::cli::EdgeSimArgs;
 use crate::context::Context;
-use crate::outcome::Verdict;
+use crate::outcome::{Partial, Verdict};
 use crate::output::{Marker, Report, Style};
 use crate::sanitize::display_path;
 
@@ -89,8 +90,16 @@ fn simulate_file(
     plot_path: Option<&Path>,
 ) -> Result<SimulationReport> {
     let (source, input_name, format) = input::open(input_path)?;
+    // Every output gets its temporary file before anything is read, so a bad --plot path fails
+    // before the timeline exists; both are put in place only at the end.
     let mut timeline = timeline_path.map(|path| timeline::TimelineWriter::create(path, rules)).transpose()?;
-    let mut chart = plot_path.map(|_| plot::ChartRecorder::new());
+    let mut chart = plot_path
+        .map(|path| {
+            AtomicFile::create(path)
+                .with_context(|| format!("cannot create the chart {}", display_path(path)))
+                .map(|file| (file, plot::ChartRecorder::new()))
+        })
+        .transpose()?;
     let mut simulation = Simulation::new(rules);
     let mut transitions = Vec::new();
     let mut first_close = None;
@@ -108,7 +117,7 @@ fn simulate_file(
         {
             write_error = Some(error);
         }
-        if let Some(recorder) = chart.as_mut() {
+        if let Some((_, recorder)) = chart.as_mut() {
             recorder.record(window);
         }
     };
@@ -122,22 +131,25 @@ fn simulate_file(
     if let Some(error) = write_error {
         return Err(error);
     }
-    if let Some(writer) = timeline {
-        writer.commit()?;
-    }
-    if let (Some(recorder), Some(path)) = (chart, plot_path) {
-        let machine = simulation.machine;
-        let title = format!(
-            "Edge sentinel replay of {input_name}: {} windows of {}, {} profile changes, final {}",
-            machine.windows_seen,
-            rules.window_label(),
-            machine.policy_applied_count,
-            rules.profiles[machine.profile].name
-        );
-        let svg = plot::render(&recorder, rules, &transitions, &title)?;
-        crate::atomic_write::write_atomically(path, svg.as_bytes())
-            .with_context(|| format!("cannot write the chart {}", display_path(path)))?;
-    }
+    let chart = match (chart, plot_path) {
+        (Some((mut file, recorder)), Some(path)) => {
+            let machine = simulation.machine;
+            let title = format!(
+                "Edge sentinel replay of {input_name}: {} windows of {}, {} profile changes, final {}",
+                machine.windows_seen,
+                rules.window_label(),
+                machine.policy_applied_count,
+                rules.profiles[machine.profile].name
+            );
+            let svg = plot::render(&recorder, rules, &transitions, &title)?;
+            file.write_all(svg.as_bytes())
+                .with_context(|| format!("cannot write the chart {}", display_path(path)))?;
+            Some(file)
+        }
+        _ => None,
+    };
+    let timeline = timeline.map(timeline::TimelineWriter::finish).transpose()?;
+    commit_all([timeline, chart].into_iter().flatten())?;
 
     let machine = simulation.machine;
     let windows_seen = machine.windows_seen;
@@ -172,6 +184,27 @@ fn simulate_file(
         timeline: timeline_path.map(display_path),
         plot: plot_path.map(display_path),
     })
+}
+
+/// Puts finished outputs in place, in order. Once one is committed a failure can no longer mean
+/// "nothing changed": it is reported as [`Partial`] (exit 1) naming what was written.
+fn commit_all(files: impl IntoIterator<Item = AtomicFile>) -> Result<()> {
+    let mut committed: Vec<String> = Vec::new();
+    for file in files {
+        let name = display_path(file.path());
+        if let Err(error) = file.commit() {
+            if committed.is_empty() {
+                return Err(error);
+            }
+            return Err(anyhow::Error::new(Partial(format!(
+                "PARTIAL: {} written, but {name} could not be: {}",
+                committed.join(" and "),
+                crate::output::error_line(&error)
+            ))));
+        }
+        committed.push(name);
+    }
+    Ok(())
 }
 
 /// `1 window`, `2 windows`.

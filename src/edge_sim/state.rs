@@ -146,10 +146,17 @@ struct Loaded {
 
 fn load(path: &Path, rules: &Rules) -> Result<Option<Loaded>> {
     let name = display_path(path);
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::limits::read_limited(path, crate::limits::STATE_MAX, "state file") {
         Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(anyhow!(error).context(format!("cannot read the state file {name}"))),
+        Err(error)
+            if error
+                .root_cause()
+                .downcast_ref::<io::Error>()
+                .is_some_and(|error| error.kind() == io::ErrorKind::NotFound) =>
+        {
+            return Ok(None);
+        }
+        Err(error) => return Err(error),
     };
     let corrupt = |why: String| {
         anyhow!(
@@ -214,6 +221,16 @@ pub(crate) fn run_live_step(
     if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create the folder of the state file {name}"))?;
+    }
+    // Refused before the lock file is made beside it (`--state /dev/zero` must not create
+    // /dev/zero.lock); the read under the lock checks again.
+    if let Ok(metadata) = std::fs::metadata(path)
+        && !metadata.is_file()
+    {
+        bail!(
+            "{name}: the state file is {}, not a regular file; point --state at a file edge-sim may replace",
+            crate::limits::describe_kind(&metadata.file_type())
+        );
     }
     let holder = format!("pid {} since {}", std::process::id(), crate::clock::format_utc(now));
     let _lock = StateLock::acquire(path, step.lock_wait, &holder)?;

@@ -46,13 +46,12 @@ impl TimelineWriter {
         .with_context(|| format!("cannot write the timeline {}", self.name))
     }
 
-    pub(crate) fn commit(self) -> Result<()> {
+    /// Flushes the rows; the caller commits the file with the other outputs.
+    pub(crate) fn finish(self) -> Result<AtomicFile> {
         let name = self.name;
-        let file = self
-            .out
+        self.out
             .into_inner()
             .map_err(|error| error.into_error())
-            .with_context(|| format!("cannot write the timeline {name}"))?;
-        file.commit()
+            .with_context(|| format!("cannot write the timeline {name}"))
     }
 }

@@ -768,3 +768,106 @@ fn a_locked_state_makes_the_step_wait_then_fail_naming_the_holder() {
         3
     );
 }
+
+// Issue 11 item 13: `--state /dev/zero` grew to 5.5 GB; a config from /dev/zero likewise.
+#[test]
+fn state_and_config_from_devices_or_huge_files_fail_fast() {
+    let env = TestEnv::new();
+    let live_args = |state: &str| {
+        vec!["edge-sim", "--state", state, "--ts", "2025-10-11T00:30:00Z", "--ema1h", "0", "--ema24h", "0"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    env.check(live_args("/dev/zero"))
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: /dev/zero: the state file is a character device, not a regular file; point --state at \
+             a file edge-sim may replace\n",
+        )
+        .run();
+    assert!(!std::path::Path::new("/dev/zero.lock").exists());
+    let huge = format!("{{\"format\": \"{}\"}}", " ".repeat(4 * 1024 * 1024));
+    env.write("big.json", &huge);
+    env.check(live_args("big.json"))
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: big.json: the state file is larger than the 4.0 MiB limit for a state file; is this the \
+             right file?\n",
+        )
+        .run();
+    assert_eq!(env.read("big.json"), huge);
+    env.check(["edge-sim", "--config", "/dev/zero", "--input", "in.csv"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("/dev/zero: the config file is a character device, not a regular file")
+        .run();
+}
+
+// The contract (issue 11): the timeline was committed, then --plot failed with exit 2 although
+// a file had changed. Every output is now prepared first: a bad --plot leaves no timeline.
+#[test]
+fn a_bad_plot_path_fails_before_the_timeline_is_written() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(-1.0, 0.0), (-1.0, 0.0), (-1.0, 0.0)]));
+    env.write("file", "not a folder");
+    env.check(["edge-sim", "--input", "in.csv", "--timeline", "t.csv", "--plot", "file/p.svg"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot create the chart file/p.svg")
+        .run();
+    assert!(!env.exists("t.csv"));
+    assert_eq!(env.read("file"), "not a folder");
+}
+
+// A failure after the timeline is in place is PARTIAL (exit 1) and says what was written: here
+// the chart's final name turns into a folder while the input is still being read from stdin.
+#[test]
+fn a_chart_failing_after_the_timeline_was_committed_is_partial() {
+    use std::io::Write as _;
+    let env = TestEnv::new();
+    let csv = ema_csv(&[(-1.0, 0.0), (-1.0, 0.0), (-1.0, 0.0)]);
+    let mut child = env
+        .command()
+        .args(["edge-sim", "--input", "-", "--timeline", "t.csv", "--plot", "p.svg"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&csv.as_bytes()[..20]).unwrap();
+    stdin.flush().unwrap();
+    // Both temporary files exist once the first bytes are being read.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_dir(env.root())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".mmops-tmp-"))
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "the temporary files never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    env.mkdir("p.svg/inside");
+    stdin.write_all(&csv.as_bytes()[20..]).unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "");
+    assert!(
+        stderr.starts_with("mmops: error: PARTIAL: t.csv written, but p.svg could not be: cannot move the new file into place at p.svg"),
+        "{stderr}"
+    );
+    assert_eq!(env.read("t.csv").lines().count(), 4);
+    assert!(env.path("p.svg/inside").is_dir());
+    let mut names: Vec<String> = std::fs::read_dir(env.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["p.svg", "t.csv"], "no temporary file is left");
+}
