@@ -16,6 +16,7 @@ mod simulate;
 mod state;
 mod sweep;
 mod timeline;
+mod transitions;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -35,6 +36,7 @@ use config::ConfigFile;
 use input::{InputFormat, SeriesKind};
 use rules::{Change, Profile, Rules};
 use simulate::{Simulation, WindowOutcome};
+use transitions::{StoredChange, TransitionLog};
 
 const TOOL: &str = "edge_sim";
 const MARKER_KEY: &str = "EDGE_PROFILE";
@@ -101,15 +103,18 @@ fn simulate_file(
         })
         .transpose()?;
     let mut simulation = Simulation::new(rules);
-    let mut transitions = Vec::new();
+    let mut transitions = TransitionLog::new(rules);
     let mut first_close = None;
     let mut last_close = None;
     let mut write_error: Option<anyhow::Error> = None;
     let mut on_window = |window: &WindowOutcome| {
         first_close.get_or_insert(window.close);
         last_close = Some(window.close);
-        if let Some(change) = window.change {
-            transitions.push(Transition::new(rules, window, change));
+        if let Some(change) = window.change
+            && write_error.is_none()
+            && let Err(error) = transitions.push(StoredChange::of(window, change))
+        {
+            write_error = Some(error);
         }
         if let Some(writer) = timeline.as_mut()
             && write_error.is_none()
@@ -131,6 +136,7 @@ fn simulate_file(
     if let Some(error) = write_error {
         return Err(error);
     }
+    transitions.finish()?;
     let chart = match (chart, plot_path) {
         (Some((mut file, recorder)), Some(path)) => {
             let machine = simulation.machine;
@@ -235,15 +241,20 @@ pub(crate) struct Transition {
 
 impl Transition {
     fn new(rules: &Rules, window: &WindowOutcome, change: Change) -> Transition {
+        Transition::from_stored(rules, &StoredChange::of(window, change))
+    }
+
+    fn from_stored(rules: &Rules, stored: &StoredChange) -> Transition {
+        let change = stored.change;
         Transition {
-            ts: format_micros(window.close),
-            ts_micros: window.close,
-            window_index: window.position,
+            ts: format_micros(stored.close),
+            ts_micros: stored.close,
+            window_index: stored.position,
             from: rules.profiles[change.from].name.clone(),
             to: rules.profiles[change.to].name.clone(),
             reason: change.reason.describe(&rules.window_label()),
-            ema1h: window.ema1h,
-            ema24h: window.ema24h,
+            ema1h: stored.ema1h,
+            ema24h: stored.ema24h,
             profile: rules.profiles[change.to].clone(),
         }
     }
@@ -287,7 +298,7 @@ struct SimulationReport {
     time_share: Vec<ProfileShare>,
     final_profile: String,
     final_profile_config: Profile,
-    transitions: Vec<Transition>,
+    transitions: TransitionLog,
     timeline: Option<String>,
     plot: Option<String>,
 }
@@ -298,9 +309,12 @@ impl Report for SimulationReport {
     }
 
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
-        for transition in &self.transitions {
-            writeln!(out, "{}", transition.log_line(style))?;
-        }
+        self.transitions.each(|transition| Ok(writeln!(out, "{}", transition.log_line(style))?)).map_err(
+            |error| match error.downcast::<io::Error>() {
+                Ok(error) => error,
+                Err(error) => io::Error::other(crate::output::error_line(&error)),
+            },
+        )?;
         if !self.transitions.is_empty() {
             writeln!(out)?;
         }

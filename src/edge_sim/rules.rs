@@ -100,6 +100,25 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// The reason as plain numbers `(kind, threshold, windows, rule)`, for the change log's
+    /// scratch file.
+    pub(crate) fn encode(&self) -> (u8, f64, u32, u8) {
+        match *self {
+            Reason::Degraded { threshold, windows } => (0, threshold, windows, 0),
+            Reason::Recovered { threshold, windows } => (1, threshold, windows, 0),
+        }
+    }
+
+    pub(crate) fn decode(kind: u8, threshold: f64, windows: u32, _rule: u8) -> Option<Reason> {
+        match kind {
+            0 => Some(Reason::Degraded { threshold, windows }),
+            1 => Some(Reason::Recovered { threshold, windows }),
+            _ => None,
+        }
+    }
+}
+
 /// A profile change decided at a window's close.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Change {
