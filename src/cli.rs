@@ -270,7 +270,8 @@ pub struct EdgeSimArgs {
 
     /// Replay under every combination of values (repeatable), e.g. ema1h_threshold=-0.5,0,0.5.
     /// Keys: ema1h_threshold, consecutive_windows, ema24h_recovery_threshold, recovery_windows,
-    /// window, or PROFILE.key for one profile's override.
+    /// window, min_dwell, gap_policy, max_gap, cooldown_backoff.{factor,max_windows,reset_after},
+    /// or PROFILE.key for one profile's override.
     #[arg(long = "sweep", value_name = "KEY=V1,V2,...", conflicts_with_all = ["timeline", "plot"])]
     pub sweeps: Vec<String>,
 

@@ -237,6 +237,9 @@ pub(crate) struct Transition {
     pub ema1h: f64,
     pub ema24h: f64,
     pub profile: Profile,
+    /// The rule that fired; only in outputs of rules with an anti-flap rule, or for a pin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
 }
 
 impl Transition {
@@ -256,13 +259,16 @@ impl Transition {
             ema1h: stored.ema1h,
             ema24h: stored.ema24h,
             profile: rules.profiles[change.to].clone(),
+            rule: (rules.extended() || matches!(change.reason, rules::Reason::Pinned { .. }))
+                .then(|| change.reason.rule()),
         }
     }
 
     /// `2025-10-11T14:30:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (…) spread_multiplier=…`
     pub(crate) fn log_line(&self, style: &Style) -> String {
+        let rule = self.rule.map(|rule| format!(" rule={rule}")).unwrap_or_default();
         format!(
-            "{} {} {} -> {} ({}) {}",
+            "{} {} {} -> {} ({}) {}{rule}",
             self.ts,
             style.bold("EDGE_POLICY_APPLIED"),
             self.from,

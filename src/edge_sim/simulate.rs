@@ -3,7 +3,7 @@
 //! batch run, the sweep and the tests drive it with any sequence of samples.
 
 use super::input::Sample;
-use super::rules::{Change, Machine, Rules};
+use super::rules::{Change, HeldBy, Machine, Rules};
 
 /// One closed window and what it did.
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +17,8 @@ pub(crate) struct WindowOutcome {
     /// The state after the window (its profile is the one in force from this close on).
     pub machine: Machine,
     pub change: Option<Change>,
+    /// A change that was due but held back (`min_dwell`, a pin).
+    pub held: Option<(Change, HeldBy)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -76,7 +78,8 @@ impl<'r> Simulation<'r> {
         let Some(pending) = self.pending.take() else { return };
         let position = self.machine.windows_seen;
         // Windows arrive in increasing order here, so `apply` cannot refuse one.
-        let Ok(change) = self.machine.apply(self.rules, pending.index, pending.ema1h, pending.ema24h) else {
+        let Ok(decision) = self.machine.decide(self.rules, pending.index, pending.ema1h, pending.ema24h)
+        else {
             return;
         };
         self.windows_per_profile[self.machine.profile] += 1;
@@ -86,7 +89,8 @@ impl<'r> Simulation<'r> {
             ema1h: pending.ema1h,
             ema24h: pending.ema24h,
             machine: self.machine,
-            change,
+            change: decision.change,
+            held: decision.held,
         });
     }
 }

@@ -86,6 +86,21 @@ struct Snapshot {
     windows_seen: u64,
     gaps: u64,
     missing_windows: u64,
+    // Written only when the rules use them, so a state under the default rules keeps its bytes.
+    /// `min_dwell`: the close of the window the profile came into force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entered_window: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    backoff_level: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backoff_anchor: Option<String>,
+    /// An operator's `--pin`: the profile is held until this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pinned_until: Option<String>,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,6 +122,10 @@ impl Snapshot {
             windows_seen: machine.windows_seen,
             gaps: machine.gaps,
             missing_windows: machine.missing_windows,
+            entered_window: machine.entered_window.map(|index| format_micros(rules.close_of(index))),
+            backoff_level: machine.backoff_level,
+            backoff_anchor: machine.backoff_anchor.map(|index| format_micros(rules.close_of(index))),
+            pinned_until: machine.pinned_until.map(format_micros),
         }
     }
 
@@ -114,16 +133,24 @@ impl Snapshot {
         let profile = rules.profile_index(&self.profile).ok_or_else(|| {
             format!("its profile {:?} is not in the ladder of the rules in use", self.profile)
         })?;
-        let last_window = match &self.last_window {
-            None => None,
-            Some(text) => {
-                let close = parse_timestamp(text.as_bytes())
-                    .ok_or_else(|| format!("last_window {text:?} is not a timestamp"))?;
-                if close.rem_euclid(rules.window_micros) != 0 {
-                    return Err(format!("last_window {text} is not a window close"));
-                }
-                Some(close.div_euclid(rules.window_micros))
+        let window_field = |field: &str, value: &Option<String>| -> Result<Option<i64>, String> {
+            let Some(text) = value else { return Ok(None) };
+            let close = parse_timestamp(text.as_bytes())
+                .ok_or_else(|| format!("{field} {text:?} is not a timestamp"))?;
+            if close.rem_euclid(rules.window_micros) != 0 {
+                return Err(format!("{field} {text} is not a window close"));
             }
+            Ok(Some(close.div_euclid(rules.window_micros)))
+        };
+        let last_window = window_field("last_window", &self.last_window)?;
+        let entered_window = window_field("entered_window", &self.entered_window)?;
+        let backoff_anchor = window_field("backoff_anchor", &self.backoff_anchor)?;
+        let pinned_until = match &self.pinned_until {
+            None => None,
+            Some(text) => Some(
+                parse_timestamp(text.as_bytes())
+                    .ok_or_else(|| format!("pinned_until {text:?} is not a timestamp"))?,
+            ),
         };
         Ok(Machine {
             profile,
@@ -134,6 +161,10 @@ impl Snapshot {
             gaps: self.gaps,
             missing_windows: self.missing_windows,
             policy_applied_count: self.policy_applied_count,
+            entered_window,
+            backoff_level: self.backoff_level,
+            backoff_anchor,
+            pinned_until,
         })
     }
 }
@@ -246,7 +277,7 @@ pub(crate) fn run_live_step(
         )
     })?;
     let mut machine = base;
-    let change = machine.apply(rules, window, step.ema1h, step.ema24h).map_err(|refused| {
+    let decision = machine.decide(rules, window, step.ema1h, step.ema24h).map_err(|refused| {
         anyhow!("window {} is not after {}; {name} is unchanged", refused.window, refused.last)
     })?;
     let state = StateFile {
@@ -267,8 +298,10 @@ pub(crate) fn run_live_step(
         ema1h: step.ema1h,
         ema24h: step.ema24h,
         machine,
-        change,
+        change: decision.change,
+        held: decision.held,
     };
+    let change = decision.change;
     let step_rules = rules.steps[machine.profile];
     Ok(LiveReport {
         state: name,

@@ -587,7 +587,8 @@ fn sweep_agrees_with_separate_runs() {
     assert_eq!(
         stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--sweep", "streak=2"]),
         "mmops: error: --sweep unknown sweep key \"streak\"; use one of ema1h_threshold, consecutive_windows, \
-         ema24h_recovery_threshold, recovery_windows, window (or PROFILE.key)"
+         ema24h_recovery_threshold, recovery_windows, window, min_dwell, gap_policy, max_gap, \
+         cooldown_backoff.factor, cooldown_backoff.max_windows, cooldown_backoff.reset_after (or PROFILE.key)"
     );
     assert_eq!(
         stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--sweep", "consecutive_windows=2,0"]),
@@ -870,4 +871,55 @@ fn a_chart_failing_after_the_timeline_was_committed_is_partial() {
         .collect();
     names.sort();
     assert_eq!(names, ["p.svg", "t.csv"], "no temporary file is left");
+}
+
+// Issue 19: with an anti-flap rule configured, every change names the rule that fired (text,
+// JSON, timeline), and a change held by min_dwell is marked in the timeline.
+#[test]
+fn anti_flap_rules_name_the_rule_in_every_output() {
+    let env = TestEnv::new();
+    env.write("rules.yaml", "min_dwell: 2h\n");
+    // Degrade at 01:30, recovery due at 02:00 but held until 03:30 (2h after 01:30).
+    let series: Vec<(f64, f64)> = vec![
+        (-1.0, 0.0),
+        (-1.0, 0.0),
+        (-1.0, 0.0),
+        (1.0, 2.0),
+        (1.0, 2.0),
+        (1.0, 2.0),
+        (1.0, 2.0),
+        (1.0, 2.0),
+    ];
+    env.write("in.csv", ema_csv(&series));
+    let run = env
+        .check(["edge-sim", "--config", "rules.yaml", "--input", "in.csv", "--timeline", "t.csv"])
+        .code(0)
+        .stdout_contains(
+            "2025-10-11T01:30:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (ema1h < 0.0 for 3 consecutive 30m \
+             windows) spread_multiplier=1.5 max_inflight=5 backoff_ms=200 rule=streak\n\
+             2025-10-11T03:30:00Z EDGE_POLICY_APPLIED Conservative -> Moderate (ema24h >= 1.5) \
+             spread_multiplier=1.0 max_inflight=10 backoff_ms=100 rule=recovery\n",
+        )
+        .stderr_empty()
+        .run();
+    assert_eq!(run.last_line(), "| edge_sim | OK | EDGE_PROFILE=Moderate |");
+    let timeline = env.read("t.csv");
+    let lines: Vec<&str> = timeline.lines().collect();
+    assert_eq!(lines[0], "ts,ema1h,ema24h,profile,streak,recovery_streak,changed,rule");
+    assert_eq!(lines[3], "2025-10-11T01:30:00Z,-1,0,Conservative,0,0,1,streak");
+    assert_eq!(lines[4], "2025-10-11T02:00:00Z,1,2,Conservative,0,1,0,held_by_min_dwell");
+    assert_eq!(lines[7], "2025-10-11T03:30:00Z,1,2,Moderate,0,0,1,recovery");
+    assert_eq!(lines[8], "2025-10-11T04:00:00Z,1,2,Moderate,0,0,0,");
+    let json = env
+        .check(["--format", "json", "edge-sim", "--config", "rules.yaml", "--input", "in.csv"])
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json();
+    assert_eq!(json["transitions"][0]["rule"], "streak");
+    assert_eq!(json["transitions"][1]["rule"], "recovery");
+    // Without the option the same series has no rule anywhere (bytes as before).
+    let plain = simulate_json(&env, &ema_csv(&series));
+    assert!(plain.json()["transitions"][0].get("rule").is_none());
 }
