@@ -45,8 +45,8 @@ pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
     let (config, origin) = ConfigFile::load(args.config.as_deref())?;
     let rules = config.rules(&origin)?;
     if let Some(state_path) = &args.state {
-        let step = state::LiveStep::from_args(args)?;
-        let report = state::run_live_step(&rules, state_path, &step, context.now)?;
+        let action = state::LiveAction::from_args(args)?;
+        let report = state::run_live(&rules, state_path, &action, context.now)?;
         return context.printer.emit(&report);
     }
     let input_path = args.input.as_ref().context("--input FILE is required (or --state for a live step)")?;

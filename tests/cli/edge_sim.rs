@@ -923,3 +923,142 @@ fn anti_flap_rules_name_the_rule_in_every_output() {
     let plain = simulate_json(&env, &ema_csv(&series));
     assert!(plain.json()["transitions"][0].get("rule").is_none());
 }
+
+/// A live-step command line for `s.json`.
+fn step_args(ts: &str, ema1h: &str, ema24h: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["edge-sim", "--state", "s.json", "--ts", ts, "--ema1h", ema1h, "--ema24h", ema24h]
+            .map(String::from)
+            .to_vec();
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    args
+}
+
+// Issue 19: an operator pins a profile during an incident; the live step reports the pin and the
+// change it would have made, the pin expires on its own, and every action is in the audit log.
+#[test]
+fn pin_holds_the_profile_reports_the_held_change_and_expires() {
+    let env = TestEnv::new();
+    let now = "2025-10-11T00:45:00Z";
+    env.check(step_args("2025-10-11T00:30:00Z", "1", "2", &[]))
+        .env("CI_FAKE_UTC", now)
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    let pin = |until: &str| {
+        [
+            "edge-sim",
+            "--state",
+            "s.json",
+            "--pin",
+            "Conservative",
+            "--until",
+            until,
+            "--reason",
+            "incident 42",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    // More than max_pin (24h) ahead, or in the past: refused, state unchanged.
+    let before = env.read("s.json");
+    env.check(pin("2025-10-12T01:00:00Z"))
+        .env("CI_FAKE_UTC", now)
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: --until 2025-10-12T01:00:00Z is more than max_pin 1d ahead; pin for less (or raise max_pin in the config); s.json is unchanged\n")
+        .run();
+    env.check(pin("2025-10-11T00:00:00Z"))
+        .env("CI_FAKE_UTC", now)
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("is not in the future")
+        .run();
+    assert_eq!(env.read("s.json"), before);
+
+    env.check(pin("2025-10-11T02:00:00Z"))
+        .env("CI_FAKE_UTC", now)
+        .env("USER", "root")
+        .env("SUDO_USER", "alice")
+        .code(0)
+        .stdout_is(
+            "pin Conservative until 2025-10-11T02:00:00Z by alice (as root via sudo): incident 42\n\
+             2025-10-11T00:30:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (pinned until 2025-10-11T02:00:00Z) \
+             spread_multiplier=1.5 max_inflight=5 backoff_ms=200 rule=pin\n\
+             profile Conservative spread_multiplier=1.5 max_inflight=5 backoff_ms=200\n\
+             | edge_sim | OK | EDGE_PROFILE=Conservative |\n",
+        )
+        .stderr_empty()
+        .run();
+    // Recovery evidence while pinned: reported, not applied.
+    env.check(step_args("2025-10-11T01:00:00Z", "1", "2", &[]))
+        .env("CI_FAKE_UTC", now)
+        .code(0)
+        .stdout_is(
+            "pinned until 2025-10-11T02:00:00Z: would have changed Conservative -> Moderate (ema24h >= 1.5)\n\
+             profile Conservative spread_multiplier=1.5 max_inflight=5 backoff_ms=200\n\
+             window 2025-10-11T01:00:00Z: recovery streak 1/1, policy_applied_count 1\n\
+             | edge_sim | OK | EDGE_PROFILE=Conservative |\n",
+        )
+        .stderr_empty()
+        .run();
+    // --shadow: the same report for the next window, and the state's bytes untouched.
+    let pinned_state = env.read("s.json");
+    env.check(step_args("2025-10-11T01:30:00Z", "1", "2", &["--shadow"]))
+        .code(0)
+        .stdout_contains("would have changed Conservative -> Moderate")
+        .stdout_contains("shadow: s.json was not changed\n")
+        .stderr_empty()
+        .run();
+    assert_eq!(env.read("s.json"), pinned_state);
+    // The window closing after --until: the pin expires and the rules apply again.
+    let run = env
+        .check(
+            ["--format", "json"]
+                .map(String::from)
+                .into_iter()
+                .chain(step_args("2025-10-11T02:30:00Z", "1", "2", &[]))
+                .collect::<Vec<_>>(),
+        )
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    let json = run.json();
+    assert_eq!(json["pin_expired"]["until"], "2025-10-11T02:00:00Z");
+    assert_eq!(json["transition"]["to"], "Moderate");
+    assert!(json.get("pinned_until").is_none());
+    let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
+    let actions: Vec<(&str, &str)> = state["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| (entry["action"].as_str().unwrap(), entry["by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions, [("pin", "alice (as root via sudo)"), ("expired", "edge-sim")]);
+    // Nothing to unpin now; a new pin can be ended early.
+    env.check(["edge-sim", "--state", "s.json", "--unpin", "--reason", "done"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: s.json has no pin in force; nothing to unpin, s.json is unchanged\n")
+        .run();
+    env.check(pin("2025-10-11T05:00:00Z"))
+        .env("CI_FAKE_UTC", "2025-10-11T03:00:00Z")
+        .env("USER", "bob")
+        .env("SUDO_USER", "")
+        .code(0)
+        .stdout_contains("by bob: incident 42")
+        .stderr_empty()
+        .run();
+    env.check(["edge-sim", "--state", "s.json", "--unpin", "--reason", "resolved"])
+        .env("USER", "bob")
+        .env("SUDO_USER", "")
+        .code(0)
+        .stdout_is("unpin Conservative by bob: resolved\nprofile Conservative spread_multiplier=1.5 max_inflight=5 backoff_ms=200\n| edge_sim | OK | EDGE_PROFILE=Conservative |\n")
+        .stderr_empty()
+        .run();
+    let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
+    assert_eq!(state["audit"].as_array().unwrap().len(), 4);
+    assert!(state["current"].get("pinned_until").is_none());
+}
