@@ -580,7 +580,10 @@ fn sweep_agrees_with_separate_runs() {
     let text = env.run(["edge-sim", "--input", "in.csv", "--sweep", "consecutive_windows=2,3"]);
     text.expect_code(0);
     let lines: Vec<&str> = text.stdout.lines().collect();
-    assert_eq!(lines[0], "consecutive_windows  changes  conservative  final profile");
+    assert_eq!(
+        lines[0],
+        "consecutive_windows  changes  flaps  conservative  time conservative  final profile"
+    );
     assert_eq!(lines.len(), 5);
     assert_eq!(text.last_line(), "| edge_sim | OK | EDGE_SWEEP=2_combinations |");
 
@@ -1061,4 +1064,46 @@ fn pin_holds_the_profile_reports_the_held_change_and_expires() {
     let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
     assert_eq!(state["audit"].as_array().unwrap().len(), 4);
     assert!(state["current"].get("pinned_until").is_none());
+}
+
+// Issue 19: the sweep takes the anti-flap fields and reports flaps and time in Conservative, so
+// tuning trades reaction time against flapping with numbers.
+#[test]
+fn sweep_of_min_dwell_trades_flaps_for_reaction_time() {
+    let env = TestEnv::new();
+    // Three bad windows, one good, repeated: the default rules flap every two hours.
+    let series: Vec<(f64, f64)> =
+        (0..48).map(|index| if index % 4 == 3 { (1.0, 2.0) } else { (-1.0, 0.0) }).collect();
+    env.write("in.csv", ema_csv(&series));
+    let run = env
+        .check(["--format", "json", "edge-sim", "--input", "in.csv", "--sweep", "min_dwell=0,2h,4h"])
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    let json = run.json();
+    let combos = json["combinations"].as_array().unwrap();
+    let flaps: Vec<u64> = combos.iter().map(|c| c["flaps"].as_u64().unwrap()).collect();
+    let changes: Vec<u64> = combos.iter().map(|c| c["policy_applied_count"].as_u64().unwrap()).collect();
+    assert_eq!(
+        flaps[0],
+        changes[0] - 1,
+        "without min_dwell every change after the first undoes the one before"
+    );
+    assert!(flaps[0] > flaps[1] && flaps[1] >= flaps[2], "{flaps:?}");
+    assert!(changes[0] > changes[1] && changes[1] > changes[2], "{changes:?}");
+    let seconds: Vec<u64> = combos.iter().map(|c| c["conservative_seconds"].as_u64().unwrap()).collect();
+    let windows: Vec<u64> = combos.iter().map(|c| c["conservative_windows"].as_u64().unwrap()).collect();
+    assert_eq!(seconds, windows.iter().map(|w| w * 1800).collect::<Vec<_>>());
+    // The swept value behaves as the same value in a config file.
+    env.write("c.yaml", "min_dwell: 2h\n");
+    let single = simulate_json_with(&env, &["--config", "c.yaml"]);
+    assert_eq!(single["policy_applied_count"], combos[1]["policy_applied_count"]);
+    assert_eq!(single["time_share"][1]["windows"], combos[1]["conservative_windows"]);
+}
+
+fn simulate_json_with(env: &TestEnv, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--format", "json", "edge-sim", "--input", "in.csv"];
+    args.extend_from_slice(extra);
+    env.check(args).code(0).stdout(crate::support::Expect::Anything).stderr_empty().run().json()
 }
