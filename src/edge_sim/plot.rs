@@ -335,7 +335,9 @@ pub(crate) fn render(
                 .map_err(error)?;
             if label_changes {
                 let arrow = if degraded { "▼" } else { "▲" };
-                let text = format!("{arrow} {} {}", transition.to, at.format("%m-%d %H:%M"));
+                // The rule that fired, when the rules have anti-flap options (else it is the streak).
+                let rule = transition.rule.map(|rule| format!(" [{rule}]")).unwrap_or_default();
+                let text = format!("{arrow} {} {}{rule}", transition.to, at.format("%m-%d %H:%M"));
                 let width = text.chars().count() as f64 * 7.5 + 6.0;
                 let x = (transition.ts_micros - start) as f64 / (end - start) as f64 * plot_width;
                 let left = if x + width > plot_width { x - width } else { x + 3.0 };

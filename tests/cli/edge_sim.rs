@@ -649,6 +649,17 @@ fn plot_is_well_formed_svg_with_the_series() {
     // Deterministic: the same input draws the same bytes.
     env.run(["edge-sim", "--input", "in.csv", "--plot", "again.svg"]).expect_code(0);
     assert_eq!(env.read("again.svg"), svg);
+    assert!(!svg.contains("[streak]"), "default rules: labels as before");
+    // With an anti-flap rule each change label names the rule that fired.
+    env.write("rules.yaml", "gap_policy: hold\n");
+    env.check(["edge-sim", "--config", "rules.yaml", "--input", "in.csv", "--plot", "rules.svg"])
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    let svg = env.read("rules.svg");
+    assert_well_formed(&svg);
+    assert!(svg.contains("Conservative 10-11 11:30 [streak]") && svg.contains("[recovery]"), "rule labels missing");
 }
 
 #[test]
