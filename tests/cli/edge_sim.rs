@@ -659,7 +659,10 @@ fn plot_is_well_formed_svg_with_the_series() {
         .run();
     let svg = env.read("rules.svg");
     assert_well_formed(&svg);
-    assert!(svg.contains("Conservative 10-11 11:30 [streak]") && svg.contains("[recovery]"), "rule labels missing");
+    assert!(
+        svg.contains("Conservative 10-11 11:30 [streak]") && svg.contains("[recovery]"),
+        "rule labels missing"
+    );
 }
 
 #[test]
