@@ -90,7 +90,7 @@ impl Rules {
             || self.steps.iter().any(|step| step.min_dwell_micros > 0)
     }
 
-    fn uses_min_dwell(&self) -> bool {
+    pub(crate) fn uses_min_dwell(&self) -> bool {
         self.steps.iter().any(|step| step.min_dwell_micros > 0)
     }
 

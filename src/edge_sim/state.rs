@@ -452,7 +452,8 @@ fn run_pin(
                 current.streak = 0;
                 current.recovery_streak = 0;
                 current.policy_applied_count = current.policy_applied_count.saturating_add(1);
-                if current.entered_window.is_some() {
+                // The pinned profile's dwell starts at the last window applied.
+                if rules.uses_min_dwell() {
                     current.entered_window = current.last_window;
                 }
             }
