@@ -24,7 +24,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -369,11 +369,7 @@ fn report_bytes(plan: &Plan, digests: &[FileDigest], file_name: &str) -> Result<
     if input.size > SUMMARY_REPORT_LIMIT {
         return Ok(None);
     }
-    let shown = display_path(&input.source);
-    let bytes = fs::read(&input.source).with_context(|| format!("cannot read {shown}"))?;
-    if hex(&Sha256::digest(&bytes)) != digests[index].sha256 {
-        bail!("{shown} changed while it was being bundled; rerun when it is stable");
-    }
+    let bytes = write::read_again(input, &digests[index])?;
     Ok(Some((input.dest.clone(), bytes)))
 }
 

@@ -409,12 +409,17 @@ fn paths_escaping_the_repository_are_refused() {
             "files:\n  - path: VERSION\nreports:\n  - glob: '../*'\n",
             "reports[0].glob: \"../*\" contains \"..\"",
         ),
-        ("files:\n  - path: link.txt\n", "outside"),
-        ("files:\n  - path: VERSION\n  - glob: 'lin*'\n", "outside"),
+        ("files:\n  - path: link.txt\n", "link.txt is a symbolic link, or a folder on its way is"),
+        ("files:\n  - path: VERSION\n  - glob: 'lin*'\n", "link.txt is a symbolic link"),
+        (
+            "files:\n  - path: linkdir/secret.txt\n",
+            "linkdir/secret.txt is a symbolic link, or a folder on its way is",
+        ),
     ];
     for (config, expected) in cases {
         let env = repo();
         std::os::unix::fs::symlink(outside.path("secret.txt"), env.path("link.txt")).unwrap();
+        std::os::unix::fs::symlink(outside.root(), env.path("linkdir")).unwrap();
         env.write("bundle.yaml", config);
         let run = bundle(&env, &["--config", "bundle.yaml"]);
         run.expect_code(2);
@@ -422,11 +427,64 @@ fn paths_escaping_the_repository_are_refused() {
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert!(!env.exists("artifacts/release"), "{config}");
     }
-    // A symlink to a file inside the repository is fine.
+    // Links are never followed, not even to a file inside the repository: the file a link
+    // names when it is checked need not be the one it names when it is read.
     let env = repo();
     std::os::unix::fs::symlink("README.md", env.path("docs-link.md")).unwrap();
     env.write("bundle.yaml", "files:\n  - path: docs-link.md\n");
-    bundle(&env, &["--config", "bundle.yaml"]).expect_code(0);
+    let run = bundle(&env, &["--config", "bundle.yaml"]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: files[0]: docs-link.md is a symbolic link, or a folder on its way is; bundles take \
+         only regular files and never follow links: list the file the link points to\n"
+    );
+    assert!(!env.exists("artifacts/release"));
+}
+
+/// A FIFO where a listed file should be is refused at once (it used to be opened blocking).
+#[test]
+fn a_fifo_input_is_refused_without_hanging() {
+    let env = repo();
+    fs::remove_file(env.path("README.md")).unwrap();
+    let status = Command::new("mkfifo").arg(env.path("README.md")).status().unwrap();
+    assert!(status.success());
+    let run = bundle(&env, &[]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: files[1]: README.md is not a regular file (a FIFO, device or socket); bundles take \
+         only regular files\n"
+    );
+    assert!(!env.exists("artifacts/release"));
+}
+
+/// Names with control characters are refused at bundle time, escaped in the message (the ESC
+/// used to reach the terminal raw, and bundle's own verify then failed the release).
+#[test]
+fn input_names_with_control_characters_are_refused_escaped() {
+    for (name, shown) in [
+        ("a\nb.txt", "a\\nb.txt"),
+        ("tab\there.txt", "tab\\there.txt"),
+        ("esc\u{1b}[31m.txt", "esc\\x1b[31m.txt"),
+    ] {
+        let env = repo();
+        env.write(format!("extra/{name}"), "x\n");
+        env.write("bundle.yaml", "files:\n  - path: VERSION\n  - glob: 'extra/*'\n");
+        let run = bundle(&env, &["--config", "bundle.yaml"]);
+        run.expect_code(2);
+        assert_eq!(run.stdout, "");
+        assert!(
+            run.stderr.contains(&format!("\"extra/{shown}\" has a control character")),
+            "{name:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(!env.exists("artifacts/release"));
+    }
 }
 
 #[test]
