@@ -15,20 +15,22 @@
 
 mod inputs;
 mod manifest;
+mod rebuild;
 mod summary;
 mod verify;
 mod write;
 mod zip_format;
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::atomic_write::{AtomicFile, TEMP_PREFIX, write_atomically};
+use crate::atomic_write::{AtomicFile, TEMP_PREFIX};
 use crate::cli::{BundleAction, BundleArgs, BundleCreateArgs};
 use crate::clock;
 use crate::context::Context;
@@ -41,7 +43,7 @@ use crate::units::format_size;
 use inputs::{Input, MANIFEST_NAME, Roots, SUMMARY_NAME};
 use manifest::{Generator, Manifest, ManifestFile, hex};
 use write::{FileDigest, MemoryEntry, ZipDigest, ZipSink};
-use zip_format::DosTime;
+use zip_format::{DosTime, dos_time};
 
 /// Bundles at least this large get a progress bar on a terminal.
 const PROGRESS_THRESHOLD: u64 = 4 << 20;
@@ -97,7 +99,7 @@ fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
         name: args.name.clone(),
         version,
         created_at: clock::format_utc(build_time),
-        time: DosTime::from_utc(build_time),
+        time: dos_time(build_time),
         inputs,
         generator: Generator::current(args.level),
         level: args.level,
@@ -216,14 +218,48 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
     context.printer.emit(&report)
 }
 
-/// Writes the zip to a temporary file, then puts it in place unless the release already exists.
+/// Refuses a final name that exists and is not a regular file (a FIFO would hang the comparison
+/// with an existing release, a dangling symlink would look like a release made by another run),
+/// before any temporary file exists.
+fn check_final_name(path: &Path) -> Result<()> {
+    let kind = match fs::symlink_metadata(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error).with_context(|| format!("cannot check {}", display_path(path))),
+        Ok(metadata) if metadata.is_file() => return Ok(()),
+        Ok(metadata) => {
+            let kind = metadata.file_type();
+            if kind.is_dir() {
+                "a folder"
+            } else if kind.is_symlink() {
+                if fs::metadata(path).is_err() { "a dangling symbolic link" } else { "a symbolic link" }
+            } else if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_socket() {
+                "a socket"
+            } else {
+                "a device"
+            }
+        }
+    };
+    bail!(
+        "{} is {kind}, not a regular file; nothing was written: remove it or choose another --out-dir",
+        display_path(path)
+    )
+}
+
+/// Writes the zip and its sidecar to temporary files, then puts them in place unless the release
+/// already exists. Nothing appears under a final name before both are complete; a failure after
+/// the zip is in place is reported as partial (exit 1), never as "nothing written".
 fn build_and_place(
     plan: &Plan,
     force: bool,
     progress: &Progress,
     context: &Context,
 ) -> Result<(Manifest, ZipDigest, Outcome)> {
+    check_final_name(&plan.zip_path)?;
+    check_final_name(&plan.sidecar_path)?;
     let mut temp = AtomicFile::create(&plan.zip_path)?;
+    let mut sidecar = AtomicFile::create(&plan.sidecar_path)?;
     let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 8);
     let (manifest, digest) = {
         let mut sink = ZipSink::new(temp.file_mut(), plan.time);
@@ -245,26 +281,29 @@ fn build_and_place(
         digest.sha256,
         plan.zip_path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default()
     );
+    sidecar
+        .write_all(sidecar_text.as_bytes())
+        .with_context(|| format!("cannot write {}", display_path(&plan.sidecar_path)))?;
     let shown = display_path(&plan.zip_path);
     let outcome = match hash_existing(&plan.zip_path)? {
         None => Outcome::Created,
-        Some(existing) if existing == digest.sha256 => {
+        Some((existing, _)) if existing == digest.sha256 => {
             drop(temp);
-            if fs::read(&plan.sidecar_path).ok().as_deref() != Some(sidecar_text.as_bytes()) {
+            if !sidecar_matches(&plan.sidecar_path, &sidecar_text) {
+                sidecar.commit()?;
                 context
                     .printer
                     .warn(format!("{} was missing or wrong; rewrote it", display_path(&plan.sidecar_path)));
-                write_atomically(&plan.sidecar_path, sidecar_text.as_bytes())?;
             }
             return Ok((manifest, digest, Outcome::Unchanged));
         }
         Some(_) if force => Outcome::Replaced,
-        Some(existing) => {
-            drop(temp);
+        Some((existing, file)) => {
             return Err(anyhow!(CheckFailed(format!(
-                "{shown} already exists with different content (sha256 {existing}, this build {}); \
+                "{shown} already exists with different content (sha256 {existing}, this build {}): {}; \
                  releases are immutable: bump the version, or pass --force to replace it",
-                digest.sha256
+                digest.sha256,
+                rebuild::explain(file, &manifest)
             ))));
         }
     };
@@ -281,7 +320,9 @@ fn build_and_place(
                     return Err(error);
                 }
                 return match hash_existing(&plan.zip_path)? {
-                    Some(existing) if existing == digest.sha256 => Ok((manifest, digest, Outcome::Unchanged)),
+                    Some((existing, _)) if existing == digest.sha256 => {
+                        Ok((manifest, digest, Outcome::Unchanged))
+                    }
                     _ => Err(anyhow!(CheckFailed(format!(
                         "{shown} was created by another run while this one was writing, with different \
                          content; releases are immutable: rerun with --force to replace it"
@@ -291,25 +332,43 @@ fn build_and_place(
         }
         _ => temp.commit()?,
     }
-    // The sidecar goes last: its presence means the zip next to it is complete.
-    write_atomically(&plan.sidecar_path, sidecar_text.as_bytes())?;
+    // The sidecar goes last: its presence means the zip next to it is complete. The zip is in
+    // place now, so a failure here is partial, not "nothing written".
+    if let Err(error) = sidecar.commit() {
+        return Err(anyhow!(CheckFailed(format!(
+            "PARTIAL: {shown} was placed, but its sidecar {} could not be: {error:#}; fix the cause and \
+             rerun the same command to write it",
+            display_path(&plan.sidecar_path)
+        ))));
+    }
     Ok((manifest, digest, outcome))
 }
 
-/// The SHA-256 of an existing release, or `None` when there is none.
-fn hash_existing(path: &Path) -> Result<Option<String>> {
+/// Whether the sidecar on disk already says `expected` (read no further than that).
+fn sidecar_matches(path: &Path, expected: &str) -> bool {
+    let Ok(Some(file)) = rebuild::open_existing(path) else { return false };
+    let mut bytes = Vec::new();
+    file.take(expected.len() as u64 + 1).read_to_end(&mut bytes).is_ok() && bytes == expected.as_bytes()
+}
+
+/// The SHA-256 of an existing release and a handle on it, or `None` when there is none.
+fn hash_existing(path: &Path) -> Result<Option<(String, File)>> {
     let shown = display_path(path);
-    let mut file = match File::open(path) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+    let mut file = match rebuild::open_existing(path) {
         Err(error) => return Err(error).with_context(|| format!("cannot read the existing {shown}")),
-        Ok(file) => file,
+        Ok(None) => return Ok(None),
+        Ok(Some(file)) => file,
     };
+    if !file.metadata().with_context(|| format!("cannot read the existing {shown}"))?.is_file() {
+        bail!("{shown} is not a regular file; nothing was written: remove it or choose another --out-dir");
+    }
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     loop {
         let read = file.read(&mut buffer).with_context(|| format!("cannot read the existing {shown}"))?;
         if read == 0 {
-            return Ok(Some(hex(&hasher.finalize())));
+            file.seek(io::SeekFrom::Start(0)).with_context(|| format!("cannot read the existing {shown}"))?;
+            return Ok(Some((hex(&hasher.finalize()), file)));
         }
         hasher.update(&buffer[..read]);
     }

@@ -554,6 +554,16 @@ fn existing_release_is_unchanged_refused_or_replaced_with_force() {
     assert_eq!(run.stdout, "");
     assert!(run.stderr.contains("already exists with different content"), "{}", run.stderr);
     assert!(run.stderr.contains("pass --force to replace it"), "{}", run.stderr);
+    // The message names the first entry that differs.
+    assert!(
+        run.stderr.contains(&format!(
+            "the first entry that differs is README.md: sha256 {} (9 bytes) in the release, {} (17 bytes) in this build",
+            sha256_hex(b"# mm-bot\n"),
+            sha256_hex(b"# mm-bot, edited\n")
+        )),
+        "{}",
+        run.stderr
+    );
     assert!(fs::read(env.path(ZIP)).unwrap() == original);
     assert_eq!(files_in(&env, "artifacts/release"), ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.sha256"]);
 
@@ -564,6 +574,85 @@ fn existing_release_is_unchanged_refused_or_replaced_with_force() {
     let replaced = fs::read(env.path(ZIP)).unwrap();
     assert!(replaced != original);
     assert_eq!(env.read(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&replaced)));
+}
+
+/// A rebuild at another time differs only in its build time: the refusal says so and gives the
+/// SOURCE_DATE_EPOCH that reproduces the release, which then rebuilds it byte for byte.
+#[test]
+fn a_rebuild_at_another_time_names_source_date_epoch() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    let original = fs::read(env.path(ZIP)).unwrap();
+    let run = env.run_with_env(["bundle"], &[("CI_FAKE_UTC", "2025-10-12T08:00:00Z")]);
+    run.expect_code(1);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: error: {ZIP} already exists with different content (sha256 {}, this build {}): the two \
+             differ only in build time (2025-10-11T12:00:00Z in the release, 2025-10-12T08:00:00Z in this \
+             build); rebuild with SOURCE_DATE_EPOCH=1760184000 to get its bytes; releases are immutable: \
+             bump the version, or pass --force to replace it\n",
+            sha256_hex(&original),
+            run.stderr.split("this build ").nth(1).unwrap().split(')').next().unwrap()
+        )
+    );
+    let run = env.run_with_env(["bundle", "--format", "json"], &[("SOURCE_DATE_EPOCH", "1760184000")]);
+    run.expect_code(0);
+    assert_eq!(run.json()["outcome"], "unchanged");
+    assert!(fs::read(env.path(ZIP)).unwrap() == original);
+}
+
+/// A final name that is a FIFO, a folder or a symlink (dangling or not) is refused with a true
+/// message before anything is written; the FIFO used to hang the run and leave a temp file, the
+/// dangling symlink gave "created by another run". The same holds for the sidecar's name.
+#[test]
+fn final_names_that_are_not_regular_files_are_refused() {
+    let cases: [(&str, &str, &str); 5] = [
+        (ZIP, "fifo", "a FIFO"),
+        (ZIP, "dir", "a folder"),
+        (ZIP, "dangling", "a dangling symbolic link"),
+        (ZIP, "link", "a symbolic link"),
+        (SIDECAR, "dir", "a folder"),
+    ];
+    for (name, kind, word) in cases {
+        let env = repo();
+        env.mkdir("artifacts/release");
+        let path = env.path(name);
+        match kind {
+            "fifo" => assert!(Command::new("mkfifo").arg(&path).status().unwrap().success()),
+            "dir" => fs::create_dir(&path).unwrap(),
+            "dangling" => std::os::unix::fs::symlink("nowhere.zip", &path).unwrap(),
+            _ => std::os::unix::fs::symlink("../../README.md", &path).unwrap(),
+        }
+        let mut command = env.command();
+        command.arg("bundle").env("CI_FAKE_UTC", FAKE_NOW);
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{name} as {kind}: bundle hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{name} as {kind}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!(
+                "mmops: error: {name} is {word}, not a regular file; nothing was written: remove it or \
+                 choose another --out-dir\n"
+            ),
+            "{name} as {kind}"
+        );
+        let other = if name == ZIP { "mm-bot-v1.4.0.zip.sha256" } else { "mm-bot-v1.4.0.zip" };
+        let left: Vec<String> = files_in(&env, "artifacts/release");
+        assert_eq!(left, [path.file_name().unwrap().to_string_lossy().into_owned()], "{name} as {kind}");
+        assert!(!left.iter().any(|file| file == other));
+        assert!(fs::read_to_string(env.path("README.md")).unwrap() == "# mm-bot\n");
+    }
 }
 
 #[test]

@@ -272,7 +272,7 @@ mod tests {
     use crate::bundle::manifest::{CHUNK_SIZE, hex};
     use crate::bundle::write::deflate::tests::{noise, sample};
     use crate::bundle::write::{MemoryEntry, ZipDigest};
-    use crate::bundle::zip_format::DosTime;
+    use crate::bundle::zip_format::dos_time;
 
     fn inputs_in(dir: &Path, files: &[(&str, Vec<u8>)]) -> Vec<Input> {
         files
@@ -292,7 +292,7 @@ mod tests {
         let zip_path = dir.join("out.zip");
         let mut file =
             File::options().create(true).truncate(true).read(true).write(true).open(&zip_path).unwrap();
-        let time = DosTime::from_utc(crate::clock::parse_rfc3339("2025-10-11T12:00:00Z").unwrap());
+        let time = dos_time(crate::clock::parse_rfc3339("2025-10-11T12:00:00Z").unwrap());
         let mut sink = ZipSink::new(&mut file, time);
         sink.force_zip64 = force_zip64;
         let printer =
@@ -373,7 +373,7 @@ mod tests {
         std::fs::write(&inputs[0].source, noise(5000)).unwrap();
         let zip_path = dir.path().join("out.zip");
         let mut file = File::create(&zip_path).unwrap();
-        let time = DosTime::from_utc(crate::clock::parse_rfc3339("2025-10-11T12:00:00Z").unwrap());
+        let time = dos_time(crate::clock::parse_rfc3339("2025-10-11T12:00:00Z").unwrap());
         let mut sink = ZipSink::new(&mut file, time);
         let printer =
             crate::output::Printer::new(crate::cli::Format::Text, true, crate::cli::ColorChoice::Never);
