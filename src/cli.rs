@@ -13,8 +13,11 @@ use crate::units;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  the check passed / the job was done
-  1  the check failed (stale task, not ready, bundle mismatch, some deletions failed)
+  1  the check failed (stale task, not ready, bundle mismatch), or PARTIAL: a failure after
+     something irreversible was done (the report says what)
   2  could not run: bad flag, bad config, unreadable input (nothing was changed on disk)
+  130  interrupted by SIGINT/SIGTERM at a safe point (marker value INTERRUPTED; the report says
+       what was done)
 
 Environment:
   CI_FAKE_UTC        RFC 3339 instant used as \"now\" everywhere (e.g. 1970-01-01T00:00:00Z)
@@ -42,9 +45,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Print only the marker row (and errors).
+    /// Silent when all is well (for cron mail): nothing on a passing run; on a failing one the
+    /// report's problem lines and the marker row. Errors are always printed.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// Print only the marker row, pass or fail (for CI steps that grep it); errors still go to stderr.
+    #[arg(long, global = true, conflicts_with = "quiet")]
+    pub marker_only: bool,
 
     /// Run as if started in DIR; relative paths resolve there.
     #[arg(short = 'C', long = "chdir", global = true, value_name = "DIR")]
@@ -119,8 +127,9 @@ pub struct RotateArgs {
     #[arg(long, value_name = "DIR", default_value = "artifacts")]
     pub base_dir: PathBuf,
 
-    /// Delete files older than N days (decimals allowed; 0 selects every file older than now).
-    #[arg(long, value_name = "N", value_parser = units::parse_days)]
+    /// Delete files older than N days (a number of days, decimals allowed, or a duration such as
+    /// 7d or 36h; 0 selects every file older than now).
+    #[arg(long, value_name = "N", value_parser = units::parse_days, allow_hyphen_values = true)]
     pub days: Option<f64>,
 
     /// Delete oldest files until the kept total is at most SIZE (2G = 2 GiB, 2GB = 2·10⁹ bytes).
@@ -128,7 +137,7 @@ pub struct RotateArgs {
     pub max_size: Option<u64>,
 
     /// Keep only the N newest files (0 keeps none).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = units::parse_count, allow_hyphen_values = true)]
     pub keep: Option<u64>,
 
     /// Multi-tier retention rules (YAML or JSON); default deploy/ops/rotation.yaml when no limit is given.
@@ -156,8 +165,9 @@ pub struct RotateArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Wait up to DURATION (e.g. 10m) for another run's lock, then exit 1 (default: do not wait).
-    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration_allow_zero)]
+    /// Wait up to DURATION (with a unit: 30s, 10m) for another run's lock, then exit 1 (default:
+    /// do not wait).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration_allow_zero)]
     pub wait_lock: Option<Duration>,
 
     /// Allow a run that would delete every candidate file.
@@ -165,7 +175,7 @@ pub struct RotateArgs {
     pub allow_delete_all: bool,
 
     /// Refuse a run that would delete more than N files.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = units::parse_count, allow_hyphen_values = true)]
     pub max_delete: Option<u64>,
 
     /// Also write the result as a Prometheus textfile-collector file.
@@ -311,8 +321,8 @@ pub struct MakeReadyArgs {
     #[arg(long)]
     pub skip_pre_live: bool,
 
-    /// Readiness is HOLD when the newest soak report is older than DURATION.
-    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    /// Readiness is HOLD when the newest soak report is older than DURATION (with a unit: 3d, 36h).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration)]
     pub max_evidence_age: Option<Duration>,
 
     /// Only validate a readiness JSON file and exit.

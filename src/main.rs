@@ -6,12 +6,16 @@ use clap::Parser;
 use mmops::cli::{Cli, Command};
 use mmops::context::Context;
 use mmops::outcome::Exit;
-use mmops::output::Printer;
+use mmops::output::{self, Printer};
 use mmops::{bundle, completions, cron_sentinel, edge_sim, make_ready, rotate};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let printer = Printer::new(cli.global.format, cli.global.quiet, cli.global.color);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return output::command_line_error(error),
+    };
+    let printer = Printer::new(cli.global.format, cli.global.quiet, cli.global.color)
+        .with_marker_only(cli.global.marker_only);
     let result = Context::from_global(&cli.global, printer.clone()).and_then(|context| match &cli.command {
         Command::CronSentinel(args) => cron_sentinel::run(args, &context),
         Command::Rotate(args) => rotate::run(args, &context),
@@ -23,8 +27,9 @@ fn main() -> ExitCode {
     match result {
         Ok(verdict) => verdict.exit().into(),
         Err(error) => {
-            printer.fatal(&error);
-            Exit::for_error(&error).into()
+            let exit = Exit::for_error(&error);
+            printer.fatal(&error, exit);
+            exit.into()
         }
     }
 }

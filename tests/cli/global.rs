@@ -62,3 +62,121 @@ fn chdir_to_missing_folder_is_exit_2() {
     run.expect_code(2);
     assert!(run.stderr.contains("cannot change to directory nowhere (-C)"), "{}", run.stderr);
 }
+
+#[test]
+fn check_builder_states_all_three_streams() {
+    let env = TestEnv::new();
+    env.check(["--version"]).code(0).stdout_contains("mmops ").stderr_empty().run();
+}
+
+#[test]
+#[should_panic(expected = "a Check must state")]
+fn check_builder_refuses_an_unstated_stream() {
+    TestEnv::new().check(["--version"]).code(0).stdout_contains("mmops").run();
+}
+
+#[test]
+#[should_panic(expected = "stderr: expected Empty")]
+fn check_builder_fails_on_an_unexpected_warning() {
+    // A bad CI_FAKE_UTC is an error on stderr, so an empty-stderr expectation must fail.
+    TestEnv::new()
+        .check(["cron-sentinel"])
+        .env("CI_FAKE_UTC", "soon")
+        .code(2)
+        .stdout_empty()
+        .stderr_empty()
+        .run();
+}
+
+#[test]
+fn a_config_from_a_device_fails_fast_with_a_size_or_kind_error() {
+    TestEnv::new()
+        .check(["cron-sentinel", "--config", "/dev/zero"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: /dev/zero: the config file is a character device, not a regular file\n")
+        .run();
+}
+
+#[test]
+fn an_empty_fake_clock_counts_as_unset() {
+    let env = TestEnv::new();
+    env.write("c.yaml", "tasks:\n  - name: t\n    artifact: a.txt\n    max_age: 1h\n");
+    env.write("a.txt", "x");
+    env.check(["--quiet", "cron-sentinel", "--config", "c.yaml"])
+        .env("CI_FAKE_UTC", "")
+        .code(0)
+        .stdout_empty()
+        .stderr_empty()
+        .run();
+}
+
+#[test]
+fn quiet_is_silent_when_healthy_and_speaks_when_not() {
+    let env = TestEnv::new();
+    env.write("c.yaml", "tasks:\n  - name: t\n    artifact: a.txt\n    max_age: 1h\n");
+    env.check(["--quiet", "cron-sentinel", "--config", "c.yaml"])
+        .code(1)
+        .stdout_contains("MISSING")
+        .stdout_contains("| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n")
+        .stderr_empty()
+        .run();
+    env.check(["--marker-only", "cron-sentinel", "--config", "c.yaml"])
+        .code(1)
+        .stdout_is("| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n")
+        .stderr_empty()
+        .run();
+    env.write("a.txt", "x");
+    env.check(["--quiet", "cron-sentinel", "--config", "c.yaml"])
+        .env("CI_FAKE_UTC", "")
+        .code(0)
+        .stdout_empty()
+        .stderr_empty()
+        .run();
+    env.check(["--marker-only", "cron-sentinel", "--config", "c.yaml"])
+        .env("CI_FAKE_UTC", "")
+        .code(0)
+        .stdout_is("| cron_sentinel | OK | CRON_SENTINEL=OK |\n")
+        .stderr_empty()
+        .run();
+}
+
+#[test]
+fn json_errors_are_json_on_stdout_too() {
+    let env = TestEnv::new();
+    env.write("c.yaml", "tasks:\n  - name: t\n    artifact: a.txt\n    max_ag: 1h\n");
+    let run = env
+        .check(["--format", "json", "cron-sentinel", "--config", "c.yaml"])
+        .code(2)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_contains("mmops: error: c.yaml:4:5: unknown field \"max_ag\"")
+        .run();
+    let document = run.json();
+    assert_eq!(document["status"], "error");
+    assert_eq!(document["exit_code"], 2);
+    assert_eq!(document["location"], serde_json::json!({"file": "c.yaml", "line": 4, "column": 5}));
+    assert!(document["error"].as_str().unwrap().ends_with("did you mean \"max_age\"?"));
+    let run = env
+        .check(["--format", "json", "rotate", "--keep", "10.5"])
+        .code(2)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_contains("\"10.5\" is not a whole number; use a whole number of files")
+        .run();
+    assert_eq!(run.json()["exit_code"], 2);
+}
+
+#[test]
+fn flags_share_one_unit_grammar() {
+    let env = TestEnv::new();
+    env.check(["rotate", "--wait-lock", "2", "--days", "1"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("\"2\" has no unit; write it with one, such as 2s or 2m")
+        .run();
+    env.check(["rotate", "--days", "-1"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("the number of days must not be negative")
+        .run();
+    env.check(["rotate", "--keep", "-3"]).code(2).stdout_empty().stderr_contains("\"-3\" is negative").run();
+}
