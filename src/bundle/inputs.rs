@@ -20,7 +20,8 @@ use serde::Deserialize;
 
 use crate::atomic_write::TEMP_PREFIX;
 use crate::config_file;
-use crate::sanitize::{display_path, display_text};
+use crate::limits;
+use crate::sanitize::{display_path, display_text, excerpt};
 
 /// The built-in file list: the same text as `deploy/release/bundle.yaml`.
 pub(crate) const DEFAULT_CONFIG_TEXT: &str = include_str!("../../deploy/release/bundle.yaml");
@@ -543,12 +544,14 @@ pub(crate) fn resolve_version(flag: Option<&str>, version_file: &Path) -> Result
     let (text, origin) = match flag {
         Some(text) => (text.to_string(), "--version".to_string()),
         None => {
-            let text = fs::read_to_string(version_file).with_context(|| {
-                format!(
+            if fs::symlink_metadata(version_file).is_err_and(|error| error.kind() == io::ErrorKind::NotFound)
+            {
+                bail!(
                     "cannot read {} (the release version); create it or pass --version",
-                    version_file.display()
-                )
-            })?;
+                    display_path(version_file)
+                );
+            }
+            let text = limits::read_string_limited(version_file, limits::VERSION_MAX, "version file")?;
             (text.trim().to_string(), version_file.display().to_string())
         }
     };
@@ -562,11 +565,11 @@ pub(crate) fn check_version(text: &str) -> Result<()> {
     if let Some(rest) = text.strip_prefix(['v', 'V'])
         && semver::Version::parse(rest).is_ok()
     {
-        bail!("{text:?} is not SemVer: drop the leading v (the bundle name adds it)");
+        bail!("\"{}\" is not SemVer: drop the leading v (the bundle name adds it)", excerpt(text, 40));
     }
-    semver::Version::parse(text)
-        .map(|_| ())
-        .map_err(|error| anyhow::anyhow!("{text:?} is not SemVer like 0.1.0 or 1.4.0-rc.1: {error}"))
+    semver::Version::parse(text).map(|_| ()).map_err(|error| {
+        anyhow::anyhow!("\"{}\" is not SemVer like 0.1.0 or 1.4.0-rc.1: {error}", excerpt(text, 40))
+    })
 }
 
 /// `--name` becomes part of a file name: letters, digits, `.`, `_`, `-`; not starting with `.`.

@@ -23,18 +23,18 @@ mod zip_format;
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::atomic_write::{AtomicFile, TEMP_PREFIX};
+use crate::atomic_write::{self, AtomicFile};
 use crate::cli::{BundleAction, BundleArgs, BundleCreateArgs};
 use crate::clock;
 use crate::context::Context;
-use crate::outcome::{CheckFailed, Verdict};
+use crate::limits;
+use crate::outcome::{CheckFailed, Partial, Verdict};
 use crate::output::{Marker, Report, Style};
 use crate::progress::Progress;
 use crate::sanitize::{display_path, display_text};
@@ -74,7 +74,8 @@ fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
     inputs::check_name(&args.name)?;
     let version = inputs::resolve_version(args.version.as_deref(), Path::new("VERSION"))?;
     if args.version.is_some()
-        && let Ok(file_version) = fs::read_to_string("VERSION")
+        && let Ok(file_version) =
+            limits::read_string_limited(Path::new("VERSION"), limits::VERSION_MAX, "version file")
         && file_version.trim() != version
     {
         context.printer.warn(format!(
@@ -180,7 +181,7 @@ impl Report for CreateReport {
 
 fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
     let plan = plan(args, context)?;
-    warn_about_leftovers(&args.out_dir, context);
+    tidy_leftovers(&args.out_dir, args.dry_run, context);
     let total: u64 = plan.inputs.iter().map(|input| input.size).sum();
     let progress = Progress::bytes(&context.printer, total, PROGRESS_THRESHOLD, "bundling");
     let report = if args.dry_run {
@@ -218,35 +219,6 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
     context.printer.emit(&report)
 }
 
-/// Refuses a final name that exists and is not a regular file (a FIFO would hang the comparison
-/// with an existing release, a dangling symlink would look like a release made by another run),
-/// before any temporary file exists.
-fn check_final_name(path: &Path) -> Result<()> {
-    let kind = match fs::symlink_metadata(path) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => return Err(error).with_context(|| format!("cannot check {}", display_path(path))),
-        Ok(metadata) if metadata.is_file() => return Ok(()),
-        Ok(metadata) => {
-            let kind = metadata.file_type();
-            if kind.is_dir() {
-                "a folder"
-            } else if kind.is_symlink() {
-                if fs::metadata(path).is_err() { "a dangling symbolic link" } else { "a symbolic link" }
-            } else if kind.is_fifo() {
-                "a FIFO"
-            } else if kind.is_socket() {
-                "a socket"
-            } else {
-                "a device"
-            }
-        }
-    };
-    bail!(
-        "{} is {kind}, not a regular file; nothing was written: remove it or choose another --out-dir",
-        display_path(path)
-    )
-}
-
 /// Writes the zip and its sidecar to temporary files, then puts them in place unless the release
 /// already exists. Nothing appears under a final name before both are complete; a failure after
 /// the zip is in place is reported as partial (exit 1), never as "nothing written".
@@ -256,8 +228,8 @@ fn build_and_place(
     progress: &Progress,
     context: &Context,
 ) -> Result<(Manifest, ZipDigest, Outcome)> {
-    check_final_name(&plan.zip_path)?;
-    check_final_name(&plan.sidecar_path)?;
+    // Both outputs first: a final name that is not a regular file (a FIFO, a folder, a dangling
+    // symlink) is refused here, before anything is written.
     let mut temp = AtomicFile::create(&plan.zip_path)?;
     let mut sidecar = AtomicFile::create(&plan.sidecar_path)?;
     let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 8);
@@ -335,8 +307,8 @@ fn build_and_place(
     // The sidecar goes last: its presence means the zip next to it is complete. The zip is in
     // place now, so a failure here is partial, not "nothing written".
     if let Err(error) = sidecar.commit() {
-        return Err(anyhow!(CheckFailed(format!(
-            "PARTIAL: {shown} was placed, but its sidecar {} could not be: {error:#}; fix the cause and \
+        return Err(anyhow!(Partial(format!(
+            "{shown} was placed, but its sidecar {} could not be: {error:#}; fix the cause and \
              rerun the same command to write it",
             display_path(&plan.sidecar_path)
         ))));
@@ -432,21 +404,17 @@ fn report_bytes(plan: &Plan, digests: &[FileDigest], file_name: &str) -> Result<
     Ok(Some((input.dest.clone(), bytes)))
 }
 
-/// Temporary files a killed run left in the output folder; mmops does not delete them, since
-/// another run may be writing one right now.
-fn warn_about_leftovers(out_dir: &Path, context: &Context) {
-    let Ok(entries) = fs::read_dir(out_dir) else { return };
-    let mut names: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(TEMP_PREFIX))
-        .collect();
-    names.sort();
-    for name in names {
-        context.printer.warn(format!(
-            "{} looks left behind by an interrupted run; delete it once no other mmops run is writing there",
-            display_path(&out_dir.join(name))
-        ));
+/// Temporary files in the output folder: those of killed runs are removed (the one temp-file
+/// policy, [`atomic_write::clean_stale_temp_files`]), those of running ones are left alone; each
+/// gets a note. A dry run removes nothing.
+fn tidy_leftovers(out_dir: &Path, dry_run: bool, context: &Context) {
+    if !dry_run {
+        for path in atomic_write::clean_stale_temp_files(out_dir) {
+            context.printer.warn(atomic_write::temp_file_note(&path, true));
+        }
+    }
+    for path in atomic_write::live_temp_files(out_dir) {
+        context.printer.warn(atomic_write::temp_file_note(&path, false));
     }
 }
 

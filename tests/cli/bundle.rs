@@ -387,6 +387,24 @@ fn bad_versions_are_refused_before_anything_is_written() {
         "{}",
         run.stderr
     );
+    // A 300 MB VERSION (sparse) is refused at the size limit while reading, not quoted whole; a
+    // FIFO is refused without blocking.
+    let env = repo();
+    fs::File::create(env.path("VERSION")).unwrap().set_len(300_000_000).unwrap();
+    let run = bundle(&env, &[]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: VERSION: the version file is larger than the 256 B limit for a version file; is this \
+         the right file?\n"
+    );
+    fs::remove_file(env.path("VERSION")).unwrap();
+    assert!(Command::new("mkfifo").arg(env.path("VERSION")).status().unwrap().success());
+    let run = bundle(&env, &[]);
+    run.expect_code(2);
+    assert_eq!(run.stderr, "mmops: error: VERSION: the version file is a FIFO, not a regular file\n");
+    assert!(!env.exists("artifacts/release"));
     // --version overrides the file, and a pre-release is fine.
     let env = repo();
     let run = bundle(&env, &["--version", "1.5.0-rc.1"]);
@@ -611,7 +629,7 @@ fn final_names_that_are_not_regular_files_are_refused() {
     let cases: [(&str, &str, &str); 5] = [
         (ZIP, "fifo", "a FIFO"),
         (ZIP, "dir", "a folder"),
-        (ZIP, "dangling", "a dangling symbolic link"),
+        (ZIP, "dangling", "a symbolic link pointing nowhere"),
         (ZIP, "link", "a symbolic link"),
         (SIDECAR, "dir", "a folder"),
     ];
@@ -641,10 +659,7 @@ fn final_names_that_are_not_regular_files_are_refused() {
         assert_eq!(String::from_utf8_lossy(&output.stdout), "");
         assert_eq!(
             String::from_utf8_lossy(&output.stderr),
-            format!(
-                "mmops: error: {name} is {word}, not a regular file; nothing was written: remove it or \
-                 choose another --out-dir\n"
-            ),
+            format!("mmops: error: {name} is {word}, not a regular file; remove it or choose another path\n"),
             "{name} as {kind}"
         );
         let other = if name == ZIP { "mm-bot-v1.4.0.zip.sha256" } else { "mm-bot-v1.4.0.zip" };
@@ -756,11 +771,25 @@ fn a_killed_run_leaves_no_file_under_a_final_name() {
     child.wait().unwrap();
     let names = files_in(&env, "artifacts/release");
     assert!(!names.iter().any(|name| name.starts_with("mm-bot")), "{names:?}");
-    // The next run warns about the leftover and still works.
+    let leftovers: Vec<String> =
+        names.iter().filter(|name| name.starts_with(".mmops-tmp-")).cloned().collect();
+    assert_eq!(leftovers.len(), 2, "the zip's and the sidecar's temporary files: {names:?}");
+    // The next run removes the dead run's leftovers, says so once per file, and still works.
     fs::write(env.path("artifacts/reports/soak_metrics.json"), "[]\n").unwrap();
     let run = bundle(&env, &[]);
     run.expect_code(0);
-    assert!(run.stderr.contains("looks left behind by an interrupted run"), "{}", run.stderr);
+    let pid = child.id();
+    let expected: String = leftovers
+        .iter()
+        .map(|name| {
+            format!(
+                "mmops: warning: removed artifacts/release/{name}, a temporary file of mmops process {pid}, \
+                 which was killed before it finished\n"
+            )
+        })
+        .collect();
+    assert_eq!(run.stderr, expected);
+    assert_eq!(files_in(&env, "artifacts/release"), ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.sha256"]);
 }
 
 // ---- verify ----
