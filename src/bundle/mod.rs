@@ -20,6 +20,7 @@ mod summary;
 mod verify;
 mod write;
 mod zip_format;
+mod zip_layout;
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};

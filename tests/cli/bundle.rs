@@ -933,8 +933,14 @@ fn verify_catches_a_repeated_entry_name() {
     let run = verify(&env, &[]);
     run.expect_code(1);
     let found = problems(&run);
-    assert_eq!(found[0], "the central directory repeats an entry name; an extractor could write either copy");
-    assert!(found.contains(&"dup-1: in the zip but not listed in MANIFEST.json".to_string()), "{found:?}");
+    // Repeated raw names make the entries ambiguous: reported, and nothing is inflated.
+    assert_eq!(
+        found,
+        [
+            "dup-1: entry name appears 2 times; an extractor could write either copy",
+            "nothing was inflated: the archive's structure is unsafe"
+        ]
+    );
 }
 
 #[test]
@@ -1043,6 +1049,19 @@ fn verify_of_a_non_zip_or_missing_file_is_exit_2() {
     let run = env.run(["bundle", "verify", "nope.zip"]);
     run.expect_code(2);
     assert!(run.stderr.contains("cannot open nope.zip"), "{}", run.stderr);
+    // A folder or a FIFO given as the zip: a plain message, no "os error 22", no hang.
+    env.mkdir("folder.zip");
+    let run = env.run(["bundle", "verify", "folder.zip"]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: folder.zip is a folder, not a zip file; give the path of the release's .zip\n"
+    );
+    assert!(Command::new("mkfifo").arg(env.path("fifo.zip")).status().unwrap().success());
+    let run = env.run(["bundle", "verify", "fifo.zip"]);
+    run.expect_code(2);
+    assert_eq!(run.stderr, "mmops: error: fifo.zip is a FIFO, not a zip file\n");
     // Create flags do not mix with verify.
     let run = env.run(["bundle", "--force", "verify", ZIP]);
     run.expect_code(2);
