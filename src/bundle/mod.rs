@@ -427,6 +427,22 @@ pub(crate) fn fuzz_config(path: &std::path::Path) {
 }
 
 /// Verifies arbitrary bytes as a bundle; the fuzz target's way in.
+/// A bundle that passes must hold only names that every reader decodes alike: valid UTF-8,
+/// flagged when not ASCII, unique byte for byte, safe to extract.
 pub(crate) fn fuzz_verify(path: &std::path::Path, context: &Context) {
-    let _ = verify::verify(path, true, context);
+    let Ok(report) = verify::verify(path, true, context) else { return };
+    if !report.passed() {
+        return;
+    }
+    let file = File::open(path).expect("a verified zip can be opened");
+    let size = file.metadata().expect("a verified zip has metadata").len();
+    let layout = zip_layout::read_layout(&file, size).expect("a verified zip has a readable structure");
+    assert!(layout.problems.is_empty(), "verified despite {:?}", layout.problems);
+    let mut names = std::collections::BTreeSet::new();
+    for entry in &layout.entries {
+        let name = std::str::from_utf8(&entry.name).expect("a verified name is UTF-8");
+        assert!(name.is_ascii() || entry.flags & (1 << 11) != 0, "{name:?} verified without the UTF-8 flag");
+        assert!(verify::unsafe_name(name).is_none(), "{name:?} verified although unsafe");
+        assert!(names.insert(entry.name.clone()), "{name:?} verified twice");
+    }
 }

@@ -60,6 +60,12 @@ pub(crate) struct VerifyReport {
     problems: Vec<String>,
 }
 
+impl VerifyReport {
+    pub(crate) fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
 impl Report for VerifyReport {
     fn marker(&self) -> Marker {
         let verdict = Verdict::from_passed(self.problems.is_empty());

@@ -35,6 +35,8 @@ const LOCAL_FIXED: u64 = 30;
 const FLAG_ENCRYPTED: u16 = 1;
 const FLAG_DESCRIPTOR: u16 = 1 << 3;
 const FLAG_UTF8: u16 = 1 << 11;
+/// A crafted archive can have a problem per entry; the report lists this many, then counts.
+const PROBLEMS_SHOWN: usize = 20;
 /// A central directory larger than this is not a release's (a million entries is ~100 MiB).
 const CENTRAL_DIRECTORY_MAX: u64 = 256 << 20;
 
@@ -137,15 +139,23 @@ pub(crate) fn read_layout(file: &File, size: u64) -> Result<Layout, String> {
         ));
         layout.unsafe_to_inflate = true;
     }
+    let mut entry_problems = Vec::new();
     for index in 0..layout.entries.len() {
-        check_local(file, end.directory_offset, &mut layout, index);
+        check_local(file, end.directory_offset, &mut layout, index, &mut entry_problems);
     }
+    // Overlaps first: they are why the rest of a zip bomb looks odd.
     check_spans(&mut layout, end.directory_offset);
+    layout.problems.extend(entry_problems);
     check_names(&mut layout);
     for entry in &layout.entries {
         if let Some(problem) = attribute_problem(entry) {
             layout.problems.push(format!("{}: {problem}", display_name(&entry.name)));
         }
+    }
+    if layout.problems.len() > PROBLEMS_SHOWN {
+        let more = layout.problems.len() - PROBLEMS_SHOWN;
+        layout.problems.truncate(PROBLEMS_SHOWN);
+        layout.problems.push(format!("... and {more} more problems with the archive's structure"));
     }
     Ok(layout)
 }
@@ -255,14 +265,20 @@ fn parse_central(directory: &[u8], at: &mut usize) -> Option<RawEntry> {
 }
 
 /// Reads the local header of entry `index`, sets its span, and checks it against the central one.
-fn check_local(file: &File, directory_offset: u64, layout: &mut Layout, index: usize) {
+fn check_local(
+    file: &File,
+    directory_offset: u64,
+    layout: &mut Layout,
+    index: usize,
+    problems: &mut Vec<String>,
+) {
     let entry = &layout.entries[index];
     let shown = display_name(&entry.name);
     let header = read_at(file, entry.header_offset, LOCAL_FIXED as usize).filter(|header| {
         entry.header_offset + LOCAL_FIXED <= directory_offset && u32_at(header, 0) == LOCAL_SIGNATURE
     });
     let Some(header) = header else {
-        layout.problems.push(format!("{shown}: no local header at byte {}", entry.header_offset));
+        problems.push(format!("{shown}: no local header at byte {}", entry.header_offset));
         layout.unsafe_to_inflate = true;
         return;
     };
@@ -270,7 +286,7 @@ fn check_local(file: &File, directory_offset: u64, layout: &mut Layout, index: u
     let extra_length = u16_at(&header, 28) as u64;
     let local_name = read_at(file, entry.header_offset + LOCAL_FIXED, name_length as usize);
     if local_name.as_deref() != Some(entry.name.as_slice()) {
-        layout.problems.push(format!("{shown}: the local header names it differently"));
+        problems.push(format!("{shown}: the local header names it differently"));
         layout.unsafe_to_inflate = true;
     }
     if u16_at(&header, 6) & FLAG_DESCRIPTOR != entry.flags & FLAG_DESCRIPTOR {
@@ -283,13 +299,13 @@ fn check_local(file: &File, directory_offset: u64, layout: &mut Layout, index: u
     if entry.flags & FLAG_DESCRIPTOR != 0 {
         match descriptor_length(file, data_end, entry) {
             Some(length) => end += length,
-            None => layout.problems.push(format!(
+            None => problems.push(format!(
                 "{shown}: has the data-descriptor flag but no matching data descriptor after its data"
             )),
         }
     }
     if end > directory_offset {
-        layout.problems.push(format!("{shown}: its data runs past the start of the central directory"));
+        problems.push(format!("{shown}: its data runs past the start of the central directory"));
         layout.unsafe_to_inflate = true;
     }
     layout.entries[index].span = (entry.header_offset, end);
@@ -410,6 +426,10 @@ fn attribute_problem(entry: &RawEntry) -> Option<String> {
         return None;
     }
     let kind = match mode & 0o170000 {
+        // Permission bits without a type (Python's zipfile writes 0o600): a file or a folder by
+        // its name.
+        0 if is_folder_name => "folder",
+        0 => "file",
         0o100000 if is_folder_name => {
             return Some("is a regular file with a folder's name (ending in /)".into());
         }

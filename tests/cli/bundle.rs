@@ -1103,3 +1103,88 @@ fn crafted_zips_never_verify() {
     }
     assert!(checked >= 9, "only {checked} crafted zips found");
 }
+
+/// The crafted zips of `fuzz/make_verify_regressions.py`: each is consistent but for one
+/// defect, which verify names exactly (each passed verify, or hung it, before). `unzip -t`
+/// accepts most of them, so verify is the stricter check.
+#[test]
+fn crafted_zips_are_failed_for_exactly_their_defect() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/bundle_verify");
+    let unsafe_structure = "nothing was inflated: the archive's structure is unsafe";
+    let cases: [(&str, &[&str]); 9] = [
+        (
+            "invalid_utf8_names.zip",
+            &[
+                "a\\xff: entry name is not valid UTF-8 (readers would each decode it differently)",
+                "a\\xfe: entry name is not valid UTF-8 (readers would each decode it differently)",
+                "a\u{fffd}: listed in MANIFEST.json but not in the zip",
+                "a\u{fffd}: listed twice in MANIFEST.json",
+                "a\\xff: in the zip but not listed in MANIFEST.json",
+                "a\\xfe: in the zip but not listed in MANIFEST.json",
+            ],
+        ),
+        (
+            "invalid_utf8_names_flagged.zip",
+            &[
+                "a\\xff: entry name is not valid UTF-8 (readers would each decode it differently)",
+                "a\u{fffd}: listed in MANIFEST.json but not in the zip",
+                "a\\xff: in the zip but not listed in MANIFEST.json",
+            ],
+        ),
+        (
+            "non_ascii_without_utf8_flag.zip",
+            &[
+                "café.txt: entry name is not ASCII and lacks the UTF-8 flag (readers would decode it as CP437)",
+            ],
+        ),
+        ("symlink_entry.zip", &["link: is a symbolic link; releases hold only regular files and folders"]),
+        (
+            "setuid_entry.zip",
+            &["run.sh: is a file with the setuid bit set (mode 4755); releases use ordinary permissions"],
+        ),
+        ("device_entry.zip", &["null: is a device; releases hold only regular files and folders"]),
+        (
+            "data_descriptor_flag_without_descriptor.zip",
+            &["VERSION: has the data-descriptor flag but no matching data descriptor after its data"],
+        ),
+        (
+            "prepended_bytes.zip",
+            &[
+                "the central directory is at byte 349, but the end record says 332: bytes were added before \
+                 or inside the archive",
+                unsafe_structure,
+            ],
+        ),
+        (
+            "overlapping_entries.zip",
+            &[
+                "bomb001: overlaps bomb000 (bytes 0..65266); entries sharing bytes are how zip bombs work",
+                "199 entries in all overlap another one",
+            ],
+        ),
+    ];
+    let env = TestEnv::new();
+    for (name, expected) in cases {
+        let path = dir.join(name);
+        let started = std::time::Instant::now();
+        let run = env.run(["bundle", "verify", "--no-sidecar", "--format", "json", path.to_str().unwrap()]);
+        assert!(started.elapsed().as_secs() < 20, "{name}: took {:?}", started.elapsed());
+        run.expect_code(1);
+        assert_eq!(run.stderr, "", "{name}");
+        let problems: Vec<String> = run.json()["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|problem| problem.as_str().unwrap().to_string())
+            .collect();
+        if name == "overlapping_entries.zip" {
+            // 200 entries, one stream: the overlap comes first, the listing is capped.
+            assert_eq!(&problems[..2], expected, "{name}");
+            assert_eq!(problems.len(), 22, "{name}: {problems:?}");
+            assert_eq!(problems[20], "... and 182 more problems with the archive's structure");
+            assert_eq!(problems[21], unsafe_structure);
+        } else {
+            assert_eq!(problems, expected, "{name}");
+        }
+    }
+}
