@@ -360,6 +360,17 @@ impl Identity {
         }
     }
 
+    /// Whether the file's status changed less than `window` before `now` (or after it): a write
+    /// that began before the handle was first examined may then still be copying its bytes.
+    pub(crate) fn changed_recently(&self, now: std::time::SystemTime, window: std::time::Duration) -> bool {
+        let changed = std::time::UNIX_EPOCH
+            + std::time::Duration::new(
+                self.changed.0.max(0) as u64,
+                self.changed.1.clamp(0, 999_999_999) as u32,
+            );
+        now.duration_since(changed).is_ok_and(|age| age < window) || changed > now
+    }
+
     /// The identity of an open file now (fstat on the handle).
     pub(crate) fn of(file: &File) -> io::Result<Identity> {
         file.metadata().map(|metadata| Identity::of_metadata(&metadata))

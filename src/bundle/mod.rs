@@ -236,8 +236,8 @@ fn build_and_place(
     let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 8);
     let (manifest, digest) = {
         let mut sink = ZipSink::new(temp.file_mut(), plan.time);
-        let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress)
-            .with_context(|| format!("cannot write {}", display_path(&plan.zip_path)))?;
+        // Errors name their file: an input that changed, or "cannot write the bundle".
+        let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress)?;
         let (manifest, summary_text) = manifest_and_summary(plan, &digests)?;
         sink.add_memory_entry(
             &MemoryEntry { name: SUMMARY_NAME.into(), bytes: summary_text.into_bytes() },

@@ -5,6 +5,7 @@
 //! `dd conv=notrunc` included), and the run stops with the file named before anything is placed.
 
 use std::os::unix::fs::FileExt;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, anyhow};
 use sha2::{Digest, Sha256};
@@ -44,12 +45,48 @@ pub(crate) fn read_input(
             check_unchanged(input, &shown)?;
         }
         hasher.update(&buffer);
+        if last && input.identity.changed_recently(wall_clock_now(), RECENT) {
+            let first_read = hasher.clone().finalize();
+            if hash_again(input, &shown)? != first_read.as_slice() {
+                return Err(changed_error(&shown, "its content, while a recent write was finishing"));
+            }
+        }
         on_chunk(buffer, first, last)?;
         first = false;
         if last {
             return Ok(FileDigest { sha256: hex(&hasher.finalize()), size: total });
         }
     }
+}
+
+/// A file changed this recently when the list was resolved is read twice and both reads must
+/// agree: a write already under way when the handle was first examined updates the times at its
+/// start, so the times alone cannot show the rest of it landing during the read.
+const RECENT: Duration = Duration::from_secs(2);
+
+/// The real time, to judge a file's status-change time (never `CI_FAKE_UTC`: that is for
+/// stamping outputs, and file times are real).
+#[allow(clippy::disallowed_methods, reason = "file times are compared with the real clock")]
+fn wall_clock_now() -> SystemTime {
+    SystemTime::now()
+}
+
+/// The SHA-256 of the whole input, read again through its handle.
+fn hash_again(input: &Input, shown: &str) -> Result<Vec<u8>> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; CHUNK_SIZE];
+    let mut offset = 0u64;
+    while offset < input.size {
+        let length = ((input.size - offset) as usize).min(CHUNK_SIZE);
+        input.file.read_exact_at(&mut buffer[..length], offset).map_err(|error| match error.kind() {
+            std::io::ErrorKind::UnexpectedEof => changed_error(shown, "it became shorter"),
+            _ => anyhow!(error).context(format!("cannot read {shown}")),
+        })?;
+        hasher.update(&buffer[..length]);
+        offset += length as u64;
+    }
+    check_unchanged(input, shown)?;
+    Ok(hasher.finalize().to_vec())
 }
 
 /// The handle's identity now against the one seen when the list was resolved.
