@@ -119,10 +119,10 @@ fn bundle_bytes_do_not_depend_on_workers() {
     let out = dir.path().join("artifacts/release");
     let zip = out.join("mm-bot-v1.2.3.zip");
     let mut hashes: BTreeMap<String, usize> = BTreeMap::new();
-    let runs = 100;
+    let runs = 100usize;
     for run in 0..runs {
         fs::remove_dir_all(&out).ok();
-        let mut command = if run % 2 == 0 {
+        let mut command = if run.is_multiple_of(2) {
             mmops(dir.path())
         } else {
             let mut pinned = std::process::Command::new("taskset");
@@ -248,7 +248,7 @@ fn a_symlink_flip_never_packs_a_file_from_outside() {
             let mut flips = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 let staged = root.join("README.staged");
-                if flips % 2 == 0 {
+                if flips.is_multiple_of(2) {
                     std::os::unix::fs::symlink(&target, &staged).unwrap();
                 } else {
                     fs::write(&staged, &inside).unwrap();
