@@ -666,6 +666,33 @@ mod tests {
         }
     }
 
+    /// Both ways of opening refuse a symlink anywhere on the path (last part or a folder on the
+    /// way, inside or outside the root) and open a plain file.
+    #[test]
+    fn opening_beneath_the_root_never_follows_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        fs::write(dir.path().join("a/b/file"), "x").unwrap();
+        fs::write(outside.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink("b", dir.path().join("a/link")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+        std::os::unix::fs::symlink("a/b/file", dir.path().join("inside-link")).unwrap();
+        let root = open_root(dir.path()).unwrap().unwrap();
+        let loop_errno = Some(rustix::io::Errno::LOOP.raw_os_error());
+        for open in [open_beneath, open_component_by_component] {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut open(&root, Path::new("a/b/file")).unwrap(), &mut text)
+                .unwrap();
+            assert_eq!(text, "x");
+            for linked in ["a/link/file", "out/secret", "inside-link"] {
+                let error = open(&root, Path::new(linked)).unwrap_err();
+                assert_eq!(error.raw_os_error(), loop_errno, "{linked}: {error}");
+            }
+            assert_eq!(open(&root, Path::new("a/missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
+        }
+    }
+
     #[test]
     fn normalizes_paths() {
         assert_eq!(normalize("./a//b/"), "a/b");

@@ -1,17 +1,19 @@
 //! `mmops bundle`: a reproducible release zip with a SHA-256 manifest, a release summary and a
 //! `.sha256` sidecar; and `mmops bundle verify`, which checks one without extracting it.
 //!
-//! The run is planned before anything is written — version, file list, every input found inside
-//! the repository — then the zip is streamed to a temporary file in the output folder, compared
-//! with any existing release of the same name (releases are immutable), and renamed into place
-//! followed by its sidecar.
+//! The run is planned before anything is written — version, file list, every input opened once
+//! inside the repository — then the zip and its sidecar are streamed to temporary files in the
+//! output folder, compared with any existing release of the same name (releases are immutable),
+//! and renamed into place, the sidecar last.
 //!
 //! - [`inputs`]: the file list (built-in = `deploy/release/bundle.yaml`, or `--config`), version
-//!   and name checks, resolution on disk with path-escape checks.
+//!   and name checks, opening each input beneath its root without following links.
 //! - [`manifest`], [`summary`], [`zip_format`]: pure — the bytes of MANIFEST.json,
 //!   RELEASE_SUMMARY.md and the zip headers.
-//! - [`write`]: the parallel hash-and-deflate pipeline.
-//! - [`verify`]: `mmops bundle verify`.
+//! - [`write`]: the parallel read, hash and deflate pipeline.
+//! - [`rebuild`]: why a rebuilt release differs from the released one.
+//! - [`verify`] and [`zip_layout`]: `mmops bundle verify`, the structure checked before any entry
+//!   is inflated.
 
 mod inputs;
 mod manifest;
