@@ -324,6 +324,10 @@ fn check_file(root: &File, relative: &Path, source: &Path, at: &str) -> Result<O
             "{at}: {shown} is on another mount than its root folder, or leaves it; bundles take only \
              files inside it"
         ),
+        Err(error) if error.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => bail!(
+            "{at}: cannot open {shown}: too many files open at once (every input stays open until \
+             it is bundled); raise the limit with `ulimit -n` or list fewer files"
+        ),
         Err(error) => return Err(error).with_context(|| format!("{at}: cannot open {shown}")),
     };
     let metadata = file.metadata().with_context(|| format!("{at}: cannot read {shown}"))?;

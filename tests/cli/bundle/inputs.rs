@@ -205,3 +205,50 @@ fn bad_configs_are_exit_2_with_the_spot() {
     run.expect_code(2);
     assert!(run.stderr.contains("--name \"../evil\""), "{}", run.stderr);
 }
+
+/// Every input stays open from resolution to the end of the run. mmops raises its soft
+/// open-file limit to the hard one; when even that is too low, the error says what to do.
+#[test]
+fn more_inputs_than_open_files_allowed_is_a_clear_error() {
+    let env = repo();
+    for index in 0..200 {
+        env.write(format!("many/f{index:03}.txt"), "x\n");
+    }
+    env.write("bundle.yaml", "files:\n  - path: VERSION\n  - glob: 'many/*'\n");
+    let run_with_limit = |soft: u32, hard: u32| {
+        let output = Command::new("sh")
+            .args(["-c", &format!("ulimit -Sn {soft} && ulimit -Hn {hard} && exec \"$0\" \"$@\"")])
+            .arg(env!("CARGO_BIN_EXE_mmops"))
+            .args(["bundle", "--config", "bundle.yaml", "--no-reports"])
+            .current_dir(env.root())
+            .env("CI_FAKE_UTC", FAKE_NOW)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // A soft limit below the inputs, a hard one above: raised, and the bundle is made.
+    let (code, stdout, stderr) = run_with_limit(64, 1024);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.ends_with(&format!("{MARKER}\n")), "{stdout}");
+    assert_eq!(stderr, "");
+    assert_eq!(entry_names(&env.path(ZIP)).len(), 203);
+    fs::remove_dir_all(env.path("artifacts/release")).unwrap();
+    // Both limits below: exit 2, what to do, nothing written.
+    let (code, stdout, stderr) = run_with_limit(64, 64);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(stderr.starts_with("mmops: error: files[1]: cannot open "), "{stderr}");
+    assert!(
+        stderr.ends_with(
+            ": too many files open at once (every input stays open until it is bundled); raise the limit with \
+             `ulimit -n` or list fewer files\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!env.exists("artifacts/release"));
+}
