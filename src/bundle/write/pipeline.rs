@@ -357,6 +357,12 @@ mod tests {
         {
             assert!(python.status.success(), "{}", String::from_utf8_lossy(&python.stderr));
         }
+        // verify's structure check reads the zip64 records and finds nothing wrong.
+        let zip_file = File::open(dir.path().join("out.zip")).unwrap();
+        let layout = crate::bundle::zip_layout::read_layout(&zip_file, bytes.len() as u64).unwrap();
+        assert!(layout.problems.is_empty() && !layout.unsafe_to_inflate, "{:?}", layout.problems);
+        assert_eq!(layout.entries.len(), 4);
+        assert_eq!(layout.entries[0].size, files[0].1.len() as u64);
         // Without forcing, the same files make a plain zip, smaller by the zip64 fields.
         let (plain, _) = write_bundle(dir.path(), &inputs, 2, false);
         assert!(plain.len() < bytes.len());
