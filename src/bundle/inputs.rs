@@ -6,16 +6,22 @@
 //! Every problem is an error before anything is written.
 
 use std::collections::BTreeSet;
-use std::fs;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use globset::{Glob, GlobMatcher};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::process::{Resource, Rlimit};
 use serde::Deserialize;
 
 use crate::atomic_write::TEMP_PREFIX;
 use crate::config_file;
-use crate::sanitize::display_path;
+use crate::limits;
+use crate::sanitize::{display_path, display_text, excerpt};
 
 /// The built-in file list: the same text as `deploy/release/bundle.yaml`.
 pub(crate) const DEFAULT_CONFIG_TEXT: &str = include_str!("../../deploy/release/bundle.yaml");
@@ -73,16 +79,46 @@ impl Section {
     }
 }
 
-/// A file that will go into the bundle.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A file that will go into the bundle, opened once when the list was resolved: every check and
+/// read goes through `file`, never through the path again.
+#[derive(Debug, Clone)]
 pub(crate) struct Input {
-    /// Where it is read from (relative to the working directory unless `--reports-dir` is absolute).
+    /// Where it is read from (relative to the working directory unless `--reports-dir` is
+    /// absolute); for messages only.
     pub(crate) source: PathBuf,
     /// Its name in the zip, `/`-separated.
     pub(crate) dest: String,
     pub(crate) description: String,
     /// Size when the list was resolved; reading a different amount later is an error.
     pub(crate) size: u64,
+    pub(crate) file: Arc<File>,
+    /// The handle's identity when it was opened; any change by the end of reading is an error.
+    pub(crate) identity: Identity,
+}
+
+impl Input {
+    pub(crate) fn new(
+        source: PathBuf,
+        dest: String,
+        description: String,
+        file: File,
+        identity: Identity,
+    ) -> Input {
+        Input { source, dest, description, size: identity.size, file: Arc::new(file), identity }
+    }
+}
+
+/// Every input stays open from resolution to the end of the run; a glob matching thousands of
+/// files must not run out of descriptors at the default soft limit of 1024.
+fn raise_open_file_limit() {
+    // `None` is "unlimited"; only a finite soft limit below the hard one is raised.
+    let limit = rustix::process::getrlimit(Resource::Nofile);
+    if let Some(current) = limit.current
+        && limit.maximum.is_none_or(|maximum| current < maximum)
+    {
+        let raised = Rlimit { current: limit.maximum.or(Some(1 << 20)), maximum: limit.maximum };
+        let _ = rustix::process::setrlimit(Resource::Nofile, raised);
+    }
 }
 
 /// Loads the list from `--config`, or the built-in one.
@@ -143,6 +179,13 @@ fn check_relative(path: &str, at: &str) -> Result<()> {
 
 /// A name inside the zip: relative, `/`-separated, no `.`/`..`/empty parts, not one mmops writes.
 pub(crate) fn check_dest(dest: &str) -> Result<()> {
+    if dest.chars().any(char::is_control) {
+        bail!(
+            "\"{}\" has a control character (newline, tab, ESC, ...); such names break listings \
+             and scripts: rename the file or give it a dest in the list",
+            display_text(dest, false)
+        );
+    }
     if dest.is_empty() {
         bail!("the name in the zip is empty");
     }
@@ -184,15 +227,20 @@ pub(crate) fn resolve(config: &BundleConfig, roots: &Roots) -> Result<Vec<Input>
         sections.push((Section::Reports, &config.reports, roots.reports.as_path()));
     }
     let excluded = roots.exclude.as_ref().and_then(|dir| fs::canonicalize(dir).ok());
+    raise_open_file_limit();
     for (section, entries, root) in sections {
-        let canonical_root = fs::canonicalize(root).ok();
+        let root_handle = open_root(root)?;
         for (index, entry) in entries.iter().enumerate() {
             let at = format!("{}[{index}]", section.key());
             let required = entry.required.unwrap_or(section.required_by_default());
             if let Some(path) = &entry.path {
                 let source = join(root, path);
-                match check_file(&source, canonical_root.as_deref(), &at)? {
-                    Some(size) => {
+                let found = match &root_handle {
+                    Some(handle) => check_file(handle, Path::new(path), &source, &at)?,
+                    None => None,
+                };
+                match found {
+                    Some((file, identity)) => {
                         let file_name = file_name_of(path);
                         let dest = match (&entry.dest, section) {
                             (Some(dest), _) => dest.clone(),
@@ -203,18 +251,20 @@ pub(crate) fn resolve(config: &BundleConfig, roots: &Roots) -> Result<Vec<Input>
                             .description
                             .clone()
                             .unwrap_or_else(|| section.default_description(&file_name));
-                        inputs.push(Input { source, dest, description, size });
+                        inputs.push(Input::new(source, dest, description, file, identity));
                     }
                     None if required => missing.push(display_path(&source)),
                     None => {}
                 }
             } else if let Some(pattern) = &entry.glob {
-                let matches =
-                    glob_matches(root, canonical_root.as_deref(), pattern, excluded.as_deref(), &at)?;
+                let matches = match &root_handle {
+                    Some(handle) => glob_matches(root, handle, pattern, excluded.as_deref(), &at)?,
+                    None => Vec::new(),
+                };
                 if matches.is_empty() && required {
                     missing.push(format!("{} (glob, no match)", display_path(&join(root, pattern))));
                 }
-                for (relative, size) in matches {
+                for (relative, file, identity) in matches {
                     let file_name = file_name_of(&relative);
                     let dest = match (&entry.dest, section) {
                         (Some(prefix), _) => format!("{prefix}/{file_name}"),
@@ -223,7 +273,7 @@ pub(crate) fn resolve(config: &BundleConfig, roots: &Roots) -> Result<Vec<Input>
                     };
                     let description =
                         entry.description.clone().unwrap_or_else(|| section.default_description(&file_name));
-                    inputs.push(Input { source: join(root, &relative), dest, description, size });
+                    inputs.push(Input::new(join(root, &relative), dest, description, file, identity));
                 }
             }
         }
@@ -257,53 +307,191 @@ pub(crate) fn check_unique_dests(inputs: &[Input]) -> Result<()> {
     Ok(())
 }
 
-/// `Some(size)` for a regular file inside `root` (following symlinks that stay inside), `None`
-/// when missing; an error when it escapes, is a folder, or cannot be read.
-fn check_file(source: &Path, canonical_root: Option<&Path>, at: &str) -> Result<Option<u64>> {
-    match fs::symlink_metadata(source) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(error).with_context(|| format!("{at}: cannot read {}", display_path(source)));
-        }
-        Ok(_) => {}
-    }
-    let canonical = match fs::canonicalize(source) {
-        Ok(canonical) => canonical,
-        // A dangling symlink: the file it names does not exist.
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(error).with_context(|| format!("{at}: cannot resolve {}", display_path(source)));
-        }
+/// Opens `relative` beneath `root` without following any symlink and without crossing a mount,
+/// and checks through that handle that it is a regular file. `None` when it does not exist.
+/// The handle is kept: the file is read through it later, so a path swapped for a symlink
+/// after this check cannot change what is bundled.
+fn check_file(root: &File, relative: &Path, source: &Path, at: &str) -> Result<Option<(File, Identity)>> {
+    let shown = display_path(source);
+    let file = match open_beneath(root, relative) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => bail!(
+            "{at}: {shown} is a symbolic link, or a folder on its way is; bundles take only regular \
+             files and never follow links: list the file the link points to"
+        ),
+        Err(error) if error.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => bail!(
+            "{at}: {shown} is on another mount than its root folder, or leaves it; bundles take only \
+             files inside it"
+        ),
+        Err(error) if error.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => bail!(
+            "{at}: cannot open {shown}: too many files open at once (every input stays open until \
+             it is bundled); raise the limit with `ulimit -n` or list fewer files"
+        ),
+        Err(error) => return Err(error).with_context(|| format!("{at}: cannot open {shown}")),
     };
-    if let Some(root) = canonical_root
-        && !canonical.starts_with(root)
-    {
-        bail!(
-            "{at}: {} resolves to {}, outside {}; bundles only take files from inside it",
-            display_path(source),
-            display_path(&canonical),
-            display_path(root)
-        );
-    }
-    let metadata =
-        fs::metadata(&canonical).with_context(|| format!("{at}: cannot read {}", display_path(source)))?;
+    let metadata = file.metadata().with_context(|| format!("{at}: cannot read {shown}"))?;
     if metadata.is_dir() {
-        bail!("{at}: {} is a folder; list its files, or use a glob such as dir/**", display_path(source));
+        bail!("{at}: {shown} is a folder; list its files, or use a glob such as dir/**");
     }
     if !metadata.is_file() {
-        bail!("{at}: {} is not a regular file", display_path(source));
+        bail!(
+            "{at}: {shown} is not a regular file (a FIFO, device or socket); bundles take only regular files"
+        );
     }
-    Ok(Some(metadata.len()))
+    Ok(Some((file, Identity::of_metadata(&metadata))))
 }
 
-/// Files under `root` matching `pattern`, as sorted `/`-separated relative paths with sizes.
+/// What identifies a file's content without reading it: a rewrite in place changes the times,
+/// a replacement changes the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    device: u64,
+    inode: u64,
+    pub(crate) size: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+impl Identity {
+    fn of_metadata(metadata: &fs::Metadata) -> Identity {
+        Identity {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            size: metadata.size(),
+            modified: (metadata.mtime(), metadata.mtime_nsec()),
+            changed: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+
+    /// Whether the file's status changed less than `window` before `now` (or after it): a write
+    /// that began before the handle was first examined may then still be copying its bytes.
+    pub(crate) fn changed_recently(&self, now: std::time::SystemTime, window: std::time::Duration) -> bool {
+        let changed = std::time::UNIX_EPOCH
+            + std::time::Duration::new(
+                self.changed.0.max(0) as u64,
+                self.changed.1.clamp(0, 999_999_999) as u32,
+            );
+        now.duration_since(changed).is_ok_and(|age| age < window) || changed > now
+    }
+
+    /// The identity of an open file now (fstat on the handle).
+    pub(crate) fn of(file: &File) -> io::Result<Identity> {
+        file.metadata().map(|metadata| Identity::of_metadata(&metadata))
+    }
+
+    /// What differs between two looks at the same handle, for the error message.
+    pub(crate) fn difference(&self, now: &Identity) -> Option<String> {
+        let mut what = Vec::new();
+        if self.size != now.size {
+            what.push(format!("size {} → {} bytes", self.size, now.size));
+        }
+        if self.modified != now.modified {
+            what.push("modification time".to_string());
+        }
+        if self.changed != now.changed {
+            what.push("status-change time".to_string());
+        }
+        if (self.device, self.inode) != (now.device, now.inode) {
+            what.push("inode".to_string());
+        }
+        (!what.is_empty()).then(|| what.join(", "))
+    }
+}
+
+/// Opens a folder the list is resolved against (following links in the path the user gave).
+/// `None` when it does not exist.
+fn open_root(root: &Path) -> Result<Option<File>> {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::DIRECTORY;
+    match rustix::fs::open(root, flags, Mode::empty()) {
+        Ok(fd) => Ok(Some(File::from(fd))),
+        Err(rustix::io::Errno::NOENT) => Ok(None),
+        Err(errno) => Err(io::Error::from(errno))
+            .with_context(|| format!("cannot open the folder {}", display_path(root))),
+    }
+}
+
+/// Flags for opening an input: read-only, no controlling terminal, and non-blocking so a FIFO
+/// put where a file was expected is refused instead of hanging the run.
+fn input_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY
+}
+
+/// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)`: the kernel refuses any
+/// symlink, `..` escape or mount crossing on the way, atomically. Kernels without openat2 (or
+/// sandboxes that hide it) get the same walk component by component.
+pub(crate) fn open_beneath(root: &File, relative: &Path) -> io::Result<File> {
+    let resolve = ResolveFlags::BENEATH
+        | ResolveFlags::NO_SYMLINKS
+        | ResolveFlags::NO_MAGICLINKS
+        | ResolveFlags::NO_XDEV;
+    for _ in 0..8 {
+        match rustix::fs::openat2(root, relative, input_flags(), Mode::empty(), resolve) {
+            Ok(fd) => return Ok(File::from(fd)),
+            // A rename elsewhere in the tree raced the lookup; the kernel asks to retry.
+            Err(rustix::io::Errno::AGAIN) => continue,
+            Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+                return open_component_by_component(root, relative);
+            }
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    open_component_by_component(root, relative)
+}
+
+/// The fallback for [`open_beneath`]: each folder opened with `O_NOFOLLOW | O_DIRECTORY`
+/// relative to the one before, the file with `O_NOFOLLOW`; a mount crossing is seen by the
+/// device number changing.
+pub(crate) fn open_component_by_component(root: &File, relative: &Path) -> io::Result<File> {
+    let parts: Vec<&std::ffi::OsStr> = relative
+        .components()
+        .filter_map(|component| match component {
+            Component::Normal(part) => Some(Ok(part)),
+            Component::CurDir => None,
+            _ => Some(Err(io::Error::from(rustix::io::Errno::XDEV))),
+        })
+        .collect::<io::Result<_>>()?;
+    let Some((last, folders)) = parts.split_last() else {
+        return Err(io::Error::from(rustix::io::Errno::ISDIR));
+    };
+    let device = root.metadata()?.dev();
+    let mut current: Option<File> = None;
+    for folder in folders {
+        let base: &File = current.as_ref().unwrap_or(root);
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::DIRECTORY;
+        let next = match rustix::fs::openat(base, *folder, flags, Mode::empty()) {
+            Ok(fd) => File::from(fd),
+            // O_NOFOLLOW | O_DIRECTORY on a symlink fails with ENOTDIR: say which it was.
+            Err(rustix::io::Errno::NOTDIR)
+                if rustix::fs::statat(base, *folder, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Symlink) =>
+            {
+                return Err(rustix::io::Errno::LOOP.into());
+            }
+            Err(errno) => return Err(errno.into()),
+        };
+        if next.metadata()?.dev() != device {
+            return Err(rustix::io::Errno::XDEV.into());
+        }
+        current = Some(next);
+    }
+    let base: &File = current.as_ref().unwrap_or(root);
+    let file = File::from(rustix::fs::openat(base, *last, input_flags(), Mode::empty())?);
+    if file.metadata()?.dev() != device {
+        return Err(rustix::io::Errno::XDEV.into());
+    }
+    Ok(file)
+}
+
+/// Files under `root` matching `pattern`, as sorted `/`-separated relative paths with their
+/// open handles.
 fn glob_matches(
     root: &Path,
-    canonical_root: Option<&Path>,
+    root_handle: &File,
     pattern: &str,
     excluded: Option<&Path>,
     at: &str,
-) -> Result<Vec<(String, u64)>> {
+) -> Result<Vec<(String, File, Identity)>> {
     let matcher = compile_glob(pattern)?;
     // Walk only from the pattern's literal leading folders: `deploy/**/*.yml` starts at deploy/.
     let literal: Vec<&str> =
@@ -336,11 +524,11 @@ fn glob_matches(
         {
             continue;
         }
-        if let Some(size) = check_file(entry.path(), canonical_root, at)? {
-            found.push((relative_text, size));
+        if let Some((file, identity)) = check_file(root_handle, relative, entry.path(), at)? {
+            found.push((relative_text, file, identity));
         }
     }
-    found.sort();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
 }
 
@@ -371,12 +559,14 @@ pub(crate) fn resolve_version(flag: Option<&str>, version_file: &Path) -> Result
     let (text, origin) = match flag {
         Some(text) => (text.to_string(), "--version".to_string()),
         None => {
-            let text = fs::read_to_string(version_file).with_context(|| {
-                format!(
+            if fs::symlink_metadata(version_file).is_err_and(|error| error.kind() == io::ErrorKind::NotFound)
+            {
+                bail!(
                     "cannot read {} (the release version); create it or pass --version",
-                    version_file.display()
-                )
-            })?;
+                    display_path(version_file)
+                );
+            }
+            let text = limits::read_string_limited(version_file, limits::VERSION_MAX, "version file")?;
             (text.trim().to_string(), version_file.display().to_string())
         }
     };
@@ -390,11 +580,11 @@ pub(crate) fn check_version(text: &str) -> Result<()> {
     if let Some(rest) = text.strip_prefix(['v', 'V'])
         && semver::Version::parse(rest).is_ok()
     {
-        bail!("{text:?} is not SemVer: drop the leading v (the bundle name adds it)");
+        bail!("\"{}\" is not SemVer: drop the leading v (the bundle name adds it)", excerpt(text, 40));
     }
-    semver::Version::parse(text)
-        .map(|_| ())
-        .map_err(|error| anyhow::anyhow!("{text:?} is not SemVer like 0.1.0 or 1.4.0-rc.1: {error}"))
+    semver::Version::parse(text).map(|_| ()).map_err(|error| {
+        anyhow::anyhow!("\"{}\" is not SemVer like 0.1.0 or 1.4.0-rc.1: {error}", excerpt(text, 40))
+    })
 }
 
 /// `--name` becomes part of a file name: letters, digits, `.`, `_`, `-`; not starting with `.`.
@@ -477,6 +667,33 @@ mod tests {
         check_name("mm_bot.eu").unwrap();
         for bad in ["", "../x", "a/b", ".hidden", "-x", "a b"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Both ways of opening refuse a symlink anywhere on the path (last part or a folder on the
+    /// way, inside or outside the root) and open a plain file.
+    #[test]
+    fn opening_beneath_the_root_never_follows_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        fs::write(dir.path().join("a/b/file"), "x").unwrap();
+        fs::write(outside.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink("b", dir.path().join("a/link")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+        std::os::unix::fs::symlink("a/b/file", dir.path().join("inside-link")).unwrap();
+        let root = open_root(dir.path()).unwrap().unwrap();
+        let loop_errno = Some(rustix::io::Errno::LOOP.raw_os_error());
+        for open in [open_beneath, open_component_by_component] {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut open(&root, Path::new("a/b/file")).unwrap(), &mut text)
+                .unwrap();
+            assert_eq!(text, "x");
+            for linked in ["a/link/file", "out/secret", "inside-link"] {
+                let error = open(&root, Path::new(linked)).unwrap_err();
+                assert_eq!(error.raw_os_error(), loop_errno, "{linked}: {error}");
+            }
+            assert_eq!(open(&root, Path::new("a/missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
         }
     }
 

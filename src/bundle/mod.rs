@@ -1,38 +1,43 @@
 //! `mmops bundle`: a reproducible release zip with a SHA-256 manifest, a release summary and a
 //! `.sha256` sidecar; and `mmops bundle verify`, which checks one without extracting it.
 //!
-//! The run is planned before anything is written — version, file list, every input found inside
-//! the repository — then the zip is streamed to a temporary file in the output folder, compared
-//! with any existing release of the same name (releases are immutable), and renamed into place
-//! followed by its sidecar.
+//! The run is planned before anything is written — version, file list, every input opened once
+//! inside the repository — then the zip and its sidecar are streamed to temporary files in the
+//! output folder, compared with any existing release of the same name (releases are immutable),
+//! and renamed into place, the sidecar last.
 //!
 //! - [`inputs`]: the file list (built-in = `deploy/release/bundle.yaml`, or `--config`), version
-//!   and name checks, resolution on disk with path-escape checks.
+//!   and name checks, opening each input beneath its root without following links.
 //! - [`manifest`], [`summary`], [`zip_format`]: pure — the bytes of MANIFEST.json,
 //!   RELEASE_SUMMARY.md and the zip headers.
-//! - [`write`]: the parallel hash-and-deflate pipeline.
-//! - [`verify`]: `mmops bundle verify`.
+//! - [`write`]: the parallel read, hash and deflate pipeline.
+//! - [`rebuild`]: why a rebuilt release differs from the released one.
+//! - [`verify`] and [`zip_layout`]: `mmops bundle verify`, the structure checked before any entry
+//!   is inflated.
 
 mod inputs;
 mod manifest;
+mod rebuild;
 mod summary;
 mod verify;
 mod write;
 mod zip_format;
+mod zip_layout;
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::atomic_write::{AtomicFile, TEMP_PREFIX, write_atomically};
+use crate::atomic_write::{self, AtomicFile};
 use crate::cli::{BundleAction, BundleArgs, BundleCreateArgs};
 use crate::clock;
 use crate::context::Context;
-use crate::outcome::{CheckFailed, Verdict};
+use crate::limits;
+use crate::outcome::{CheckFailed, Partial, Verdict};
 use crate::output::{Marker, Report, Style};
 use crate::progress::Progress;
 use crate::sanitize::{display_path, display_text};
@@ -41,7 +46,7 @@ use crate::units::format_size;
 use inputs::{Input, MANIFEST_NAME, Roots, SUMMARY_NAME};
 use manifest::{Generator, Manifest, ManifestFile, hex};
 use write::{FileDigest, MemoryEntry, ZipDigest, ZipSink};
-use zip_format::DosTime;
+use zip_format::{DosTime, dos_time};
 
 /// Bundles at least this large get a progress bar on a terminal.
 const PROGRESS_THRESHOLD: u64 = 4 << 20;
@@ -72,7 +77,8 @@ fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
     inputs::check_name(&args.name)?;
     let version = inputs::resolve_version(args.version.as_deref(), Path::new("VERSION"))?;
     if args.version.is_some()
-        && let Ok(file_version) = fs::read_to_string("VERSION")
+        && let Ok(file_version) =
+            limits::read_string_limited(Path::new("VERSION"), limits::VERSION_MAX, "version file")
         && file_version.trim() != version
     {
         context.printer.warn(format!(
@@ -97,7 +103,7 @@ fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
         name: args.name.clone(),
         version,
         created_at: clock::format_utc(build_time),
-        time: DosTime::from_utc(build_time),
+        time: dos_time(build_time),
         inputs,
         generator: Generator::current(args.level),
         level: args.level,
@@ -178,7 +184,7 @@ impl Report for CreateReport {
 
 fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
     let plan = plan(args, context)?;
-    warn_about_leftovers(&args.out_dir, context);
+    tidy_leftovers(&args.out_dir, args.dry_run, context);
     let total: u64 = plan.inputs.iter().map(|input| input.size).sum();
     let progress = Progress::bytes(&context.printer, total, PROGRESS_THRESHOLD, "bundling");
     let report = if args.dry_run {
@@ -216,19 +222,24 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
     context.printer.emit(&report)
 }
 
-/// Writes the zip to a temporary file, then puts it in place unless the release already exists.
+/// Writes the zip and its sidecar to temporary files, then puts them in place unless the release
+/// already exists. Nothing appears under a final name before both are complete; a failure after
+/// the zip is in place is reported as partial (exit 1), never as "nothing written".
 fn build_and_place(
     plan: &Plan,
     force: bool,
     progress: &Progress,
     context: &Context,
 ) -> Result<(Manifest, ZipDigest, Outcome)> {
+    // Both outputs first: a final name that is not a regular file (a FIFO, a folder, a dangling
+    // symlink) is refused here, before anything is written.
     let mut temp = AtomicFile::create(&plan.zip_path)?;
+    let mut sidecar = AtomicFile::create(&plan.sidecar_path)?;
     let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 8);
     let (manifest, digest) = {
         let mut sink = ZipSink::new(temp.file_mut(), plan.time);
-        let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress)
-            .with_context(|| format!("cannot write {}", display_path(&plan.zip_path)))?;
+        // Errors name their file: an input that changed, or "cannot write the bundle".
+        let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress)?;
         let (manifest, summary_text) = manifest_and_summary(plan, &digests)?;
         sink.add_memory_entry(
             &MemoryEntry { name: SUMMARY_NAME.into(), bytes: summary_text.into_bytes() },
@@ -245,26 +256,29 @@ fn build_and_place(
         digest.sha256,
         plan.zip_path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default()
     );
+    sidecar
+        .write_all(sidecar_text.as_bytes())
+        .with_context(|| format!("cannot write {}", display_path(&plan.sidecar_path)))?;
     let shown = display_path(&plan.zip_path);
     let outcome = match hash_existing(&plan.zip_path)? {
         None => Outcome::Created,
-        Some(existing) if existing == digest.sha256 => {
+        Some((existing, _)) if existing == digest.sha256 => {
             drop(temp);
-            if fs::read(&plan.sidecar_path).ok().as_deref() != Some(sidecar_text.as_bytes()) {
+            if !sidecar_matches(&plan.sidecar_path, &sidecar_text) {
+                sidecar.commit()?;
                 context
                     .printer
                     .warn(format!("{} was missing or wrong; rewrote it", display_path(&plan.sidecar_path)));
-                write_atomically(&plan.sidecar_path, sidecar_text.as_bytes())?;
             }
             return Ok((manifest, digest, Outcome::Unchanged));
         }
         Some(_) if force => Outcome::Replaced,
-        Some(existing) => {
-            drop(temp);
+        Some((existing, file)) => {
             return Err(anyhow!(CheckFailed(format!(
-                "{shown} already exists with different content (sha256 {existing}, this build {}); \
+                "{shown} already exists with different content (sha256 {existing}, this build {}): {}; \
                  releases are immutable: bump the version, or pass --force to replace it",
-                digest.sha256
+                digest.sha256,
+                rebuild::explain(file, &manifest)
             ))));
         }
     };
@@ -281,7 +295,9 @@ fn build_and_place(
                     return Err(error);
                 }
                 return match hash_existing(&plan.zip_path)? {
-                    Some(existing) if existing == digest.sha256 => Ok((manifest, digest, Outcome::Unchanged)),
+                    Some((existing, _)) if existing == digest.sha256 => {
+                        Ok((manifest, digest, Outcome::Unchanged))
+                    }
                     _ => Err(anyhow!(CheckFailed(format!(
                         "{shown} was created by another run while this one was writing, with different \
                          content; releases are immutable: rerun with --force to replace it"
@@ -291,25 +307,43 @@ fn build_and_place(
         }
         _ => temp.commit()?,
     }
-    // The sidecar goes last: its presence means the zip next to it is complete.
-    write_atomically(&plan.sidecar_path, sidecar_text.as_bytes())?;
+    // The sidecar goes last: its presence means the zip next to it is complete. The zip is in
+    // place now, so a failure here is partial, not "nothing written".
+    if let Err(error) = sidecar.commit() {
+        return Err(anyhow!(Partial(format!(
+            "{shown} was placed, but its sidecar {} could not be: {error:#}; fix the cause and \
+             rerun the same command to write it",
+            display_path(&plan.sidecar_path)
+        ))));
+    }
     Ok((manifest, digest, outcome))
 }
 
-/// The SHA-256 of an existing release, or `None` when there is none.
-fn hash_existing(path: &Path) -> Result<Option<String>> {
+/// Whether the sidecar on disk already says `expected` (read no further than that).
+fn sidecar_matches(path: &Path, expected: &str) -> bool {
+    let Ok(Some(file)) = rebuild::open_existing(path) else { return false };
+    let mut bytes = Vec::new();
+    file.take(expected.len() as u64 + 1).read_to_end(&mut bytes).is_ok() && bytes == expected.as_bytes()
+}
+
+/// The SHA-256 of an existing release and a handle on it, or `None` when there is none.
+fn hash_existing(path: &Path) -> Result<Option<(String, File)>> {
     let shown = display_path(path);
-    let mut file = match File::open(path) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+    let mut file = match rebuild::open_existing(path) {
         Err(error) => return Err(error).with_context(|| format!("cannot read the existing {shown}")),
-        Ok(file) => file,
+        Ok(None) => return Ok(None),
+        Ok(Some(file)) => file,
     };
+    if !file.metadata().with_context(|| format!("cannot read the existing {shown}"))?.is_file() {
+        bail!("{shown} is not a regular file; nothing was written: remove it or choose another --out-dir");
+    }
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     loop {
         let read = file.read(&mut buffer).with_context(|| format!("cannot read the existing {shown}"))?;
         if read == 0 {
-            return Ok(Some(hex(&hasher.finalize())));
+            file.seek(io::SeekFrom::Start(0)).with_context(|| format!("cannot read the existing {shown}"))?;
+            return Ok(Some((hex(&hasher.finalize()), file)));
         }
         hasher.update(&buffer[..read]);
     }
@@ -369,29 +403,21 @@ fn report_bytes(plan: &Plan, digests: &[FileDigest], file_name: &str) -> Result<
     if input.size > SUMMARY_REPORT_LIMIT {
         return Ok(None);
     }
-    let shown = display_path(&input.source);
-    let bytes = fs::read(&input.source).with_context(|| format!("cannot read {shown}"))?;
-    if hex(&Sha256::digest(&bytes)) != digests[index].sha256 {
-        bail!("{shown} changed while it was being bundled; rerun when it is stable");
-    }
+    let bytes = write::read_again(input, &digests[index])?;
     Ok(Some((input.dest.clone(), bytes)))
 }
 
-/// Temporary files a killed run left in the output folder; mmops does not delete them, since
-/// another run may be writing one right now.
-fn warn_about_leftovers(out_dir: &Path, context: &Context) {
-    let Ok(entries) = fs::read_dir(out_dir) else { return };
-    let mut names: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(TEMP_PREFIX))
-        .collect();
-    names.sort();
-    for name in names {
-        context.printer.warn(format!(
-            "{} looks left behind by an interrupted run; delete it once no other mmops run is writing there",
-            display_path(&out_dir.join(name))
-        ));
+/// Temporary files in the output folder: those of killed runs are removed (the one temp-file
+/// policy, [`atomic_write::clean_stale_temp_files`]), those of running ones are left alone; each
+/// gets a note. A dry run removes nothing.
+fn tidy_leftovers(out_dir: &Path, dry_run: bool, context: &Context) {
+    if !dry_run {
+        for path in atomic_write::clean_stale_temp_files(out_dir) {
+            context.printer.warn(atomic_write::temp_file_note(&path, true));
+        }
+    }
+    for path in atomic_write::live_temp_files(out_dir) {
+        context.printer.warn(atomic_write::temp_file_note(&path, false));
     }
 }
 
@@ -403,6 +429,22 @@ pub(crate) fn fuzz_config(path: &std::path::Path) {
 }
 
 /// Verifies arbitrary bytes as a bundle; the fuzz target's way in.
+/// A bundle that passes must hold only names that every reader decodes alike: valid UTF-8,
+/// flagged when not ASCII, unique byte for byte, safe to extract.
 pub(crate) fn fuzz_verify(path: &std::path::Path, context: &Context) {
-    let _ = verify::verify(path, true, context);
+    let Ok(report) = verify::verify(path, true, context) else { return };
+    if !report.passed() {
+        return;
+    }
+    let file = File::open(path).expect("a verified zip can be opened");
+    let size = file.metadata().expect("a verified zip has metadata").len();
+    let layout = zip_layout::read_layout(&file, size).expect("a verified zip has a readable structure");
+    assert!(layout.problems.is_empty(), "verified despite {:?}", layout.problems);
+    let mut names = std::collections::BTreeSet::new();
+    for entry in &layout.entries {
+        let name = std::str::from_utf8(&entry.name).expect("a verified name is UTF-8");
+        assert!(name.is_ascii() || entry.flags & (1 << 11) != 0, "{name:?} verified without the UTF-8 flag");
+        assert!(verify::unsafe_name(name).is_none(), "{name:?} verified although unsafe");
+        assert!(names.insert(entry.name.clone()), "{name:?} verified twice");
+    }
 }

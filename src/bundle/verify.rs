@@ -12,15 +12,17 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zip::ZipArchive;
 
 use super::inputs::MANIFEST_NAME;
 use super::manifest::{ManifestFile, hex};
+use super::zip_layout::{self, display_name};
 use crate::cli::BundleVerifyArgs;
 use crate::context::Context;
+use crate::limits;
 use crate::outcome::Verdict;
 use crate::output::{Marker, Report, Style};
 use crate::progress::Progress;
@@ -38,7 +40,8 @@ struct ReadManifest {
 /// What reading one entry found.
 #[derive(Debug, Clone)]
 pub(crate) struct EntryCheck {
-    pub(crate) name: String,
+    /// The name's bytes as stored: compared byte for byte, never decoded first.
+    pub(crate) name: Vec<u8>,
     pub(crate) sha256: Option<String>,
     pub(crate) size: u64,
     pub(crate) error: Option<String>,
@@ -55,6 +58,12 @@ pub(crate) struct VerifyReport {
     /// `ok`, `mismatch`, `missing`, `malformed` or `skipped` (--no-sidecar).
     sidecar: String,
     problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub(crate) fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
 }
 
 impl Report for VerifyReport {
@@ -95,17 +104,61 @@ fn open_archive(path: &Path) -> Result<ZipArchive<BufReader<File>>> {
         .map_err(|error| anyhow!("{shown} is not a readable zip archive: {error}"))
 }
 
+/// Opens the zip without blocking on a FIFO and refuses anything but a regular file, with a
+/// plain message (a folder used to give "Invalid argument (os error 22)").
+fn open_zip_file(path: &Path) -> Result<File> {
+    let shown = display_path(path);
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NONBLOCK;
+    let file = rustix::fs::open(path, flags, rustix::fs::Mode::empty())
+        .map(File::from)
+        .map_err(io::Error::from)
+        .with_context(|| format!("cannot open {shown}"))?;
+    let kind = file.metadata().with_context(|| format!("cannot read {shown}"))?.file_type();
+    if kind.is_dir() {
+        bail!("{shown} is a folder, not a zip file; give the path of the release's .zip");
+    }
+    if !kind.is_file() {
+        bail!("{shown} is {}, not a zip file", limits::describe_kind(&kind));
+    }
+    Ok(file)
+}
+
 pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result<VerifyReport> {
     let shown = display_path(path);
+    let file = open_zip_file(path)?;
+    let size = file.metadata().with_context(|| format!("cannot read {shown}"))?.len();
+    let layout = zip_layout::read_layout(&file, size).map_err(|reason| anyhow!("{shown} {reason}"))?;
+    drop(file);
+    let zip_file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    if layout.unsafe_to_inflate {
+        // Nothing is inflated: overlapping entries can expand to any size.
+        let progress = Progress::bytes(&context.printer, size, 8 << 20, "verifying");
+        let zip_hash = hash_file(path, &progress)?;
+        progress.finish();
+        let mut problems = Vec::new();
+        let sidecar = check_sidecar(path, &zip_file_name, &zip_hash, no_sidecar, &mut problems)?;
+        problems.extend(layout.problems);
+        problems.push("nothing was inflated: the archive's structure is unsafe".to_string());
+        return Ok(VerifyReport {
+            bundle: shown,
+            sha256: zip_hash,
+            size,
+            version: None,
+            entries: layout.entries.len(),
+            sidecar,
+            problems,
+        });
+    }
     let mut archive = open_archive(path)?;
-    let size = std::fs::metadata(path).with_context(|| format!("cannot read {shown}"))?.len();
     let count = archive.len();
-    let duplicate_names = archive.has_duplicate_names();
-    let header_problem = if duplicate_names {
-        None
-    } else {
-        archive.validate_header_consistency().err().map(|error| error.to_string())
-    };
+    let mut structure_problems = layout.problems;
+    if count != layout.entries.len() {
+        structure_problems.push(format!(
+            "the zip library sees {count} entries where the central directory holds {}: names that decode alike",
+            layout.entries.len()
+        ));
+    }
+    let header_problem = archive.validate_header_consistency().err().map(|error| error.to_string());
     let manifest_bytes = read_manifest_bytes(&mut archive);
     // Largest entries first, so one big file started last does not leave a core idle at the end.
     let mut order: Vec<(u64, usize)> = (0..count)
@@ -156,14 +209,8 @@ pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result
         .collect();
 
     let mut problems = Vec::new();
-    let zip_file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let sidecar = check_sidecar(path, &zip_file_name, &zip_hash, no_sidecar, &mut problems)?;
-    if duplicate_names {
-        // The zip crate keeps one entry per name, so the copies cannot be listed one by one.
-        problems.push(
-            "the central directory repeats an entry name; an extractor could write either copy".to_string(),
-        );
-    }
+    problems.extend(structure_problems);
     if let Some(problem) = header_problem {
         problems.push(format!("local headers disagree with the central directory: {problem}"));
     }
@@ -219,8 +266,8 @@ fn check_entry(archive: &mut ZipArchive<BufReader<File>>, index: usize) -> Entry
     let listed_name = archive
         .name_for_index(index)
         .and_then(Result::ok)
-        .map(|name| name.into_owned())
-        .unwrap_or_else(|| format!("entry #{index}"));
+        .map(|name| name.into_owned().into_bytes())
+        .unwrap_or_else(|| format!("entry #{index}").into_bytes());
     let mut entry = match archive.by_index(index) {
         Ok(entry) => entry,
         Err(error) => {
@@ -232,7 +279,7 @@ fn check_entry(archive: &mut ZipArchive<BufReader<File>>, index: usize) -> Entry
             };
         }
     };
-    let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+    let name = entry.name_raw().to_vec();
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 256 * 1024];
     let mut size = 0u64;
@@ -287,14 +334,11 @@ fn check_sidecar(
     if no_sidecar {
         return Ok("skipped".into());
     }
-    let text = match std::fs::read(sidecar_path) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            problems.push(format!("{shown}: missing (pass --no-sidecar to check without it)"));
-            return Ok("missing".into());
-        }
-        Err(error) => return Err(error).with_context(|| format!("cannot read {shown}")),
-        Ok(bytes) => bytes,
-    };
+    if std::fs::symlink_metadata(sidecar_path).is_err_and(|error| error.kind() == io::ErrorKind::NotFound) {
+        problems.push(format!("{shown}: missing (pass --no-sidecar to check without it)"));
+        return Ok("missing".into());
+    }
+    let text = limits::read_limited(sidecar_path, limits::SIDECAR_MAX, "sidecar")?;
     match parse_sidecar(&text, zip_file_name) {
         Err(problem) => {
             problems.push(format!("{shown}: {problem}"));
@@ -366,8 +410,8 @@ pub(crate) fn unsafe_name(name: &str) -> Option<&'static str> {
 pub(crate) fn compare(manifest: Option<&[ManifestFile]>, checks: &[EntryCheck]) -> Vec<String> {
     let mut problems = Vec::new();
     for check in checks {
-        let shown = display_text(&check.name, false);
-        if let Some(reason) = unsafe_name(&check.name) {
+        let shown = display_name(&check.name);
+        if let Some(reason) = unsafe_name(&String::from_utf8_lossy(&check.name)) {
             problems.push(format!("{shown}: entry name {reason}"));
         }
         if let Some(error) = &check.error {
@@ -377,16 +421,17 @@ pub(crate) fn compare(manifest: Option<&[ManifestFile]>, checks: &[EntryCheck]) 
     let Some(files) = manifest else {
         return problems;
     };
-    let in_zip: BTreeMap<&str, &EntryCheck> =
-        checks.iter().map(|check| (check.name.as_str(), check)).collect();
+    // Byte for byte: `a\xff` and `a\xfe` are two entries, neither of them the listed `a\u{fffd}`.
+    let in_zip: BTreeMap<&[u8], &EntryCheck> =
+        checks.iter().map(|check| (check.name.as_slice(), check)).collect();
     let mut listed = BTreeSet::new();
     for file in files {
         let shown = display_text(&file.path, false);
-        if !listed.insert(file.path.as_str()) {
+        if !listed.insert(file.path.as_bytes()) {
             problems.push(format!("{shown}: listed twice in {MANIFEST_NAME}"));
             continue;
         }
-        let Some(check) = in_zip.get(file.path.as_str()) else {
+        let Some(check) = in_zip.get(file.path.as_bytes()) else {
             problems.push(format!("{shown}: listed in {MANIFEST_NAME} but not in the zip"));
             continue;
         };
@@ -409,11 +454,9 @@ pub(crate) fn compare(manifest: Option<&[ManifestFile]>, checks: &[EntryCheck]) 
         }
     }
     for check in checks {
-        if check.name != MANIFEST_NAME && !listed.contains(check.name.as_str()) {
-            problems.push(format!(
-                "{}: in the zip but not listed in {MANIFEST_NAME}",
-                display_text(&check.name, false)
-            ));
+        if check.name != MANIFEST_NAME.as_bytes() && !listed.contains(check.name.as_slice()) {
+            problems
+                .push(format!("{}: in the zip but not listed in {MANIFEST_NAME}", display_name(&check.name)));
         }
     }
     problems
@@ -428,7 +471,7 @@ mod tests {
     }
 
     fn check(name: &str, sha256: &str, size: u64) -> EntryCheck {
-        EntryCheck { name: name.into(), sha256: Some(sha256.into()), size, error: None }
+        EntryCheck { name: name.as_bytes().to_vec(), sha256: Some(sha256.into()), size, error: None }
     }
 
     #[test]
@@ -473,7 +516,7 @@ mod tests {
             check("extra", "44", 4),
             check(MANIFEST_NAME, "55", 5),
             EntryCheck {
-                name: "../evil".into(),
+                name: b"../evil".to_vec(),
                 sha256: None,
                 size: 0,
                 error: Some("cannot be read".into()),

@@ -94,23 +94,20 @@ pub(crate) struct DosTime {
     pub(crate) date: u16,
 }
 
-impl DosTime {
-    /// The DOS form of an instant, clamped to the range DOS can express (1980-01-01 to
-    /// 2107-12-31); seconds are rounded down to even, the format's resolution.
-    pub(crate) fn from_utc(instant: DateTime<Utc>) -> DosTime {
-        let year = instant.year();
-        if year < 1980 {
-            return DosTime { time: 0, date: (1 << 5) | 1 };
-        }
-        if year > 2107 {
-            return DosTime { time: (23 << 11) | (59 << 5) | 29, date: (127 << 9) | (12 << 5) | 31 };
-        }
-        let time = ((instant.hour() as u16) << 11)
-            | ((instant.minute() as u16) << 5)
-            | (instant.second() as u16 / 2);
-        let date = (((year - 1980) as u16) << 9) | ((instant.month() as u16) << 5) | instant.day() as u16;
-        DosTime { time, date }
+/// The DOS form of an instant, clamped to the range DOS can express (1980-01-01 to 2107-12-31);
+/// seconds are rounded down to even, the format's resolution.
+pub(crate) fn dos_time(instant: DateTime<Utc>) -> DosTime {
+    let year = instant.year();
+    if year < 1980 {
+        return DosTime { time: 0, date: (1 << 5) | 1 };
     }
+    if year > 2107 {
+        return DosTime { time: (23 << 11) | (59 << 5) | 29, date: (127 << 9) | (12 << 5) | 31 };
+    }
+    let time =
+        ((instant.hour() as u16) << 11) | ((instant.minute() as u16) << 5) | (instant.second() as u16 / 2);
+    let date = (((year - 1980) as u16) << 9) | ((instant.month() as u16) << 5) | instant.day() as u16;
+    DosTime { time, date }
 }
 
 /// What the central directory records about one entry.
@@ -285,13 +282,13 @@ mod tests {
 
     #[test]
     fn dos_time_encodes_and_clamps() {
-        let time = DosTime::from_utc(parse_rfc3339("2025-10-11T12:34:57Z").unwrap());
+        let time = dos_time(parse_rfc3339("2025-10-11T12:34:57Z").unwrap());
         assert_eq!(time.date, (45 << 9) | (10 << 5) | 11);
         assert_eq!(time.time, (12 << 11) | (34 << 5) | 28);
         // CI_FAKE_UTC=1970-01-01 is common in CI: it must become the zip minimum, not wrap.
-        let epoch = DosTime::from_utc(parse_rfc3339("1970-01-01T00:00:00Z").unwrap());
+        let epoch = dos_time(parse_rfc3339("1970-01-01T00:00:00Z").unwrap());
         assert_eq!(epoch, DosTime { time: 0, date: (1 << 5) | 1 });
-        let far = DosTime::from_utc(parse_rfc3339("2200-01-01T00:00:00Z").unwrap());
+        let far = dos_time(parse_rfc3339("2200-01-01T00:00:00Z").unwrap());
         assert_eq!(far.date >> 9, 127);
     }
 

@@ -1,0 +1,254 @@
+//! Inputs refused before anything is written: missing files, bad versions, paths leaving the
+//! repository, symlinks, FIFOs, control characters in names, bad lists.
+
+use super::*;
+
+#[test]
+fn every_missing_required_file_is_listed_and_nothing_is_written() {
+    let env = repo();
+    fs::remove_file(env.path("README.md")).unwrap();
+    fs::remove_file(env.path("deploy/policies/rollback.yaml")).unwrap();
+    fs::remove_file(env.path("artifacts/reports/readiness.json")).unwrap(); // optional: not listed
+    let run = bundle(&env, &[]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: 2 required files are missing, nothing was written: README.md, deploy/policies/rollback.yaml; \
+         create them or change the list (--config)\n"
+    );
+    assert!(!env.exists("artifacts/release"));
+}
+
+#[test]
+fn bad_versions_are_refused_before_anything_is_written() {
+    let cases: [(&str, Option<&str>, &str); 6] = [
+        ("1.0\n", None, "\"1.0\" is not SemVer like 0.1.0 or 1.4.0-rc.1"),
+        ("\n", None, "\"\" is not SemVer"),
+        ("1.4.0\n", Some("../1.0.0"), "\"../1.0.0\" is not SemVer"),
+        ("1.4.0\n", Some("1.0.0/x"), "\"1.0.0/x\" is not SemVer"),
+        ("1.4.0\n", Some("1.0.0 beta"), "\"1.0.0 beta\" is not SemVer"),
+        ("v1.4.0\n", None, "drop the leading v"),
+    ];
+    for (file, flag, expected) in cases {
+        let env = repo();
+        env.write("VERSION", file);
+        let mut args = vec![];
+        if let Some(flag) = flag {
+            args.extend(["--version", flag]);
+        }
+        let run = bundle(&env, &args);
+        run.expect_code(2);
+        assert!(run.stderr.starts_with("mmops: error: bad release version from "), "{}", run.stderr);
+        assert!(run.stderr.contains(expected), "{file:?} {flag:?}: {}", run.stderr);
+        assert!(!env.exists("artifacts/release"), "{file:?} {flag:?}");
+    }
+    // A missing VERSION file says how to fix it.
+    let env = repo();
+    fs::remove_file(env.path("VERSION")).unwrap();
+    let run = bundle(&env, &[]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("cannot read VERSION (the release version); create it or pass --version"),
+        "{}",
+        run.stderr
+    );
+    // A 300 MB VERSION (sparse) is refused at the size limit while reading, not quoted whole; a
+    // FIFO is refused without blocking.
+    let env = repo();
+    fs::File::create(env.path("VERSION")).unwrap().set_len(300_000_000).unwrap();
+    let run = bundle(&env, &[]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: VERSION: the version file is larger than the 256 B limit for a version file; is this \
+         the right file?\n"
+    );
+    fs::remove_file(env.path("VERSION")).unwrap();
+    assert!(Command::new("mkfifo").arg(env.path("VERSION")).status().unwrap().success());
+    let run = bundle(&env, &[]);
+    run.expect_code(2);
+    assert_eq!(run.stderr, "mmops: error: VERSION: the version file is a FIFO, not a regular file\n");
+    assert!(!env.exists("artifacts/release"));
+    // --version overrides the file, and a pre-release is fine.
+    let env = repo();
+    let run = bundle(&env, &["--version", "1.5.0-rc.1"]);
+    run.expect_code(0);
+    assert_eq!(run.last_line(), "| bundle | OK | RELEASE_BUNDLE=artifacts/release/mm-bot-v1.5.0-rc.1.zip |");
+    assert_eq!(
+        run.stderr,
+        "mmops: warning: --version 1.5.0-rc.1 differs from the VERSION file (1.4.0); a bundled VERSION still says the latter\n"
+    );
+}
+
+#[test]
+fn paths_escaping_the_repository_are_refused() {
+    let outside = TestEnv::new();
+    outside.write("secret.txt", "private key\n");
+    let cases = [
+        ("files:\n  - path: /etc/hostname\n", "files[0].path: \"/etc/hostname\" is absolute"),
+        ("files:\n  - path: ../secret.txt\n", "files[0].path: \"../secret.txt\" contains \"..\""),
+        (
+            "files:\n  - path: VERSION\nreports:\n  - glob: '../*'\n",
+            "reports[0].glob: \"../*\" contains \"..\"",
+        ),
+        ("files:\n  - path: link.txt\n", "link.txt is a symbolic link, or a folder on its way is"),
+        ("files:\n  - path: VERSION\n  - glob: 'lin*'\n", "link.txt is a symbolic link"),
+        (
+            "files:\n  - path: linkdir/secret.txt\n",
+            "linkdir/secret.txt is a symbolic link, or a folder on its way is",
+        ),
+    ];
+    for (config, expected) in cases {
+        let env = repo();
+        std::os::unix::fs::symlink(outside.path("secret.txt"), env.path("link.txt")).unwrap();
+        std::os::unix::fs::symlink(outside.root(), env.path("linkdir")).unwrap();
+        env.write("bundle.yaml", config);
+        let run = bundle(&env, &["--config", "bundle.yaml"]);
+        run.expect_code(2);
+        assert!(run.stderr.contains(expected), "{config}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(!env.exists("artifacts/release"), "{config}");
+    }
+    // Links are never followed, not even to a file inside the repository: the file a link
+    // names when it is checked need not be the one it names when it is read.
+    let env = repo();
+    std::os::unix::fs::symlink("README.md", env.path("docs-link.md")).unwrap();
+    env.write("bundle.yaml", "files:\n  - path: docs-link.md\n");
+    let run = bundle(&env, &["--config", "bundle.yaml"]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: files[0]: docs-link.md is a symbolic link, or a folder on its way is; bundles take \
+         only regular files and never follow links: list the file the link points to\n"
+    );
+    assert!(!env.exists("artifacts/release"));
+}
+
+/// A FIFO where a listed file should be is refused at once (it used to be opened blocking).
+#[test]
+fn a_fifo_input_is_refused_without_hanging() {
+    let env = repo();
+    fs::remove_file(env.path("README.md")).unwrap();
+    let status = Command::new("mkfifo").arg(env.path("README.md")).status().unwrap();
+    assert!(status.success());
+    let run = bundle(&env, &[]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: files[1]: README.md is not a regular file (a FIFO, device or socket); bundles take \
+         only regular files\n"
+    );
+    assert!(!env.exists("artifacts/release"));
+}
+
+/// Names with control characters are refused at bundle time, escaped in the message (the ESC
+/// used to reach the terminal raw, and bundle's own verify then failed the release).
+#[test]
+fn input_names_with_control_characters_are_refused_escaped() {
+    for (name, shown) in [
+        ("a\nb.txt", "a\\nb.txt"),
+        ("tab\there.txt", "tab\\there.txt"),
+        ("esc\u{1b}[31m.txt", "esc\\x1b[31m.txt"),
+    ] {
+        let env = repo();
+        env.write(format!("extra/{name}"), "x\n");
+        env.write("bundle.yaml", "files:\n  - path: VERSION\n  - glob: 'extra/*'\n");
+        let run = bundle(&env, &["--config", "bundle.yaml"]);
+        run.expect_code(2);
+        assert_eq!(run.stdout, "");
+        assert!(
+            run.stderr.contains(&format!("\"extra/{shown}\" has a control character")),
+            "{name:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(!env.exists("artifacts/release"));
+    }
+}
+
+#[test]
+fn bad_configs_are_exit_2_with_the_spot() {
+    let cases = [
+        ("files:\n  - path: VERSION\n    requird: true\n", "bundle.yaml:3:5: unknown field \"requird\""),
+        (
+            "files:\n  - path: VERSION\n    glob: '*'\n",
+            "bundle.yaml: files[0]: give either path or glob, not both",
+        ),
+        ("files:\n  - description: x\n", "bundle.yaml: files[0]: needs a path (one file) or a glob"),
+        ("files:\n  - path: VERSION\n    dest: MANIFEST.json\n", "files[0].dest"),
+        (
+            "files:\n  - path: VERSION\n  - path: README.md\n    dest: VERSION\n",
+            "two files would be bundled as VERSION",
+        ),
+        ("files:\n  - path: deploy\n", "is a folder; list its files, or use a glob"),
+        ("files: [\n", "bundle.yaml:1:"),
+        ("", "the file is empty"),
+    ];
+    for (config, expected) in cases {
+        let env = repo();
+        env.write("bundle.yaml", config);
+        let run = bundle(&env, &["--config", "bundle.yaml"]);
+        run.expect_code(2);
+        assert!(run.stderr.contains(expected), "{config}: {}", run.stderr);
+        assert!(!env.exists("artifacts/release"), "{config}");
+    }
+    let env = repo();
+    let run = bundle(&env, &["--config", "nope.yaml"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("cannot read config file nope.yaml"), "{}", run.stderr);
+    let run = bundle(&env, &["--name", "../evil"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--name \"../evil\""), "{}", run.stderr);
+}
+
+/// Every input stays open from resolution to the end of the run. mmops raises its soft
+/// open-file limit to the hard one; when even that is too low, the error says what to do.
+#[test]
+fn more_inputs_than_open_files_allowed_is_a_clear_error() {
+    let env = repo();
+    for index in 0..200 {
+        env.write(format!("many/f{index:03}.txt"), "x\n");
+    }
+    env.write("bundle.yaml", "files:\n  - path: VERSION\n  - glob: 'many/*'\n");
+    let run_with_limit = |soft: u32, hard: u32| {
+        let output = Command::new("sh")
+            .args(["-c", &format!("ulimit -Sn {soft} && ulimit -Hn {hard} && exec \"$0\" \"$@\"")])
+            .arg(env!("CARGO_BIN_EXE_mmops"))
+            .args(["bundle", "--config", "bundle.yaml", "--no-reports"])
+            .current_dir(env.root())
+            .env("CI_FAKE_UTC", FAKE_NOW)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // A soft limit below the inputs, a hard one above: raised, and the bundle is made.
+    let (code, stdout, stderr) = run_with_limit(64, 1024);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.ends_with(&format!("{MARKER}\n")), "{stdout}");
+    assert_eq!(stderr, "");
+    assert_eq!(entry_names(&env.path(ZIP)).len(), 203);
+    fs::remove_dir_all(env.path("artifacts/release")).unwrap();
+    // Both limits below: exit 2, what to do, nothing written.
+    let (code, stdout, stderr) = run_with_limit(64, 64);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(stderr.starts_with("mmops: error: files[1]: cannot open "), "{stderr}");
+    assert!(
+        stderr.ends_with(
+            ": too many files open at once (every input stays open until it is bundled); raise the limit with \
+             `ulimit -n` or list fewer files\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!env.exists("artifacts/release"));
+}

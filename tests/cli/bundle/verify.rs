@@ -1,0 +1,399 @@
+//! `mmops bundle verify`: fresh bundles pass; tampered, renamed and crafted zips fail with the
+//! problem named; nothing is extracted.
+
+use super::*;
+
+fn verify(env: &TestEnv, args: &[&str]) -> Run {
+    let mut all = vec!["bundle", "verify", ZIP];
+    all.extend_from_slice(args);
+    env.run(all)
+}
+
+/// Rewrites the bundle through the zip crate: `change` may rename, alter or drop each entry;
+/// `extra` entries are appended. The sidecar is rewritten to match, so only the intended
+/// problem shows.
+fn rewrite(
+    env: &TestEnv,
+    change: impl Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>,
+    extra: &[(&str, &[u8])],
+) {
+    let mut archive = open_zip(&env.path(ZIP));
+    let mut entries = Vec::new();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).unwrap();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        entries.push((entry.name().unwrap().into_owned(), bytes));
+    }
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default();
+    for (name, bytes) in entries {
+        if let Some((name, bytes)) = change(&name, bytes) {
+            writer.start_file(name, options).unwrap();
+            writer.write_all(&bytes).unwrap();
+        }
+    }
+    for (name, bytes) in extra {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    let bytes = writer.finish().unwrap().into_inner();
+    fs::write(env.path(ZIP), &bytes).unwrap();
+    fs::write(env.path(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&bytes))).unwrap();
+}
+
+fn problems(run: &Run) -> Vec<String> {
+    run.stdout.lines().filter_map(|line| line.strip_prefix("FAIL ")).map(str::to_string).collect()
+}
+
+const VERIFY_FAIL: &str = "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |";
+
+#[test]
+fn verify_passes_a_fresh_bundle() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    let run = verify(&env, &[]);
+    run.expect_code(0);
+    let zip_bytes = fs::read(env.path(ZIP)).unwrap();
+    assert_eq!(
+        run.stdout,
+        format!(
+            "checked {ZIP}: 11 entries, {}, sha256 {}\nversion: 1.4.0\nsidecar: ok\n| bundle_verify | OK | BUNDLE_VERIFY=OK |\n",
+            format_kib(zip_bytes.len()),
+            sha256_hex(&zip_bytes)
+        )
+    );
+    assert_eq!(run.stderr, "");
+    let json = verify(&env, &["--format", "json"]);
+    json.expect_code(0);
+    assert_eq!(json.json()["problems"], serde_json::json!([]));
+    assert_eq!(json.json()["sidecar"], "ok");
+}
+
+fn format_kib(bytes: usize) -> String {
+    format!("{:.1} KiB", bytes as f64 / 1024.0)
+}
+
+#[test]
+fn verify_catches_a_flipped_byte_in_an_entry() {
+    let env = repo();
+    bundle(&env, &["--level", "0"]).expect_code(0);
+    // Flip one byte of README.md's stored data, then fix the sidecar so only the entry is wrong.
+    let mut bytes = fs::read(env.path(ZIP)).unwrap();
+    let offset = {
+        let mut archive = open_zip(&env.path(ZIP));
+        archive.by_name("README.md").unwrap().data_start().unwrap() as usize
+    };
+    bytes[offset] ^= 0x20;
+    fs::write(env.path(ZIP), &bytes).unwrap();
+    fs::write(env.path(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&bytes))).unwrap();
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(problems(&run), ["README.md: CRC-32 mismatch: the data is corrupted"]);
+    assert_eq!(run.last_line(), VERIFY_FAIL);
+}
+
+#[test]
+fn verify_catches_removed_added_and_renamed_entries() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    rewrite(
+        &env,
+        |name, bytes| (name != "CHANGELOG.md").then(|| (name.to_string(), bytes)),
+        &[("extra.sh", b"rm -rf /\n")],
+    );
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [
+            "CHANGELOG.md: listed in MANIFEST.json but not in the zip",
+            "extra.sh: in the zip but not listed in MANIFEST.json"
+        ]
+    );
+
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    rewrite(&env, |name, bytes| Some((name.to_string(), bytes)), &[("../evil", b"x")]);
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [
+            "../evil: entry name contains \"..\" (extracting it could write outside the target folder)",
+            "../evil: in the zip but not listed in MANIFEST.json"
+        ]
+    );
+}
+
+#[test]
+fn verify_catches_a_repeated_entry_name() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    rewrite(&env, |name, bytes| Some((name.to_string(), bytes)), &[("dup-1", b"one"), ("dup-2", b"two")]);
+    // Rename the second extra entry onto the first, in its local and central headers.
+    let bytes = fs::read(env.path(ZIP)).unwrap();
+    let patched: Vec<u8> = {
+        let text = bytes.iter().map(|&b| b as char).collect::<String>().replace("dup-2", "dup-1");
+        text.chars().map(|c| c as u8).collect()
+    };
+    fs::write(env.path(ZIP), &patched).unwrap();
+    fs::write(env.path(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&patched))).unwrap();
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    let found = problems(&run);
+    // Repeated raw names make the entries ambiguous: reported, and nothing is inflated.
+    assert_eq!(
+        found,
+        [
+            "dup-1: entry name appears 2 times; an extractor could write either copy",
+            "nothing was inflated: the archive's structure is unsafe"
+        ]
+    );
+}
+
+#[test]
+fn verify_catches_a_tampered_manifest_and_a_missing_one() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    let real_hash = sha256_hex(REPO_FILES[1].1.as_bytes());
+    let fake_hash = "0".repeat(64);
+    rewrite(
+        &env,
+        |name, bytes| {
+            if name == "MANIFEST.json" {
+                let text = String::from_utf8(bytes).unwrap().replace(&real_hash, &fake_hash);
+                Some((name.to_string(), text.into_bytes()))
+            } else {
+                Some((name.to_string(), bytes))
+            }
+        },
+        &[],
+    );
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [format!("README.md: sha256 {real_hash} in the zip, MANIFEST.json says {fake_hash}")]
+    );
+
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    rewrite(&env, |name, bytes| (name != "MANIFEST.json").then(|| (name.to_string(), bytes)), &[]);
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(problems(&run), ["MANIFEST.json: missing from the zip"]);
+
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    rewrite(
+        &env,
+        |name, bytes| {
+            Some((name.to_string(), if name == "MANIFEST.json" { b"{\"files\": 3}".to_vec() } else { bytes }))
+        },
+        &[],
+    );
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    assert!(
+        problems(&run)[0].starts_with("MANIFEST.json: cannot be read as a bundle manifest"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn verify_checks_the_sidecar() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    let zip_hash = sha256_hex(&fs::read(env.path(ZIP)).unwrap());
+    let other = "f".repeat(64);
+    fs::write(env.path(SIDECAR), format!("{other}  mm-bot-v1.4.0.zip\n")).unwrap();
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(problems(&run), [format!("{SIDECAR}: says sha256 {other}, but the zip's is {zip_hash}")]);
+    // --no-sidecar skips the check.
+    verify(&env, &["--no-sidecar"]).expect_code(0);
+
+    fs::write(env.path(SIDECAR), format!("{zip_hash}  other.zip\n")).unwrap();
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(problems(&run), [format!("{SIDECAR}: names \"other.zip\", not \"mm-bot-v1.4.0.zip\"")]);
+
+    fs::remove_file(env.path(SIDECAR)).unwrap();
+    let run = verify(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(problems(&run), [format!("{SIDECAR}: missing (pass --no-sidecar to check without it)")]);
+    assert!(run.stdout.contains("sidecar: missing\n"));
+    let run = verify(&env, &["--no-sidecar", "--format", "json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["sidecar"], "skipped");
+}
+
+#[test]
+fn verify_catches_a_renamed_release() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    let renamed = "artifacts/release/mm-bot-v1.5.0.zip";
+    fs::rename(env.path(ZIP), env.path(renamed)).unwrap();
+    let run = env.run(["bundle", "verify", "--no-sidecar", renamed]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        ["mm-bot-v1.5.0.zip: the file name says version 1.5.0, MANIFEST.json says 1.4.0"]
+    );
+}
+
+#[test]
+fn verify_of_a_non_zip_or_missing_file_is_exit_2() {
+    let env = repo();
+    env.write(ZIP, "not a zip at all");
+    let run = verify(&env, &[]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.starts_with(&format!("mmops: error: {ZIP} is not a readable zip archive")),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(["bundle", "verify", "nope.zip"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("cannot open nope.zip"), "{}", run.stderr);
+    // A folder or a FIFO given as the zip: a plain message, no "os error 22", no hang.
+    env.mkdir("folder.zip");
+    let run = env.run(["bundle", "verify", "folder.zip"]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: folder.zip is a folder, not a zip file; give the path of the release's .zip\n"
+    );
+    assert!(Command::new("mkfifo").arg(env.path("fifo.zip")).status().unwrap().success());
+    let run = env.run(["bundle", "verify", "fifo.zip"]);
+    run.expect_code(2);
+    assert_eq!(run.stderr, "mmops: error: fifo.zip is a FIFO, not a zip file\n");
+    // Create flags do not mix with verify.
+    let run = env.run(["bundle", "--force", "verify", ZIP]);
+    run.expect_code(2);
+}
+
+#[test]
+fn verify_never_extracts() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    fs::remove_dir_all(env.path("deploy")).unwrap();
+    fs::remove_file(env.path("README.md")).unwrap();
+    let before = files_in(&env, ".");
+    verify(&env, &[]).expect_code(0);
+    assert_eq!(files_in(&env, "."), before);
+    assert!(!env.exists("deploy"));
+}
+
+/// The hostile zips kept for fuzzing (absolute and `..` names, duplicates, bad CRC, truncated
+/// central directory, huge declared sizes, a zip bomb, not a zip) never pass verification.
+#[test]
+fn crafted_zips_never_verify() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/bundle_verify");
+    let env = TestEnv::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let run = env.run(["bundle", "verify", "--no-sidecar", path.to_str().unwrap()]);
+        match run.code {
+            1 => assert_eq!(
+                run.last_line(),
+                "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |",
+                "{}",
+                path.display()
+            ),
+            2 => assert!(run.stderr.starts_with("mmops: error: "), "{}: {}", path.display(), run.stderr),
+            other => panic!("{} verified with exit {other}:\n{}", path.display(), run.stdout),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} crafted zips found");
+}
+
+/// The crafted zips of `fuzz/make_verify_regressions.py`: each is consistent but for one
+/// defect, which verify names exactly (each passed verify, or hung it, before). `unzip -t`
+/// accepts most of them, so verify is the stricter check.
+#[test]
+fn crafted_zips_are_failed_for_exactly_their_defect() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/bundle_verify");
+    let unsafe_structure = "nothing was inflated: the archive's structure is unsafe";
+    let cases: [(&str, &[&str]); 9] = [
+        (
+            "invalid_utf8_names.zip",
+            &[
+                "a\\xff: entry name is not valid UTF-8 (readers would each decode it differently)",
+                "a\\xfe: entry name is not valid UTF-8 (readers would each decode it differently)",
+                "a\u{fffd}: listed in MANIFEST.json but not in the zip",
+                "a\u{fffd}: listed twice in MANIFEST.json",
+                "a\\xff: in the zip but not listed in MANIFEST.json",
+                "a\\xfe: in the zip but not listed in MANIFEST.json",
+            ],
+        ),
+        (
+            "invalid_utf8_names_flagged.zip",
+            &[
+                "a\\xff: entry name is not valid UTF-8 (readers would each decode it differently)",
+                "a\u{fffd}: listed in MANIFEST.json but not in the zip",
+                "a\\xff: in the zip but not listed in MANIFEST.json",
+            ],
+        ),
+        (
+            "non_ascii_without_utf8_flag.zip",
+            &[
+                "café.txt: entry name is not ASCII and lacks the UTF-8 flag (readers would decode it as CP437)",
+            ],
+        ),
+        ("symlink_entry.zip", &["link: is a symbolic link; releases hold only regular files and folders"]),
+        (
+            "setuid_entry.zip",
+            &["run.sh: is a file with the setuid bit set (mode 4755); releases use ordinary permissions"],
+        ),
+        ("device_entry.zip", &["null: is a device; releases hold only regular files and folders"]),
+        (
+            "data_descriptor_flag_without_descriptor.zip",
+            &["VERSION: has the data-descriptor flag but no matching data descriptor after its data"],
+        ),
+        (
+            "prepended_bytes.zip",
+            &[
+                "the central directory is at byte 349, but the end record says 332: bytes were added before \
+                 or inside the archive",
+                unsafe_structure,
+            ],
+        ),
+        (
+            "overlapping_entries.zip",
+            &[
+                "bomb001: overlaps bomb000 (bytes 0..65266); entries sharing bytes are how zip bombs work",
+                "199 entries in all overlap another one",
+            ],
+        ),
+    ];
+    let env = TestEnv::new();
+    for (name, expected) in cases {
+        let path = dir.join(name);
+        let started = std::time::Instant::now();
+        let run = env.run(["bundle", "verify", "--no-sidecar", "--format", "json", path.to_str().unwrap()]);
+        assert!(started.elapsed().as_secs() < 20, "{name}: took {:?}", started.elapsed());
+        run.expect_code(1);
+        assert_eq!(run.stderr, "", "{name}");
+        let problems: Vec<String> = run.json()["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|problem| problem.as_str().unwrap().to_string())
+            .collect();
+        if name == "overlapping_entries.zip" {
+            // 200 entries, one stream: the overlap comes first, the listing is capped.
+            assert_eq!(&problems[..2], expected, "{name}");
+            assert_eq!(problems.len(), 22, "{name}: {problems:?}");
+            assert_eq!(problems[20], "... and 182 more problems with the archive's structure");
+            assert_eq!(problems[21], unsafe_structure);
+        } else {
+            assert_eq!(problems, expected, "{name}");
+        }
+    }
+}
