@@ -41,4 +41,5 @@ replay_tests!(
     make_ready_config,
     soak_report,
     bundle_verify,
+    time_conversions,
 );

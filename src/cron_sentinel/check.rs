@@ -12,6 +12,7 @@ use serde::Serialize;
 use walkdir::WalkDir;
 
 use super::config::Task;
+use crate::clock;
 use crate::sanitize::display_path;
 use crate::units::{format_duration, format_size};
 
@@ -72,7 +73,15 @@ pub(crate) struct FileFacts {
 pub(crate) enum Lookup {
     Found(FileFacts),
     Missing(String),
-    Failed { path: PathBuf, reason: String },
+    Failed {
+        path: PathBuf,
+        reason: String,
+    },
+    /// A regular file whose mtime names no representable instant (e.g. year 262,000 on tmpfs).
+    OutOfRange {
+        path: PathBuf,
+        error: clock::OutOfRange,
+    },
 }
 
 /// A classified task: status plus what a person needs to act on it.
@@ -100,6 +109,17 @@ pub(crate) fn classify(task: &Task, lookup: Lookup, now: DateTime<Utc>) -> Findi
             (Status::Error, Some(format!("cannot check {}: {reason}", display_path(&path))))
         }
         (None, Lookup::Found(facts)) => classify_file(task, &facts, now),
+        (None, Lookup::OutOfRange { path, error }) if error.is_future() => (
+            Status::Future,
+            Some(format!(
+                "{}: modification time {error}; a clock is wrong, freshness cannot be trusted",
+                display_path(&path)
+            )),
+        ),
+        (None, Lookup::OutOfRange { path, error }) => (
+            Status::Error,
+            Some(format!("cannot check {}: its modification time {error}", display_path(&path))),
+        ),
     };
     Finding { status, file, age_seconds, message }
 }
@@ -150,11 +170,7 @@ fn inspect(path: &Path) -> Lookup {
     }
     match path.metadata() {
         Ok(metadata) if metadata.is_file() => match metadata.modified() {
-            Ok(modified) => Lookup::Found(FileFacts {
-                path: path.to_path_buf(),
-                modified: modified.into(),
-                size: metadata.len(),
-            }),
+            Ok(modified) => file_lookup(path, modified, metadata.len()),
             Err(error) => Lookup::Failed { path: path.to_path_buf(), reason: io_reason(&error) },
         },
         Ok(_) => Lookup::Failed { path: path.to_path_buf(), reason: "not a regular file".into() },
@@ -163,6 +179,14 @@ fn inspect(path: &Path) -> Lookup {
             Lookup::Missing(format!("{} is a dangling symlink to {target}", display_path(path)))
         }
         Err(error) => Lookup::Failed { path: path.to_path_buf(), reason: io_reason(&error) },
+    }
+}
+
+/// A regular file's facts, or why its mtime cannot be used.
+fn file_lookup(path: &Path, modified: std::time::SystemTime, size: u64) -> Lookup {
+    match clock::from_system_time(modified) {
+        Ok(modified) => Lookup::Found(FileFacts { path: path.to_path_buf(), modified, size }),
+        Err(error) => Lookup::OutOfRange { path: path.to_path_buf(), error },
     }
 }
 
@@ -183,6 +207,8 @@ fn find_newest_match(pattern: &str) -> Lookup {
         ));
     }
     let mut newest: Option<FileFacts> = None;
+    // A file dated beyond the representable range is newer than any other match.
+    let mut beyond_range: Option<Lookup> = None;
     let mut dangling = 0usize;
     let mut first_failure: Option<Lookup> = None;
     for entry in WalkDir::new(&base).follow_links(false).sort_by_file_name() {
@@ -209,10 +235,16 @@ fn find_newest_match(pattern: &str) -> Lookup {
                 }
             }
             Lookup::Missing(_) => dangling += 1,
-            failure @ Lookup::Failed { .. } => {
+            Lookup::OutOfRange { path, error } if error.is_future() => {
+                beyond_range.get_or_insert(Lookup::OutOfRange { path, error });
+            }
+            failure @ (Lookup::Failed { .. } | Lookup::OutOfRange { .. }) => {
                 first_failure.get_or_insert(failure);
             }
         }
+    }
+    if let Some(beyond) = beyond_range {
+        return beyond;
     }
     match (newest, first_failure) {
         (Some(facts), _) => Lookup::Found(facts),
@@ -291,6 +323,30 @@ mod tests {
         assert_eq!(classify(&task(1), found("2025-10-11T12:05:00Z", 1), now()).status, Status::Fresh);
         let future = classify(&task(1), found("2025-10-11T12:05:01Z", 1), now());
         assert_eq!((future.status, future.age_seconds), (Status::Future, Some(-301)));
+    }
+
+    // Regression: an mtime in year 262,000 (tmpfs stores it) panicked with "No such local time".
+    #[test]
+    fn mtime_beyond_the_representable_range_is_future_or_error_not_a_panic() {
+        use std::time::{Duration, SystemTime};
+        let ahead = SystemTime::UNIX_EPOCH + Duration::from_secs(9_000_000_000_000);
+        let finding = classify(&task(1), file_lookup(Path::new("a.json"), ahead, 1), now());
+        assert_eq!((finding.status, finding.file, finding.age_seconds), (Status::Future, None, None));
+        assert_eq!(
+            finding.message.as_deref(),
+            Some(
+                "a.json: modification time 9000000000000 seconds since 1970 is after +262142-12-31T23:59:59Z, outside the range of dates mmops handles; a clock is wrong, freshness cannot be trusted"
+            )
+        );
+        let behind = SystemTime::UNIX_EPOCH - Duration::from_secs(9_000_000_000_000);
+        let finding = classify(&task(1), file_lookup(Path::new("a.json"), behind, 1), now());
+        assert_eq!(finding.status, Status::Error);
+        assert!(
+            finding
+                .message
+                .unwrap()
+                .starts_with("cannot check a.json: its modification time -9000000000000 seconds")
+        );
     }
 
     #[test]

@@ -420,3 +420,61 @@ fn unreadable_artifact_is_error_with_reason() {
     assert_eq!(doc.tasks[0].status, "ERROR");
     assert_eq!(doc.tasks[0].message.as_deref(), Some("cannot check vault/a.json: permission denied"));
 }
+
+/// A temporary folder on tmpfs, which stores mtimes far beyond year 9999 (ext4 stops at 2446).
+/// Under `CI=true` a missing tmpfs fails the test instead of skipping it.
+#[allow(clippy::print_stderr, reason = "a local skip must say so on stderr")]
+fn tmpfs_dir() -> Option<tempfile::TempDir> {
+    let made = tempfile::Builder::new().prefix("mmops-test-").tempdir_in("/dev/shm");
+    match made {
+        Ok(dir) => Some(dir),
+        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("/dev/shm (tmpfs) is required under CI=true: {error}")
+        }
+        Err(error) => {
+            eprintln!("skipped: no tmpfs at /dev/shm ({error})");
+            None
+        }
+    }
+}
+
+// Regression: a file dated year 262,000 (kept by tmpfs) crashed cron-sentinel with exit 101
+// ("No such local time"); now it is FUTURE, and one dated before year -262,000 is ERROR.
+#[test]
+fn mtime_beyond_the_representable_range_is_future_not_a_panic() {
+    let Some(shm) = tmpfs_dir() else { return };
+    let ahead = shm.path().join("ahead.json");
+    let behind = shm.path().join("behind.json");
+    for (path, seconds) in [(&ahead, 9_000_000_000_000_i64), (&behind, -9_000_000_000_000)] {
+        std::fs::write(path, "{}").unwrap();
+        filetime::set_file_mtime(path, filetime::FileTime::from_unix_time(seconds, 0)).unwrap();
+        assert_eq!(
+            filetime::FileTime::from_last_modification_time(&path.metadata().unwrap()).unix_seconds(),
+            seconds
+        );
+    }
+    let env = env_with_config(&format!(
+        "tasks:\n  - {{name: ahead, artifact: '{}', max_age: 1h}}\n  - {{name: behind, artifact: '{}', max_age: 1h}}\n  - {{name: glob, artifact: '{}/*.json', max_age: 1h}}\n",
+        ahead.display(),
+        behind.display(),
+        shm.path().display()
+    ));
+    let run = run_at(&env, &["cron-sentinel"]);
+    let range =
+        "seconds since 1970 is after +262142-12-31T23:59:59Z, outside the range of dates mmops handles";
+    let expected = format!(
+        "TASK    STATUS  AGE  MAX AGE  ARTIFACT\n\
+         ahead   FUTURE  -    1h       {ahead}\n  \
+         ↳ {ahead}: modification time 9000000000000 {range}; a clock is wrong, freshness cannot be trusted\n\
+         behind  ERROR   -    1h       {behind}\n  \
+         ↳ cannot check {behind}: its modification time -9000000000000 seconds since 1970 is before -262143-01-01T00:00:00Z, outside the range of dates mmops handles\n\
+         glob    FUTURE  -    1h       {dir}/*.json\n  \
+         ↳ {ahead}: modification time 9000000000000 {range}; a clock is wrong, freshness cannot be trusted\n\
+         3 tasks: 1 error, 2 future\n\
+         | cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n",
+        ahead = ahead.display(),
+        behind = behind.display(),
+        dir = shm.path().display()
+    );
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (1, expected.as_str(), ""));
+}
