@@ -1,7 +1,7 @@
 //! Loading YAML or JSON config files into typed structs, with errors that point at the spot.
 //!
 //! JSON is valid YAML, so one parser serves both. Structs use `#[serde(deny_unknown_fields)]`;
-//! serde-saphyr rejects duplicate keys. Every error names `file:line:column` and the field.
+//! serde-saphyr rejects duplicate keys. Booleans are YAML 1.2's `true`/`false` only. Every error names `file:line:column` and the field.
 
 use std::path::Path;
 
@@ -20,7 +20,10 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
     if text.trim().is_empty() {
         return Err(anyhow!("{origin}: the file is empty; it needs at least the required fields"));
     }
-    serde_saphyr::from_str(text).map_err(|error| anyhow!("{}", describe(&error, origin)))
+    // YAML 1.2 booleans only: `no`, `off`, `n` are text, so a typo cannot turn a check off.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options(text, options)
+        .map_err(|error| anyhow!("{}", describe(&error, origin)))
 }
 
 /// `origin:line:column: message`, without the snippet rendering (one line, for logs).
