@@ -34,7 +34,7 @@ pub(crate) struct Task {
     /// A file smaller than this is `EMPTY` (a job that ran but wrote nothing useful).
     #[serde(default, deserialize_with = "units::deserialize_optional_size")]
     pub min_size: Option<u64>,
-    #[serde(default = "enabled_by_default")]
+    #[serde(default = "enabled_by_default", deserialize_with = "deserialize_strict_bool")]
     pub enabled: bool,
     /// Planned maintenance: until this instant the task is `PAUSED`, never failing.
     #[serde(default, deserialize_with = "deserialize_instant")]
@@ -129,6 +129,40 @@ fn deserialize_tasks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<T
     Ok(tasks)
 }
 
+/// A YAML/JSON boolean and nothing else: `"no"`, `"false"`, `off`, `n` are refused rather than
+/// read as false (the config parser already treats unquoted `no`/`off`/`n` as text).
+fn deserialize_strict_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    struct StrictBool;
+    impl de::Visitor<'_> for StrictBool {
+        type Value = bool;
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("true or false, unquoted")
+        }
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+            Ok(value)
+        }
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<bool, E> {
+            Err(refused(format!("the text {:?}", crate::sanitize::display_text(value, false))))
+        }
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<bool, E> {
+            Err(refused(format!("the number {value}")))
+        }
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<bool, E> {
+            Err(refused(format!("the number {value}")))
+        }
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<bool, E> {
+            Err(refused(format!("the number {value}")))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+            Err(refused("empty".into()))
+        }
+    }
+    fn refused<E: de::Error>(what: String) -> E {
+        E::custom(format!("enabled must be true or false, unquoted, not {what}"))
+    }
+    deserializer.deserialize_any(StrictBool)
+}
+
 fn deserialize_instant<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<DateTime<Utc>>, D::Error> {
@@ -197,6 +231,36 @@ mod tests {
             assert!(error.starts_with("s.yaml:"), "{error}");
             assert!(error.contains(needle), "{text}: {error}");
         }
+    }
+
+    // Regression: `enabled: "no"` (and off, n, "false") silently disabled the task.
+    #[test]
+    fn enabled_takes_only_booleans() {
+        for value in ["\"no\"", "\"false\"", "n", "off", "'true'", "yes"] {
+            let text = format!("tasks:\n  - {{name: a, artifact: x, max_age: 1h, enabled: {value}}}\n");
+            let error = parse(&text).unwrap_err().to_string();
+            let bare = value.trim_matches(['"', '\'']);
+            assert_eq!(
+                error,
+                format!("s.yaml:2:50: enabled must be true or false, unquoted, not the text \"{bare}\""),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            error_of_number(),
+            "s.yaml:2:50: enabled must be true or false, unquoted, not the number 0"
+        );
+        for (value, expected) in [("true", true), ("false", false), ("False", false), ("TRUE", true)] {
+            let text = format!("tasks:\n  - {{name: a, artifact: x, max_age: 1h, enabled: {value}}}\n");
+            assert_eq!(parse(&text).unwrap()[0].enabled, expected, "{value}");
+        }
+        let json =
+            "{\"tasks\": [{\"name\": \"a\", \"artifact\": \"x\", \"max_age\": \"1h\", \"enabled\": false}]}";
+        assert!(!parse(json).unwrap()[0].enabled);
+    }
+
+    fn error_of_number() -> String {
+        parse("tasks:\n  - {name: a, artifact: x, max_age: 1h, enabled: 0}\n").unwrap_err().to_string()
     }
 
     #[test]

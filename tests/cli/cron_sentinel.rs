@@ -384,6 +384,34 @@ fn bad_inputs_exit_2_and_name_the_problem() {
         ("zero tasks", Some("tasks: []\n"), "no tasks: list at least one task under \"tasks:\""),
         ("empty file", Some(""), "deploy/cron/sentinel.yaml: the file is empty"),
         ("no tasks key", Some("jobs: []\n"), "unknown field \"jobs\""),
+        // Regression: these read as false and silently disabled the task.
+        (
+            "quoted no",
+            Some("tasks:\n  - name: a\n    artifact: a.json\n    max_age: 1h\n    enabled: \"no\"\n"),
+            "mmops: error: deploy/cron/sentinel.yaml:5:14: enabled must be true or false, unquoted, not the text \"no\"",
+        ),
+        (
+            "quoted false",
+            Some("tasks:\n  - name: a\n    artifact: a.json\n    max_age: 1h\n    enabled: 'false'\n"),
+            "mmops: error: deploy/cron/sentinel.yaml:5:14: enabled must be true or false, unquoted, not the text \"false\"",
+        ),
+        (
+            "bare n",
+            Some("tasks:\n  - name: a\n    artifact: a.json\n    max_age: 1h\n    enabled: n\n"),
+            "mmops: error: deploy/cron/sentinel.yaml:5:14: enabled must be true or false, unquoted, not the text \"n\"",
+        ),
+        (
+            "bare off",
+            Some("tasks:\n  - name: a\n    artifact: a.json\n    max_age: 1h\n    enabled: off\n"),
+            "mmops: error: deploy/cron/sentinel.yaml:5:14: enabled must be true or false, unquoted, not the text \"off\"",
+        ),
+        (
+            "json string",
+            Some(
+                "{\"tasks\": [{\"name\": \"a\", \"artifact\": \"a.json\", \"max_age\": \"1h\", \"enabled\": \"false\"}]}",
+            ),
+            "mmops: error: deploy/cron/sentinel.yaml:1:76: enabled must be true or false, unquoted, not the text \"false\"",
+        ),
     ];
     for (what, config, needle) in cases {
         let env = TestEnv::new();
