@@ -13,8 +13,11 @@ use crate::units;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  the check passed / the job was done
-  1  the check failed (stale task, not ready, bundle mismatch, some deletions failed)
+  1  the check failed (stale task, not ready, bundle mismatch), or PARTIAL: a failure after
+     something irreversible was done (the report says what)
   2  could not run: bad flag, bad config, unreadable input (nothing was changed on disk)
+  130  interrupted by SIGINT/SIGTERM at a safe point (marker value INTERRUPTED; the report says
+       what was done)
 
 Environment:
   CI_FAKE_UTC        RFC 3339 instant used as \"now\" everywhere (e.g. 1970-01-01T00:00:00Z)

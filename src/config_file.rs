@@ -5,14 +5,14 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Result, anyhow};
 use serde::de::DeserializeOwned;
 
 /// Reads and parses a config file. A missing file is an error that says which flag changes it.
+/// The file is read with the [`crate::limits::CONFIG_MAX`] limit, and must be a regular file.
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
-    parse(&text, &path.display().to_string())
+    let text = crate::limits::read_string_limited(path, crate::limits::CONFIG_MAX, "config file")?;
+    parse(&text, &crate::sanitize::display_path(path))
 }
 
 /// Parses config text; `origin` names it in errors (usually the file path).

@@ -12,6 +12,8 @@ pub mod config_file;
 pub mod context;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod interrupt;
+pub mod limits;
 pub mod outcome;
 pub mod output;
 pub mod progress;

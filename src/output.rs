@@ -108,7 +108,7 @@ impl Style {
     pub fn verdict(&self, verdict: Verdict, text: &str) -> String {
         match verdict {
             Verdict::Pass => self.good(text),
-            Verdict::Fail => self.bad(text),
+            Verdict::Fail | Verdict::Interrupted => self.bad(text),
         }
     }
 }

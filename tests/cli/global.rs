@@ -62,3 +62,38 @@ fn chdir_to_missing_folder_is_exit_2() {
     run.expect_code(2);
     assert!(run.stderr.contains("cannot change to directory nowhere (-C)"), "{}", run.stderr);
 }
+
+#[test]
+fn check_builder_states_all_three_streams() {
+    let env = TestEnv::new();
+    env.check(["--version"]).code(0).stdout_contains("mmops ").stderr_empty().run();
+}
+
+#[test]
+#[should_panic(expected = "a Check must state")]
+fn check_builder_refuses_an_unstated_stream() {
+    TestEnv::new().check(["--version"]).code(0).stdout_contains("mmops").run();
+}
+
+#[test]
+#[should_panic(expected = "stderr: expected Empty")]
+fn check_builder_fails_on_an_unexpected_warning() {
+    // A bad CI_FAKE_UTC is an error on stderr, so an empty-stderr expectation must fail.
+    TestEnv::new()
+        .check(["cron-sentinel"])
+        .env("CI_FAKE_UTC", "soon")
+        .code(2)
+        .stdout_empty()
+        .stderr_empty()
+        .run();
+}
+
+#[test]
+fn a_config_from_a_device_fails_fast_with_a_size_or_kind_error() {
+    TestEnv::new()
+        .check(["cron-sentinel", "--config", "/dev/zero"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: /dev/zero: the config file is a character device, not a regular file\n")
+        .run();
+}
