@@ -506,3 +506,60 @@ fn mtime_beyond_the_representable_range_is_future_not_a_panic() {
     );
     assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (1, expected.as_str(), ""));
 }
+
+// Regression (issue 11 item 13): a config from /dev/zero grew cron-sentinel to 6.9 GB; a
+// config larger than the limit and a FIFO must fail fast, with nothing written.
+#[test]
+fn config_from_a_device_a_huge_file_or_a_fifo_fails_fast() {
+    let env = TestEnv::new();
+    env.check(["cron-sentinel", "--config", "/dev/zero", "--prom-file", "out.prom"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: /dev/zero: the config file is a character device, not a regular file\n")
+        .run();
+    std::os::unix::fs::symlink("/dev/zero", env.path("zero.yaml")).unwrap();
+    env.check(["cron-sentinel", "--config", "zero.yaml"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: zero.yaml: the config file is a character device, not a regular file\n")
+        .run();
+    let mut huge = "tasks:\n  - {name: a, artifact: a.json, max_age: 1h}\n".to_string();
+    huge.push_str(&"#".repeat(4 * 1024 * 1024));
+    env.write("huge.yaml", huge);
+    env.check(["cron-sentinel", "--config", "huge.yaml", "--prom-file", "out.prom"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: huge.yaml: the config file is larger than the 4.0 MiB limit for a config file; is this the right file?\n")
+        .run();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        env.path("fifo.yaml"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let mut child = env
+        .command()
+        .args(["cron-sentinel", "--config", "fifo.yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("cron-sentinel hung on a FIFO config");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "mmops: error: fifo.yaml: the config file is a FIFO, not a regular file\n"
+    );
+    assert!(!env.exists("out.prom"));
+}
