@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+use chrono_tz::Tz;
+
+use super::schedule::Schedule;
 use crate::clock;
 use crate::config_file;
 use crate::units;
@@ -21,24 +24,153 @@ pub(crate) struct SentinelConfig {
     pub tasks: Vec<Task>,
 }
 
-/// One scheduled job whose output file must stay fresh.
+/// One scheduled job whose output file must stay fresh: the fields as written, checked
+/// together by `TryFrom` (serde puts the location on the error).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct TaskFields {
+    name: String,
+    artifact: String,
+    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
+    max_age: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_schedule")]
+    schedule: Option<Schedule>,
+    #[serde(default, deserialize_with = "deserialize_zone")]
+    tz: Option<Tz>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
+    grace: Option<Duration>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
+    warn_age: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_timestamp")]
+    timestamp: Option<Timestamp>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
+    min_size: Option<u64>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
+    max_size: Option<u64>,
+    #[serde(default = "enabled_by_default", deserialize_with = "deserialize_strict_bool")]
+    enabled: bool,
+    #[serde(default, deserialize_with = "deserialize_instant")]
+    paused_until: Option<DateTime<Utc>>,
+}
+
+/// A checked task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "TaskFields")]
 pub(crate) struct Task {
     /// Unique name, used by `--task` and as the Prometheus label.
     pub name: String,
     /// Path or glob, relative to the working directory.
     pub artifact: String,
-    #[serde(deserialize_with = "units::deserialize_duration")]
-    pub max_age: Duration,
+    pub max_age: Option<Duration>,
+    /// When the job is due, in which zone, and how long it may take to write its file.
+    pub schedule: Option<Scheduled>,
+    /// Older than this (but otherwise fresh) is `WARN`.
+    pub warn_age: Option<Duration>,
+    pub timestamp: Timestamp,
     /// A file smaller than this is `EMPTY` (a job that ran but wrote nothing useful).
-    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
     pub min_size: Option<u64>,
-    #[serde(default = "enabled_by_default", deserialize_with = "deserialize_strict_bool")]
+    /// A file larger than this is `TOO_LARGE` (a runaway job).
+    pub max_size: Option<u64>,
     pub enabled: bool,
     /// Planned maintenance: until this instant the task is `PAUSED`, never failing.
-    #[serde(default, deserialize_with = "deserialize_instant")]
     pub paused_until: Option<DateTime<Utc>>,
+}
+
+/// A task's schedule with its zone and grace resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scheduled {
+    pub schedule: Schedule,
+    pub zone: Tz,
+    pub grace: Duration,
+}
+
+/// Where the artifact's time comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum Timestamp {
+    #[default]
+    Mtime,
+    /// A JSON pointer into the file: an RFC 3339 string or epoch seconds.
+    Json(String),
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timestamp::Mtime => formatter.write_str("mtime"),
+            Timestamp::Json(pointer) => write!(formatter, "json:{pointer}"),
+        }
+    }
+}
+
+/// The grace when none is given: an hour, or the schedule's shortest interval if shorter.
+const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+
+impl TryFrom<TaskFields> for Task {
+    type Error = String;
+
+    fn try_from(fields: TaskFields) -> Result<Task, String> {
+        let name = &fields.name;
+        if fields.max_age.is_none() && fields.schedule.is_none() {
+            return Err(format!(
+                "task {name:?} needs max_age (e.g. 36h), schedule (e.g. \"0 2 * * *\"), or both"
+            ));
+        }
+        if fields.schedule.is_none() {
+            for (given, field) in [(fields.tz.is_some(), "tz"), (fields.grace.is_some(), "grace")] {
+                if given {
+                    return Err(format!("task {name:?}: {field} needs a schedule"));
+                }
+            }
+        }
+        if let (Some(warn), Some(max)) = (fields.warn_age, fields.max_age)
+            && warn >= max
+        {
+            return Err(format!(
+                "task {name:?}: warn_age {} must be shorter than max_age {}",
+                units::format_duration(warn),
+                units::format_duration(max)
+            ));
+        }
+        if let (Some(min), Some(max)) = (fields.min_size, fields.max_size)
+            && min > max
+        {
+            return Err(format!("task {name:?}: min_size {min} bytes is larger than max_size {max} bytes"));
+        }
+        let schedule = match fields.schedule {
+            None => None,
+            Some(schedule) => {
+                let zone = fields.tz.unwrap_or(Tz::UTC);
+                let grace = match fields.grace {
+                    Some(grace) => {
+                        let shortest = schedule.shortest_interval().to_std().unwrap_or_default();
+                        if grace > shortest {
+                            return Err(format!(
+                                "task {name:?}: grace {} is longer than the {} between runs of {:?}; a missed run would go unnoticed",
+                                units::format_duration(grace),
+                                units::format_duration(shortest),
+                                schedule.text()
+                            ));
+                        }
+                        grace
+                    }
+                    None => DEFAULT_GRACE.min(schedule.shortest_interval().to_std().unwrap_or_default()),
+                };
+                Some(Scheduled { schedule, zone, grace })
+            }
+        };
+        Ok(Task {
+            name: fields.name,
+            artifact: fields.artifact,
+            max_age: fields.max_age,
+            schedule,
+            warn_age: fields.warn_age,
+            timestamp: fields.timestamp.unwrap_or_default(),
+            min_size: fields.min_size,
+            max_size: fields.max_size,
+            enabled: fields.enabled,
+            paused_until: fields.paused_until,
+        })
+    }
 }
 
 fn enabled_by_default() -> bool {
@@ -163,6 +295,35 @@ fn deserialize_strict_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result
     deserializer.deserialize_any(StrictBool)
 }
 
+fn deserialize_schedule<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Schedule>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    Schedule::parse(&text).map(Some).map_err(de::Error::custom)
+}
+
+fn deserialize_zone<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Tz>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse::<Tz>().map(Some).map_err(|_| {
+        de::Error::custom(format!(
+            "unknown time zone {:?} in tz; use an IANA name such as Europe/London, America/New_York or UTC",
+            crate::sanitize::excerpt(&text, 64)
+        ))
+    })
+}
+
+fn deserialize_timestamp<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Timestamp>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text == "mtime" {
+        return Ok(Some(Timestamp::Mtime));
+    }
+    match text.strip_prefix("json:") {
+        Some(pointer) if pointer.starts_with('/') => Ok(Some(Timestamp::Json(pointer.to_string()))),
+        _ => Err(de::Error::custom(format!(
+            "timestamp {:?} is neither mtime nor json:<JSON pointer> such as json:/runtime/utc",
+            crate::sanitize::excerpt(&text, 64)
+        ))),
+    }
+}
+
 fn deserialize_instant<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<DateTime<Utc>>, D::Error> {
@@ -189,7 +350,7 @@ mod tests {
         )
         .unwrap();
         let task = &tasks[0];
-        assert_eq!(task.max_age, Duration::from_secs(36 * 3600));
+        assert_eq!(task.max_age, Some(Duration::from_secs(36 * 3600)));
         assert_eq!(task.min_size, Some(1024));
         assert!(task.is_glob());
         assert_eq!(task.pause_at(Utc::now()), Some(Pause::Disabled));
@@ -198,7 +359,7 @@ mod tests {
     #[test]
     fn bare_number_max_age_means_hours() {
         let tasks = parse("tasks:\n  - {name: a, artifact: x, max_age: 24}\n").unwrap();
-        assert_eq!(tasks[0].max_age, Duration::from_secs(24 * 3600));
+        assert_eq!(tasks[0].max_age, Some(Duration::from_secs(24 * 3600)));
         assert!(tasks[0].enabled);
     }
 
