@@ -56,6 +56,21 @@ pub fn time_conversions(data: &[u8]) {
     }
 }
 
+/// Cron schedules: the first line is the expression, the second a zone name, the third Unix
+/// seconds; parsing and searching must not panic or spin, and every start found must lie on
+/// the right side of the instant.
+pub fn cron_schedule(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.lines();
+    let expression = lines.next().unwrap_or("");
+    let zone = lines.next().unwrap_or("UTC");
+    let seconds = lines.next().and_then(|line| line.trim().parse::<i64>().ok()).unwrap_or(1_764_000_000);
+    if let Ok((next, latest)) = crate::cron_sentinel::schedule_probe(expression, zone, seconds) {
+        assert!(next.is_none_or(|next| next > seconds - 86_400), "next start far before the instant");
+        assert!(latest.is_none_or(|latest| latest <= seconds + 86_400), "latest start far after the instant");
+    }
+}
+
 /// The cron-sentinel task list.
 pub fn cron_sentinel_config(data: &[u8]) {
     crate::cron_sentinel::fuzz_config(&String::from_utf8_lossy(data));

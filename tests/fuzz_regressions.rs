@@ -42,4 +42,5 @@ replay_tests!(
     soak_report,
     bundle_verify,
     time_conversions,
+    cron_schedule,
 );

@@ -680,6 +680,18 @@ mod tests {
         assert_eq!(interval("0 0 1 * *"), 28 * 1440);
     }
 
+    proptest::proptest! {
+        // The fuzz target's checks over cron-like text, zones and instants anywhere in range.
+        #[test]
+        fn any_cron_text_parses_or_fails_cleanly(
+            expression in "[0-9*/,A-Z -]{0,24}",
+            zone in proptest::sample::select(vec!["UTC", "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]),
+            seconds in -8_000_000_000_000_i64..8_000_000_000_000,
+        ) {
+            crate::fuzzing::cron_schedule(format!("{expression}\n{zone}\n{seconds}\n").as_bytes());
+        }
+    }
+
     #[test]
     fn no_panic_at_the_end_of_time() {
         let schedule = Schedule::parse("* * * * *").unwrap();
