@@ -352,7 +352,11 @@ fn shipped_config_is_valid() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/cron/sentinel.yaml");
     let run = env.run(["cron-sentinel", "--check-config", "--config", shipped]);
     run.expect_code(0);
-    for task in ["nightly_tests", "soak_metrics", "readiness_score"] {
+    for task in [
+        "nightly_tests: artifacts/reports/nightly_results.json after each run of 0 2 * * MON-FRI Europe/London (+2h grace)",
+        "soak_metrics: artifacts/reports/soak_metrics.json after each run of 0 1 * * SUN UTC (+8h grace)",
+        "readiness_score: artifacts/reports/readiness.json within 1d",
+    ] {
         assert!(run.stdout.contains(task), "{}", run.stdout);
     }
 }
