@@ -246,6 +246,25 @@ impl Schedule {
         std::iter::from_fn(|| cursor.step()).take(count).collect()
     }
 
+    /// A cheap lower bound of [`Schedule::shortest_interval`] from the times of day alone
+    /// (as if every day ran), so the day scan runs only when it can change a decision.
+    pub fn shortest_interval_lower_bound(&self) -> Duration {
+        let times = self.times_of_day();
+        let within_day = times.windows(2).map(|pair| pair[1] - pair[0]).min().unwrap_or(i64::MAX);
+        let across_midnight = 1440 - times[times.len() - 1] + times[0];
+        Duration::minutes(within_day.min(across_midnight))
+    }
+
+    /// Minutes after midnight of every start, sorted.
+    fn times_of_day(&self) -> Vec<i64> {
+        (0..24)
+            .filter(|hour| self.hours & 1 << hour != 0)
+            .flat_map(|hour| {
+                (0..60).filter(|minute| self.minutes & 1 << minute != 0).map(move |minute| hour * 60 + minute)
+            })
+            .collect()
+    }
+
     /// The shortest time between two consecutive starts, ignoring daylight-saving changes.
     /// Days are scanned over eight years (every leap-year and weekday pattern repeats within
     /// 28, but eight years cover every month length and a Feb 29 pair); a schedule that runs
@@ -678,6 +697,12 @@ mod tests {
         assert_eq!(interval("10,50 0,23 * * *"), 20);
         assert_eq!(interval("0 0 * * 0"), 7 * 1440);
         assert_eq!(interval("0 0 1 * *"), 28 * 1440);
+        for text in
+            ["*/15 * * * *", "0 2 * * 1-5", "10,50 0,23 * * *", "0 0 1 * *", "0 0 29 2 *", "0 */7 * * *"]
+        {
+            let schedule = Schedule::parse(text).unwrap();
+            assert!(schedule.shortest_interval_lower_bound() <= schedule.shortest_interval(), "{text}");
+        }
     }
 
     proptest::proptest! {
