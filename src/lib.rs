@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod output;
 pub mod progress;
 pub mod prometheus;
+pub mod readiness_doc;
 pub mod sanitize;
 pub mod units;
 
@@ -26,4 +27,5 @@ pub mod completions;
 pub mod cron_sentinel;
 pub mod edge_sim;
 pub mod make_ready;
+pub mod man;
 pub mod rotate;

@@ -97,6 +97,24 @@ impl fmt::Display for CheckFailed {
 
 impl std::error::Error for CheckFailed {}
 
+/// An error at a place in a file: `file:line:column: message`. Parsers return it so that
+/// `--format json` errors can carry the location as fields.
+#[derive(Debug)]
+pub struct Located {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for Located {}
+
 /// A failure after something irreversible was done (files deleted, a final name committed): exit
 /// 1, never 2, because exit 2 promises that nothing changed. The message says what was done.
 #[derive(Debug)]

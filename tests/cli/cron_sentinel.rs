@@ -271,9 +271,9 @@ fn fake_clock_decides_freshness() {
 }
 
 #[test]
-fn quiet_prints_only_the_marker() {
+fn marker_only_prints_only_the_marker() {
     let env = env_with_config("tasks:\n  - {name: a, artifact: a.json, max_age: 1h}\n");
-    let run = run_at(&env, &["--quiet", "cron-sentinel"]);
+    let run = run_at(&env, &["--marker-only", "cron-sentinel"]);
     run.expect_code(1);
     assert_eq!(run.stdout, "| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n");
     assert_eq!(run.stderr, "");
@@ -872,13 +872,13 @@ runaway         TOO_LARGE  3d     1w       reports/nightly.json
     );
     assert_eq!((document.summary.warn, document.summary.too_large, document.summary.stale), (1, 0, 1));
     // WARN alone passes, unless --fail-on-warn.
-    env.check(["--quiet", "cron-sentinel", "--task", "epoch"])
+    env.check(["--marker-only", "cron-sentinel", "--task", "epoch"])
         .env("CI_FAKE_UTC", MONDAY)
         .code(0)
         .stdout_is("| cron_sentinel | OK | CRON_SENTINEL=OK |\n")
         .stderr_empty()
         .run();
-    env.check(["--quiet", "cron-sentinel", "--task", "epoch", "--fail-on-warn"])
+    env.check(["--marker-only", "cron-sentinel", "--task", "epoch", "--fail-on-warn"])
         .env("CI_FAKE_UTC", MONDAY)
         .code(1)
         .stdout_is("| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n")
