@@ -197,6 +197,18 @@ pub struct CronSentinelArgs {
     /// Only validate the config (and --task names); do not look at any artifact.
     #[arg(long)]
     pub check_config: bool,
+
+    /// A WARN task (older than its warn_age) fails the run too.
+    #[arg(long, conflicts_with_all = ["check_config", "explain"])]
+    pub fail_on_warn: bool,
+
+    /// Print the next scheduled starts of TASK and the last one, in its zone and in UTC.
+    #[arg(long, value_name = "TASK", conflicts_with_all = ["check_config", "prom_file", "tasks"])]
+    pub explain: Option<String>,
+
+    /// How many upcoming starts --explain prints.
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "explain", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub runs: u16,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! Loading YAML or JSON config files into typed structs, with errors that point at the spot.
 //!
 //! JSON is valid YAML, so one parser serves both. Structs use `#[serde(deny_unknown_fields)]`;
-//! serde-saphyr rejects duplicate keys. Every error names `file:line:column` and the field.
+//! serde-saphyr rejects duplicate keys. Booleans are YAML 1.2's `true`/`false` only. Every error names `file:line:column` and the field.
 
 use std::path::Path;
 
@@ -22,7 +22,9 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
     if text.trim().is_empty() {
         return Err(anyhow!("{origin}: the file is empty; it needs at least the required fields"));
     }
-    serde_saphyr::from_str(text).map_err(|error| describe(&error, origin))
+    // YAML 1.2 booleans only: `no`, `off`, `n` are text, so a typo cannot turn a check off.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options(text, options).map_err(|error| describe(&error, origin))
 }
 
 /// `origin:line:column: message` (a [`Located`] error, so JSON errors carry the place), without

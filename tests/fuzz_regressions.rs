@@ -41,4 +41,6 @@ replay_tests!(
     make_ready_config,
     soak_report,
     bundle_verify,
+    time_conversions,
+    cron_schedule,
 );

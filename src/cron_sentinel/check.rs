@@ -11,7 +11,8 @@ use globset::GlobBuilder;
 use serde::Serialize;
 use walkdir::WalkDir;
 
-use super::config::Task;
+use super::config::{Task, Timestamp};
+use crate::clock;
 use crate::sanitize::display_path;
 use crate::units::{format_duration, format_size};
 
@@ -19,7 +20,7 @@ use crate::units::{format_duration, format_size};
 pub(crate) const FUTURE_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum Status {
     Fresh,
     Stale,
@@ -27,15 +28,19 @@ pub(crate) enum Status {
     Empty,
     Error,
     Future,
+    TooLarge,
+    Warn,
     Paused,
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 9] = [
         Status::Fresh,
+        Status::Warn,
         Status::Stale,
         Status::Missing,
         Status::Empty,
+        Status::TooLarge,
         Status::Error,
         Status::Future,
         Status::Paused,
@@ -49,13 +54,19 @@ impl Status {
             Status::Empty => "EMPTY",
             Status::Error => "ERROR",
             Status::Future => "FUTURE",
+            Status::TooLarge => "TOO_LARGE",
+            Status::Warn => "WARN",
             Status::Paused => "PAUSED",
         }
     }
 
-    /// Fresh and paused tasks do not fail the check.
-    pub fn passes(self) -> bool {
-        matches!(self, Status::Fresh | Status::Paused)
+    /// Fresh and paused tasks do not fail the check; WARN does not unless `--fail-on-warn`.
+    pub fn passes(self, fail_on_warn: bool) -> bool {
+        match self {
+            Status::Fresh | Status::Paused => true,
+            Status::Warn => !fail_on_warn,
+            _ => false,
+        }
     }
 }
 
@@ -65,14 +76,27 @@ pub(crate) struct FileFacts {
     pub path: PathBuf,
     pub modified: DateTime<Utc>,
     pub size: u64,
+    /// The artifact's time: the mtime, or the time read from the file (`timestamp: json:…`).
+    pub time: DateTime<Utc>,
 }
+
+/// Largest file read for `timestamp: json:…` (a report, not a data dump).
+pub(crate) const TIMESTAMP_JSON_MAX: u64 = 16 * 1024 * 1024;
 
 /// What looking for the artifact found.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Lookup {
     Found(FileFacts),
     Missing(String),
-    Failed { path: PathBuf, reason: String },
+    Failed {
+        path: PathBuf,
+        reason: String,
+    },
+    /// A regular file whose mtime names no representable instant (e.g. year 262,000 on tmpfs).
+    OutOfRange {
+        path: PathBuf,
+        error: clock::OutOfRange,
+    },
 }
 
 /// A classified task: status plus what a person needs to act on it.
@@ -80,9 +104,12 @@ pub(crate) enum Lookup {
 pub(crate) struct Finding {
     pub status: Status,
     pub file: Option<FileFacts>,
-    /// Seconds since the file was modified; negative when it is dated in the future.
+    /// Seconds since the artifact time; negative when it is dated in the future.
     pub age_seconds: Option<i64>,
     pub message: Option<String>,
+    /// For a scheduled task: the latest start whose grace has run out, and the next start.
+    pub last_due: Option<DateTime<Utc>>,
+    pub next_due: Option<DateTime<Utc>>,
 }
 
 /// Classifies a task from what was found on disk. Order of precedence: paused, then missing or
@@ -92,25 +119,53 @@ pub(crate) fn classify(task: &Task, lookup: Lookup, now: DateTime<Utc>) -> Findi
         Lookup::Found(facts) => Some(facts.clone()),
         _ => None,
     };
-    let age_seconds = file.as_ref().map(|facts| (now - facts.modified).num_seconds());
+    let age_seconds = file.as_ref().map(|facts| (now - facts.time).num_seconds());
+    let (last_due, next_due) = match &task.schedule {
+        None => (None, None),
+        Some(scheduled) => {
+            let grace = chrono::Duration::from_std(scheduled.grace).ok();
+            let due_by = grace.and_then(|grace| now.checked_sub_signed(grace));
+            (
+                due_by.and_then(|due_by| scheduled.schedule.latest_at_or_before(scheduled.zone, due_by)),
+                scheduled.schedule.next_after(scheduled.zone, now),
+            )
+        }
+    };
     let (status, message) = match (task.pause_at(now), lookup) {
         (Some(pause), _) => (Status::Paused, Some(pause.to_string())),
         (None, Lookup::Missing(reason)) => (Status::Missing, Some(reason)),
         (None, Lookup::Failed { path, reason }) => {
             (Status::Error, Some(format!("cannot check {}: {reason}", display_path(&path))))
         }
-        (None, Lookup::Found(facts)) => classify_file(task, &facts, now),
+        (None, Lookup::Found(facts)) => classify_file(task, &facts, now, last_due),
+        (None, Lookup::OutOfRange { path, error }) if error.is_future() => (
+            Status::Future,
+            Some(format!(
+                "{}: modification time {error}; a clock is wrong, freshness cannot be trusted",
+                display_path(&path)
+            )),
+        ),
+        (None, Lookup::OutOfRange { path, error }) => (
+            Status::Error,
+            Some(format!("cannot check {}: its modification time {error}", display_path(&path))),
+        ),
     };
-    Finding { status, file, age_seconds, message }
+    Finding { status, file, age_seconds, message, last_due, next_due }
 }
 
-fn classify_file(task: &Task, facts: &FileFacts, now: DateTime<Utc>) -> (Status, Option<String>) {
-    let ahead = (facts.modified - now).to_std().unwrap_or_default();
+fn classify_file(
+    task: &Task,
+    facts: &FileFacts,
+    now: DateTime<Utc>,
+    last_due: Option<DateTime<Utc>>,
+) -> (Status, Option<String>) {
+    let ahead = (facts.time - now).to_std().unwrap_or_default();
     if ahead > FUTURE_TOLERANCE {
+        let what = if task.timestamp == Timestamp::Mtime { "modified" } else { "dated" };
         return (
             Status::Future,
             Some(format!(
-                "modified {} in the future; a clock is wrong, freshness cannot be trusted",
+                "{what} {} in the future; a clock is wrong, freshness cannot be trusted",
                 format_duration(ahead)
             )),
         );
@@ -121,18 +176,112 @@ fn classify_file(task: &Task, facts: &FileFacts, now: DateTime<Utc>) -> (Status,
             Some(format!("size {} is below min_size {}", format_size(facts.size), format_size(min_size))),
         );
     }
-    let age = (now - facts.modified).to_std().unwrap_or_default();
-    if age > task.max_age {
+    if let Some(max_size) = task.max_size.filter(|max| facts.size > *max) {
+        return (
+            Status::TooLarge,
+            Some(format!("size {} is above max_size {}", format_size(facts.size), format_size(max_size))),
+        );
+    }
+    let age = (now - facts.time).to_std().unwrap_or_default();
+    if let Some(max_age) = task.max_age.filter(|max_age| age > *max_age) {
         return (
             Status::Stale,
             Some(format!(
                 "{} older than max_age {}",
-                format_duration(age - task.max_age),
-                format_duration(task.max_age)
+                format_duration(age - max_age),
+                format_duration(max_age)
+            )),
+        );
+    }
+    if let (Some(scheduled), Some(due)) = (&task.schedule, last_due)
+        && facts.time < due
+    {
+        return (
+            Status::Stale,
+            Some(format!(
+                "no output since the run due {} {} (+{} grace)",
+                due.with_timezone(&scheduled.zone).format("%Y-%m-%d %H:%M"),
+                scheduled.zone.name(),
+                format_duration(scheduled.grace)
+            )),
+        );
+    }
+    if let Some(warn_age) = task.warn_age.filter(|warn_age| age > *warn_age) {
+        return (
+            Status::Warn,
+            Some(format!(
+                "{} older than warn_age {}",
+                format_duration(age - warn_age),
+                format_duration(warn_age)
             )),
         );
     }
     (Status::Fresh, None)
+}
+
+/// Replaces a found file's time with the one its contents give (`timestamp: json:<pointer>`);
+/// a file that cannot supply it becomes an error naming the file and the pointer.
+pub(crate) fn read_artifact_time(task: &Task, lookup: Lookup) -> Lookup {
+    let (Timestamp::Json(pointer), Lookup::Found(mut facts)) = (&task.timestamp, lookup.clone()) else {
+        return lookup;
+    };
+    let failed = |reason: String| Lookup::Failed { path: facts.path.clone(), reason };
+    let bytes = match crate::limits::read_limited(&facts.path, TIMESTAMP_JSON_MAX, "artifact") {
+        Ok(bytes) => bytes,
+        Err(error) => return failed(format!("timestamp json:{pointer}: {error:#}")),
+    };
+    let document: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(document) => document,
+        Err(error) => return failed(format!("timestamp json:{pointer}: not valid JSON ({error})")),
+    };
+    let time = match document.pointer(pointer) {
+        None => Err(format!("timestamp json:{pointer}: the file has no value at {pointer}")),
+        Some(serde_json::Value::String(text)) => crate::clock::parse_rfc3339(text).map_err(|error| {
+            format!(
+                "timestamp json:{pointer}: {:?} is not an RFC 3339 time ({error})",
+                crate::sanitize::excerpt(text, 64)
+            )
+        }),
+        Some(serde_json::Value::Number(number)) => epoch_seconds(number).ok_or_else(|| {
+            format!("timestamp json:{pointer}: {number} is not a usable number of epoch seconds")
+        }),
+        Some(other) => Err(format!(
+            "timestamp json:{pointer}: the value is {}, not an RFC 3339 string or epoch seconds",
+            json_kind(other)
+        )),
+    };
+    match time {
+        Ok(time) => {
+            facts.time = time;
+            Lookup::Found(facts)
+        }
+        Err(reason) => failed(reason),
+    }
+}
+
+/// Epoch seconds (integer or fractional) as an instant, if finite and representable.
+fn epoch_seconds(number: &serde_json::Number) -> Option<DateTime<Utc>> {
+    if let Some(whole) = number.as_i64() {
+        return clock::from_unix(whole, 0).ok();
+    }
+    let value = number.as_f64().filter(|value| value.is_finite())?;
+    let whole = value.floor();
+    if whole.abs() > 9.0e15 {
+        return None;
+    }
+    let nanos = ((value - whole) * 1e9).round().min(999_999_999.0) as u32;
+    clock::from_unix(whole as i64, nanos).ok()
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// Finds the file a task's artifact names: the path itself, or for a glob the newest match.
@@ -150,11 +299,7 @@ fn inspect(path: &Path) -> Lookup {
     }
     match path.metadata() {
         Ok(metadata) if metadata.is_file() => match metadata.modified() {
-            Ok(modified) => Lookup::Found(FileFacts {
-                path: path.to_path_buf(),
-                modified: modified.into(),
-                size: metadata.len(),
-            }),
+            Ok(modified) => file_lookup(path, modified, metadata.len()),
             Err(error) => Lookup::Failed { path: path.to_path_buf(), reason: io_reason(&error) },
         },
         Ok(_) => Lookup::Failed { path: path.to_path_buf(), reason: "not a regular file".into() },
@@ -163,6 +308,14 @@ fn inspect(path: &Path) -> Lookup {
             Lookup::Missing(format!("{} is a dangling symlink to {target}", display_path(path)))
         }
         Err(error) => Lookup::Failed { path: path.to_path_buf(), reason: io_reason(&error) },
+    }
+}
+
+/// A regular file's facts, or why its mtime cannot be used.
+fn file_lookup(path: &Path, modified: std::time::SystemTime, size: u64) -> Lookup {
+    match clock::from_system_time(modified) {
+        Ok(modified) => Lookup::Found(FileFacts { path: path.to_path_buf(), modified, size, time: modified }),
+        Err(error) => Lookup::OutOfRange { path: path.to_path_buf(), error },
     }
 }
 
@@ -183,6 +336,8 @@ fn find_newest_match(pattern: &str) -> Lookup {
         ));
     }
     let mut newest: Option<FileFacts> = None;
+    // A file dated beyond the representable range is newer than any other match.
+    let mut beyond_range: Option<Lookup> = None;
     let mut dangling = 0usize;
     let mut first_failure: Option<Lookup> = None;
     for entry in WalkDir::new(&base).follow_links(false).sort_by_file_name() {
@@ -209,10 +364,16 @@ fn find_newest_match(pattern: &str) -> Lookup {
                 }
             }
             Lookup::Missing(_) => dangling += 1,
-            failure @ Lookup::Failed { .. } => {
+            Lookup::OutOfRange { path, error } if error.is_future() => {
+                beyond_range.get_or_insert(Lookup::OutOfRange { path, error });
+            }
+            failure @ (Lookup::Failed { .. } | Lookup::OutOfRange { .. }) => {
                 first_failure.get_or_insert(failure);
             }
         }
+    }
+    if let Some(beyond) = beyond_range {
+        return beyond;
     }
     match (newest, first_failure) {
         (Some(facts), _) => Lookup::Found(facts),
@@ -262,7 +423,11 @@ mod tests {
         Task {
             name: "t".into(),
             artifact: "a.json".into(),
-            max_age: Duration::from_secs(max_age_hours * 3600),
+            max_age: Some(Duration::from_secs(max_age_hours * 3600)),
+            schedule: None,
+            warn_age: None,
+            timestamp: Timestamp::Mtime,
+            max_size: None,
             min_size: None,
             enabled: true,
             paused_until: None,
@@ -270,7 +435,8 @@ mod tests {
     }
 
     fn found(modified: &str, size: u64) -> Lookup {
-        Lookup::Found(FileFacts { path: "a.json".into(), modified: parse_rfc3339(modified).unwrap(), size })
+        let modified = parse_rfc3339(modified).unwrap();
+        Lookup::Found(FileFacts { path: "a.json".into(), modified, size, time: modified })
     }
 
     fn now() -> DateTime<Utc> {
@@ -293,6 +459,77 @@ mod tests {
         assert_eq!((future.status, future.age_seconds), (Status::Future, Some(-301)));
     }
 
+    // Regression: an mtime in year 262,000 (tmpfs stores it) panicked with "No such local time".
+    #[test]
+    fn mtime_beyond_the_representable_range_is_future_or_error_not_a_panic() {
+        use std::time::{Duration, SystemTime};
+        let ahead = SystemTime::UNIX_EPOCH + Duration::from_secs(9_000_000_000_000);
+        let finding = classify(&task(1), file_lookup(Path::new("a.json"), ahead, 1), now());
+        assert_eq!((finding.status, finding.file, finding.age_seconds), (Status::Future, None, None));
+        assert_eq!(
+            finding.message.as_deref(),
+            Some(
+                "a.json: modification time 9000000000000 seconds since 1970 is after +262142-12-31T23:59:59Z, outside the range of dates mmops handles; a clock is wrong, freshness cannot be trusted"
+            )
+        );
+        let behind = SystemTime::UNIX_EPOCH - Duration::from_secs(9_000_000_000_000);
+        let finding = classify(&task(1), file_lookup(Path::new("a.json"), behind, 1), now());
+        assert_eq!(finding.status, Status::Error);
+        assert!(
+            finding
+                .message
+                .unwrap()
+                .starts_with("cannot check a.json: its modification time -9000000000000 seconds")
+        );
+    }
+
+    fn scheduled(expression: &str, zone: chrono_tz::Tz, grace_minutes: u64) -> Task {
+        let mut task = task(1);
+        task.max_age = None;
+        task.schedule = Some(super::super::config::Scheduled {
+            schedule: super::super::schedule::Schedule::parse(expression).unwrap(),
+            zone,
+            grace: Duration::from_secs(grace_minutes * 60),
+        });
+        task
+    }
+
+    // The Monday-morning false alarm: a weekday job checked with max_age cries wolf after the
+    // weekend; with its schedule it is fresh until Monday's run is due.
+    #[test]
+    fn weekday_schedule_is_fresh_over_the_weekend_and_stale_after_a_missed_run() {
+        let task = scheduled("0 2 * * 1-5", chrono_tz::Europe::London, 60);
+        let friday_output = found("2026-11-27T02:20:00Z", 1);
+        let monday_morning = parse_rfc3339("2026-11-30T02:30:00Z").unwrap();
+        let finding = classify(&task, friday_output.clone(), monday_morning);
+        assert_eq!((finding.status, finding.message), (Status::Fresh, None));
+        assert_eq!(finding.last_due, Some(parse_rfc3339("2026-11-27T02:00:00Z").unwrap()));
+        assert_eq!(finding.next_due, Some(parse_rfc3339("2026-12-01T02:00:00Z").unwrap()));
+        let after_grace = parse_rfc3339("2026-11-30T03:00:00Z").unwrap();
+        let finding = classify(&task, friday_output.clone(), after_grace);
+        assert_eq!(finding.status, Status::Stale);
+        assert_eq!(
+            finding.message.as_deref(),
+            Some("no output since the run due 2026-11-30 02:00 Europe/London (+1h grace)")
+        );
+        // Written exactly at the due instant is fresh.
+        assert_eq!(classify(&task, found("2026-11-30T02:00:00Z", 1), after_grace).status, Status::Fresh);
+    }
+
+    #[test]
+    fn warn_age_and_max_size() {
+        let mut warned = task(10);
+        warned.warn_age = Some(Duration::from_secs(3600));
+        assert_eq!(classify(&warned, found("2025-10-11T10:59:59Z", 1), now()).status, Status::Warn);
+        assert_eq!(classify(&warned, found("2025-10-11T11:00:00Z", 1), now()).status, Status::Fresh);
+        warned.max_size = Some(10);
+        let large = classify(&warned, found("2025-10-11T11:00:00Z", 11), now());
+        assert_eq!(
+            (large.status, large.message.as_deref()),
+            (Status::TooLarge, Some("size 11 B is above max_size 10 B"))
+        );
+    }
+
     #[test]
     fn small_file_is_empty() {
         let mut small = task(1);
@@ -307,7 +544,8 @@ mod tests {
         paused.enabled = false;
         let finding = classify(&paused, Lookup::Missing("gone".into()), now());
         assert_eq!(finding.status, Status::Paused);
-        assert!(Status::Paused.passes() && Status::Fresh.passes() && !Status::Stale.passes());
+        assert!(Status::Paused.passes(true) && Status::Fresh.passes(true) && !Status::Stale.passes(false));
+        assert!(Status::Warn.passes(false) && !Status::Warn.passes(true));
     }
 
     #[test]

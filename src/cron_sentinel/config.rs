@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+use chrono_tz::Tz;
+
+use super::schedule::Schedule;
 use crate::clock;
 use crate::config_file;
 use crate::units;
@@ -21,24 +24,159 @@ pub(crate) struct SentinelConfig {
     pub tasks: Vec<Task>,
 }
 
-/// One scheduled job whose output file must stay fresh.
+/// One scheduled job whose output file must stay fresh: the fields as written, checked
+/// together by `TryFrom` (serde puts the location on the error).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct TaskFields {
+    name: String,
+    artifact: String,
+    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
+    max_age: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_schedule")]
+    schedule: Option<Schedule>,
+    #[serde(default, deserialize_with = "deserialize_zone")]
+    tz: Option<Tz>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
+    grace: Option<Duration>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
+    warn_age: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_timestamp")]
+    timestamp: Option<Timestamp>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
+    min_size: Option<u64>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
+    max_size: Option<u64>,
+    #[serde(default = "enabled_by_default", deserialize_with = "deserialize_strict_bool")]
+    enabled: bool,
+    #[serde(default, deserialize_with = "deserialize_instant")]
+    paused_until: Option<DateTime<Utc>>,
+}
+
+/// A checked task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "TaskFields")]
 pub(crate) struct Task {
     /// Unique name, used by `--task` and as the Prometheus label.
     pub name: String,
     /// Path or glob, relative to the working directory.
     pub artifact: String,
-    #[serde(deserialize_with = "units::deserialize_duration")]
-    pub max_age: Duration,
+    pub max_age: Option<Duration>,
+    /// When the job is due, in which zone, and how long it may take to write its file.
+    pub schedule: Option<Scheduled>,
+    /// Older than this (but otherwise fresh) is `WARN`.
+    pub warn_age: Option<Duration>,
+    pub timestamp: Timestamp,
     /// A file smaller than this is `EMPTY` (a job that ran but wrote nothing useful).
-    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
     pub min_size: Option<u64>,
-    #[serde(default = "enabled_by_default")]
+    /// A file larger than this is `TOO_LARGE` (a runaway job).
+    pub max_size: Option<u64>,
     pub enabled: bool,
     /// Planned maintenance: until this instant the task is `PAUSED`, never failing.
-    #[serde(default, deserialize_with = "deserialize_instant")]
     pub paused_until: Option<DateTime<Utc>>,
+}
+
+/// A task's schedule with its zone and grace resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scheduled {
+    pub schedule: Schedule,
+    pub zone: Tz,
+    pub grace: Duration,
+}
+
+/// Where the artifact's time comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum Timestamp {
+    #[default]
+    Mtime,
+    /// A JSON pointer into the file: an RFC 3339 string or epoch seconds.
+    Json(String),
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timestamp::Mtime => formatter.write_str("mtime"),
+            Timestamp::Json(pointer) => write!(formatter, "json:{pointer}"),
+        }
+    }
+}
+
+/// The grace when none is given: an hour, or the schedule's shortest interval if shorter.
+const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+
+impl TryFrom<TaskFields> for Task {
+    type Error = String;
+
+    fn try_from(fields: TaskFields) -> Result<Task, String> {
+        let name = &fields.name;
+        if fields.max_age.is_none() && fields.schedule.is_none() {
+            return Err(format!(
+                "task {name:?} needs max_age (e.g. 36h), schedule (e.g. \"0 2 * * *\"), or both"
+            ));
+        }
+        if fields.schedule.is_none() {
+            for (given, field) in [(fields.tz.is_some(), "tz"), (fields.grace.is_some(), "grace")] {
+                if given {
+                    return Err(format!("task {name:?}: {field} needs a schedule"));
+                }
+            }
+        }
+        if let (Some(warn), Some(max)) = (fields.warn_age, fields.max_age)
+            && warn >= max
+        {
+            return Err(format!(
+                "task {name:?}: warn_age {} must be shorter than max_age {}",
+                units::format_duration(warn),
+                units::format_duration(max)
+            ));
+        }
+        if let (Some(min), Some(max)) = (fields.min_size, fields.max_size)
+            && min > max
+        {
+            return Err(format!("task {name:?}: min_size {min} bytes is larger than max_size {max} bytes"));
+        }
+        let schedule = match fields.schedule {
+            None => None,
+            Some(schedule) => {
+                let zone = fields.tz.unwrap_or(Tz::UTC);
+                // The exact interval scans years of days; the bound from the times of day
+                // settles most tasks without it (1,000 tasks must load in milliseconds).
+                let at_least = schedule.shortest_interval_lower_bound().to_std().unwrap_or_default();
+                let shortest = || schedule.shortest_interval().to_std().unwrap_or_default();
+                let grace = match fields.grace {
+                    Some(grace) if grace <= at_least => grace,
+                    Some(grace) => {
+                        let shortest = shortest();
+                        if grace > shortest {
+                            return Err(format!(
+                                "task {name:?}: grace {} is longer than the {} between runs of {:?}; a missed run would go unnoticed",
+                                units::format_duration(grace),
+                                units::format_duration(shortest),
+                                schedule.text()
+                            ));
+                        }
+                        grace
+                    }
+                    None if at_least >= DEFAULT_GRACE => DEFAULT_GRACE,
+                    None => DEFAULT_GRACE.min(shortest()),
+                };
+                Some(Scheduled { schedule, zone, grace })
+            }
+        };
+        Ok(Task {
+            name: fields.name,
+            artifact: fields.artifact,
+            max_age: fields.max_age,
+            schedule,
+            warn_age: fields.warn_age,
+            timestamp: fields.timestamp.unwrap_or_default(),
+            min_size: fields.min_size,
+            max_size: fields.max_size,
+            enabled: fields.enabled,
+            paused_until: fields.paused_until,
+        })
+    }
 }
 
 fn enabled_by_default() -> bool {
@@ -110,6 +248,9 @@ fn deserialize_tasks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<T
     if tasks.is_empty() {
         return Err(de::Error::custom("no tasks: list at least one task under \"tasks:\""));
     }
+    // Names seen so far and where: a map, so 1,000 tasks are not a million comparisons.
+    let mut seen: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(tasks.len());
     for (index, task) in tasks.iter().enumerate() {
         if task.name.trim().is_empty() {
             return Err(de::Error::custom(format!("task #{} has an empty name", index + 1)));
@@ -117,7 +258,7 @@ fn deserialize_tasks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<T
         if task.artifact.trim().is_empty() {
             return Err(de::Error::custom(format!("task {:?} has an empty artifact path", task.name)));
         }
-        if let Some(first) = tasks[..index].iter().position(|earlier| earlier.name == task.name) {
+        if let Some(first) = seen.insert(task.name.as_str(), index) {
             return Err(de::Error::custom(format!(
                 "duplicate task name {:?} (tasks #{} and #{}); names must be unique",
                 task.name,
@@ -127,6 +268,69 @@ fn deserialize_tasks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<T
         }
     }
     Ok(tasks)
+}
+
+/// A YAML/JSON boolean and nothing else: `"no"`, `"false"`, `off`, `n` are refused rather than
+/// read as false (the config parser already treats unquoted `no`/`off`/`n` as text).
+fn deserialize_strict_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    struct StrictBool;
+    impl de::Visitor<'_> for StrictBool {
+        type Value = bool;
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("true or false, unquoted")
+        }
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+            Ok(value)
+        }
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<bool, E> {
+            Err(refused(format!("the text {:?}", crate::sanitize::display_text(value, false))))
+        }
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<bool, E> {
+            Err(refused(format!("the number {value}")))
+        }
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<bool, E> {
+            Err(refused(format!("the number {value}")))
+        }
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<bool, E> {
+            Err(refused(format!("the number {value}")))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+            Err(refused("empty".into()))
+        }
+    }
+    fn refused<E: de::Error>(what: String) -> E {
+        E::custom(format!("enabled must be true or false, unquoted, not {what}"))
+    }
+    deserializer.deserialize_any(StrictBool)
+}
+
+fn deserialize_schedule<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Schedule>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    Schedule::parse(&text).map(Some).map_err(de::Error::custom)
+}
+
+fn deserialize_zone<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Tz>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse::<Tz>().map(Some).map_err(|_| {
+        de::Error::custom(format!(
+            "unknown time zone {:?} in tz; use an IANA name such as Europe/London, America/New_York or UTC",
+            crate::sanitize::excerpt(&text, 64)
+        ))
+    })
+}
+
+fn deserialize_timestamp<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Timestamp>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text == "mtime" {
+        return Ok(Some(Timestamp::Mtime));
+    }
+    match text.strip_prefix("json:") {
+        Some(pointer) if pointer.starts_with('/') => Ok(Some(Timestamp::Json(pointer.to_string()))),
+        _ => Err(de::Error::custom(format!(
+            "timestamp {:?} is neither mtime nor json:<JSON pointer> such as json:/runtime/utc",
+            crate::sanitize::excerpt(&text, 64)
+        ))),
+    }
 }
 
 fn deserialize_instant<'de, D: Deserializer<'de>>(
@@ -155,7 +359,7 @@ mod tests {
         )
         .unwrap();
         let task = &tasks[0];
-        assert_eq!(task.max_age, Duration::from_secs(36 * 3600));
+        assert_eq!(task.max_age, Some(Duration::from_secs(36 * 3600)));
         assert_eq!(task.min_size, Some(1024));
         assert!(task.is_glob());
         assert_eq!(task.pause_at(Utc::now()), Some(Pause::Disabled));
@@ -164,7 +368,7 @@ mod tests {
     #[test]
     fn bare_number_max_age_means_hours() {
         let tasks = parse("tasks:\n  - {name: a, artifact: x, max_age: 24}\n").unwrap();
-        assert_eq!(tasks[0].max_age, Duration::from_secs(24 * 3600));
+        assert_eq!(tasks[0].max_age, Some(Duration::from_secs(24 * 3600)));
         assert!(tasks[0].enabled);
     }
 
@@ -197,6 +401,36 @@ mod tests {
             assert!(error.starts_with("s.yaml:"), "{error}");
             assert!(error.contains(needle), "{text}: {error}");
         }
+    }
+
+    // Regression: `enabled: "no"` (and off, n, "false") silently disabled the task.
+    #[test]
+    fn enabled_takes_only_booleans() {
+        for value in ["\"no\"", "\"false\"", "n", "off", "'true'", "yes"] {
+            let text = format!("tasks:\n  - {{name: a, artifact: x, max_age: 1h, enabled: {value}}}\n");
+            let error = parse(&text).unwrap_err().to_string();
+            let bare = value.trim_matches(['"', '\'']);
+            assert_eq!(
+                error,
+                format!("s.yaml:2:50: enabled must be true or false, unquoted, not the text \"{bare}\""),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            error_of_number(),
+            "s.yaml:2:50: enabled must be true or false, unquoted, not the number 0"
+        );
+        for (value, expected) in [("true", true), ("false", false), ("False", false), ("TRUE", true)] {
+            let text = format!("tasks:\n  - {{name: a, artifact: x, max_age: 1h, enabled: {value}}}\n");
+            assert_eq!(parse(&text).unwrap()[0].enabled, expected, "{value}");
+        }
+        let json =
+            "{\"tasks\": [{\"name\": \"a\", \"artifact\": \"x\", \"max_age\": \"1h\", \"enabled\": false}]}";
+        assert!(!parse(json).unwrap()[0].enabled);
+    }
+
+    fn error_of_number() -> String {
+        parse("tasks:\n  - {name: a, artifact: x, max_age: 1h, enabled: 0}\n").unwrap_err().to_string()
     }
 
     #[test]

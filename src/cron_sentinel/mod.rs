@@ -6,6 +6,7 @@
 mod check;
 mod config;
 mod report;
+mod schedule;
 
 use anyhow::{Context as _, Result};
 
@@ -14,10 +15,27 @@ use crate::context::Context;
 use crate::outcome::Verdict;
 use crate::sanitize::display_path;
 
-use check::{classify, find_artifact};
-use report::{ConfigReport, SentinelReport, TaskResult};
+use check::{classify, find_artifact, read_artifact_time};
+use report::{ConfigReport, ExplainReport, SentinelReport, TaskResult};
 
 pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
+    if let Some(name) = &args.explain {
+        let tasks = config::load(&args.config, std::slice::from_ref(name))?;
+        let task = &tasks[0];
+        let Some(scheduled) = &task.schedule else {
+            anyhow::bail!(
+                "task {:?} in {} has no schedule to explain; add schedule: \"<cron expression>\"",
+                task.name,
+                display_path(&args.config)
+            );
+        };
+        return context.printer.emit(&ExplainReport::new(
+            &task.name,
+            scheduled,
+            context.now,
+            usize::from(args.runs),
+        ));
+    }
     let tasks = config::load(&args.config, &args.tasks)?;
     let config_path = display_path(&args.config);
     if args.check_config {
@@ -25,9 +43,16 @@ pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
     }
     let results: Vec<TaskResult> = tasks
         .iter()
-        .map(|task| TaskResult::new(task, classify(task, find_artifact(task), context.now)))
+        .map(|task| {
+            let lookup = if task.pause_at(context.now).is_some() {
+                find_artifact(task)
+            } else {
+                read_artifact_time(task, find_artifact(task))
+            };
+            TaskResult::new(task, classify(task, lookup, context.now))
+        })
         .collect();
-    let report = SentinelReport::new(config_path, context.now, results);
+    let report = SentinelReport::new(config_path, context.now, results, args.fail_on_warn);
     if let Some(path) = &args.prom_file {
         report
             .exposition(context.now)
@@ -40,4 +65,22 @@ pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
 /// Parses a task list from text; the fuzz target's way in.
 pub(crate) fn fuzz_config(text: &str) {
     let _ = crate::config_file::parse::<config::SentinelConfig>(text, "fuzz.yaml");
+}
+
+/// One schedule evaluated at one instant: `(next start after, latest start at or before)` in
+/// Unix seconds, or the parse error. For the fuzz target and the differential test against
+/// cronsim (`tests/cli/cron_reference.py`); not a stable API.
+#[doc(hidden)]
+pub fn schedule_probe(
+    expression: &str,
+    zone: &str,
+    unix_seconds: i64,
+) -> Result<(Option<i64>, Option<i64>), String> {
+    let schedule = schedule::Schedule::parse(expression).map_err(|error| error.to_string())?;
+    let zone: chrono_tz::Tz = zone.parse().map_err(|_| format!("unknown zone {zone:?}"))?;
+    let instant = crate::clock::from_unix(unix_seconds, 0).map_err(|error| error.to_string())?;
+    Ok((
+        schedule.next_after(zone, instant).map(|next| next.timestamp()),
+        schedule.latest_at_or_before(zone, instant).map(|latest| latest.timestamp()),
+    ))
 }

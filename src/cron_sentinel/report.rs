@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::check::{Finding, Status};
@@ -27,24 +27,66 @@ pub(crate) struct TaskResult {
     pub path: Option<String>,
     pub status: Status,
     pub age_seconds: Option<i64>,
-    pub max_age_seconds: u64,
+    pub max_age_seconds: Option<u64>,
+    pub warn_age_seconds: Option<u64>,
+    /// The cron expression, as written.
+    pub schedule: Option<String>,
+    /// The schedule's IANA zone.
+    pub tz: Option<String>,
+    pub grace_seconds: Option<u64>,
+    /// The latest scheduled start whose grace has run out, RFC 3339 in the task's zone.
+    pub last_due: Option<String>,
+    /// The next scheduled start, RFC 3339 in the task's zone.
+    pub next_due: Option<String>,
+    /// Where the artifact time came from: `mtime` or `json:<pointer>`.
+    pub timestamp: String,
+    /// The artifact time used (RFC 3339, UTC): the mtime unless `timestamp` says otherwise.
+    pub artifact_time: Option<String>,
     pub mtime: Option<String>,
     pub size: Option<u64>,
     pub message: Option<String>,
+    #[serde(skip)]
+    last_due_unix: Option<i64>,
+    #[serde(skip)]
+    schedule_text: Option<String>,
 }
 
 impl TaskResult {
     pub fn new(task: &Task, finding: Finding) -> TaskResult {
+        let zone = task.schedule.as_ref().map(|scheduled| scheduled.zone);
+        let in_zone = |instant: Option<DateTime<Utc>>| {
+            Some(instant?.with_timezone(&zone?).to_rfc3339_opts(SecondsFormat::Secs, false))
+        };
+        let short = |instant: Option<DateTime<Utc>>| {
+            Some(instant?.with_timezone(&zone?).format("%m-%d %H:%M%:z").to_string())
+        };
+        let schedule_text = task.schedule.as_ref().map(|_| {
+            format!(
+                "due {}, next {}",
+                short(finding.last_due).unwrap_or_else(|| "none".into()),
+                short(finding.next_due).unwrap_or_else(|| "none".into())
+            )
+        });
         TaskResult {
             name: task.name.clone(),
             artifact: task.artifact.clone(),
             path: finding.file.as_ref().map(|facts| display_path(&facts.path)),
             status: finding.status,
             age_seconds: finding.age_seconds,
-            max_age_seconds: task.max_age.as_secs(),
+            max_age_seconds: task.max_age.map(|age| age.as_secs()),
+            warn_age_seconds: task.warn_age.map(|age| age.as_secs()),
+            schedule: task.schedule.as_ref().map(|scheduled| scheduled.schedule.text().to_string()),
+            tz: zone.map(|zone| zone.name().to_string()),
+            grace_seconds: task.schedule.as_ref().map(|scheduled| scheduled.grace.as_secs()),
+            last_due: in_zone(finding.last_due),
+            next_due: in_zone(finding.next_due),
+            timestamp: task.timestamp.to_string(),
+            artifact_time: finding.file.as_ref().map(|facts| format_utc(facts.time)),
             mtime: finding.file.as_ref().map(|facts| format_utc(facts.modified)),
             size: finding.file.as_ref().map(|facts| facts.size),
             message: finding.message,
+            last_due_unix: finding.last_due.map(|due| due.timestamp()),
+            schedule_text,
         }
     }
 
@@ -69,6 +111,8 @@ pub(crate) struct Summary {
     pub empty: usize,
     pub error: usize,
     pub future: usize,
+    pub too_large: usize,
+    pub warn: usize,
     pub paused: usize,
 }
 
@@ -78,10 +122,17 @@ pub(crate) struct SentinelReport {
     pub now: String,
     pub tasks: Vec<TaskResult>,
     pub summary: Summary,
+    #[serde(skip)]
+    fail_on_warn: bool,
 }
 
 impl SentinelReport {
-    pub fn new(config: String, now: DateTime<Utc>, tasks: Vec<TaskResult>) -> SentinelReport {
+    pub fn new(
+        config: String,
+        now: DateTime<Utc>,
+        tasks: Vec<TaskResult>,
+        fail_on_warn: bool,
+    ) -> SentinelReport {
         let count = |status: Status| tasks.iter().filter(|task| task.status == status).count();
         let summary = Summary {
             total: tasks.len(),
@@ -91,13 +142,15 @@ impl SentinelReport {
             empty: count(Status::Empty),
             error: count(Status::Error),
             future: count(Status::Future),
+            too_large: count(Status::TooLarge),
+            warn: count(Status::Warn),
             paused: count(Status::Paused),
         };
-        SentinelReport { config, now: format_utc(now), tasks, summary }
+        SentinelReport { config, now: format_utc(now), tasks, summary, fail_on_warn }
     }
 
     fn passed(&self) -> bool {
-        self.tasks.iter().all(|task| task.status.passes())
+        self.tasks.iter().all(|task| task.status.passes(self.fail_on_warn))
     }
 
     /// `3 tasks: 2 fresh, 1 stale`.
@@ -106,7 +159,7 @@ impl SentinelReport {
             .iter()
             .map(|status| (status, self.tasks.iter().filter(|task| task.status == *status).count()))
             .filter(|(_, count)| *count > 0)
-            .map(|(status, count)| format!("{count} {}", status.label().to_lowercase()))
+            .map(|(status, count)| format!("{count} {}", status.label().to_lowercase().replace('_', " ")))
             .collect();
         let noun = if self.tasks.len() == 1 { "task" } else { "tasks" };
         format!("{} {noun}: {}", self.tasks.len(), parts.join(", "))
@@ -132,8 +185,21 @@ impl SentinelReport {
             .iter()
             .filter_map(|task| task.age_seconds.map(|age| (label(task), age as f64)))
             .collect();
-        let max_ages: Vec<_> =
-            self.tasks.iter().map(|task| (label(task), task.max_age_seconds as f64)).collect();
+        let max_ages: Vec<_> = self
+            .tasks
+            .iter()
+            .filter_map(|task| task.max_age_seconds.map(|age| (label(task), age as f64)))
+            .collect();
+        let warn: Vec<_> = self
+            .tasks
+            .iter()
+            .map(|task| (label(task), f64::from(u8::from(task.status == Status::Warn))))
+            .collect();
+        let last_due: Vec<_> = self
+            .tasks
+            .iter()
+            .filter_map(|task| task.last_due_unix.map(|due| (label(task), due as f64)))
+            .collect();
         let mut exposition = Exposition::new();
         exposition
             .metric(
@@ -150,6 +216,18 @@ impl SentinelReport {
                 &ages,
             )
             .metric("mmops_cron_task_max_age_seconds", "The task's configured max_age in seconds.", MetricType::Gauge, &max_ages)
+            .metric(
+                "mmops_cron_task_warn",
+                "1 when the task is WARN: older than warn_age but otherwise fresh.",
+                MetricType::Gauge,
+                &warn,
+            )
+            .metric(
+                "mmops_cron_task_last_due_timestamp_seconds",
+                "Unix time of the latest scheduled start whose grace has run out (scheduled tasks).",
+                MetricType::Gauge,
+                &last_due,
+            )
             .single(
                 "mmops_cron_sentinel_last_run_timestamp_seconds",
                 "Unix time of the last cron-sentinel run.",
@@ -176,7 +254,10 @@ impl Report for SentinelReport {
                     display_text(&task.name, false),
                     task.status.label().to_string(),
                     task.age_text(),
-                    format_duration(std::time::Duration::from_secs(task.max_age_seconds)),
+                    task.max_age_seconds.map_or_else(
+                        || "-".into(),
+                        |age| format_duration(std::time::Duration::from_secs(age)),
+                    ),
                     task.path.clone().unwrap_or_else(|| display_text(&task.artifact, false)),
                 ]
             })
@@ -198,12 +279,15 @@ impl Report for SentinelReport {
                 row.iter().zip(widths).map(|(cell, width)| pad(cell, width)).collect();
             cells[1] = match task.status {
                 Status::Fresh => style.good(&cells[1]),
-                Status::Paused => style.dim(&cells[1]),
+                Status::Paused | Status::Warn => style.dim(&cells[1]),
                 _ => style.bad(&cells[1]),
             };
             writeln!(out, "{}", cells.join("  ").trim_end())?;
             if let Some(message) = &task.message {
                 writeln!(out, "  {} {}", style.dim("↳"), display_text(message, false))?;
+            }
+            if let Some(schedule) = &task.schedule_text {
+                writeln!(out, "  {} {schedule}", style.dim("↳"))?;
             }
         }
         writeln!(out, "{}", self.summary_line())
@@ -221,7 +305,13 @@ pub(crate) struct ConfigReport {
 pub(crate) struct ConfiguredTask {
     pub name: String,
     pub artifact: String,
-    pub max_age_seconds: u64,
+    pub max_age_seconds: Option<u64>,
+    pub warn_age_seconds: Option<u64>,
+    pub schedule: Option<String>,
+    pub tz: Option<String>,
+    pub grace_seconds: Option<u64>,
+    pub timestamp: String,
+    pub max_size: Option<u64>,
     pub min_size: Option<u64>,
     pub enabled: bool,
     pub paused_until: Option<String>,
@@ -234,7 +324,13 @@ impl ConfigReport {
             .map(|task| ConfiguredTask {
                 name: task.name.clone(),
                 artifact: task.artifact.clone(),
-                max_age_seconds: task.max_age.as_secs(),
+                max_age_seconds: task.max_age.map(|age| age.as_secs()),
+                warn_age_seconds: task.warn_age.map(|age| age.as_secs()),
+                schedule: task.schedule.as_ref().map(|scheduled| scheduled.schedule.text().to_string()),
+                tz: task.schedule.as_ref().map(|scheduled| scheduled.zone.name().to_string()),
+                grace_seconds: task.schedule.as_ref().map(|scheduled| scheduled.grace.as_secs()),
+                timestamp: task.timestamp.to_string(),
+                max_size: task.max_size,
                 min_size: task.min_size,
                 enabled: task.enabled,
                 paused_until: task.paused_until.map(format_utc),
@@ -253,14 +349,106 @@ impl Report for ConfigReport {
         let noun = if self.tasks.len() == 1 { "task" } else { "tasks" };
         writeln!(out, "{}: {} {noun}, valid", self.config, self.tasks.len())?;
         for task in &self.tasks {
-            let max_age = format_duration(std::time::Duration::from_secs(task.max_age_seconds));
+            let mut rules: Vec<String> = Vec::new();
+            if let Some(age) = task.max_age_seconds {
+                rules.push(format!("within {}", format_duration(std::time::Duration::from_secs(age))));
+            }
+            if let (Some(schedule), Some(tz), Some(grace)) = (&task.schedule, &task.tz, task.grace_seconds) {
+                rules.push(format!(
+                    "after each run of {} {tz} (+{} grace)",
+                    display_text(schedule, false),
+                    format_duration(std::time::Duration::from_secs(grace))
+                ));
+            }
             let state = if task.enabled { "" } else { " (disabled)" };
             writeln!(
                 out,
-                "  {}: {} within {max_age}{state}",
+                "  {}: {} {}{state}",
                 display_text(&task.name, false),
-                display_text(&task.artifact, false)
+                display_text(&task.artifact, false),
+                rules.join(" and ")
             )?;
+        }
+        Ok(())
+    }
+}
+
+/// `--explain TASK`: a schedule's last and next starts, so an expression can be checked.
+#[derive(Debug, Serialize)]
+pub(crate) struct ExplainReport {
+    pub task: String,
+    pub schedule: String,
+    pub tz: String,
+    pub grace_seconds: u64,
+    /// The latest start at or before now (null when there was none in 50 years).
+    pub last: Option<Start>,
+    pub next: Vec<Start>,
+}
+
+/// One scheduled start in the task's zone and in UTC.
+#[derive(Debug, Serialize)]
+pub(crate) struct Start {
+    pub local: String,
+    pub utc: String,
+}
+
+impl Start {
+    fn new(instant: DateTime<Utc>, zone: chrono_tz::Tz) -> Start {
+        Start {
+            local: instant.with_timezone(&zone).to_rfc3339_opts(SecondsFormat::Secs, false),
+            utc: format_utc(instant),
+        }
+    }
+}
+
+impl ExplainReport {
+    pub fn new(
+        task: &str,
+        scheduled: &super::config::Scheduled,
+        now: DateTime<Utc>,
+        runs: usize,
+    ) -> ExplainReport {
+        let zone = scheduled.zone;
+        ExplainReport {
+            task: task.to_string(),
+            schedule: scheduled.schedule.text().to_string(),
+            tz: zone.name().to_string(),
+            grace_seconds: scheduled.grace.as_secs(),
+            last: scheduled.schedule.latest_at_or_before(zone, now).map(|last| Start::new(last, zone)),
+            next: scheduled
+                .schedule
+                .upcoming(zone, now, runs)
+                .into_iter()
+                .map(|next| Start::new(next, zone))
+                .collect(),
+        }
+    }
+}
+
+impl Report for ExplainReport {
+    fn marker(&self) -> Marker {
+        Marker::new(TOOL, Verdict::Pass, KEY, "EXPLAINED")
+    }
+
+    fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        writeln!(
+            out,
+            "{}: {} in {} (+{} grace)",
+            display_text(&self.task, false),
+            display_text(&self.schedule, false),
+            self.tz,
+            format_duration(std::time::Duration::from_secs(self.grace_seconds))
+        )?;
+        let row = |label: &str, start: &Start| format!("{label:<5} {:<25}  {}", start.local, start.utc);
+        match &self.last {
+            Some(last) => writeln!(out, "{}", row("last", last))?,
+            None => writeln!(out, "{}", style.dim("last  none in the last 50 years"))?,
+        }
+        for start in &self.next {
+            writeln!(out, "{}", row("next", start))?;
+        }
+        if self.next.is_empty() {
+            writeln!(out, "next  none in the next 50 years")?;
         }
         Ok(())
     }

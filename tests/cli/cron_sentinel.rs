@@ -29,7 +29,15 @@ struct TaskRow {
     path: Option<String>,
     status: String,
     age_seconds: Option<i64>,
-    max_age_seconds: u64,
+    max_age_seconds: Option<u64>,
+    warn_age_seconds: Option<u64>,
+    schedule: Option<String>,
+    tz: Option<String>,
+    grace_seconds: Option<u64>,
+    last_due: Option<String>,
+    next_due: Option<String>,
+    timestamp: String,
+    artifact_time: Option<String>,
     mtime: Option<String>,
     size: Option<u64>,
     message: Option<String>,
@@ -45,6 +53,8 @@ struct Summary {
     empty: usize,
     error: usize,
     future: usize,
+    too_large: usize,
+    warn: usize,
     paused: usize,
 }
 
@@ -140,7 +150,7 @@ fn every_failing_status_with_its_message() {
     let by_name = |name: &str| doc.tasks.iter().find(|t| t.name == name).unwrap();
     let stale = by_name("stale");
     assert_eq!(stale.age_seconds, Some(7200));
-    assert_eq!(stale.max_age_seconds, 3600);
+    assert_eq!(stale.max_age_seconds, Some(3600));
     assert_eq!(stale.mtime.as_deref(), Some("2025-10-11T10:00:00Z"));
     assert_eq!(stale.path.as_deref(), Some("stale.json"));
     assert_eq!(stale.size, Some(12));
@@ -281,7 +291,7 @@ fn no_color_and_pipes_get_plain_text() {
 #[test]
 fn prom_file_has_exact_exposition() {
     let env = env_with_config(
-        "tasks:\n  - {name: fresh, artifact: a.json, max_age: 1h}\n  - {name: 'we\"ird', artifact: b.json, max_age: 2h}\n",
+        "tasks:\n  - {name: fresh, artifact: a.json, max_age: 1h}\n  - {name: 'we\"ird', artifact: b.json, max_age: 2h}\n  - {name: daily, artifact: a.json, schedule: '0 11 * * *', warn_age: 20m}\n",
     );
     env.write("a.json", "{}");
     env.set_mtime("a.json", utc("2025-10-11T11:30:00Z"));
@@ -293,17 +303,28 @@ fn prom_file_has_exact_exposition() {
 # TYPE mmops_cron_task_fresh gauge
 mmops_cron_task_fresh{task=\"fresh\"} 1
 mmops_cron_task_fresh{task=\"we\\\"ird\"} 0
+mmops_cron_task_fresh{task=\"daily\"} 0
 # HELP mmops_cron_task_paused 1 when the task is disabled or paused for maintenance.
 # TYPE mmops_cron_task_paused gauge
 mmops_cron_task_paused{task=\"fresh\"} 0
 mmops_cron_task_paused{task=\"we\\\"ird\"} 0
+mmops_cron_task_paused{task=\"daily\"} 0
 # HELP mmops_cron_task_age_seconds Seconds since the task's artifact was modified (absent when no file was found).
 # TYPE mmops_cron_task_age_seconds gauge
 mmops_cron_task_age_seconds{task=\"fresh\"} 1800
+mmops_cron_task_age_seconds{task=\"daily\"} 1800
 # HELP mmops_cron_task_max_age_seconds The task's configured max_age in seconds.
 # TYPE mmops_cron_task_max_age_seconds gauge
 mmops_cron_task_max_age_seconds{task=\"fresh\"} 3600
 mmops_cron_task_max_age_seconds{task=\"we\\\"ird\"} 7200
+# HELP mmops_cron_task_warn 1 when the task is WARN: older than warn_age but otherwise fresh.
+# TYPE mmops_cron_task_warn gauge
+mmops_cron_task_warn{task=\"fresh\"} 0
+mmops_cron_task_warn{task=\"we\\\"ird\"} 0
+mmops_cron_task_warn{task=\"daily\"} 1
+# HELP mmops_cron_task_last_due_timestamp_seconds Unix time of the latest scheduled start whose grace has run out (scheduled tasks).
+# TYPE mmops_cron_task_last_due_timestamp_seconds gauge
+mmops_cron_task_last_due_timestamp_seconds{task=\"daily\"} 1760180400
 # HELP mmops_cron_sentinel_last_run_timestamp_seconds Unix time of the last cron-sentinel run.
 # TYPE mmops_cron_sentinel_last_run_timestamp_seconds gauge
 mmops_cron_sentinel_last_run_timestamp_seconds 1760184000
@@ -331,7 +352,11 @@ fn shipped_config_is_valid() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/cron/sentinel.yaml");
     let run = env.run(["cron-sentinel", "--check-config", "--config", shipped]);
     run.expect_code(0);
-    for task in ["nightly_tests", "soak_metrics", "readiness_score"] {
+    for task in [
+        "nightly_tests: artifacts/reports/nightly_results.json after each run of 0 2 * * MON-FRI Europe/London (+2h grace)",
+        "soak_metrics: artifacts/reports/soak_metrics.json after each run of 0 1 * * SUN UTC (+8h grace)",
+        "readiness_score: artifacts/reports/readiness.json within 1d",
+    ] {
         assert!(run.stdout.contains(task), "{}", run.stdout);
     }
 }
@@ -384,6 +409,34 @@ fn bad_inputs_exit_2_and_name_the_problem() {
         ("zero tasks", Some("tasks: []\n"), "no tasks: list at least one task under \"tasks:\""),
         ("empty file", Some(""), "deploy/cron/sentinel.yaml: the file is empty"),
         ("no tasks key", Some("jobs: []\n"), "unknown field \"jobs\""),
+        // Regression: these read as false and silently disabled the task.
+        (
+            "quoted no",
+            Some("tasks:\n  - name: a\n    artifact: a.json\n    max_age: 1h\n    enabled: \"no\"\n"),
+            "mmops: error: deploy/cron/sentinel.yaml:5:14: enabled must be true or false, unquoted, not the text \"no\"",
+        ),
+        (
+            "quoted false",
+            Some("tasks:\n  - name: a\n    artifact: a.json\n    max_age: 1h\n    enabled: 'false'\n"),
+            "mmops: error: deploy/cron/sentinel.yaml:5:14: enabled must be true or false, unquoted, not the text \"false\"",
+        ),
+        (
+            "bare n",
+            Some("tasks:\n  - name: a\n    artifact: a.json\n    max_age: 1h\n    enabled: n\n"),
+            "mmops: error: deploy/cron/sentinel.yaml:5:14: enabled must be true or false, unquoted, not the text \"n\"",
+        ),
+        (
+            "bare off",
+            Some("tasks:\n  - name: a\n    artifact: a.json\n    max_age: 1h\n    enabled: off\n"),
+            "mmops: error: deploy/cron/sentinel.yaml:5:14: enabled must be true or false, unquoted, not the text \"off\"",
+        ),
+        (
+            "json string",
+            Some(
+                "{\"tasks\": [{\"name\": \"a\", \"artifact\": \"a.json\", \"max_age\": \"1h\", \"enabled\": \"false\"}]}",
+            ),
+            "mmops: error: deploy/cron/sentinel.yaml:1:76: enabled must be true or false, unquoted, not the text \"false\"",
+        ),
     ];
     for (what, config, needle) in cases {
         let env = TestEnv::new();
@@ -419,4 +472,546 @@ fn unreadable_artifact_is_error_with_reason() {
     let doc: Document = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc.tasks[0].status, "ERROR");
     assert_eq!(doc.tasks[0].message.as_deref(), Some("cannot check vault/a.json: permission denied"));
+}
+
+/// A temporary folder on tmpfs, which stores mtimes far beyond year 9999 (ext4 stops at 2446).
+/// Under `CI=true` a missing tmpfs fails the test instead of skipping it.
+#[allow(clippy::print_stderr, reason = "a local skip must say so on stderr")]
+fn tmpfs_dir() -> Option<tempfile::TempDir> {
+    let made = tempfile::Builder::new().prefix("mmops-test-").tempdir_in("/dev/shm");
+    match made {
+        Ok(dir) => Some(dir),
+        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("/dev/shm (tmpfs) is required under CI=true: {error}")
+        }
+        Err(error) => {
+            eprintln!("skipped: no tmpfs at /dev/shm ({error})");
+            None
+        }
+    }
+}
+
+// Regression: a file dated year 262,000 (kept by tmpfs) crashed cron-sentinel with exit 101
+// ("No such local time"); now it is FUTURE, and one dated before year -262,000 is ERROR.
+#[test]
+fn mtime_beyond_the_representable_range_is_future_not_a_panic() {
+    let Some(shm) = tmpfs_dir() else { return };
+    let ahead = shm.path().join("ahead.json");
+    let behind = shm.path().join("behind.json");
+    for (path, seconds) in [(&ahead, 9_000_000_000_000_i64), (&behind, -9_000_000_000_000)] {
+        std::fs::write(path, "{}").unwrap();
+        filetime::set_file_mtime(path, filetime::FileTime::from_unix_time(seconds, 0)).unwrap();
+        assert_eq!(
+            filetime::FileTime::from_last_modification_time(&path.metadata().unwrap()).unix_seconds(),
+            seconds
+        );
+    }
+    let env = env_with_config(&format!(
+        "tasks:\n  - {{name: ahead, artifact: '{}', max_age: 1h}}\n  - {{name: behind, artifact: '{}', max_age: 1h}}\n  - {{name: glob, artifact: '{}/*.json', max_age: 1h}}\n",
+        ahead.display(),
+        behind.display(),
+        shm.path().display()
+    ));
+    let run = run_at(&env, &["cron-sentinel"]);
+    let range =
+        "seconds since 1970 is after +262142-12-31T23:59:59Z, outside the range of dates mmops handles";
+    let expected = format!(
+        "TASK    STATUS  AGE  MAX AGE  ARTIFACT\n\
+         ahead   FUTURE  -    1h       {ahead}\n  \
+         ↳ {ahead}: modification time 9000000000000 {range}; a clock is wrong, freshness cannot be trusted\n\
+         behind  ERROR   -    1h       {behind}\n  \
+         ↳ cannot check {behind}: its modification time -9000000000000 seconds since 1970 is before -262143-01-01T00:00:00Z, outside the range of dates mmops handles\n\
+         glob    FUTURE  -    1h       {dir}/*.json\n  \
+         ↳ {ahead}: modification time 9000000000000 {range}; a clock is wrong, freshness cannot be trusted\n\
+         3 tasks: 1 error, 2 future\n\
+         | cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n",
+        ahead = ahead.display(),
+        behind = behind.display(),
+        dir = shm.path().display()
+    );
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (1, expected.as_str(), ""));
+}
+
+// Regression (issue 11 item 13): a config from /dev/zero grew cron-sentinel to 6.9 GB; a
+// config larger than the limit and a FIFO must fail fast, with nothing written.
+#[test]
+fn config_from_a_device_a_huge_file_or_a_fifo_fails_fast() {
+    let env = TestEnv::new();
+    env.check(["cron-sentinel", "--config", "/dev/zero", "--prom-file", "out.prom"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: /dev/zero: the config file is a character device, not a regular file\n")
+        .run();
+    std::os::unix::fs::symlink("/dev/zero", env.path("zero.yaml")).unwrap();
+    env.check(["cron-sentinel", "--config", "zero.yaml"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: zero.yaml: the config file is a character device, not a regular file\n")
+        .run();
+    let mut huge = "tasks:\n  - {name: a, artifact: a.json, max_age: 1h}\n".to_string();
+    huge.push_str(&"#".repeat(4 * 1024 * 1024));
+    env.write("huge.yaml", huge);
+    env.check(["cron-sentinel", "--config", "huge.yaml", "--prom-file", "out.prom"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: huge.yaml: the config file is larger than the 4.0 MiB limit for a config file; is this the right file?\n")
+        .run();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        env.path("fifo.yaml"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let mut child = env
+        .command()
+        .args(["cron-sentinel", "--config", "fifo.yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("cron-sentinel hung on a FIFO config");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "mmops: error: fifo.yaml: the config file is a FIFO, not a regular file\n"
+    );
+    assert!(!env.exists("out.prom"));
+}
+
+/// A small seeded generator (splitmix64), so a failing case can be replayed with its seed.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+
+    fn between(&mut self, low: u32, high: u32) -> u32 {
+        low + self.below(u64::from(high - low + 1)) as u32
+    }
+}
+
+/// One random cron field: mostly valid syntax (star, step, value, range, range/step, list,
+/// names), sometimes invalid, biased to the early-morning hours where clocks change.
+fn random_field(rng: &mut SplitMix, low: u32, high: u32, names: &[&str], hot: Option<(u32, u32)>) -> String {
+    let value = |rng: &mut SplitMix| -> String {
+        let number = match hot {
+            Some((hot_low, hot_high)) if rng.below(2) == 0 => rng.between(hot_low, hot_high),
+            _ => rng.between(low, high),
+        };
+        let name_base = if names.len() == 12 { 1 } else { 0 };
+        if !names.is_empty() && rng.below(4) == 0 && (number - name_base) < names.len() as u32 {
+            let name = names[(number - name_base) as usize];
+            if rng.below(2) == 0 { name.to_lowercase() } else { name.to_string() }
+        } else {
+            number.to_string()
+        }
+    };
+    let range = |rng: &mut SplitMix| -> String {
+        let a = rng.between(low, high);
+        let b = rng.between(a, high);
+        format!("{a}-{b}")
+    };
+    match rng.below(20) {
+        0..=4 => "*".into(),
+        5 | 6 => format!("*/{}", rng.between(1, (high - low).max(1))),
+        7..=10 => value(rng),
+        11 | 12 => range(rng),
+        13 => format!("{}/{}", range(rng), rng.between(1, 10)),
+        14 | 15 => {
+            let count = rng.between(2, 4);
+            (0..count)
+                .map(|_| if rng.below(3) == 0 { range(rng) } else { value(rng) })
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+        16 => format!("{}/{}", rng.between(low, high), rng.between(1, 15)),
+        17 => format!("{}", high + 1),
+        18 => ["*/0", "", "1-", "-1", "a", "2-1"][rng.below(6) as usize].to_string(),
+        _ => value(rng),
+    }
+}
+
+fn random_expression(rng: &mut SplitMix) -> String {
+    const MONTHS: [&str; 12] =
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+    const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+    let month_hot = Some((3, 4)); // the spring changes; October/November come via the range
+    let minute_hot = if rng.below(3) == 0 { (0, 1) } else { (28, 32) };
+    [
+        random_field(rng, 0, 59, &[], Some(minute_hot)),
+        random_field(rng, 0, 23, &[], Some((0, 3))),
+        random_field(rng, 1, 31, &[], Some((1, 8))),
+        if rng.below(2) == 0 {
+            random_field(rng, 1, 12, &MONTHS, month_hot)
+        } else {
+            random_field(rng, 9, 12, &MONTHS, None)
+        },
+        random_field(rng, 0, 7, &DAYS, None),
+    ]
+    .join(" ")
+}
+
+/// The Python to run cronsim with: `MMOPS_TEST_PYTHON` (CI's virtualenv), else the local
+/// `target/test-venv`. None (test skipped, or failed under CI=true) when cronsim is missing.
+fn cronsim_python() -> Option<String> {
+    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-venv/bin/python").to_string();
+    let python = std::env::var("MMOPS_TEST_PYTHON").unwrap_or(default);
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import cronsim"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    let install = "python3 -m venv target/test-venv && target/test-venv/bin/pip install cronsim, or set MMOPS_TEST_PYTHON";
+    if works || crate::support::skip_or_fail(&format!("{python} cannot import cronsim"), install) {
+        Some(python)
+    } else {
+        None
+    }
+}
+
+/// Differential test: mmops's schedule evaluation against cronsim, on seeded random
+/// expressions in five zones at instants around their daylight-saving changes. Every case
+/// must agree on validity, the next start and the latest start. `MMOPS_CRON_SEED` replays.
+#[test]
+fn schedules_agree_with_cronsim_across_zones_and_dst_changes() {
+    let Some(python) = cronsim_python() else { return };
+    let seed: u64 =
+        std::env::var("MMOPS_CRON_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or(20261201);
+    let mut rng = SplitMix(seed);
+    // Local dates of clock changes (2025-2026); instants are drawn within two days of them.
+    let zones: [(&str, &[&str]); 5] = [
+        ("Europe/London", &["2025-03-30", "2025-10-26", "2026-03-29", "2026-10-25"]),
+        ("America/New_York", &["2025-03-09", "2025-11-02", "2026-03-08", "2026-11-01"]),
+        ("Australia/Lord_Howe", &["2025-04-06", "2025-10-05", "2026-04-05", "2026-10-04"]),
+        ("Asia/Kolkata", &["2025-06-01", "2026-01-01"]),
+        ("UTC", &["2025-12-31", "2026-02-28"]),
+    ];
+    let expressions = 1000;
+    let mut cases = Vec::new();
+    for _ in 0..expressions {
+        let expression = random_expression(&mut rng);
+        for (zone, dates) in zones {
+            let date = dates[rng.below(dates.len() as u64) as usize];
+            let base = utc(&format!("{date}T00:00:00Z")).timestamp();
+            let mut at = base + rng.below(4 * 86400) as i64 - 2 * 86400;
+            if rng.below(2) == 0 {
+                at -= at % 60; // on a minute boundary, where off-by-one errors live
+            }
+            cases.push(serde_json::json!({"expression": expression, "zone": zone, "at": at}));
+        }
+    }
+    let mut child = std::process::Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/cron_reference.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the cronsim reference");
+    let input = serde_json::to_vec(&cases).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(output.status.success(), "cron_reference.py failed");
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Reference {
+        valid: bool,
+        next: Option<i64>,
+        latest: Option<i64>,
+    }
+    let references: Vec<Reference> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(references.len(), cases.len());
+    let show = |unix: Option<i64>| {
+        unix.map_or("none".to_string(), |unix| {
+            chrono::DateTime::from_timestamp(unix, 0).unwrap().to_rfc3339()
+        })
+    };
+    let mut failures = Vec::new();
+    let mut valid = 0;
+    for (case, reference) in cases.iter().zip(&references) {
+        let (expression, zone, at) = (
+            case["expression"].as_str().unwrap(),
+            case["zone"].as_str().unwrap(),
+            case["at"].as_i64().unwrap(),
+        );
+        let ours = mmops::cron_sentinel::schedule_probe(expression, zone, at);
+        let agrees = match &ours {
+            Ok((next, latest)) => reference.valid && *next == reference.next && *latest == reference.latest,
+            Err(_) => !reference.valid,
+        };
+        valid += usize::from(reference.valid);
+        if !agrees {
+            failures.push(format!(
+                "{expression:?} in {zone} at {}: mmops {}, cronsim {}",
+                show(Some(at)),
+                match &ours {
+                    Ok((next, latest)) => format!("next {} latest {}", show(*next), show(*latest)),
+                    Err(error) => format!("invalid ({error})"),
+                },
+                if reference.valid {
+                    format!("next {} latest {}", show(reference.next), show(reference.latest))
+                } else {
+                    "invalid".into()
+                }
+            ));
+        }
+    }
+    #[allow(clippy::print_stderr, reason = "trial counts are part of the test's evidence")]
+    {
+        eprintln!(
+            "cronsim differential: seed {seed}, {} cases ({valid} valid), {} disagree",
+            cases.len(),
+            failures.len()
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases disagree with cronsim:\n{}",
+        failures.len(),
+        cases.len(),
+        failures[..failures.len().min(30)].join("\n")
+    );
+}
+
+/// Monday 2026-11-30 02:30 in London (UTC+0): the weekday job last ran on Friday, and
+/// today's 02:00 run still has its grace hour.
+const MONDAY: &str = "2026-11-30T02:30:00Z";
+
+fn scheduled_env() -> TestEnv {
+    let env = env_with_config(concat!(
+        "tasks:\n",
+        "  - {name: weekday_maxage, artifact: reports/nightly.json, max_age: 36h}\n",
+        "  - {name: weekday, artifact: reports/nightly.json, schedule: '0 2 * * MON-FRI', tz: Europe/London, grace: 1h}\n",
+        "  - {name: missed, artifact: reports/old.json, schedule: '0 2 * * *', tz: Europe/London}\n",
+        "  - {name: restored, artifact: reports/restored.json, schedule: '@daily', timestamp: 'json:/runtime/utc'}\n",
+        "  - {name: epoch, artifact: reports/epoch.json, max_age: 1d, warn_age: 2h, timestamp: 'json:/t'}\n",
+        "  - {name: runaway, artifact: reports/nightly.json, max_age: 7d, max_size: 2}\n",
+    ));
+    env.write("reports/nightly.json", "{\"ok\": true}");
+    env.set_mtime("reports/nightly.json", utc("2026-11-27T02:20:00Z"));
+    env.write("reports/old.json", "{}");
+    env.set_mtime("reports/old.json", utc("2026-11-28T02:10:00Z"));
+    // Copied this morning, but its contents say it was written two days ago.
+    env.write("reports/restored.json", "{\"runtime\": {\"utc\": \"2026-11-28T00:05:00+00:00\"}}");
+    env.set_mtime("reports/restored.json", utc("2026-11-30T08:00:00Z"));
+    env.write("reports/epoch.json", "{\"t\": 1795995000}");
+    env
+}
+
+#[test]
+fn schedules_know_the_weekend_and_name_the_missed_run() {
+    let env = scheduled_env();
+    let run = env
+        .check(["cron-sentinel"])
+        .env("CI_FAKE_UTC", MONDAY)
+        .code(1)
+        .stdout_is(
+            "TASK            STATUS     AGE    MAX AGE  ARTIFACT
+weekday_maxage  STALE      3d     1d 12h   reports/nightly.json
+  ↳ 1d 12h older than max_age 1d 12h
+weekday         FRESH      3d     -        reports/nightly.json
+  ↳ due 11-27 02:00+00:00, next 12-01 02:00+00:00
+missed          STALE      2d     -        reports/old.json
+  ↳ no output since the run due 2026-11-29 02:00 Europe/London (+1h grace)
+  ↳ due 11-29 02:00+00:00, next 12-01 02:00+00:00
+restored        STALE      2d 2h  -        reports/restored.json
+  ↳ no output since the run due 2026-11-30 00:00 UTC (+1h grace)
+  ↳ due 11-30 00:00+00:00, next 12-01 00:00+00:00
+epoch           WARN       3h     1d       reports/epoch.json
+  ↳ 1h older than warn_age 2h
+runaway         TOO_LARGE  3d     1w       reports/nightly.json
+  ↳ size 12 B is above max_size 2 B
+6 tasks: 1 fresh, 1 warn, 3 stale, 1 too large
+| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |
+",
+        )
+        .stderr_empty()
+        .run();
+    assert_eq!(run.code, 1);
+    let (code, document) =
+        document_at(&env, MONDAY, &["--task", "weekday", "--task", "epoch", "--task", "restored"]);
+    assert_eq!(code, 1);
+    let weekday = &document.tasks[0];
+    assert_eq!(
+        (weekday.schedule.as_deref(), weekday.tz.as_deref(), weekday.grace_seconds),
+        (Some("0 2 * * MON-FRI"), Some("Europe/London"), Some(3600))
+    );
+    assert_eq!(
+        (weekday.last_due.as_deref(), weekday.next_due.as_deref()),
+        (Some("2026-11-27T02:00:00+00:00"), Some("2026-12-01T02:00:00+00:00"))
+    );
+    assert_eq!((weekday.timestamp.as_str(), weekday.max_age_seconds), ("mtime", None));
+    let restored = &document.tasks[1];
+    assert_eq!(
+        (restored.timestamp.as_str(), restored.artifact_time.as_deref(), restored.mtime.as_deref()),
+        ("json:/runtime/utc", Some("2026-11-28T00:05:00Z"), Some("2026-11-30T08:00:00Z"))
+    );
+    let epoch = &document.tasks[2];
+    assert_eq!(
+        (epoch.status.as_str(), epoch.warn_age_seconds, epoch.age_seconds),
+        ("WARN", Some(7200), Some(10800))
+    );
+    assert_eq!((document.summary.warn, document.summary.too_large, document.summary.stale), (1, 0, 1));
+    // WARN alone passes, unless --fail-on-warn.
+    env.check(["--marker-only", "cron-sentinel", "--task", "epoch"])
+        .env("CI_FAKE_UTC", MONDAY)
+        .code(0)
+        .stdout_is("| cron_sentinel | OK | CRON_SENTINEL=OK |\n")
+        .stderr_empty()
+        .run();
+    env.check(["--marker-only", "cron-sentinel", "--task", "epoch", "--fail-on-warn"])
+        .env("CI_FAKE_UTC", MONDAY)
+        .code(1)
+        .stdout_is("| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n")
+        .stderr_empty()
+        .run();
+}
+
+fn document_at(env: &TestEnv, now: &str, args: &[&str]) -> (i32, Document) {
+    let mut all = vec!["--format", "json", "cron-sentinel"];
+    all.extend_from_slice(args);
+    let run = env.run_with_env(&all, &[("CI_FAKE_UTC", now)]);
+    assert_eq!(run.stderr, "", "JSON mode printed diagnostics");
+    (run.code, serde_json::from_str(&run.stdout).expect("stdout is the JSON document"))
+}
+
+#[test]
+fn explain_prints_the_next_runs_in_the_zone_and_in_utc() {
+    let env = env_with_config(
+        "tasks:\n  - {name: nightly, artifact: a.json, schedule: '30 1 * * *', tz: Europe/London}\n  - {name: plain, artifact: a.json, max_age: 1h}\n",
+    );
+    // Across the October change: 01:30 happens twice on 10-25 and runs once, at the first.
+    env.check(["cron-sentinel", "--explain", "nightly", "--runs", "3"])
+        .env("CI_FAKE_UTC", "2026-10-24T12:00:00Z")
+        .code(0)
+        .stdout_is(
+            "nightly: 30 1 * * * in Europe/London (+1h grace)
+last  2026-10-24T01:30:00+01:00  2026-10-24T00:30:00Z
+next  2026-10-25T01:30:00+01:00  2026-10-25T00:30:00Z
+next  2026-10-26T01:30:00+00:00  2026-10-26T01:30:00Z
+next  2026-10-27T01:30:00+00:00  2026-10-27T01:30:00Z
+| cron_sentinel | OK | CRON_SENTINEL=EXPLAINED |
+",
+        )
+        .stderr_empty()
+        .run();
+    env.check(["cron-sentinel", "--explain", "nope"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: unknown task \"nope\" in --task; deploy/cron/sentinel.yaml defines: nightly, plain\n")
+        .run();
+    env.check(["cron-sentinel", "--explain", "plain"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: task \"plain\" in deploy/cron/sentinel.yaml has no schedule to explain; add schedule: \"<cron expression>\"\n")
+        .run();
+}
+
+#[test]
+fn bad_schedules_zones_graces_and_timestamps_are_exit_2_with_location() {
+    let cases = [
+        (
+            "schedule: '0 25 * * *'",
+            "deploy/cron/sentinel.yaml:2:51: schedule \"0 25 * * *\": hour field \"25\" is invalid: 25 is outside 0-23; allowed: 0-23, *, lists (1,5), ranges (1-5) and steps (*/15)",
+        ),
+        (
+            "schedule: '0 2 * * FUN'",
+            "deploy/cron/sentinel.yaml:2:51: schedule \"0 2 * * FUN\": day-of-week field \"FUN\" is invalid: \"FUN\" is not a number; allowed: 0-7 (0 and 7 are Sunday) or SUN-SAT, *, lists (1,5), ranges (1-5) and steps (*/15)",
+        ),
+        (
+            "schedule: '@daily', tz: Europe/Londn",
+            "deploy/cron/sentinel.yaml:2:65: unknown time zone \"Europe/Londn\" in tz; use an IANA name such as Europe/London, America/New_York or UTC",
+        ),
+        (
+            "schedule: '*/15 * * * *', grace: 20m",
+            "grace 20m is longer than the 15m between runs of \"*/15 * * * *\"; a missed run would go unnoticed",
+        ),
+        ("tz: UTC", "task \"a\" needs max_age (e.g. 36h), schedule (e.g. \"0 2 * * *\"), or both"),
+        ("max_age: 1h, grace: 1h", "task \"a\": grace needs a schedule"),
+        ("max_age: 1h, warn_age: 2h", "task \"a\": warn_age 2h must be shorter than max_age 1h"),
+        (
+            "max_age: 1h, timestamp: 'json:runtime'",
+            "timestamp \"json:runtime\" is neither mtime nor json:<JSON pointer> such as json:/runtime/utc",
+        ),
+    ];
+    for (fields, needle) in cases {
+        let env = env_with_config(&format!("tasks:\n  - {{name: a, artifact: reports/a.json, {fields}}}\n"));
+        let run = env
+            .check(["cron-sentinel", "--prom-file", "out.prom"])
+            .code(2)
+            .stdout_empty()
+            .stderr_contains(needle)
+            .stderr_contains("mmops: error: deploy/cron/sentinel.yaml:")
+            .run();
+        assert_eq!(run.stderr.lines().count(), 1, "{fields}");
+        assert!(!env.exists("out.prom"), "{fields}");
+    }
+}
+
+#[test]
+fn json_timestamps_that_cannot_be_read_are_errors_naming_file_and_pointer() {
+    let env = env_with_config(concat!(
+        "tasks:\n",
+        "  - {name: absent, artifact: a.json, max_age: 1h, timestamp: 'json:/runtime/utc'}\n",
+        "  - {name: wrong_type, artifact: b.json, max_age: 1h, timestamp: 'json:/runtime/utc'}\n",
+        "  - {name: bad_time, artifact: c.json, max_age: 1h, timestamp: 'json:/runtime/utc'}\n",
+        "  - {name: not_json, artifact: d.json, max_age: 1h, timestamp: 'json:/runtime/utc'}\n",
+        "  - {name: far, artifact: e.json, max_age: 1h, timestamp: 'json:/t'}\n",
+    ));
+    env.write("a.json", "{\"runtime\": {}}");
+    env.write("b.json", "{\"runtime\": {\"utc\": true}}");
+    env.write("c.json", "{\"runtime\": {\"utc\": \"yesterday\"}}");
+    env.write("d.json", "not json");
+    env.write("e.json", "{\"t\": 1e300}");
+    let (code, document) = document_at(&env, MONDAY, &[]);
+    assert_eq!(code, 1);
+    let messages: Vec<(&str, &str)> = document
+        .tasks
+        .iter()
+        .map(|task| (task.status.as_str(), task.message.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            (
+                "ERROR",
+                "cannot check a.json: timestamp json:/runtime/utc: the file has no value at /runtime/utc"
+            ),
+            (
+                "ERROR",
+                "cannot check b.json: timestamp json:/runtime/utc: the value is a boolean, not an RFC 3339 string or epoch seconds"
+            ),
+            (
+                "ERROR",
+                "cannot check c.json: timestamp json:/runtime/utc: \"yesterday\" is not an RFC 3339 time (premature end of input)"
+            ),
+            (
+                "ERROR",
+                "cannot check d.json: timestamp json:/runtime/utc: not valid JSON (expected ident at line 1 column 2)"
+            ),
+            (
+                "ERROR",
+                "cannot check e.json: timestamp json:/t: 1e+300 is not a usable number of epoch seconds"
+            ),
+        ]
+    );
 }
