@@ -3,7 +3,8 @@
 //! The new content goes to a temporary file in the same folder, is fsynced, renamed over the
 //! final name, and the folder is fsynced so the rename itself survives a crash. Temporary files
 //! are named `.mmops-tmp-<pid>-*`: a run killed with SIGKILL cannot clean up after itself, so
-//! the next write into the same folder removes temporary files whose process is gone.
+//! the next write into the same folder removes temporary files whose process is gone. That is
+//! the one temp-file policy of every tool ([`clean_stale_temp_files`]); nothing else deletes them.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -21,21 +22,52 @@ pub fn is_temp_name(name: &std::ffi::OsStr) -> bool {
     name.as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes())
 }
 
-/// Removes temporary files in `dir` left by mmops processes that no longer exist (killed
-/// mid-write). Files of live processes, including concurrent runs, are left alone. Returns how
-/// many were removed.
-pub fn remove_orphaned_temp_files(dir: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
-    let mut removed = 0;
+/// THE temp-file policy, shared by every tool: a temporary file is removed only when the process
+/// named in it is gone (a run killed mid-write). Files of live processes, including concurrent
+/// runs, are never touched; neither is anything that is not a regular file (checked without
+/// following links) or not named `.mmops-tmp-<pid>-<random>`. Returns the removed paths, sorted.
+pub fn clean_stale_temp_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = owner_pid(&name) else { continue };
+        // DirEntry::file_type does not follow symlinks.
         let is_file = entry.file_type().map(|kind| kind.is_file()).unwrap_or(false);
         if is_file && !process_exists(pid) && fs::remove_file(entry.path()).is_ok() {
-            removed += 1;
+            removed.push(entry.path());
         }
     }
+    removed.sort();
     removed
+}
+
+/// Temporary files in `dir` whose writer is still running (another mmops run), sorted: left
+/// alone, but worth a word when a tool expected the folder to itself.
+pub fn live_temp_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut live: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|entry| owner_pid(&entry.file_name()).is_some_and(process_exists))
+        .map(|entry| entry.path())
+        .collect();
+    live.sort();
+    live
+}
+
+/// The one wording for a note about a leftover temporary file, used by every tool: `removed` is
+/// whether [`clean_stale_temp_files`] removed it (its writer was gone) or it was left alone (its
+/// writer is still running).
+pub fn temp_file_note(path: &Path, removed: bool) -> String {
+    let shown = crate::sanitize::display_path(path);
+    let pid = path.file_name().and_then(owner_pid).map_or_else(|| "?".to_string(), |pid| pid.to_string());
+    if removed {
+        format!(
+            "removed {shown}, a temporary file of mmops process {pid}, which was killed before it finished"
+        )
+    } else {
+        format!("left {shown} alone: a temporary file of mmops process {pid}, which is still running")
+    }
 }
 
 /// The pid in `.mmops-tmp-<pid>-<random>`, if the name has that shape.
@@ -74,10 +106,14 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
+    /// Creates the temporary file next to `path` (making missing folders). Call it for every
+    /// output before a run's first irreversible step: a folder that cannot take the file, or a
+    /// final name that is not a regular file, fails here, while nothing has changed yet.
     pub fn create(path: &Path) -> Result<AtomicFile> {
+        check_final_name(path)?;
         let dir = parent_dir(path);
         fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
-        remove_orphaned_temp_files(dir);
+        clean_stale_temp_files(dir);
         let temp = tempfile::Builder::new()
             .prefix(&temp_prefix())
             .tempfile_in(dir)
@@ -133,6 +169,27 @@ impl Write for AtomicFile {
 
     fn flush(&mut self) -> io::Result<()> {
         self.temp.flush()
+    }
+}
+
+/// A final name may be absent or a regular file; anything else (a FIFO would hang a reader, a
+/// symlink would be replaced rather than written through, a folder cannot be replaced) is refused
+/// with what it is.
+fn check_final_name(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_file() => Ok(()),
+        Ok(metadata) => {
+            let kind = crate::limits::describe_kind(&metadata.file_type());
+            let dangling = metadata.file_type().is_symlink() && fs::metadata(path).is_err();
+            anyhow::bail!(
+                "{} is {kind}{}, not a regular file; remove it or choose another path",
+                crate::sanitize::display_path(path),
+                if dangling { " pointing nowhere" } else { "" }
+            )
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        // A parent that is a file (ENOTDIR) or unreadable: create_dir_all or the temp file says so.
+        Err(_) => Ok(()),
     }
 }
 
@@ -197,6 +254,39 @@ mod tests {
             vec![live, ".mmops-tmp-notapid".to_string(), "out".to_string(), "user-file".to_string()];
         expected.sort();
         assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn non_regular_final_names_are_refused_before_any_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.zip");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        let error = AtomicFile::create(&fifo).err().unwrap().to_string();
+        assert!(
+            error.ends_with("out.zip is a FIFO, not a regular file; remove it or choose another path"),
+            "{error}"
+        );
+        let dangling = dir.path().join("link.zip");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        let error = AtomicFile::create(&dangling).err().unwrap().to_string();
+        assert!(error.ends_with("link.zip is a symbolic link pointing nowhere, not a regular file; remove it or choose another path"), "{error}");
+        let folder = dir.path().join("sub");
+        fs::create_dir(&folder).unwrap();
+        assert!(AtomicFile::create(&folder).is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3, "no temp file was made");
+    }
+
+    #[test]
+    fn notes_use_one_wording() {
+        let path = Path::new("out/.mmops-tmp-42-abc");
+        assert_eq!(
+            temp_file_note(path, true),
+            "removed out/.mmops-tmp-42-abc, a temporary file of mmops process 42, which was killed before it finished"
+        );
+        assert_eq!(
+            temp_file_note(path, false),
+            "left out/.mmops-tmp-42-abc alone: a temporary file of mmops process 42, which is still running"
+        );
     }
 
     #[test]

@@ -8,9 +8,14 @@ pub const FAKE_UTC_VAR: &str = "CI_FAKE_UTC";
 /// Reproducible-builds convention for timestamps stamped into artifacts.
 pub const SOURCE_DATE_EPOCH_VAR: &str = "SOURCE_DATE_EPOCH";
 
+/// A variable that is set and not empty; `CI_FAKE_UTC=` counts as unset, like `NO_COLOR=`.
+fn set_var(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|value| !value.is_empty())
+}
+
 /// The current instant: `CI_FAKE_UTC` when set (RFC 3339), else the system clock.
 pub fn now() -> Result<DateTime<Utc>> {
-    match std::env::var_os(FAKE_UTC_VAR) {
+    match set_var(FAKE_UTC_VAR) {
         None => Ok(Utc::now()),
         Some(raw) => {
             let text = raw.to_string_lossy();
@@ -24,10 +29,10 @@ pub fn now() -> Result<DateTime<Utc>> {
 /// The timestamp to stamp into reproducible artifacts: `CI_FAKE_UTC`, else `SOURCE_DATE_EPOCH`,
 /// else `now` (already read from the clock by the caller).
 pub fn build_time(now: DateTime<Utc>) -> Result<DateTime<Utc>> {
-    if std::env::var_os(FAKE_UTC_VAR).is_some() {
+    if set_var(FAKE_UTC_VAR).is_some() {
         return Ok(now);
     }
-    let Some(raw) = std::env::var_os(SOURCE_DATE_EPOCH_VAR) else {
+    let Some(raw) = set_var(SOURCE_DATE_EPOCH_VAR) else {
         return Ok(now);
     };
     let text = raw.to_string_lossy();

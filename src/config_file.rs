@@ -5,14 +5,16 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Result, anyhow};
+
+use crate::outcome::Located;
 use serde::de::DeserializeOwned;
 
 /// Reads and parses a config file. A missing file is an error that says which flag changes it.
+/// The file is read with the [`crate::limits::CONFIG_MAX`] limit, and must be a regular file.
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
-    parse(&text, &path.display().to_string())
+    let text = crate::limits::read_string_limited(path, crate::limits::CONFIG_MAX, "config file")?;
+    parse(&text, &crate::sanitize::display_path(path))
 }
 
 /// Parses config text; `origin` names it in errors (usually the file path).
@@ -20,18 +22,92 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
     if text.trim().is_empty() {
         return Err(anyhow!("{origin}: the file is empty; it needs at least the required fields"));
     }
-    serde_saphyr::from_str(text).map_err(|error| anyhow!("{}", describe(&error, origin)))
+    serde_saphyr::from_str(text).map_err(|error| describe(&error, origin))
 }
 
-/// `origin:line:column: message`, without the snippet rendering (one line, for logs).
-fn describe(error: &serde_saphyr::Error, origin: &str) -> String {
-    let message = first_line(&error.to_string());
+/// `origin:line:column: message` (a [`Located`] error, so JSON errors carry the place), without
+/// the snippet rendering: one line, for logs.
+fn describe(error: &serde_saphyr::Error, origin: &str) -> anyhow::Error {
+    let message = match error {
+        serde_saphyr::Error::Budget { breach, .. } => too_complex(&format!("{breach:?}")),
+        _ => user_terms(&first_line(&error.to_string())),
+    };
     match error.location() {
-        Some(location) if location.line() > 0 => {
-            format!("{origin}:{}:{}: {message}", location.line(), location.column())
-        }
-        _ => format!("{origin}: {message}"),
+        Some(location) if location.line() > 0 => anyhow::Error::new(Located {
+            file: origin.to_string(),
+            line: location.line() as usize,
+            column: location.column() as usize,
+            message,
+        }),
+        _ => anyhow!("{origin}: {message}"),
     }
+}
+
+/// The parser's resource budget (nodes, depth, aliases) says what, in a config's terms.
+fn too_complex(breach: &str) -> String {
+    let what = match breach.split([' ', '{']).next().unwrap_or("") {
+        "Nodes" | "Events" => "has too many values",
+        "Depth" => "nests too deeply",
+        "Aliases" | "Anchors" | "AliasReplay" => "uses too many aliases",
+        "Documents" => "holds too many YAML documents (a config is one document)",
+        _ => "is too complex",
+    };
+    format!("the file {what} for a config file; is this the right file?")
+}
+
+/// Library wording turned into the config's terms: no Rust type names, and the nearest valid
+/// field for a misspelt one.
+fn user_terms(message: &str) -> String {
+    if message == "recursion limit exceeded" {
+        return too_complex("Depth");
+    }
+    if let Some((head, _)) = message.split_once("; use Option<") {
+        let head =
+            head.replace("cannot deserialize null into string", "this field needs text, not an empty value");
+        return head.replace(
+            "invalid char: cannot deserialize null",
+            "this field needs a character, not an empty value",
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown field \"")
+        && let Some((field, choices)) = rest.split_once("\", expected one of ")
+        && let Some(nearest) = nearest_name(field, choices.split(", "))
+    {
+        return format!("{message}; did you mean {nearest:?}?");
+    }
+    if let Some(rest) = message.strip_prefix("unknown field \"")
+        && let Some((field, choice)) = rest.split_once("\", expected ")
+        && let Some(nearest) = nearest_name(field, choice.split(" or ").map(|name| name.trim_matches('"')))
+    {
+        return format!("{message}; did you mean {nearest:?}?");
+    }
+    message.to_string()
+}
+
+/// The candidate closest to `typed` by edit distance, if it is close enough to be a typo.
+pub fn nearest_name<'a>(typed: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (typed.chars().count() / 3).max(1);
+    candidates
+        .map(|candidate| (edit_distance(typed, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// The parser's first line, without its own `error: line N column M:` prefix (we print the
@@ -77,8 +153,39 @@ mod tests {
     fn unknown_field_names_line_column_and_choices() {
         assert_eq!(
             error_of("tasks:\n  - name: a\n    max_ag: 3\n"),
-            "c.yaml:3:5: unknown field \"max_ag\", expected one of name, max_age"
+            "c.yaml:3:5: unknown field \"max_ag\", expected one of name, max_age; did you mean \"max_age\"?"
         );
+        assert_eq!(
+            error_of("tasks:\n  - name: a\n    colour: 3\n"),
+            "c.yaml:3:5: unknown field \"colour\", expected one of name, max_age"
+        );
+    }
+
+    #[test]
+    fn library_advice_and_budgets_are_said_in_config_terms() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Named {
+            name: String,
+        }
+        let error = parse::<Named>("name:\n", "c.yaml").unwrap_err().to_string();
+        assert_eq!(error, "c.yaml:1:5: this field needs text, not an empty value");
+        let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+        let error = parse::<Config>(&deep, "c.yaml").unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "c.yaml:1:256: the file nests too deeply for a config file; is this the right file?"
+        );
+        let many = format!("tasks: [{}]", "1,".repeat(300_000));
+        let error = parse::<Config>(&many, "c.yaml").unwrap_err().to_string();
+        assert!(!error.contains("budget") && !error.contains('{'), "{error}");
+    }
+
+    #[test]
+    fn located_errors_carry_the_place() {
+        let error = parse::<Config>("tasks:\n  - name: a\n    max_ag: 3\n", "c.yaml").unwrap_err();
+        let located = error.downcast_ref::<Located>().expect("a Located error");
+        assert_eq!((located.file.as_str(), located.line, located.column), ("c.yaml", 3, 5));
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub mod config_file;
 pub mod context;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod interrupt;
+pub mod limits;
 pub mod outcome;
 pub mod output;
 pub mod progress;
@@ -24,4 +26,5 @@ pub mod completions;
 pub mod cron_sentinel;
 pub mod edge_sim;
 pub mod make_ready;
+pub mod man;
 pub mod rotate;

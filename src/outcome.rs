@@ -1,7 +1,8 @@
 //! How a run ends: the closed set of exit codes and the errors that map to them.
 //!
 //! Subcommands never pick a number: they return a [`Verdict`] (through their report's marker) or an
-//! error. An error is exit 2 ("could not run, nothing changed") unless it is a [`CheckFailed`].
+//! error. An error is exit 2 ("could not run, nothing changed") unless it is a [`CheckFailed`] or a
+//! [`Partial`] (exit 1) or an [`Interrupted`] (exit 130).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ pub enum Exit {
     CheckFailed,
     /// Could not run: bad flag, bad config, unreadable input. Nothing was changed on disk.
     Usage,
+    /// SIGINT or SIGTERM stopped the run at a safe point; the report says what was done.
+    Interrupted,
 }
 
 impl Exit {
@@ -23,12 +26,19 @@ impl Exit {
             Exit::Success => 0,
             Exit::CheckFailed => 1,
             Exit::Usage => 2,
+            Exit::Interrupted => 130,
         }
     }
 
     /// The exit code for an error that ended the run.
     pub fn for_error(error: &anyhow::Error) -> Exit {
-        if error.chain().any(|cause| cause.is::<CheckFailed>()) { Exit::CheckFailed } else { Exit::Usage }
+        if error.chain().any(|cause| cause.is::<Interrupted>()) {
+            Exit::Interrupted
+        } else if error.chain().any(|cause| cause.is::<CheckFailed>() || cause.is::<Partial>()) {
+            Exit::CheckFailed
+        } else {
+            Exit::Usage
+        }
     }
 }
 
@@ -43,6 +53,8 @@ impl From<Exit> for ExitCode {
 pub enum Verdict {
     Pass,
     Fail,
+    /// Stopped by SIGINT/SIGTERM: marked `FAIL` (with the value `INTERRUPTED`), exit 130.
+    Interrupted,
 }
 
 impl Verdict {
@@ -58,7 +70,7 @@ impl Verdict {
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Pass => "OK",
-            Verdict::Fail => "FAIL",
+            Verdict::Fail | Verdict::Interrupted => "FAIL",
         }
     }
 
@@ -66,6 +78,7 @@ impl Verdict {
         match self {
             Verdict::Pass => Exit::Success,
             Verdict::Fail => Exit::CheckFailed,
+            Verdict::Interrupted => Exit::Interrupted,
         }
     }
 }
@@ -84,6 +97,50 @@ impl fmt::Display for CheckFailed {
 
 impl std::error::Error for CheckFailed {}
 
+/// An error at a place in a file: `file:line:column: message`. Parsers return it so that
+/// `--format json` errors can carry the location as fields.
+#[derive(Debug)]
+pub struct Located {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for Located {}
+
+/// A failure after something irreversible was done (files deleted, a final name committed): exit
+/// 1, never 2, because exit 2 promises that nothing changed. The message says what was done.
+#[derive(Debug)]
+pub struct Partial(pub String);
+
+impl fmt::Display for Partial {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Partial {}
+
+/// SIGINT/SIGTERM ended the run before it had a report (exit 130). Runs with a report use
+/// [`Verdict::Interrupted`] instead.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +151,9 @@ mod tests {
         assert_eq!(Exit::Success.code(), 0);
         assert_eq!(Exit::CheckFailed.code(), 1);
         assert_eq!(Exit::Usage.code(), 2);
+        assert_eq!(Exit::Interrupted.code(), 130);
+        assert_eq!(Verdict::Interrupted.exit(), Exit::Interrupted);
+        assert_eq!(Verdict::Interrupted.label(), "FAIL");
         assert_eq!(Verdict::Pass.exit(), Exit::Success);
         assert_eq!(Verdict::Fail.exit(), Exit::CheckFailed);
     }
@@ -105,5 +165,9 @@ mod tests {
         let failed: anyhow::Result<()> = Err(anyhow::Error::new(CheckFailed("lock held".into())));
         let wrapped = failed.context("cannot rotate").unwrap_err();
         assert_eq!(Exit::for_error(&wrapped), Exit::CheckFailed);
+        let partial = anyhow::Error::new(Partial("deleted 3 files, then the report failed".into()));
+        assert_eq!(Exit::for_error(&partial.context("cannot write")), Exit::CheckFailed);
+        let interrupted = anyhow::Error::new(Interrupted("stopped".into()));
+        assert_eq!(Exit::for_error(&interrupted), Exit::Interrupted);
     }
 }

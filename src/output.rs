@@ -13,7 +13,7 @@ use std::io::{self, IsTerminal, Write};
 use serde::Serialize;
 
 use crate::cli::{ColorChoice, Format};
-use crate::outcome::Verdict;
+use crate::outcome::{Exit, Located, Verdict};
 
 /// The last line of every text output: `| <tool> | OK | <KEY>=<VALUE> |`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +47,15 @@ pub trait Report: Serialize {
     /// The closing marker row; its verdict decides exit 0 or 1.
     fn marker(&self) -> Marker;
 
-    /// The human-readable body printed before the marker row (skipped by `--quiet`).
+    /// The human-readable body printed before the marker row (skipped by `--marker-only`, and by
+    /// `--quiet` on a passing run).
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()>;
+
+    /// What `--quiet` prints of a failing run before the marker row: the lines that say what is
+    /// wrong. The whole body unless a report has a shorter way to say it.
+    fn write_problems(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        self.write_text(out, style)
+    }
 }
 
 /// Colour for one stream, decided once.
@@ -108,7 +115,7 @@ impl Style {
     pub fn verdict(&self, verdict: Verdict, text: &str) -> String {
         match verdict {
             Verdict::Pass => self.good(text),
-            Verdict::Fail => self.bad(text),
+            Verdict::Fail | Verdict::Interrupted => self.bad(text),
         }
     }
 }
@@ -118,6 +125,7 @@ impl Style {
 pub struct Printer {
     format: Format,
     quiet: bool,
+    marker_only: bool,
     stdout_style: Style,
     stderr_style: Style,
     stderr_is_terminal: bool,
@@ -129,23 +137,31 @@ impl Printer {
         Printer {
             format,
             quiet,
+            marker_only: false,
             stdout_style: Style::detect(color, io::stdout().is_terminal()),
             stderr_style: Style::detect(color, stderr_is_terminal),
             stderr_is_terminal,
         }
     }
 
+    /// `--marker-only`: the marker row alone, pass or fail; warnings and notes suppressed.
+    pub fn with_marker_only(mut self, marker_only: bool) -> Printer {
+        self.marker_only = marker_only;
+        self
+    }
+
     pub fn format(&self) -> Format {
         self.format
     }
 
+    /// `--quiet` or `--marker-only`: no warnings, notes or progress.
     pub fn is_quiet(&self) -> bool {
-        self.quiet
+        self.quiet || self.marker_only
     }
 
     /// Whether progress bars may be drawn: stderr is a terminal and output is not quiet.
     pub fn shows_progress(&self) -> bool {
-        self.stderr_is_terminal && !self.quiet
+        self.stderr_is_terminal && !self.is_quiet()
     }
 
     /// Prints the report and returns its verdict. A closed stdout (`mmops … | head`) is not an
@@ -169,7 +185,12 @@ impl Printer {
     }
 
     fn write_text<R: Report>(&self, out: &mut dyn Write, report: &R, marker: &Marker) -> io::Result<()> {
-        if !self.quiet {
+        if self.quiet && marker.verdict.passed() {
+            return Ok(());
+        }
+        if self.quiet {
+            report.write_problems(out, &self.stdout_style)?;
+        } else if !self.marker_only {
             report.write_text(out, &self.stdout_style)?;
         }
         let row = marker.to_string();
@@ -178,7 +199,7 @@ impl Printer {
 
     /// A warning on stderr (`mmops: warning: …`); suppressed by `--quiet`.
     pub fn warn(&self, message: impl fmt::Display) {
-        if !self.quiet {
+        if !self.is_quiet() {
             let label = self.stderr_style.warning("warning:");
             let _ = writeln!(io::stderr().lock(), "mmops: {label} {message}");
         }
@@ -193,7 +214,7 @@ impl Printer {
 
     /// A progress note on stderr (`mmops: …`), for long runs; suppressed by `--quiet` and in JSON mode.
     pub fn note(&self, message: impl fmt::Display) {
-        if !self.quiet && self.format == Format::Text {
+        if !self.is_quiet() && self.format == Format::Text {
             let _ = writeln!(io::stderr().lock(), "mmops: {message}");
         }
     }
@@ -205,10 +226,61 @@ impl Printer {
     }
 
     /// The one line printed for an error that ended the run: the message and its cause chain.
-    pub fn fatal(&self, error: &anyhow::Error) {
+    /// With `--format json`, stdout also gets a JSON document saying so, so `mmops … | jq` never
+    /// reads an empty stdout.
+    pub fn fatal(&self, error: &anyhow::Error, exit: Exit) {
         let label = self.stderr_style.bad("error:");
-        let _ = writeln!(io::stderr().lock(), "mmops: {label} {}", error_line(error));
+        let line = error_line(error);
+        let _ = writeln!(io::stderr().lock(), "mmops: {label} {line}");
+        if self.format == Format::Json {
+            let location = error.chain().find_map(|cause| cause.downcast_ref::<Located>());
+            let _ = writeln!(io::stdout().lock(), "{}", error_document(&line, exit, location));
+        }
     }
+}
+
+/// The `--format json` document of a run that could not start or failed with an error.
+pub fn error_document(message: &str, exit: Exit, location: Option<&Located>) -> String {
+    let location = location.map(
+        |located| serde_json::json!({"file": located.file, "line": located.line, "column": located.column}),
+    );
+    let status = if exit == Exit::Interrupted { "interrupted" } else { "error" };
+    let document = serde_json::json!({
+        "status": status,
+        "exit_code": exit.code(),
+        "error": message,
+        "location": location,
+    });
+    serde_json::to_string_pretty(&document).unwrap_or_default()
+}
+
+/// A command-line error from clap: its own text on stderr (or help/version on stdout, exit 0),
+/// and with `--format json` among the arguments also the JSON error document on stdout.
+pub fn command_line_error(error: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = error.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let _ = error.print();
+    if wants_json(std::env::args_os().skip(1)) {
+        let message =
+            error.kind().as_str().map_or_else(|| "invalid command line".to_string(), str::to_string);
+        let detail = error.render().to_string();
+        let first = detail.lines().next().unwrap_or(&message).trim_start_matches("error: ").to_string();
+        let _ = writeln!(io::stdout().lock(), "{}", error_document(&first, Exit::Usage, None));
+    }
+    Exit::Usage.into()
+}
+
+/// Whether the raw arguments ask for `--format json` (clap could not parse them, so they are
+/// read by hand).
+fn wants_json(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<std::ffi::OsString> = args.collect();
+    args.iter().enumerate().any(|(index, arg)| {
+        arg == "--format=json"
+            || (arg == "--format" && args.get(index + 1).is_some_and(|next| next == "json"))
+    })
 }
 
 /// `outer: cause: root cause`, with repeated texts dropped (a context that already quotes its
@@ -275,16 +347,47 @@ mod tests {
     }
 
     #[test]
-    fn text_is_body_then_marker_and_quiet_keeps_marker() {
+    fn text_is_body_then_marker() {
         let report = Sample { count: 0 };
-        let mut printer = Printer::new(Format::Text, false, ColorChoice::Never);
+        let printer = Printer::new(Format::Text, false, ColorChoice::Never);
         let mut out = Vec::new();
         printer.write_text(&mut out, &report, &report.marker()).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "count 0\n| sample | OK | SAMPLE=X |\n");
-        printer.quiet = true;
+    }
+
+    #[test]
+    fn quiet_is_silent_on_a_pass_and_marker_only_keeps_the_row() {
+        let mut printer = Printer::new(Format::Text, true, ColorChoice::Never);
+        let passing = Sample { count: 0 };
         let mut out = Vec::new();
-        printer.write_text(&mut out, &report, &report.marker()).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "| sample | OK | SAMPLE=X |\n");
+        printer.write_text(&mut out, &passing, &passing.marker()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "");
+        let failing = Sample { count: 3 };
+        let mut out = Vec::new();
+        printer.write_text(&mut out, &failing, &failing.marker()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "count 3\n| sample | FAIL | SAMPLE=X |\n");
+        printer = Printer::new(Format::Text, false, ColorChoice::Never).with_marker_only(true);
+        for report in [passing, failing] {
+            let mut out = Vec::new();
+            printer.write_text(&mut out, &report, &report.marker()).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{}\n", report.marker()));
+        }
+    }
+
+    #[test]
+    fn error_documents_carry_code_and_location() {
+        let located = Located { file: "c.yaml".into(), line: 4, column: 5, message: "unknown field".into() };
+        let document: serde_json::Value =
+            serde_json::from_str(&error_document("c.yaml:4:5: unknown field", Exit::Usage, Some(&located)))
+                .unwrap();
+        assert_eq!(
+            document,
+            serde_json::json!({"status": "error", "exit_code": 2, "error": "c.yaml:4:5: unknown field",
+                "location": {"file": "c.yaml", "line": 4, "column": 5}})
+        );
+        assert!(wants_json(["--format", "json", "rotate"].iter().map(std::ffi::OsString::from)));
+        assert!(wants_json(["rotate", "--format=json"].iter().map(std::ffi::OsString::from)));
+        assert!(!wants_json(["--format", "text"].iter().map(std::ffi::OsString::from)));
     }
 
     #[test]

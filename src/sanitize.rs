@@ -1,5 +1,6 @@
 //! Printing names that come from the disk safely: a file name with a newline or an escape
-//! sequence must not forge output lines or drive the terminal.
+//! sequence must not forge output lines or drive the terminal, and one with bidi or zero-width
+//! code points must not rewrite the line it is printed on (as fd escapes them).
 
 use std::path::Path;
 
@@ -40,8 +41,29 @@ fn push_escaped(out: &mut String, c: char) {
         '\r' => out.push_str("\\r"),
         '\t' => out.push_str("\\t"),
         c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if is_invisible_format(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
         c => out.push(c),
     }
+}
+
+/// Zero-width and bidirectional-control code points: U+200B–U+200F, U+202A–U+202E,
+/// U+2060–U+206F and U+FEFF.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
+}
+
+/// At most `max_chars` characters of `text`, escaped like [`display_text`], with `…` when cut:
+/// what an error message may quote of an input, however large the input is.
+pub fn excerpt(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(max_chars) {
+        push_escaped(&mut out, c);
+    }
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -60,6 +82,21 @@ mod tests {
     fn control_and_invalid_bytes_escaped() {
         let path = Path::new(OsStr::from_bytes(b"evil\n| rotate | OK |\x1b[31m\xff"));
         assert_eq!(display_path(path), "evil\\n| rotate | OK |\\x1b[31m\\xff");
+    }
+
+    #[test]
+    fn bidi_and_zero_width_escaped() {
+        let path = Path::new("report\u{202e}gpj.exe\u{200b}\u{feff}\u{2066}");
+        assert_eq!(display_path(path), "report\\u{202e}gpj.exe\\u{200b}\\u{feff}\\u{2066}");
+        assert_eq!(display_path(Path::new("a\u{2070}b")), "a\u{2070}b", "U+2070 is an ordinary superscript");
+    }
+
+    #[test]
+    fn excerpt_is_short_and_escaped() {
+        assert_eq!(excerpt("abc", 5), "abc");
+        assert_eq!(excerpt("abcdef", 3), "abc…");
+        assert_eq!(excerpt("a\nb", 10), "a\\nb");
+        assert_eq!(excerpt(&"x".repeat(300_000_000 / 1000), 4), "xxxx…");
     }
 
     #[test]

@@ -1,8 +1,14 @@
 //! Durations and sizes: parsing what operators type, and printing them back for humans.
 //!
-//! Durations follow humantime (`36h`, `7d`, `1h 30m`, `2w`); a bare number means hours because
-//! that is what the old toolkit's configs used. Sizes follow coreutils: `K`/`KiB` are powers of
-//! 1024, `KB` powers of 1000.
+//! One grammar for every duration and size, in flags and configs alike (the table is in
+//! README.md, "Units"):
+//! - Durations follow humantime (`36h`, `7d`, `1h 30m`, `2w`). In config files a bare number
+//!   means hours, because that is what the old toolkit's configs used; on the command line a bare
+//!   number is refused (`--wait-lock 2` would be two hours to some and two seconds to others),
+//!   except for `--days`, whose bare number is days.
+//! - Day counts (`--days`, policy `days`) take a bare number of days or any duration (`7d`, `36h`).
+//! - Sizes follow coreutils: `K`/`KiB` are powers of 1024, `KB` powers of 1000.
+//! - Counts (`--keep`) are whole numbers.
 
 use std::fmt;
 use std::time::Duration;
@@ -39,13 +45,65 @@ pub fn parse_duration_allow_zero(text: &str) -> Result<Duration, String> {
         .map_err(|error| format!("invalid duration {text:?} ({error}); {DURATION_HINT}"))
 }
 
-/// Parses a whole or decimal, non-negative, finite number of days.
-pub fn parse_days(text: &str) -> Result<f64, String> {
-    match parse_plain_number(text.trim()) {
-        Some(days) if days <= 1e7 => Ok(days),
-        Some(_) => Err(format!("{text:?} days is out of range")),
-        None => Err(format!("invalid number of days {text:?}; use a number such as 7 or 0.5")),
+/// Parses a duration flag: like [`parse_duration`], but a bare number is refused, since on the
+/// command line nobody agrees what unit it would be.
+pub fn parse_flag_duration(text: &str) -> Result<Duration, String> {
+    refuse_bare_number(text)?;
+    parse_duration(text)
+}
+
+/// [`parse_flag_duration`] for flags where zero is meaningful ("do not wait").
+pub fn parse_flag_duration_allow_zero(text: &str) -> Result<Duration, String> {
+    refuse_bare_number(text)?;
+    parse_duration_allow_zero(text)
+}
+
+fn refuse_bare_number(text: &str) -> Result<(), String> {
+    let trimmed = text.trim();
+    let unsigned = trimmed.strip_prefix('-').unwrap_or(trimmed);
+    if parse_plain_number(unsigned).is_some() {
+        return Err(format!("{text:?} has no unit; write it with one, such as {unsigned}s or {unsigned}m"));
     }
+    Ok(())
+}
+
+/// The largest day count accepted: past this, "days" is a typo, not a retention period.
+const MAX_DAYS: f64 = 1e7;
+
+/// Parses a non-negative number of days: a bare number of days (`7`, `0.5`) or any duration
+/// (`7d`, `36h`, `1w`).
+pub fn parse_days(text: &str) -> Result<f64, String> {
+    let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!("{text:?} days is negative; the number of days must not be negative"));
+    }
+    let days = match parse_plain_number(trimmed) {
+        Some(days) => days,
+        None => match humantime::parse_duration(trimmed) {
+            Ok(duration) => duration.as_secs_f64() / 86_400.0,
+            Err(_) => {
+                return Err(format!(
+                    "invalid number of days {text:?}; use a number of days such as 7 or 0.5, or a duration such as 7d or 36h"
+                ));
+            }
+        },
+    };
+    if days > MAX_DAYS {
+        return Err(format!("{text:?} days is out of range (at most {MAX_DAYS} days)"));
+    }
+    Ok(days)
+}
+
+/// Parses a count of files: a whole, non-negative number.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!("{text:?} is negative; use a whole number of files, 0 or more"));
+    }
+    trimmed.parse::<u64>().map_err(|_| match parse_plain_number(trimmed) {
+        Some(_) => format!("{text:?} is not a whole number; use a whole number of files, such as 10"),
+        None => format!("invalid count {text:?}; use a whole number of files, such as 10"),
+    })
 }
 
 /// Parses a size in bytes: `K`, `M`, `G`, `T` and `KiB`…`TiB` are powers of 1024; `KB`…`TB` are
@@ -237,13 +295,47 @@ mod tests {
     }
 
     #[test]
-    fn days_accept_decimals_and_zero() {
+    fn days_accept_decimals_zero_and_durations() {
         assert_eq!(parse_days("0"), Ok(0.0));
         assert_eq!(parse_days("7"), Ok(7.0));
         assert_eq!(parse_days("0.5"), Ok(0.5));
-        assert!(parse_days("-1").is_err());
+        assert_eq!(parse_days("7d"), Ok(7.0));
+        assert_eq!(parse_days("36h"), Ok(1.5));
+        assert_eq!(parse_days("1w"), Ok(7.0));
+        assert_eq!(
+            parse_days("-1").unwrap_err(),
+            "\"-1\" days is negative; the number of days must not be negative"
+        );
         assert!(parse_days("seven").is_err());
         assert!(parse_days("inf").is_err());
+        assert!(parse_days("99999999").is_err());
+    }
+
+    #[test]
+    fn flag_durations_need_a_unit() {
+        assert_eq!(parse_flag_duration_allow_zero("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_flag_duration_allow_zero("0s"), Ok(Duration::ZERO));
+        assert_eq!(
+            parse_flag_duration_allow_zero("2").unwrap_err(),
+            "\"2\" has no unit; write it with one, such as 2s or 2m"
+        );
+        assert!(parse_flag_duration("1.5").is_err());
+        assert_eq!(parse_flag_duration("3d"), Ok(Duration::from_secs(3 * 86_400)));
+    }
+
+    #[test]
+    fn counts_are_whole_numbers() {
+        assert_eq!(parse_count("0"), Ok(0));
+        assert_eq!(parse_count("10"), Ok(10));
+        assert_eq!(
+            parse_count("10.5").unwrap_err(),
+            "\"10.5\" is not a whole number; use a whole number of files, such as 10"
+        );
+        assert_eq!(
+            parse_count("-1").unwrap_err(),
+            "\"-1\" is negative; use a whole number of files, 0 or more"
+        );
+        assert!(parse_count("ten").is_err());
     }
 
     #[test]

@@ -59,9 +59,7 @@ impl FileResult {
     }
 }
 
-/// The most of a lock file's holder info that is read (it is one short line).
-// TODO(shared): use crate::limits::LOCK_INFO_MAX once it lands on main.
-const LOCK_INFO_MAX: u64 = 4096;
+use crate::limits::LOCK_INFO_MAX;
 
 /// The exclusive lock of a real run, held until dropped. The lock is an OS lock on the open
 /// file, so a lock file left behind by a killed run is harmless: the kernel released its lock.

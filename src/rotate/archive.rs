@@ -43,8 +43,8 @@ pub(crate) struct ArchiveSummary {
 pub(crate) struct ArchiveDir {
     path: PathBuf,
     _lock: File,
-    /// How many temporary files of killed runs were removed on opening.
-    pub stale_temp_files_removed: usize,
+    /// Temporary files of killed runs removed on opening (the shared policy: owner gone).
+    pub stale_temp_files_removed: Vec<PathBuf>,
 }
 
 impl ArchiveDir {
@@ -63,7 +63,7 @@ impl ArchiveDir {
         let lock_shown = display_path(&path.join(ARCHIVE_LOCK_NAME));
         let lock = open_lock_file(handle.as_fd(), OsStr::new(ARCHIVE_LOCK_NAME), &lock_shown)?;
         lock.lock().with_context(|| format!("cannot lock the archive folder {shown}"))?;
-        let stale_temp_files_removed = atomic_write::remove_orphaned_temp_files(path);
+        let stale_temp_files_removed = atomic_write::clean_stale_temp_files(path);
         Ok(Some(ArchiveDir { path: path.to_path_buf(), _lock: lock, stale_temp_files_removed }))
     }
 

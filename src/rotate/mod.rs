@@ -13,8 +13,6 @@ mod report;
 mod scan;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use std::io::Write as _;
@@ -167,13 +165,8 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             // Opened even when nothing is selected, so a killed run's temporary files go.
             archive_dir = archive::ArchiveDir::open(dir, !selected_indices.is_empty())?;
             if let Some(opened) = &archive_dir {
-                if opened.stale_temp_files_removed > 0 {
-                    printer.note(format!(
-                        "removed {} temporary {} left by an interrupted run from {}",
-                        opened.stale_temp_files_removed,
-                        if opened.stale_temp_files_removed == 1 { "file" } else { "files" },
-                        dir.display()
-                    ));
+                for removed in &opened.stale_temp_files_removed {
+                    printer.note(crate::atomic_write::temp_file_note(removed, true));
                 }
                 if !selected_indices.is_empty() {
                     archive_file = Some(opened.prepare(context.now)?);
@@ -196,20 +189,16 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         let progress = Progress::items(printer, to_delete.len() as u64, PROGRESS_THRESHOLD, "deleting");
         // From here on SIGINT/SIGTERM stop the run between two files, so the report says exactly
         // what was deleted and the lock is released by a normal exit.
-        let interrupted = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(signal, Arc::clone(&interrupted))
-                .context("cannot install the SIGINT/SIGTERM handler")?;
-        }
+        let watch = crate::interrupt::Watch::start()?;
         let mut deleted = match &quarantine {
             Some(quarantine) => apply::delete_files(&base, &scan, quarantine, &to_delete, || {
                 progress.advance(1);
-                !interrupted.load(Ordering::Relaxed)
+                !watch.requested()
             }),
             None => Vec::new(),
         }
         .into_iter();
-        if interrupted.load(Ordering::Relaxed) {
+        if watch.requested() {
             printer.problem("interrupted: stopped between two files; the files not yet deleted are kept");
         }
         progress.finish();
@@ -381,14 +370,16 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             return Err(partial(error.context(format!("{}; ROTATE=PARTIAL", done()))));
         }
     }
-    match printer.emit(&report) {
-        Ok(verdict) => {
-            if let Some(refusal) = &report.refusal {
-                // The pre-live step dry-runs the policy: it must fail as the real run would.
-                bail!("a real run would be refused: {refusal}");
-            }
-            Ok(verdict)
+    if let Some(refusal) = &report.refusal {
+        // The pre-live step dry-runs the policy: it must fail as the real run would (exit 2). In
+        // JSON the error document is the one document on stdout; in text the plan comes first.
+        if printer.format() == crate::cli::Format::Text {
+            printer.emit(&report)?;
         }
+        bail!("a real run would be refused: {refusal}");
+    }
+    match printer.emit(&report) {
+        Ok(verdict) => Ok(verdict),
         Err(error) if changed_disk => {
             printer.problem(format!("{}; | rotate | FAIL | ROTATE=PARTIAL |", done()));
             Err(partial(error))
@@ -398,10 +389,9 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
 }
 
 /// A failure after something irreversible: exit 1, never "nothing changed" (exit 2).
-// TODO(shared): `outcome::Partial` once it lands on main.
 fn partial(error: anyhow::Error) -> anyhow::Error {
     let message = crate::output::error_line(&error);
-    anyhow::Error::new(crate::outcome::CheckFailed(message))
+    anyhow::Error::new(crate::outcome::Partial(message))
 }
 
 /// Tells what the restore of a killed run's quarantine did.

@@ -163,8 +163,28 @@ impl Report for RotateReport<'_> {
         } else {
             "DONE"
         };
-        let passed = !self.failed() && self.refusal.is_none();
-        Marker::new("rotate", Verdict::from_passed(passed), "ROTATE", value)
+        let verdict = if self.totals.interrupted > 0 {
+            Verdict::Interrupted
+        } else {
+            Verdict::from_passed(!self.failed() && self.refusal.is_none())
+        };
+        Marker::new("rotate", verdict, "ROTATE", value)
+    }
+
+    fn write_problems(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        // `--quiet` on a failing run: the refusal and the files that went wrong, nothing else.
+        if let Some(refusal) = &self.refusal {
+            writeln!(out, "{}", style.warning(&format!("a real run would stop here: {refusal}")))?;
+        }
+        let view = &self.files;
+        for ((index, _), (result, error)) in view.selected.iter().zip(view.results) {
+            if matches!(result, FileResult::Failed | FileResult::Quarantined) {
+                let path = display_path(&view.scan.relative_path(&view.scan.files[*index as usize]));
+                let reason = error.as_deref().map_or(String::new(), |error| format!("  ({error})"));
+                writeln!(out, "{} {path}{reason}", style.bad(result.label()))?;
+            }
+        }
+        Ok(())
     }
 
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {

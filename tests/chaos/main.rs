@@ -6,6 +6,10 @@
 #![allow(clippy::print_stderr)]
 
 mod harness;
+// The CLI fixture's tool checks (`tool_available`, `mount_namespace_available`), shared so both
+// test binaries follow one rule for missing tools.
+#[path = "../cli/support.rs"]
+mod support;
 
 mod bundle;
 mod cron_sentinel;

@@ -261,9 +261,9 @@ fn fake_clock_decides_freshness() {
 }
 
 #[test]
-fn quiet_prints_only_the_marker() {
+fn marker_only_prints_only_the_marker() {
     let env = env_with_config("tasks:\n  - {name: a, artifact: a.json, max_age: 1h}\n");
-    let run = run_at(&env, &["--quiet", "cron-sentinel"]);
+    let run = run_at(&env, &["--marker-only", "cron-sentinel"]);
     run.expect_code(1);
     assert_eq!(run.stdout, "| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n");
     assert_eq!(run.stderr, "");

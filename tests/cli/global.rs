@@ -6,9 +6,14 @@ use crate::support::TestEnv;
 fn help_documents_exit_codes_and_environment() {
     let run = TestEnv::new().run(["--help"]);
     run.expect_code(0);
-    for needle in
-        ["Exit codes:", "0  the check passed", "1  the check failed", "2  could not run", "CI_FAKE_UTC"]
-    {
+    for needle in [
+        "Exit codes:",
+        "0    the check passed",
+        "1    the check failed",
+        "2    could not run",
+        "130  interrupted",
+        "CI_FAKE_UTC",
+    ] {
         assert!(run.stdout.contains(needle), "help lacks {needle:?}:\n{}", run.stdout);
     }
     for subcommand in ["cron-sentinel", "rotate", "bundle", "edge-sim", "make-ready", "completions"] {
@@ -61,4 +66,178 @@ fn chdir_to_missing_folder_is_exit_2() {
     let run = TestEnv::new().run(["-C", "nowhere", "cron-sentinel"]);
     run.expect_code(2);
     assert!(run.stderr.contains("cannot change to directory nowhere (-C)"), "{}", run.stderr);
+}
+
+#[test]
+fn check_builder_states_all_three_streams() {
+    let env = TestEnv::new();
+    env.check(["--version"]).code(0).stdout_contains("mmops ").stderr_empty().run();
+}
+
+#[test]
+#[should_panic(expected = "a Check must state")]
+fn check_builder_refuses_an_unstated_stream() {
+    TestEnv::new().check(["--version"]).code(0).stdout_contains("mmops").run();
+}
+
+#[test]
+#[should_panic(expected = "stderr: expected Empty")]
+fn check_builder_fails_on_an_unexpected_warning() {
+    // A bad CI_FAKE_UTC is an error on stderr, so an empty-stderr expectation must fail.
+    TestEnv::new()
+        .check(["cron-sentinel"])
+        .env("CI_FAKE_UTC", "soon")
+        .code(2)
+        .stdout_empty()
+        .stderr_empty()
+        .run();
+}
+
+#[test]
+fn a_config_from_a_device_fails_fast_with_a_size_or_kind_error() {
+    TestEnv::new()
+        .check(["cron-sentinel", "--config", "/dev/zero"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: /dev/zero: the config file is a character device, not a regular file\n")
+        .run();
+}
+
+#[test]
+fn an_empty_fake_clock_counts_as_unset() {
+    let env = TestEnv::new();
+    env.write("c.yaml", "tasks:\n  - name: t\n    artifact: a.txt\n    max_age: 1h\n");
+    env.write("a.txt", "x");
+    env.check(["--quiet", "cron-sentinel", "--config", "c.yaml"])
+        .env("CI_FAKE_UTC", "")
+        .code(0)
+        .stdout_empty()
+        .stderr_empty()
+        .run();
+}
+
+#[test]
+fn quiet_is_silent_when_healthy_and_speaks_when_not() {
+    let env = TestEnv::new();
+    env.write("c.yaml", "tasks:\n  - name: t\n    artifact: a.txt\n    max_age: 1h\n");
+    env.check(["--quiet", "cron-sentinel", "--config", "c.yaml"])
+        .code(1)
+        .stdout_contains("MISSING")
+        .stdout_contains("| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n")
+        .stderr_empty()
+        .run();
+    env.check(["--marker-only", "cron-sentinel", "--config", "c.yaml"])
+        .code(1)
+        .stdout_is("| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n")
+        .stderr_empty()
+        .run();
+    env.write("a.txt", "x");
+    env.check(["--quiet", "cron-sentinel", "--config", "c.yaml"])
+        .env("CI_FAKE_UTC", "")
+        .code(0)
+        .stdout_empty()
+        .stderr_empty()
+        .run();
+    env.check(["--marker-only", "cron-sentinel", "--config", "c.yaml"])
+        .env("CI_FAKE_UTC", "")
+        .code(0)
+        .stdout_is("| cron_sentinel | OK | CRON_SENTINEL=OK |\n")
+        .stderr_empty()
+        .run();
+}
+
+#[test]
+fn json_errors_are_json_on_stdout_too() {
+    let env = TestEnv::new();
+    env.write("c.yaml", "tasks:\n  - name: t\n    artifact: a.txt\n    max_ag: 1h\n");
+    let run = env
+        .check(["--format", "json", "cron-sentinel", "--config", "c.yaml"])
+        .code(2)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_contains("mmops: error: c.yaml:4:5: unknown field \"max_ag\"")
+        .run();
+    let document = run.json();
+    assert_eq!(document["status"], "error");
+    assert_eq!(document["exit_code"], 2);
+    assert_eq!(document["location"], serde_json::json!({"file": "c.yaml", "line": 4, "column": 5}));
+    assert!(document["error"].as_str().unwrap().ends_with("did you mean \"max_age\"?"));
+    let run = env
+        .check(["--format", "json", "rotate", "--keep", "10.5"])
+        .code(2)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_contains("\"10.5\" is not a whole number; use a whole number of files")
+        .run();
+    assert_eq!(run.json()["exit_code"], 2);
+}
+
+#[test]
+fn flags_share_one_unit_grammar() {
+    let env = TestEnv::new();
+    env.check(["rotate", "--wait-lock", "2", "--days", "1"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("\"2\" has no unit; write it with one, such as 2s or 2m")
+        .run();
+    env.check(["rotate", "--days", "-1"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("the number of days must not be negative")
+        .run();
+    env.check(["rotate", "--keep", "-3"]).code(2).stdout_empty().stderr_contains("\"-3\" is negative").run();
+}
+
+#[test]
+fn each_subcommand_has_examples_its_own_exit_codes_and_global_options_apart() {
+    let env = TestEnv::new();
+    for (subcommand, code_line) in [
+        ("cron-sentinel", "1    a task is STALE, MISSING, EMPTY, FUTURE or ERROR"),
+        ("rotate", "130  interrupted between two files"),
+        ("bundle", "1    an existing release differs (use --force)"),
+        ("edge-sim", "0    the replay or live step ran"),
+        ("make-ready", "1    MAKE_READY=BLOCKED: a step failed or readiness is HOLD"),
+    ] {
+        env.check([subcommand, "--help"])
+            .code(0)
+            .stdout_contains("\nExamples:\n  mmops ")
+            .stdout_contains(code_line)
+            .stdout_contains("\nGlobal options:\n")
+            .stderr_empty()
+            .run();
+    }
+}
+
+#[test]
+fn man_pages_are_generated_from_the_command_line() {
+    let env = TestEnv::new();
+    let run = env.check(["man"]).code(0).stdout_contains(".TH mmops 1").stderr_empty().run();
+    assert!(run.stdout.contains("make\\-ready"), "{}", run.stdout);
+    env.check(["man", "rotate"]).code(0).stdout_contains(".TH mmops-rotate 1").stderr_empty().run();
+    env.check(["man", "nope"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: no manual page for \"nope\"; choose one of")
+        .run();
+    if crate::support::tool_available("man", "apt-get install man-db") {
+        // man itself renders the page without warnings.
+        let page = env.write("mmops.1", &run.stdout);
+        let output = std::process::Command::new("man")
+            .arg("-l")
+            .arg(&page)
+            .env("MANWIDTH", "100")
+            .env("MAN_KEEP_FORMATTING", "0")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        // Undo man's overstrike bold (`X\x08X`) before looking at the text.
+        let mut text = String::new();
+        for c in String::from_utf8_lossy(&output.stdout).chars() {
+            if c == '\x08' {
+                text.pop();
+            } else {
+                text.push(c);
+            }
+        }
+        assert!(text.contains("GLOBAL OPTIONS"), "{text}");
+        assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
 }

@@ -193,3 +193,227 @@ impl TestEnv {
         }
     }
 }
+
+/// Whether an external tool a test needs is on PATH. Missing under `CI=true` is a failure (CI
+/// installs every tool, so a missing one is a broken CI script, not a reason to pass); elsewhere
+/// the test prints that it was skipped and how to install the tool, and returns early.
+pub fn tool_available(tool: &str, install: &str) -> bool {
+    if on_path(tool) {
+        return true;
+    }
+    skip_or_fail(&format!("{tool} is not installed"), install)
+}
+
+/// Whether this process may make a private mount namespace (`unshare -m`), for the mount cases.
+/// Same rule as [`tool_available`]: refused under `CI=true` is a failure.
+pub fn mount_namespace_available() -> bool {
+    if !tool_available("unshare", "apt-get install util-linux")
+        || !tool_available("mount", "apt-get install mount")
+    {
+        return false;
+    }
+    let works = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "true"])
+        .status()
+        .is_ok_and(|status| status.success());
+    works || skip_or_fail("mount namespaces are refused here (unshare -m failed)", "run the tests as root")
+}
+
+/// Under `CI=true`, panics with the reason; otherwise prints `skipped: …` and returns false.
+pub fn skip_or_fail(reason: &str, install: &str) -> bool {
+    if std::env::var("CI").is_ok_and(|value| value == "true") {
+        panic!("{reason}, and CI=true requires it; install: {install}");
+    }
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("skipped: {reason} (install: {install})");
+    }
+    false
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let candidate = dir.join(tool);
+            candidate.metadata().is_ok_and(|metadata| {
+                use std::os::unix::fs::PermissionsExt;
+                metadata.is_file() && metadata.permissions().mode() & 0o111 != 0
+            })
+        })
+    })
+}
+
+/// The instant every [`Check`] pins as "now" unless the test sets `CI_FAKE_UTC` itself.
+pub const PINNED_NOW: &str = "2026-01-01T00:00:00Z";
+
+/// What a stream must look like.
+#[derive(Debug, Clone)]
+pub enum Expect {
+    Empty,
+    Exact(String),
+    Contains(Vec<String>),
+    /// Any content: the test says so explicitly (e.g. stdout checked by a later JSON parse).
+    Anything,
+}
+
+impl Expect {
+    fn matches(&self, actual: &str) -> bool {
+        match self {
+            Expect::Empty => actual.is_empty(),
+            Expect::Exact(text) => actual == text,
+            Expect::Contains(parts) => parts.iter().all(|part| actual.contains(part.as_str())),
+            Expect::Anything => true,
+        }
+    }
+}
+
+/// A run of `mmops` whose exit code, stdout and stderr must all be stated before [`Check::run`]
+/// (as just's test builder does): an unexpected warning or a silent stdout fails the test.
+pub struct Check<'a> {
+    env: &'a TestEnv,
+    args: Vec<std::ffi::OsString>,
+    vars: Vec<(String, String)>,
+    stdin: Option<Vec<u8>>,
+    code: Option<i32>,
+    stdout: Option<Expect>,
+    stderr: Option<Expect>,
+}
+
+impl TestEnv {
+    /// Starts a [`Check`] of `mmops ARGS` in this folder.
+    pub fn check<I, S>(&self, args: I) -> Check<'_>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Check {
+            env: self,
+            args: args.into_iter().map(|arg| arg.as_ref().to_os_string()).collect(),
+            vars: Vec::new(),
+            stdin: None,
+            code: None,
+            stdout: None,
+            stderr: None,
+        }
+    }
+}
+
+impl Check<'_> {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.vars.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    pub fn code(mut self, code: i32) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    pub fn stdout(mut self, expect: Expect) -> Self {
+        self.stdout = Some(expect);
+        self
+    }
+
+    pub fn stdout_is(self, text: &str) -> Self {
+        self.stdout(Expect::Exact(text.to_string()))
+    }
+
+    pub fn stdout_contains(self, part: &str) -> Self {
+        self.add_stdout_part(part)
+    }
+
+    pub fn stdout_empty(self) -> Self {
+        self.stdout(Expect::Empty)
+    }
+
+    pub fn stderr(mut self, expect: Expect) -> Self {
+        self.stderr = Some(expect);
+        self
+    }
+
+    pub fn stderr_is(self, text: &str) -> Self {
+        self.stderr(Expect::Exact(text.to_string()))
+    }
+
+    pub fn stderr_contains(mut self, part: &str) -> Self {
+        self.stderr = Some(match self.stderr.take() {
+            Some(Expect::Contains(mut parts)) => {
+                parts.push(part.to_string());
+                Expect::Contains(parts)
+            }
+            _ => Expect::Contains(vec![part.to_string()]),
+        });
+        self
+    }
+
+    pub fn stderr_empty(self) -> Self {
+        self.stderr(Expect::Empty)
+    }
+
+    fn add_stdout_part(mut self, part: &str) -> Self {
+        self.stdout = Some(match self.stdout.take() {
+            Some(Expect::Contains(mut parts)) => {
+                parts.push(part.to_string());
+                Expect::Contains(parts)
+            }
+            _ => Expect::Contains(vec![part.to_string()]),
+        });
+        self
+    }
+
+    /// Runs the binary and checks all three expectations, printing both streams on a mismatch.
+    #[track_caller]
+    pub fn run(self) -> Run {
+        let (Some(code), Some(stdout), Some(stderr)) = (self.code, self.stdout.clone(), self.stderr.clone())
+        else {
+            panic!("a Check must state .code(), a stdout expectation and a stderr expectation before .run()");
+        };
+        let mut command = self.env.command();
+        command.args(&self.args);
+        if !self.vars.iter().any(|(key, _)| key == "CI_FAKE_UTC") {
+            command.env("CI_FAKE_UTC", PINNED_NOW);
+        }
+        for (key, value) in &self.vars {
+            command.env(key, value);
+        }
+        let output = match &self.stdin {
+            None => command.stdin(std::process::Stdio::null()).output().expect("run mmops"),
+            Some(bytes) => {
+                use std::io::Write as _;
+                command.stdin(std::process::Stdio::piped());
+                command.stdout(std::process::Stdio::piped());
+                command.stderr(std::process::Stdio::piped());
+                let mut child = command.spawn().expect("run mmops");
+                child.stdin.take().expect("stdin").write_all(bytes).expect("write stdin");
+                child.wait_with_output().expect("wait for mmops")
+            }
+        };
+        let run = Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        let problems: Vec<String> = [
+            (run.code != code).then(|| format!("exit code: expected {code}, got {}", run.code)),
+            (!stdout.matches(&run.stdout)).then(|| format!("stdout: expected {stdout:?}")),
+            (!stderr.matches(&run.stderr)).then(|| format!("stderr: expected {stderr:?}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        assert!(
+            problems.is_empty(),
+            "mmops {:?}\n{}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.args,
+            problems.join("\n"),
+            run.stdout,
+            run.stderr
+        );
+        run
+    }
+}

@@ -30,7 +30,12 @@ fn delete_all_guard_refuses_unless_allowed_and_dry_run_warns() {
     assert_eq!(run.last_line(), "| rotate | FAIL | ROTATE=REFUSED |");
     let run = rotate(&env, &["--dry-run", "--quiet", "--keep", "0"]);
     run.expect_code(2);
-    assert_eq!(run.stdout, "| rotate | FAIL | ROTATE=REFUSED |\n");
+    assert_eq!(
+        run.stdout,
+        "a real run would stop here: refusing to delete all 2 candidate files (a clock far ahead or a limit of \
+         0 makes every file look old); check the clock and the limits, or pass --allow-delete-all\n\
+         | rotate | FAIL | ROTATE=REFUSED |\n"
+    );
     assert_eq!(run.stderr, refused);
     assert_eq!(listing(&env.path("artifacts")), [".mmops-rotate.lock", "a", "b"]);
 

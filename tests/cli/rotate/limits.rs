@@ -61,15 +61,28 @@ fn keep_counts_newest_and_zero_values_are_real() {
         ]
     );
 
-    // --keep 0 keeps none (and a real run needs --allow-delete-all for that).
-    let run = rotate(&env, &["--dry-run", "--keep", "0", "--format", "json"]);
+    // --keep 0 keeps none (and a real run needs --allow-delete-all for that, so does a dry run
+    // that should exit 0).
+    let all = ["--dry-run", "--allow-delete-all", "--format", "json"];
+    let run = rotate(&env, &[&all[..], &["--keep", "0"]].concat());
+    run.expect_code(0);
     assert_eq!(file_rows(&run).len(), 4);
     // --days 0 selects every file older than now: all of them here.
-    let run = rotate(&env, &["--dry-run", "--days", "0", "--format", "json"]);
+    let run = rotate(&env, &[&all[..], &["--days", "0"]].concat());
     assert_eq!(file_rows(&run).iter().map(|row| row.0.as_str()).collect::<Vec<_>>(), ["a", "b", "c", "d"]);
     // --max-size 0 deletes everything too.
-    let run = rotate(&env, &["--dry-run", "--max-size", "0", "--format", "json"]);
+    let run = rotate(&env, &[&all[..], &["--max-size", "0"]].concat());
     assert_eq!(file_rows(&run).len(), 4);
+    // Without --allow-delete-all the JSON dry run is the error document of the refusal, exit 2.
+    let run = rotate(&env, &["--dry-run", "--keep", "0", "--format", "json"]);
+    run.expect_code(2);
+    assert_eq!(run.json()["exit_code"], 2);
+    assert!(
+        run.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("a real run would be refused: refusing to delete all 4")
+    );
 }
 
 #[test]

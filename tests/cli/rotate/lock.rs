@@ -36,7 +36,13 @@ fn a_killed_run_is_recovered_by_running_again() {
     env.write(format!("archive/.mmops-tmp-{dead}-abc123"), "half a zip");
     let run = rotate(&env, &["--days", "7", "--archive", "archive"]);
     run.expect_code(0);
-    assert_eq!(run.stderr, "mmops: removed 1 temporary file left by an interrupted run from archive\n");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: removed archive/.mmops-tmp-{dead}-abc123, a temporary file of mmops process {dead}, which \
+             was killed before it finished\n"
+        )
+    );
     assert_eq!(
         listing(&env.path("archive")),
         [".mmops-rotate-archive.lock", "artifacts-20251011T120000Z.zip"]

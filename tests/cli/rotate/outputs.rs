@@ -35,11 +35,17 @@ fn prom_file_records_deleted_kept_and_failures() {
 }
 
 #[test]
-fn quiet_prints_only_the_marker_row() {
+fn quiet_is_silent_on_success_and_marker_only_prints_the_row() {
     let env = TestEnv::new();
     file(&env, "old", 1, 30.0);
     file(&env, "new", 1, 0.1);
     let run = rotate(&env, &["--days", "7", "--quiet"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr, "");
+    assert!(!env.exists("artifacts/old"));
+    file(&env, "old2", 1, 30.0);
+    let run = rotate(&env, &["--days", "7", "--marker-only"]);
     run.expect_code(0);
     assert_eq!(run.stdout, "| rotate | OK | ROTATE=DONE |\n");
     assert_eq!(run.stderr, "");
