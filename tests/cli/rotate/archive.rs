@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn zip_contents(path: &Path) -> Vec<(String, Vec<u8>)> {
+pub(super) fn zip_contents(path: &Path) -> Vec<(String, Vec<u8>)> {
     let mut archive = zip::ZipArchive::new(fs::File::open(path).unwrap()).unwrap();
     (0..archive.len())
         .map(|index| {

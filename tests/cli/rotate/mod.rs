@@ -22,6 +22,7 @@ mod lock;
 mod outputs;
 mod policy;
 mod property;
+mod safety;
 mod tree;
 
 const NOW: &str = "2025-10-11T12:00:00Z";
