@@ -168,3 +168,48 @@ fn base_dir_removed_mid_run_touches_nothing_outside() {
         assert_eq!(fs::read_to_string(dir.path().join("sibling/precious.log")).unwrap(), "precious");
     }
 }
+
+/// Issue 10 item 8: the base dir removed mid-run used to end DONE, exit 0, reporting thousands of
+/// files as kept that no longer existed. The run is stopped (SIGSTOP) as its deletions start,
+/// the base dir removed, the run continued: it must end FAIL with PARTIAL, exit 1, kept 0.
+#[test]
+fn base_dir_removed_mid_run_is_a_failure_with_true_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("artifacts");
+    for index in 0..3000 {
+        old_file(&base.join(format!("d{}/f{index:04}.log", index % 5)), "old");
+    }
+    let mut command = mmops(dir.path());
+    command.args(["rotate", "--days", "1", "--allow-delete-all", "--format", "json"]).env("CI_FAKE_UTC", NOW);
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    let started = std::time::Instant::now();
+    let mut stopped = false;
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        let quarantine = fs::read_dir(&base)
+            .map(|entries| {
+                entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(".mmops-quarantine-"))
+            })
+            .unwrap_or(false);
+        if quarantine {
+            rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+            stopped = true;
+            break;
+        }
+    }
+    assert!(stopped, "the run never started deleting");
+    fs::remove_dir_all(&base).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["marker"], "ROTATE=PARTIAL");
+    assert_eq!(report["status"], "FAIL");
+    assert_eq!(report["base_dir_removed"], true);
+    assert_eq!(report["totals"]["kept_files"], 0);
+    let deleted = report["totals"]["deleted_files"].as_u64().unwrap();
+    assert!(deleted < 3000, "the run was stopped before it finished ({deleted} deleted)");
+    assert!(stderr.contains("the base dir artifacts was removed during the run"), "{stderr}");
+    eprintln!("base dir removed mid-run: {deleted} of 3000 deleted before the removal, reported PARTIAL");
+}
