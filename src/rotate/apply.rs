@@ -553,15 +553,20 @@ fn quarantine_and_unlink(
     }
 }
 
+/// Below this many files one thread deletes them all (a second thread costs more than it saves).
+const PARALLEL_THRESHOLD: usize = 4_096;
+
 /// Deletes the given files (indices into `scan.files`), folder by folder, and returns one
 /// attempt per entry of `selected`, in the same order. `on_each` is called after each file and
 /// returns whether to go on; once it says stop, the remaining files are `Interrupted` and kept.
+/// Large runs split the folders between two threads (the quarantine checks cost syscalls that
+/// `find -delete` does not make; a second core pays for them).
 pub(crate) fn delete_files(
     base: &BaseDir,
     scan: &Scan,
     quarantine: &Quarantine,
     selected: &[u32],
-    mut on_each: impl FnMut() -> bool,
+    on_each: impl Fn() -> bool + Sync,
 ) -> Vec<Attempt> {
     let mut attempts: Vec<Attempt> = vec![(FileResult::Interrupted, None); selected.len()];
     // Visit folder by folder so each folder is opened (and checked) once.
@@ -570,25 +575,68 @@ pub(crate) fn delete_files(
         let file = &scan.files[selected[position] as usize];
         (file.dir, file.walk_order)
     });
+    let dir_of = |position: usize| scan.files[selected[position] as usize].dir;
+    // Split at a folder boundary near the middle.
+    let mut split = by_dir.len() / 2;
+    while split > 0 && split < by_dir.len() && dir_of(by_dir[split]) == dir_of(by_dir[split - 1]) {
+        split += 1;
+    }
+    let stop = AtomicBool::new(false);
+    let go_on = || {
+        let going = !stop.load(Ordering::Relaxed) && on_each();
+        if !going {
+            stop.store(true, Ordering::Relaxed);
+        }
+        going
+    };
+    let parts: Vec<Vec<(usize, Attempt)>> =
+        if by_dir.len() < PARALLEL_THRESHOLD || split == 0 || split >= by_dir.len() {
+            vec![delete_in_order(base, scan, quarantine, selected, &by_dir, &go_on)]
+        } else {
+            let (first, second) = by_dir.split_at(split);
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| delete_in_order(base, scan, quarantine, selected, second, &go_on));
+                let mine = delete_in_order(base, scan, quarantine, selected, first, &go_on);
+                // A panic in the other thread is a bug: surface it rather than report a guess.
+                vec![mine, other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))]
+            })
+        };
+    for (position, attempt) in parts.into_iter().flatten() {
+        attempts[position] = attempt;
+    }
+    attempts
+}
+
+/// Deletes the files at `positions` (already in folder order) and returns their attempts.
+fn delete_in_order(
+    base: &BaseDir,
+    scan: &Scan,
+    quarantine: &Quarantine,
+    selected: &[u32],
+    positions: &[usize],
+    go_on: &(impl Fn() -> bool + Sync),
+) -> Vec<(usize, Attempt)> {
+    let mut attempts = Vec::with_capacity(positions.len());
     let mut opener = DirOpener::new(base, scan);
     let mut start = 0;
-    while start < by_dir.len() {
-        let dir = scan.files[selected[by_dir[start]] as usize].dir;
+    while start < positions.len() {
+        let dir = scan.files[selected[positions[start]] as usize].dir;
         let end = start
-            + by_dir[start..].iter().take_while(|&&p| scan.files[selected[p] as usize].dir == dir).count();
+            + positions[start..].iter().take_while(|&&p| scan.files[selected[p] as usize].dir == dir).count();
         let relative = &scan.dirs[dir as usize].relative;
         let handle = opener.open(dir);
         let mut slot = QuarantineSlot { quarantine, folder: None };
-        for &position in &by_dir[start..end] {
+        for &position in &positions[start..end] {
             let file = &scan.files[selected[position] as usize];
-            attempts[position] = match &handle {
+            let attempt = match &handle {
                 Ok(Some(handle)) => {
                     delete_file(*handle, relative, scan.name(file), file, base.identity.device, &mut slot)
                 }
                 Ok(None) => (FileResult::Changed, None),
                 Err(error) => (FileResult::Failed, Some(format!("cannot open its folder: {error}"))),
             };
-            if !on_each() {
+            attempts.push((position, attempt));
+            if !go_on() {
                 return attempts;
             }
         }

@@ -171,6 +171,10 @@ impl Report for RotateReport<'_> {
         Marker::new("rotate", verdict, "ROTATE", value)
     }
 
+    fn streams_json(&self) -> bool {
+        true
+    }
+
     fn write_problems(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         // `--quiet` on a failing run: the refusal and the files that went wrong, nothing else.
         if let Some(refusal) = &self.refusal {
