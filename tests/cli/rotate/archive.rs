@@ -114,3 +114,28 @@ fn non_utf8_names_stop_an_archiving_run_before_anything_is_deleted() {
     assert!(path.exists() && env.exists("artifacts/old"));
     assert_eq!(listing(&env.path("archive")), [".mmops-rotate-archive.lock"]);
 }
+
+#[test]
+fn a_live_runs_temporary_file_in_the_archive_folder_is_left_alone() {
+    // The archive folder's cleanup used to delete every .mmops-tmp-*, including the live temp
+    // file of a concurrent run (which then failed after its deletions).
+    let env = TestEnv::new();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    let live = std::process::id(); // this test process: alive for the whole run
+    let dead = super::dead_pid();
+    env.write(format!("archive/.mmops-tmp-{live}-concurrent"), "a zip being written");
+    env.write(format!("archive/.mmops-tmp-{dead}-killed"), "half a zip");
+    let run = rotate(&env, &["--days", "7", "--archive", "archive"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: removed archive/.mmops-tmp-{dead}-killed, a temporary file of mmops process {dead}, which was \
+             killed before it finished\n"
+        )
+    );
+    assert_eq!(env.read(format!("archive/.mmops-tmp-{live}-concurrent")), "a zip being written");
+    assert!(!env.exists(format!("archive/.mmops-tmp-{dead}-killed")));
+    assert!(!env.exists("artifacts/old"));
+}

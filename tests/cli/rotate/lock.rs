@@ -49,3 +49,32 @@ fn a_killed_run_is_recovered_by_running_again() {
     );
     assert!(!env.exists("artifacts/old"));
 }
+
+#[test]
+fn a_killed_runs_quarantine_is_put_back_never_deleted() {
+    // What a SIGKILL between "moved into the quarantine" and "unlinked" leaves: the next run puts
+    // the file back under its name; one whose folder is gone stays, reported.
+    let env = TestEnv::new();
+    file(&env, "sub/other", 1, 0.1);
+    let quarantine = format!("artifacts/.mmops-quarantine-{}-0badc0de", dead_pid());
+    env.write(format!("{quarantine}/0.origin"), "sub");
+    env.write(format!("{quarantine}/0/restored.log"), "was being deleted");
+    env.set_mtime(format!("{quarantine}/0/restored.log"), days_ago(1.0));
+    env.write(format!("{quarantine}/1.origin"), "gone/folder");
+    env.write(format!("{quarantine}/1/stranded.log"), "its folder is gone");
+    let run = rotate(&env, &["--days", "7"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: warning: put back 1 file that an interrupted run had moved into its quarantine folder in \
+             artifacts\nmmops: error: artifacts/{quarantine_name}/1/stranded.log stays in the quarantine of an \
+             interrupted run: its name is taken or its folder is gone; move it back by hand\n",
+            quarantine_name = quarantine.strip_prefix("artifacts/").unwrap()
+        )
+    );
+    assert_eq!(env.read("artifacts/sub/restored.log"), "was being deleted");
+    assert_eq!(env.read(format!("{quarantine}/1/stranded.log")), "its folder is gone");
+    assert!(!env.exists(format!("{quarantine}/0")));
+    assert!(run.stdout.ends_with("| rotate | OK | ROTATE=DONE |\n"), "{}", run.stdout);
+}
