@@ -330,11 +330,20 @@ fn tidy_quarantine(handle: BorrowedFd<'_>, shown_as: &Path) -> Vec<PathBuf> {
     let mut left = Vec::new();
     let Ok(mut reader) = Dir::read_from(handle) else { return left };
     let mut folders = Vec::new();
+    let mut origins = Vec::new();
     while let Some(Ok(entry)) = reader.read() {
         let name = entry.file_name().to_bytes();
-        if name != b"." && name != b".." && !name.ends_with(b".origin") {
+        if let Some(number) = name.strip_suffix(b".origin") {
+            origins.push(OsStr::from_bytes(number).to_os_string());
+        } else if name != b"." && name != b".." {
             folders.push(OsStr::from_bytes(name).to_os_string());
         }
+    }
+    // A record whose folder was never made (killed between the two steps) guards nothing.
+    for number in origins.iter().filter(|number| !folders.contains(number)) {
+        let mut origin = number.clone();
+        origin.push(".origin");
+        let _ = unlinkat(handle, origin.as_os_str(), AtFlags::empty());
     }
     for folder in folders {
         match unlinkat(handle, folder.as_os_str(), AtFlags::REMOVEDIR) {
