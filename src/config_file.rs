@@ -63,6 +63,10 @@ fn user_terms(message: &str) -> String {
     if message == "recursion limit exceeded" {
         return too_complex("Depth");
     }
+    // A budget breach that reaches us wrapped (with its location) rather than as Error::Budget.
+    if let Some(breach) = message.strip_prefix("budget breached: ") {
+        return too_complex(breach);
+    }
     if let Some((head, _)) = message.split_once("; use Option<") {
         let head =
             head.replace("cannot deserialize null into string", "this field needs text, not an empty value");
@@ -181,6 +185,16 @@ mod tests {
         let many = format!("tasks: [{}]", "1,".repeat(300_000));
         let error = parse::<Config>(&many, "c.yaml").unwrap_err().to_string();
         assert!(!error.contains("budget") && !error.contains('{'), "{error}");
+        // The same breach inside a list of mappings arrives wrapped with its location.
+        let rules: String = (0..130_000).map(|_| "  - {name: a}\n").collect();
+        let parsed = parse::<
+            std::collections::BTreeMap<String, Vec<std::collections::BTreeMap<String, String>>>,
+        >(&format!("tasks:\n{rules}"), "c.yaml");
+        let error = parsed.unwrap_err().to_string();
+        assert!(
+            error.ends_with("the file has too many values for a config file; is this the right file?"),
+            "{error}"
+        );
     }
 
     #[test]

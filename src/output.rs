@@ -56,6 +56,23 @@ pub trait Report: Serialize {
     fn write_problems(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         self.write_text(out, style)
     }
+    /// Whether the `--format json` document is written while it is serialized (fields in
+    /// declaration order, then `tool`, `status`, `marker`) instead of built in memory first with
+    /// sorted keys: for reports with a row per file, where the in-memory document cost 7× the
+    /// text output's peak memory at a million files.
+    fn streams_json(&self) -> bool {
+        false
+    }
+}
+
+/// The streamed form of a report's JSON document.
+#[derive(Serialize)]
+struct StreamedDocument<'a, R> {
+    #[serde(flatten)]
+    report: &'a R,
+    tool: &'a str,
+    status: &'a str,
+    marker: String,
 }
 
 /// Colour for one stream, decided once.
@@ -170,6 +187,19 @@ impl Printer {
         let marker = report.marker();
         let mut stdout = io::stdout().lock();
         let written = match self.format {
+            Format::Json if report.streams_json() => {
+                let document = StreamedDocument {
+                    report,
+                    tool: marker.tool,
+                    status: marker.verdict.label(),
+                    marker: marker.assignment(),
+                };
+                let mut buffered = io::BufWriter::with_capacity(64 * 1024, &mut stdout);
+                serde_json::to_writer_pretty(&mut buffered, &document)
+                    .map_err(io::Error::from)
+                    .and_then(|()| writeln!(buffered))
+                    .and_then(|()| buffered.flush())
+            }
             Format::Json => {
                 let document = json_document(report, &marker)?;
                 writeln!(stdout, "{document}")

@@ -3,12 +3,14 @@
 //! The zip is written under a temporary name in DIR, read back and checked entry by entry (name,
 //! size, SHA-256 of the content), and only then fsynced and renamed to
 //! `artifacts-<UTC timestamp>.zip`. Files that changed or vanished since planning are left out
-//! of the zip and therefore kept. Writers into one archive folder take a lock there, so the
-//! `.mmops-tmp-*` files a killed run left behind can be removed safely by the next run.
+//! of the zip and therefore kept. Writers into one archive folder take a lock there (checked like
+//! the run lock: never a symlink, FIFO, device or hard link); temporary files a killed run left
+//! behind are removed by the one policy of `atomic_write` (only when their owner is gone).
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -19,10 +21,10 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-use crate::atomic_write::{AtomicFile, TEMP_PREFIX};
+use crate::atomic_write::{self, AtomicFile};
 use crate::sanitize::display_path;
 
-use super::apply::{FileResult, open_planned_file, open_scanned_dir};
+use super::apply::{DirOpener, FileResult, open_lock_file, open_planned_file};
 use super::scan::{BaseDir, Scan};
 
 /// Lock taken in the archive folder while a zip is being written there.
@@ -34,8 +36,6 @@ pub(crate) struct ArchiveSummary {
     pub path: String,
     pub files: u64,
     pub bytes: u64,
-    /// Temporary files of a killed earlier run that were removed from the archive folder.
-    pub stale_temp_files_removed: Vec<String>,
 }
 
 /// The archive folder, locked against other rotations writing into it, with the leftovers of
@@ -43,8 +43,8 @@ pub(crate) struct ArchiveSummary {
 pub(crate) struct ArchiveDir {
     path: PathBuf,
     _lock: File,
-    /// `.mmops-tmp-*` files of a killed earlier run, removed on opening.
-    pub stale_temp_files_removed: Vec<String>,
+    /// Temporary files of killed runs removed on opening (the shared policy: owner gone).
+    pub stale_temp_files_removed: Vec<PathBuf>,
 }
 
 impl ArchiveDir {
@@ -57,16 +57,19 @@ impl ArchiveDir {
         } else if !path.is_dir() {
             return Ok(None);
         }
-        let lock = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path.join(ARCHIVE_LOCK_NAME))
-            .with_context(|| format!("cannot open the archive lock in {shown}"))?;
+        let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+        let handle = rustix::fs::openat(rustix::fs::CWD, path, flags, rustix::fs::Mode::empty())
+            .map_err(|errno| anyhow!("cannot open the archive folder {shown}: {}", io::Error::from(errno)))?;
+        let lock_shown = display_path(&path.join(ARCHIVE_LOCK_NAME));
+        let lock = open_lock_file(handle.as_fd(), OsStr::new(ARCHIVE_LOCK_NAME), &lock_shown)?;
         lock.lock().with_context(|| format!("cannot lock the archive folder {shown}"))?;
-        let stale_temp_files_removed = remove_stale_temp_files(path)?;
+        let stale_temp_files_removed = atomic_write::clean_stale_temp_files(path);
         Ok(Some(ArchiveDir { path: path.to_path_buf(), _lock: lock, stale_temp_files_removed }))
+    }
+
+    /// Prepares the zip's temporary file in the archive folder (before anything is deleted).
+    pub fn prepare(&self, now: DateTime<Utc>) -> Result<AtomicFile> {
+        AtomicFile::create(&free_archive_name(&self.path, now))
     }
 }
 
@@ -74,92 +77,113 @@ impl ArchiveDir {
 /// that changed or vanished get that result in `results` (same order as `selected`) and are left
 /// out. On error nothing is in place under the final name and the caller must delete nothing.
 pub(crate) fn write_archive(
-    archive: &ArchiveDir,
-    now: DateTime<Utc>,
+    mut atomic: AtomicFile,
     base: &BaseDir,
     scan: &Scan,
     selected: &[u32],
     results: &mut [Option<(FileResult, Option<String>)>],
 ) -> Result<ArchiveSummary> {
-    let archive_dir = archive.path.as_path();
-    let final_path = free_archive_name(archive_dir, now);
-    let mut atomic = AtomicFile::create(&final_path)?;
-    let shown = final_path.display().to_string();
-
+    let shown = atomic.path().display().to_string();
     // Entries in path order; the folder handle is reused while consecutive files share it.
     let mut order: Vec<usize> = (0..selected.len()).collect();
     order.sort_by(|&a, &b| {
         scan.compare_paths(&scan.files[selected[a] as usize], &scan.files[selected[b] as usize])
     });
     let mut written: Vec<(String, u64, [u8; 32])> = Vec::new();
-    {
-        let mut zip = ZipWriter::new(atomic.file_mut());
-        let mut open_dir: Option<(u32, Option<OwnedFd>)> = None;
-        for position in order {
-            let file = &scan.files[selected[position] as usize];
-            let relative = scan.relative_path(file);
-            let name = relative.to_str().ok_or_else(|| {
-                anyhow!(
-                    "cannot archive {}: the name is not valid UTF-8, which zip cannot store; rename it or \
-                     protect it with --exclude; nothing was deleted",
-                    display_path(&relative)
-                )
-            })?;
-            if open_dir.as_ref().is_none_or(|(dir, _)| *dir != file.dir) {
-                let handle = open_scanned_dir(base, scan, file.dir)
-                    .with_context(|| format!("cannot open the folder of {}", display_path(&relative)))?;
-                open_dir = Some((file.dir, handle));
-            }
-            let Some((_, Some(dir_handle))) = &open_dir else {
-                results[position] = Some((FileResult::Changed, None));
-                continue;
-            };
-            let mut source =
-                match open_planned_file(dir_handle.as_fd(), scan.name(file), file, base.identity.device) {
-                    Ok(Some(source)) => source,
-                    Ok(None) => {
-                        results[position] = Some((FileResult::Changed, None));
-                        continue;
-                    }
-                    Err(Errno::NOENT) => {
-                        results[position] = Some((FileResult::Vanished, None));
-                        continue;
-                    }
-                    Err(errno) => {
-                        let reason = format!("cannot read it for the archive: {}", io::Error::from(errno));
-                        results[position] = Some((FileResult::Failed, Some(reason)));
-                        continue;
-                    }
-                };
-            let options = SimpleFileOptions::default()
-                .compression_method(CompressionMethod::Deflated)
-                .last_modified_time(zip_time(file.mtime_seconds))
-                .unix_permissions(
-                    source
-                        .metadata()
-                        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
-                        .unwrap_or(0o644),
-                )
-                .large_file(file.size >= u64::from(u32::MAX));
-            zip.start_file(name, options).with_context(|| format!("cannot add {name} to {shown}"))?;
-            let mut hashing = HashingReader { inner: &mut source, hasher: Sha256::new(), bytes: 0 };
-            io::copy(&mut hashing, &mut zip).with_context(|| format!("cannot copy {name} into {shown}"))?;
-            if hashing.bytes != file.size {
-                bail!("{name} changed while it was being archived; nothing was deleted; run again");
-            }
-            written.push((name.to_string(), file.size, hashing.hasher.finalize().into()));
-        }
-        zip.finish().with_context(|| format!("cannot finish {shown}"))?;
-    }
+    let mut zip = ZipWriter::new(QuietAfterError::new(atomic.file_mut()));
+    let filled = fill_zip(&mut zip, &shown, base, scan, selected, &order, results, &mut written);
+    // Finished explicitly on every path: the writer then never finalizes from its Drop, which
+    // prints its own line on stderr when that fails (a full disk).
+    let finished = zip.finish();
+    let first_error = match &finished {
+        Ok(writer) => writer.error.as_ref().map(|error| io::Error::new(error.kind(), error.to_string())),
+        Err(_) => None,
+    };
+    filled
+        .and_then(|()| finished.map(drop).with_context(|| format!("cannot finish {shown}")))
+        .and_then(|()| match first_error {
+            Some(error) => Err(anyhow::Error::new(error).context(format!("cannot write {shown}"))),
+            None => Ok(()),
+        })
+        .context("nothing was deleted")?;
     verify(atomic.file_mut(), &written)
         .with_context(|| format!("the archive {shown} did not read back correctly; nothing was deleted"))?;
-    atomic.commit()?;
+    atomic.commit().context("nothing was deleted")?;
     Ok(ArchiveSummary {
         path: shown,
         files: written.len() as u64,
         bytes: written.iter().map(|(_, size, _)| size).sum(),
-        stale_temp_files_removed: archive.stale_temp_files_removed.clone(),
     })
+}
+
+/// Copies the planned files into the zip, each checked to be the planned file through its open
+/// handle; folders are reached handle by handle from the base dir, so depth has no limit.
+#[allow(clippy::too_many_arguments)]
+fn fill_zip(
+    zip: &mut ZipWriter<QuietAfterError<&mut File>>,
+    shown: &str,
+    base: &BaseDir,
+    scan: &Scan,
+    selected: &[u32],
+    order: &[usize],
+    results: &mut [Option<(FileResult, Option<String>)>],
+    written: &mut Vec<(String, u64, [u8; 32])>,
+) -> Result<()> {
+    let mut opener = DirOpener::new(base, scan);
+    for &position in order {
+        let file = &scan.files[selected[position] as usize];
+        let relative = scan.relative_path(file);
+        let name = relative.to_str().ok_or_else(|| {
+            anyhow!(
+                "cannot archive {}: the name is not valid UTF-8, which zip cannot store; rename it or \
+                 protect it with --exclude",
+                display_path(&relative)
+            )
+        })?;
+        let dir_handle = opener
+            .open(file.dir)
+            .with_context(|| format!("cannot open the folder of {}", display_path(&relative)))?;
+        let Some(dir_handle) = dir_handle else {
+            results[position] = Some((FileResult::Changed, None));
+            continue;
+        };
+        let mut source = match open_planned_file(dir_handle, scan.name(file), file, base.identity.device) {
+            Ok(Some(source)) => source,
+            Ok(None) => {
+                results[position] = Some((FileResult::Changed, None));
+                continue;
+            }
+            Err(Errno::NOENT) => {
+                results[position] = Some((FileResult::Vanished, None));
+                continue;
+            }
+            Err(errno) => {
+                let reason = format!("cannot read it for the archive: {}", io::Error::from(errno));
+                results[position] = Some((FileResult::Failed, Some(reason)));
+                continue;
+            }
+        };
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .last_modified_time(dos_time(file.mtime_seconds))
+            .unix_permissions(
+                source
+                    .metadata()
+                    .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+                    .unwrap_or(0o644),
+            )
+            .large_file(file.size >= u64::from(u32::MAX));
+        zip.start_file(name, options)
+            .with_context(|| format!("cannot add {} to {shown}", display_path(&relative)))?;
+        let mut hashing = HashingReader { inner: &mut source, hasher: Sha256::new(), bytes: 0 };
+        io::copy(&mut hashing, zip)
+            .with_context(|| format!("cannot copy {} into {shown}", display_path(&relative)))?;
+        if hashing.bytes != file.size {
+            bail!("{} changed while it was being archived; run again", display_path(&relative));
+        }
+        written.push((name.to_string(), file.size, hashing.hasher.finalize().into()));
+    }
+    Ok(())
 }
 
 /// `artifacts-20251011T120000Z.zip`, or `…-2.zip`, `…-3.zip` when that name is taken: an
@@ -173,30 +197,6 @@ fn free_archive_name(archive_dir: &Path, now: DateTime<Utc>) -> PathBuf {
         counter += 1;
     }
     path
-}
-
-/// Removes `.mmops-tmp-*` regular files from the archive folder: with the archive lock held, no
-/// live writer owns one, so they are leftovers of a killed run.
-fn remove_stale_temp_files(archive_dir: &Path) -> Result<Vec<String>> {
-    let mut removed = Vec::new();
-    let entries = fs::read_dir(archive_dir)
-        .with_context(|| format!("cannot list the archive folder {}", archive_dir.display()))?;
-    for entry in entries {
-        let entry =
-            entry.with_context(|| format!("cannot list the archive folder {}", archive_dir.display()))?;
-        let name = entry.file_name();
-        if !name.as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes())
-            || !entry.file_type().is_ok_and(|t| t.is_file())
-        {
-            continue;
-        }
-        let path = entry.path();
-        fs::remove_file(&path)
-            .with_context(|| format!("cannot remove the stale temporary file {}", path.display()))?;
-        removed.push(display_path(Path::new(&name)));
-    }
-    removed.sort();
-    Ok(removed)
 }
 
 /// Reads the written zip back: the same entries in the same order, each with the right size and
@@ -224,21 +224,88 @@ fn verify(file: &mut File, written: &[(String, u64, [u8; 32])]) -> Result<()> {
     Ok(())
 }
 
-/// A file's mtime as a zip timestamp (2-second resolution, years 1980–2107, clamped).
-fn zip_time(mtime_seconds: i64) -> zip::DateTime {
+/// A file's mtime as an MS-DOS (zip) timestamp: 2-second resolution, local fields taken in UTC,
+/// years 1980–2107. Earlier times become 1980-01-01 00:00:00 and later ones 2107-12-31 23:59:58
+/// (clamping only the year would store 1969-12-31 as 1980-12-31).
+pub(crate) fn dos_time(mtime_seconds: i64) -> zip::DateTime {
+    let earliest = zip::DateTime::from_date_and_time(1980, 1, 1, 0, 0, 0).unwrap_or_default();
     let Some(instant) = DateTime::<Utc>::from_timestamp(mtime_seconds, 0) else {
-        return zip::DateTime::default();
+        return earliest;
     };
-    let year = instant.year().clamp(1980, 2107) as u16;
+    if instant.year() < 1980 {
+        return earliest;
+    }
+    if instant.year() > 2107 {
+        return zip::DateTime::from_date_and_time(2107, 12, 31, 23, 59, 58).unwrap_or_default();
+    }
     zip::DateTime::from_date_and_time(
-        year,
+        instant.year() as u16,
         instant.month() as u8,
         instant.day() as u8,
         instant.hour() as u8,
         instant.minute() as u8,
         instant.second() as u8,
     )
-    .unwrap_or_default()
+    .unwrap_or(earliest)
+}
+
+/// A writer that reports its first error and then pretends to work, discarding everything while
+/// keeping a consistent position: once a write failed the zip is abandoned anyway, and this way
+/// the zip writer's own attempts to finish it (on `finish` or on drop) cannot print anything.
+struct QuietAfterError<W> {
+    inner: W,
+    error: Option<io::Error>,
+    position: u64,
+    end: u64,
+}
+
+impl<W> QuietAfterError<W> {
+    fn new(inner: W) -> QuietAfterError<W> {
+        QuietAfterError { inner, error: None, position: 0, end: 0 }
+    }
+
+    fn fail(&mut self, error: io::Error) -> io::Error {
+        let copy = io::Error::new(error.kind(), error.to_string());
+        self.error.get_or_insert(error);
+        copy
+    }
+}
+
+impl<W: Write> Write for QuietAfterError<W> {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        let count = if self.error.is_some() {
+            buffer.len()
+        } else {
+            self.inner.write(buffer).map_err(|error| self.fail(error))?
+        };
+        self.position += count as u64;
+        self.end = self.end.max(self.position);
+        Ok(count)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.error.is_some() {
+            return Ok(());
+        }
+        self.inner.flush().map_err(|error| self.fail(error))
+    }
+}
+
+impl<W: Seek> Seek for QuietAfterError<W> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        if self.error.is_none() {
+            self.position = self.inner.seek(to).map_err(|error| self.fail(error))?;
+        } else {
+            let target = match to {
+                io::SeekFrom::Start(offset) => Some(offset),
+                io::SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
+                io::SeekFrom::End(delta) => self.end.checked_add_signed(delta),
+            };
+            self.position = target.ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        }
+        self.end = self.end.max(self.position);
+        Ok(self.position)
+    }
 }
 
 /// Hashes and counts what passes through.
@@ -254,5 +321,24 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buffer[..count]);
         self.bytes += count as u64;
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(time: zip::DateTime) -> (u16, u8, u8, u8, u8, u8) {
+        (time.year(), time.month(), time.day(), time.hour(), time.minute(), time.second())
+    }
+
+    #[test]
+    fn dos_time_clamps_before_1980_and_after_2107_instead_of_mangling_the_date() {
+        // 1969-12-31T23:59:59Z was stored as 1980-12-31 when only the year was clamped.
+        assert_eq!(fields(dos_time(-1)), (1980, 1, 1, 0, 0, 0));
+        assert_eq!(fields(dos_time(i64::MIN)), (1980, 1, 1, 0, 0, 0));
+        assert_eq!(fields(dos_time(315_532_800)), (1980, 1, 1, 0, 0, 0));
+        assert_eq!(fields(dos_time(1_760_184_001)), (2025, 10, 11, 12, 0, 0));
+        assert_eq!(fields(dos_time(4_354_819_200)), (2107, 12, 31, 23, 59, 58)); // 2108-01-01
     }
 }

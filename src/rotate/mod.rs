@@ -13,13 +13,14 @@ mod report;
 mod scan;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
-use rustix::fs::{AtFlags, CWD, statat};
+use std::io::Write as _;
 
+use anyhow::{Context as _, Result, bail};
+use rustix::fs::{AtFlags, CWD, fstat, statat};
+
+use crate::atomic_write::AtomicFile;
 use crate::cli::RotateArgs;
 use crate::context::Context;
 use crate::outcome::Verdict;
@@ -27,8 +28,8 @@ use crate::progress::Progress;
 use crate::prometheus::{Exposition, MetricType};
 use crate::sanitize::display_path;
 
-use apply::{Attempt, FileResult, RunLock};
-use plan::check_guards;
+use apply::{Attempt, FileResult, MAX_WAIT_LOCK, Quarantine, RunLock};
+use plan::{GuardInput, GuardRule, PlanFile as _, check_guards};
 use policy::Source;
 use report::{FilesView, PathError, RotateReport, RuleView, ScanView, Totals};
 use scan::{BaseDir, Identity, ScanOptions};
@@ -40,6 +41,13 @@ const FUTURE_NAMES_SHOWN: usize = 5;
 
 pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     let printer = &context.printer;
+    if let Some(wait) = args.wait_lock.filter(|&wait| wait > MAX_WAIT_LOCK) {
+        bail!(
+            "--wait-lock {}: at most {} (7 days) is accepted; a longer wait is a typo, not a plan",
+            crate::units::format_duration(wait),
+            crate::units::format_duration(MAX_WAIT_LOCK)
+        );
+    }
     let retention = policy::resolve(args)?;
     let base = BaseDir::open(&args.base_dir)?;
     let archive_identity = match &args.archive {
@@ -58,6 +66,9 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     } else {
         Some(RunLock::acquire(&base, args.wait_lock.unwrap_or(Duration::ZERO))?)
     };
+    if !args.dry_run {
+        report_restored(printer, &base, &apply::restore_dead_quarantines(&base));
+    }
 
     let mut scan = scan::scan(
         &base,
@@ -77,8 +88,21 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     let limits: Vec<plan::Limits> = retention.rules.iter().map(|rule| rule.limits).collect();
     let plan = plan::plan(&scan.files, |a, b| scan.compare_paths(a, b), &limits, now_nanos);
     let candidate_count = scan.files.len() as u64;
-    let refusal =
-        check_guards(plan.selected.len() as u64, candidate_count, args.allow_delete_all, args.max_delete);
+    let refusal = check_guards(&GuardInput {
+        selected: plan.selected.len() as u64,
+        candidates: candidate_count,
+        rules: retention
+            .rules
+            .iter()
+            .zip(&plan.groups)
+            .map(|(rule, summary)| GuardRule { label: &rule.label, limits: rule.limits, summary })
+            .collect(),
+        // Sorted oldest first: the last file is the newest.
+        newest: scan.files.last().map(|file| (display_path(&scan.relative_path(file)), file.mtime_nanos())),
+        now_nanos,
+        allow_delete_all: args.allow_delete_all,
+        max_delete: args.max_delete,
+    });
 
     let mut warnings = Vec::new();
     if !plan.future.is_empty() {
@@ -115,10 +139,11 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     let mut archive_summary = None;
     let mut pruned_dirs = Vec::new();
     let mut dry_run_refusal = None;
+    let mut prom_output = None;
+    let mut base_dir_removed = false;
 
     if args.dry_run {
         if let Some(refusal) = &refusal {
-            warnings.push(format!("a real run would be refused: {}", refusal.message()));
             dry_run_refusal = Some(refusal.message());
         }
         if args.prom_file.is_some() {
@@ -128,27 +153,32 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         if let Some(refusal) = refusal {
             bail!("{}; nothing was deleted", refusal.message());
         }
+        // Every output is prepared (its folder checked, its temporary file made) before the first
+        // delete, so a bad output path fails with nothing changed.
+        if let Some(path) = &args.prom_file {
+            prom_output = Some(AtomicFile::create(path).context("--prom-file: nothing was deleted")?);
+        }
         let mut archived: Vec<Option<Attempt>> = vec![None; selected_indices.len()];
+        let mut archive_file = None;
+        let mut archive_dir = None;
         if let Some(dir) = &args.archive {
             // Opened even when nothing is selected, so a killed run's temporary files go.
-            let archive_dir = archive::ArchiveDir::open(dir, !selected_indices.is_empty())?;
-            for name in archive_dir.iter().flat_map(|opened| &opened.stale_temp_files_removed) {
-                printer.note(format!(
-                    "removed {name}, a temporary file left by an interrupted run, from {}",
-                    dir.display()
-                ));
-            }
-            if let (Some(archive_dir), false) = (&archive_dir, selected_indices.is_empty()) {
-                archive_summary = Some(archive::write_archive(
-                    archive_dir,
-                    context.now,
-                    &base,
-                    &scan,
-                    &selected_indices,
-                    &mut archived,
-                )?);
+            archive_dir = archive::ArchiveDir::open(dir, !selected_indices.is_empty())?;
+            if let Some(opened) = &archive_dir {
+                for removed in &opened.stale_temp_files_removed {
+                    printer.note(crate::atomic_write::temp_file_note(removed, true));
+                }
+                if !selected_indices.is_empty() {
+                    archive_file = Some(opened.prepare(context.now)?);
+                }
             }
         }
+        let quarantine = if selected_indices.is_empty() { None } else { Some(Quarantine::create(&base)?) };
+        if let Some(atomic) = archive_file {
+            archive_summary =
+                Some(archive::write_archive(atomic, &base, &scan, &selected_indices, &mut archived)?);
+        }
+        drop(archive_dir);
         // Files that changed, vanished or could not be read while archiving are not deleted.
         let to_delete: Vec<u32> = selected_indices
             .iter()
@@ -159,17 +189,16 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         let progress = Progress::items(printer, to_delete.len() as u64, PROGRESS_THRESHOLD, "deleting");
         // From here on SIGINT/SIGTERM stop the run between two files, so the report says exactly
         // what was deleted and the lock is released by a normal exit.
-        let interrupted = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(signal, Arc::clone(&interrupted))
-                .context("cannot install the SIGINT/SIGTERM handler")?;
+        let watch = crate::interrupt::Watch::start()?;
+        let mut deleted = match &quarantine {
+            Some(quarantine) => apply::delete_files(&base, &scan, quarantine, &to_delete, || {
+                progress.advance(1);
+                !watch.requested()
+            }),
+            None => Vec::new(),
         }
-        let mut deleted = apply::delete_files(&base, &scan, &to_delete, || {
-            progress.advance(1);
-            !interrupted.load(Ordering::Relaxed)
-        })
         .into_iter();
-        if interrupted.load(Ordering::Relaxed) {
+        if watch.requested() {
             printer.problem("interrupted: stopped between two files; the files not yet deleted are kept");
         }
         progress.finish();
@@ -180,14 +209,23 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             };
         }
         for ((index, _), (result, error)) in plan.selected.iter().zip(&attempts) {
-            if *result == FileResult::Failed {
-                let path = scan.relative_path(&scan.files[*index as usize]);
-                printer.problem(format!(
+            let path = || shown_relative(&base, &scan.relative_path(&scan.files[*index as usize]));
+            match result {
+                FileResult::Failed => printer.problem(format!(
                     "cannot delete {}: {}",
-                    shown_relative(&base, &path),
+                    path(),
                     error.as_deref().unwrap_or("unknown error")
-                ));
+                )),
+                FileResult::Quarantined => printer.problem(format!(
+                    "{}: {}; move it back by hand",
+                    path(),
+                    error.as_deref().unwrap_or("kept in the quarantine")
+                )),
+                _ => {}
             }
+        }
+        if let Some(quarantine) = quarantine {
+            quarantine.finish(&base);
         }
         if args.prune_empty_dirs {
             let mut touched: Vec<u32> = plan
@@ -202,6 +240,15 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             let (removed, problems) = apply::prune_empty_dirs(&base, &scan, &touched);
             pruned_dirs = removed.iter().map(|path| display_path(path)).collect();
             warnings.extend(problems);
+        }
+        // A removed folder keeps its open handle but has no link left.
+        base_dir_removed = fstat(&base.handle).is_ok_and(|stat| stat.st_nlink == 0);
+        if base_dir_removed {
+            printer.problem(format!(
+                "the base dir {} was removed during the run (by something else); the files this run did not \
+                 delete went with it",
+                display_path(&base.path)
+            ));
         }
     }
     for warning in &warnings {
@@ -223,6 +270,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             FileResult::Changed => totals.changed += 1,
             FileResult::Failed => totals.failed += 1,
             FileResult::Interrupted => totals.interrupted += 1,
+            FileResult::Quarantined => totals.quarantined += 1,
             FileResult::WouldDelete => {}
         }
     }
@@ -235,8 +283,14 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             totals.deleted_bytes + vanished_bytes(&plan, &scan, &attempts),
         )
     };
-    totals.kept_files = candidate_count - gone.0;
-    totals.kept_bytes = scanned_bytes - gone.1;
+    if base_dir_removed {
+        // Nothing is kept: whatever this run did not delete was removed along with the folder.
+        totals.kept_files = 0;
+        totals.kept_bytes = 0;
+    } else {
+        totals.kept_files = candidate_count - gone.0;
+        totals.kept_bytes = scanned_bytes - gone.1;
+    }
 
     let rule_labels: Vec<String> = retention.rules.iter().map(|rule| rule.label.clone()).collect();
     let (policy, default_policy) = match &retention.source {
@@ -289,12 +343,80 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         archive: archive_summary,
         pruned_dirs,
         refusal: dry_run_refusal,
+        base_dir_removed,
         warnings,
     };
-    if let (Some(path), false) = (&args.prom_file, args.dry_run) {
-        write_prom_file(path, &report, context)?;
+    let changed_disk = report.totals.deleted_files > 0 || report.archive.is_some();
+    let done = || {
+        format!(
+            "{} {} deleted ({}){}",
+            report.totals.deleted_files,
+            if report.totals.deleted_files == 1 { "file was" } else { "files were" },
+            crate::units::format_size(report.totals.deleted_bytes),
+            report
+                .archive
+                .as_ref()
+                .map_or(String::new(), |archive| format!(", archived into {}", archive.path))
+        )
+    };
+    if let Some(mut atomic) = prom_output {
+        let written = atomic
+            .write_all(prom_text(&report, context).as_bytes())
+            .context("cannot write --prom-file")
+            .and_then(|()| atomic.commit());
+        if let Err(error) = written {
+            // Too late for "nothing changed": say what was done, then fail PARTIAL.
+            let _ = printer.emit(&report);
+            return Err(partial(error.context(format!("{}; ROTATE=PARTIAL", done()))));
+        }
     }
-    printer.emit(&report)
+    if let Some(refusal) = &report.refusal {
+        // The pre-live step dry-runs the policy: it must fail as the real run would (exit 2). In
+        // JSON the error document is the one document on stdout; in text the plan comes first.
+        if printer.format() == crate::cli::Format::Text {
+            printer.emit(&report)?;
+        }
+        bail!("a real run would be refused: {refusal}");
+    }
+    match printer.emit(&report) {
+        Ok(verdict) => Ok(verdict),
+        Err(error) if changed_disk => {
+            printer.problem(format!("{}; | rotate | FAIL | ROTATE=PARTIAL |", done()));
+            Err(partial(error))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// A failure after something irreversible: exit 1, never "nothing changed" (exit 2).
+fn partial(error: anyhow::Error) -> anyhow::Error {
+    let message = crate::output::error_line(&error);
+    anyhow::Error::new(crate::outcome::Partial(message))
+}
+
+/// Tells what the restore of a killed run's quarantine did.
+fn report_restored(printer: &crate::output::Printer, base: &BaseDir, restored: &apply::Restored) {
+    if restored.restored > 0 {
+        printer.warn(format!(
+            "put back {} {} that an interrupted run had moved into its quarantine folder in {}",
+            restored.restored,
+            if restored.restored == 1 { "file" } else { "files" },
+            display_path(&base.path)
+        ));
+    }
+    for left in &restored.left {
+        printer.problem(format!(
+            "{} stays in the quarantine of an interrupted run: its name is taken or its folder is gone; \
+             move it back by hand",
+            shown_relative(base, left)
+        ));
+    }
+    for live in &restored.live {
+        printer.warn(format!(
+            "{} belongs to a process that still runs; left alone",
+            shown_relative(base, Path::new(live))
+        ));
+    }
 }
 
 /// Bytes of selected files that someone else removed first (they are gone all the same).
@@ -324,11 +446,14 @@ fn shown_relative(base: &BaseDir, relative: &Path) -> String {
 }
 
 /// The Prometheus textfile: what was deleted and kept, failures, and when this ran.
-fn write_prom_file(path: &Path, report: &RotateReport<'_>, context: &Context) -> Result<()> {
+fn prom_text(report: &RotateReport<'_>, context: &Context) -> String {
     let base = report.base_dir.as_str();
     let labels = || vec![("base_dir", base)];
     let totals = &report.totals;
-    let failures = totals.failed + report.scan.errors.len() as u64;
+    let failures = totals.failed
+        + totals.quarantined
+        + report.scan.errors.len() as u64
+        + u64::from(report.base_dir_removed);
     let mut exposition = Exposition::new();
     for (name, help, value) in [
         ("mmops_rotate_deleted_files", "Files deleted by the last rotation.", totals.deleted_files),
@@ -351,7 +476,7 @@ fn write_prom_file(path: &Path, report: &RotateReport<'_>, context: &Context) ->
         MetricType::Gauge,
         &[(labels(), context.now.timestamp() as f64)],
     );
-    exposition.write_to(path)
+    exposition.as_str().to_string()
 }
 
 /// Parses a retention policy file; the fuzz target's way in.

@@ -69,6 +69,9 @@ pub(crate) struct GroupSummary {
     pub future_files: u64,
     /// Limits the kept files still exceed because future-dated files cannot be deleted.
     pub unmet: Vec<String>,
+    /// The newest file's mtime, for the guards' messages.
+    #[serde(skip)]
+    pub newest_nanos: Option<i128>,
 }
 
 /// The decision: which files go, in oldest-first order, and the per-rule totals.
@@ -205,16 +208,22 @@ fn plan_group<F: PlanFile>(
         kept_bytes,
         future_files: (total_files - deletable) as u64,
         unmet,
+        newest_nanos: group.last().map(|&index| files[index as usize].mtime_nanos()),
     }
 }
 
 /// Why a real run must not go ahead.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Refusal {
     /// Every candidate would go (a clock far ahead makes every file look old).
     DeleteAll { files: u64 },
     /// More than `--max-delete`.
     TooMany { files: u64, max_delete: u64 },
+    /// A rule with an age limit would lose every file of its group.
+    GroupDeleteAll { rule: String, files: u64, newest_age_days: f64 },
+    /// The newest file of the whole tree is older than the smallest age limit in force: the
+    /// clock jumped ahead, or every writer stopped; either way a person should look first.
+    AllStale { newest: String, newest_age_days: f64, rule: String, limit_days: f64 },
 }
 
 impl Refusal {
@@ -229,22 +238,82 @@ impl Refusal {
                 "refusing to delete {files} files, more than --max-delete {max_delete}; check the limits, \
                  or raise --max-delete"
             ),
+            Refusal::GroupDeleteAll { rule, files, newest_age_days } => format!(
+                "refusing to delete all {files} files of rule {rule}: even its newest file is \
+                 {newest_age_days:.1} days old (the clock jumped ahead, or its writer stopped); check the \
+                 clock and the writer, or pass --allow-delete-all"
+            ),
+            Refusal::AllStale { newest, newest_age_days, rule, limit_days } => format!(
+                "refusing to run: the newest file of the whole tree ({newest}) is {newest_age_days:.1} days \
+                 old, older than the smallest age limit in force (days {limit_days} of rule {rule}), so the \
+                 clock jumped ahead or every writer stopped; check the clock, or pass --allow-delete-all"
+            ),
         }
     }
 }
 
+/// One rule as the guards see it.
+pub(crate) struct GuardRule<'a> {
+    pub label: &'a str,
+    pub limits: Limits,
+    pub summary: &'a GroupSummary,
+}
+
+/// What the guards need to know about the run, besides the plan.
+pub(crate) struct GuardInput<'a> {
+    pub selected: u64,
+    pub candidates: u64,
+    pub rules: Vec<GuardRule<'a>>,
+    /// The newest candidate's path (as printed) and mtime, when there is any candidate.
+    pub newest: Option<(String, i128)>,
+    pub now_nanos: i128,
+    pub allow_delete_all: bool,
+    pub max_delete: Option<u64>,
+}
+
+fn age_days(now_nanos: i128, mtime_nanos: i128) -> f64 {
+    (now_nanos - mtime_nanos) as f64 / NANOS_PER_DAY
+}
+
 /// The safety guards, checked after planning and before anything is deleted.
-pub(crate) fn check_guards(
-    selected: u64,
-    candidates: u64,
-    allow_delete_all: bool,
-    max_delete: Option<u64>,
-) -> Option<Refusal> {
-    if let Some(max_delete) = max_delete.filter(|&max| selected > max) {
-        return Some(Refusal::TooMany { files: selected, max_delete });
+pub(crate) fn check_guards(input: &GuardInput<'_>) -> Option<Refusal> {
+    if let Some(max_delete) = input.max_delete.filter(|&max| input.selected > max) {
+        return Some(Refusal::TooMany { files: input.selected, max_delete });
     }
-    if selected > 0 && selected == candidates && !allow_delete_all {
-        return Some(Refusal::DeleteAll { files: selected });
+    if input.allow_delete_all || input.selected == 0 {
+        return None;
+    }
+    if input.selected == input.candidates {
+        return Some(Refusal::DeleteAll { files: input.selected });
+    }
+    for rule in &input.rules {
+        let summary = rule.summary;
+        if rule.limits.days.is_some() && summary.files > 0 && summary.selected_files == summary.files {
+            let newest_age_days =
+                summary.newest_nanos.map_or(0.0, |newest| age_days(input.now_nanos, newest));
+            return Some(Refusal::GroupDeleteAll {
+                rule: rule.label.to_string(),
+                files: summary.files,
+                newest_age_days,
+            });
+        }
+    }
+    let smallest = input
+        .rules
+        .iter()
+        .filter(|rule| rule.summary.files > 0)
+        .filter_map(|rule| rule.limits.days.map(|days| (days, rule.label)))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    if let (Some((limit_days, rule)), Some((newest, mtime))) = (smallest, &input.newest) {
+        let newest_age_days = age_days(input.now_nanos, *mtime);
+        if newest_age_days > limit_days {
+            return Some(Refusal::AllStale {
+                newest: newest.clone(),
+                newest_age_days,
+                rule: rule.to_string(),
+                limit_days,
+            });
+        }
     }
     None
 }
@@ -369,13 +438,69 @@ mod tests {
         assert_eq!(result.groups[1].kept_files, 1);
     }
 
+    fn guards(selected: u64, candidates: u64, allow: bool, max: Option<u64>) -> Option<Refusal> {
+        check_guards(&GuardInput {
+            selected,
+            candidates,
+            rules: Vec::new(),
+            newest: None,
+            now_nanos: NOW,
+            allow_delete_all: allow,
+            max_delete: max,
+        })
+    }
+
     #[test]
     fn guards_refuse_delete_all_and_too_many() {
-        assert_eq!(check_guards(3, 3, false, None), Some(Refusal::DeleteAll { files: 3 }));
-        assert_eq!(check_guards(3, 3, true, None), None);
-        assert_eq!(check_guards(0, 0, false, None), None);
-        assert_eq!(check_guards(2, 3, false, Some(1)), Some(Refusal::TooMany { files: 2, max_delete: 1 }));
-        assert_eq!(check_guards(2, 3, false, Some(2)), None);
+        assert_eq!(guards(3, 3, false, None), Some(Refusal::DeleteAll { files: 3 }));
+        assert_eq!(guards(3, 3, true, None), None);
+        assert_eq!(guards(0, 0, false, None), None);
+        assert_eq!(guards(2, 3, false, Some(1)), Some(Refusal::TooMany { files: 2, max_delete: 1 }));
+        assert_eq!(guards(2, 3, false, Some(2)), None);
+    }
+
+    #[test]
+    fn guards_refuse_a_group_losing_every_file_and_a_tree_older_than_the_smallest_age_limit() {
+        // One kept file elsewhere (a keep rule) used to disable the global guard for good.
+        let mut files = vec![file("logs/a", 40.0, 1), file("logs/b", 35.0, 1), file("release/r", 400.0, 1)];
+        files[2].rule = Some(1);
+        let rules =
+            [Limits { days: Some(7.0), ..Limits::default() }, Limits { keep: Some(10), ..Limits::default() }];
+        let result = plan(&files, |a, b| a.path.cmp(&b.path), &rules, NOW);
+        let input = |newest_age: f64, allow| GuardInput {
+            selected: result.selected.len() as u64,
+            candidates: 3,
+            rules: vec![
+                GuardRule { label: "logs/**", limits: rules[0], summary: &result.groups[0] },
+                GuardRule { label: "release/**", limits: rules[1], summary: &result.groups[1] },
+            ],
+            newest: Some(("logs/b".to_string(), NOW - (newest_age * DAY as f64) as i128)),
+            now_nanos: NOW,
+            allow_delete_all: allow,
+            max_delete: None,
+        };
+        let refusal = check_guards(&input(35.0, false)).unwrap();
+        assert_eq!(
+            refusal,
+            Refusal::GroupDeleteAll { rule: "logs/**".into(), files: 2, newest_age_days: 35.0 }
+        );
+        assert!(refusal.message().contains("rule logs/**") && refusal.message().contains("35.0 days old"));
+        assert_eq!(check_guards(&input(35.0, true)), None);
+        // Nothing would be deleted by the age rule, but the newest file is older than 7 days.
+        let files = [file("logs/a", 3.0, 1), file("logs/b", 8.0, 1)];
+        let result = plan(&files, |a, b| a.path.cmp(&b.path), &rules[..1], NOW);
+        let input = GuardInput {
+            selected: 1,
+            candidates: 2,
+            rules: vec![GuardRule { label: "logs/**", limits: rules[0], summary: &result.groups[0] }],
+            newest: Some(("logs/a".to_string(), NOW - 8 * DAY)),
+            now_nanos: NOW,
+            allow_delete_all: false,
+            max_delete: None,
+        };
+        let refusal = check_guards(&input).unwrap();
+        assert!(matches!(refusal, Refusal::AllStale { limit_days, .. } if limit_days == 7.0), "{refusal:?}");
+        assert!(refusal.message().contains("(logs/a) is 8.0 days old"), "{}", refusal.message());
     }
 
     fn arbitrary_files() -> impl Strategy<Value = Vec<File>> {

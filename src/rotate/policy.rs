@@ -121,7 +121,7 @@ struct RuleConfig {
     glob: String,
     #[serde(default, deserialize_with = "deserialize_optional_days")]
     days: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_optional_keep")]
     keep: Option<u64>,
     #[serde(default, deserialize_with = "units::deserialize_optional_size")]
     max_size: Option<u64>,
@@ -188,6 +188,37 @@ pub(crate) fn load_policy(path: &Path, excludes: &mut Vec<PathGlob>) -> Result<V
             })
         })
         .collect()
+}
+
+/// `keep: 10`: a whole number of files (the parser's own words would be "invalid u64").
+fn deserialize_optional_keep<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct KeepVisitor;
+
+    impl Visitor<'_> for KeepVisitor {
+        type Value = u64;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("a whole number of files such as 10")
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
+            Ok(value)
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+            u64::try_from(value)
+                .map_err(|_| E::custom(format!("keep {value}: use a whole number of files such as 10")))
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<u64, E> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| E::custom(format!("keep {value:?}: use a whole number of files such as 10")))
+        }
+    }
+
+    deserializer.deserialize_any(KeepVisitor).map(Some)
 }
 
 /// `days: 7`, `days: 0.5` or `days: "7"`, through the same parser as `--days`.
@@ -281,6 +312,14 @@ mod tests {
         assert!(error.contains("rules: the policy has no rules"), "{error}");
         let error = parse("rules:\n  - glob: a\n    days: -3\n").unwrap_err().to_string();
         assert!(error.contains("policy.yaml:3:"), "{error}");
+        // In the policy's terms, not the parser's ("invalid u64", "use Option<String>").
+        let error = parse("rules:\n  - glob: a\n    keep: x\n").unwrap_err().to_string();
+        assert!(
+            error.ends_with("policy.yaml:3:11: keep \"x\": use a whole number of files such as 10"),
+            "{error}"
+        );
+        let error = parse("rules:\n  - glob:\n    days: 3\n").unwrap_err().to_string();
+        assert!(error.ends_with("policy.yaml:2:9: this field needs text, not an empty value"), "{error}");
         let error = parse("rules:\n  - glob: a\n    max_size: 2X\n").unwrap_err().to_string();
         assert!(error.contains("policy.yaml:3:") && error.contains("unknown size unit"), "{error}");
     }

@@ -39,6 +39,8 @@ pub(crate) struct RotateReport<'a> {
     pub pruned_dirs: Vec<String>,
     /// Set on a dry run whose real run would be refused by a safety guard.
     pub refusal: Option<String>,
+    /// The base dir was removed by something else during the run.
+    pub base_dir_removed: bool,
     pub warnings: Vec<String>,
 }
 
@@ -80,6 +82,8 @@ pub(crate) struct Totals {
     pub changed: u64,
     pub failed: u64,
     pub interrupted: u64,
+    /// Replaced while being deleted and kept in the quarantine folder.
+    pub quarantined: u64,
 }
 
 /// The selected files with their results, rendered lazily.
@@ -138,7 +142,11 @@ impl Serialize for FilesView<'_> {
 
 impl RotateReport<'_> {
     fn failed(&self) -> bool {
-        self.totals.failed > 0 || self.totals.interrupted > 0 || !self.scan.errors.is_empty()
+        self.totals.failed > 0
+            || self.totals.interrupted > 0
+            || self.totals.quarantined > 0
+            || self.base_dir_removed
+            || !self.scan.errors.is_empty()
     }
 }
 
@@ -148,12 +156,39 @@ impl Report for RotateReport<'_> {
             "INTERRUPTED"
         } else if self.failed() {
             "PARTIAL"
+        } else if self.refusal.is_some() {
+            "REFUSED"
         } else if self.dry_run {
             "DRYRUN"
         } else {
             "DONE"
         };
-        Marker::new("rotate", Verdict::from_passed(!self.failed()), "ROTATE", value)
+        let verdict = if self.totals.interrupted > 0 {
+            Verdict::Interrupted
+        } else {
+            Verdict::from_passed(!self.failed() && self.refusal.is_none())
+        };
+        Marker::new("rotate", verdict, "ROTATE", value)
+    }
+
+    fn streams_json(&self) -> bool {
+        true
+    }
+
+    fn write_problems(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        // `--quiet` on a failing run: the refusal and the files that went wrong, nothing else.
+        if let Some(refusal) = &self.refusal {
+            writeln!(out, "{}", style.warning(&format!("a real run would stop here: {refusal}")))?;
+        }
+        let view = &self.files;
+        for ((index, _), (result, error)) in view.selected.iter().zip(view.results) {
+            if matches!(result, FileResult::Failed | FileResult::Quarantined) {
+                let path = display_path(&view.scan.relative_path(&view.scan.files[*index as usize]));
+                let reason = error.as_deref().map_or(String::new(), |error| format!("  ({error})"));
+                writeln!(out, "{} {path}{reason}", style.bad(result.label()))?;
+            }
+        }
+        Ok(())
     }
 
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
@@ -244,7 +279,7 @@ impl RotateReport<'_> {
             let padded = format!("{:<13}", result.label());
             match result {
                 FileResult::WouldDelete | FileResult::Deleted => style.bold(&padded),
-                FileResult::Failed => style.bad(&padded),
+                FileResult::Failed | FileResult::Quarantined => style.bad(&padded),
                 FileResult::Changed | FileResult::Vanished | FileResult::Interrupted => {
                     style.warning(&padded)
                 }
@@ -257,6 +292,7 @@ impl RotateReport<'_> {
             FileResult::Changed,
             FileResult::Failed,
             FileResult::Interrupted,
+            FileResult::Quarantined,
         ]
         .into_iter()
         .map(|result| (result, label(result)))
@@ -285,8 +321,8 @@ impl RotateReport<'_> {
         if let Some(archive) = &self.archive {
             writeln!(
                 out,
-                "archived {} files ({}) into {}",
-                archive.files,
+                "archived {} ({}) into {}",
+                count(archive.files, "file"),
                 format_size(archive.bytes),
                 archive.path
             )?;
@@ -319,6 +355,7 @@ impl RotateReport<'_> {
                 (totals.vanished, "vanished"),
                 (totals.changed, "changed and kept"),
                 (totals.failed, "failed"),
+                (totals.quarantined, "kept in the quarantine"),
             ] {
                 if count > 0 {
                     line.push_str(&format!("; {count} {what}"));

@@ -2,7 +2,9 @@
 //!
 //! The walk opens every folder relative to its parent's handle with `O_NOFOLLOW`, so a symlink
 //! (or a folder swapped for one mid-walk) is never entered, and stats entries relative to that
-//! handle. Folders on another filesystem (a different device) are not entered. Memory matters at
+//! handle. Folders and files on another mount are not entered: the test compares mount ids
+//! (`statx` `STX_MNT_ID`), so a bind mount of the base dir's own filesystem, a read-only bind or
+//! a self bind is skipped like any other mount (device numbers alone miss those). Memory matters at
 //! hundreds of thousands of files: each file keeps only its folder index, its name and the facts
 //! the planner and the deleter need.
 
@@ -13,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
-use rustix::fs::{AtFlags, CWD, Dir, FileType, Mode, OFlags, Stat, fstat, openat, statat};
+use rustix::fs::{AtFlags, CWD, Dir, FileType, Mode, OFlags, Stat, Statx, StatxFlags, fstat, openat, statx};
 use rustix::io::Errno;
 
 use super::plan::PlanFile;
@@ -21,6 +23,10 @@ use super::policy::Retention;
 
 /// The lock file a real run holds, at the top of the base dir; the scan never lists it.
 pub(crate) const LOCK_FILE_NAME: &str = ".mmops-rotate.lock";
+
+/// Prefix of the per-run quarantine folder at the top of the base dir (see `apply`); the scan
+/// never lists it, even with `--include-hidden`.
+pub(crate) const QUARANTINE_PREFIX: &str = ".mmops-quarantine-";
 
 /// Index of the base dir in [`Scan::dirs`].
 pub(crate) const ROOT: u32 = 0;
@@ -36,6 +42,18 @@ impl Identity {
     pub fn of(stat: &Stat) -> Identity {
         Identity { device: stat.st_dev, inode: stat.st_ino }
     }
+}
+
+/// The mount a file or folder belongs to (statx `STX_MNT_ID`), when the kernel reports it
+/// (Linux 5.8 and later); older kernels fall back to comparing devices only.
+pub(crate) fn mount_id(handle: rustix::fd::BorrowedFd<'_>) -> Result<Option<u64>, Errno> {
+    let found = statx(handle, "", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?;
+    Ok(statx_mount(&found))
+}
+
+/// The mount id in a `statx` answer, when the kernel filled it in.
+pub(crate) fn statx_mount(found: &Statx) -> Option<u64> {
+    StatxFlags::from_bits_retain(found.stx_mask).contains(StatxFlags::MNT_ID).then_some(found.stx_mnt_id)
 }
 
 /// A folder seen by the scan.
@@ -175,6 +193,8 @@ pub(crate) struct BaseDir {
     pub path: PathBuf,
     pub handle: OwnedFd,
     pub identity: Identity,
+    /// The base dir's mount id; `None` on kernels without `STX_MNT_ID`.
+    pub mount: Option<u64>,
 }
 
 impl BaseDir {
@@ -191,7 +211,14 @@ impl BaseDir {
         })?;
         let stat = fstat(&handle)
             .map_err(|errno| anyhow!("cannot stat base dir {shown}: {}", std::io::Error::from(errno)))?;
-        Ok(BaseDir { path: path.to_path_buf(), handle, identity: Identity::of(&stat) })
+        let mount = mount_id(handle.as_fd())
+            .map_err(|errno| anyhow!("cannot stat base dir {shown}: {}", std::io::Error::from(errno)))?;
+        Ok(BaseDir { path: path.to_path_buf(), handle, identity: Identity::of(&stat), mount })
+    }
+
+    /// Whether something with this mount id lies on the base dir's own mount.
+    pub fn same_mount(&self, mount: Option<u64>) -> bool {
+        self.mount.is_none() || mount == self.mount
     }
 }
 
@@ -209,6 +236,7 @@ pub(crate) fn scan(base: &BaseDir, options: &ScanOptions<'_>) -> Scan {
         options,
         needs_paths: options.retention.needs_paths(),
         root_device: base.identity.device,
+        base,
         scan: Scan {
             dirs: vec![DirRecord {
                 relative: PathBuf::new(),
@@ -235,6 +263,7 @@ struct Walker<'a> {
     options: &'a ScanOptions<'a>,
     needs_paths: bool,
     root_device: u64,
+    base: &'a BaseDir,
     scan: Scan,
     path_buffer: PathBuf,
 }
@@ -263,7 +292,12 @@ impl Walker<'_> {
                 }
             };
             let name = OsStr::from_bytes(entry.file_name().to_bytes());
-            if name == "." || name == ".." || (dir_index == ROOT && name == LOCK_FILE_NAME) {
+            if name == "." || name == ".." {
+                continue;
+            }
+            if dir_index == ROOT
+                && (name == LOCK_FILE_NAME || name.as_bytes().starts_with(QUARANTINE_PREFIX.as_bytes()))
+            {
                 continue;
             }
             if !self.options.include_hidden && name.as_bytes().first() == Some(&b'.') {
@@ -273,9 +307,15 @@ impl Walker<'_> {
             let mut file_type = entry.file_type();
             let mut stat = None;
             if file_type == FileType::Unknown || file_type == FileType::RegularFile {
-                match statat(handle, name, AtFlags::SYMLINK_NOFOLLOW) {
+                // One statx gives the facts and the mount id (a bind-mounted file is a mount).
+                match statx(
+                    handle,
+                    name,
+                    AtFlags::SYMLINK_NOFOLLOW,
+                    StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+                ) {
                     Ok(found) => {
-                        file_type = FileType::from_raw_mode(found.st_mode);
+                        file_type = FileType::from_raw_mode(u32::from(found.stx_mode));
                         stat = Some(found);
                     }
                     Err(Errno::NOENT) => continue, // deleted while we looked: not our concern
@@ -299,11 +339,10 @@ impl Walker<'_> {
         }
     }
 
-    // `Stat` field types differ between architectures, hence the casts.
-    #[allow(clippy::unnecessary_cast)]
-    fn add_file(&mut self, dir_index: u32, name: &OsStr, stat: &Stat) {
-        if stat.st_dev != self.root_device {
-            // A file bind-mounted from elsewhere: another filesystem.
+    fn add_file(&mut self, dir_index: u32, name: &OsStr, stat: &Statx) {
+        let device = rustix::fs::makedev(stat.stx_dev_major, stat.stx_dev_minor);
+        if device != self.root_device || !self.base.same_mount(statx_mount(stat)) {
+            // A file bind-mounted from elsewhere, from another filesystem or from this one.
             self.scan.skipped.mounts += 1;
             return;
         }
@@ -331,10 +370,10 @@ impl Walker<'_> {
             name_length: name.len() as u16,
             name_start,
             walk_order,
-            size: stat.st_size as u64,
-            mtime_seconds: stat.st_mtime as i64,
-            mtime_nanos: stat.st_mtime_nsec as u32,
-            inode: stat.st_ino,
+            size: stat.stx_size,
+            mtime_seconds: stat.stx_mtime.tv_sec,
+            mtime_nanos: stat.stx_mtime.tv_nsec,
+            inode: stat.stx_ino,
         });
     }
 
@@ -366,7 +405,11 @@ impl Walker<'_> {
             Ok(stat) => Identity::of(&stat),
             Err(errno) => return self.error(relative, errno),
         };
-        if identity.device != self.root_device {
+        let mount = match mount_id(handle.as_fd()) {
+            Ok(mount) => mount,
+            Err(errno) => return self.error(relative, errno),
+        };
+        if identity.device != self.root_device || !self.base.same_mount(mount) {
             self.scan.skipped.mounts += 1;
             return;
         }

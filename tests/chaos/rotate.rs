@@ -112,6 +112,13 @@ fn kill_trials(archive: bool, default_seed: u64) {
             Vec::<String>::new(),
             "seed {seed} trial {trial}: temp files left"
         );
+        // A killed run's quarantine was put back by the rerun, and the rerun removed its own.
+        let quarantines: Vec<String> = fs::read_dir(&base)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".mmops-quarantine-"))
+            .collect();
+        assert_eq!(quarantines, Vec::<String>::new(), "seed {seed} trial {trial}: quarantine left");
     }
     assert!(killed > 0, "seed {seed}: no trial was killed mid-run (run takes {full:?})");
     eprintln!("rotate (archive: {archive}): {TRIALS} trials, {killed} killed mid-run (seed {seed})");
@@ -128,7 +135,7 @@ fn killed_rotate_with_archive_loses_nothing() {
 }
 
 /// SIGTERM (and SIGINT) during the deletions stops between two files: the report lists exactly
-/// the files that are gone, the run exits 1 with `ROTATE=INTERRUPTED`, and the lock is free.
+/// the files that are gone, the run exits 130 with `ROTATE=INTERRUPTED`, and the lock is free.
 #[test]
 fn sigterm_stops_between_files_and_reports_what_was_done() {
     let (mut rng, seed) = Rng::from_env(0x5167);
@@ -159,7 +166,7 @@ fn sigterm_stops_between_files_and_reports_what_was_done() {
         assert!(keep.is_subset(&left), "seed {seed} trial {trial}: a file outside the plan is gone");
         if stdout.ends_with("| rotate | FAIL | ROTATE=INTERRUPTED |\n") {
             interrupted += 1;
-            assert_eq!(output.status.code(), Some(1), "seed {seed} trial {trial}");
+            assert_eq!(output.status.code(), Some(130), "seed {seed} trial {trial}");
             let reported: BTreeSet<String> = stdout
                 .lines()
                 .filter_map(|line| line.strip_prefix("deleted "))
@@ -186,4 +193,114 @@ fn sigterm_stops_between_files_and_reports_what_was_done() {
     }
     eprintln!("rotate SIGTERM/SIGINT: {TRIALS} trials, {interrupted} stopped between files (seed {seed})");
     assert!(interrupted > 0, "seed {seed}: no signal landed during the deletions (run takes {full:?})");
+}
+
+/// Issue 10 item 2: a file renamed over a planned name while rotate deletes must never be
+/// deleted. The old code checked the name, then unlinked it: 77 unplanned files were lost in
+/// 40,000 timed tries. A racing thread renames unplanned files over planned names, in the order
+/// rotate deletes them, from the moment the deletions start; every unplanned file must still be
+/// somewhere under the base dir afterwards (at its name, or kept in the quarantine).
+#[test]
+fn files_renamed_over_planned_names_mid_delete_are_never_lost() {
+    const FOLDERS: usize = 4;
+    const PER_FOLDER: usize = 1_000;
+    const TRIES_WANTED: usize = 20_000;
+    let (mut rng, seed) = Rng::from_env(0x2E11A3E);
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("artifacts");
+    let spare = dir.path().join("spare");
+    let old = filetime::FileTime::from_unix_time(1_760_184_000 - 30 * 86_400, 0);
+    let (mut tries, mut runs, mut kept_aside) = (0, 0, 0);
+    while tries < TRIES_WANTED {
+        let _ = fs::remove_dir_all(&base);
+        let _ = fs::remove_dir_all(&spare);
+        fs::create_dir_all(&spare).unwrap();
+        for folder in 0..FOLDERS {
+            let folder_path = base.join(format!("d{folder}"));
+            fs::create_dir_all(&folder_path).unwrap();
+            fs::write(folder_path.join("fresh.log"), "fresh").unwrap();
+            for index in 0..PER_FOLDER {
+                let path = folder_path.join(format!("f{index:04}.log"));
+                fs::write(&path, "planned").unwrap();
+                filetime::set_file_mtime(&path, old).unwrap();
+            }
+        }
+        // The order rotate deletes in: folders, then files, in directory order.
+        let mut targets = Vec::new();
+        for folder in fs::read_dir(&base).unwrap() {
+            for entry in fs::read_dir(folder.unwrap().path()).unwrap() {
+                let path = entry.unwrap().path();
+                if !path.ends_with("fresh.log") {
+                    targets.push(path);
+                }
+            }
+        }
+        for index in 0..targets.len() {
+            fs::write(spare.join(index.to_string()), format!("unplanned {runs} {index}")).unwrap();
+        }
+        let delays: Vec<u64> = targets.iter().map(|_| rng.next() % 40).collect();
+        let mut command = mmops(dir.path());
+        command
+            .args(["rotate", "--days", "7", "--format", "json"])
+            .env("CI_FAKE_UTC", "2025-10-11T12:00:00Z");
+        if runs % 5 == 4 {
+            command.args(["--archive", "archive"]);
+        }
+        let child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let renamed = std::thread::scope(|scope| {
+            let racer = scope.spawn(|| {
+                // Start with the deletions: the quarantine folder is made just before them.
+                let started = std::time::Instant::now();
+                while !fs::read_dir(&base)
+                    .unwrap()
+                    .flatten()
+                    .any(|entry| entry.file_name().to_string_lossy().starts_with(".mmops-quarantine-"))
+                {
+                    if started.elapsed() > Duration::from_secs(30) {
+                        return 0;
+                    }
+                }
+                let mut renamed = 0;
+                for (index, (target, delay)) in targets.iter().zip(&delays).enumerate() {
+                    let spin = std::time::Instant::now();
+                    while spin.elapsed() < Duration::from_micros(*delay) {}
+                    fs::rename(spare.join(index.to_string()), target).unwrap();
+                    renamed += 1;
+                }
+                renamed
+            });
+            let output = child.wait_with_output().unwrap();
+            let renamed = racer.join().unwrap();
+            (output, renamed)
+        });
+        let (output, renamed) = renamed;
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "seed {seed} run {runs}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        kept_aside +=
+            report["totals"]["changed"].as_u64().unwrap() + report["totals"]["quarantined"].as_u64().unwrap();
+        // Every unplanned file that was renamed in is still there, byte for byte.
+        let mut found = BTreeSet::new();
+        for path in walk(&base) {
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            if let Some(rest) = text.strip_prefix(&format!("unplanned {runs} ")) {
+                found.insert(rest.parse::<usize>().unwrap());
+            }
+        }
+        let lost: Vec<usize> = (0..renamed).filter(|index| !found.contains(index)).collect();
+        assert_eq!(lost, Vec::<usize>::new(), "seed {seed} run {runs}: unplanned files deleted");
+        tries += renamed;
+        runs += 1;
+    }
+    eprintln!(
+        "rotate renames over planned names: {tries} timed renames in {runs} runs, {kept_aside} kept as changed, \
+         0 unplanned files lost (seed {seed})"
+    );
 }

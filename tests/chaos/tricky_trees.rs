@@ -168,3 +168,163 @@ fn base_dir_removed_mid_run_touches_nothing_outside() {
         assert_eq!(fs::read_to_string(dir.path().join("sibling/precious.log")).unwrap(), "precious");
     }
 }
+
+/// Issue 10 item 8: the base dir removed mid-run used to end DONE, exit 0, reporting thousands of
+/// files as kept that no longer existed. The run is stopped (SIGSTOP) as its deletions start,
+/// the base dir removed, the run continued: it must end FAIL with PARTIAL, exit 1, kept 0.
+#[test]
+fn base_dir_removed_mid_run_is_a_failure_with_true_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("artifacts");
+    for index in 0..3000 {
+        old_file(&base.join(format!("d{}/f{index:04}.log", index % 5)), "old");
+    }
+    let mut command = mmops(dir.path());
+    command.args(["rotate", "--days", "1", "--allow-delete-all", "--format", "json"]).env("CI_FAKE_UTC", NOW);
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    let started = std::time::Instant::now();
+    let mut stopped = false;
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        let quarantine = fs::read_dir(&base)
+            .map(|entries| {
+                entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(".mmops-quarantine-"))
+            })
+            .unwrap_or(false);
+        if quarantine {
+            rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+            stopped = true;
+            break;
+        }
+    }
+    assert!(stopped, "the run never started deleting");
+    fs::remove_dir_all(&base).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["marker"], "ROTATE=PARTIAL");
+    assert_eq!(report["status"], "FAIL");
+    assert_eq!(report["base_dir_removed"], true);
+    assert_eq!(report["totals"]["kept_files"], 0);
+    let deleted = report["totals"]["deleted_files"].as_u64().unwrap();
+    assert!(deleted < 3000, "the run was stopped before it finished ({deleted} deleted)");
+    assert!(stderr.contains("the base dir artifacts was removed during the run"), "{stderr}");
+    eprintln!("base dir removed mid-run: {deleted} of 3000 deleted before the removal, reported PARTIAL");
+}
+
+/// Issue 10 item 1: a bind mount of a folder outside appearing over a scanned folder at a random
+/// moment of the run (same filesystem, so the device number does not change). The deletes never
+/// reach the mounted folder's files: folders are reopened with `RESOLVE_NO_XDEV` and checked by
+/// mount id. Runs inside a private mount namespace; where that is refused the trial is skipped,
+/// and under CI=true it fails.
+#[test]
+fn a_bind_mount_appearing_mid_run_is_never_entered() {
+    if !crate::support::mount_namespace_available() {
+        return;
+    }
+    let (mut rng, seed) = Rng::from_env(0xB1ED);
+    const TRIALS: usize = 10;
+    let mut mounted_during = 0;
+    for trial in 0..TRIALS {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("artifacts");
+        for index in 0..2000 {
+            old_file(&base.join(format!("logs/f{index:04}.log")), "old");
+            old_file(&dir.path().join(format!("outside/f{index:04}.log")), "precious");
+        }
+        let before = contents(&dir.path().join("outside"));
+        let delay_ms = rng.next() % 150;
+        let script = format!(
+            "\"$MMOPS\" rotate --days 1 --allow-delete-all --quiet & sleep 0.{delay_ms:03}; \
+             mount --bind outside artifacts/logs && echo mounted; wait $!; echo exit=$?"
+        );
+        let output = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .current_dir(dir.path())
+            .env("MMOPS", env!("CARGO_BIN_EXE_mmops"))
+            .env("CI_FAKE_UTC", NOW)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("mounted"), "seed {seed} trial {trial}: {stdout}");
+        assert!(
+            stdout.contains("exit=0") || stdout.contains("exit=1"),
+            "seed {seed} trial {trial}: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let left = walk(&base.join("logs")).len();
+        mounted_during += usize::from(left > 0);
+        assert_eq!(
+            contents(&dir.path().join("outside")),
+            before,
+            "seed {seed} trial {trial}: outside touched"
+        );
+    }
+    eprintln!(
+        "bind mount mid-run: {TRIALS} trials, {mounted_during} mounted before the run finished, outside untouched (seed {seed})"
+    );
+}
+
+/// Issue 10 item 3: lock files turned into traps, in a seeded order, for the run lock and the
+/// archive lock. Every trial is refused (exit 2) within seconds, the file outside is unchanged and
+/// nothing is deleted.
+#[test]
+fn lock_file_traps_are_refused_without_touching_anything() {
+    let (mut rng, seed) = Rng::from_env(0x10C4);
+    const TRIALS: usize = 16;
+    let kinds = ["hard link", "symlink", "fifo", "device"];
+    let mut refused = 0;
+    for trial in 0..TRIALS {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("artifacts");
+        old_file(&base.join("old.log"), "old");
+        fs::write(base.join("new.log"), "new").unwrap();
+        old_file(&dir.path().join("outside/victim"), "victim\n");
+        fs::create_dir_all(dir.path().join("archive")).unwrap();
+        let archive_lock = rng.next() % 2 == 0;
+        let lock = if archive_lock {
+            dir.path().join("archive/.mmops-rotate-archive.lock")
+        } else {
+            base.join(".mmops-rotate.lock")
+        };
+        let kind = kinds[(rng.next() % kinds.len() as u64) as usize];
+        let made = match kind {
+            "hard link" => fs::hard_link(dir.path().join("outside/victim"), &lock).is_ok(),
+            "symlink" => symlink(dir.path().join("outside/victim"), &lock).is_ok(),
+            "fifo" => rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &lock,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o644),
+                0,
+            )
+            .is_ok(),
+            _ => rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &lock,
+                rustix::fs::FileType::CharacterDevice,
+                rustix::fs::Mode::from_raw_mode(0o644),
+                rustix::fs::makedev(1, 5),
+            )
+            .is_ok(),
+        };
+        if !made {
+            crate::support::skip_or_fail(&format!("cannot make a {kind} here"), "run the tests as root");
+            continue;
+        }
+        let mut command = mmops(dir.path());
+        command
+            .args(["rotate", "--days", "7", "--wait-lock", "1s", "--archive", "archive"])
+            .env("CI_FAKE_UTC", NOW);
+        let started = std::time::Instant::now();
+        let output = crate::harness::run_and_kill(command, std::time::Duration::from_secs(20));
+        assert_eq!(output, crate::harness::Ending::Exited(2), "seed {seed} trial {trial}: {kind} lock");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "seed {seed} trial {trial}: hung");
+        assert_eq!(fs::read_to_string(dir.path().join("outside/victim")).unwrap(), "victim\n");
+        assert!(base.join("old.log").exists(), "seed {seed} trial {trial}: {kind} lock: deleted anyway");
+        refused += 1;
+    }
+    eprintln!("lock traps: {TRIALS} trials, {refused} refused with nothing touched (seed {seed})");
+}

@@ -1,0 +1,141 @@
+//! `--archive`: the zip holds exactly what is deleted, and a failing archive deletes nothing.
+
+use super::*;
+
+pub(super) fn zip_contents(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut archive = zip::ZipArchive::new(fs::File::open(path).unwrap()).unwrap();
+    (0..archive.len())
+        .map(|index| {
+            let mut entry = archive.by_index(index).unwrap();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            (entry.name().unwrap().to_string(), bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn archive_holds_exactly_the_deleted_files_before_they_go() {
+    let env = TestEnv::new();
+    env.write("artifacts/logs/a.log", "alpha");
+    env.set_mtime("artifacts/logs/a.log", days_ago(30.0));
+    env.write("artifacts/b.json", "{\"b\":1}");
+    env.set_mtime("artifacts/b.json", days_ago(20.0));
+    file(&env, "new", 1, 0.1);
+    let run = rotate(&env, &["--days", "7", "--archive", "artifacts/archive", "--format", "json"]);
+    run.expect_code(0);
+    let json = run.json();
+    assert_eq!(json["archive"]["path"], "artifacts/archive/artifacts-20251011T120000Z.zip");
+    assert_eq!(json["archive"]["files"], 2);
+    assert_eq!(json["archive"]["bytes"], 12);
+    assert_eq!(
+        zip_contents(&env.path("artifacts/archive/artifacts-20251011T120000Z.zip")),
+        [("b.json".to_string(), b"{\"b\":1}".to_vec()), ("logs/a.log".to_string(), b"alpha".to_vec())]
+    );
+    assert!(!env.exists("artifacts/logs/a.log") && !env.exists("artifacts/b.json"));
+
+    // A second run the same second never overwrites the first archive, and the archive folder
+    // inside the base dir is not scanned (its zip is not a candidate).
+    env.write("artifacts/c", "gamma");
+    env.set_mtime("artifacts/c", days_ago(20.0));
+    let run = rotate(&env, &["--days", "7", "--archive", "artifacts/archive", "--format", "json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["scan"]["skipped"]["archive_dir"], 1);
+    assert_eq!(file_rows(&run), [("c".into(), "ttl".into(), "deleted".into())]);
+    assert_eq!(
+        zip_contents(&env.path("artifacts/archive/artifacts-20251011T120000Z-2.zip")),
+        [("c".to_string(), b"gamma".to_vec())]
+    );
+    assert_eq!(zip_contents(&env.path("artifacts/archive/artifacts-20251011T120000Z.zip")).len(), 2);
+}
+
+#[test]
+fn a_failing_archive_dir_deletes_nothing() {
+    let env = TestEnv::new();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    env.write("not_a_dir", "x");
+    let run = rotate(&env, &["--days", "7", "--archive", "not_a_dir/sub"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr,
+        "mmops: error: cannot stat the archive folder not_a_dir/sub: Not a directory (os error 20)\n"
+    );
+    assert_eq!(run.stdout, "");
+    assert!(env.exists("artifacts/old"));
+
+    // An archive folder the (unprivileged) user cannot write into: found out after planning,
+    // while writing the zip; still nothing is deleted.
+    for path in ["artifacts", "artifacts/old", "artifacts/new"] {
+        env.give_to_nobody(path);
+    }
+    env.mkdir("archive");
+    fs::set_permissions(env.path("archive"), fs::Permissions::from_mode(0o555)).unwrap();
+    let run = env
+        .run_as_nobody_with_env(["rotate", "--days", "7", "--archive", "archive"], &[("CI_FAKE_UTC", NOW)]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr,
+        "mmops: error: cannot open the lock file archive/.mmops-rotate-archive.lock: Permission denied (os error 13)\n"
+    );
+    assert!(env.exists("artifacts/old"));
+    assert_eq!(listing(&env.path("archive")), Vec::<String>::new());
+    fs::set_permissions(env.path("archive"), fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn archive_into_the_base_dir_itself_is_refused() {
+    let env = TestEnv::new();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    let run = rotate(&env, &["--days", "7", "--archive", "artifacts"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr,
+        "mmops: error: --archive must not be the base dir itself (its zips would become candidates); use a \
+         folder such as artifacts/archive or one outside it\n"
+    );
+    assert!(env.exists("artifacts/old"));
+}
+
+#[test]
+fn non_utf8_names_stop_an_archiving_run_before_anything_is_deleted() {
+    let env = TestEnv::new();
+    env.mkdir("artifacts");
+    let path = env.path("artifacts").join(OsStr::from_bytes(b"x\xff"));
+    fs::write(&path, "x").unwrap();
+    filetime::set_file_mtime(&path, filetime::FileTime::from_unix_time(days_ago(30.0).timestamp(), 0))
+        .unwrap();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    let run = rotate(&env, &["--days", "7", "--archive", "archive"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("cannot archive x\\xff: the name is not valid UTF-8"), "{}", run.stderr);
+    assert!(path.exists() && env.exists("artifacts/old"));
+    assert_eq!(listing(&env.path("archive")), [".mmops-rotate-archive.lock"]);
+}
+
+#[test]
+fn a_live_runs_temporary_file_in_the_archive_folder_is_left_alone() {
+    // The archive folder's cleanup used to delete every .mmops-tmp-*, including the live temp
+    // file of a concurrent run (which then failed after its deletions).
+    let env = TestEnv::new();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    let live = std::process::id(); // this test process: alive for the whole run
+    let dead = super::dead_pid();
+    env.write(format!("archive/.mmops-tmp-{live}-concurrent"), "a zip being written");
+    env.write(format!("archive/.mmops-tmp-{dead}-killed"), "half a zip");
+    let run = rotate(&env, &["--days", "7", "--archive", "archive"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: removed archive/.mmops-tmp-{dead}-killed, a temporary file of mmops process {dead}, which was \
+             killed before it finished\n"
+        )
+    );
+    assert_eq!(env.read(format!("archive/.mmops-tmp-{live}-concurrent")), "a zip being written");
+    assert!(!env.exists(format!("archive/.mmops-tmp-{dead}-killed")));
+    assert!(!env.exists("artifacts/old"));
+}
