@@ -237,6 +237,10 @@ pub struct BundleCreateArgs {
     /// Resolve and hash everything, print the manifest and summary, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Also write the release (version, zip size, created time) as a Prometheus textfile (*.prom).
+    #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
+    pub prom_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +252,10 @@ pub struct BundleVerifyArgs {
     /// Do not require the <ZIP>.sha256 sidecar.
     #[arg(long)]
     pub no_sidecar: bool,
+
+    /// Also write the result as a Prometheus textfile (*.prom).
+    #[arg(long, value_name = "PATH")]
+    pub prom_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -289,6 +297,10 @@ pub struct EdgeSimArgs {
     /// Live step: the window's ema24h (bps).
     #[arg(long, value_name = "Y", requires = "state", allow_negative_numbers = true)]
     pub ema24h: Option<f64>,
+
+    /// Live step: also write the profile, streaks and changes as a Prometheus textfile (*.prom).
+    #[arg(long, value_name = "PATH", requires = "state")]
+    pub prom_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -328,6 +340,10 @@ pub struct MakeReadyArgs {
     /// Only validate a readiness JSON file and exit.
     #[arg(long, value_name = "FILE")]
     pub validate: Option<PathBuf>,
+
+    /// Also write the verdict, score, sections and steps as a Prometheus textfile (*.prom).
+    #[arg(long, value_name = "PATH", conflicts_with = "validate")]
+    pub prom_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@
 mod config;
 mod ema;
 mod input;
+mod metrics;
 mod plot;
 mod rules;
 mod simulate;
@@ -41,7 +42,12 @@ pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
     let rules = config.rules(&origin)?;
     if let Some(state_path) = &args.state {
         let step = state::LiveStep::from_args(args)?;
+        let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
         let report = state::run_live_step(&rules, state_path, &step)?;
+        if let Some(file) = prom_file {
+            let exposition = metrics::live_exposition(&rules, &step, &report, context.now)?;
+            file.commit_after(&exposition, &format!("applied the window to {}", display_path(state_path)))?;
+        }
         return context.printer.emit(&report);
     }
     let input_path = args.input.as_ref().context("--input FILE is required (or --state for a live step)")?;

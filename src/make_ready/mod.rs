@@ -9,6 +9,7 @@ mod checks;
 mod config;
 mod github;
 mod junit;
+mod metrics;
 mod pre_live;
 mod readiness;
 mod reports;
@@ -40,6 +41,7 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         return validate_file(file, args.min_score, context);
     }
     let plan = plan(args)?;
+    let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
     let printer = &context.printer;
 
     // SIGINT/SIGTERM (Ctrl-C, a cancelled CI job) only set this flag: the runner then kills the
@@ -103,6 +105,10 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         if let Some(failure) = report.readiness_failure() {
             printer.annotation(&github::error_annotation("make-ready readiness", &failure));
         }
+    }
+    if let Some(file) = prom_file {
+        let exposition = metrics::exposition(&report, &plan.version, &metrics::current_branch(), context.now);
+        file.commit_after(&exposition, &format!("wrote {}", report.readiness_detail.file))?;
     }
     printer.emit(&report)
 }
