@@ -12,10 +12,10 @@ use crate::units;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  the check passed / the job was done
-  1  the check failed (stale task, not ready, bundle mismatch), or PARTIAL: a failure after
-     something irreversible was done (the report says what)
-  2  could not run: bad flag, bad config, unreadable input (nothing was changed on disk)
+  0    the check passed / the job was done
+  1    the check failed (stale task, not ready, bundle mismatch), or PARTIAL: a failure after
+       something irreversible was done (the report says what)
+  2    could not run: bad flag, bad config, unreadable input (nothing was changed on disk)
   130  interrupted by SIGINT/SIGTERM at a safe point (marker value INTERRUPTED; the report says
        what was done)
 
@@ -23,6 +23,75 @@ Environment:
   CI_FAKE_UTC        RFC 3339 instant used as \"now\" everywhere (e.g. 1970-01-01T00:00:00Z)
   SOURCE_DATE_EPOCH  Unix seconds used as the bundle timestamp when CI_FAKE_UTC is unset
   NO_COLOR           disables colour when set to a non-empty value";
+
+const CRON_SENTINEL_HELP: &str = "\
+Examples:
+  mmops cron-sentinel                               check deploy/cron/sentinel.yaml
+  mmops --quiet cron-sentinel --prom-file x.prom    from cron: output only when a task is not fresh
+  mmops cron-sentinel --check-config                validate the config, look at no artifact
+
+Exit codes:
+  0    every task is FRESH (or PAUSED)
+  1    a task is STALE, MISSING, EMPTY, FUTURE or ERROR
+  2    could not run: bad config or flag (nothing was written)";
+
+const ROTATE_HELP: &str = "\
+Examples:
+  mmops rotate --dry-run                            what the shipped policy would delete
+  mmops rotate --days 7 --keep 100 --max-size 2G    delete by age, count and total size
+  mmops rotate --days 30 --archive /backup/mm       zip (and read back) before deleting
+
+Exit codes:
+  0    done (or the dry run's plan printed)
+  1    another run holds the lock, or some files could not be deleted (PARTIAL: the report lists
+       what was deleted)
+  2    could not run or refused by a guard: nothing was deleted
+  130  interrupted between two files (INTERRUPTED: the report lists what was deleted)";
+
+const BUNDLE_HELP: &str = "\
+Examples:
+  mmops bundle --dry-run                            hash everything, print the manifest, write nothing
+  SOURCE_DATE_EPOCH=1760000000 mmops bundle         the release zip, byte-reproducible
+  mmops bundle verify artifacts/release/mm-bot-v0.1.0.zip
+
+Exit codes:
+  0    the bundle was written (or an identical one already existed)
+  1    an existing release differs (use --force), or a write failed after the zip was in place
+       (PARTIAL)
+  2    could not run: missing input, bad config or version (nothing was written)";
+
+const BUNDLE_VERIFY_HELP: &str = "\
+Examples:
+  mmops bundle verify artifacts/release/mm-bot-v0.1.0.zip
+  mmops --format json bundle verify release.zip --no-sidecar
+
+Exit codes:
+  0    every check passed
+  1    a check failed: the problems are listed
+  2    could not run: the zip cannot be opened";
+
+const EDGE_SIM_HELP: &str = "\
+Examples:
+  mmops edge-sim --input deploy/edge/sample_windows.csv
+  mmops edge-sim --input series.csv --sweep consecutive_windows=2,3,4
+  mmops edge-sim --state /var/lib/mm/edge.json --ts 1760142600 --ema1h -0.2 --ema24h 1.1
+
+Exit codes:
+  0    the replay or live step ran
+  1    a live step could not take the state lock in time
+  2    could not run: bad input, config or state file (nothing was written)";
+
+const MAKE_READY_HELP: &str = "\
+Examples:
+  mmops make-ready --reports-dir deploy/examples/soak/good
+  mmops make-ready --skip-pre-live --reports-dir artifacts --max-evidence-age 3d
+  mmops make-ready --validate artifacts/reports/readiness.json
+
+Exit codes:
+  0    MAKE_READY=OK: every pre-live step passed (or was waived) and readiness is GO
+  1    MAKE_READY=BLOCKED: a step failed or readiness is HOLD
+  2    could not run: bad config, flag or reports (nothing was written)
+  130  interrupted: running steps were killed with their process groups";
 
 /// Operations toolkit for the mm-bot market maker.
 ///
@@ -40,6 +109,7 @@ pub struct Cli {
 
 /// Options every subcommand accepts.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Output format: human-readable text ending in a marker row, or one JSON document.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
@@ -79,27 +149,30 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check that the files scheduled jobs produce are fresh.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = CRON_SENTINEL_HELP)]
     CronSentinel(CronSentinelArgs),
 
     /// Delete old artifacts by age, total size and count (try --dry-run first).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = ROTATE_HELP)]
     Rotate(RotateArgs),
 
     /// Build a reproducible release ZIP with a SHA-256 manifest, or verify one.
-    #[command(after_help = EXIT_CODES, args_conflicts_with_subcommands = true)]
+    #[command(after_help = BUNDLE_HELP, args_conflicts_with_subcommands = true)]
     Bundle(BundleArgs),
 
     /// Replay a metrics series through the edge sentinel's profile-switching rules.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EDGE_SIM_HELP)]
     EdgeSim(EdgeSimArgs),
 
     /// One release verdict from the pre-live checks and the readiness score.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = MAKE_READY_HELP)]
     MakeReady(MakeReadyArgs),
 
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+
+    /// Print the manual page (roff), e.g. `mmops man | man -l -`.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -196,7 +269,7 @@ pub struct BundleArgs {
 #[derive(Debug, Subcommand)]
 pub enum BundleAction {
     /// Check a bundle against its sidecar and manifest without extracting anything.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = BUNDLE_VERIFY_HELP)]
     Verify(BundleVerifyArgs),
 }
 
@@ -346,11 +419,31 @@ pub struct MakeReadyArgs {
     pub prom_file: Option<PathBuf>,
 }
 
+/// The command line as completion scripts and man pages describe it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    command.build();
+    command
+}
+
+/// Parses the process's arguments.
+pub fn parse() -> Result<Cli, clap::Error> {
+    Cli::try_parse()
+}
+
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand's own page (e.g. rotate, or bundle-verify); default: the mmops page.
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
 }
 
 #[cfg(test)]
@@ -361,5 +454,6 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
     }
 }

@@ -26,4 +26,5 @@ pub mod completions;
 pub mod cron_sentinel;
 pub mod edge_sim;
 pub mod make_ready;
+pub mod man;
 pub mod rotate;

@@ -2,15 +2,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use mmops::cli::{Cli, Command};
+use mmops::cli::Command;
 use mmops::context::Context;
 use mmops::outcome::Exit;
 use mmops::output::{self, Printer};
-use mmops::{bundle, completions, cron_sentinel, edge_sim, make_ready, rotate};
+use mmops::{bundle, completions, cron_sentinel, edge_sim, make_ready, man, rotate};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match mmops::cli::parse() {
         Ok(cli) => cli,
         Err(error) => return output::command_line_error(error),
     };
@@ -23,6 +22,7 @@ fn main() -> ExitCode {
         Command::EdgeSim(args) => edge_sim::run(args, &context),
         Command::MakeReady(args) => make_ready::run(args, &context),
         Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     });
     match result {
         Ok(verdict) => verdict.exit().into(),

@@ -6,9 +6,14 @@ use crate::support::TestEnv;
 fn help_documents_exit_codes_and_environment() {
     let run = TestEnv::new().run(["--help"]);
     run.expect_code(0);
-    for needle in
-        ["Exit codes:", "0  the check passed", "1  the check failed", "2  could not run", "CI_FAKE_UTC"]
-    {
+    for needle in [
+        "Exit codes:",
+        "0    the check passed",
+        "1    the check failed",
+        "2    could not run",
+        "130  interrupted",
+        "CI_FAKE_UTC",
+    ] {
         assert!(run.stdout.contains(needle), "help lacks {needle:?}:\n{}", run.stdout);
     }
     for subcommand in ["cron-sentinel", "rotate", "bundle", "edge-sim", "make-ready", "completions"] {
@@ -179,4 +184,60 @@ fn flags_share_one_unit_grammar() {
         .stderr_contains("the number of days must not be negative")
         .run();
     env.check(["rotate", "--keep", "-3"]).code(2).stdout_empty().stderr_contains("\"-3\" is negative").run();
+}
+
+#[test]
+fn each_subcommand_has_examples_its_own_exit_codes_and_global_options_apart() {
+    let env = TestEnv::new();
+    for (subcommand, code_line) in [
+        ("cron-sentinel", "1    a task is STALE, MISSING, EMPTY, FUTURE or ERROR"),
+        ("rotate", "130  interrupted between two files"),
+        ("bundle", "1    an existing release differs (use --force)"),
+        ("edge-sim", "0    the replay or live step ran"),
+        ("make-ready", "1    MAKE_READY=BLOCKED: a step failed or readiness is HOLD"),
+    ] {
+        env.check([subcommand, "--help"])
+            .code(0)
+            .stdout_contains("\nExamples:\n  mmops ")
+            .stdout_contains(code_line)
+            .stdout_contains("\nGlobal options:\n")
+            .stderr_empty()
+            .run();
+    }
+}
+
+#[test]
+fn man_pages_are_generated_from_the_command_line() {
+    let env = TestEnv::new();
+    let run = env.check(["man"]).code(0).stdout_contains(".TH mmops 1").stderr_empty().run();
+    assert!(run.stdout.contains("make\\-ready"), "{}", run.stdout);
+    env.check(["man", "rotate"]).code(0).stdout_contains(".TH mmops-rotate 1").stderr_empty().run();
+    env.check(["man", "nope"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: no manual page for \"nope\"; choose one of")
+        .run();
+    if crate::support::tool_available("man", "apt-get install man-db") {
+        // man itself renders the page without warnings.
+        let page = env.write("mmops.1", &run.stdout);
+        let output = std::process::Command::new("man")
+            .arg("-l")
+            .arg(&page)
+            .env("MANWIDTH", "100")
+            .env("MAN_KEEP_FORMATTING", "0")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        // Undo man's overstrike bold (`X\x08X`) before looking at the text.
+        let mut text = String::new();
+        for c in String::from_utf8_lossy(&output.stdout).chars() {
+            if c == '\x08' {
+                text.pop();
+            } else {
+                text.push(c);
+            }
+        }
+        assert!(text.contains("GLOBAL OPTIONS"), "{text}");
+        assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
 }
