@@ -22,6 +22,8 @@ const RULES: &str = "deploy/prometheus/mmops_rules.yml";
 /// Target labels Prometheus would add to every scraped series.
 const INSTANCE: &str = "bot-1:9100";
 const JOB: &str = "node";
+/// A textfile written by something other than mmops, broken, to make node_exporter fail a scrape.
+const FOREIGN: &str = "textfiles/foreign.prom";
 
 fn promtool_available() -> bool {
     tool_available("promtool", PROMTOOL_INSTALL)
@@ -520,7 +522,9 @@ impl Timeline {
             .into_iter()
             .filter(|family| family.name.starts_with("mmops_") || family.name.starts_with("node_textfile_"))
             .collect();
-        assert_eq!(value_of(&families, "node_textfile_scrape_error"), Some(0.0));
+        // Only a file mmops did not write (the foreign one a test plants) may break the scrape.
+        let foreign = self.lab.env.exists(FOREIGN);
+        assert_eq!(value_of(&families, "node_textfile_scrape_error"), Some(f64::from(u8::from(foreign))));
         self.scrapes.push((at, families));
     }
 
@@ -738,6 +742,11 @@ fn alert_rules_fire_and_stay_silent_on_series_real_runs_wrote() {
     let prom = feature.lab.prom("mmops_make_ready.prom");
     feature.lab.make_ready(epoch_plus(start), true, "feature/faster-quotes", &prom);
     feature.scrape_at(start, &[&prom]);
+    // From 2h to 3h another program's broken textfile sits in the folder.
+    feature.lab.env.write(FOREIGN, "this is not the text format\n");
+    feature.scrape_at(2 * hour, &[]);
+    std::fs::remove_file(feature.lab.env.path(FOREIGN)).unwrap();
+    feature.scrape_at(3 * hour, &[]);
     // Nothing else runs on this host: the absence alerts fire once their `for` has passed, and
     // the old make-ready file is not "stale" (release runs are not scheduled).
     tests.push(promtool_test(
@@ -748,6 +757,11 @@ fn alert_rules_fire_and_stay_silent_on_series_real_runs_wrote() {
         &[
             (30 * minute, vec![]),
             (hour + 10 * minute, vec![("MmopsCronSentinelAbsent", BTreeMap::new())]),
+            (
+                2 * hour + 5 * minute,
+                vec![("MmopsCronSentinelAbsent", BTreeMap::new()), ("MmopsTextfileScrapeError", target(&[]))],
+            ),
+            (3 * hour + 5 * minute, vec![("MmopsCronSentinelAbsent", BTreeMap::new())]),
             (
                 27 * hour,
                 vec![("MmopsCronSentinelAbsent", BTreeMap::new()), ("MmopsRotateAbsent", BTreeMap::new())],
@@ -821,6 +835,17 @@ fn alert_rules_fire_and_stay_silent_on_series_real_runs_wrote() {
         &[(fourth + minute, vec![]), (fifth + minute, vec![("MmopsEdgeProfileFlapping", target(&[]))])],
     ));
     drop(flapping);
+
+    // Every alert of the file is expected to fire somewhere, and to stay silent elsewhere.
+    let mut never_fired: BTreeSet<&str> = rules.iter().filter_map(|rule| rule.alert.as_deref()).collect();
+    for test in &tests {
+        for check in test["alert_rule_test"].as_array().unwrap() {
+            if !check["exp_alerts"].as_array().unwrap().is_empty() {
+                never_fired.remove(check["alertname"].as_str().unwrap());
+            }
+        }
+    }
+    assert_eq!(never_fired, BTreeSet::new(), "alerts no scenario makes fire");
 
     let dir = tempfile::tempdir().unwrap();
     let test_file = dir.path().join("mmops_rules_test.json");
