@@ -1080,3 +1080,31 @@ fn prom_file_timestamps_follow_the_runs_clock() {
         profile.samples.iter().map(|(labels, value)| (labels["profile"].as_str(), *value)).collect();
     assert_eq!(shown, [("Conservative", 0.0), ("Moderate", 1.0)]);
 }
+
+#[test]
+fn make_ready_branch_label_comes_from_the_checkout_without_github() {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    let branch_of = |env: &TestEnv| {
+        // An empty GITHUB_REF_NAME counts as unset (the variable is not inherited either way).
+        env.check(["make-ready", "--skip-pre-live", "--prom-file", "mmops_make_ready.prom"])
+            .env("GITHUB_REF_NAME", "")
+            .code(1)
+            .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |")
+            .stderr_contains("pre-live pack skipped")
+            .run();
+        let families = parse_exposition(&env.read("mmops_make_ready.prom"));
+        let info = families.iter().find(|family| family.name == "mmops_make_ready_info").unwrap();
+        info.samples[0].0["branch"].clone()
+    };
+    assert_eq!(branch_of(&env), "", "no repository: empty label");
+    env.write(".git/HEAD", "ref: refs/heads/release/1.5\n");
+    assert_eq!(branch_of(&env), "release/1.5");
+    env.write(".git/HEAD", "3f786850e387550fdab836ed7e6dc881de23001b\n");
+    assert_eq!(branch_of(&env), "", "detached HEAD: empty label");
+    // A worktree: `.git` is a file naming the real git folder.
+    std::fs::remove_dir_all(env.path(".git")).unwrap();
+    env.write("gitdirs/wt/HEAD", "ref: refs/heads/release\n");
+    env.write(".git", format!("gitdir: {}\n", env.path("gitdirs/wt").display()));
+    assert_eq!(branch_of(&env), "release");
+}
