@@ -42,11 +42,21 @@ pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
     let rules = config.rules(&origin)?;
     if let Some(state_path) = &args.state {
         let step = state::LiveStep::from_args(args)?;
-        let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
+        let prom_file = args
+            .prom_file
+            .as_deref()
+            .map(|path| crate::prometheus::PromFile::create_apart(path, &[("--state", state_path)]))
+            .transpose()?;
         let report = state::run_live_step(&rules, state_path, &step)?;
         if let Some(file) = prom_file {
-            let exposition = metrics::live_exposition(&rules, &step, &report, context.now)?;
-            file.commit_after(&exposition, &format!("applied the window to {}", display_path(state_path)))?;
+            let done = format!("applied the window to {}", display_path(state_path));
+            let exposition =
+                metrics::live_exposition(&rules, &step, &report, context.now).map_err(|error| {
+                    error.context(crate::outcome::Partial(format!(
+                        "{done}, but the Prometheus file was not updated"
+                    )))
+                })?;
+            file.commit_after(&exposition, &done)?;
         }
         return context.printer.emit(&report);
     }

@@ -41,7 +41,14 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         return validate_file(file, args.min_score, context);
     }
     let plan = plan(args)?;
-    let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
+    let twin = markdown_twin(&args.out_json);
+    let mut outputs = vec![("--out-json", args.out_json.as_path()), ("readiness Markdown", twin.as_path())];
+    outputs.extend(args.junit.as_deref().map(|junit| ("--junit", junit)));
+    let prom_file = args
+        .prom_file
+        .as_deref()
+        .map(|path| crate::prometheus::PromFile::create_apart(path, &outputs))
+        .transpose()?;
     let printer = &context.printer;
 
     // SIGINT/SIGTERM (Ctrl-C, a cancelled CI job) only set this flag: the runner then kills the

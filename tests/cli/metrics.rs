@@ -1108,3 +1108,25 @@ fn make_ready_branch_label_comes_from_the_checkout_without_github() {
     env.write(".git", format!("gitdir: {}\n", env.path("gitdirs/wt").display()));
     assert_eq!(branch_of(&env), "release");
 }
+
+/// Regression: `--prom-file` naming the run's own state or report file replaced that file with
+/// the textfile (the next live step then found a corrupt state).
+#[test]
+fn a_prom_file_naming_another_output_of_the_run_is_refused() {
+    let env = TestEnv::new();
+    env.check(["edge-sim", "--state", "x.prom", "--ts", "1800", "--ema1h", "0", "--ema24h", "0", "--prom-file", "./x.prom"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: --prom-file ./x.prom is also the --state file; give the Prometheus file its own path\n")
+        .run();
+    assert!(!env.exists("x.prom"));
+    env.write("VERSION", "1.4.0\n");
+    env.check(["make-ready", "--skip-pre-live", "--out-json", "out/r.prom", "--prom-file", "out/../out/r.prom"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: --prom-file out/../out/r.prom is also the --out-json file; give the Prometheus file its own path\n",
+        )
+        .run();
+    assert!(!env.exists("out/r.prom"));
+}
