@@ -213,6 +213,16 @@ impl PromFile {
         PromFile::create(path)
     }
 
+    /// The exposition written into the temporary file, not yet committed: for a tool that
+    /// commits all its outputs together.
+    pub fn prepared(mut self, exposition: &Exposition) -> Result<AtomicFile> {
+        let shown = display_path(self.file.path());
+        self.file
+            .write_all(exposition.as_str().as_bytes())
+            .with_context(|| format!("cannot write the Prometheus file {shown} (--prom-file)"))?;
+        Ok(self.file)
+    }
+
     /// Writes the exposition and renames it over the final name.
     pub fn commit(mut self, exposition: &Exposition) -> Result<()> {
         let shown = display_path(self.file.path());

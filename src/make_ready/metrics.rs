@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::MakeReadyReport;
 use super::pre_live::StepStatus;
 use super::readiness::SECTION_MAXIMA;
+use super::report::MakeReadyReport;
 use crate::prometheus::{Exposition, MetricType, unix_seconds};
 
 /// The branch being released: `GITHUB_REF_NAME` in GitHub Actions, else the branch checked out in
@@ -49,23 +49,27 @@ pub(super) fn exposition(
             "1 when the last make-ready verdict was OK, 0 when BLOCKED.",
             MetricType::Gauge,
             f64::from(u8::from(report.verdict == "OK")),
-        )
-        .single(
-            "mmops_make_ready_readiness_score",
-            "Readiness score of the last run, out of 100.",
-            MetricType::Gauge,
-            report.readiness_detail.score,
-        )
-        .single(
-            "mmops_make_ready_readiness_min_score",
-            "Lowest readiness score that counts as GO (--min-score).",
-            MetricType::Gauge,
-            report.readiness_detail.min_score,
         );
-    let sections = &report.readiness["sections"];
-    let scores: Vec<_> = SECTION_MAXIMA
+    if let Some(detail) = &report.readiness_detail {
+        exposition
+            .single(
+                "mmops_make_ready_readiness_score",
+                "Readiness score of the last run, out of 100.",
+                MetricType::Gauge,
+                detail.score,
+            )
+            .single(
+                "mmops_make_ready_readiness_min_score",
+                "Lowest readiness score that counts as GO (--min-score).",
+                MetricType::Gauge,
+                detail.min_score,
+            );
+    }
+    let scores: Vec<_> = report
+        .readiness
         .iter()
-        .map(|(name, _)| (vec![("section", *name)], sections[name].as_f64().unwrap_or(0.0)))
+        .flat_map(|document| document.sections.named())
+        .map(|(name, value)| (vec![("section", name)], value))
         .collect();
     let maxima: Vec<_> =
         SECTION_MAXIMA.iter().map(|(name, maximum)| (vec![("section", *name)], *maximum)).collect();
@@ -87,7 +91,7 @@ pub(super) fn exposition(
     let statuses: Vec<_> = steps
         .iter()
         .flat_map(|step| {
-            [StepStatus::Ok, StepStatus::Waived, StepStatus::Fail].map(|status| {
+            [StepStatus::Ok, StepStatus::Waived, StepStatus::ReportOnly, StepStatus::Fail].map(|status| {
                 (
                     vec![("step", step.name.as_str()), ("status", status.label())],
                     f64::from(u8::from(step.status == status)),
@@ -100,7 +104,7 @@ pub(super) fn exposition(
     exposition
         .metric(
             "mmops_make_ready_step_status",
-            "1 for the status (OK, WAIVED, FAIL) each pre-live step ended with, 0 for the others.",
+            "1 for the status (OK, WAIVED, REPORT_ONLY, FAIL) each pre-live step ended with, 0 for the others.",
             MetricType::Gauge,
             &statuses,
         )
