@@ -5,6 +5,8 @@
 #
 # Usage: benches/edge_sim.sh [WORKDIR]   (needs /usr/bin/time: apt-get install time)
 # Targets (issue 5): >= 20M raw rows/s on one core; sweep < 2x a single run on 2 cores.
+# Issue 19: >= 20M raw rows/s with every anti-flap rule on; 1M window rows switching every few
+# windows peak at <= 16 MiB.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -45,6 +47,11 @@ measure() {
     'BEGIN { if (s <= 0) s = 0.005; printf "%-44s %8.2f s  %7.1f M rows/s  peak RSS %6.1f MiB\n", l, s, r / s / 1e6, m / 1024 }'
 }
 
+# Every anti-flap rule on, and a series of window rows that switches profile every 4 windows.
+printf 'min_dwell: 1h\ngap_policy: degrade\nmax_gap: 2h\ncooldown_backoff: {factor: 2, max_windows: 12, reset_after: 6h}\n' > "$work/anti_flap.yaml"
+[ -s "$work/flapping_1m.csv" ] || awk 'BEGIN { print "ts,ema1h,ema24h"; for (i = 1; i <= 1000000; i++) { p = i % 4;
+  printf "%.0f,%s,%s\n", 1760140800 + i * 1800, (p == 0 ? "1" : "-1"), (p == 0 ? "2" : "0") } }' > "$work/flapping_1m.csv"
+
 sweep=(--sweep ema1h_threshold=-0.5,0 --sweep consecutive_windows=2,3 --sweep ema24h_recovery_threshold=1.5,2)
 
 echo
@@ -53,6 +60,9 @@ measure "mmops raw 1M (memory check)" 1000000 "$bin" -q edge-sim --input "$work/
 measure "mmops raw 10M, plain" 10000000 "$bin" -q edge-sim --input "$work/raw_10m.csv"; plain=$seconds
 measure "mmops raw 10M, plain, one core (taskset)" 10000000 taskset -c 0 "$bin" -q edge-sim --input "$work/raw_10m.csv"
 measure "mmops raw 10M, 8-combination sweep" 10000000 "$bin" -q edge-sim --input "$work/raw_10m.csv" "${sweep[@]}"; swept=$seconds
+measure "mmops raw 10M, every anti-flap rule" 10000000 "$bin" -q edge-sim --config "$work/anti_flap.yaml" --input "$work/raw_10m.csv"
+measure "mmops windows 1M switching every 4 (memory)" 1000000 "$bin" edge-sim --input "$work/flapping_1m.csv"
+measure "mmops windows 1M switching, anti-flap rules" 1000000 "$bin" edge-sim --config "$work/anti_flap.yaml" --input "$work/flapping_1m.csv"
 measure "mmops windows 1M, plain" 1000000 "$bin" -q edge-sim --input "$work/windows_1m.csv"
 measure "mmops windows 1M, 8-combination sweep" 1000000 "$bin" -q edge-sim --input "$work/windows_1m.csv" "${sweep[@]}"
 repeat=1 measure "python reference raw 10M" 10000000 python3 "$repo/benches/edge_sim_reference.py" "$work/raw_10m.csv"; python=$seconds

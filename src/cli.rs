@@ -356,12 +356,13 @@ pub struct EdgeSimArgs {
 
     /// Replay under every combination of values (repeatable), e.g. ema1h_threshold=-0.5,0,0.5.
     /// Keys: ema1h_threshold, consecutive_windows, ema24h_recovery_threshold, recovery_windows,
-    /// window, or PROFILE.key for one profile's override.
+    /// window, min_dwell, gap_policy, max_gap, cooldown_backoff.{factor,max_windows,reset_after},
+    /// or PROFILE.key for one profile's override.
     #[arg(long = "sweep", value_name = "KEY=V1,V2,...", conflicts_with_all = ["timeline", "plot"])]
     pub sweeps: Vec<String>,
 
     /// Live step: apply one window to this JSON state file (created on first use).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["input", "timeline", "plot", "sweeps"], requires_all = ["ts", "ema1h", "ema24h"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input", "timeline", "plot", "sweeps"])]
     pub state: Option<PathBuf>,
 
     /// Live step: the window's timestamp (RFC 3339 or Unix seconds).
@@ -376,8 +377,33 @@ pub struct EdgeSimArgs {
     #[arg(long, value_name = "Y", requires = "state", allow_negative_numbers = true)]
     pub ema24h: Option<f64>,
 
+    /// Live step: how long to wait while another step holds the state's lock (then exit 1).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_duration_allow_zero)]
+    pub lock_wait: Duration,
+
+    /// Live step: compute and report the step without saving the state (try a config beside the
+    /// live one).
+    #[arg(long, requires = "state", conflicts_with_all = ["pin", "unpin"])]
+    pub shadow: bool,
+
+    /// Operator: hold this profile until --until (at most max_pin ahead), with --reason.
+    #[arg(long, value_name = "PROFILE", requires_all = ["state", "until", "reason"], conflicts_with_all = ["ts", "ema1h", "ema24h", "unpin"])]
+    pub pin: Option<String>,
+
+    /// Operator: when the --pin ends (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "T", requires = "pin")]
+    pub until: Option<String>,
+
+    /// Operator: why, for the audit log in the state file.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    /// Operator: end the pin in force now, with --reason.
+    #[arg(long, requires_all = ["state", "reason"], conflicts_with_all = ["ts", "ema1h", "ema24h"])]
+    pub unpin: bool,
+
     /// Live step: also write the profile, streaks and changes as a Prometheus textfile (*.prom).
-    #[arg(long, value_name = "PATH", requires = "state")]
+    #[arg(long, value_name = "PATH", requires = "state", conflicts_with_all = ["shadow", "pin", "unpin"])]
     pub prom_file: Option<PathBuf>,
 }
 

@@ -77,3 +77,69 @@ mod tests {
         }
     }
 }
+
+// edge-sim's instants: microseconds since 1970, parsed from RFC 3339 or Unix seconds.
+
+/// An instant as `2025-10-11T14:30:00Z` (with fractional seconds when it has them).
+pub fn format_micros(ts: i64) -> String {
+    match chrono::DateTime::from_timestamp_micros(ts) {
+        Some(instant) if ts % 1_000_000 == 0 => instant.to_rfc3339_opts(SecondsFormat::Secs, true),
+        Some(instant) => instant.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        None => format!("{ts}us"),
+    }
+}
+
+/// RFC 3339 or Unix seconds (integer or decimal, up to microseconds; finer digits are dropped)
+/// to microseconds since 1970.
+pub fn parse_timestamp(text: &[u8]) -> Option<i64> {
+    if let Some(micros) = parse_unix_seconds(text) {
+        return Some(micros);
+    }
+    if text.len() >= 10 && text[4] == b'-' {
+        let text = std::str::from_utf8(text).ok()?;
+        return chrono::DateTime::parse_from_rfc3339(text).ok().map(|instant| instant.timestamp_micros());
+    }
+    None
+}
+
+fn parse_unix_seconds(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    let (whole, fraction) = match memchr::memchr(b'.', digits) {
+        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
+        None => (digits, &[][..]),
+    };
+    if whole.is_empty() || whole.len() > 12 || !whole.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if !fraction.iter().all(u8::is_ascii_digit) || (fraction.is_empty() && digits.len() != whole.len()) {
+        return None;
+    }
+    let seconds = whole.iter().fold(0i64, |acc, digit| acc * 10 + i64::from(digit - b'0'));
+    let mut micros = 0i64;
+    for position in 0..6 {
+        micros = micros * 10 + fraction.get(position).map_or(0, |digit| i64::from(digit - b'0'));
+    }
+    let value = seconds * 1_000_000 + micros;
+    Some(if negative { -value } else { value })
+}
+
+#[cfg(test)]
+mod micros_tests {
+    use super::*;
+
+    const T0: i64 = 1_760_191_200_000_000; // 2025-10-11T14:00:00Z
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_timestamp(b"1760191200"), Some(T0));
+        assert_eq!(parse_timestamp(b"1760191200.0000019"), Some(T0 + 1));
+        assert_eq!(parse_timestamp(b"2025-10-11T16:00:00+02:00"), Some(T0));
+        assert_eq!(parse_timestamp(b"1760191200."), None);
+        assert_eq!(parse_timestamp(b"1.7e9"), None);
+        assert_eq!(format_micros(T0), "2025-10-11T14:00:00Z");
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
-use super::rules::{Profile, Rules, StepRules};
+use super::rules::{Backoff, GapPolicy, Profile, Rules, StepRules};
 use crate::config_file;
 
 /// The config file as written, before defaults and checks.
@@ -25,6 +25,35 @@ pub(crate) struct ConfigFile {
     recovery_windows: Option<i64>,
     start_profile: Option<String>,
     profiles: Option<Vec<ProfileEntry>>,
+    /// No change out of a profile until it has been in force this long (default: none).
+    #[serde(default, deserialize_with = "crate::units::deserialize_optional_duration")]
+    min_dwell: Option<Duration>,
+    cooldown_backoff: Option<BackoffEntry>,
+    gap_policy: Option<GapPolicyName>,
+    /// With `gap_policy: degrade`, gaps longer than this count as a negative window.
+    #[serde(default, deserialize_with = "crate::units::deserialize_optional_duration")]
+    max_gap: Option<Duration>,
+    /// The longest `--pin` accepted.
+    #[serde(default, deserialize_with = "crate::units::deserialize_optional_duration")]
+    max_pin: Option<Duration>,
+}
+
+/// `cooldown_backoff: {factor: 2, max_windows: 48, reset_after: 24h}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackoffEntry {
+    factor: f64,
+    max_windows: i64,
+    #[serde(deserialize_with = "crate::units::deserialize_duration")]
+    reset_after: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum GapPolicyName {
+    Reset,
+    Hold,
+    Degrade,
 }
 
 /// One rung of the ladder, with optional thresholds for leaving it.
@@ -39,7 +68,11 @@ struct ProfileEntry {
     consecutive_windows: Option<i64>,
     ema24h_recovery_threshold: Option<f64>,
     recovery_windows: Option<i64>,
+    #[serde(default, deserialize_with = "crate::units::deserialize_optional_duration")]
+    min_dwell: Option<Duration>,
 }
+
+const DEFAULT_MAX_PIN: Duration = Duration::from_secs(24 * 3600);
 
 const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_EMA1H_THRESHOLD: f64 = 0.0;
@@ -48,8 +81,19 @@ const DEFAULT_EMA24H_RECOVERY_THRESHOLD: f64 = 1.5;
 const DEFAULT_RECOVERY_WINDOWS: i64 = 1;
 
 /// The keys `--sweep` accepts (also as `PROFILE.key` for one profile's override).
-pub(crate) const SWEEP_KEYS: &[&str] =
-    &["ema1h_threshold", "consecutive_windows", "ema24h_recovery_threshold", "recovery_windows", "window"];
+pub(crate) const SWEEP_KEYS: &[&str] = &[
+    "ema1h_threshold",
+    "consecutive_windows",
+    "ema24h_recovery_threshold",
+    "recovery_windows",
+    "window",
+    "min_dwell",
+    "gap_policy",
+    "max_gap",
+    "cooldown_backoff.factor",
+    "cooldown_backoff.max_windows",
+    "cooldown_backoff.reset_after",
+];
 
 fn default_profiles() -> Vec<ProfileEntry> {
     let entry = |name: &str, spread_multiplier, max_inflight, backoff_ms| ProfileEntry {
@@ -61,6 +105,7 @@ fn default_profiles() -> Vec<ProfileEntry> {
         consecutive_windows: None,
         ema24h_recovery_threshold: None,
         recovery_windows: None,
+        min_dwell: None,
     };
     vec![entry("Moderate", 1.0, 10, 100), entry("Conservative", 1.5, 5, 200)]
 }
@@ -80,6 +125,40 @@ impl ConfigFile {
     /// Applies one `--sweep` setting. A top-level key replaces the value for every profile
     /// (per-profile overrides included), so the swept value is the one that is used.
     pub(crate) fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let duration = |allow_zero: bool| -> Result<Duration> {
+            let parsed = if allow_zero {
+                crate::units::parse_duration_allow_zero(value)
+            } else {
+                crate::units::parse_duration(value)
+            };
+            parsed.map_err(|error| anyhow::anyhow!("{key}={value}: {error}"))
+        };
+        if let Some(field) = key.strip_prefix("cooldown_backoff.") {
+            let backoff = self.cooldown_backoff.get_or_insert(BackoffEntry {
+                factor: 2.0,
+                max_windows: 48,
+                reset_after: Duration::from_secs(24 * 3600),
+            });
+            match field {
+                "factor" => {
+                    backoff.factor = value
+                        .trim()
+                        .parse::<f64>()
+                        .map_err(|_| anyhow::anyhow!("{key}={value}: {value:?} is not a number"))?
+                }
+                "max_windows" => {
+                    backoff.max_windows = value
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| anyhow::anyhow!("{key}={value}: {value:?} is not a whole number"))?
+                }
+                "reset_after" => backoff.reset_after = duration(false)?,
+                _ => bail!(
+                    "unknown sweep key {key:?}; cooldown_backoff's keys are factor, max_windows, reset_after"
+                ),
+            }
+            return Ok(());
+        }
         let (profile, field) = match key.split_once('.') {
             Some((profile, field)) => (Some(profile), field),
             None => (None, key),
@@ -108,9 +187,10 @@ impl ConfigFile {
                 "consecutive_windows" => entry.consecutive_windows = Some(count()?),
                 "ema24h_recovery_threshold" => entry.ema24h_recovery_threshold = Some(number()?),
                 "recovery_windows" => entry.recovery_windows = Some(count()?),
+                "min_dwell" => entry.min_dwell = Some(duration(true)?),
                 _ => bail!(
                     "unknown sweep key {key:?}; a profile's keys are ema1h_threshold, consecutive_windows, \
-                     ema24h_recovery_threshold, recovery_windows"
+                     ema24h_recovery_threshold, recovery_windows, min_dwell"
                 ),
             }
             return Ok(());
@@ -141,6 +221,19 @@ impl ConfigFile {
                 let window = crate::units::parse_duration(value)
                     .map_err(|error| anyhow::anyhow!("{key}={value}: {error}"))?;
                 self.window = Some(window);
+            }
+            "min_dwell" => {
+                self.min_dwell = Some(duration(true)?);
+                clear(self, |entry| entry.min_dwell = None);
+            }
+            "max_gap" => self.max_gap = Some(duration(true)?),
+            "gap_policy" => {
+                self.gap_policy = Some(match value.trim() {
+                    "reset" => GapPolicyName::Reset,
+                    "hold" => GapPolicyName::Hold,
+                    "degrade" => GapPolicyName::Degrade,
+                    _ => bail!("{key}={value}: gap_policy is reset, hold or degrade"),
+                })
             }
             _ => bail!("unknown sweep key {key:?}; use one of {} (or PROFILE.key)", SWEEP_KEYS.join(", ")),
         }
@@ -186,6 +279,7 @@ impl ConfigFile {
                 self.recovery_windows,
                 DEFAULT_RECOVERY_WINDOWS,
             )?,
+            min_dwell_micros: 0,
         };
 
         let entries = self.profiles.clone().unwrap_or_else(default_profiles);
@@ -254,6 +348,7 @@ impl ConfigFile {
                     entry.recovery_windows,
                     i64::from(default_step.recovery_windows),
                 )?,
+                min_dwell_micros: micros(origin, &field("min_dwell"), entry.min_dwell.or(self.min_dwell))?,
             });
         }
         let start = match &self.start_profile {
@@ -266,7 +361,58 @@ impl ConfigFile {
                 )
             })?,
         };
-        Ok(Rules { window_micros, profiles, steps, start })
+        let backoff = match &self.cooldown_backoff {
+            None => None,
+            Some(entry) => {
+                if !(entry.factor.is_finite() && entry.factor >= 1.0) {
+                    bail!(
+                        "{origin}: cooldown_backoff.factor must be a number of at least 1 (got {})",
+                        entry.factor
+                    );
+                }
+                let max_windows =
+                    positive(origin, "cooldown_backoff.max_windows", Some(entry.max_windows), 1)?;
+                let reset_after = micros(origin, "cooldown_backoff.reset_after", Some(entry.reset_after))?;
+                if reset_after < window_micros {
+                    bail!(
+                        "{origin}: cooldown_backoff.reset_after must be at least one window ({})",
+                        self.window_label(window)
+                    );
+                }
+                Some(Backoff {
+                    factor: entry.factor,
+                    max_windows,
+                    reset_after_windows: reset_after / window_micros,
+                })
+            }
+        };
+        if self.max_gap.is_some() && self.gap_policy != Some(GapPolicyName::Degrade) {
+            bail!("{origin}: max_gap only applies with gap_policy: degrade; remove it or set gap_policy");
+        }
+        let gap_policy = match self.gap_policy.unwrap_or(GapPolicyName::Reset) {
+            GapPolicyName::Reset => GapPolicy::Reset,
+            GapPolicyName::Hold => GapPolicy::Hold,
+            GapPolicyName::Degrade => GapPolicy::Degrade {
+                max_gap_micros: micros(origin, "max_gap", Some(self.max_gap.unwrap_or(window)))?,
+            },
+        };
+        let max_pin_micros = micros(origin, "max_pin", Some(self.max_pin.unwrap_or(DEFAULT_MAX_PIN)))?;
+        Ok(Rules { window_micros, profiles, steps, start, backoff, gap_policy, max_pin_micros })
+    }
+
+    fn window_label(&self, window: Duration) -> String {
+        crate::units::format_duration(window)
+    }
+}
+
+/// A duration in microseconds, at most ten years (longer is a typo).
+fn micros(origin: &str, field: &str, value: Option<Duration>) -> Result<i64> {
+    let Some(value) = value else { return Ok(0) };
+    match i64::try_from(value.as_micros()) {
+        Ok(micros) if micros <= 3653 * 86_400 * 1_000_000 => Ok(micros),
+        _ => {
+            bail!("{origin}: {field} must be at most 10 years (got {})", crate::units::format_duration(value))
+        }
     }
 }
 
@@ -343,6 +489,44 @@ mod tests {
         assert_eq!(
             error_of("start_profile: Calm\n"),
             "s.yaml: start_profile \"Calm\" is not one of the profiles (Moderate, Conservative)"
+        );
+    }
+
+    #[test]
+    fn anti_flap_options_are_read_and_checked() {
+        let rules = rules_of(
+            "min_dwell: 2h\ngap_policy: degrade\nmax_gap: 1h\nmax_pin: 4h\n\
+             cooldown_backoff: {factor: 2, max_windows: 12, reset_after: 24h}\nprofiles:\n\
+             - {name: A, spread_multiplier: 1, max_inflight: 1, backoff_ms: 1, min_dwell: 30m}\n\
+             - {name: B, spread_multiplier: 2, max_inflight: 1, backoff_ms: 1}\n",
+        )
+        .unwrap();
+        let hour = 3_600_000_000;
+        let dwell: Vec<i64> = rules.steps.iter().map(|step| step.min_dwell_micros).collect();
+        assert_eq!(dwell, [hour / 2, 2 * hour]);
+        assert_eq!(rules.gap_policy, GapPolicy::Degrade { max_gap_micros: hour });
+        assert_eq!(rules.backoff, Some(Backoff { factor: 2.0, max_windows: 12, reset_after_windows: 48 }));
+        assert_eq!(rules.max_pin_micros, 4 * hour);
+        assert!(rules.extended());
+        assert_eq!(error_of("gap_policy: sometimes\n").split(": ").next(), Some("s.yaml:1:13"));
+        assert_eq!(
+            error_of("max_gap: 1h\n"),
+            "s.yaml: max_gap only applies with gap_policy: degrade; remove it or set gap_policy"
+        );
+        assert_eq!(
+            error_of("cooldown_backoff: {factor: 0.5, max_windows: 4, reset_after: 1h}\n"),
+            "s.yaml: cooldown_backoff.factor must be a number of at least 1 (got 0.5)"
+        );
+        let mut config = ConfigFile::default();
+        config.set("min_dwell", "0").unwrap();
+        assert!(!config.rules("s").unwrap().extended());
+        config.set("cooldown_backoff.factor", "3").unwrap();
+        config.set("gap_policy", "hold").unwrap();
+        let rules = config.rules("s").unwrap();
+        assert_eq!((rules.backoff.unwrap().factor, rules.gap_policy), (3.0, GapPolicy::Hold));
+        assert_eq!(
+            config.set("gap_policy", "maybe").unwrap_err().to_string(),
+            "gap_policy=maybe: gap_policy is reset, hold or degrade"
         );
     }
 

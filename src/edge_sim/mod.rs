@@ -9,6 +9,7 @@
 mod config;
 mod ema;
 mod input;
+mod lock;
 mod metrics;
 mod plot;
 mod rules;
@@ -16,6 +17,7 @@ mod simulate;
 mod state;
 mod sweep;
 mod timeline;
+mod transitions;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -23,16 +25,19 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
+use crate::atomic_write::AtomicFile;
 use crate::cli::EdgeSimArgs;
 use crate::context::Context;
-use crate::outcome::Verdict;
+use crate::outcome::{Partial, Verdict};
 use crate::output::{Marker, Report, Style};
 use crate::sanitize::display_path;
 
+use crate::clock::format_micros;
 use config::ConfigFile;
-use input::{InputFormat, SeriesKind, format_micros};
+use input::{InputFormat, SeriesKind};
 use rules::{Change, Profile, Rules};
 use simulate::{Simulation, WindowOutcome};
+use transitions::{StoredChange, TransitionLog};
 
 const TOOL: &str = "edge_sim";
 const MARKER_KEY: &str = "EDGE_PROFILE";
@@ -41,17 +46,18 @@ pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
     let (config, origin) = ConfigFile::load(args.config.as_deref())?;
     let rules = config.rules(&origin)?;
     if let Some(state_path) = &args.state {
-        let step = state::LiveStep::from_args(args)?;
+        let action = state::LiveAction::from_args(args)?;
         let prom_file = args
             .prom_file
             .as_deref()
             .map(|path| crate::prometheus::PromFile::create_apart(path, &[("--state", state_path)]))
             .transpose()?;
-        let report = state::run_live_step(&rules, state_path, &step)?;
-        if let Some(file) = prom_file {
+        let report = state::run_live(&rules, state_path, &action, context.now)?;
+        // clap allows --prom-file only with a plain step (not --shadow, --pin or --unpin).
+        if let (Some(file), state::LiveAction::Step(step)) = (prom_file, &action) {
             let done = format!("applied the window to {}", display_path(state_path));
             let exposition =
-                metrics::live_exposition(&rules, &step, &report, context.now).map_err(|error| {
+                metrics::live_exposition(&rules, step, &report, context.now).map_err(|error| {
                     error.context(crate::outcome::Partial(format!(
                         "{done}, but the Prometheus file was not updated"
                     )))
@@ -103,18 +109,29 @@ fn simulate_file(
     plot_path: Option<&Path>,
 ) -> Result<SimulationReport> {
     let (source, input_name, format) = input::open(input_path)?;
+    // Every output gets its temporary file before anything is read, so a bad --plot path fails
+    // before the timeline exists; both are put in place only at the end.
     let mut timeline = timeline_path.map(|path| timeline::TimelineWriter::create(path, rules)).transpose()?;
-    let mut chart = plot_path.map(|_| plot::ChartRecorder::new());
+    let mut chart = plot_path
+        .map(|path| {
+            AtomicFile::create(path)
+                .with_context(|| format!("cannot create the chart {}", display_path(path)))
+                .map(|file| (file, plot::ChartRecorder::new()))
+        })
+        .transpose()?;
     let mut simulation = Simulation::new(rules);
-    let mut transitions = Vec::new();
+    let mut transitions = TransitionLog::new(rules);
     let mut first_close = None;
     let mut last_close = None;
     let mut write_error: Option<anyhow::Error> = None;
     let mut on_window = |window: &WindowOutcome| {
         first_close.get_or_insert(window.close);
         last_close = Some(window.close);
-        if let Some(change) = window.change {
-            transitions.push(Transition::new(rules, window, change));
+        if let Some(change) = window.change
+            && write_error.is_none()
+            && let Err(error) = transitions.push(StoredChange::of(window, change))
+        {
+            write_error = Some(error);
         }
         if let Some(writer) = timeline.as_mut()
             && write_error.is_none()
@@ -122,7 +139,7 @@ fn simulate_file(
         {
             write_error = Some(error);
         }
-        if let Some(recorder) = chart.as_mut() {
+        if let Some((_, recorder)) = chart.as_mut() {
             recorder.record(window);
         }
     };
@@ -136,22 +153,26 @@ fn simulate_file(
     if let Some(error) = write_error {
         return Err(error);
     }
-    if let Some(writer) = timeline {
-        writer.commit()?;
-    }
-    if let (Some(recorder), Some(path)) = (chart, plot_path) {
-        let machine = simulation.machine;
-        let title = format!(
-            "Edge sentinel replay of {input_name}: {} windows of {}, {} profile changes, final {}",
-            machine.windows_seen,
-            rules.window_label(),
-            machine.policy_applied_count,
-            rules.profiles[machine.profile].name
-        );
-        let svg = plot::render(&recorder, rules, &transitions, &title)?;
-        crate::atomic_write::write_atomically(path, svg.as_bytes())
-            .with_context(|| format!("cannot write the chart {}", display_path(path)))?;
-    }
+    transitions.finish()?;
+    let chart = match (chart, plot_path) {
+        (Some((mut file, recorder)), Some(path)) => {
+            let machine = simulation.machine;
+            let title = format!(
+                "Edge sentinel replay of {input_name}: {} windows of {}, {} profile changes, final {}",
+                machine.windows_seen,
+                rules.window_label(),
+                machine.policy_applied_count,
+                rules.profiles[machine.profile].name
+            );
+            let svg = plot::render(&recorder, rules, &transitions, &title)?;
+            file.write_all(svg.as_bytes())
+                .with_context(|| format!("cannot write the chart {}", display_path(path)))?;
+            Some(file)
+        }
+        _ => None,
+    };
+    let timeline = timeline.map(timeline::TimelineWriter::finish).transpose()?;
+    commit_all([timeline, chart].into_iter().flatten())?;
 
     let machine = simulation.machine;
     let windows_seen = machine.windows_seen;
@@ -188,6 +209,27 @@ fn simulate_file(
     })
 }
 
+/// Puts finished outputs in place, in order. Once one is committed a failure can no longer mean
+/// "nothing changed": it is reported as [`Partial`] (exit 1) naming what was written.
+fn commit_all(files: impl IntoIterator<Item = AtomicFile>) -> Result<()> {
+    let mut committed: Vec<String> = Vec::new();
+    for file in files {
+        let name = display_path(file.path());
+        if let Err(error) = file.commit() {
+            if committed.is_empty() {
+                return Err(error);
+            }
+            return Err(anyhow::Error::new(Partial(format!(
+                "PARTIAL: {} written, but {name} could not be: {}",
+                committed.join(" and "),
+                crate::output::error_line(&error)
+            ))));
+        }
+        committed.push(name);
+    }
+    Ok(())
+}
+
 /// `1 window`, `2 windows`.
 fn count(number: u64, noun: &str) -> String {
     if number == 1 { format!("1 {noun}") } else { format!("{number} {noun}s") }
@@ -212,27 +254,38 @@ pub(crate) struct Transition {
     pub ema1h: f64,
     pub ema24h: f64,
     pub profile: Profile,
+    /// The rule that fired; only in outputs of rules with an anti-flap rule, or for a pin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
 }
 
 impl Transition {
     fn new(rules: &Rules, window: &WindowOutcome, change: Change) -> Transition {
+        Transition::from_stored(rules, &StoredChange::of(window, change))
+    }
+
+    fn from_stored(rules: &Rules, stored: &StoredChange) -> Transition {
+        let change = stored.change;
         Transition {
-            ts: format_micros(window.close),
-            ts_micros: window.close,
-            window_index: window.position,
+            ts: format_micros(stored.close),
+            ts_micros: stored.close,
+            window_index: stored.position,
             from: rules.profiles[change.from].name.clone(),
             to: rules.profiles[change.to].name.clone(),
             reason: change.reason.describe(&rules.window_label()),
-            ema1h: window.ema1h,
-            ema24h: window.ema24h,
+            ema1h: stored.ema1h,
+            ema24h: stored.ema24h,
             profile: rules.profiles[change.to].clone(),
+            rule: (rules.extended() || matches!(change.reason, rules::Reason::Pinned { .. }))
+                .then(|| change.reason.rule()),
         }
     }
 
     /// `2025-10-11T14:30:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (…) spread_multiplier=…`
     pub(crate) fn log_line(&self, style: &Style) -> String {
+        let rule = self.rule.map(|rule| format!(" rule={rule}")).unwrap_or_default();
         format!(
-            "{} {} {} -> {} ({}) {}",
+            "{} {} {} -> {} ({}) {}{rule}",
             self.ts,
             style.bold("EDGE_POLICY_APPLIED"),
             self.from,
@@ -268,7 +321,7 @@ struct SimulationReport {
     time_share: Vec<ProfileShare>,
     final_profile: String,
     final_profile_config: Profile,
-    transitions: Vec<Transition>,
+    transitions: TransitionLog,
     timeline: Option<String>,
     plot: Option<String>,
 }
@@ -279,9 +332,12 @@ impl Report for SimulationReport {
     }
 
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
-        for transition in &self.transitions {
-            writeln!(out, "{}", transition.log_line(style))?;
-        }
+        self.transitions.each(|transition| Ok(writeln!(out, "{}", transition.log_line(style))?)).map_err(
+            |error| match error.downcast::<io::Error>() {
+                Ok(error) => error,
+                Err(error) => io::Error::other(crate::output::error_line(&error)),
+            },
+        )?;
         if !self.transitions.is_empty() {
             writeln!(out)?;
         }

@@ -9,9 +9,9 @@ use anyhow::{Result, anyhow};
 use chrono::{DateTime, Utc};
 use plotters::prelude::*;
 
-use super::Transition;
 use super::rules::Rules;
 use super::simulate::WindowOutcome;
+use super::transitions::TransitionLog;
 
 /// Points kept before neighbours are merged.
 const MAX_POINTS: usize = 2048;
@@ -119,7 +119,7 @@ const GAP_COLOUR: RGBColor = RGBColor(200, 200, 200);
 pub(crate) fn render(
     recorder: &ChartRecorder,
     rules: &Rules,
-    transitions: &[Transition],
+    transitions: &TransitionLog,
     title: &str,
 ) -> Result<String> {
     let points = &recorder.points;
@@ -174,11 +174,12 @@ pub(crate) fn render(
         let mut segments = Vec::new();
         let mut profile = rules.start;
         let mut from = start;
-        for transition in transitions {
-            segments.push((from, transition.ts_micros, profile));
-            from = transition.ts_micros;
-            profile = rules.profile_index(&transition.to).unwrap_or(profile);
-        }
+        transitions.each_stored(|stored| {
+            segments.push((from, stored.close, profile));
+            from = stored.close;
+            profile = stored.change.to;
+            Ok(())
+        })?;
         segments.push((from, end, profile));
         chart
             .draw_series(segments.iter().map(|&(from, to, profile)| {
@@ -316,7 +317,7 @@ pub(crate) fn render(
         let plot_width = f64::from(WIDTH - 2 * 16 - 64);
         let row_height = (y_high - y_low) * 18.0 / f64::from(HEIGHT - 130);
         let mut row_ends = [f64::NEG_INFINITY; 4];
-        for transition in transitions {
+        transitions.each(|transition| {
             let at = instant(transition.ts_micros);
             let degraded = rules.profile_index(&transition.to) > rules.profile_index(&transition.from);
             let colour = if degraded { DEGRADE_COLOUR } else { RECOVER_COLOUR };
@@ -334,7 +335,9 @@ pub(crate) fn render(
                 .map_err(error)?;
             if label_changes {
                 let arrow = if degraded { "▼" } else { "▲" };
-                let text = format!("{arrow} {} {}", transition.to, at.format("%m-%d %H:%M"));
+                // The rule that fired, when the rules have anti-flap options (else it is the streak).
+                let rule = transition.rule.map(|rule| format!(" [{rule}]")).unwrap_or_default();
+                let text = format!("{arrow} {} {}{rule}", transition.to, at.format("%m-%d %H:%M"));
                 let width = text.chars().count() as f64 * 7.5 + 6.0;
                 let x = (transition.ts_micros - start) as f64 / (end - start) as f64 * plot_width;
                 let left = if x + width > plot_width { x - width } else { x + 3.0 };
@@ -351,7 +354,8 @@ pub(crate) fn render(
                     )))
                     .map_err(error)?;
             }
-        }
+            Ok(())
+        })?;
 
         // Legend entries for the shading.
         let mut shown: Vec<usize> = segments.iter().map(|&(_, _, profile)| profile).collect();

@@ -3,7 +3,7 @@
 //! batch run, the sweep and the tests drive it with any sequence of samples.
 
 use super::input::Sample;
-use super::rules::{Change, Machine, Rules};
+use super::rules::{Change, HeldBy, Machine, Rules};
 
 /// One closed window and what it did.
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +17,8 @@ pub(crate) struct WindowOutcome {
     /// The state after the window (its profile is the one in force from this close on).
     pub machine: Machine,
     pub change: Option<Change>,
+    /// A change that was due but held back (`min_dwell`, a pin).
+    pub held: Option<(Change, HeldBy)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +36,13 @@ pub(crate) struct Simulation<'r> {
     pending: Option<Pending>,
     /// Windows seen that ended in each profile (same index as the ladder).
     pub windows_per_profile: Vec<u64>,
+    /// Changes that undid the change before them within [`FLAP_WINDOW_MICROS`].
+    pub flaps: u64,
+    last_change: Option<(i64, usize, usize)>,
 }
+
+/// A change reversed within this long counts as a flap (6 h).
+pub(crate) const FLAP_WINDOW_MICROS: i64 = 6 * 3_600_000_000;
 
 impl<'r> Simulation<'r> {
     pub(crate) fn new(rules: &'r Rules) -> Simulation<'r> {
@@ -43,6 +51,8 @@ impl<'r> Simulation<'r> {
             machine: Machine::new(rules),
             pending: None,
             windows_per_profile: vec![0; rules.profiles.len()],
+            flaps: 0,
+            last_change: None,
         }
     }
 
@@ -76,17 +86,29 @@ impl<'r> Simulation<'r> {
         let Some(pending) = self.pending.take() else { return };
         let position = self.machine.windows_seen;
         // Windows arrive in increasing order here, so `apply` cannot refuse one.
-        let Ok(change) = self.machine.apply(self.rules, pending.index, pending.ema1h, pending.ema24h) else {
+        let Ok(decision) = self.machine.decide(self.rules, pending.index, pending.ema1h, pending.ema24h)
+        else {
             return;
         };
         self.windows_per_profile[self.machine.profile] += 1;
+        if let Some(change) = decision.change {
+            if let Some((close, from, to)) = self.last_change
+                && change.from == to
+                && change.to == from
+                && pending.close - close <= FLAP_WINDOW_MICROS
+            {
+                self.flaps += 1;
+            }
+            self.last_change = Some((pending.close, change.from, change.to));
+        }
         on_window(&WindowOutcome {
             position,
             close: pending.close,
             ema1h: pending.ema1h,
             ema24h: pending.ema24h,
             machine: self.machine,
-            change,
+            change: decision.change,
+            held: decision.held,
         });
     }
 }
@@ -119,5 +141,30 @@ mod tests {
         assert_eq!(simulation.machine.windows_seen, 3);
         assert_eq!(simulation.machine.streak, 2);
         assert_eq!(simulation.windows_per_profile, [3, 0]);
+    }
+
+    #[test]
+    fn a_change_undone_within_six_hours_is_a_flap() {
+        let rules = default_rules();
+        let mut simulation = Simulation::new(&rules);
+        let window = 30 * MINUTE;
+        // Degrade at window 3, recover at 4 (flap), degrade at 7 (flap), then 20 quiet
+        // Conservative windows (10 h) before recovering: not a flap.
+        let mut ema = |index: i64, ema1h: f64, ema24h: f64| {
+            simulation.feed(&Sample { ts: index * window, ema1h, ema24h }, &mut |_| {});
+        };
+        for index in 1..=3 {
+            ema(index, -1.0, 0.0);
+        }
+        ema(4, -1.0, 2.0);
+        for index in 5..=7 {
+            ema(index, -1.0, 0.0);
+        }
+        for index in 8..=27 {
+            ema(index, -1.0, 1.0);
+        }
+        ema(28, 1.0, 2.0);
+        simulation.finish(&mut |_| {});
+        assert_eq!((simulation.machine.policy_applied_count, simulation.flaps), (4, 2));
     }
 }

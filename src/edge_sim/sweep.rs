@@ -102,6 +102,10 @@ struct Outcome {
     /// Windows that ended in a profile more conservative than the start one.
     conservative_windows: u64,
     conservative_share: f64,
+    /// Time spent in a profile more conservative than the start one (windows × window length).
+    conservative_seconds: u64,
+    /// Changes that undid the previous change within 6 h.
+    flaps: u64,
     final_profile: String,
 }
 
@@ -126,6 +130,8 @@ fn outcome(keys: &[String], combination: &Combination, simulation: &Simulation) 
         } else {
             round6(conservative_windows as f64 / machine.windows_seen as f64)
         },
+        conservative_seconds: conservative_windows.saturating_mul((rules.window_micros / 1_000_000) as u64),
+        flaps: simulation.flaps,
         final_profile: rules.profiles[machine.profile].name.clone(),
     }
 }
@@ -224,7 +230,9 @@ impl Report for SweepReport {
 
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         let mut header: Vec<String> = self.keys.clone();
-        header.extend(["changes", "conservative", "final profile"].map(String::from));
+        header.extend(
+            ["changes", "flaps", "conservative", "time conservative", "final profile"].map(String::from),
+        );
         let rows: Vec<Vec<String>> = self
             .combinations
             .iter()
@@ -232,7 +240,11 @@ impl Report for SweepReport {
                 let mut row: Vec<String> =
                     self.keys.iter().map(|key| outcome.settings[key].clone()).collect();
                 row.push(outcome.policy_applied_count.to_string());
+                row.push(outcome.flaps.to_string());
                 row.push(format!("{:.1}%", outcome.conservative_share * 100.0));
+                row.push(crate::units::format_duration(std::time::Duration::from_secs(
+                    outcome.conservative_seconds,
+                )));
                 row.push(outcome.final_profile.clone());
                 row
             })

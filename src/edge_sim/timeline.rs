@@ -6,10 +6,10 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use super::input::format_micros;
 use super::rules::Rules;
 use super::simulate::WindowOutcome;
 use crate::atomic_write::AtomicFile;
+use crate::clock::format_micros;
 use crate::sanitize::display_path;
 
 pub(crate) const HEADER: &str = "ts,ema1h,ema24h,profile,streak,recovery_streak,changed";
@@ -17,14 +17,17 @@ pub(crate) const HEADER: &str = "ts,ema1h,ema24h,profile,streak,recovery_streak,
 pub(crate) struct TimelineWriter {
     out: BufWriter<AtomicFile>,
     name: String,
+    with_rule: bool,
 }
 
 impl TimelineWriter {
-    pub(crate) fn create(path: &Path, _rules: &Rules) -> Result<TimelineWriter> {
+    pub(crate) fn create(path: &Path, rules: &Rules) -> Result<TimelineWriter> {
         let name = display_path(path);
         let file = AtomicFile::create(path).with_context(|| format!("cannot create the timeline {name}"))?;
-        let mut writer = TimelineWriter { out: BufWriter::with_capacity(256 * 1024, file), name };
-        writeln!(writer.out, "{HEADER}")
+        let with_rule = rules.extended();
+        let mut writer = TimelineWriter { out: BufWriter::with_capacity(256 * 1024, file), name, with_rule };
+        // The `rule` column only with an anti-flap rule: default timelines keep their bytes.
+        writeln!(writer.out, "{HEADER}{}", if with_rule { ",rule" } else { "" })
             .with_context(|| format!("cannot write the timeline {}", writer.name))?;
         Ok(writer)
     }
@@ -32,9 +35,15 @@ impl TimelineWriter {
     /// `ts,ema1h,ema24h,profile,streak,recovery_streak,changed` for one window: the profile and
     /// streaks after its close.
     pub(crate) fn row(&mut self, rules: &Rules, window: &WindowOutcome) -> Result<()> {
+        let rule = match (self.with_rule, window.change, window.held) {
+            (false, _, _) => String::new(),
+            (true, Some(change), _) => format!(",{}", change.reason.rule()),
+            (true, None, Some((_, held))) => format!(",held_by_{}", held.rule()),
+            (true, None, None) => ",".to_string(),
+        };
         writeln!(
             self.out,
-            "{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{}{rule}",
             format_micros(window.close),
             window.ema1h,
             window.ema24h,
@@ -46,13 +55,12 @@ impl TimelineWriter {
         .with_context(|| format!("cannot write the timeline {}", self.name))
     }
 
-    pub(crate) fn commit(self) -> Result<()> {
+    /// Flushes the rows; the caller commits the file with the other outputs.
+    pub(crate) fn finish(self) -> Result<AtomicFile> {
         let name = self.name;
-        let file = self
-            .out
+        self.out
             .into_inner()
             .map_err(|error| error.into_error())
-            .with_context(|| format!("cannot write the timeline {name}"))?;
-        file.commit()
+            .with_context(|| format!("cannot write the timeline {name}"))
     }
 }

@@ -512,11 +512,12 @@ fn live_step_refuses_older_windows_and_corrupt_state_leaving_the_file_alone() {
     assert_eq!(env.read("s.json"), written);
     std::fs::remove_file(env.path("ladder.yaml")).unwrap();
 
-    let names: Vec<String> = std::fs::read_dir(env.root())
+    let mut names: Vec<String> = std::fs::read_dir(env.root())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(names, ["s.json"], "no temporary files left behind");
+    names.sort();
+    assert_eq!(names, ["s.json", "s.json.lock"], "no temporary files left behind");
 
     let nan = env.run(["edge-sim", "--state", "t.json", "--ts", "1", "--ema1h", "NaN", "--ema24h", "0"]);
     nan.expect_code(2);
@@ -579,14 +580,18 @@ fn sweep_agrees_with_separate_runs() {
     let text = env.run(["edge-sim", "--input", "in.csv", "--sweep", "consecutive_windows=2,3"]);
     text.expect_code(0);
     let lines: Vec<&str> = text.stdout.lines().collect();
-    assert_eq!(lines[0], "consecutive_windows  changes  conservative  final profile");
+    assert_eq!(
+        lines[0],
+        "consecutive_windows  changes  flaps  conservative  time conservative  final profile"
+    );
     assert_eq!(lines.len(), 5);
     assert_eq!(text.last_line(), "| edge_sim | OK | EDGE_SWEEP=2_combinations |");
 
     assert_eq!(
         stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--sweep", "streak=2"]),
         "mmops: error: --sweep unknown sweep key \"streak\"; use one of ema1h_threshold, consecutive_windows, \
-         ema24h_recovery_threshold, recovery_windows, window (or PROFILE.key)"
+         ema24h_recovery_threshold, recovery_windows, window, min_dwell, gap_policy, max_gap, \
+         cooldown_backoff.factor, cooldown_backoff.max_windows, cooldown_backoff.reset_after (or PROFILE.key)"
     );
     assert_eq!(
         stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--sweep", "consecutive_windows=2,0"]),
@@ -644,6 +649,20 @@ fn plot_is_well_formed_svg_with_the_series() {
     // Deterministic: the same input draws the same bytes.
     env.run(["edge-sim", "--input", "in.csv", "--plot", "again.svg"]).expect_code(0);
     assert_eq!(env.read("again.svg"), svg);
+    assert!(!svg.contains("[streak]"), "default rules: labels as before");
+    // With an anti-flap rule each change label names the rule that fired.
+    env.write("rules.yaml", "gap_policy: hold\n");
+    env.check(["edge-sim", "--config", "rules.yaml", "--input", "in.csv", "--plot", "rules.svg"])
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    let svg = env.read("rules.svg");
+    assert_well_formed(&svg);
+    assert!(
+        svg.contains("Conservative 10-11 11:30 [streak]") && svg.contains("[recovery]"),
+        "rule labels missing"
+    );
 }
 
 #[test]
@@ -691,4 +710,414 @@ fn twenty_digit_timestamp_is_a_located_error() {
     let run = env.run(["edge-sim", "--input", "series.csv"]);
     run.expect_code(2);
     assert!(run.stderr.starts_with("mmops: error: series.csv:2: column 1 \"ts\""), "{}", run.stderr);
+}
+
+// Issue 11 item 21: `"a,b"` was split at its comma, so the EMA columns moved one to the right.
+#[test]
+fn a_quoted_comma_stays_in_its_field() {
+    let env = TestEnv::new();
+    let csv = format!(
+        "ts,note,ema1h,ema24h\n{},\"a,b\",-1,1\n{},\"c,\"\"d\"\"\",-1,1\n{},plain,-1,1\n",
+        DAY + WINDOW,
+        DAY + 2 * WINDOW,
+        DAY + 3 * WINDOW
+    );
+    let run = simulate_json(&env, &csv);
+    let json = run.json();
+    assert_eq!((json["rows"].as_u64(), json["windows_seen"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(json["marker"], "EDGE_PROFILE=Conservative");
+    assert_eq!(
+        transitions(&run),
+        [("2025-10-11T01:30:00Z".into(), "Moderate".into(), "Conservative".into())]
+    );
+    assert_eq!(env.read("in.csv"), csv, "the input is only read");
+}
+
+// Issue 11 item 15: two steps at once both read the old state and one window was lost. While
+// another process holds the lock, a step waits --lock-wait, then exits 1 naming the holder.
+#[test]
+fn a_locked_state_makes_the_step_wait_then_fail_naming_the_holder() {
+    let env = TestEnv::new();
+    live(&env, "2025-10-11T00:30:00Z", -1.0, 0.0).expect_code(0);
+    let before = env.read("s.json");
+    let lock = std::fs::OpenOptions::new().read(true).write(true).open(env.path("s.json.lock")).unwrap();
+    lock.lock().unwrap();
+    std::fs::write(env.path("s.json.lock"), "pid 4242 since 2026-01-01T00:00:00Z\n").unwrap();
+    let started = std::time::Instant::now();
+    let run = env.run([
+        "edge-sim",
+        "--state",
+        "s.json",
+        "--ts",
+        "2025-10-11T01:00:00Z",
+        "--ema1h",
+        "-1",
+        "--ema24h",
+        "0",
+        "--lock-wait",
+        "300ms",
+    ]);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    run.expect_code(1);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr.trim_end(),
+        "mmops: error: the state file s.json is locked by another edge-sim step (pid 4242 since \
+         2026-01-01T00:00:00Z); gave up after waiting 300ms; nothing was changed — retry, or raise --lock-wait"
+    );
+    assert_eq!(env.read("s.json"), before);
+    drop(lock);
+    live(&env, "2025-10-11T01:00:00Z", -1.0, 0.0).expect_code(0);
+    assert_eq!(
+        env.run([
+            "--format",
+            "json",
+            "edge-sim",
+            "--state",
+            "s.json",
+            "--ts",
+            "2025-10-11T01:30:00Z",
+            "--ema1h",
+            "-1",
+            "--ema24h",
+            "0"
+        ])
+        .json()["windows_seen"],
+        3
+    );
+}
+
+// Issue 11 item 13: `--state /dev/zero` grew to 5.5 GB; a config from /dev/zero likewise.
+#[test]
+fn state_and_config_from_devices_or_huge_files_fail_fast() {
+    let env = TestEnv::new();
+    let live_args = |state: &str| {
+        vec!["edge-sim", "--state", state, "--ts", "2025-10-11T00:30:00Z", "--ema1h", "0", "--ema24h", "0"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    env.check(live_args("/dev/zero"))
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: /dev/zero: the state file is a character device, not a regular file; point --state at \
+             a file edge-sim may replace\n",
+        )
+        .run();
+    assert!(!std::path::Path::new("/dev/zero.lock").exists());
+    let huge = format!("{{\"format\": \"{}\"}}", " ".repeat(4 * 1024 * 1024));
+    env.write("big.json", &huge);
+    env.check(live_args("big.json"))
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: big.json: the state file is larger than the 4.0 MiB limit for a state file; is this the \
+             right file?\n",
+        )
+        .run();
+    assert_eq!(env.read("big.json"), huge);
+    env.check(["edge-sim", "--config", "/dev/zero", "--input", "in.csv"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("/dev/zero: the config file is a character device, not a regular file")
+        .run();
+}
+
+// The contract (issue 11): the timeline was committed, then --plot failed with exit 2 although
+// a file had changed. Every output is now prepared first: a bad --plot leaves no timeline.
+#[test]
+fn a_bad_plot_path_fails_before_the_timeline_is_written() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(-1.0, 0.0), (-1.0, 0.0), (-1.0, 0.0)]));
+    env.write("file", "not a folder");
+    env.check(["edge-sim", "--input", "in.csv", "--timeline", "t.csv", "--plot", "file/p.svg"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot create the chart file/p.svg")
+        .run();
+    assert!(!env.exists("t.csv"));
+    assert_eq!(env.read("file"), "not a folder");
+}
+
+// A failure after the timeline is in place is PARTIAL (exit 1) and says what was written: here
+// the chart's final name turns into a folder while the input is still being read from stdin.
+#[test]
+fn a_chart_failing_after_the_timeline_was_committed_is_partial() {
+    use std::io::Write as _;
+    let env = TestEnv::new();
+    let csv = ema_csv(&[(-1.0, 0.0), (-1.0, 0.0), (-1.0, 0.0)]);
+    let mut child = env
+        .command()
+        .args(["edge-sim", "--input", "-", "--timeline", "t.csv", "--plot", "p.svg"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&csv.as_bytes()[..20]).unwrap();
+    stdin.flush().unwrap();
+    // Both temporary files exist once the first bytes are being read.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_dir(env.root())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".mmops-tmp-"))
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "the temporary files never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    env.mkdir("p.svg/inside");
+    stdin.write_all(&csv.as_bytes()[20..]).unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "");
+    assert!(
+        stderr.starts_with("mmops: error: PARTIAL: t.csv written, but p.svg could not be: cannot move the new file into place at p.svg"),
+        "{stderr}"
+    );
+    assert_eq!(env.read("t.csv").lines().count(), 4);
+    assert!(env.path("p.svg/inside").is_dir());
+    let mut names: Vec<String> = std::fs::read_dir(env.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["p.svg", "t.csv"], "no temporary file is left");
+}
+
+// Issue 19: with an anti-flap rule configured, every change names the rule that fired (text,
+// JSON, timeline), and a change held by min_dwell is marked in the timeline.
+#[test]
+fn anti_flap_rules_name_the_rule_in_every_output() {
+    let env = TestEnv::new();
+    env.write("rules.yaml", "min_dwell: 2h\n");
+    // Degrade at 01:30, recovery due at 02:00 but held until 03:30 (2h after 01:30).
+    let series: Vec<(f64, f64)> = vec![
+        (-1.0, 0.0),
+        (-1.0, 0.0),
+        (-1.0, 0.0),
+        (1.0, 2.0),
+        (1.0, 2.0),
+        (1.0, 2.0),
+        (1.0, 2.0),
+        (1.0, 2.0),
+    ];
+    env.write("in.csv", ema_csv(&series));
+    let run = env
+        .check(["edge-sim", "--config", "rules.yaml", "--input", "in.csv", "--timeline", "t.csv"])
+        .code(0)
+        .stdout_contains(
+            "2025-10-11T01:30:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (ema1h < 0.0 for 3 consecutive 30m \
+             windows) spread_multiplier=1.5 max_inflight=5 backoff_ms=200 rule=streak\n\
+             2025-10-11T03:30:00Z EDGE_POLICY_APPLIED Conservative -> Moderate (ema24h >= 1.5) \
+             spread_multiplier=1.0 max_inflight=10 backoff_ms=100 rule=recovery\n",
+        )
+        .stderr_empty()
+        .run();
+    assert_eq!(run.last_line(), "| edge_sim | OK | EDGE_PROFILE=Moderate |");
+    let timeline = env.read("t.csv");
+    let lines: Vec<&str> = timeline.lines().collect();
+    assert_eq!(lines[0], "ts,ema1h,ema24h,profile,streak,recovery_streak,changed,rule");
+    assert_eq!(lines[3], "2025-10-11T01:30:00Z,-1,0,Conservative,0,0,1,streak");
+    assert_eq!(lines[4], "2025-10-11T02:00:00Z,1,2,Conservative,0,1,0,held_by_min_dwell");
+    assert_eq!(lines[7], "2025-10-11T03:30:00Z,1,2,Moderate,0,0,1,recovery");
+    assert_eq!(lines[8], "2025-10-11T04:00:00Z,1,2,Moderate,0,0,0,");
+    let json = env
+        .check(["--format", "json", "edge-sim", "--config", "rules.yaml", "--input", "in.csv"])
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json();
+    assert_eq!(json["transitions"][0]["rule"], "streak");
+    assert_eq!(json["transitions"][1]["rule"], "recovery");
+    // Without the option the same series has no rule anywhere (bytes as before).
+    let plain = simulate_json(&env, &ema_csv(&series));
+    assert!(plain.json()["transitions"][0].get("rule").is_none());
+}
+
+/// A live-step command line for `s.json`.
+fn step_args(ts: &str, ema1h: &str, ema24h: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["edge-sim", "--state", "s.json", "--ts", ts, "--ema1h", ema1h, "--ema24h", ema24h]
+            .map(String::from)
+            .to_vec();
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    args
+}
+
+// Issue 19: an operator pins a profile during an incident; the live step reports the pin and the
+// change it would have made, the pin expires on its own, and every action is in the audit log.
+#[test]
+fn pin_holds_the_profile_reports_the_held_change_and_expires() {
+    let env = TestEnv::new();
+    let now = "2025-10-11T00:45:00Z";
+    env.check(step_args("2025-10-11T00:30:00Z", "1", "2", &[]))
+        .env("CI_FAKE_UTC", now)
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    let pin = |until: &str| {
+        [
+            "edge-sim",
+            "--state",
+            "s.json",
+            "--pin",
+            "Conservative",
+            "--until",
+            until,
+            "--reason",
+            "incident 42",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    // More than max_pin (24h) ahead, or in the past: refused, state unchanged.
+    let before = env.read("s.json");
+    env.check(pin("2025-10-12T01:00:00Z"))
+        .env("CI_FAKE_UTC", now)
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: --until 2025-10-12T01:00:00Z is more than max_pin 1d ahead; pin for less (or raise max_pin in the config); s.json is unchanged\n")
+        .run();
+    env.check(pin("2025-10-11T00:00:00Z"))
+        .env("CI_FAKE_UTC", now)
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("is not in the future")
+        .run();
+    assert_eq!(env.read("s.json"), before);
+
+    env.check(pin("2025-10-11T02:00:00Z"))
+        .env("CI_FAKE_UTC", now)
+        .env("USER", "root")
+        .env("SUDO_USER", "alice")
+        .code(0)
+        .stdout_is(
+            "pin Conservative until 2025-10-11T02:00:00Z by alice (as root via sudo): incident 42\n\
+             2025-10-11T00:30:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (pinned until 2025-10-11T02:00:00Z) \
+             spread_multiplier=1.5 max_inflight=5 backoff_ms=200 rule=pin\n\
+             profile Conservative spread_multiplier=1.5 max_inflight=5 backoff_ms=200\n\
+             | edge_sim | OK | EDGE_PROFILE=Conservative |\n",
+        )
+        .stderr_empty()
+        .run();
+    // Recovery evidence while pinned: reported, not applied.
+    env.check(step_args("2025-10-11T01:00:00Z", "1", "2", &[]))
+        .env("CI_FAKE_UTC", now)
+        .code(0)
+        .stdout_is(
+            "pinned until 2025-10-11T02:00:00Z: would have changed Conservative -> Moderate (ema24h >= 1.5)\n\
+             profile Conservative spread_multiplier=1.5 max_inflight=5 backoff_ms=200\n\
+             window 2025-10-11T01:00:00Z: recovery streak 1/1, policy_applied_count 1\n\
+             | edge_sim | OK | EDGE_PROFILE=Conservative |\n",
+        )
+        .stderr_empty()
+        .run();
+    // --shadow: the same report for the next window, and the state's bytes untouched.
+    let pinned_state = env.read("s.json");
+    env.check(step_args("2025-10-11T01:30:00Z", "1", "2", &["--shadow"]))
+        .code(0)
+        .stdout_contains("would have changed Conservative -> Moderate")
+        .stdout_contains("shadow: s.json was not changed\n")
+        .stderr_empty()
+        .run();
+    assert_eq!(env.read("s.json"), pinned_state);
+    // The window closing after --until: the pin expires and the rules apply again.
+    let run = env
+        .check(
+            ["--format", "json"]
+                .map(String::from)
+                .into_iter()
+                .chain(step_args("2025-10-11T02:30:00Z", "1", "2", &[]))
+                .collect::<Vec<_>>(),
+        )
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    let json = run.json();
+    assert_eq!(json["pin_expired"]["until"], "2025-10-11T02:00:00Z");
+    assert_eq!(json["transition"]["to"], "Moderate");
+    assert!(json.get("pinned_until").is_none());
+    let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
+    let actions: Vec<(&str, &str)> = state["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| (entry["action"].as_str().unwrap(), entry["by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions, [("pin", "alice (as root via sudo)"), ("expired", "edge-sim")]);
+    // Nothing to unpin now; a new pin can be ended early.
+    env.check(["edge-sim", "--state", "s.json", "--unpin", "--reason", "done"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: s.json has no pin in force; nothing to unpin, s.json is unchanged\n")
+        .run();
+    env.check(pin("2025-10-11T05:00:00Z"))
+        .env("CI_FAKE_UTC", "2025-10-11T03:00:00Z")
+        .env("USER", "bob")
+        .env("SUDO_USER", "")
+        .code(0)
+        .stdout_contains("by bob: incident 42")
+        .stderr_empty()
+        .run();
+    env.check(["edge-sim", "--state", "s.json", "--unpin", "--reason", "resolved"])
+        .env("USER", "bob")
+        .env("SUDO_USER", "")
+        .code(0)
+        .stdout_is("unpin Conservative by bob: resolved\nprofile Conservative spread_multiplier=1.5 max_inflight=5 backoff_ms=200\n| edge_sim | OK | EDGE_PROFILE=Conservative |\n")
+        .stderr_empty()
+        .run();
+    let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
+    assert_eq!(state["audit"].as_array().unwrap().len(), 4);
+    assert!(state["current"].get("pinned_until").is_none());
+}
+
+// Issue 19: the sweep takes the anti-flap fields and reports flaps and time in Conservative, so
+// tuning trades reaction time against flapping with numbers.
+#[test]
+fn sweep_of_min_dwell_trades_flaps_for_reaction_time() {
+    let env = TestEnv::new();
+    // Three bad windows, one good, repeated: the default rules flap every two hours.
+    let series: Vec<(f64, f64)> =
+        (0..48).map(|index| if index % 4 == 3 { (1.0, 2.0) } else { (-1.0, 0.0) }).collect();
+    env.write("in.csv", ema_csv(&series));
+    let run = env
+        .check(["--format", "json", "edge-sim", "--input", "in.csv", "--sweep", "min_dwell=0,2h,4h"])
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    let json = run.json();
+    let combos = json["combinations"].as_array().unwrap();
+    let flaps: Vec<u64> = combos.iter().map(|c| c["flaps"].as_u64().unwrap()).collect();
+    let changes: Vec<u64> = combos.iter().map(|c| c["policy_applied_count"].as_u64().unwrap()).collect();
+    assert_eq!(
+        flaps[0],
+        changes[0] - 1,
+        "without min_dwell every change after the first undoes the one before"
+    );
+    assert!(flaps[0] > flaps[1] && flaps[1] >= flaps[2], "{flaps:?}");
+    assert!(changes[0] > changes[1] && changes[1] > changes[2], "{changes:?}");
+    let seconds: Vec<u64> = combos.iter().map(|c| c["conservative_seconds"].as_u64().unwrap()).collect();
+    let windows: Vec<u64> = combos.iter().map(|c| c["conservative_windows"].as_u64().unwrap()).collect();
+    assert_eq!(seconds, windows.iter().map(|w| w * 1800).collect::<Vec<_>>());
+    // The swept value behaves as the same value in a config file.
+    env.write("c.yaml", "min_dwell: 2h\n");
+    let single = simulate_json_with(&env, &["--config", "c.yaml"]);
+    assert_eq!(single["policy_applied_count"], combos[1]["policy_applied_count"]);
+    assert_eq!(single["time_share"][1]["windows"], combos[1]["conservative_windows"]);
+}
+
+fn simulate_json_with(env: &TestEnv, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--format", "json", "edge-sim", "--input", "in.csv"];
+    args.extend_from_slice(extra);
+    env.check(args).code(0).stdout(crate::support::Expect::Anything).stderr_empty().run().json()
 }
