@@ -327,6 +327,10 @@ pub struct BundleCreateArgs {
     /// Resolve and hash everything, print the manifest and summary, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Also write the release (version, zip size, created time) as a Prometheus textfile (*.prom).
+    #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
+    pub prom_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -338,6 +342,10 @@ pub struct BundleVerifyArgs {
     /// Do not require the <ZIP>.sha256 sidecar.
     #[arg(long)]
     pub no_sidecar: bool,
+
+    /// Also write the result as a Prometheus textfile (*.prom).
+    #[arg(long, value_name = "PATH")]
+    pub prom_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +413,10 @@ pub struct EdgeSimArgs {
     /// Operator: end the pin in force now, with --reason.
     #[arg(long, requires_all = ["state", "reason"], conflicts_with_all = ["ts", "ema1h", "ema24h"])]
     pub unpin: bool,
+
+    /// Live step: also write the profile, streaks and changes as a Prometheus textfile (*.prom).
+    #[arg(long, value_name = "PATH", requires = "state", conflicts_with_all = ["shadow", "pin", "unpin"])]
+    pub prom_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -444,6 +456,10 @@ pub struct MakeReadyArgs {
     /// Only validate a readiness JSON file and exit.
     #[arg(long, value_name = "FILE")]
     pub validate: Option<PathBuf>,
+
+    /// Also write the verdict, score, sections and steps as a Prometheus textfile (*.prom).
+    #[arg(long, value_name = "PATH", conflicts_with = "validate")]
+    pub prom_file: Option<PathBuf>,
 }
 
 /// The command line as completion scripts and man pages describe it.

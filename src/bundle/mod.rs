@@ -17,6 +17,7 @@
 
 mod inputs;
 mod manifest;
+mod metrics;
 mod rebuild;
 mod summary;
 mod verify;
@@ -185,6 +186,7 @@ impl Report for CreateReport {
 fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
     let plan = plan(args, context)?;
     tidy_leftovers(&args.out_dir, args.dry_run, context);
+    let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
     let total: u64 = plan.inputs.iter().map(|input| input.size).sum();
     let progress = Progress::bytes(&context.printer, total, PROGRESS_THRESHOLD, "bundling");
     let report = if args.dry_run {
@@ -219,6 +221,10 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
             summary: None,
         }
     };
+    if let Some(file) = prom_file {
+        let exposition = metrics::create_exposition(&report, &plan.name, &plan.zip_path, context.now);
+        file.commit_after(&exposition, &format!("{} is in place", report.bundle))?;
+    }
     context.printer.emit(&report)
 }
 

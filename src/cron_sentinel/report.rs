@@ -203,27 +203,27 @@ impl SentinelReport {
         let mut exposition = Exposition::new();
         exposition
             .metric(
-                "mmops_cron_task_fresh",
+                "mmops_cron_sentinel_task_fresh",
                 "1 when the task's artifact is fresh, 0 when stale, missing, empty, unreadable, future-dated or paused.",
                 MetricType::Gauge,
                 &fresh,
             )
-            .metric("mmops_cron_task_paused", "1 when the task is disabled or paused for maintenance.", MetricType::Gauge, &paused)
+            .metric("mmops_cron_sentinel_task_paused", "1 when the task is disabled or paused for maintenance.", MetricType::Gauge, &paused)
             .metric(
-                "mmops_cron_task_age_seconds",
+                "mmops_cron_sentinel_task_age_seconds",
                 "Seconds since the task's artifact was modified (absent when no file was found).",
                 MetricType::Gauge,
                 &ages,
             )
-            .metric("mmops_cron_task_max_age_seconds", "The task's configured max_age in seconds.", MetricType::Gauge, &max_ages)
+            .metric("mmops_cron_sentinel_task_max_age_seconds", "The task's configured max_age in seconds.", MetricType::Gauge, &max_ages)
             .metric(
-                "mmops_cron_task_warn",
+                "mmops_cron_sentinel_task_warn",
                 "1 when the task is WARN: older than warn_age but otherwise fresh.",
                 MetricType::Gauge,
                 &warn,
             )
             .metric(
-                "mmops_cron_task_last_due_timestamp_seconds",
+                "mmops_cron_sentinel_task_last_due_timestamp_seconds",
                 "Unix time of the latest scheduled start whose grace has run out (scheduled tasks).",
                 MetricType::Gauge,
                 &last_due,

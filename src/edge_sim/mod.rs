@@ -10,6 +10,7 @@ mod config;
 mod ema;
 mod input;
 mod lock;
+mod metrics;
 mod plot;
 mod rules;
 mod simulate;
@@ -46,7 +47,23 @@ pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
     let rules = config.rules(&origin)?;
     if let Some(state_path) = &args.state {
         let action = state::LiveAction::from_args(args)?;
+        let prom_file = args
+            .prom_file
+            .as_deref()
+            .map(|path| crate::prometheus::PromFile::create_apart(path, &[("--state", state_path)]))
+            .transpose()?;
         let report = state::run_live(&rules, state_path, &action, context.now)?;
+        // clap allows --prom-file only with a plain step (not --shadow, --pin or --unpin).
+        if let (Some(file), state::LiveAction::Step(step)) = (prom_file, &action) {
+            let done = format!("applied the window to {}", display_path(state_path));
+            let exposition =
+                metrics::live_exposition(&rules, step, &report, context.now).map_err(|error| {
+                    error.context(crate::outcome::Partial(format!(
+                        "{done}, but the Prometheus file was not updated"
+                    )))
+                })?;
+            file.commit_after(&exposition, &done)?;
+        }
         return context.printer.emit(&report);
     }
     let input_path = args.input.as_ref().context("--input FILE is required (or --state for a live step)")?;

@@ -13,6 +13,7 @@ mod config;
 mod github;
 mod junit;
 mod launcher;
+mod metrics;
 mod pre_live;
 mod readiness;
 mod report;
@@ -43,6 +44,17 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         return validate_file(file, args.min_score, context);
     }
     let plan = plan(args, context)?;
+    // A --prom-file that node_exporter would ignore, or that names another output, is refused
+    // before anything runs; it is written with the other outputs at the end.
+    let twin = markdown_twin(&args.out_json);
+    let mut other_outputs =
+        vec![("--out-json", args.out_json.as_path()), ("readiness Markdown", twin.as_path())];
+    other_outputs.extend(args.junit.as_deref().map(|junit| ("--junit", junit)));
+    let prom_file = args
+        .prom_file
+        .as_deref()
+        .map(|path| crate::prometheus::PromFile::create_apart(path, &other_outputs))
+        .transpose()?;
     let printer = &context.printer;
 
     // From here SIGINT/SIGTERM (Ctrl-C, a cancelled CI job) only set a flag: the runner stops
@@ -101,6 +113,10 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         let detail = report.readiness_detail.as_ref().map(ReadinessDetail::summary).unwrap_or_default();
         let case = junit::ReadinessCase { failure: failure.as_deref(), detail: &detail };
         outputs.prepare_into(path, "JUnit report", junit::render(&report.steps, &case).as_bytes())?;
+    }
+    if let Some(file) = prom_file {
+        let exposition = metrics::exposition(&report, &plan.version, &metrics::current_branch(), context.now);
+        outputs.files.push((file.prepared(&exposition)?, "Prometheus file"));
     }
     let mut report = report;
     let committed = match outputs.commit_all() {

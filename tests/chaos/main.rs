@@ -10,11 +10,15 @@ mod harness;
 // test binaries follow one rule for missing tools.
 #[path = "../cli/support.rs"]
 mod support;
+// promtool and node_exporter, shared with the CLI metrics tests.
+#[path = "../cli/prom_tools.rs"]
+mod prom_tools;
 
 mod bundle;
 mod cron_sentinel;
 mod edge_sim;
 mod limits;
 mod make_ready;
+mod metrics;
 mod rotate;
 mod tricky_trees;

@@ -299,32 +299,32 @@ fn prom_file_has_exact_exposition() {
     run.expect_code(1);
     assert_eq!(
         env.read("metrics/cron.prom"),
-        "# HELP mmops_cron_task_fresh 1 when the task's artifact is fresh, 0 when stale, missing, empty, unreadable, future-dated or paused.
-# TYPE mmops_cron_task_fresh gauge
-mmops_cron_task_fresh{task=\"fresh\"} 1
-mmops_cron_task_fresh{task=\"we\\\"ird\"} 0
-mmops_cron_task_fresh{task=\"daily\"} 0
-# HELP mmops_cron_task_paused 1 when the task is disabled or paused for maintenance.
-# TYPE mmops_cron_task_paused gauge
-mmops_cron_task_paused{task=\"fresh\"} 0
-mmops_cron_task_paused{task=\"we\\\"ird\"} 0
-mmops_cron_task_paused{task=\"daily\"} 0
-# HELP mmops_cron_task_age_seconds Seconds since the task's artifact was modified (absent when no file was found).
-# TYPE mmops_cron_task_age_seconds gauge
-mmops_cron_task_age_seconds{task=\"fresh\"} 1800
-mmops_cron_task_age_seconds{task=\"daily\"} 1800
-# HELP mmops_cron_task_max_age_seconds The task's configured max_age in seconds.
-# TYPE mmops_cron_task_max_age_seconds gauge
-mmops_cron_task_max_age_seconds{task=\"fresh\"} 3600
-mmops_cron_task_max_age_seconds{task=\"we\\\"ird\"} 7200
-# HELP mmops_cron_task_warn 1 when the task is WARN: older than warn_age but otherwise fresh.
-# TYPE mmops_cron_task_warn gauge
-mmops_cron_task_warn{task=\"fresh\"} 0
-mmops_cron_task_warn{task=\"we\\\"ird\"} 0
-mmops_cron_task_warn{task=\"daily\"} 1
-# HELP mmops_cron_task_last_due_timestamp_seconds Unix time of the latest scheduled start whose grace has run out (scheduled tasks).
-# TYPE mmops_cron_task_last_due_timestamp_seconds gauge
-mmops_cron_task_last_due_timestamp_seconds{task=\"daily\"} 1760180400
+        "# HELP mmops_cron_sentinel_task_fresh 1 when the task's artifact is fresh, 0 when stale, missing, empty, unreadable, future-dated or paused.
+# TYPE mmops_cron_sentinel_task_fresh gauge
+mmops_cron_sentinel_task_fresh{task=\"fresh\"} 1
+mmops_cron_sentinel_task_fresh{task=\"we\\\"ird\"} 0
+mmops_cron_sentinel_task_fresh{task=\"daily\"} 0
+# HELP mmops_cron_sentinel_task_paused 1 when the task is disabled or paused for maintenance.
+# TYPE mmops_cron_sentinel_task_paused gauge
+mmops_cron_sentinel_task_paused{task=\"fresh\"} 0
+mmops_cron_sentinel_task_paused{task=\"we\\\"ird\"} 0
+mmops_cron_sentinel_task_paused{task=\"daily\"} 0
+# HELP mmops_cron_sentinel_task_age_seconds Seconds since the task's artifact was modified (absent when no file was found).
+# TYPE mmops_cron_sentinel_task_age_seconds gauge
+mmops_cron_sentinel_task_age_seconds{task=\"fresh\"} 1800
+mmops_cron_sentinel_task_age_seconds{task=\"daily\"} 1800
+# HELP mmops_cron_sentinel_task_max_age_seconds The task's configured max_age in seconds.
+# TYPE mmops_cron_sentinel_task_max_age_seconds gauge
+mmops_cron_sentinel_task_max_age_seconds{task=\"fresh\"} 3600
+mmops_cron_sentinel_task_max_age_seconds{task=\"we\\\"ird\"} 7200
+# HELP mmops_cron_sentinel_task_warn 1 when the task is WARN: older than warn_age but otherwise fresh.
+# TYPE mmops_cron_sentinel_task_warn gauge
+mmops_cron_sentinel_task_warn{task=\"fresh\"} 0
+mmops_cron_sentinel_task_warn{task=\"we\\\"ird\"} 0
+mmops_cron_sentinel_task_warn{task=\"daily\"} 1
+# HELP mmops_cron_sentinel_task_last_due_timestamp_seconds Unix time of the latest scheduled start whose grace has run out (scheduled tasks).
+# TYPE mmops_cron_sentinel_task_last_due_timestamp_seconds gauge
+mmops_cron_sentinel_task_last_due_timestamp_seconds{task=\"daily\"} 1760180400
 # HELP mmops_cron_sentinel_last_run_timestamp_seconds Unix time of the last cron-sentinel run.
 # TYPE mmops_cron_sentinel_last_run_timestamp_seconds gauge
 mmops_cron_sentinel_last_run_timestamp_seconds 1760184000

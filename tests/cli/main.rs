@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `mmops` binary in temporary folders, one module per subcommand.
 
+mod prom_tools;
 mod support;
 
 mod bundle;
@@ -8,4 +9,5 @@ mod docs;
 mod edge_sim;
 mod global;
 mod make_ready;
+mod metrics;
 mod rotate;
