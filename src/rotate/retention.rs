@@ -1032,3 +1032,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "retention_oracle.rs"]
+mod restic_oracle;
