@@ -74,7 +74,7 @@ impl Calendar {
         self.last.is_some() || self.within_nanos.is_some() || self.period_counts().iter().any(Option::is_some)
     }
 
-    fn period_counts(&self) -> [Option<u64>; 5] {
+    pub fn period_counts(&self) -> [Option<u64>; 5] {
         [self.hourly, self.daily, self.weekly, self.monthly, self.yearly]
     }
 }
@@ -159,8 +159,9 @@ pub(crate) fn calendar_keep(
     flags
 }
 
-/// The order `keep`, `keep_last` and `max_size` use within a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The order `keep`, `keep_last` and `max_size` use within a rule (policy field `order`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub(crate) enum Order {
     /// Oldest modification time first; equal times by relative path.
     #[default]
