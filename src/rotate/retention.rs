@@ -330,6 +330,10 @@ struct Unit {
 }
 
 /// Plans one rule over its items; see the module docs for the rules.
+///
+/// With companions, `items` must hold every primary its companions could hang on: a caller must
+/// route a companion to its primary's rule, or a sidecar whose primary sits in another rule's
+/// group would look orphaned here.
 pub(crate) fn plan_rule<I: Item>(items: &[I], policy: &RulePolicy, now_nanos: i128) -> RuleDecision {
     let paths: Vec<&[u8]> = items.iter().map(Item::path).collect();
     let roots = (!policy.companions.is_empty()).then(|| companion_roots(&paths, &policy.companions));
@@ -714,6 +718,25 @@ mod tests {
         let decision = plan_rule(&files, &policy, now);
         assert_eq!(decision.fates, [Fate::Held, Fate::Held, Fate::Selected(Reason::Retention), Fate::Held]);
         assert_eq!(decision.summary.future_files, 1);
+    }
+
+    /// Clocks far off (mtimes near the ends of i64 seconds) must not panic in the zone math.
+    #[test]
+    fn extreme_times_fall_into_far_away_periods() {
+        let (low, high) = (i128::from(i64::MIN) * NANOS_PER_SECOND, i128::from(i64::MAX) * NANOS_PER_SECOND);
+        let times = [high, 0, low];
+        let calendar = Calendar {
+            hourly: Some(9),
+            weekly: Some(9),
+            yearly: Some(9),
+            within_nanos: Some(i128::from(u64::MAX) * NANOS_PER_SECOND),
+            tz: chrono_tz::Australia::Lord_Howe,
+            ..Calendar::default()
+        };
+        let flags = calendar_keep(&calendar, &times, &[0, 1, 2], &[0, 1, 2], high);
+        assert!(flags.iter().all(|flag| flag & kept_by::YEARLY != 0), "{flags:?}");
+        assert_eq!(flags[2] & kept_by::WITHIN, 0);
+        assert_ne!(flags[1] & kept_by::WITHIN, 0);
     }
 
     #[test]
