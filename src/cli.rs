@@ -89,9 +89,10 @@ Examples:
 
 Exit codes:
   0    MAKE_READY=OK: every pre-live step passed (or was waived) and readiness is GO
-  1    MAKE_READY=BLOCKED: a step failed or readiness is HOLD
+  1    MAKE_READY=BLOCKED: a step failed or readiness is HOLD; MAKE_READY=PARTIAL: an output
+       failed after another was written (the report names what was written)
   2    could not run: bad config, flag or reports (nothing was written)
-  130  interrupted: running steps were killed with their process groups";
+  130  MAKE_READY=INTERRUPTED: running steps were killed with everything they started";
 
 /// Operations toolkit for the mm-bot market maker.
 ///
@@ -173,6 +174,10 @@ pub enum Command {
 
     /// Print the manual page (roff), e.g. `mmops man | man -l -`.
     Man(ManArgs),
+
+    /// Internal: runs one make-ready step tied to make-ready's life (see make_ready/launcher.rs).
+    #[command(name = "__step-launcher", hide = true)]
+    StepLauncher(StepLauncherArgs),
 }
 
 #[derive(Debug, Args)]
@@ -428,6 +433,17 @@ pub struct ManArgs {
     /// A subcommand's own page (e.g. rotate, or bundle-verify); default: the mmops page.
     #[arg(value_name = "SUBCOMMAND")]
     pub subcommand: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StepLauncherArgs {
+    /// PID of the make-ready that started this launcher; if it is gone, the step never starts.
+    #[arg(long, value_name = "PID")]
+    pub parent: i32,
+
+    /// The step's argv.
+    #[arg(last = true, required = true, value_name = "ARGV")]
+    pub argv: Vec<String>,
 }
 
 #[cfg(test)]

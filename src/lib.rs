@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod output;
 pub mod progress;
 pub mod prometheus;
+pub mod readiness_doc;
 pub mod sanitize;
 pub mod units;
 

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::MakeReady(args) => make_ready::run(args, &context),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
+        Command::StepLauncher(args) => make_ready::launch_step(args, &context.printer),
     });
     match result {
         Ok(verdict) => verdict.exit().into(),

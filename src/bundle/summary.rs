@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::manifest::{Generator, ManifestFile};
+use crate::readiness_doc::ReadinessDoc;
 use crate::units::format_size;
 
 /// The KPIs the soak section shows, as medians.
@@ -82,27 +83,31 @@ fn escape_cell(text: &str) -> String {
 }
 
 fn render_readiness(out: &mut String, name: &str, bytes: &[u8]) {
-    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
-        let _ = writeln!(out, "`{}` is not valid JSON; no verdict shown.", escape_cell(name));
-        return;
+    // The shared typed document: the summary shows only a verdict make-ready could have written.
+    let document = match ReadinessDoc::parse(bytes) {
+        Ok(document) => document,
+        Err(errors) => {
+            let first = errors.first().map(String::as_str).unwrap_or("invalid");
+            let _ = writeln!(
+                out,
+                "`{}` is not a valid readiness document ({}); no verdict shown.",
+                escape_cell(name),
+                escape_cell(first)
+            );
+            return;
+        }
     };
-    let verdict = value.get("verdict").and_then(Value::as_str).unwrap_or("unknown");
-    let score = value.get("score").and_then(Value::as_f64).map_or("unknown".to_string(), format_number);
     let _ = writeln!(
         out,
         "Verdict: **{}**, score {} / 100 (from `{}`)",
-        escape_cell(verdict),
-        score,
+        document.verdict.label(),
+        format_number(document.score),
         escape_cell(name)
     );
-    if let Some(sections) = value.get("sections").and_then(Value::as_object) {
-        let _ = writeln!(out, "\n| Section | Score |");
-        let _ = writeln!(out, "|---|---:|");
-        // serde_json's map is ordered by key, so the rows are stable.
-        for (section, score) in sections {
-            let score = score.as_f64().map_or("n/a".to_string(), format_number);
-            let _ = writeln!(out, "| {} | {} |", escape_cell(section), score);
-        }
+    let _ = writeln!(out, "\n| Section | Score |");
+    let _ = writeln!(out, "|---|---:|");
+    for (section, score) in document.sections.named() {
+        let _ = writeln!(out, "| {section} | {} |", format_number(score));
     }
 }
 
@@ -218,7 +223,7 @@ mod tests {
     fn readiness_and_soak_medians() {
         let generator = Generator::current(6);
         let files = files();
-        let readiness = br#"{"score":87.5,"sections":{"edge":30,"latency":12.5},"verdict":"HOLD"}"#;
+        let readiness = br#"{"runtime":{"utc":"2026-11-28T12:00:00Z","version":"1.4.0"},"score":87.5,"sections":{"chaos":10,"edge":30,"guards":10,"latency":12.5,"taker":15,"tests":10},"verdict":"HOLD"}"#;
         let soak = br#"[{"edge_net_bps":2.0,"order_age_p95_ms":300,"taker_share_pct":10},
                         {"edge_net_bps":3.0,"order_age_p95_ms":500},
                         {"edge_net_bps":"bad","order_age_p95_ms":400,"taker_share_pct":12}]"#;
@@ -231,7 +236,10 @@ mod tests {
             text.contains("Verdict: **HOLD**, score 87.5 / 100 (from `reports/readiness.json`)\n"),
             "{text}"
         );
-        assert!(text.contains("| edge | 30 |\n| latency | 12.5 |\n"));
+        assert!(
+            text.contains("| chaos | 10 |\n| edge | 30 |\n| guards | 10 |\n| latency | 12.5 |\n"),
+            "{text}"
+        );
         assert!(text.contains("Medians over 3 soak runs"));
         assert!(
             text.contains("| edge_net_bps | 2.5 |\n| order_age_p95_ms | 400 |\n| taker_share_pct | 11 |\n"),
@@ -249,6 +257,14 @@ mod tests {
         let text = render(&summary);
         assert!(text.contains("| edge_net_bps | 2.5 |\n| order_age_p95_ms | n/a |"), "{text}");
         summary.readiness = Some(("r.json", b"{not json"));
-        assert!(render(&summary).contains("`r.json` is not valid JSON; no verdict shown."));
+        assert!(render(&summary).contains("`r.json` is not a valid readiness document (not valid JSON: "));
+        // Regression: a duplicate key used to show whichever value serde_json kept last.
+        summary.readiness = Some(("r.json", br#"{"verdict":"HOLD","verdict":"GO"}"#));
+        assert!(
+            render(&summary)
+                .contains("`r.json` is not a valid readiness document (duplicate key \"verdict\""),
+            "{}",
+            render(&summary)
+        );
     }
 }

@@ -8,24 +8,30 @@
 //!   - name: secrets
 //!     check: secret-scan
 //!     waive: {until: 2026-12-31, reason: "…"}
+//! waiver_horizon: 90d   # optional: how far ahead a waiver may reach
 //! ```
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 
 use crate::units;
 
 /// Default timeout of an external step.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default of `waiver_horizon`: a waiver is a short-term exception, renewed as it runs out.
+pub(crate) const DEFAULT_WAIVER_HORIZON: Duration = Duration::from_secs(90 * 86_400);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     steps: Vec<StepFile>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
+    waiver_horizon: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,7 +53,40 @@ struct StepFile {
     #[serde(default)]
     files: Option<Vec<PathBuf>>,
     #[serde(default)]
-    waive: Option<Waiver>,
+    waive: Option<WaiverFile>,
+    #[serde(default)]
+    retries: Option<Spanned<u32>>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
+    retry_delay: Option<Duration>,
+    #[serde(default)]
+    report_only: Option<Spanned<StrictBool>>,
+}
+
+/// `true` or `false` only: serde-saphyr would read `"yes"`, `"no"` or `off` as booleans.
+#[derive(Debug, Clone, Copy)]
+struct StrictBool(bool);
+
+impl<'de> Deserialize<'de> for StrictBool {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<StrictBool, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = StrictBool;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("true or false")
+            }
+            fn visit_bool<E>(self, value: bool) -> Result<StrictBool, E> {
+                Ok(StrictBool(value))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaiverFile {
+    until: Spanned<String>,
+    reason: String,
 }
 
 /// The dry checks built into mmops.
@@ -58,21 +97,66 @@ pub(crate) enum BuiltinCheck {
     SecretScan,
 }
 
-/// A waiver: until this date (inclusive, UTC) a failing step does not block.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+/// A waiver: until this time a failing step does not block.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Waiver {
-    #[serde(deserialize_with = "deserialize_date")]
-    pub until: NaiveDate,
+    /// The first instant the waiver no longer holds: the end of a `YYYY-MM-DD` day (inclusive,
+    /// UTC), or an RFC 3339 instant itself.
+    pub ends: DateTime<Utc>,
+    /// `until` as written, for messages.
+    pub until: String,
     pub reason: String,
 }
 
-/// `2026-12-31` (a UTC calendar day).
-fn deserialize_date<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
-        serde::de::Error::custom(format!("invalid date {text:?}: write it as YYYY-MM-DD, e.g. 2026-12-31"))
-    })
+/// `until`: a plain `YYYY-MM-DD` (four-digit year; chrono alone would accept `+99999-12-31`) or
+/// an RFC 3339 instant. Returns when the waiver stops holding.
+fn parse_until(text: &str) -> Option<DateTime<Utc>> {
+    let bytes = text.as_bytes();
+    let plain_date = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(index, byte)| match index {
+            4 | 7 => *byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    if plain_date {
+        let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+        return Some(day.succ_opt()?.and_hms_opt(0, 0, 0)?.and_utc());
+    }
+    DateTime::parse_from_rfc3339(text).ok().map(|instant| instant.with_timezone(&Utc))
+}
+
+fn check_waiver(
+    waiver: WaiverFile,
+    now: DateTime<Utc>,
+    horizon: Duration,
+    origin: &str,
+    label: &str,
+) -> Result<Waiver> {
+    let at = label;
+    let location = &waiver.until.referenced;
+    let here = format!("{origin}:{}:{}", location.line(), location.column());
+    let text = waiver.until.value.trim().to_string();
+    let shown = crate::sanitize::display_text(&text.chars().take(40).collect::<String>(), false);
+    let Some(ends) = parse_until(&text) else {
+        bail!(
+            "{here}: {at}: waive.until {shown:?} is not a date: write YYYY-MM-DD (e.g. 2026-12-31) or an RFC 3339 time (e.g. 2026-12-31T18:00:00Z)"
+        );
+    };
+    // A day waiver ends at the end of its day; measure the horizon to that day's start.
+    let limit = chrono::TimeDelta::from_std(horizon).ok().and_then(|horizon| now.checked_add_signed(horizon));
+    let measured = if text.len() == 10 { ends - chrono::TimeDelta::days(1) } else { ends };
+    if limit.is_none_or(|limit| measured > limit) {
+        bail!(
+            "{here}: {at}: waive.until {shown} is more than {} ahead (waiver_horizon); waive for a shorter time and renew it, or raise waiver_horizon",
+            match horizon.as_secs() {
+                seconds if seconds % 86_400 == 0 => format!("{} days", seconds / 86_400),
+                _ => units::format_duration(horizon),
+            }
+        );
+    }
+    if waiver.reason.trim().is_empty() {
+        bail!("{origin}: {label}: waive.reason is empty; say why the failure is acceptable");
+    }
+    Ok(Waiver { ends, until: text, reason: waiver.reason })
 }
 
 /// What a step does.
@@ -88,8 +172,9 @@ pub(crate) enum Action {
         alerts: PathBuf,
         policy: PathBuf,
     },
+    /// `files: None` = the files `mmops bundle` would pack (asked of `mmops bundle --dry-run`).
     SecretScan {
-        files: Vec<PathBuf>,
+        files: Option<Vec<PathBuf>>,
     },
 }
 
@@ -98,39 +183,45 @@ pub(crate) struct Step {
     pub name: String,
     pub action: Action,
     pub waiver: Option<Waiver>,
+    /// Extra attempts after a failure (0 = run once); each attempt is shown.
+    pub retries: u32,
+    /// Pause between attempts.
+    pub retry_delay: Duration,
+    /// Run and shown, never blocks: a check under evaluation.
+    pub report_only: bool,
 }
 
-/// The files that go into the release bundle (scanned for secrets by default).
-pub(crate) const BUNDLE_INPUTS: [&str; 6] = [
-    "VERSION",
-    "README.md",
-    "CHANGELOG.md",
-    "deploy/prometheus/alerts_soak.yml",
-    "deploy/policies/rollback.yaml",
-    "deploy/grafana/dashboards/mm_operability.json",
-];
+/// Most extra attempts a step may have: a check that needs more is broken, not flaky.
+pub(crate) const MAX_RETRIES: u32 = 10;
+/// Pause between attempts when `retry_delay` is not given.
+pub(crate) const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Longest `retry_delay`: the pack must not sit idle for long.
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
 pub(crate) const DEFAULT_ALERTS: &str = "deploy/prometheus/alerts_soak.yml";
 pub(crate) const DEFAULT_POLICY: &str = "deploy/policies/rollback.yaml";
 
-/// Loads and checks the config; every error names the file and the step.
-pub(crate) fn load(path: &Path) -> Result<Vec<Step>> {
+/// Loads and checks the config; every error names the file and the step. `now` bounds waivers.
+pub(crate) fn load(path: &Path, now: DateTime<Utc>) -> Result<Vec<Step>> {
     let file: ConfigFile = crate::config_file::load(path)?;
-    plan(file, &path.display().to_string())
+    plan(file, &path.display().to_string(), now)
 }
 
 /// Parses config text (for tests and `load`).
 #[cfg(test)]
-fn parse(text: &str) -> Result<Vec<Step>> {
-    plan(crate::config_file::parse(text, "make_ready.yaml")?, "make_ready.yaml")
+fn parse(text: &str, now: DateTime<Utc>) -> Result<Vec<Step>> {
+    plan(crate::config_file::parse(text, "make_ready.yaml")?, "make_ready.yaml", now)
 }
 
-fn plan(file: ConfigFile, origin: &str) -> Result<Vec<Step>> {
+fn plan(file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result<Vec<Step>> {
+    let horizon = file.waiver_horizon.unwrap_or(DEFAULT_WAIVER_HORIZON);
     if file.steps.is_empty() {
         bail!("{origin}: steps: the list is empty; add at least one step");
     }
     let mut steps: Vec<Step> = Vec::new();
     for (index, step) in file.steps.into_iter().enumerate() {
-        let at = format!("{origin}: steps[{index}] ({})", step.name);
+        let label = format!("steps[{index}] ({})", step.name);
+        let at = format!("{origin}: {label}");
         let valid_name = !step.name.is_empty()
             && step.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
         if !valid_name {
@@ -142,10 +233,35 @@ fn plan(file: ConfigFile, origin: &str) -> Result<Vec<Step>> {
         if steps.iter().any(|seen| seen.name == step.name) {
             bail!("{at}: name is used twice; step names must be unique");
         }
-        if let Some(waiver) = &step.waive
-            && waiver.reason.trim().is_empty()
-        {
-            bail!("{at}: waive.reason is empty; say why the failure is acceptable");
+        let waiver = match step.waive {
+            Some(waiver) => Some(check_waiver(waiver, now, horizon, origin, &label)?),
+            None => None,
+        };
+        let located = |location: &serde_saphyr::Location| {
+            format!("{origin}:{}:{}: {label}", location.line(), location.column())
+        };
+        let retries = match &step.retries {
+            Some(retries) if retries.value > MAX_RETRIES => bail!(
+                "{}: retries {} is more than {MAX_RETRIES}; a check that fails that often is broken, not flaky",
+                located(&retries.referenced),
+                retries.value
+            ),
+            Some(retries) => retries.value,
+            None => 0,
+        };
+        if step.retry_delay.is_some() && retries == 0 {
+            bail!("{at}: retry_delay needs retries: N (N ≥ 1)");
+        }
+        let retry_delay = step.retry_delay.unwrap_or(DEFAULT_RETRY_DELAY);
+        if retry_delay > MAX_RETRY_DELAY {
+            bail!("{at}: retry_delay is longer than {}", units::format_duration(MAX_RETRY_DELAY));
+        }
+        let report_only = step.report_only.as_ref().is_some_and(|flag| flag.value.0);
+        if let (Some(flag), true) = (&step.report_only, waiver.is_some()) {
+            bail!(
+                "{}: report_only and waive together: a report-only step never blocks, so drop the waiver",
+                located(&flag.referenced)
+            );
         }
         let action = match (step.run, step.check) {
             (Some(_), Some(_)) => bail!("{at}: give either run (a command) or check (a built-in), not both"),
@@ -179,19 +295,17 @@ fn plan(file: ConfigFile, origin: &str) -> Result<Vec<Step>> {
                         if step.alerts.is_some() || step.policy.is_some() {
                             bail!("{at}: alerts and policy belong to check: rollback-vs-alerts");
                         }
-                        let files =
-                            step.files.unwrap_or_else(|| BUNDLE_INPUTS.iter().map(PathBuf::from).collect());
-                        if files.is_empty() {
+                        if step.files.as_ref().is_some_and(Vec::is_empty) {
                             bail!(
                                 "{at}: files is empty; list the files to scan or omit it for the bundle inputs"
                             );
                         }
-                        Action::SecretScan { files }
+                        Action::SecretScan { files: step.files }
                     }
                 }
             }
         };
-        steps.push(Step { name: step.name, action, waiver: step.waive });
+        steps.push(Step { name: step.name, action, waiver, retries, retry_delay, report_only });
     }
     Ok(steps)
 }
@@ -200,10 +314,19 @@ fn plan(file: ConfigFile, origin: &str) -> Result<Vec<Step>> {
 mod tests {
     use super::*;
 
+    fn now() -> DateTime<Utc> {
+        crate::clock::parse_rfc3339("2026-11-28T12:00:00Z").unwrap()
+    }
+
+    fn error(text: &str) -> String {
+        parse(text, now()).unwrap_err().to_string()
+    }
+
     #[test]
     fn parses_commands_checks_defaults_and_waivers() {
         let steps = parse(
             "steps:\n  - name: a\n    run: [sh, -c, 'true']\n    timeout: 5s\n  - name: b\n    check: secret-scan\n    waive: {until: 2026-12-31, reason: known}\n",
+            now(),
         )
         .unwrap();
         assert_eq!(
@@ -214,17 +337,82 @@ mod tests {
                 timeout: Duration::from_secs(5)
             }
         );
+        assert_eq!(steps[1].action, Action::SecretScan { files: None });
+        let waiver = steps[1].waiver.as_ref().unwrap();
         assert_eq!(
-            steps[1].action,
-            Action::SecretScan { files: BUNDLE_INPUTS.iter().map(PathBuf::from).collect() }
+            (waiver.until.as_str(), waiver.ends.to_rfc3339().as_str()),
+            ("2026-12-31", "2027-01-01T00:00:00+00:00")
         );
-        assert_eq!(steps[1].waiver.as_ref().unwrap().until, NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
+    }
+
+    #[test]
+    fn waiver_until_is_a_plain_date_or_rfc3339_within_the_horizon() {
+        let config = |until: &str| {
+            format!("steps:\n  - name: a\n    run: [x]\n    waive: {{until: {until}, reason: r}}\n")
+        };
+        let waiver = |until: &str| parse(&config(until), now()).unwrap()[0].waiver.clone().unwrap();
+        assert_eq!(waiver("\"2026-12-01T18:00:00+02:00\"").ends.to_rfc3339(), "2026-12-01T16:00:00+00:00");
+        // 90 days after 2026-11-28 is 2027-02-26.
+        assert_eq!(waiver("2027-02-26").until, "2027-02-26");
+        for bad in ["\"+99999-12-31\"", "2026-1-5", "\"tomorrow\"", "20261231", "2026-12-31x"] {
+            let text = error(&config(bad));
+            assert!(text.starts_with("make_ready.yaml:4:20: steps[0] (a): waive.until "), "{bad}: {text}");
+            assert!(text.contains("is not a date: write YYYY-MM-DD"), "{bad}: {text}");
+        }
+        assert_eq!(
+            error(&config("2027-02-27")),
+            "make_ready.yaml:4:20: steps[0] (a): waive.until 2027-02-27 is more than 90 days ahead (waiver_horizon); waive for a shorter time and renew it, or raise waiver_horizon"
+        );
+        let longer = format!("waiver_horizon: 400d\n{}", config("2027-12-01"));
+        assert_eq!(parse(&longer, now()).unwrap()[0].waiver.as_ref().unwrap().until, "2027-12-01");
+    }
+
+    #[test]
+    fn retries_and_report_only_are_checked_and_located() {
+        let steps = parse(
+            "steps:\n  - name: a\n    run: [x]\n    retries: 2\n    retry_delay: 10ms\n  - name: b\n    run: [y]\n    report_only: true\n",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            (steps[0].retries, steps[0].retry_delay, steps[0].report_only),
+            (2, Duration::from_millis(10), false)
+        );
+        assert_eq!(
+            (steps[1].retries, steps[1].retry_delay, steps[1].report_only),
+            (0, DEFAULT_RETRY_DELAY, true)
+        );
+        assert_eq!(
+            error("steps:\n  - name: a\n    run: [x]\n    retries: 11\n"),
+            "make_ready.yaml:4:14: steps[0] (a): retries 11 is more than 10; a check that fails that often is broken, not flaky"
+        );
+        assert!(
+            error("steps:\n  - name: a\n    run: [x]\n    retries: -1\n")
+                .starts_with("make_ready.yaml:4:14: ")
+        );
+        assert_eq!(
+            error("steps:\n  - name: a\n    run: [x]\n    retry_delay: 1s\n"),
+            "make_ready.yaml: steps[0] (a): retry_delay needs retries: N (N ≥ 1)"
+        );
+        assert_eq!(
+            error(
+                "steps:\n  - name: a\n    run: [x]\n    report_only: true\n    waive: {until: 2026-12-01, reason: r}\n"
+            ),
+            "make_ready.yaml:4:18: steps[0] (a): report_only and waive together: a report-only step never blocks, so drop the waiver"
+        );
+        for text in ["\"yes\"", "\"off\"", "1"] {
+            let message = error(&format!("steps:\n  - name: a\n    run: [x]\n    report_only: {text}\n"));
+            assert!(
+                message.starts_with("make_ready.yaml:4:") && message.contains("true or false"),
+                "{text}: {message}"
+            );
+        }
     }
 
     #[test]
     fn shipped_config_parses_into_the_release_checks() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/release/make_ready.yaml");
-        let steps = load(&path).unwrap();
+        let steps = load(&path, now()).unwrap();
         let names: Vec<&str> = steps.iter().map(|step| step.name.as_str()).collect();
         assert_eq!(
             names,
@@ -244,15 +432,12 @@ mod tests {
             }
             assert!(step.waiver.is_none(), "the shipped config must not waive {}", step.name);
         }
-        assert_eq!(
-            steps[5].action,
-            Action::SecretScan { files: BUNDLE_INPUTS.iter().map(PathBuf::from).collect() }
-        );
+        // The scan's file list comes from the bundle config, not a copy here.
+        assert_eq!(steps[5].action, Action::SecretScan { files: None });
     }
 
     #[test]
     fn rejects_ambiguous_or_empty_steps() {
-        let error = |text: &str| parse(text).unwrap_err().to_string();
         assert!(error("steps: []\n").contains("the list is empty"));
         assert!(error("steps:\n  - name: a\n").contains("needs run"));
         assert!(error("steps:\n  - name: a\n    run: []\n").contains("argv list is empty"));

@@ -1,4 +1,5 @@
-//! JUnit XML for CI systems: one testcase per pre-live step and one for readiness.
+//! JUnit XML for CI systems: one testcase per pre-live step and one for readiness. A step's
+//! output is its bounded capture (first and last 64 KiB, the rest counted as elided).
 
 use super::pre_live::{StepResult, StepStatus};
 
@@ -29,7 +30,10 @@ pub(crate) fn escape(text: &str) -> String {
 pub(crate) fn render(steps: &[StepResult], readiness: &ReadinessCase<'_>) -> String {
     let failures = steps.iter().filter(|step| step.status == StepStatus::Fail).count()
         + usize::from(readiness.failure.is_some());
-    let skipped = steps.iter().filter(|step| step.status == StepStatus::Waived).count();
+    let skipped = steps
+        .iter()
+        .filter(|step| matches!(step.status, StepStatus::Waived | StepStatus::ReportOnly))
+        .count();
     let total_time: f64 = steps.iter().map(|step| step.duration).sum();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     xml.push_str(&format!(
@@ -46,22 +50,18 @@ pub(crate) fn render(steps: &[StepResult], readiness: &ReadinessCase<'_>) -> Str
             escape(&step.name),
             step.duration
         );
-        let message = [step.reason.as_deref(), step.waiver.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ");
+        let message = step.notes().join("; ");
         match step.status {
             StepStatus::Ok => xml.push_str(&format!("{open}/>\n")),
-            StepStatus::Waived => xml.push_str(&format!(
+            StepStatus::Waived | StepStatus::ReportOnly => xml.push_str(&format!(
                 "{open}>\n      <skipped message=\"{}\"/>\n      <system-out>{}</system-out>\n    </testcase>\n",
                 escape(&message),
-                escape(&step.output_tail.join("\n"))
+                escape(&step.output)
             )),
             StepStatus::Fail => xml.push_str(&format!(
                 "{open}>\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
                 escape(&message),
-                escape(&step.output_tail.join("\n"))
+                escape(&step.output)
             )),
         }
     }

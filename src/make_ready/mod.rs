@@ -3,34 +3,37 @@
 //! formula over the last week of soak reports) — give one verdict, `MAKE_READY=OK` or `BLOCKED`.
 //!
 //! Order of work: build the whole plan (config, VERSION, flags) before running anything, so a
-//! bad config is exit 2 with nothing run; then run the pack, score, write, report.
+//! bad config is exit 2 with nothing run; then run the pack and score; then prepare every output
+//! (readiness JSON and Markdown, JUnit) as a temporary file and commit them all at the end, so
+//! exit 2 still means nothing changed. A failure after the first commit is PARTIAL (exit 1).
 
+mod capture;
 mod checks;
 mod config;
 mod github;
 mod junit;
+mod launcher;
 mod pre_live;
 mod readiness;
+mod report;
 mod reports;
 
-use std::io::{self, Write};
+use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
-use serde::Serialize;
-use serde_json::Value;
 
-use crate::atomic_write::write_atomically;
-use crate::cli::MakeReadyArgs;
+use crate::atomic_write::AtomicFile;
+use crate::cli::{MakeReadyArgs, StepLauncherArgs};
 use crate::context::Context;
+use crate::limits;
 use crate::outcome::Verdict;
-use crate::output::{Marker, Report, Style};
+use crate::output::Printer;
 use crate::sanitize::display_path;
-use pre_live::{StepResult, StepStatus};
-use readiness::VerdictRule;
+use pre_live::StepStatus;
+use readiness::{ReadinessDoc, VerdictRule};
+use report::{MakeReadyReport, PackSummary, ReadinessDetail, ValidateReport};
 
 pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
     if !(args.min_score.is_finite() && (0.0..=100.0).contains(&args.min_score)) {
@@ -39,16 +42,13 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
     if let Some(file) = &args.validate {
         return validate_file(file, args.min_score, context);
     }
-    let plan = plan(args)?;
+    let plan = plan(args, context)?;
     let printer = &context.printer;
 
-    // SIGINT/SIGTERM (Ctrl-C, a cancelled CI job) only set this flag: the runner then kills the
-    // steps' process groups, and the run ends with exit 2 instead of reporting a verdict.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&interrupted))
-            .context("cannot install the signal handler")?;
-    }
+    // From here SIGINT/SIGTERM (Ctrl-C, a cancelled CI job) only set a flag: the runner stops
+    // the steps (each launcher kills its whole tree) and the run ends INTERRUPTED, exit 130.
+    let watch = crate::interrupt::Watch::start()?;
+    let interrupted = watch.flag();
     let pack = plan.steps.as_ref().map(|steps| {
         printer.note(format!(
             "pre-live pack: {} steps, {} at a time",
@@ -56,13 +56,15 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
             plan.jobs.min(steps.len())
         ));
         let started = Instant::now();
-        let results = pre_live::run_all(steps, plan.jobs, context.now.date_naive(), printer, &interrupted);
+        let results = pre_live::run_all(steps, plan.jobs, context.now, printer, &interrupted);
         (results, started.elapsed().as_secs_f64())
     });
-    if interrupted.load(Ordering::SeqCst) {
-        bail!("interrupted: running steps were killed with their process groups; no verdict");
+    let summary = pack.as_ref().map(|(results, wall)| PackSummary::new(results, *wall));
+    let steps = pack.map(|(results, _)| results).unwrap_or_default();
+    if watch.requested() {
+        return printer.emit(&MakeReadyReport::interrupted(steps, summary));
     }
-    if pack.is_none() {
+    if summary.is_none() {
         printer.warn("pre-live pack skipped (--skip-pre-live): MAKE_READY reflects the readiness score only");
     }
 
@@ -72,39 +74,140 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         display_path(&args.reports_dir)
     ));
     let scored = score_readiness(args, &plan.version, context)?;
-
-    if interrupted.load(Ordering::SeqCst) {
-        bail!("interrupted while scoring readiness; no verdict");
+    if watch.requested() {
+        return printer.emit(&MakeReadyReport::interrupted(steps, summary));
     }
-    let report = MakeReadyReport {
-        pre_live_pack: pack.as_ref().map(|(results, wall)| PackSummary::new(results, *wall)),
-        steps: pack.map(|(results, _)| results).unwrap_or_default(),
-        readiness: scored.document.clone(),
-        readiness_detail: scored,
-        verdict: "",
-    }
-    .with_verdict();
 
+    // Every output is written to its temporary file before any final name changes.
+    let mut outputs = Outputs::default();
+    let mut json = outputs.prepare(&args.out_json, "readiness JSON", &scored.document.to_bytes())?;
+    let twin = markdown_twin(&args.out_json);
+    outputs.prepare_into(&twin, "readiness Markdown", readiness::markdown(&scored.document).as_bytes())?;
+    // Validate what is on disk, not what we meant to write.
+    let written = read_back(&mut json, &args.out_json)?;
+    let (_, validation_errors) = readiness::validate(
+        &written,
+        VerdictRule { min_score: args.min_score, hold_allowed: scored.forced_hold },
+    );
+    outputs.files.insert(0, (json, "readiness JSON"));
+    let report = MakeReadyReport::finished(
+        steps,
+        summary,
+        scored.document,
+        ReadinessDetail { validation_errors, ..scored.detail },
+    );
     if let Some(path) = &args.junit {
         let failure = report.readiness_failure();
-        let detail = report.readiness_detail.summary();
+        let detail = report.readiness_detail.as_ref().map(ReadinessDetail::summary).unwrap_or_default();
         let case = junit::ReadinessCase { failure: failure.as_deref(), detail: &detail };
-        write_atomically(path, junit::render(&report.steps, &case).as_bytes())
-            .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
+        outputs.prepare_into(path, "JUnit report", junit::render(&report.steps, &case).as_bytes())?;
     }
+    let mut report = report;
+    let committed = match outputs.commit_all() {
+        Ok(committed) => committed,
+        Err(Failure::NothingChanged(error)) => return Err(error),
+        Err(Failure::Partial(message)) => return partial(report, message, printer),
+    };
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|value| !value.is_empty()) {
-        github::append_summary(Path::new(&path), &report.markdown_summary())?;
+        // GitHub owns this file and the protocol is to append, so it cannot be a temporary file
+        // renamed into place; it comes last, and a failure here is PARTIAL.
+        if let Err(error) = github::append_summary(Path::new(&path), &report.markdown_summary()) {
+            let message =
+                format!("{}; already written: {}", crate::output::error_line(&error), committed.join(", "));
+            report.verdict = "PARTIAL";
+            return partial(report, message, printer);
+        }
     }
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|value| value == "true") {
-        for step in report.steps.iter().filter(|step| step.status == StepStatus::Fail) {
-            let why = step.reason.as_deref().unwrap_or("failed");
-            printer.annotation(&github::error_annotation(&format!("make-ready step {}", step.name), why));
-        }
-        if let Some(failure) = report.readiness_failure() {
-            printer.annotation(&github::error_annotation("make-ready readiness", &failure));
-        }
+        annotate(&report, printer);
     }
     printer.emit(&report)
+}
+
+/// The steps hidden subcommand `__step-launcher`: see `launcher.rs`.
+pub fn launch_step(args: &StepLauncherArgs, printer: &Printer) -> ! {
+    launcher::run(args, printer)
+}
+
+fn annotate(report: &MakeReadyReport, printer: &Printer) {
+    for step in report.steps.iter().filter(|step| step.status == StepStatus::Fail) {
+        let why = step.reason.as_deref().unwrap_or("failed");
+        printer.annotation(&github::error_annotation(&format!("make-ready step {}", step.name), why));
+    }
+    if let Some(failure) = report.readiness_failure() {
+        printer.annotation(&github::error_annotation("make-ready readiness", &failure));
+    }
+}
+
+/// A failure after a final name changed: said on stderr, and the report ends `MAKE_READY=PARTIAL`
+/// (exit 1) so the marker row never claims a verdict for files that are half in place.
+fn partial(mut report: MakeReadyReport, message: String, printer: &Printer) -> Result<Verdict> {
+    printer.problem(&message);
+    report.verdict = "PARTIAL";
+    report.partial = Some(message);
+    printer.emit(&report)
+}
+
+/// How committing the outputs failed.
+enum Failure {
+    /// Before the first rename: nothing changed, exit 2.
+    NothingChanged(anyhow::Error),
+    /// After it: the message says what is already in place.
+    Partial(String),
+}
+
+/// The outputs of one run, written to temporary files and committed together at the end.
+#[derive(Default)]
+struct Outputs {
+    files: Vec<(AtomicFile, &'static str)>,
+}
+
+impl Outputs {
+    fn prepare(&mut self, path: &Path, what: &'static str, contents: &[u8]) -> Result<AtomicFile> {
+        let mut file = AtomicFile::create(path)
+            .with_context(|| format!("cannot write {what} {}", display_path(path)))?;
+        file.write_all(contents).with_context(|| format!("cannot write {what} {}", display_path(path)))?;
+        Ok(file)
+    }
+
+    fn prepare_into(&mut self, path: &Path, what: &'static str, contents: &[u8]) -> Result<()> {
+        let file = self.prepare(path, what, contents)?;
+        self.files.push((file, what));
+        Ok(())
+    }
+
+    /// Commits in order. Before the first rename nothing changed (exit 2 on failure); after it a
+    /// failure is PARTIAL and names what is already in place. Returns the committed paths.
+    fn commit_all(self) -> Result<Vec<String>, Failure> {
+        let mut committed = Vec::new();
+        for (file, what) in self.files {
+            let shown = display_path(file.path());
+            if let Err(error) = file.commit() {
+                let error = error.context(format!("cannot write {what} {shown}"));
+                if committed.is_empty() {
+                    return Err(Failure::NothingChanged(error));
+                }
+                return Err(Failure::Partial(format!(
+                    "{}; already written: {}",
+                    crate::output::error_line(&error),
+                    committed.join(", ")
+                )));
+            }
+            committed.push(shown);
+        }
+        Ok(committed)
+    }
+}
+
+/// The temporary file's bytes, as a reader of the final file will see them.
+fn read_back(file: &mut AtomicFile, path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let handle = file.file_mut();
+    handle
+        .rewind()
+        .and_then(|()| handle.take(limits::READINESS_MAX + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read back readiness JSON {}", display_path(path)))?;
+    Ok(bytes)
 }
 
 /// Everything checked before anything runs.
@@ -114,22 +217,25 @@ struct Plan {
     version: String,
 }
 
-fn plan(args: &MakeReadyArgs) -> Result<Plan> {
+fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
     let steps = if args.skip_pre_live {
         None
     } else {
-        Some(config::load(&args.config).with_context(|| {
+        Some(config::load(&args.config, context.now).with_context(|| {
             format!("invalid make-ready config {} (choose another with --config)", args.config.display())
         })?)
     };
-    let version = std::fs::read_to_string("VERSION")
+    let version = limits::read_string_limited(Path::new("VERSION"), limits::VERSION_MAX, "VERSION file")
         .context(
             "cannot read VERSION (runtime.version comes from it; run in the repository root or use -C DIR)",
         )?
         .trim()
         .to_string();
     if version.is_empty() || version.contains(char::is_whitespace) {
-        bail!("VERSION must hold one version such as 1.4.0, found {version:?}");
+        bail!(
+            "VERSION must hold one version such as 1.4.0, found \"{}\"",
+            crate::sanitize::excerpt(&version, 40)
+        );
     }
     let jobs = match args.jobs {
         Some(jobs) => jobs as usize,
@@ -138,49 +244,26 @@ fn plan(args: &MakeReadyArgs) -> Result<Plan> {
     Ok(Plan { steps, jobs, version })
 }
 
-/// Readiness: the score, what it rests on, and why it holds.
-#[derive(Debug, Serialize)]
-struct ReadinessDetail {
-    status: &'static str,
-    #[serde(skip)]
-    document: Value,
-    score: f64,
-    min_score: f64,
-    file: String,
-    reports: Vec<String>,
-    unusable_reports: Vec<String>,
-    hold_reasons: Vec<String>,
-    validation_errors: Vec<String>,
+/// The readiness document about to be written and the detail shown with it.
+struct Scored {
+    document: ReadinessDoc,
+    detail: ReadinessDetail,
+    /// HOLD for a reason outside the score (stale or incomplete evidence).
+    forced_hold: bool,
 }
 
-impl ReadinessDetail {
-    fn passed(&self) -> bool {
-        self.status == "GO" && self.validation_errors.is_empty()
-    }
-
-    fn summary(&self) -> String {
-        let mut text = format!(
-            "score {} (min {}) from {} of {} reports: {}",
-            self.score,
-            self.min_score,
-            self.reports.len() - self.unusable_reports.len(),
-            reports::WINDOW,
-            self.status
-        );
-        for reason in self.hold_reasons.iter().chain(&self.validation_errors) {
-            text.push_str("; ");
-            text.push_str(reason);
-        }
-        text
-    }
-}
-
-fn score_readiness(args: &MakeReadyArgs, version: &str, context: &Context) -> Result<ReadinessDetail> {
+fn score_readiness(args: &MakeReadyArgs, version: &str, context: &Context) -> Result<Scored> {
     let evidence = reports::load(&args.reports_dir)?;
     for unusable in &evidence.unusable {
         context.printer.warn(format!(
             "soak report {} (counted as absent)",
             crate::sanitize::display_text(unusable, false)
+        ));
+    }
+    for undated in &evidence.undated {
+        context.printer.warn(format!(
+            "soak report {} (its time does not count as fresh evidence)",
+            crate::sanitize::display_text(undated, false)
         ));
     }
     let sections = readiness::score(&evidence.days);
@@ -189,18 +272,30 @@ fn score_readiness(args: &MakeReadyArgs, version: &str, context: &Context) -> Re
     if score < args.min_score {
         hold_reasons.push(format!("score {score} is below {}", args.min_score));
     }
-    let mut stale = false;
+    // GO must rest on measurements, not on the formula's defaults for missing fields.
+    let gaps = readiness::evidence_gaps(&evidence.days, &evidence.usable);
+    let mut forced_hold = !gaps.is_empty();
+    hold_reasons.extend(gaps);
     if let Some(limit) = args.max_evidence_age {
         let limit_text = crate::units::format_duration(limit);
         match &evidence.newest {
             None => {
-                stale = true;
+                forced_hold = true;
                 hold_reasons.push(format!("stale evidence: no usable soak report (limit {limit_text})"));
+            }
+            // A time beyond tomorrow cannot be a finished soak day: a clock or mtime gone wrong
+            // (year 262,000 on tmpfs) must not pass for the freshest evidence there is.
+            Some((made, name)) if *made > context.now + chrono::TimeDelta::days(1) => {
+                forced_hold = true;
+                hold_reasons.push(format!(
+                    "stale evidence: newest soak report {name} is dated in the future ({}); fix its date",
+                    crate::clock::format_utc(*made)
+                ));
             }
             Some((made, name)) => {
                 let age = (context.now - *made).to_std().unwrap_or_default();
                 if age > limit {
-                    stale = true;
+                    forced_hold = true;
                     hold_reasons.push(format!(
                         "stale evidence: newest soak report {name} is {} old (limit {limit_text})",
                         crate::units::format_duration(age)
@@ -212,34 +307,17 @@ fn score_readiness(args: &MakeReadyArgs, version: &str, context: &Context) -> Re
     let go = hold_reasons.is_empty();
     let utc = crate::clock::format_utc(context.now);
     let document = readiness::document(&sections, go, &utc, version);
-    let out = &args.out_json;
-    if let Some(parent) = out.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create folder {}", parent.display()))?;
-    }
-    write_atomically(out, &readiness::to_bytes(&document))
-        .with_context(|| format!("cannot write readiness JSON {}", out.display()))?;
-    let twin = markdown_twin(out);
-    write_atomically(&twin, readiness::markdown(&sections, go, &utc, version).as_bytes())
-        .with_context(|| format!("cannot write readiness Markdown {}", twin.display()))?;
-    // Validate what is on disk, not what we meant to write.
-    let written: Value = serde_json::from_slice(
-        &std::fs::read(out).with_context(|| format!("cannot read back {}", out.display()))?,
-    )
-    .with_context(|| format!("{} is not valid JSON after writing", out.display()))?;
-    let validation_errors =
-        readiness::validate(&written, VerdictRule { min_score: args.min_score, hold_allowed: stale });
-    Ok(ReadinessDetail {
-        status: readiness::verdict_label(go),
-        document,
+    let detail = ReadinessDetail {
+        status: document.verdict.label(),
         score,
         min_score: args.min_score,
-        file: display_path(out),
+        file: display_path(&args.out_json),
         reports: evidence.considered,
         unusable_reports: evidence.unusable,
         hold_reasons,
-        validation_errors,
-    })
+        validation_errors: Vec::new(),
+    };
+    Ok(Scored { document, detail, forced_hold })
 }
 
 /// `readiness.json` → `readiness.md`.
@@ -247,210 +325,23 @@ fn markdown_twin(path: &Path) -> PathBuf {
     path.with_extension("md")
 }
 
-/// Pre-live totals for the summary table.
-#[derive(Debug, Serialize)]
-struct PackSummary {
-    status: &'static str,
-    ok: usize,
-    waived: usize,
-    failed: usize,
-    wall_time: f64,
-    serial_time: f64,
-}
-
-impl PackSummary {
-    fn new(results: &[StepResult], wall: f64) -> PackSummary {
-        let count = |status| results.iter().filter(|step| step.status == status).count();
-        let failed = count(StepStatus::Fail);
-        PackSummary {
-            status: if failed == 0 { "OK" } else { "FAIL" },
-            ok: count(StepStatus::Ok),
-            waived: count(StepStatus::Waived),
-            failed,
-            wall_time: (wall * 1000.0).round() / 1000.0,
-            serial_time: (results.iter().map(|step| step.duration).sum::<f64>() * 1000.0).round() / 1000.0,
-        }
-    }
-
-    fn detail(&self) -> String {
-        format!(
-            "{} ok, {} waived, {} failed in {:.2}s (steps sum {:.2}s)",
-            self.ok, self.waived, self.failed, self.wall_time, self.serial_time
-        )
-    }
-}
-
-/// The `--format json` document and the text report.
-#[derive(Debug, Serialize)]
-struct MakeReadyReport {
-    steps: Vec<StepResult>,
-    /// Absent when `--skip-pre-live`.
-    pre_live_pack: Option<PackSummary>,
-    /// The readiness JSON exactly as written.
-    readiness: Value,
-    readiness_detail: ReadinessDetail,
-    /// `OK` or `BLOCKED`.
-    verdict: &'static str,
-}
-
-impl MakeReadyReport {
-    fn with_verdict(mut self) -> MakeReadyReport {
-        let pack_ok = self.pre_live_pack.as_ref().is_none_or(|pack| pack.failed == 0);
-        self.verdict = if pack_ok && self.readiness_detail.passed() { "OK" } else { "BLOCKED" };
-        self
-    }
-
-    fn readiness_failure(&self) -> Option<String> {
-        (!self.readiness_detail.passed()).then(|| self.readiness_detail.summary())
-    }
-
-    fn markdown_summary(&self) -> String {
-        let mut text = format!(
-            "## mmops make-ready: MAKE_READY={}\n\n| step | status | time | detail |\n|---|---|---|---|\n",
-            self.verdict
-        );
-        for step in &self.steps {
-            let detail = [step.reason.as_deref(), step.waiver.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join("; ");
-            text.push_str(&format!(
-                "| {} | {} | {:.2}s | {} |\n",
-                step.name,
-                step.status.label(),
-                step.duration,
-                detail.replace('|', "\\|")
-            ));
-        }
-        if let Some(pack) = &self.pre_live_pack {
-            text.push_str(&format!(
-                "| **pre_live_pack** | **{}** | {:.2}s | {} |\n",
-                pack.status,
-                pack.wall_time,
-                pack.detail()
-            ));
-        }
-        text.push_str(&format!(
-            "| **readiness** | **{}** | | {} |\n\n",
-            self.readiness_detail.status,
-            self.readiness_detail.summary().replace('|', "\\|")
-        ));
-        text
-    }
-}
-
-impl Report for MakeReadyReport {
-    fn marker(&self) -> Marker {
-        let passed = self.verdict == "OK";
-        Marker::new(
-            "make_ready",
-            Verdict::from_passed(passed),
-            "MAKE_READY",
-            if passed { "OK" } else { "BLOCKED" },
-        )
-    }
-
-    fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
-        let paint = |status: &str| match status {
-            "OK" | "GO" => style.good(status),
-            "WAIVED" => style.warning(status),
-            _ => style.bad(status),
-        };
-        for step in &self.steps {
-            let mut row =
-                format!("| {} | {} | {:.2}s |", step.name, paint(step.status.label()), step.duration);
-            for note in [step.reason.as_deref(), step.waiver.as_deref()].into_iter().flatten() {
-                row.push_str(&format!(" {note} |"));
-            }
-            writeln!(out, "{row}")?;
-            if step.status != StepStatus::Ok {
-                for line in &step.output_tail {
-                    writeln!(out, "    {}", style.dim(&format!("> {line}")))?;
-                }
-            }
-        }
-        if let Some(pack) = &self.pre_live_pack {
-            let value = if pack.failed == 0 { "DRYRUN" } else { "FAILED" };
-            writeln!(out, "| pre_live_pack | {} | PRE_LIVE_PACK={value} |", paint(pack.status))?;
-        }
-        let detail = &self.readiness_detail;
-        let sections = &self.readiness["sections"];
-        let parts: Vec<String> = readiness::SECTION_MAXIMA
-            .iter()
-            .map(|(name, maximum)| format!("{name} {}/{maximum}", sections[name].as_f64().unwrap_or(0.0)))
-            .collect();
-        writeln!(out, "readiness: {} (score {}; {})", detail.file, detail.score, parts.join(", "))?;
-        writeln!(
-            out,
-            "| readiness | {} | READINESS={} |",
-            paint(if detail.passed() { "OK" } else { "FAIL" }),
-            detail.status
-        )?;
-        for reason in detail.hold_reasons.iter().chain(&detail.validation_errors) {
-            writeln!(out, "    {}", style.dim(&format!("> {reason}")))?;
-        }
-        writeln!(out)?;
-        writeln!(out, "| component | status | detail |")?;
-        writeln!(out, "|---|---|---|")?;
-        match &self.pre_live_pack {
-            Some(pack) => writeln!(out, "| pre_live_pack | {} | {} |", paint(pack.status), pack.detail())?,
-            None => {
-                writeln!(out, "| pre_live_pack | {} | skipped (--skip-pre-live) |", style.warning("SKIPPED"))?
-            }
-        }
-        writeln!(out, "| readiness | {} | {} |", paint(detail.status), detail.summary())
-    }
-}
-
-/// `--validate FILE`: the original validator on any readiness JSON.
-#[derive(Debug, Serialize)]
-struct ValidateReport {
-    file: String,
-    verdict: Option<String>,
-    errors: Vec<String>,
-}
-
-impl Report for ValidateReport {
-    fn marker(&self) -> Marker {
-        let value =
-            if !self.errors.is_empty() { "INVALID" } else { self.verdict.as_deref().unwrap_or("INVALID") };
-        Marker::new("readiness", Verdict::from_passed(value == "GO"), "READINESS", value)
-    }
-
-    fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
-        if self.errors.is_empty() {
-            writeln!(out, "{}: valid, verdict {}", self.file, self.verdict.as_deref().unwrap_or("?"))
-        } else {
-            for error in &self.errors {
-                writeln!(out, "{}: {}", self.file, style.bad(error))?;
-            }
-            Ok(())
-        }
-    }
-}
-
 fn validate_file(path: &Path, min_score: f64, context: &Context) -> Result<Verdict> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read readiness JSON {}", path.display()))?;
-    let (verdict, errors) = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(document) => (
-            document.get("verdict").and_then(Value::as_str).map(str::to_string),
-            readiness::validate(&document, VerdictRule { min_score, hold_allowed: false }),
-        ),
-        Err(error) => (None, vec![format!("not valid JSON: {error}")]),
-    };
+    let bytes = limits::read_limited(path, limits::READINESS_MAX, "readiness JSON")?;
+    let (document, errors) = readiness::validate(&bytes, VerdictRule { min_score, hold_allowed: false });
+    let verdict = document.map(|document| document.verdict.label().to_string());
     context.printer.emit(&ValidateReport { file: display_path(path), verdict, errors })
 }
 
 /// Parses a make-ready config; the fuzz target's way in.
 pub(crate) fn fuzz_config(path: &std::path::Path) {
-    let _ = config::load(path);
+    let now = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let _ = config::load(path, now);
 }
 
 /// Reads a folder of soak reports and scores them; the fuzz target's way in.
 pub(crate) fn fuzz_reports(dir: &std::path::Path) {
     if let Ok(evidence) = reports::load(dir) {
         let _ = readiness::score(&evidence.days);
+        let _ = readiness::evidence_gaps(&evidence.days, &evidence.usable);
     }
 }

@@ -1,25 +1,31 @@
-//! The pre-live pack runner: steps run on `jobs` worker threads; each external step runs in its
-//! own process group so a timeout kills it with everything it started. Judging a step (pass,
-//! waived, fail) is pure and separate from running it.
+//! The pre-live pack runner: steps run on `jobs` worker threads; each external step runs under
+//! the step launcher (`launcher.rs`) in its own process group, so a timeout, an interrupt or the
+//! death of make-ready kills it with everything it started. Its output is captured bounded
+//! (`capture.rs`). Judging a step (pass, waived, fail) is pure and separate from running it.
 
-use std::io::{Read, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::capture::Capture;
 use super::checks;
 use super::config::{Action, Step, Waiver};
+use super::launcher;
 use crate::output::Printer;
 
 /// How many output lines a failing step shows.
 pub(crate) const TAIL_LINES: usize = 20;
 /// How often a running step is polled for exit or timeout.
 const POLL: Duration = Duration::from_millis(5);
+/// How long a launcher told to stop may take to kill its step's tree before its group is killed.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+/// How long the output pipe may stay open after the step's tree is gone.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -27,6 +33,9 @@ pub(crate) enum StepStatus {
     Ok,
     Fail,
     Waived,
+    /// Failed, but the step is `report_only`: shown, never blocks.
+    #[serde(rename = "REPORT_ONLY")]
+    ReportOnly,
 }
 
 impl StepStatus {
@@ -35,6 +44,7 @@ impl StepStatus {
             StepStatus::Ok => "OK",
             StepStatus::Fail => "FAIL",
             StepStatus::Waived => "WAIVED",
+            StepStatus::ReportOnly => "REPORT_ONLY",
         }
     }
 }
@@ -46,8 +56,34 @@ pub(crate) struct Outcome {
     pub exit_code: Option<i32>,
     /// Why it failed: `exit 1`, `timed out after 5s`, `cannot start: …`, `3 findings`.
     pub reason: Option<String>,
-    pub output: String,
+    pub output: Captured,
     pub duration: Duration,
+    /// Every attempt when the step has `retries` (empty otherwise).
+    pub attempts: Vec<Attempt>,
+}
+
+/// One attempt of a retried step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Attempt {
+    /// Seconds, millisecond precision.
+    pub duration: f64,
+    pub exit_code: Option<i32>,
+    /// Why it failed; `None` = passed.
+    pub reason: Option<String>,
+}
+
+/// Bounded output: the kept text (head, elision note, tail) and how many bytes there were.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Captured {
+    pub text: String,
+    pub bytes: u64,
+    pub elided_bytes: u64,
+}
+
+impl Captured {
+    fn from_text(text: String) -> Captured {
+        Captured { bytes: text.len() as u64, text, elided_bytes: 0 }
+    }
 }
 
 /// One step's row in every output.
@@ -62,14 +98,42 @@ pub(crate) struct StepResult {
     /// Waiver in force, or a note that an expired one was ignored.
     pub waiver: Option<String>,
     pub output_tail: Vec<String>,
+    /// Bytes the step wrote, and how many of them were counted but not kept.
+    pub output_bytes: u64,
+    pub output_elided_bytes: u64,
+    /// The kept output (first and last 64 KiB) for JUnit; not in the JSON report.
+    #[serde(skip)]
+    pub output: String,
+    /// Each attempt, when the step has `retries`: a flaky pass stays visible.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
 }
 
-/// Pass, waived or fail: a failure is waived only while `until` (inclusive, UTC) has not passed.
-pub(crate) fn judge(step: &Step, outcome: Outcome, today: NaiveDate) -> StepResult {
+impl StepResult {
+    /// The notes shown after a step's row: why it failed, its waiver, its attempts, report-only.
+    pub(crate) fn notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> =
+            [self.reason.clone(), self.waiver.clone()].into_iter().flatten().collect();
+        if self.attempts.len() > 1 {
+            let each: Vec<&str> =
+                self.attempts.iter().map(|attempt| attempt.reason.as_deref().unwrap_or("OK")).collect();
+            notes.push(format!("{} attempts: {}", self.attempts.len(), each.join(", ")));
+        }
+        if self.status == StepStatus::ReportOnly {
+            notes.push("report only: does not block".into());
+        }
+        notes
+    }
+}
+
+/// Pass, waived or fail: a failure is waived only while the waiver has not ended (a
+/// `YYYY-MM-DD` holds through that UTC day).
+pub(crate) fn judge(step: &Step, outcome: Outcome, now: DateTime<Utc>) -> StepResult {
     let (status, waiver) = match (&outcome.passed, &step.waiver) {
         (true, _) => (StepStatus::Ok, None),
+        (false, _) if step.report_only => (StepStatus::ReportOnly, None),
         (false, None) => (StepStatus::Fail, None),
-        (false, Some(Waiver { until, reason })) if today <= *until => {
+        (false, Some(Waiver { ends, until, reason })) if now < *ends => {
             (StepStatus::Waived, Some(format!("waived until {until}: {reason}")))
         }
         (false, Some(Waiver { until, .. })) => {
@@ -83,7 +147,11 @@ pub(crate) fn judge(step: &Step, outcome: Outcome, today: NaiveDate) -> StepResu
         exit_code: outcome.exit_code,
         reason: outcome.reason,
         waiver,
-        output_tail: tail(&outcome.output, TAIL_LINES),
+        output_tail: tail(&outcome.output.text, TAIL_LINES),
+        output_bytes: outcome.output.bytes,
+        output_elided_bytes: outcome.output.elided_bytes,
+        output: outcome.output.text,
+        attempts: outcome.attempts,
     }
 }
 
@@ -102,7 +170,7 @@ pub(crate) fn tail(output: &str, count: usize) -> Vec<String> {
 pub(crate) fn run_all(
     steps: &[Step],
     jobs: usize,
-    today: NaiveDate,
+    now: DateTime<Utc>,
     printer: &Printer,
     interrupted: &AtomicBool,
 ) -> Vec<StepResult> {
@@ -119,13 +187,14 @@ pub(crate) fn run_all(
                             passed: false,
                             exit_code: None,
                             reason: Some("not started: interrupted".into()),
-                            output: String::new(),
+                            output: Captured::default(),
                             duration: Duration::ZERO,
+                            attempts: Vec::new(),
                         }
                     } else {
                         run_step(step, interrupted)
                     };
-                    let result = judge(step, outcome, today);
+                    let result = judge(step, outcome, now);
                     printer.note(format!(
                         "  {} {} ({:.2}s)",
                         step.name,
@@ -145,28 +214,71 @@ pub(crate) fn run_all(
         .collect()
 }
 
+/// Runs a step, and again after a failure up to `retries` times (`retry_delay` apart, never
+/// after an interrupt). The last attempt decides; every attempt is recorded when retries are on.
 fn run_step(step: &Step, interrupted: &AtomicBool) -> Outcome {
     let started = Instant::now();
-    let finished = |passed: bool, exit_code: Option<i32>, reason: Option<String>, output: String| Outcome {
+    let mut attempts = Vec::new();
+    let mut attempt = 0u32;
+    loop {
+        let outcome = run_once(step, interrupted);
+        if step.retries > 0 {
+            attempts.push(Attempt {
+                duration: (outcome.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+                exit_code: outcome.exit_code,
+                reason: outcome.reason.clone(),
+            });
+        }
+        // The attempt count, not `attempts` (empty without retries), bounds the loop.
+        let last = outcome.passed || attempt >= step.retries || !pause(step.retry_delay, interrupted);
+        if last {
+            return Outcome { duration: started.elapsed(), attempts, ..outcome };
+        }
+        attempt += 1;
+    }
+}
+
+/// Sleeps `delay` unless interrupted first; returns whether to go on.
+fn pause(delay: Duration, interrupted: &AtomicBool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < delay {
+        if interrupted.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(POLL.min(delay.saturating_sub(started.elapsed())));
+    }
+    !interrupted.load(Ordering::SeqCst)
+}
+
+fn run_once(step: &Step, interrupted: &AtomicBool) -> Outcome {
+    let started = Instant::now();
+    let finished = |passed: bool, exit_code: Option<i32>, reason: Option<String>, output: Captured| Outcome {
         passed,
         exit_code,
         reason,
         output,
         duration: started.elapsed(),
+        attempts: Vec::new(),
     };
     let findings = |result: anyhow::Result<Vec<String>>| match result {
-        Ok(lines) if lines.is_empty() => finished(true, None, None, String::new()),
+        Ok(lines) if lines.is_empty() => finished(true, None, None, Captured::default()),
         Ok(lines) => {
             let reason = format!("{} finding{}", lines.len(), if lines.len() == 1 { "" } else { "s" });
-            finished(false, None, Some(reason), lines.join("\n"))
+            finished(false, None, Some(reason), Captured::from_text(lines.join("\n")))
         }
-        Err(error) => {
-            finished(false, None, Some("cannot run the check".into()), crate::output::error_line(&error))
-        }
+        Err(error) => finished(
+            false,
+            None,
+            Some("cannot run the check".into()),
+            Captured::from_text(crate::output::error_line(&error)),
+        ),
     };
     match &step.action {
         Action::RollbackVsAlerts { alerts, policy } => findings(checks::rollback_vs_alerts(alerts, policy)),
-        Action::SecretScan { files } => findings(Ok(checks::secret_scan(files))),
+        Action::SecretScan { files: Some(files) } => findings(Ok(checks::secret_scan(files))),
+        Action::SecretScan { files: None } => {
+            findings(bundle_files(interrupted).map(|files| checks::secret_scan(&files)))
+        }
         Action::Command { argv, dir, timeout } => {
             let (exit_code, reason, output) = run_command(argv, dir.as_deref(), *timeout, interrupted);
             finished(reason.is_none(), exit_code, reason, output)
@@ -174,78 +286,131 @@ fn run_step(step: &Step, interrupted: &AtomicBool) -> Outcome {
     }
 }
 
-/// Runs argv in its own process group with stdout+stderr captured in one temporary file
-/// (a file, not a pipe, so a grandchild holding it open cannot stall us). Returns the exit
-/// code, the failure reason (None = success) and the output.
+/// The files `mmops bundle` would pack, asked of `mmops bundle --dry-run --format json
+/// --no-reports` as a child like any other step: the bundle config stays bundle's business, and
+/// the scan follows it (globs, `required`) with no copy of the list to keep in step. Reports are
+/// left out: they are this run's and the soak's outputs, not repository files.
+fn bundle_files(interrupted: &AtomicBool) -> anyhow::Result<Vec<PathBuf>> {
+    #[derive(serde::Deserialize)]
+    struct DryRun {
+        files: Vec<DryRunFile>,
+    }
+    #[derive(serde::Deserialize)]
+    struct DryRunFile {
+        path: String,
+    }
+    let argv: Vec<String> =
+        ["mmops", "bundle", "--dry-run", "--no-reports", "--format", "json"].map(String::from).into();
+    let (_, reason, output) = run_command(&argv, None, Duration::from_secs(120), interrupted);
+    let shown = || crate::sanitize::display_text(output.text.trim(), false);
+    if let Some(reason) = reason {
+        anyhow::bail!("cannot list the bundle's files with `mmops bundle --dry-run`: {reason}: {}", shown());
+    }
+    if output.elided_bytes > 0 {
+        anyhow::bail!(
+            "the bundle's file list from `mmops bundle --dry-run` is too large ({} bytes)",
+            output.bytes
+        );
+    }
+    let dry_run: DryRun = serde_json::from_str(&output.text).map_err(|error| {
+        anyhow::anyhow!("cannot read the bundle's file list from `mmops bundle --dry-run`: {error}")
+    })?;
+    // MANIFEST.json and RELEASE_SUMMARY.md are written by bundle itself, never read from disk.
+    Ok(dry_run
+        .files
+        .into_iter()
+        .map(|file| file.path)
+        .filter(|path| path != "MANIFEST.json" && path != "RELEASE_SUMMARY.md")
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// Runs argv through the step launcher, in its own process group, with stdout+stderr captured
+/// bounded through one pipe. Returns the exit code, the failure reason (None = success) and the
+/// output.
 fn run_command(
     argv: &[String],
     dir: Option<&Path>,
     timeout: Duration,
     interrupted: &AtomicBool,
-) -> (Option<i32>, Option<String>, String) {
+) -> (Option<i32>, Option<String>, Captured) {
     use std::os::unix::process::CommandExt;
 
+    let cannot = |why: String| (None, Some(why), Captured::default());
+    let myself = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(error) => return cannot(format!("cannot start: cannot locate mmops itself: {error}")),
+    };
     let program = match argv[0].as_str() {
-        "mmops" => match std::env::current_exe() {
-            Ok(path) => path,
-            Err(error) => {
-                return (
-                    None,
-                    Some(format!("cannot start: cannot locate mmops itself: {error}")),
-                    String::new(),
-                );
-            }
-        },
+        "mmops" => myself.clone().into_os_string(),
         other => other.into(),
     };
-    let log = match tempfile::tempfile() {
-        Ok(file) => file,
-        Err(error) => {
-            return (
-                None,
-                Some(format!("cannot start: cannot create an output file: {error}")),
-                String::new(),
-            );
-        }
+    let (reader, writer) = match std::io::pipe() {
+        Ok(pair) => pair,
+        Err(error) => return cannot(format!("cannot start: cannot create an output pipe: {error}")),
     };
-    let mut command = Command::new(&program);
-    command.args(&argv[1..]).stdin(Stdio::null()).process_group(0);
-    match (log.try_clone(), log.try_clone()) {
-        (Ok(out), Ok(err)) => command.stdout(out).stderr(err),
-        (Err(error), _) | (_, Err(error)) => {
-            return (
-                None,
-                Some(format!("cannot start: cannot share the output file: {error}")),
-                String::new(),
-            );
-        }
+    let writer_too = match writer.try_clone() {
+        Ok(writer) => writer,
+        Err(error) => return cannot(format!("cannot start: cannot share the output pipe: {error}")),
     };
+    let mut command = Command::new(&myself);
+    command
+        .arg(launcher::LAUNCHER)
+        .arg("--parent")
+        .arg(std::process::id().to_string())
+        .arg("--")
+        .arg(&program)
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer_too)
+        .process_group(0);
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
-    let mut child = match command.spawn() {
+    let spawned = command.spawn();
+    // Our copies of the write end must close, or the reader never sees the end of the output.
+    drop(command);
+    let mut child = match spawned {
         Ok(child) => child,
         Err(error) => {
             let place = dir.map(|dir| format!(" in {}", dir.display())).unwrap_or_default();
-            return (None, Some(format!("cannot start {}{place}: {error}", argv[0])), String::new());
+            return cannot(format!("cannot start {}{place}: {error}", argv[0]));
         }
     };
-    let group = rustix::process::Pid::from_child(&child);
+    let capture = Arc::new(Mutex::new(Capture::default()));
+    let (done_sender, done) = std::sync::mpsc::channel::<()>();
+    {
+        let capture = Arc::clone(&capture);
+        let mut reader = reader;
+        // Detached on purpose: if something still holds the pipe open after the step's tree is
+        // gone, we stop waiting for it (DRAIN_GRACE) rather than hang.
+        std::thread::spawn(move || {
+            Capture::read_all(&mut reader, &capture);
+            let _ = done_sender.send(());
+        });
+    }
+    let launcher_pid = rustix::process::Pid::from_child(&child);
     let started = Instant::now();
+    let stop = |child: &mut std::process::Child| {
+        // The launcher kills and reaps the step's whole tree (setsid escapees too) on SIGHUP;
+        // the group kill is the fallback should it not finish in time.
+        let _ = rustix::process::kill_process(launcher_pid, launcher::STOP_SIGNAL);
+        let asked = Instant::now();
+        while asked.elapsed() < STOP_GRACE {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
+        let _ = rustix::process::kill_process_group(launcher_pid, rustix::process::Signal::KILL);
+        let _ = child.wait();
+    };
     let (exit_code, reason) = loop {
         match child.try_wait() {
-            Ok(Some(status)) => {
-                let reason = match status.code() {
-                    Some(0) => None,
-                    Some(code) => Some(format!("exit {code}")),
-                    None => Some(signal_reason(&status)),
-                };
-                break (status.code(), reason);
-            }
+            Ok(Some(status)) => break judge_exit(&status),
             Ok(None) if started.elapsed() >= timeout => {
-                // Kill the whole group: a shell's children must not outlive a timed-out step.
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-                let _ = child.wait();
+                stop(&mut child);
                 break (
                     None,
                     Some(format!(
@@ -255,27 +420,39 @@ fn run_command(
                 );
             }
             Ok(None) if interrupted.load(Ordering::SeqCst) => {
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-                let _ = child.wait();
+                stop(&mut child);
                 break (None, Some("interrupted; killed with its process group".into()));
             }
             Ok(None) => std::thread::sleep(POLL.min(timeout.saturating_sub(started.elapsed()))),
             Err(error) => {
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-                let _ = child.wait();
+                stop(&mut child);
                 break (None, Some(format!("cannot wait for the step: {error}")));
             }
         }
     };
-    // Whatever the step left running in its group is stopped with it (ESRCH when nothing is).
-    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-    let mut output = String::new();
-    let mut log = log;
-    let mut bytes = Vec::new();
-    if log.rewind().is_ok() && log.read_to_end(&mut bytes).is_ok() {
-        output = String::from_utf8_lossy(&bytes).into_owned();
-    }
+    // Whatever is left in the launcher's group is stopped with it (ESRCH when nothing is).
+    let _ = rustix::process::kill_process_group(launcher_pid, rustix::process::Signal::KILL);
+    let _ = done.recv_timeout(DRAIN_GRACE);
+    let capture = capture.lock().unwrap_or_else(|poison| poison.into_inner()).clone();
+    let output = Captured { text: capture.render(), bytes: capture.total(), elided_bytes: capture.elided() };
+    // The launcher could not start the program (or itself failed): its last line says why.
+    let launcher_said = matches!(exit_code, Some(launcher::CANNOT_START | launcher::LAUNCHER_FAILED))
+        .then(|| output.text.lines().rev().find_map(|line| line.strip_prefix(launcher::START_FAILED)))
+        .flatten();
+    let reason = match launcher_said {
+        Some(why) => Some(why.to_string()),
+        None => reason,
+    };
     (exit_code, reason, output)
+}
+
+fn judge_exit(status: &std::process::ExitStatus) -> (Option<i32>, Option<String>) {
+    let reason = match status.code() {
+        Some(0) => None,
+        Some(code) => Some(format!("exit {code}")),
+        None => Some(signal_reason(status)),
+    };
+    (status.code(), reason)
 }
 
 fn signal_reason(status: &std::process::ExitStatus) -> String {
@@ -289,10 +466,16 @@ fn signal_reason(status: &std::process::ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     fn step(waiver: Option<Waiver>) -> Step {
-        Step { name: "s".into(), action: Action::SecretScan { files: vec![PathBuf::from("x")] }, waiver }
+        Step {
+            name: "s".into(),
+            action: Action::SecretScan { files: Some(vec![PathBuf::from("x")]) },
+            waiver,
+            retries: 0,
+            retry_delay: Duration::ZERO,
+            report_only: false,
+        }
     }
 
     fn outcome(passed: bool) -> Outcome {
@@ -300,18 +483,20 @@ mod tests {
             passed,
             exit_code: Some(1),
             reason: None,
-            output: "a\n\nb\n".into(),
+            output: Captured::from_text("a\n\nb\n".into()),
             duration: Duration::from_micros(1500),
+            attempts: Vec::new(),
         }
     }
 
-    fn day(text: &str) -> NaiveDate {
-        text.parse().unwrap()
+    fn day(text: &str) -> DateTime<Utc> {
+        crate::clock::parse_rfc3339(&format!("{text}T12:00:00Z")).unwrap()
     }
 
     #[test]
     fn waiver_holds_through_its_last_day_then_is_ignored_and_says_so() {
-        let waived = step(Some(Waiver { until: day("2026-12-31"), reason: "flaky upstream".into() }));
+        let ends = crate::clock::parse_rfc3339("2027-01-01T00:00:00Z").unwrap();
+        let waived = step(Some(Waiver { ends, until: "2026-12-31".into(), reason: "flaky upstream".into() }));
         let result = judge(&waived, outcome(false), day("2026-12-31"));
         assert_eq!(result.status, StepStatus::Waived);
         assert_eq!(result.waiver.as_deref(), Some("waived until 2026-12-31: flaky upstream"));
@@ -320,6 +505,17 @@ mod tests {
         assert_eq!(result.waiver.as_deref(), Some("waiver expired on 2026-12-31 and is ignored"));
         assert_eq!(judge(&waived, outcome(true), day("2027-01-01")).status, StepStatus::Ok);
         assert_eq!(judge(&step(None), outcome(false), day("2020-01-01")).status, StepStatus::Fail);
+    }
+
+    #[test]
+    fn report_only_failures_never_block_and_say_so() {
+        let watched = Step { report_only: true, ..step(None) };
+        let result = judge(&watched, outcome(false), day("2026-01-01"));
+        assert_eq!(
+            (result.status, result.notes()),
+            (StepStatus::ReportOnly, vec!["report only: does not block".to_string()])
+        );
+        assert_eq!(judge(&watched, outcome(true), day("2026-01-01")).status, StepStatus::Ok);
     }
 
     #[test]

@@ -1,10 +1,49 @@
-//! The readiness score: the reference formula over up to 7 soak reports, and the validator of
-//! a readiness JSON. Pure: no files, no clock; `reports.rs` reads the disk.
+//! The readiness score: the reference formula over up to 7 soak reports, whether the evidence
+//! is complete enough for GO, and the verdict rule the validator applies. Pure: no files, no
+//! clock; `reports.rs` reads the disk and `crate::readiness_doc` owns the document's shape.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+
+pub(crate) use crate::readiness_doc::{
+    ReadinessDoc, ReadinessVerdict, Runtime, SECTION_MAXIMA, Sections, round6,
+};
+
+/// The fields the formula scores, in the order problems are reported.
+pub(crate) const SCORED_FIELDS: [&str; 7] = [
+    "edge_net_bps",
+    "order_age_p95_ms",
+    "taker_share_pct",
+    "reg_guard.reason",
+    "drift.reason",
+    "chaos_result",
+    "bug_bash",
+];
+
+/// Why a report's scored field is not evidence GO can rest on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Problem {
+    Missing,
+    NotANumber,
+    NotText,
+    Negative,
+    Above100,
+}
+
+impl Problem {
+    /// `(singular, plural)` verb phrase before the field name.
+    fn phrase(self) -> (&'static str, &'static str) {
+        match self {
+            Problem::Missing => ("lacks", "lack"),
+            Problem::NotANumber => ("has a non-numeric", "have a non-numeric"),
+            Problem::NotText => ("has a non-text", "have a non-text"),
+            Problem::Negative => ("has a negative", "have a negative"),
+            Problem::Above100 => ("has a percentage above 100 in", "have a percentage above 100 in"),
+        }
+    }
+}
 
 /// One soak report's fields as the formula sees them (missing/non-finite numbers are 0,
-/// missing reasons are `NONE`, missing results are `OK`).
+/// missing reasons are `NONE`, missing results are `OK`), plus what was missing or invalid.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SoakDay {
     pub edge_net_bps: f64,
@@ -14,28 +53,60 @@ pub(crate) struct SoakDay {
     pub drift_reason: String,
     pub chaos_result: String,
     pub bug_bash: String,
+    /// `(index into SCORED_FIELDS, problem)`; empty = complete evidence.
+    pub problems: Vec<(usize, Problem)>,
 }
 
 impl SoakDay {
-    /// Reads the formula's fields from a parsed report; lenient exactly where the original was.
+    /// Reads the formula's fields from a parsed report; the score stays lenient exactly where the
+    /// original was, while `problems` records every gap so GO can refuse to rest on it.
     pub(crate) fn from_json(value: &Value) -> Option<SoakDay> {
         let object = value.as_object()?;
-        let number =
-            |key: &str| object.get(key).and_then(Value::as_f64).filter(|n| n.is_finite()).unwrap_or(0.0);
+        let mut problems = Vec::new();
+        let mut number = |index: usize, lowest_ok: Option<f64>, percentage: bool| {
+            let key = SCORED_FIELDS[index];
+            match object.get(key) {
+                None | Some(Value::Null) => problems.push((index, Problem::Missing)),
+                Some(Value::Number(number)) => match number.as_f64().filter(|n| n.is_finite()) {
+                    None => problems.push((index, Problem::NotANumber)),
+                    Some(n) if lowest_ok.is_some_and(|low| n < low) => {
+                        problems.push((index, Problem::Negative))
+                    }
+                    Some(n) if percentage && n > 100.0 => problems.push((index, Problem::Above100)),
+                    Some(_) => {}
+                },
+                // "9999" is text, not a measurement.
+                Some(_) => problems.push((index, Problem::NotANumber)),
+            }
+            object.get(key).and_then(Value::as_f64).filter(|n| n.is_finite()).unwrap_or(0.0)
+        };
+        let edge_net_bps = number(0, None, false);
+        let order_age_p95_ms = number(1, Some(0.0), false);
+        let taker_share_pct = number(2, Some(0.0), true);
         let text = |value: Option<&Value>, missing: &str| match value {
             None | Some(Value::Null) => missing.to_string(),
             Some(Value::String(text)) => text.clone(),
             Some(other) => other.to_string(),
         };
-        let reason = |key: &str| text(object.get(key).and_then(|section| section.get("reason")), "NONE");
+        let mut check_text = |index: usize, value: Option<&Value>| match value {
+            None | Some(Value::Null) => problems.push((index, Problem::Missing)),
+            Some(Value::String(_)) => {}
+            Some(_) => problems.push((index, Problem::NotText)),
+        };
+        let reason_of = |key: &str| object.get(key).and_then(|section| section.get("reason"));
+        check_text(3, reason_of("reg_guard"));
+        check_text(4, reason_of("drift"));
+        check_text(5, object.get("chaos_result"));
+        check_text(6, object.get("bug_bash"));
         Some(SoakDay {
-            edge_net_bps: number("edge_net_bps"),
-            order_age_p95_ms: number("order_age_p95_ms"),
-            taker_share_pct: number("taker_share_pct"),
-            reg_guard_reason: reason("reg_guard"),
-            drift_reason: reason("drift"),
+            edge_net_bps,
+            order_age_p95_ms,
+            taker_share_pct,
+            reg_guard_reason: text(reason_of("reg_guard"), "NONE"),
+            drift_reason: text(reason_of("drift"), "NONE"),
             chaos_result: text(object.get("chaos_result"), "OK"),
             bug_bash: text(object.get("bug_bash"), "OK"),
+            problems,
         })
     }
 
@@ -44,29 +115,23 @@ impl SoakDay {
     }
 }
 
-/// The six section scores, each rounded to 6 decimals.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Sections {
-    pub edge: f64,
-    pub latency: f64,
-    pub taker: f64,
-    pub guards: f64,
-    pub chaos: f64,
-    pub tests: f64,
-}
-
-impl Sections {
-    pub(crate) fn total(&self) -> f64 {
-        round6(self.edge + self.latency + self.taker + self.guards + self.chaos + self.tests)
+/// Hold reasons for incomplete evidence, one per field and problem, naming the reports:
+/// `3 reports lack order_age_p95_ms (REPORT_SOAK_20261101.json, …)`. `names[i]` names `days[i]`.
+pub(crate) fn evidence_gaps(days: &[SoakDay], names: &[String]) -> Vec<String> {
+    let mut grouped: std::collections::BTreeMap<(usize, Problem), Vec<&str>> = Default::default();
+    for (day, name) in days.iter().zip(names) {
+        for problem in &day.problems {
+            grouped.entry(*problem).or_default().push(name);
+        }
     }
-}
-
-/// Maximum of each section, in the JSON's (sorted) key order.
-pub(crate) const SECTION_MAXIMA: [(&str, f64); 6] =
-    [("chaos", 10.0), ("edge", 30.0), ("guards", 10.0), ("latency", 25.0), ("taker", 15.0), ("tests", 10.0)];
-
-fn round6(value: f64) -> f64 {
-    (value * 1e6).round() / 1e6
+    grouped
+        .into_iter()
+        .map(|((field, problem), reports)| {
+            let (one, many) = problem.phrase();
+            let (noun, verb) = if reports.len() == 1 { ("report", one) } else { ("reports", many) };
+            format!("{} {noun} {verb} {} ({})", reports.len(), SCORED_FIELDS[field], reports.join(", "))
+        })
+        .collect()
 }
 
 /// `statistics.median`: mean of the two middle values for an even count; 0 when empty.
@@ -104,43 +169,33 @@ pub(crate) fn score(days: &[SoakDay]) -> Sections {
 }
 
 /// `GO` or `HOLD`.
-pub(crate) fn verdict_label(go: bool) -> &'static str {
-    if go { "GO" } else { "HOLD" }
+pub(crate) fn verdict_of(go: bool) -> ReadinessVerdict {
+    if go { ReadinessVerdict::Go } else { ReadinessVerdict::Hold }
 }
 
 /// The readiness document in the reference shape.
-pub(crate) fn document(sections: &Sections, verdict_go: bool, utc: &str, version: &str) -> Value {
-    json!({
-        "runtime": {"utc": utc, "version": version},
-        "score": sections.total(),
-        "sections": {
-            "chaos": sections.chaos, "edge": sections.edge, "guards": sections.guards,
-            "latency": sections.latency, "taker": sections.taker, "tests": sections.tests,
-        },
-        "verdict": verdict_label(verdict_go),
-    })
-}
-
-/// Compact, keys sorted (serde_json's map is a BTreeMap), trailing newline.
-pub(crate) fn to_bytes(document: &Value) -> Vec<u8> {
-    let mut text = document.to_string();
-    text.push('\n');
-    text.into_bytes()
+pub(crate) fn document(sections: &Sections, verdict_go: bool, utc: &str, version: &str) -> ReadinessDoc {
+    ReadinessDoc {
+        runtime: Runtime { utc: utc.to_string(), version: version.to_string() },
+        score: sections.total(),
+        sections: *sections,
+        verdict: verdict_of(verdict_go),
+    }
 }
 
 /// The Markdown twin: a `| section | score |` table.
-pub(crate) fn markdown(sections: &Sections, verdict_go: bool, utc: &str, version: &str) -> String {
-    let mut text =
-        format!("# Readiness\n\n- utc: {utc}\n- version: {version}\n\n| section | score |\n|---|---|\n");
-    let values =
-        [sections.chaos, sections.edge, sections.guards, sections.latency, sections.taker, sections.tests];
-    for ((name, maximum), value) in SECTION_MAXIMA.iter().zip(values) {
+pub(crate) fn markdown(document: &ReadinessDoc) -> String {
+    let mut text = format!(
+        "# Readiness\n\n- utc: {}\n- version: {}\n\n| section | score |\n|---|---|\n",
+        document.runtime.utc, document.runtime.version
+    );
+    for ((name, maximum), (_, value)) in SECTION_MAXIMA.iter().zip(document.sections.named()) {
         text.push_str(&format!("| {name} | {value} / {maximum} |\n"));
     }
     text.push_str(&format!(
         "| **score** | **{}** / 100 |\n\nVerdict: **{}**\n",
-        sections.total(),
-        verdict_label(verdict_go)
+        document.score,
+        document.verdict.label()
     ));
     text
 }
@@ -150,81 +205,36 @@ pub(crate) fn markdown(sections: &Sections, verdict_go: bool, utc: &str, version
 pub(crate) struct VerdictRule {
     /// GO requires score ≥ this; HOLD is invalid at or above it (unless `hold_allowed`).
     pub min_score: f64,
-    /// A HOLD forced by something outside the score (stale evidence) is consistent.
+    /// A HOLD forced by something outside the score (stale or incomplete evidence) is consistent.
     pub hold_allowed: bool,
 }
 
-/// The original validator's checks: required keys, 6 numeric sections, ranges, verdict
-/// consistent with the score. Returns every error found (empty = valid).
-pub(crate) fn validate(document: &Value, rule: VerdictRule) -> Vec<String> {
-    let mut errors = Vec::new();
-    let Some(object) = document.as_object() else {
-        return vec!["the document is not a JSON object".into()];
+/// Parses a readiness file and checks its verdict against the rule: the document's own checks
+/// (`crate::readiness_doc`) plus the original validator's verdict consistency. Returns the
+/// document when it parsed, and every error found (empty = valid).
+pub(crate) fn validate(bytes: &[u8], rule: VerdictRule) -> (Option<ReadinessDoc>, Vec<String>) {
+    let document = match ReadinessDoc::parse(bytes) {
+        Ok(document) => document,
+        Err(errors) => return (None, errors),
     };
-    for key in ["runtime", "score", "sections", "verdict"] {
-        if !object.contains_key(key) {
-            errors.push(format!("missing required key \"{key}\""));
-        }
-    }
-    match object.get("runtime") {
-        Some(Value::Object(runtime)) => {
-            for key in ["utc", "version"] {
-                if !runtime.get(key).is_some_and(Value::is_string) {
-                    errors.push(format!("runtime.{key} must be a string"));
-                }
-            }
-        }
-        Some(_) => errors.push("runtime must be an object with utc and version".into()),
-        None => {}
-    }
-    let score = object.get("score").map(|value| (value, value.as_f64()));
-    match score {
-        Some((_, Some(score))) if !(0.0..=100.0).contains(&score) => {
-            errors.push(format!("score {score} is outside 0..100"));
-        }
-        Some((_, None)) => errors.push("score must be a number".into()),
-        _ => {}
-    }
-    match object.get("sections") {
-        Some(Value::Object(sections)) => validate_sections(sections, &mut errors),
-        Some(_) => errors.push("sections must be an object with 6 numeric sections".into()),
-        None => {}
-    }
-    let score = score.and_then(|(_, number)| number);
-    match (object.get("verdict").map(|value| value.as_str()), score) {
-        (Some(Some("GO")), Some(score)) if score < rule.min_score => {
+    let mut errors = Vec::new();
+    let score = document.score;
+    match document.verdict {
+        ReadinessVerdict::Go if score < rule.min_score => {
             errors.push(format!("verdict GO requires score ≥ {}, got {score}", rule.min_score));
         }
-        (Some(Some("HOLD")), Some(score)) if score >= rule.min_score && !rule.hold_allowed => {
+        ReadinessVerdict::Hold if score >= rule.min_score && !rule.hold_allowed => {
             errors.push(format!("verdict HOLD is inconsistent with score {score} (≥ {})", rule.min_score));
         }
-        (Some(Some("GO" | "HOLD")), _) | (None, _) => {}
-        (Some(_), _) => errors.push("verdict must be \"GO\" or \"HOLD\"".into()),
+        _ => {}
     }
-    errors
-}
-
-fn validate_sections(sections: &Map<String, Value>, errors: &mut Vec<String>) {
-    for (name, maximum) in SECTION_MAXIMA {
-        match sections.get(name).map(Value::as_f64) {
-            None => errors.push(format!("missing section \"{name}\"")),
-            Some(None) => errors.push(format!("section \"{name}\" must be a number")),
-            Some(Some(value)) if !(0.0..=maximum).contains(&value) => {
-                errors.push(format!("section \"{name}\" = {value} is outside 0..{maximum}"));
-            }
-            Some(Some(_)) => {}
-        }
-    }
-    for name in sections.keys() {
-        if !SECTION_MAXIMA.iter().any(|(known, _)| known == name) {
-            errors.push(format!("unknown section \"{name}\""));
-        }
-    }
+    (Some(document), errors)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn perfect() -> SoakDay {
         SoakDay::from_json(&json!({
@@ -312,26 +322,64 @@ mod tests {
         assert!(SoakDay::from_json(&json!([1])).is_none());
     }
 
+    #[test]
+    fn incomplete_or_invalid_evidence_is_named_per_field_and_report() {
+        let bare = SoakDay::from_json(&json!({"edge_net_bps": 2.5})).unwrap();
+        let texty = SoakDay::from_json(&json!({
+            "edge_net_bps": 2.5, "order_age_p95_ms": "9999", "taker_share_pct": -1e9,
+            "reg_guard": {"reason": "NONE"}, "drift": {"reason": 0}, "chaos_result": "OK", "bug_bash": "OK"
+        }))
+        .unwrap();
+        assert!(perfect().problems.is_empty());
+        let names = ["a.json".to_string(), "b.json".to_string(), "c.json".to_string()];
+        assert_eq!(
+            evidence_gaps(&[bare.clone(), texty, bare], &names),
+            [
+                "2 reports lack order_age_p95_ms (a.json, c.json)",
+                "1 report has a non-numeric order_age_p95_ms (b.json)",
+                "2 reports lack taker_share_pct (a.json, c.json)",
+                "1 report has a negative taker_share_pct (b.json)",
+                "2 reports lack reg_guard.reason (a.json, c.json)",
+                "2 reports lack drift.reason (a.json, c.json)",
+                "1 report has a non-text drift.reason (b.json)",
+                "2 reports lack chaos_result (a.json, c.json)",
+                "2 reports lack bug_bash (a.json, c.json)",
+            ]
+        );
+        // The score itself keeps the reference defaults: seven bare reports still add up to 100.
+        assert_eq!(
+            score(&vec![SoakDay::from_json(&json!({"edge_net_bps": 2.5})).unwrap(); 7]).total(),
+            100.0
+        );
+        let over = SoakDay::from_json(&json!({"taker_share_pct": 101, "order_age_p95_ms": -1})).unwrap();
+        assert!(
+            over.problems.contains(&(2, Problem::Above100))
+                && over.problems.contains(&(1, Problem::Negative))
+        );
+    }
+
     const STRICT: VerdictRule = VerdictRule { min_score: 100.0, hold_allowed: false };
 
     #[test]
     fn document_is_compact_sorted_and_valid() {
         let sections = score(&week(|_| {}));
         let document = document(&sections, true, "1970-01-01T00:00:00Z", "1.2.3");
+        let bytes = document.to_bytes();
         assert_eq!(
-            String::from_utf8(to_bytes(&document)).unwrap(),
+            String::from_utf8(bytes.clone()).unwrap(),
             "{\"runtime\":{\"utc\":\"1970-01-01T00:00:00Z\",\"version\":\"1.2.3\"},\"score\":100.0,\"sections\":{\"chaos\":10.0,\"edge\":30.0,\"guards\":10.0,\"latency\":25.0,\"taker\":15.0,\"tests\":10.0},\"verdict\":\"GO\"}\n"
         );
-        assert!(validate(&document, STRICT).is_empty());
+        assert!(validate(&bytes, STRICT).1.is_empty());
     }
 
     #[test]
     fn validator_reports_each_invalid_shape() {
-        let valid = document(&score(&week(|_| {})), true, "t", "v");
+        let valid: Value =
+            serde_json::to_value(document(&score(&week(|_| {})), true, "2026-01-01T00:00:00Z", "v")).unwrap();
         let broken = |change: &dyn Fn(&mut Value)| {
             let mut copy = valid.clone();
             change(&mut copy);
-            validate(&copy, STRICT)
+            validate(copy.to_string().as_bytes(), STRICT).1
         };
         assert_eq!(
             broken(&|doc| drop(doc.as_object_mut().unwrap().remove("score"))),
@@ -359,7 +407,13 @@ mod tests {
             broken(&|doc| doc["runtime"] = json!(1)),
             ["runtime must be an object with utc and version"]
         );
-        assert_eq!(broken(&|doc| doc["score"] = json!(90.0)), ["verdict GO requires score ≥ 100, got 90"]);
-        assert_eq!(validate(&json!([]), STRICT), ["the document is not a JSON object"]);
+        assert_eq!(
+            broken(&|doc| {
+                doc["score"] = json!(90.0);
+                doc["sections"]["edge"] = json!(20.0);
+            }),
+            ["verdict GO requires score ≥ 100, got 90"]
+        );
+        assert_eq!(validate(b"[]", STRICT).1, ["the document is not a JSON object"]);
     }
 }

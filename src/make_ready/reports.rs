@@ -17,11 +17,16 @@ pub(crate) struct Evidence {
     /// File names of the last 7 reports, in name order.
     pub considered: Vec<String>,
     pub days: Vec<SoakDay>,
+    /// File name of each of `days`, in the same order.
+    pub usable: Vec<String>,
     /// `name: why` for each report counted as absent.
     pub unusable: Vec<String>,
     /// The newest usable report and when it was made: its name's date (end of that UTC day),
     /// else its mtime.
     pub newest: Option<(DateTime<Utc>, String)>,
+    /// `name: why` for usable reports whose time cannot count as fresh evidence (an mtime
+    /// beyond what a date can hold, e.g. year 262,000 on tmpfs).
+    pub undated: Vec<String>,
 }
 
 /// Lists and parses the window's reports. A missing folder means no reports (score 60, HOLD).
@@ -48,8 +53,8 @@ pub(crate) fn load(dir: &Path) -> Result<Evidence> {
     let mut evidence = Evidence { considered, ..Evidence::default() };
     for name in &evidence.considered {
         let path = dir.join(name);
-        let parsed = std::fs::read(&path)
-            .map_err(|error| error.to_string())
+        let parsed = crate::limits::read_limited(&path, crate::limits::SOAK_REPORT_MAX, "soak report")
+            .map_err(|error| crate::output::error_line(&error))
             .and_then(|bytes| {
                 serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|error| error.to_string())
             })
@@ -57,7 +62,18 @@ pub(crate) fn load(dir: &Path) -> Result<Evidence> {
         match parsed {
             Ok(day) => {
                 evidence.days.push(day);
-                if let Some(made) = date_from_name(name).or_else(|| modified(&path))
+                evidence.usable.push(name.clone());
+                let made = match date_from_name(name) {
+                    Some(made) => Some(made),
+                    None => match modified(&path) {
+                        Ok(made) => Some(made),
+                        Err(why) => {
+                            evidence.undated.push(format!("{name}: {why}"));
+                            None
+                        }
+                    },
+                };
+                if let Some(made) = made
                     && evidence.newest.as_ref().is_none_or(|(newest, _)| made >= *newest)
                 {
                     evidence.newest = Some((made, name.clone()));
@@ -76,8 +92,30 @@ pub(crate) fn date_from_name(name: &str) -> Option<DateTime<Utc>> {
     Some(date.succ_opt()?.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
-fn modified(path: &Path) -> Option<DateTime<Utc>> {
-    std::fs::metadata(path).and_then(|metadata| metadata.modified()).ok().map(DateTime::<Utc>::from)
+/// The file's mtime, fallibly: `DateTime::from(SystemTime)` panics on times chrono cannot hold.
+fn modified(path: &Path) -> Result<DateTime<Utc>, String> {
+    let mtime = std::fs::metadata(path)
+        .and_then(|metadata| metadata.modified())
+        .map_err(|error| format!("cannot read its mtime: {error}"))?;
+    from_system_time(mtime)
+}
+
+/// `SystemTime` → UTC without panicking; out of range is FUTURE (or before year −262,143).
+pub(crate) fn from_system_time(time: std::time::SystemTime) -> Result<DateTime<Utc>, String> {
+    let (seconds, nanos) = match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => (i64::try_from(after.as_secs()).ok(), after.subsec_nanos()),
+        Err(before) => {
+            let before = before.duration();
+            let whole = i64::try_from(before.as_secs()).ok().map(|s| -s);
+            match before.subsec_nanos() {
+                0 => (whole, 0),
+                nanos => (whole.and_then(|s| s.checked_sub(1)), 1_000_000_000 - nanos),
+            }
+        }
+    };
+    seconds.and_then(|seconds| DateTime::from_timestamp(seconds, nanos)).ok_or_else(|| {
+        "mtime is out of range (FUTURE or before year -262143); set a real date with touch".to_string()
+    })
 }
 
 #[cfg(test)]
@@ -92,5 +130,21 @@ mod tests {
         );
         assert_eq!(date_from_name("REPORT_SOAK_latest.json"), None);
         assert_eq!(date_from_name("REPORT_SOAK_20261340.json"), None);
+    }
+
+    #[test]
+    fn extreme_system_times_are_errors_not_panics() {
+        use std::time::{Duration, UNIX_EPOCH};
+        // Year ~262,000 and beyond: chrono cannot hold it; `DateTime::from` would panic.
+        for seconds in [8_210_266_876_800u64, 1 << 62, u64::MAX / 4] {
+            let far = UNIX_EPOCH + Duration::from_secs(seconds);
+            assert!(from_system_time(far).unwrap_err().contains("FUTURE"), "{seconds}");
+        }
+        let before = UNIX_EPOCH - Duration::from_millis(1500);
+        assert_eq!(from_system_time(before).unwrap().timestamp_millis(), -1500);
+        assert_eq!(
+            from_system_time(UNIX_EPOCH + Duration::from_secs(86_400)).unwrap().to_rfc3339(),
+            "1970-01-02T00:00:00+00:00"
+        );
     }
 }

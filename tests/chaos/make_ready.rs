@@ -55,3 +55,79 @@ fn readiness_files_are_never_partial() {
     }
     eprintln!("make-ready: {TRIALS} trials, {killed} killed mid-run (seed {seed})");
 }
+
+/// Live (non-zombie) processes whose environment holds `MMOPS_TEST_MARKER=marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let needle = format!("MMOPS_TEST_MARKER={marker}");
+    let live = |pid: &str| {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_string))
+        .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()) && live(pid))
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|environ| environ.split(|byte| *byte == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
+}
+
+#[test]
+fn killed_make_ready_leaves_no_step_process_behind() {
+    // SIGKILL at a random moment: before the launchers start, while they arm PR_SET_PDEATHSIG,
+    // while the steps fork (one into a new session with setsid), or once all are running.
+    let (mut rng, seed) = Rng::from_env(0x0DEA7);
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("VERSION"), "0.1.0\n").unwrap();
+    let step = "[sh, -c, 'setsid sleep 300 & (sleep 300 &); sleep 300 & wait']";
+    fs::write(
+        dir.path().join("make_ready.yaml"),
+        format!("steps:\n  - name: a\n    run: {step}\n    timeout: 10m\n  - name: b\n    run: {step}\n    timeout: 10m\n"),
+    )
+    .unwrap();
+    let (mut killed, mut seen_running, mut orphans) = (0, 0, 0);
+    for trial in 0..TRIALS {
+        let marker = format!("chaos-{}-{trial}", std::process::id());
+        let mut command = mmops(dir.path());
+        command
+            .args([
+                "make-ready",
+                "--config",
+                "make_ready.yaml",
+                "--jobs",
+                "2",
+                "--out-json",
+                "out/readiness.json",
+            ])
+            .env("MMOPS_TEST_MARKER", &marker);
+        // Half the trials in the first 30 ms (process start, launchers arming), half later.
+        let window = if trial % 2 == 0 { 30 } else { 250 };
+        let delay = rng.delay(Duration::from_millis(window));
+        let ending = run_and_kill(command, delay);
+        killed += usize::from(ending == Ending::Killed);
+        assert_eq!(ending, Ending::Killed, "seed {seed} trial {trial}: make-ready ended on its own");
+        let before = processes_with(&marker).len();
+        seen_running += usize::from(before > 0);
+        let mut left = before;
+        for _ in 0..500 {
+            left = processes_with(&marker).len();
+            if left == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        orphans += left;
+        assert_eq!(
+            left,
+            0,
+            "seed {seed} trial {trial} (kill after {delay:?}): {:?}",
+            processes_with(&marker)
+        );
+    }
+    eprintln!(
+        "make-ready orphans: {TRIALS} trials, {killed} killed, {seen_running} with step processes still there right after the kill, {orphans} processes left behind (seed {seed})"
+    );
+}

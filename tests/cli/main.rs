@@ -4,6 +4,7 @@ mod support;
 
 mod bundle;
 mod cron_sentinel;
+mod docs;
 mod edge_sim;
 mod global;
 mod make_ready;

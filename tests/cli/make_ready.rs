@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use mmops::readiness_doc::{ReadinessDoc, ReadinessVerdict};
+
 use crate::support::{Run, TestEnv, utc};
 
 const NOW: &str = "2026-11-28T12:00:00Z";
@@ -180,7 +182,10 @@ fn validate_accepts_go_and_rejects_hold_and_each_invalid_shape() {
     run.expect_code(0);
     assert_eq!(run.stdout, "go.json: valid, verdict GO\n| readiness | OK | READINESS=GO |\n");
 
-    let hold = PERFECT_JSON.replace("100.0,\"sections\"", "90.0,\"sections\"").replace("\"GO\"", "\"HOLD\"");
+    let hold = PERFECT_JSON
+        .replace("100.0,\"sections\"", "90.0,\"sections\"")
+        .replace("\"edge\":30.0", "\"edge\":20.0")
+        .replace("\"GO\"", "\"HOLD\"");
     env.write("hold.json", hold);
     let run = env.run(["make-ready", "--validate", "hold.json"]);
     run.expect_code(1);
@@ -205,12 +210,34 @@ fn validate_accepts_go_and_rejects_hold_and_each_invalid_shape() {
             "go.json: verdict HOLD is inconsistent with score 100 (≥ 100)",
         ),
         (
-            PERFECT_JSON.replace("100.0,\"sections\"", "99.0,\"sections\""),
+            PERFECT_JSON
+                .replace("100.0,\"sections\"", "99.0,\"sections\"")
+                .replace("\"tests\":10.0", "\"tests\":9.0"),
             "go.json: verdict GO requires score ≥ 100, got 99",
         ),
         (
             PERFECT_JSON.replace("100.0,\"sections\"", "-1,\"sections\""),
-            "go.json: score -1 is outside 0..100\ngo.json: verdict GO requires score ≥ 100, got -1",
+            "go.json: score -1 is outside 0..100",
+        ),
+        // Regression: each of these used to be "valid, verdict GO".
+        (
+            PERFECT_JSON.replace(
+                "\"chaos\":10.0,\"edge\":30.0,\"guards\":10.0,\"latency\":25.0,\"taker\":15.0,\"tests\":10.0",
+                "\"chaos\":0,\"edge\":0,\"guards\":0,\"latency\":0,\"taker\":0,\"tests\":0",
+            ),
+            "go.json: score 100 is not the sum of the sections (0)",
+        ),
+        (
+            PERFECT_JSON.replace("2026-11-28T12:00:00Z", "not a time"),
+            "go.json: runtime.utc \"not a time\" is not an RFC 3339 time such as 2026-11-28T12:00:00Z",
+        ),
+        (
+            PERFECT_JSON.replace("\"score\":100.0", "\"score\":0,\"score\":100.0"),
+            "go.json: duplicate key \"score\" (each key may appear only once) at line 1 column 77",
+        ),
+        (
+            PERFECT_JSON.replace("\"version\":\"1.4.0\"", "\"version\":\"1.4.0\",\"version\":\"9\""),
+            "go.json: duplicate key \"runtime.version\" (each key may appear only once) at line 1 column 68",
         ),
         ("[]".to_string(), "go.json: the document is not a JSON object"),
         ("{oops".to_string(), "go.json: not valid JSON: key must be a string at line 1 column 2"),
@@ -409,8 +436,21 @@ fn missing_bundle_input_fails_the_secret_scan() {
     std::fs::remove_file(env.path("CHANGELOG.md")).unwrap();
     let run = pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n", &[]);
     run.expect_code(1);
+    // The list comes from `mmops bundle --dry-run`, which refuses a missing required file.
     assert!(
-        run.stdout.contains("    > cannot read CHANGELOG.md: No such file or directory (os error 2)\n"),
+        run.stdout.contains("| secrets | FAIL | ")
+            && run.stdout.contains(" | cannot run the check |\n    > cannot list the bundle's files with `mmops bundle --dry-run`: exit 2: mmops: error: 1 required file is missing, nothing was written: CHANGELOG.md;"),
+        "{}",
+        run.stdout
+    );
+    // A listed file given explicitly is still read directly.
+    let run =
+        pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n    files: [CHANGELOG.md]\n", &[]);
+    run.expect_code(1);
+    assert!(
+        run.stdout.contains(
+            "    > cannot read file to scan CHANGELOG.md: No such file or directory (os error 2)\n"
+        ),
         "{}",
         run.stdout
     );
@@ -454,7 +494,7 @@ fn junit_report_is_valid_xml_with_a_case_per_step_and_readiness() {
     assert_eq!(names, ["good", "bad", "readiness_score"]);
     let failure = cases[1].children().find(|node| node.has_tag_name("failure")).unwrap();
     assert_eq!(failure.attribute("message"), Some("exit 1"));
-    assert_eq!(failure.text(), Some("<oops> & \"quotes\""));
+    assert_eq!(failure.text(), Some("<oops> & \"quotes\"\n"));
     assert!(cases[0].children().all(|node| !node.has_tag_name("failure")));
     assert!(cases[2].children().all(|node| !node.has_tag_name("failure")));
     let suite = document.descendants().find(|node| node.has_tag_name("testsuite")).unwrap();
@@ -551,8 +591,17 @@ fn sigterm_kills_running_steps_and_gives_no_verdict() {
     assert!(status.success());
     let output = mmops.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("mmops: error: interrupted: running steps were killed"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // One interrupt path for every tool: exit 130, marker INTERRUPTED, what was done listed.
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stdout.contains(" | interrupted; killed with its process group |\n"), "{stdout}");
+    assert!(stdout.ends_with("| make_ready | FAIL | MAKE_READY=INTERRUPTED |\n"), "{stdout}");
+    assert!(stdout.contains("no readiness written"), "{stdout}");
+    assert!(
+        stderr.starts_with("mmops: pre-live pack: 1 steps, 1 at a time\nmmops:   hang FAIL (")
+            && stderr.lines().count() == 2,
+        "{stderr}"
+    );
     let child = env.read("child.pid");
     let child = child.trim();
     let gone = (0..500).any(|_| {
@@ -561,4 +610,419 @@ fn sigterm_kills_running_steps_and_gives_no_verdict() {
     });
     assert!(gone, "the interrupted step's child {child} is still running");
     assert!(!env.exists("artifacts/reports/readiness.json"));
+}
+
+/// The names `env_with_reports` gives its reports, joined as the hold reasons list them.
+fn report_names(count: u32) -> String {
+    (1..=count).map(|day| format!("REPORT_SOAK_202611{day:02}.json")).collect::<Vec<_>>().join(", ")
+}
+
+#[test]
+fn reports_without_latency_or_taker_evidence_hold_naming_fields() {
+    // Regression: seven reports of {"edge_net_bps": 2.5} scored 100 and said GO.
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), "{\"edge_net_bps\": 2.5}");
+    }
+    let names = report_names(7);
+    let run = env
+        .check(["make-ready", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains("| readiness | FAIL | READINESS=HOLD |\n")
+        .stdout_contains(&format!("    > 7 reports lack order_age_p95_ms ({names})\n"))
+        .stdout_contains(&format!("    > 7 reports lack taker_share_pct ({names})\n"))
+        .stdout_contains(&format!("    > 7 reports lack bug_bash ({names})\n"))
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .run();
+    assert!(!run.stdout.contains("READINESS=GO"), "{}", run.stdout);
+    // The score keeps the reference formula's numbers; only the verdict changes.
+    let document = ReadinessDoc::parse(env.read("artifacts/reports/readiness.json").as_bytes()).unwrap();
+    assert_eq!((document.score, document.verdict), (100.0, ReadinessVerdict::Hold));
+    // What was written is consistent by the validator's rule (HOLD forced by missing evidence).
+    assert!(
+        run.stdout.contains("score 100 (min 100) from 7 of 7 reports: HOLD; 7 reports lack"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn text_and_negative_measurements_are_invalid_evidence() {
+    // Regression: "9999" (text) and -1e9 counted as 0 and as a perfect latency: GO.
+    let env = env_with_reports(7);
+    env.write(
+        "artifacts/REPORT_SOAK_20261102.json",
+        soak(3.0, 10.0).replace("\"order_age_p95_ms\": 300", "\"order_age_p95_ms\": \"9999\""),
+    );
+    env.write(
+        "artifacts/REPORT_SOAK_20261105.json",
+        soak(3.0, 10.0).replace("\"order_age_p95_ms\": 300", "\"order_age_p95_ms\": -1e9"),
+    );
+    env.write("artifacts/REPORT_SOAK_20261106.json", soak(3.0, -5.0));
+    env.check(["make-ready", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains("    > 1 report has a non-numeric order_age_p95_ms (REPORT_SOAK_20261102.json)\n")
+        .stdout_contains("    > 1 report has a negative order_age_p95_ms (REPORT_SOAK_20261105.json)\n")
+        .stdout_contains("    > 1 report has a negative taker_share_pct (REPORT_SOAK_20261106.json)\n")
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .run();
+    let document = ReadinessDoc::parse(env.read("artifacts/reports/readiness.json").as_bytes()).unwrap();
+    assert_eq!(document.verdict, ReadinessVerdict::Hold);
+}
+
+#[test]
+fn validate_refuses_dev_zero_and_huge_files_within_the_limit() {
+    // Regression: --validate /dev/zero grew to 5.5 GB.
+    let env = TestEnv::new();
+    env.check(["make-ready", "--validate", "/dev/zero"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: /dev/zero: the readiness JSON is a character device, not a regular file\n")
+        .run();
+    let big = std::fs::File::create(env.path("big.json")).unwrap();
+    big.set_len(5 * 1024 * 1024).unwrap();
+    env.check(["make-ready", "--validate", "big.json"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: big.json: the readiness JSON is larger than the 4.0 MiB limit for a readiness JSON; is this the right file?\n")
+        .run();
+    // An error quotes a short excerpt, never the whole input.
+    env.write("long.json", PERFECT_JSON.replace("2026-11-28T12:00:00Z", &"x".repeat(100_000)));
+    let run = env
+        .check(["make-ready", "--validate", "long.json"])
+        .code(1)
+        .stdout_contains("long.json: runtime.utc \"xxxxxxxx")
+        .stdout_contains("…\" is not an RFC 3339 time")
+        .stderr_empty()
+        .run();
+    assert!(run.stdout.len() < 300, "{}", run.stdout.len());
+}
+
+#[test]
+fn huge_soak_report_counts_as_absent_without_reading_it_whole() {
+    // Regression: a 60 MB soak report took 1 GB of memory.
+    let env = env_with_reports(7);
+    let big = std::fs::File::create(env.path("artifacts/REPORT_SOAK_20261107.json")).unwrap();
+    big.set_len(60 * 1024 * 1024).unwrap();
+    env.check(["make-ready", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains("| readiness | FAIL | READINESS=HOLD |\n")
+        .stderr_contains("mmops: warning: soak report REPORT_SOAK_20261107.json: artifacts/REPORT_SOAK_20261107.json: the soak report is larger than the 16.0 MiB limit for a soak report; is this the right file? (counted as absent)\n")
+        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .run();
+}
+
+#[test]
+fn extreme_mtimes_on_tmpfs_hold_instead_of_panicking() {
+    // Regression: a report dated year 262,000 (possible on tmpfs) crashed make-ready (exit 101).
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        assert!(!crate::support::skip_or_fail("/dev/shm (tmpfs) is missing", "mount a tmpfs on /dev/shm"));
+        return;
+    }
+    let reports = tempfile::tempdir_in(shm).unwrap();
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    let report = reports.path().join("REPORT_SOAK_latest.json");
+    std::fs::write(&report, soak(3.0, 10.0)).unwrap();
+    let dir = reports.path().to_str().unwrap();
+    // Year 261,976 (chrono can hold it) and year ~280,000 (it cannot).
+    for (seconds, expected) in [
+        (8_205_000_000_000i64, "dated in the future (+261976-02-06T18:40:00Z)"),
+        (1i64 << 43, "no usable soak report"),
+    ] {
+        let time = filetime::FileTime::from_unix_time(seconds, 0);
+        if filetime::set_file_mtime(&report, time).is_err() {
+            assert!(!crate::support::skip_or_fail("tmpfs refuses extreme mtimes", "a tmpfs on /dev/shm"));
+            return;
+        }
+        let mut check = env
+            .check(["make-ready", "--skip-pre-live", "--reports-dir", dir, "--max-evidence-age", "2d"])
+            .env("CI_FAKE_UTC", NOW)
+            .code(1)
+            .stdout_contains(expected)
+            .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+            .stderr_contains("mmops: warning: pre-live pack skipped");
+        if seconds == 1 << 43 {
+            check = check.stderr_contains(
+                "mmops: warning: soak report REPORT_SOAK_latest.json: mtime is out of range (FUTURE",
+            );
+        }
+        check.run();
+    }
+}
+
+#[test]
+fn waiver_until_far_ahead_or_not_a_date_is_a_located_error_and_runs_nothing() {
+    // Regression: until: "+99999-12-31" waived a step for 97,000 years.
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    for (until, message) in [
+        ("\"+99999-12-31\"", "waive.until \"+99999-12-31\" is not a date: write YYYY-MM-DD"),
+        ("2027-06-01", "waive.until 2027-06-01 is more than 90 days ahead (waiver_horizon)"),
+    ] {
+        env.write(
+            "make_ready.yaml",
+            format!("steps:\n  - name: flaky\n    run: [sh, -c, 'touch ran']\n    waive: {{until: {until}, reason: vendor}}\n"),
+        );
+        env.check(["make-ready", "--config", "make_ready.yaml"])
+            .env("CI_FAKE_UTC", NOW)
+            .code(2)
+            .stdout_empty()
+            .stderr_contains(&format!("make_ready.yaml:4:20: steps[0] (flaky): {message}"))
+            .run();
+        assert!(!env.exists("ran") && !env.exists("artifacts"), "nothing may run or be written");
+    }
+}
+
+/// Peak resident memory (VmHWM, KiB) of a running process, if it is still there to ask.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_step_printing_200_mb_costs_bounded_memory_and_is_elided_in_junit() {
+    // Regression: all step output was kept in memory (2 GiB of output peaked at 4.2 GB).
+    let env = TestEnv::new();
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(3.0, 10.0));
+    }
+    env.write("VERSION", "1.4.0\n");
+    env.write(
+        "make_ready.yaml",
+        "steps:\n  - name: chatty\n    run: [sh, -c, 'echo first; yes | head -c 200000000; echo; echo last; exit 3']\n    timeout: 120s\n",
+    );
+    let mut command = env.command();
+    command
+        .args(["make-ready", "--config", "make_ready.yaml", "--junit", "junit.xml"])
+        .env("CI_FAKE_UTC", NOW)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    let pid = child.id();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        peak
+    });
+    let output = child.wait_with_output().unwrap();
+    let peak = sampler.join().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("| chatty | FAIL | ") && stdout.contains(" | exit 3 |\n"), "{stdout}");
+    assert!(stdout.contains("    > y\n    > last\n| pre_live_pack | FAIL |"), "{stdout}");
+    assert!(stderr.starts_with("mmops: pre-live pack: 1 steps"), "{stderr}");
+    assert!(peak > 0 && peak < 64 * 1024, "make-ready peaked at {peak} KiB");
+    let xml = env.read("junit.xml");
+    let document = roxmltree::Document::parse(&xml).unwrap();
+    let failure = document.descendants().find(|node| node.has_tag_name("failure")).unwrap();
+    let text = failure.text().unwrap();
+    let elided = 200_000_000 + 6 + 1 + 5 - 2 * 65_536;
+    assert!(text.starts_with("first\ny\ny\n"), "{}", &text[..20]);
+    assert!(text.contains(&format!("\n[… {elided} bytes of output elided …]\n")), "{}", text.len());
+    assert!(text.ends_with("y\ny\n\nlast\n"));
+    assert!(xml.len() < 200_000, "{}", xml.len());
+}
+
+/// Pids of live processes whose environment holds `marker` (our own children and their heirs).
+fn processes_with(marker: &str) -> Vec<String> {
+    let needle = format!("MMOPS_TEST_MARKER={marker}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_string))
+        .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()))
+        .filter(|pid| !process_is_gone(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|environ| environ.split(|byte| *byte == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
+}
+
+/// Waits (bounded) until no process carries `marker`; returns the ones left.
+fn survivors(marker: &str) -> Vec<String> {
+    for _ in 0..500 {
+        let left = processes_with(marker);
+        if left.is_empty() {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    processes_with(marker)
+}
+
+/// Writes 7 perfect reports, VERSION and `config` as make_ready.yaml, without running anything.
+fn write_pack(env: &TestEnv, config: &str) {
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(3.0, 10.0));
+    }
+    env.write("VERSION", "1.4.0\n");
+    env.write("make_ready.yaml", config);
+}
+
+#[test]
+fn a_step_that_calls_setsid_is_cleaned_up_when_it_ends() {
+    // Regression: the group kill at the end of a step missed a `setsid` child, which kept
+    // running after make-ready had finished.
+    let env = TestEnv::new();
+    let marker = format!("setsid-{}-{:?}", std::process::id(), std::thread::current().id());
+    write_pack(
+        &env,
+        "steps:\n  - name: escape\n    run: [sh, -c, 'setsid sleep 300 & (sleep 300 &) ; echo started']\n",
+    );
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .env("CI_FAKE_UTC", NOW)
+        .env("MMOPS_TEST_MARKER", &marker)
+        .code(0)
+        .stdout_contains("| escape | OK | ")
+        .stdout_contains("| make_ready | OK | MAKE_READY=OK |\n")
+        .stderr_contains("mmops: pre-live pack: 1 steps, 1 at a time\n")
+        .run();
+    assert_eq!(survivors(&marker), Vec::<String>::new(), "processes outlived their step");
+}
+
+#[test]
+fn sigkill_of_make_ready_leaves_no_step_process_behind() {
+    // Regression: `kill -KILL` of make-ready left each step's process group (and any setsid
+    // child) running under PID 1 until the end of its sleep.
+    let env = TestEnv::new();
+    let marker = format!("sigkill-{}-{:?}", std::process::id(), std::thread::current().id());
+    write_pack(
+        &env,
+        "steps:\n  - name: a\n    run: [sh, -c, 'setsid sleep 300 & sleep 300 & echo a >> started; wait']\n    timeout: 10m\n  - name: b\n    run: [sh, -c, 'sleep 300 & echo b >> started; wait']\n    timeout: 10m\n",
+    );
+    let mut command = env.command();
+    command
+        .args(["make-ready", "--config", "make_ready.yaml", "--jobs", "2"])
+        .env("MMOPS_TEST_MARKER", &marker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut mmops = command.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !env.exists("started") || env.read("started").lines().count() < 2 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the steps never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Both steps' shells and sleeps, the setsid one included, exist before the kill.
+    assert!(processes_with(&marker).len() >= 6, "{:?}", processes_with(&marker));
+    mmops.kill().unwrap();
+    assert_eq!(mmops.wait().unwrap().code(), None);
+    assert_eq!(survivors(&marker), Vec::<String>::new(), "processes outlived a killed make-ready");
+    assert!(!env.exists("artifacts/reports/readiness.json"));
+}
+
+#[test]
+fn an_unwritable_junit_path_is_exit_2_with_no_readiness_written() {
+    // Regression: readiness.json was committed first, then the JUnit write failed: exit 2
+    // although a file had changed. Every output is now prepared before the first commit.
+    let env = TestEnv::new();
+    write_pack(&env, "steps:\n  - name: good\n    run: [true]\n");
+    env.mkdir("junit.xml");
+    env.check(["make-ready", "--config", "make_ready.yaml", "--junit", "junit.xml"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot write JUnit report junit.xml: ")
+        .run();
+    assert!(!env.exists("artifacts/reports/readiness.json") && !env.exists("artifacts/reports/readiness.md"));
+    assert!(std::fs::read_dir(env.path("artifacts/reports")).map_or(true, |dir| dir.count() == 0));
+}
+
+#[test]
+fn a_failing_github_summary_after_the_commit_is_partial_exit_1() {
+    let env = TestEnv::new();
+    write_pack(&env, "steps:\n  - name: good\n    run: [true]\n");
+    env.mkdir("summary.md");
+    env.check(["make-ready", "--config", "make_ready.yaml", "--junit", "junit.xml"])
+        .env("CI_FAKE_UTC", NOW)
+        .env("GITHUB_STEP_SUMMARY", "summary.md")
+        .code(1)
+        .stdout_contains("| outputs | PARTIAL | cannot open GITHUB_STEP_SUMMARY file summary.md: ")
+        .stdout_contains("; already written: artifacts/reports/readiness.json, artifacts/reports/readiness.md, junit.xml |\n")
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=PARTIAL |\n")
+        .stderr_contains("mmops: error: cannot open GITHUB_STEP_SUMMARY file summary.md: ")
+        .run();
+    assert_eq!(env.read("artifacts/reports/readiness.json"), PERFECT_JSON);
+    assert!(env.read("junit.xml").contains("<testcase classname=\"pre_live_pack\" name=\"good\""));
+}
+
+/// A step that fails until it has run `passes_on` times (a counter file), like a flaky check.
+fn flaky_step(passes_on: u32, retries: u32) -> String {
+    format!(
+        "steps:\n  - name: flaky\n    run: [sh, -c, 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo attempt $n; [ $n -ge {passes_on} ]']\n    retries: {retries}\n    retry_delay: 10ms\n"
+    )
+}
+
+#[test]
+fn retries_run_a_flaky_step_again_and_show_every_attempt() {
+    let env = TestEnv::new();
+    write_pack(&env, &flaky_step(3, 2));
+    let run = env
+        .check(["make-ready", "--config", "make_ready.yaml", "--format", "json"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains("\"marker\": \"MAKE_READY=OK\"")
+        .stderr_empty()
+        .run();
+    assert_eq!(env.read("count"), "3\n");
+    let step = &run.json()["steps"][0];
+    assert_eq!(step["status"], "OK");
+    let reasons: Vec<_> = step["attempts"].as_array().unwrap().iter().map(|a| a["reason"].clone()).collect();
+    assert_eq!(reasons, [serde_json::json!("exit 1"), serde_json::json!("exit 1"), serde_json::Value::Null]);
+    // The flaky pass is visible in the text row too.
+    std::fs::remove_file(env.path("count")).unwrap();
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains(" | 3 attempts: exit 1, exit 1, OK |\n")
+        .stderr_contains("mmops:   flaky OK (")
+        .run();
+    // Not enough retries: the last attempt decides.
+    std::fs::remove_file(env.path("count")).unwrap();
+    write_pack(&env, &flaky_step(3, 1));
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains(" | exit 1 | 2 attempts: exit 1, exit 1 |\n    > attempt 2\n")
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("mmops:   flaky FAIL (")
+        .run();
+    assert_eq!(env.read("count"), "2\n");
+}
+
+#[test]
+fn a_report_only_step_runs_and_shows_but_never_blocks() {
+    let env = TestEnv::new();
+    write_pack(
+        &env,
+        "steps:\n  - name: candidate\n    run: [sh, -c, 'echo not yet; exit 4']\n    report_only: true\n  - name: good\n    run: [true]\n",
+    );
+    env.check(["make-ready", "--config", "make_ready.yaml", "--junit", "junit.xml"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains(" | REPORT_ONLY | ")
+        .stdout_contains(" | exit 4 | report only: does not block |\n    > not yet\n")
+        .stdout_contains("| pre_live_pack | OK | 1 ok, 0 waived, 0 failed, 1 report-only failing in ")
+        .stdout_contains("| make_ready | OK | MAKE_READY=OK |\n")
+        .stderr_contains("mmops:   candidate REPORT_ONLY (")
+        .run();
+    let xml = env.read("junit.xml");
+    let document = roxmltree::Document::parse(&xml).unwrap();
+    let skipped = document.descendants().find(|node| node.has_tag_name("skipped")).unwrap();
+    assert_eq!(skipped.attribute("message"), Some("exit 4; report only: does not block"));
+    let suite = document.descendants().find(|node| node.has_tag_name("testsuite")).unwrap();
+    assert_eq!((suite.attribute("failures"), suite.attribute("skipped")), (Some("0"), Some("1")));
 }

@@ -1,7 +1,9 @@
 //! The `secret-scan` check: private-key blocks, cloud access keys and literal secrets assigned in
 //! config, in the files that go into the release bundle. Findings never echo the secret.
 
-use anyhow::Context as _;
+/// Largest file the scan reads (whole, line by line): far above any config or document the
+/// bundle ships, far below what would hurt; a larger file is a finding.
+pub(crate) const SCAN_MAX: u64 = 64 * 1024 * 1024;
 
 /// Scans files for private-key blocks, cloud access keys and secrets assigned in config. A file
 /// that cannot be read is a finding (missing evidence is never a pass). Secrets are never echoed.
@@ -9,7 +11,8 @@ pub(crate) fn secret_scan(files: &[std::path::PathBuf]) -> Vec<String> {
     let mut findings = Vec::new();
     for path in files {
         let shown = crate::sanitize::display_path(path);
-        match std::fs::read(path).with_context(|| format!("cannot read {shown}")) {
+        // Bounded, and a FIFO or device in the list is refused rather than read forever.
+        match crate::limits::read_limited(path, SCAN_MAX, "file to scan") {
             Err(error) => findings.push(crate::output::error_line(&error)),
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
