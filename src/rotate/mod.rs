@@ -10,6 +10,7 @@ mod archive;
 mod plan;
 mod policy;
 mod report;
+mod retention;
 mod scan;
 
 use std::path::Path;

@@ -35,6 +35,10 @@ pub(crate) enum Reason {
     Ttl,
     Count,
     Size,
+    /// Not kept by any `keep_*` period of a rule that has one.
+    Retention,
+    /// A companion (`.sha256`, ...) whose primary file is gone.
+    Orphan,
 }
 
 impl Reason {
@@ -43,6 +47,8 @@ impl Reason {
             Reason::Ttl => "ttl",
             Reason::Count => "count",
             Reason::Size => "size",
+            Reason::Retention => "retention",
+            Reason::Orphan => "orphan",
         }
     }
 }
@@ -572,6 +578,9 @@ mod tests {
                     Reason::Ttl => prop_assert!(NOW - file.mtime > (limits.days.unwrap() * DAY as f64).round() as i128),
                     Reason::Count => prop_assert!(limits.keep.is_some()),
                     Reason::Size => prop_assert!(limits.max_size.is_some()),
+                    Reason::Retention | Reason::Orphan => {
+                        prop_assert!(false, "plan() gave {:?}, which only retention rules give", reason)
+                    }
                 }
             }
             // Oldest first, ties by path.
