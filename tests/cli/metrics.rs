@@ -68,7 +68,7 @@ impl Lab {
         }
         env.write(
             "cron.yaml",
-            "tasks:\n  - {name: backup, artifact: jobs/backup.json, max_age: 5m}\n  - {name: report, artifact: jobs/report.json, max_age: 1h}\n  - {name: maint, artifact: jobs/maint.json, max_age: 1h, enabled: false}\n  - {name: 'odd \"name\"', artifact: jobs/odd.json, max_age: 1h}\n",
+            "tasks:\n  - {name: backup, artifact: jobs/backup.json, max_age: 5m}\n  - {name: report, artifact: jobs/report.json, max_age: 1h}\n  - {name: maint, artifact: jobs/maint.json, max_age: 1h, enabled: false}\n  - {name: 'odd \"name\"', artifact: jobs/odd.json, max_age: 1h}\n  - {name: hourly, artifact: jobs/odd.json, schedule: '@hourly', grace: 30m}\n",
         );
         env.write("bundle.yaml", "files:\n  - path: VERSION\n  - path: cron.yaml\n");
         Lab { env }
@@ -396,7 +396,13 @@ fn every_textfile_passes_promtool_and_docs_list_exactly_the_families_written() {
         fresh.samples.iter().map(|(labels, value)| (labels["task"].as_str(), *value)).collect();
     assert_eq!(
         by_task,
-        BTreeMap::from([("backup", 0.0), ("maint", 0.0), ("odd \"name\"", 1.0), ("report", 0.0)])
+        BTreeMap::from([
+            ("backup", 0.0),
+            ("hourly", 1.0),
+            ("maint", 0.0),
+            ("odd \"name\"", 1.0),
+            ("report", 0.0)
+        ])
     );
     assert_eq!(value_of(&read(3), "mmops_rotate_success"), Some(0.0));
     assert_eq!(value_of(&read(2), "mmops_rotate_success"), Some(1.0));
