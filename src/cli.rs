@@ -406,6 +406,11 @@ pub struct MakeReadyArgs {
     /// Only validate a readiness JSON file and exit.
     #[arg(long, value_name = "FILE")]
     pub validate: Option<PathBuf>,
+
+    /// Accept a MARGINAL verdict (needs a scoring: section): "name: reason", recorded in the
+    /// readiness JSON and Markdown; the marker becomes MAKE_READY=OK_SIGNED_OFF.
+    #[arg(long, value_name = "NAME: REASON", conflicts_with = "validate")]
+    pub sign_off: Option<String>,
 }
 
 /// The command line as completion scripts and man pages describe it.
