@@ -460,6 +460,11 @@ pub struct MakeReadyArgs {
     /// Also write the verdict, score, sections and steps as a Prometheus textfile (*.prom).
     #[arg(long, value_name = "PATH", conflicts_with = "validate")]
     pub prom_file: Option<PathBuf>,
+
+    /// Accept a MARGINAL verdict (needs a scoring: section): "name: reason", recorded in the
+    /// readiness JSON and Markdown; the marker becomes MAKE_READY=OK_SIGNED_OFF.
+    #[arg(long, value_name = "NAME: REASON", conflicts_with = "validate")]
+    pub sign_off: Option<String>,
 }
 
 /// The command line as completion scripts and man pages describe it.

@@ -23,8 +23,47 @@ pub const SECTION_MAXIMA: [(&str, f64); 6] =
 pub struct ReadinessDoc {
     pub runtime: Runtime,
     pub score: f64,
+    /// Present only when the config has a `scoring:` section; then `score` is the weighted
+    /// score and the verdict is GO, MARGINAL or BLOCKED. Absent keeps the reference bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<ScoringRecord>,
     pub sections: Sections,
+    /// Who accepted a MARGINAL verdict, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_off: Option<SignOff>,
     pub verdict: ReadinessVerdict,
+}
+
+/// The scoring rules a scored document was judged by, so a validator can recompute it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringRecord {
+    /// Sections that veto: below their maximum means BLOCKED. Sorted.
+    pub critical: Vec<String>,
+    pub go_at: f64,
+    pub marginal_at: f64,
+    pub min_reports: u32,
+    /// Normalised weights (sum 1, rounded to 6 decimals), in section key order.
+    pub weights: Sections,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignOff {
+    pub name: String,
+    pub reason: String,
+}
+
+/// `round6(100 × Σ weightᵢ × sectionᵢ / maximumᵢ)`, clamped to 0..100: the weighted score. The
+/// writer and the validator both use this, so a valid document recomputes to its exact bytes.
+pub fn weighted_score(sections: &Sections, weights: &Sections) -> f64 {
+    let sum: f64 = SECTION_MAXIMA
+        .iter()
+        .zip(sections.named())
+        .zip(weights.named())
+        .map(|(((_, maximum), (_, value)), (_, weight))| weight * value / maximum)
+        .sum();
+    round6((100.0 * sum).clamp(0.0, 100.0))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +112,12 @@ pub enum ReadinessVerdict {
     Go,
     #[serde(rename = "HOLD")]
     Hold,
+    /// Scored documents only: between `marginal_at` and `go_at`; passes with a sign-off.
+    #[serde(rename = "MARGINAL")]
+    Marginal,
+    /// Scored documents only.
+    #[serde(rename = "BLOCKED")]
+    Blocked,
 }
 
 impl ReadinessVerdict {
@@ -80,6 +125,8 @@ impl ReadinessVerdict {
         match self {
             ReadinessVerdict::Go => "GO",
             ReadinessVerdict::Hold => "HOLD",
+            ReadinessVerdict::Marginal => "MARGINAL",
+            ReadinessVerdict::Blocked => "BLOCKED",
         }
     }
 }
@@ -125,7 +172,7 @@ fn check_value(document: &Value) -> Vec<String> {
         }
     }
     for key in object.keys() {
-        if !["runtime", "score", "sections", "verdict"].contains(&key.as_str()) {
+        if !["runtime", "score", "scoring", "sections", "sign_off", "verdict"].contains(&key.as_str()) {
             errors.push(format!("unknown key \"{}\"", crate::sanitize::excerpt(key, EXCERPT_CHARS)));
         }
     }
@@ -156,19 +203,164 @@ fn check_value(document: &Value) -> Vec<String> {
         }
         None => None,
     };
+    let scoring = match object.get("scoring") {
+        None => None,
+        Some(Value::Object(scoring)) => check_scoring(scoring, &mut errors),
+        Some(_) => {
+            errors.push(
+                "scoring must be an object with critical, go_at, marginal_at, min_reports and weights".into(),
+            );
+            None
+        }
+    };
     if let (Some(score), Some(sections)) = (score, sections) {
-        let sum = sections.total();
-        // Both sides are rounded to 6 decimals; allow only float noise below that.
-        if (score - sum).abs() > 1e-9 {
-            errors.push(format!("score {score} is not the sum of the sections ({sum})"));
+        match (&scoring, object.contains_key("scoring")) {
+            (None, false) => {
+                let sum = sections.total();
+                // Both sides are rounded to 6 decimals; allow only float noise below that.
+                if (score - sum).abs() > 1e-9 {
+                    errors.push(format!("score {score} is not the sum of the sections ({sum})"));
+                }
+            }
+            (Some(scoring), _) => {
+                let weighted = weighted_score(&sections, &scoring.weights);
+                if (score - weighted).abs() > 1e-9 {
+                    errors.push(format!(
+                        "score {score} is not the weighted score of the sections ({weighted})"
+                    ));
+                }
+            }
+            (None, true) => {}
         }
     }
+    let scored = object.contains_key("scoring");
     match object.get("verdict") {
-        Some(Value::String(text)) if text == "GO" || text == "HOLD" => {}
+        Some(Value::String(text)) if !scored && (text == "GO" || text == "HOLD") => {}
+        Some(Value::String(text)) if scored && ["GO", "MARGINAL", "BLOCKED"].contains(&text.as_str()) => {}
+        Some(_) if scored => errors
+            .push("verdict must be \"GO\", \"MARGINAL\" or \"BLOCKED\" (the document has scoring)".into()),
         Some(_) => errors.push("verdict must be \"GO\" or \"HOLD\"".into()),
         None => {}
     }
+    match object.get("sign_off") {
+        None => {}
+        Some(Value::Object(sign_off)) => {
+            for key in ["name", "reason"] {
+                if sign_off.get(key).and_then(Value::as_str).is_none_or(|text| text.trim().is_empty()) {
+                    errors.push(format!("sign_off.{key} must be a non-empty string"));
+                }
+            }
+            for key in sign_off.keys() {
+                if key != "name" && key != "reason" {
+                    errors.push(format!(
+                        "unknown key \"sign_off.{}\"",
+                        crate::sanitize::excerpt(key, EXCERPT_CHARS)
+                    ));
+                }
+            }
+            if object.get("verdict").and_then(Value::as_str) != Some("MARGINAL") {
+                errors.push("sign_off belongs to a MARGINAL verdict only".into());
+            }
+        }
+        Some(_) => errors.push("sign_off must be an object with name and reason".into()),
+    }
     errors
+}
+
+/// Checks the `scoring` record; returns it when well formed (for the weighted-score check).
+fn check_scoring(scoring: &Map<String, Value>, errors: &mut Vec<String>) -> Option<ScoringRecord> {
+    let before = errors.len();
+    for key in ["critical", "go_at", "marginal_at", "min_reports", "weights"] {
+        if !scoring.contains_key(key) {
+            errors.push(format!("missing key \"scoring.{key}\""));
+        }
+    }
+    for key in scoring.keys() {
+        if !["critical", "go_at", "marginal_at", "min_reports", "weights"].contains(&key.as_str()) {
+            errors.push(format!("unknown key \"scoring.{}\"", crate::sanitize::excerpt(key, EXCERPT_CHARS)));
+        }
+    }
+    let threshold = |key: &str, errors: &mut Vec<String>| match scoring.get(key).map(Value::as_f64) {
+        Some(Some(value)) if (0.0..=100.0).contains(&value) => Some(value),
+        Some(_) => {
+            errors.push(format!("scoring.{key} must be a number in 0..100"));
+            None
+        }
+        None => None,
+    };
+    let go_at = threshold("go_at", errors);
+    let marginal_at = threshold("marginal_at", errors);
+    if let (Some(go_at), Some(marginal_at)) = (go_at, marginal_at)
+        && marginal_at > go_at
+    {
+        errors.push(format!("scoring.marginal_at {marginal_at} is above go_at {go_at}"));
+    }
+    let min_reports = match scoring.get("min_reports").map(Value::as_u64) {
+        Some(Some(count)) if count <= 7 => Some(count as u32),
+        Some(_) => {
+            errors.push("scoring.min_reports must be a whole number in 0..7".into());
+            None
+        }
+        None => None,
+    };
+    let mut critical = Vec::new();
+    match scoring.get("critical") {
+        Some(Value::Array(names)) => {
+            for name in names {
+                match name.as_str() {
+                    Some(name) if SECTION_MAXIMA.iter().any(|(known, _)| *known == name) => {
+                        critical.push(name.to_string())
+                    }
+                    _ => errors.push("scoring.critical must list section names".into()),
+                }
+            }
+            if !critical.windows(2).all(|pair| pair[0] < pair[1]) {
+                errors.push("scoring.critical must be sorted and without repeats".into());
+            }
+        }
+        Some(_) => errors.push("scoring.critical must be a list of section names".into()),
+        None => {}
+    }
+    let weights = match scoring.get("weights") {
+        Some(Value::Object(weights)) => {
+            let mut values = [0.0; 6];
+            for ((name, _), slot) in SECTION_MAXIMA.iter().zip(values.iter_mut()) {
+                match weights.get(*name).map(Value::as_f64) {
+                    Some(Some(value)) if (0.0..=1.0).contains(&value) => *slot = value,
+                    _ => errors.push(format!("scoring.weights.{name} must be a number in 0..1")),
+                }
+            }
+            for name in weights.keys() {
+                if !SECTION_MAXIMA.iter().any(|(known, _)| known == name) {
+                    errors.push(format!(
+                        "unknown key \"scoring.weights.{}\"",
+                        crate::sanitize::excerpt(name, EXCERPT_CHARS)
+                    ));
+                }
+            }
+            // Normalised weights are rounded to 6 decimals each, so their sum is 1 within 6e-6.
+            if (values.iter().sum::<f64>() - 1.0).abs() > 1e-5 {
+                errors.push("scoring.weights must add up to 1".into());
+            }
+            let [chaos, edge, guards, latency, taker, tests] = values;
+            Some(Sections { chaos, edge, guards, latency, taker, tests })
+        }
+        Some(_) => {
+            errors.push("scoring.weights must be an object with the 6 sections".into());
+            None
+        }
+        None => None,
+    };
+    if errors.len() != before {
+        return None;
+    }
+    Some(ScoringRecord {
+        critical,
+        go_at: go_at?,
+        marginal_at: marginal_at?,
+        min_reports: min_reports?,
+        weights: weights?,
+    })
 }
 
 fn check_runtime(runtime: &Map<String, Value>, errors: &mut Vec<String>) {

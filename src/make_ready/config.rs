@@ -32,6 +32,149 @@ struct ConfigFile {
     steps: Vec<StepFile>,
     #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
     waiver_horizon: Option<Duration>,
+    #[serde(default)]
+    scoring: Option<Spanned<ScoringFile>>,
+}
+
+/// `scoring:`: opt-in rules over the same six sections. Absent = the reference formula.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoringFile {
+    #[serde(default)]
+    go_at: Option<Spanned<f64>>,
+    #[serde(default)]
+    marginal_at: Option<Spanned<f64>>,
+    #[serde(default)]
+    min_reports: Option<Spanned<u32>>,
+    #[serde(default)]
+    sections: Option<SectionsFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SectionsFile {
+    #[serde(default)]
+    chaos: Option<SectionFile>,
+    #[serde(default)]
+    edge: Option<SectionFile>,
+    #[serde(default)]
+    guards: Option<SectionFile>,
+    #[serde(default)]
+    latency: Option<SectionFile>,
+    #[serde(default)]
+    taker: Option<SectionFile>,
+    #[serde(default)]
+    tests: Option<SectionFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SectionFile {
+    #[serde(default)]
+    weight: Option<Spanned<f64>>,
+    #[serde(default)]
+    critical: Option<Spanned<StrictBool>>,
+}
+
+/// The checked `scoring:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scoring {
+    /// Raw weights in section key order (default: the section's maximum, i.e. today's shares).
+    pub weights: [f64; 6],
+    /// Section names (key order) whose shortfall forces BLOCKED.
+    pub critical: Vec<&'static str>,
+    /// `None`: `--min-score` decides.
+    pub go_at: Option<f64>,
+    /// `None`: equal to go_at (no MARGINAL band).
+    pub marginal_at: Option<f64>,
+    pub min_reports: u32,
+}
+
+/// Everything the config file holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Config {
+    pub steps: Vec<Step>,
+    pub scoring: Option<Scoring>,
+}
+
+fn check_scoring(scoring: Spanned<ScoringFile>, origin: &str) -> Result<Scoring> {
+    let at =
+        |location: &serde_saphyr::Location| format!("{origin}:{}:{}", location.line(), location.column());
+    let file = scoring.value;
+    let threshold = |value: &Option<Spanned<f64>>, key: &str| -> Result<Option<f64>> {
+        match value {
+            Some(spanned) if !(spanned.value.is_finite() && (0.0..=100.0).contains(&spanned.value)) => bail!(
+                "{}: scoring.{key} {} is outside 0..100; the score is out of 100",
+                at(&spanned.referenced),
+                spanned.value
+            ),
+            Some(spanned) => Ok(Some(spanned.value)),
+            None => Ok(None),
+        }
+    };
+    let go_at = threshold(&file.go_at, "go_at")?;
+    let marginal_at = threshold(&file.marginal_at, "marginal_at")?;
+    if let Some(marginal) = &file.marginal_at {
+        match go_at {
+            None => bail!(
+                "{}: scoring.marginal_at needs go_at: the MARGINAL band lies between the two",
+                at(&marginal.referenced)
+            ),
+            Some(go_at) if marginal.value > go_at => bail!(
+                "{}: scoring.marginal_at {} is above go_at {go_at}; MARGINAL is the band below go_at",
+                at(&marginal.referenced),
+                marginal.value
+            ),
+            Some(_) => {}
+        }
+    }
+    let min_reports = match &file.min_reports {
+        Some(count) if count.value as usize > super::reports::WINDOW => bail!(
+            "{}: scoring.min_reports {} is more than the {} reports scored",
+            at(&count.referenced),
+            count.value,
+            super::reports::WINDOW
+        ),
+        Some(count) => count.value,
+        None => 0,
+    };
+    let sections = file.sections.unwrap_or_default();
+    let listed = [
+        ("chaos", sections.chaos),
+        ("edge", sections.edge),
+        ("guards", sections.guards),
+        ("latency", sections.latency),
+        ("taker", sections.taker),
+        ("tests", sections.tests),
+    ];
+    let mut weights = [0.0; 6];
+    let mut critical = Vec::new();
+    for (((name, section), slot), (_, maximum)) in
+        listed.into_iter().zip(weights.iter_mut()).zip(crate::readiness_doc::SECTION_MAXIMA)
+    {
+        *slot = maximum;
+        let Some(section) = section else { continue };
+        if let Some(weight) = &section.weight {
+            if !(weight.value.is_finite() && (0.0..=1000.0).contains(&weight.value)) {
+                bail!(
+                    "{}: scoring.sections.{name}.weight {} must be a number in 0..1000 (weights are normalised)",
+                    at(&weight.referenced),
+                    weight.value
+                );
+            }
+            *slot = weight.value;
+        }
+        if section.critical.as_ref().is_some_and(|flag| flag.value.0) {
+            critical.push(name);
+        }
+    }
+    if weights.iter().sum::<f64>() <= 0.0 {
+        bail!(
+            "{}: scoring.sections: every weight is 0; give at least one section a weight",
+            at(&scoring.referenced)
+        );
+    }
+    Ok(Scoring { weights, critical, go_at, marginal_at, min_reports })
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,15 +345,28 @@ pub(crate) const DEFAULT_ALERTS: &str = "deploy/prometheus/alerts_soak.yml";
 pub(crate) const DEFAULT_POLICY: &str = "deploy/policies/rollback.yaml";
 
 /// Loads and checks the config; every error names the file and the step. `now` bounds waivers.
-pub(crate) fn load(path: &Path, now: DateTime<Utc>) -> Result<Vec<Step>> {
+pub(crate) fn load(path: &Path, now: DateTime<Utc>) -> Result<Config> {
     let file: ConfigFile = crate::config_file::load(path)?;
-    plan(file, &path.display().to_string(), now)
+    plan_config(file, &path.display().to_string(), now)
 }
 
 /// Parses config text (for tests and `load`).
 #[cfg(test)]
+fn parse_config(text: &str, now: DateTime<Utc>) -> Result<Config> {
+    plan_config(crate::config_file::parse(text, "make_ready.yaml")?, "make_ready.yaml", now)
+}
+
+#[cfg(test)]
 fn parse(text: &str, now: DateTime<Utc>) -> Result<Vec<Step>> {
-    plan(crate::config_file::parse(text, "make_ready.yaml")?, "make_ready.yaml", now)
+    parse_config(text, now).map(|config| config.steps)
+}
+
+fn plan_config(mut file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result<Config> {
+    let scoring = match file.scoring.take() {
+        Some(scoring) => Some(check_scoring(scoring, origin)?),
+        None => None,
+    };
+    Ok(Config { steps: plan(file, origin, now)?, scoring })
 }
 
 fn plan(file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result<Vec<Step>> {
@@ -412,7 +568,7 @@ mod tests {
     #[test]
     fn shipped_config_parses_into_the_release_checks() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/release/make_ready.yaml");
-        let steps = load(&path, now()).unwrap();
+        let steps = load(&path, now()).unwrap().steps;
         let names: Vec<&str> = steps.iter().map(|step| step.name.as_str()).collect();
         assert_eq!(
             names,
@@ -451,5 +607,81 @@ mod tests {
                 .contains("run steps only")
         );
         assert!(error("steps:\n  - name: a\n    check: nope\n").contains("make_ready.yaml:3:"));
+    }
+
+    #[test]
+    fn scoring_section_is_parsed_with_defaults_and_every_bad_setting_located() {
+        let steps = "steps:\n  - name: a\n    run: [x]\n";
+        let config = |scoring: &str| format!("{steps}scoring:\n{scoring}");
+        assert_eq!(parse_config(steps, now()).unwrap().scoring, None);
+        let scoring = parse_config(
+            &config("  go_at: 90\n  marginal_at: 80\n  min_reports: 5\n  sections:\n    edge: {weight: 40, critical: true}\n    tests: {critical: false}\n"),
+            now(),
+        )
+        .unwrap()
+        .scoring
+        .unwrap();
+        assert_eq!(
+            scoring,
+            Scoring {
+                weights: [10.0, 40.0, 10.0, 25.0, 15.0, 10.0],
+                critical: vec!["edge"],
+                go_at: Some(90.0),
+                marginal_at: Some(80.0),
+                min_reports: 5
+            }
+        );
+        let empty = parse_config(&config("  min_reports: 0\n"), now()).unwrap().scoring.unwrap();
+        assert_eq!(
+            (empty.weights, empty.go_at, empty.marginal_at),
+            ([10.0, 30.0, 10.0, 25.0, 15.0, 10.0], None, None)
+        );
+        let cases = [
+            (
+                "  go_at: 120\n",
+                "make_ready.yaml:5:10: scoring.go_at 120 is outside 0..100; the score is out of 100",
+            ),
+            (
+                "  go_at: 80\n  marginal_at: 90\n",
+                "make_ready.yaml:6:16: scoring.marginal_at 90 is above go_at 80; MARGINAL is the band below go_at",
+            ),
+            (
+                "  marginal_at: 90\n",
+                "make_ready.yaml:5:16: scoring.marginal_at needs go_at: the MARGINAL band lies between the two",
+            ),
+            (
+                "  min_reports: 8\n",
+                "make_ready.yaml:5:16: scoring.min_reports 8 is more than the 7 reports scored",
+            ),
+            (
+                "  sections:\n    edge: {weight: -1}\n",
+                "make_ready.yaml:6:20: scoring.sections.edge.weight -1 must be a number in 0..1000 (weights are normalised)",
+            ),
+            (
+                "  sections:\n    edge: {weight: .nan}\n",
+                "make_ready.yaml:6:20: scoring.sections.edge.weight NaN must be a number in 0..1000 (weights are normalised)",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error(&config(text)), expected, "{text}");
+        }
+        let zero = "  sections:\n    chaos: {weight: 0}\n    edge: {weight: 0}\n    guards: {weight: 0}\n    latency: {weight: 0}\n    taker: {weight: 0}\n    tests: {weight: 0}\n";
+        assert!(
+            error(&config(zero))
+                .ends_with("scoring.sections: every weight is 0; give at least one section a weight")
+        );
+        assert!(error(&config(zero)).starts_with("make_ready.yaml:5:"), "{}", error(&config(zero)));
+        for (text, needle) in [
+            ("  sections:\n    edgy: {weight: 1}\n", "edgy"),
+            ("  sections:\n    edge: {critical: \"yes\"}\n", "true or false"),
+            ("  sections:\n    edge: {wieght: 1}\n", "wieght"),
+            ("  go_at: high\n", "yaml:5:10: "),
+            ("  min_reports: -1\n", "yaml:5:16: "),
+            ("  gоat: 1\n", "unknown"),
+        ] {
+            let message = error(&config(text));
+            assert!(message.starts_with("make_ready.yaml:") && message.contains(needle), "{text}: {message}");
+            assert!(message.split(':').nth(1).is_some_and(|line| line.parse::<u32>().is_ok()), "{message}");
+        }
     }
 }

@@ -85,7 +85,7 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         reports::WINDOW,
         display_path(&args.reports_dir)
     ));
-    let scored = score_readiness(args, &plan.version, context)?;
+    let scored = score_readiness(args, &plan, context)?;
     if watch.requested() {
         return printer.emit(&MakeReadyReport::interrupted(steps, summary));
     }
@@ -229,18 +229,58 @@ fn read_back(file: &mut AtomicFile, path: &Path) -> Result<Vec<u8>> {
 /// Everything checked before anything runs.
 struct Plan {
     steps: Option<Vec<config::Step>>,
+    scoring: Option<config::Scoring>,
+    sign_off: Option<readiness::SignOff>,
     jobs: usize,
     version: String,
 }
 
+/// Longest `--sign-off` name and reason: a record, not an essay.
+const SIGN_OFF_NAME_MAX: usize = 80;
+const SIGN_OFF_REASON_MAX: usize = 500;
+
+/// `--sign-off "name: reason"`: both parts non-empty, one line, no control characters.
+fn parse_sign_off(text: &str) -> Result<readiness::SignOff> {
+    let usage =
+        "write --sign-off \"name: reason\", e.g. --sign-off \"Ana Ruiz: edge dip is the holiday week\"";
+    if text.chars().any(char::is_control) {
+        bail!("--sign-off contains a control character or line break; {usage}");
+    }
+    let Some((name, reason)) = text.split_once(':') else {
+        bail!("--sign-off has no ':' between name and reason; {usage}");
+    };
+    let (name, reason) = (name.trim(), reason.trim());
+    if name.is_empty() || reason.is_empty() {
+        bail!("--sign-off needs both a name and a reason; {usage}");
+    }
+    if name.chars().count() > SIGN_OFF_NAME_MAX || reason.chars().count() > SIGN_OFF_REASON_MAX {
+        bail!(
+            "--sign-off is too long: at most {SIGN_OFF_NAME_MAX} characters of name and {SIGN_OFF_REASON_MAX} of reason"
+        );
+    }
+    Ok(readiness::SignOff { name: name.to_string(), reason: reason.to_string() })
+}
+
 fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
-    let steps = if args.skip_pre_live {
-        None
-    } else {
+    let sign_off = args.sign_off.as_deref().map(parse_sign_off).transpose()?;
+    // With --skip-pre-live the steps do not run, but a scoring: section still applies; a
+    // missing config then simply means the reference formula.
+    let load = !args.skip_pre_live || std::fs::symlink_metadata(&args.config).is_ok();
+    let config = if load {
         Some(config::load(&args.config, context.now).with_context(|| {
             format!("invalid make-ready config {} (choose another with --config)", args.config.display())
         })?)
+    } else {
+        None
     };
+    let scoring = config.as_ref().and_then(|config| config.scoring.clone());
+    if sign_off.is_some() && scoring.is_none() {
+        bail!(
+            "--sign-off accepts a MARGINAL verdict, which needs a scoring: section with marginal_at in {}",
+            args.config.display()
+        );
+    }
+    let steps = if args.skip_pre_live { None } else { config.map(|config| config.steps) };
     let version = limits::read_string_limited(Path::new("VERSION"), limits::VERSION_MAX, "VERSION file")
         .context(
             "cannot read VERSION (runtime.version comes from it; run in the repository root or use -C DIR)",
@@ -257,7 +297,7 @@ fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
         Some(jobs) => jobs as usize,
         None => std::thread::available_parallelism().map(|count| count.get()).unwrap_or(1),
     };
-    Ok(Plan { steps, jobs, version })
+    Ok(Plan { steps, scoring, sign_off, jobs, version })
 }
 
 /// The readiness document about to be written and the detail shown with it.
@@ -268,7 +308,8 @@ struct Scored {
     forced_hold: bool,
 }
 
-fn score_readiness(args: &MakeReadyArgs, version: &str, context: &Context) -> Result<Scored> {
+fn score_readiness(args: &MakeReadyArgs, plan: &Plan, context: &Context) -> Result<Scored> {
+    let version = plan.version.as_str();
     let evidence = reports::load(&args.reports_dir)?;
     for unusable in &evidence.unusable {
         context.printer.warn(format!(
@@ -282,16 +323,9 @@ fn score_readiness(args: &MakeReadyArgs, version: &str, context: &Context) -> Re
             crate::sanitize::display_text(undated, false)
         ));
     }
-    let sections = readiness::score(&evidence.days);
-    let score = sections.total();
-    let mut hold_reasons = Vec::new();
-    if score < args.min_score {
-        hold_reasons.push(format!("score {score} is below {}", args.min_score));
-    }
     // GO must rest on measurements, not on the formula's defaults for missing fields.
-    let gaps = readiness::evidence_gaps(&evidence.days, &evidence.usable);
-    let mut forced_hold = !gaps.is_empty();
-    hold_reasons.extend(gaps);
+    let mut hold_reasons = readiness::evidence_gaps(&evidence.days, &evidence.usable);
+    let mut forced_hold = !hold_reasons.is_empty();
     if let Some(limit) = args.max_evidence_age {
         let limit_text = crate::units::format_duration(limit);
         match &evidence.newest {
@@ -320,11 +354,28 @@ fn score_readiness(args: &MakeReadyArgs, version: &str, context: &Context) -> Re
             }
         }
     }
-    let go = hold_reasons.is_empty();
     let utc = crate::clock::format_utc(context.now);
-    let document = readiness::document(&sections, go, &utc, version);
+    let record = plan.scoring.as_ref().map(|scoring| readiness::record(scoring, args.min_score));
+    let judged = readiness::judge(
+        &evidence.days,
+        hold_reasons,
+        record,
+        args.min_score,
+        plan.sign_off.clone(),
+        &utc,
+        version,
+    );
+    if let (Some(_), None) = (&plan.sign_off, &judged.sign_off) {
+        context.printer.warn(format!(
+            "--sign-off not recorded: the verdict is {}, not MARGINAL",
+            judged.document.verdict.label()
+        ));
+    }
+    let readiness::Judged { document, hold_reasons, sign_off } = judged;
+    let score = document.score;
     let detail = ReadinessDetail {
         status: document.verdict.label(),
+        sign_off,
         score,
         min_score: args.min_score,
         file: display_path(&args.out_json),
@@ -344,8 +395,9 @@ fn markdown_twin(path: &Path) -> PathBuf {
 fn validate_file(path: &Path, min_score: f64, context: &Context) -> Result<Verdict> {
     let bytes = limits::read_limited(path, limits::READINESS_MAX, "readiness JSON")?;
     let (document, errors) = readiness::validate(&bytes, VerdictRule { min_score, hold_allowed: false });
+    let signed_off = document.as_ref().and_then(|document| document.sign_off.clone());
     let verdict = document.map(|document| document.verdict.label().to_string());
-    context.printer.emit(&ValidateReport { file: display_path(path), verdict, errors })
+    context.printer.emit(&ValidateReport { file: display_path(path), verdict, signed_off, errors })
 }
 
 /// Parses a make-ready config; the fuzz target's way in.
@@ -357,7 +409,7 @@ pub(crate) fn fuzz_config(path: &std::path::Path) {
 /// Reads a folder of soak reports and scores them; the fuzz target's way in.
 pub(crate) fn fuzz_reports(dir: &std::path::Path) {
     if let Ok(evidence) = reports::load(dir) {
-        let _ = readiness::score(&evidence.days);
+        let _ = readiness::judge(&evidence.days, Vec::new(), None, 100.0, None, "", "");
         let _ = readiness::evidence_gaps(&evidence.days, &evidence.usable);
     }
 }

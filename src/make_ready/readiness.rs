@@ -5,8 +5,11 @@
 use serde_json::Value;
 
 pub(crate) use crate::readiness_doc::{
-    ReadinessDoc, ReadinessVerdict, Runtime, SECTION_MAXIMA, Sections, round6,
+    ReadinessDoc, ReadinessVerdict, Runtime, SECTION_MAXIMA, ScoringRecord, Sections, SignOff, round6,
+    weighted_score,
 };
+
+use super::config::Scoring;
 
 /// The fields the formula scores, in the order problems are reported.
 pub(crate) const SCORED_FIELDS: [&str; 7] = [
@@ -178,9 +181,124 @@ pub(crate) fn document(sections: &Sections, verdict_go: bool, utc: &str, version
     ReadinessDoc {
         runtime: Runtime { utc: utc.to_string(), version: version.to_string() },
         score: sections.total(),
+        scoring: None,
         sections: *sections,
+        sign_off: None,
         verdict: verdict_of(verdict_go),
     }
+}
+
+/// The record of a `scoring:` section as the document carries it: weights normalised (rounded
+/// to 6 decimals), thresholds resolved (`go_at` defaults to `--min-score`, `marginal_at` to
+/// `go_at`).
+pub(crate) fn record(scoring: &Scoring, min_score: f64) -> ScoringRecord {
+    let total: f64 = scoring.weights.iter().sum();
+    let [chaos, edge, guards, latency, taker, tests] = scoring.weights.map(|weight| round6(weight / total));
+    let go_at = scoring.go_at.unwrap_or(min_score);
+    ScoringRecord {
+        critical: scoring.critical.iter().map(|name| name.to_string()).collect(),
+        go_at,
+        marginal_at: scoring.marginal_at.unwrap_or(go_at),
+        min_reports: scoring.min_reports,
+        weights: Sections { chaos, edge, guards, latency, taker, tests },
+    }
+}
+
+/// Critical sections below their maximum: `critical section edge is 15 of 30`.
+pub(crate) fn critical_shortfalls(record: &ScoringRecord, sections: &Sections) -> Vec<String> {
+    SECTION_MAXIMA
+        .iter()
+        .zip(sections.named())
+        .filter(|((name, maximum), (_, value))| record.critical.iter().any(|c| c == name) && value < maximum)
+        .map(|((name, maximum), (_, value))| format!("critical section {name} is {value} of {maximum}"))
+        .collect()
+}
+
+/// A scored document: `score` is the weighted score of `sections` under `record`.
+pub(crate) fn scored_document(
+    sections: &Sections,
+    record: ScoringRecord,
+    verdict: ReadinessVerdict,
+    sign_off: Option<SignOff>,
+    utc: &str,
+    version: &str,
+) -> ReadinessDoc {
+    ReadinessDoc {
+        runtime: Runtime { utc: utc.to_string(), version: version.to_string() },
+        score: weighted_score(sections, &record.weights),
+        scoring: Some(record),
+        sections: *sections,
+        sign_off,
+        verdict,
+    }
+}
+
+/// A verdict and why.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Judged {
+    pub document: ReadinessDoc,
+    /// Why the verdict is not GO (score reasons first, then `evidence_reasons`); empty when a
+    /// MARGINAL verdict was signed off.
+    pub hold_reasons: Vec<String>,
+    /// Recorded only on a MARGINAL verdict.
+    pub sign_off: Option<SignOff>,
+}
+
+/// The verdict over `days`. `evidence_reasons` (gaps, stale evidence) always hold/block.
+/// Without `record` this is the reference rule: GO when score ≥ `min_score` and no evidence
+/// reason, else HOLD. With it: BLOCKED for any evidence reason, a critical section below its
+/// maximum, fewer than `min_reports` readable reports or a score below `marginal_at`; else
+/// MARGINAL below `go_at`; else GO.
+pub(crate) fn judge(
+    days: &[SoakDay],
+    evidence_reasons: Vec<String>,
+    record: Option<ScoringRecord>,
+    min_score: f64,
+    sign_off: Option<SignOff>,
+    utc: &str,
+    version: &str,
+) -> Judged {
+    let sections = score(days);
+    let Some(record) = record else {
+        let score = sections.total();
+        let mut hold_reasons = Vec::new();
+        if score < min_score {
+            hold_reasons.push(format!("score {score} is below {min_score}"));
+        }
+        hold_reasons.extend(evidence_reasons);
+        let document = document(&sections, hold_reasons.is_empty(), utc, version);
+        return Judged { document, hold_reasons, sign_off: None };
+    };
+    let score = weighted_score(&sections, &record.weights);
+    let mut hold_reasons = Vec::new();
+    if score < record.marginal_at {
+        hold_reasons.push(format!("score {score} is below marginal_at {}", record.marginal_at));
+    }
+    hold_reasons.extend(critical_shortfalls(&record, &sections));
+    if days.len() < record.min_reports as usize {
+        hold_reasons.push(format!(
+            "{} of {} required reports (scoring.min_reports)",
+            days.len(),
+            record.min_reports
+        ));
+    }
+    hold_reasons.extend(evidence_reasons);
+    let verdict = if !hold_reasons.is_empty() {
+        ReadinessVerdict::Blocked
+    } else if score < record.go_at {
+        ReadinessVerdict::Marginal
+    } else {
+        ReadinessVerdict::Go
+    };
+    let sign_off = sign_off.filter(|_| verdict == ReadinessVerdict::Marginal);
+    if verdict == ReadinessVerdict::Marginal && sign_off.is_none() {
+        hold_reasons.push(format!(
+            "score {score} is MARGINAL (marginal_at {} ≤ score < go_at {}): passes only with --sign-off \"name: reason\"",
+            record.marginal_at, record.go_at
+        ));
+    }
+    let document = scored_document(&sections, record, verdict, sign_off.clone(), utc, version);
+    Judged { document, hold_reasons, sign_off }
 }
 
 /// The Markdown twin: a `| section | score |` table.
@@ -189,14 +307,40 @@ pub(crate) fn markdown(document: &ReadinessDoc) -> String {
         "# Readiness\n\n- utc: {}\n- version: {}\n\n| section | score |\n|---|---|\n",
         document.runtime.utc, document.runtime.version
     );
-    for ((name, maximum), (_, value)) in SECTION_MAXIMA.iter().zip(document.sections.named()) {
-        text.push_str(&format!("| {name} | {value} / {maximum} |\n"));
+    let Some(scoring) = &document.scoring else {
+        for ((name, maximum), (_, value)) in SECTION_MAXIMA.iter().zip(document.sections.named()) {
+            text.push_str(&format!("| {name} | {value} / {maximum} |\n"));
+        }
+        text.push_str(&format!(
+            "| **score** | **{}** / 100 |\n\nVerdict: **{}**\n",
+            document.score,
+            document.verdict.label()
+        ));
+        return text;
+    };
+    // Scored: the same table with each section's weight, then the rules and any sign-off.
+    text = text.replace("| section | score |\n|---|---|\n", "| section | score | weight |\n|---|---|---|\n");
+    for (((name, maximum), (_, value)), (_, weight)) in
+        SECTION_MAXIMA.iter().zip(document.sections.named()).zip(scoring.weights.named())
+    {
+        let critical = if scoring.critical.iter().any(|c| c == name) { " (critical)" } else { "" };
+        text.push_str(&format!("| {name} | {value} / {maximum} | {weight}{critical} |\n"));
     }
     text.push_str(&format!(
-        "| **score** | **{}** / 100 |\n\nVerdict: **{}**\n",
+        "| **weighted score** | **{}** / 100 | |\n\nScoring: GO at {}, MARGINAL at {}, at least {} reports.\n\nVerdict: **{}**\n",
         document.score,
+        scoring.go_at,
+        scoring.marginal_at,
+        scoring.min_reports,
         document.verdict.label()
     ));
+    if let Some(sign_off) = &document.sign_off {
+        text.push_str(&format!(
+            "\nSigned off by **{}**: {}\n",
+            sign_off.name.replace('|', "\\|"),
+            sign_off.reason.replace('|', "\\|")
+        ));
+    }
     text
 }
 
@@ -219,6 +363,25 @@ pub(crate) fn validate(bytes: &[u8], rule: VerdictRule) -> (Option<ReadinessDoc>
     };
     let mut errors = Vec::new();
     let score = document.score;
+    if let Some(scoring) = &document.scoring {
+        // A scored document is judged by the rules it records; BLOCKED is always consistent
+        // (evidence rules outside the score may force it).
+        let shortfalls = critical_shortfalls(scoring, &document.sections);
+        let (go_at, marginal_at) = (scoring.go_at, scoring.marginal_at);
+        match document.verdict {
+            ReadinessVerdict::Go if score < go_at => {
+                errors.push(format!("verdict GO requires score ≥ go_at {go_at}, got {score}"))
+            }
+            ReadinessVerdict::Marginal if score < marginal_at || score >= go_at => errors.push(format!(
+                "verdict MARGINAL requires marginal_at {marginal_at} ≤ score < go_at {go_at}, got {score}"
+            )),
+            ReadinessVerdict::Go | ReadinessVerdict::Marginal if !shortfalls.is_empty() => errors.push(
+                format!("verdict {} is inconsistent with a {}", document.verdict.label(), shortfalls[0]),
+            ),
+            _ => {}
+        }
+        return (Some(document), errors);
+    }
     match document.verdict {
         ReadinessVerdict::Go if score < rule.min_score => {
             errors.push(format!("verdict GO requires score ≥ {}, got {score}", rule.min_score));
@@ -415,5 +578,262 @@ mod tests {
             ["verdict GO requires score ≥ 100, got 90"]
         );
         assert_eq!(validate(b"[]", STRICT).1, ["the document is not a JSON object"]);
+    }
+
+    fn scoring(
+        weights: [f64; 6],
+        critical: &[&'static str],
+        go_at: f64,
+        marginal_at: f64,
+        min_reports: u32,
+    ) -> Scoring {
+        Scoring {
+            weights,
+            critical: critical.to_vec(),
+            go_at: Some(go_at),
+            marginal_at: Some(marginal_at),
+            min_reports,
+        }
+    }
+
+    /// Today's shares as weights: chaos, edge, guards, latency, taker, tests.
+    const SHARES: [f64; 6] = [10.0, 30.0, 10.0, 25.0, 15.0, 10.0];
+
+    fn judged(days: &[SoakDay], scoring: Option<&Scoring>, sign_off: Option<SignOff>) -> Judged {
+        judge(
+            days,
+            Vec::new(),
+            scoring.map(|s| record(s, 100.0)),
+            100.0,
+            sign_off,
+            "2026-01-01T00:00:00Z",
+            "1",
+        )
+    }
+
+    fn ana() -> Option<SignOff> {
+        Some(SignOff { name: "Ana".into(), reason: "holiday week".into() })
+    }
+
+    #[test]
+    fn weights_are_normalised_and_today_s_shares_give_today_s_score() {
+        let days = week(|day| day.edge_net_bps = 1.25);
+        let default = judged(&days, None, None);
+        let shares = judged(&days, Some(&scoring(SHARES, &[], 100.0, 100.0, 0)), None);
+        assert_eq!((default.document.score, shares.document.score), (85.0, 85.0));
+        assert_eq!(shares.document.scoring.as_ref().unwrap().weights.edge, 0.3);
+        // Doubling every weight changes nothing; only the proportions count.
+        let doubled = judged(&days, Some(&scoring(SHARES.map(|w| w * 2.0), &[], 100.0, 100.0, 0)), None);
+        assert_eq!(doubled.document.score, 85.0);
+        // Edge alone: half its maximum is half the score.
+        let edge_only =
+            judged(&days, Some(&scoring([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], &[], 100.0, 100.0, 0)), None);
+        assert_eq!(edge_only.document.score, 50.0);
+    }
+
+    #[test]
+    fn go_marginal_blocked_by_thresholds_critical_and_min_reports() {
+        let days = week(|day| day.edge_net_bps = 1.25); // score 85, edge 15 of 30
+        let band = scoring(SHARES, &[], 90.0, 80.0, 0);
+        let marginal = judged(&days, Some(&band), None);
+        assert_eq!(marginal.document.verdict, ReadinessVerdict::Marginal);
+        assert_eq!(
+            marginal.hold_reasons,
+            [
+                "score 85 is MARGINAL (marginal_at 80 ≤ score < go_at 90): passes only with --sign-off \"name: reason\""
+            ]
+        );
+        let signed = judged(&days, Some(&band), ana());
+        assert_eq!((signed.document.verdict, signed.hold_reasons.len()), (ReadinessVerdict::Marginal, 0));
+        assert_eq!(signed.document.sign_off, ana());
+        assert!(String::from_utf8(signed.document.to_bytes()).unwrap().contains(
+            "\"sign_off\":{\"name\":\"Ana\",\"reason\":\"holiday week\"},\"verdict\":\"MARGINAL\""
+        ));
+        assert_eq!(judged(&days, Some(&scoring(SHARES, &[], 85.0, 80.0, 0)), ana()).sign_off, None);
+        let below = judged(&days, Some(&scoring(SHARES, &[], 95.0, 90.0, 0)), ana());
+        assert_eq!(below.document.verdict, ReadinessVerdict::Blocked);
+        assert_eq!(
+            (below.hold_reasons.as_slice(), below.sign_off),
+            (&["score 85 is below marginal_at 90".to_string()][..], None)
+        );
+        let critical = judged(&days, Some(&scoring(SHARES, &["edge"], 80.0, 80.0, 0)), None);
+        assert_eq!(critical.document.verdict, ReadinessVerdict::Blocked);
+        assert_eq!(critical.hold_reasons, ["critical section edge is 15 of 30"]);
+        let few = judged(&days[..3], Some(&scoring(SHARES, &[], 0.0, 0.0, 7)), None);
+        assert_eq!(few.document.verdict, ReadinessVerdict::Blocked);
+        assert_eq!(few.hold_reasons, ["3 of 7 required reports (scoring.min_reports)"]);
+        // Evidence reasons block a scored verdict too.
+        let gaps = judge(
+            &days,
+            vec!["gap".into()],
+            Some(record(&band, 100.0)),
+            100.0,
+            None,
+            "2026-01-01T00:00:00Z",
+            "1",
+        );
+        assert_eq!(
+            (gaps.document.verdict, gaps.hold_reasons),
+            (ReadinessVerdict::Blocked, vec!["gap".to_string()])
+        );
+    }
+
+    #[test]
+    fn scored_documents_validate_by_their_own_rules() {
+        let days = week(|day| day.edge_net_bps = 1.25);
+        for (band, sign_off) in
+            [(scoring(SHARES, &[], 90.0, 80.0, 0), ana()), (scoring(SHARES, &["edge"], 80.0, 80.0, 7), None)]
+        {
+            let bytes = judged(&days, Some(&band), sign_off).document.to_bytes();
+            let (document, errors) = validate(&bytes, STRICT);
+            assert!(errors.is_empty(), "{errors:?}");
+            assert_eq!(document.unwrap().to_bytes(), bytes, "round trip");
+        }
+        let valid: Value = serde_json::to_value(
+            judged(&days, Some(&scoring(SHARES, &["chaos"], 90.0, 80.0, 0)), ana()).document,
+        )
+        .unwrap();
+        let broken = |change: &dyn Fn(&mut Value)| {
+            let mut copy = valid.clone();
+            change(&mut copy);
+            validate(copy.to_string().as_bytes(), STRICT).1
+        };
+        assert_eq!(
+            broken(&|doc| {
+                doc["verdict"] = json!("GO");
+                drop(doc.as_object_mut().unwrap().remove("sign_off"));
+            }),
+            ["verdict GO requires score ≥ go_at 90, got 85"]
+        );
+        assert_eq!(
+            broken(&|doc| doc["verdict"] = json!("HOLD")),
+            [
+                "verdict must be \"GO\", \"MARGINAL\" or \"BLOCKED\" (the document has scoring)",
+                "sign_off belongs to a MARGINAL verdict only"
+            ]
+        );
+        assert_eq!(
+            broken(&|doc| doc["scoring"]["go_at"] = json!(85.0)),
+            ["verdict MARGINAL requires marginal_at 80 ≤ score < go_at 85, got 85"]
+        );
+        assert_eq!(
+            broken(&|doc| {
+                doc["sections"]["chaos"] = json!(0.0);
+                doc["score"] = json!(75.0);
+                doc["scoring"]["marginal_at"] = json!(70.0);
+            }),
+            ["verdict MARGINAL is inconsistent with a critical section chaos is 0 of 10"]
+        );
+        assert_eq!(
+            broken(&|doc| doc["score"] = json!(90.0)),
+            ["score 90 is not the weighted score of the sections (85)"]
+        );
+        assert_eq!(
+            broken(&|doc| doc["scoring"]["weights"]["edge"] = json!(0.9)),
+            ["scoring.weights must add up to 1"]
+        );
+        assert_eq!(
+            broken(&|doc| doc["scoring"]["critical"] = json!(["nope"])),
+            ["scoring.critical must list section names"]
+        );
+        assert_eq!(
+            broken(&|doc| doc["sign_off"]["name"] = json!(" ")),
+            ["sign_off.name must be a non-empty string"]
+        );
+        assert_eq!(
+            broken(&|doc| drop(doc["scoring"].as_object_mut().unwrap().remove("min_reports"))),
+            ["missing key \"scoring.min_reports\""]
+        );
+        assert_eq!(
+            broken(&|doc| doc["verdict"] = json!("BLOCKED")),
+            ["sign_off belongs to a MARGINAL verdict only"]
+        );
+        // A reference-shaped document may not claim the new verdicts.
+        let reference: Value =
+            serde_json::to_value(document(&score(&days), false, "2026-01-01T00:00:00Z", "1")).unwrap();
+        let mut marginal = reference.clone();
+        marginal["verdict"] = json!("MARGINAL");
+        assert_eq!(
+            validate(marginal.to_string().as_bytes(), STRICT).1,
+            ["verdict must be \"GO\" or \"HOLD\""]
+        );
+    }
+
+    /// A soak report with arbitrary, sometimes missing or malformed, scored fields.
+    fn arbitrary_report() -> impl Strategy<Value = Value> {
+        let number = || {
+            prop_oneof![
+                Just(Value::Null),
+                (-5.0f64..1000.0).prop_map(|n| json!(n)),
+                prop::sample::select(vec![json!(0), json!(2.5), json!(350), json!(15), json!("9")]),
+            ]
+        };
+        let text = || {
+            prop::sample::select(vec![
+                Value::Null,
+                json!("NONE"),
+                json!(""),
+                json!("OK"),
+                json!("FAIL"),
+                json!("2 OK"),
+                json!(1),
+            ])
+        };
+        (number(), number(), number(), text(), text(), text(), text()).prop_map(
+            |(edge, age, taker, reg, drift, chaos, bugs)| {
+                let mut report = serde_json::Map::new();
+                for (key, value) in [
+                    ("edge_net_bps", edge),
+                    ("order_age_p95_ms", age),
+                    ("taker_share_pct", taker),
+                    ("chaos_result", chaos),
+                    ("bug_bash", bugs),
+                ] {
+                    if !value.is_null() {
+                        report.insert(key.into(), value);
+                    }
+                }
+                if !reg.is_null() {
+                    report.insert("reg_guard".into(), json!({"reason": reg}));
+                }
+                if !drift.is_null() {
+                    report.insert("drift".into(), json!({"reason": drift}));
+                }
+                Value::Object(report)
+            },
+        )
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Without `scoring:` the verdict, reasons and bytes are the reference rule's exactly:
+        /// `document(score(days), score ≥ min && no evidence gap)`.
+        #[test]
+        fn default_path_is_the_reference_formula(
+            reports in prop::collection::vec(arbitrary_report(), 0..=7),
+            min_score in prop::sample::select(vec![0.0, 50.0, 60.0, 85.0, 99.999999, 100.0]),
+        ) {
+            let days: Vec<SoakDay> = reports.iter().map(|report| SoakDay::from_json(report).unwrap()).collect();
+            let names: Vec<String> = (0..days.len()).map(|index| format!("r{index}.json")).collect();
+            let gaps = evidence_gaps(&days, &names);
+            let sections = score(&days);
+            let go = sections.total() >= min_score && gaps.is_empty();
+            let reference = document(&sections, go, "2026-01-01T00:00:00Z", "1.0").to_bytes();
+            let judged = judge(&days, gaps.clone(), None, min_score, ana(), "2026-01-01T00:00:00Z", "1.0");
+            prop_assert_eq!(judged.document.to_bytes(), reference);
+            prop_assert_eq!(judged.sign_off, None);
+            prop_assert_eq!(judged.hold_reasons.is_empty(), go);
+            // Adopting scoring with today's shares and go_at = min_score moves the score by at most
+            // rounding and maps GO to GO and HOLD to BLOCKED away from the threshold.
+            let shares = Scoring { weights: SHARES, critical: Vec::new(), go_at: None, marginal_at: None, min_reports: 0 };
+            let scored = judge(&days, gaps, Some(record(&shares, min_score)), min_score, None, "2026-01-01T00:00:00Z", "1.0");
+            prop_assert!((scored.document.score - sections.total()).abs() <= 2e-6);
+            if (sections.total() - min_score).abs() > 1e-5 {
+                let expected = if go { ReadinessVerdict::Go } else { ReadinessVerdict::Blocked };
+                prop_assert_eq!(scored.document.verdict, expected);
+            }
+            prop_assert!(validate(&scored.document.to_bytes(), STRICT).1.is_empty());
+        }
     }
 }

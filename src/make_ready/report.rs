@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::pre_live::{StepResult, StepStatus};
-use super::readiness::{ReadinessDoc, SECTION_MAXIMA};
+use super::readiness::{ReadinessDoc, SECTION_MAXIMA, SignOff};
 use super::reports;
 use crate::outcome::Verdict;
 use crate::output::{Marker, Report, Style};
@@ -14,7 +14,11 @@ use crate::output::{Marker, Report, Style};
 /// Readiness: the score, what it rests on, and why it holds.
 #[derive(Debug, Serialize)]
 pub(crate) struct ReadinessDetail {
+    /// GO or HOLD (reference formula); GO, MARGINAL or BLOCKED (with `scoring:`).
     pub status: &'static str,
+    /// Who accepted a MARGINAL verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign_off: Option<SignOff>,
     pub score: f64,
     pub min_score: f64,
     pub file: String,
@@ -26,7 +30,8 @@ pub(crate) struct ReadinessDetail {
 
 impl ReadinessDetail {
     pub(crate) fn passed(&self) -> bool {
-        self.status == "GO" && self.validation_errors.is_empty()
+        (self.status == "GO" || (self.status == "MARGINAL" && self.sign_off.is_some()))
+            && self.validation_errors.is_empty()
     }
 
     pub(crate) fn summary(&self) -> String {
@@ -38,6 +43,9 @@ impl ReadinessDetail {
             reports::WINDOW,
             self.status
         );
+        if let Some(sign_off) = &self.sign_off {
+            text.push_str(&format!("; signed off by {}: {}", sign_off.name, sign_off.reason));
+        }
         for reason in self.hold_reasons.iter().chain(&self.validation_errors) {
             text.push_str("; ");
             text.push_str(reason);
@@ -116,7 +124,12 @@ impl MakeReadyReport {
         detail: ReadinessDetail,
     ) -> MakeReadyReport {
         let pack_ok = pre_live_pack.as_ref().is_none_or(|pack| pack.failed == 0);
-        let verdict = if pack_ok && detail.passed() { "OK" } else { "BLOCKED" };
+        let verdict = match (pack_ok && detail.passed(), detail.sign_off.is_some()) {
+            (true, false) => "OK",
+            // A MARGINAL verdict a named person accepted: passes, and says so.
+            (true, true) => "OK_SIGNED_OFF",
+            (false, _) => "BLOCKED",
+        };
         MakeReadyReport {
             steps,
             pre_live_pack,
@@ -181,7 +194,7 @@ impl Report for MakeReadyReport {
     fn marker(&self) -> Marker {
         // PARTIAL is a plain failure (exit 1): something was written, the rest is named.
         let verdict = match self.verdict {
-            "OK" => Verdict::Pass,
+            "OK" | "OK_SIGNED_OFF" => Verdict::Pass,
             "INTERRUPTED" => Verdict::Interrupted,
             _ => Verdict::Fail,
         };
@@ -191,7 +204,7 @@ impl Report for MakeReadyReport {
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         let paint = |status: &str| match status {
             "OK" | "GO" => style.good(status),
-            "WAIVED" | "REPORT_ONLY" => style.warning(status),
+            "WAIVED" | "REPORT_ONLY" | "MARGINAL" | "OK_SIGNED_OFF" => style.warning(status),
             _ => style.bad(status),
         };
         for step in &self.steps {
@@ -230,6 +243,13 @@ impl Report for MakeReadyReport {
             paint(if detail.passed() { "OK" } else { "FAIL" }),
             detail.status
         )?;
+        if let Some(sign_off) = &detail.sign_off {
+            writeln!(
+                out,
+                "    {}",
+                style.dim(&format!("> MARGINAL signed off by {}: {}", sign_off.name, sign_off.reason))
+            )?;
+        }
         for reason in detail.hold_reasons.iter().chain(&detail.validation_errors) {
             writeln!(out, "    {}", style.dim(&format!("> {reason}")))?;
         }
@@ -255,6 +275,8 @@ impl Report for MakeReadyReport {
 pub(crate) struct ValidateReport {
     pub file: String,
     pub verdict: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_off: Option<SignOff>,
     pub errors: Vec<String>,
 }
 
@@ -262,7 +284,8 @@ impl Report for ValidateReport {
     fn marker(&self) -> Marker {
         let value =
             if !self.errors.is_empty() { "INVALID" } else { self.verdict.as_deref().unwrap_or("INVALID") };
-        Marker::new("readiness", Verdict::from_passed(value == "GO"), "READINESS", value)
+        let passed = value == "GO" || (value == "MARGINAL" && self.signed_off.is_some());
+        Marker::new("readiness", Verdict::from_passed(passed), "READINESS", value)
     }
 
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {

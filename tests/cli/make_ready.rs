@@ -1026,3 +1026,179 @@ fn a_report_only_step_runs_and_shows_but_never_blocks() {
     let suite = document.descendants().find(|node| node.has_tag_name("testsuite")).unwrap();
     assert_eq!((suite.attribute("failures"), suite.attribute("skipped")), (Some("0"), Some("1")));
 }
+
+/// The readiness bytes the original formula writes for the shipped example weeks.
+const GOOD_EXAMPLE_JSON: &str = PERFECT_JSON;
+const DEGRADED_EXAMPLE_JSON: &str = "{\"runtime\":{\"utc\":\"2026-11-28T12:00:00Z\",\"version\":\"1.4.0\"},\"score\":65.580049,\"sections\":{\"chaos\":0.0,\"edge\":23.76,\"guards\":5.714286,\"latency\":22.551546,\"taker\":13.554217,\"tests\":0.0},\"verdict\":\"HOLD\"}\n";
+
+#[test]
+fn without_a_scoring_section_the_shipped_examples_keep_their_exact_bytes() {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    let config = format!("{REPO}/deploy/release/make_ready.yaml");
+    for (example, code, bytes, marker) in [
+        ("good", 0, GOOD_EXAMPLE_JSON, "| make_ready | OK | MAKE_READY=OK |\n"),
+        ("degraded", 1, DEGRADED_EXAMPLE_JSON, "| make_ready | FAIL | MAKE_READY=BLOCKED |\n"),
+    ] {
+        let dir = format!("{REPO}/deploy/examples/soak/{example}");
+        // The shipped config (read for its scoring: section even with --skip-pre-live) and no config.
+        for extra in [vec!["--config", config.as_str()], vec![]] {
+            let mut args = vec!["make-ready", "--skip-pre-live", "--reports-dir", dir.as_str()];
+            args.extend(extra);
+            env.check(args)
+                .env("CI_FAKE_UTC", NOW)
+                .code(code)
+                .stdout_contains(marker)
+                .stderr_contains("pre-live pack skipped")
+                .run();
+            assert_eq!(env.read("artifacts/reports/readiness.json"), bytes, "{example}");
+            let markdown = env.read("artifacts/reports/readiness.md");
+            assert!(markdown.contains("| section | score |\n|---|---|\n") && !markdown.contains("weight"));
+        }
+    }
+}
+
+/// A pack config with one passing step and this `scoring:` section.
+fn scored_config(scoring: &str) -> String {
+    format!("steps:\n  - name: good\n    run: [true]\nscoring:\n{scoring}")
+}
+
+/// Seven reports with edge 1.25 bps: score 85 (edge 15 of 30), everything else full.
+fn env_at_85() -> TestEnv {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(1.25, 10.0));
+    }
+    env
+}
+
+#[test]
+fn marginal_blocks_without_a_sign_off_and_passes_with_one_recorded_everywhere() {
+    let env = env_at_85();
+    env.write("make_ready.yaml", scored_config("  go_at: 90\n  marginal_at: 80\n"));
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains("| readiness | FAIL | READINESS=MARGINAL |\n    > score 85 is MARGINAL (marginal_at 80 ≤ score < go_at 90): passes only with --sign-off \"name: reason\"\n")
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("pre-live pack: 1 steps")
+        .run();
+    let unsigned = env.read("artifacts/reports/readiness.json");
+    assert_eq!(
+        unsigned,
+        "{\"runtime\":{\"utc\":\"2026-11-28T12:00:00Z\",\"version\":\"1.4.0\"},\"score\":85.0,\"scoring\":{\"critical\":[],\"go_at\":90.0,\"marginal_at\":80.0,\"min_reports\":0,\"weights\":{\"chaos\":0.1,\"edge\":0.3,\"guards\":0.1,\"latency\":0.25,\"taker\":0.15,\"tests\":0.1}},\"sections\":{\"chaos\":10.0,\"edge\":15.0,\"guards\":10.0,\"latency\":25.0,\"taker\":15.0,\"tests\":10.0},\"verdict\":\"MARGINAL\"}\n"
+    );
+    let run = env
+        .check(["make-ready", "--config", "make_ready.yaml", "--sign-off", "Ana Ruiz: edge dip is the holiday week"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains("| readiness | OK | READINESS=MARGINAL |\n    > MARGINAL signed off by Ana Ruiz: edge dip is the holiday week\n\n")
+        .stdout_contains("| make_ready | OK | MAKE_READY=OK_SIGNED_OFF |\n")
+        .stderr_contains("pre-live pack: 1 steps")
+        .run();
+    assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK_SIGNED_OFF |");
+    let signed = env.read("artifacts/reports/readiness.json");
+    assert_eq!(
+        signed,
+        unsigned.replace(
+            ",\"verdict\"",
+            ",\"sign_off\":{\"name\":\"Ana Ruiz\",\"reason\":\"edge dip is the holiday week\"},\"verdict\""
+        )
+    );
+    let markdown = env.read("artifacts/reports/readiness.md");
+    assert!(markdown.contains("| edge | 15 / 30 | 0.3 |\n"), "{markdown}");
+    assert!(markdown.contains("Signed off by **Ana Ruiz**: edge dip is the holiday week\n"), "{markdown}");
+    // The typed document reads it; --validate accepts a signed MARGINAL and says so.
+    let document = ReadinessDoc::parse(signed.as_bytes()).unwrap();
+    assert_eq!(
+        (document.verdict, document.sign_off.unwrap().name.as_str()),
+        (ReadinessVerdict::Marginal, "Ana Ruiz")
+    );
+    env.check(["make-ready", "--validate", "artifacts/reports/readiness.json"])
+        .code(0)
+        .stdout_contains("| readiness | OK | READINESS=MARGINAL |")
+        .stderr_empty()
+        .run();
+    env.write("unsigned.json", &unsigned);
+    env.check(["make-ready", "--validate", "unsigned.json"])
+        .code(1)
+        .stdout_contains("| readiness | FAIL | READINESS=MARGINAL |")
+        .stderr_empty()
+        .run();
+}
+
+#[test]
+fn critical_sections_min_reports_and_weights_decide_with_scoring() {
+    let env = env_at_85();
+    // Edge is critical: 15 of 30 blocks even with a sign-off and a low go_at.
+    env.write("make_ready.yaml", scored_config("  go_at: 50\n  sections:\n    edge: {critical: true}\n"));
+    env.check(["make-ready", "--config", "make_ready.yaml", "--skip-pre-live", "--sign-off", "Ana: ok"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains(
+            "| readiness | FAIL | READINESS=BLOCKED |\n    > critical section edge is 15 of 30\n",
+        )
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("--sign-off not recorded: the verdict is BLOCKED, not MARGINAL")
+        .run();
+    assert!(!env.read("artifacts/reports/readiness.json").contains("sign_off"));
+    // Edge weighted 0: the rest is full, so GO at 100.
+    env.write("make_ready.yaml", scored_config("  sections:\n    edge: {weight: 0}\n"));
+    env.check(["make-ready", "--config", "make_ready.yaml", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains("readiness: artifacts/reports/readiness.json (score 100; ")
+        .stdout_contains("| make_ready | OK | MAKE_READY=OK |\n")
+        .stderr_contains("pre-live pack skipped")
+        .run();
+    // Three readable reports of seven required.
+    for day in 4..=7 {
+        std::fs::remove_file(env.path(format!("artifacts/REPORT_SOAK_202611{day:02}.json"))).unwrap();
+    }
+    env.write("make_ready.yaml", scored_config("  go_at: 0\n  min_reports: 7\n"));
+    env.check(["make-ready", "--config", "make_ready.yaml", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains("    > 3 of 7 required reports (scoring.min_reports)\n")
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("pre-live pack skipped")
+        .run();
+}
+
+#[test]
+fn bad_scoring_settings_and_sign_offs_are_exit_2_with_nothing_written() {
+    let env = env_at_85();
+    let cases: [(&str, &[&str], &str); 5] = [
+        (
+            "  go_at: 90\n  marginal_at: 95\n",
+            &[],
+            "make_ready.yaml:6:16: scoring.marginal_at 95 is above go_at 90; MARGINAL is the band below go_at\n",
+        ),
+        ("  sections:\n    edgy: {weight: 1}\n", &[], "make_ready.yaml:6:5: "),
+        ("  go_at: 90\n", &["--sign-off", "no colon here"], "--sign-off has no ':' between name and reason"),
+        ("  go_at: 90\n", &["--sign-off", " : why"], "--sign-off needs both a name and a reason"),
+        ("  go_at: 90\n", &["--sign-off", "Ana: one\nline"], "--sign-off contains a control character"),
+    ];
+    for (scoring, extra, message) in cases {
+        env.write("make_ready.yaml", scored_config(scoring));
+        for skip in [true, false] {
+            let mut args = vec!["make-ready", "--config", "make_ready.yaml"];
+            if skip {
+                args.push("--skip-pre-live");
+            }
+            args.extend_from_slice(extra);
+            env.check(args).env("CI_FAKE_UTC", NOW).code(2).stdout_empty().stderr_contains(message).run();
+            assert!(!env.exists("artifacts/reports"), "{scoring}");
+        }
+    }
+    // A sign-off needs a scoring: section to mean anything.
+    env.write("plain.yaml", "steps:\n  - name: good\n    run: [true]\n");
+    env.check(["make-ready", "--config", "plain.yaml", "--sign-off", "Ana: fine"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("--sign-off accepts a MARGINAL verdict, which needs a scoring: section with marginal_at in plain.yaml")
+        .run();
+    assert!(!env.exists("artifacts/reports"));
+}
