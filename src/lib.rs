@@ -21,6 +21,7 @@ pub mod prometheus;
 pub mod readiness_doc;
 pub mod sanitize;
 pub mod units;
+pub mod zip_time;
 
 pub mod bundle;
 pub mod completions;

@@ -14,7 +14,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use rustix::io::Errno;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -230,23 +230,15 @@ fn verify(file: &mut File, written: &[(String, u64, [u8; 32])]) -> Result<()> {
 pub(crate) fn dos_time(mtime_seconds: i64) -> zip::DateTime {
     let earliest = zip::DateTime::from_date_and_time(1980, 1, 1, 0, 0, 0).unwrap_or_default();
     let Some(instant) = DateTime::<Utc>::from_timestamp(mtime_seconds, 0) else {
-        return earliest;
+        // Beyond chrono's range, so beyond DOS's too: clamped the same way.
+        return if mtime_seconds < 0 { earliest } else { latest_or(earliest) };
     };
-    if instant.year() < 1980 {
-        return earliest;
-    }
-    if instant.year() > 2107 {
-        return zip::DateTime::from_date_and_time(2107, 12, 31, 23, 59, 58).unwrap_or_default();
-    }
-    zip::DateTime::from_date_and_time(
-        instant.year() as u16,
-        instant.month() as u8,
-        instant.day() as u8,
-        instant.hour() as u8,
-        instant.minute() as u8,
-        instant.second() as u8,
-    )
-    .unwrap_or(earliest)
+    let dos = crate::zip_time::dos_time(instant);
+    zip::DateTime::try_from_msdos(dos.date, dos.time).unwrap_or(earliest)
+}
+
+fn latest_or(earliest: zip::DateTime) -> zip::DateTime {
+    zip::DateTime::from_date_and_time(2107, 12, 31, 23, 59, 58).unwrap_or(earliest)
 }
 
 /// A writer that reports its first error and then pretends to work, discarding everything while
