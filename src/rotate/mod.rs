@@ -174,7 +174,17 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
                 }
             }
         }
-        let quarantine = if selected_indices.is_empty() { None } else { Some(Quarantine::create(&base)?) };
+        let quarantine = if selected_indices.is_empty() {
+            None
+        } else {
+            match Quarantine::create(&base) {
+                Ok(quarantine) => Some(quarantine),
+                // The base dir went between the scan and here: nothing of the plan is left to
+                // delete, and the report below says the run failed with true totals.
+                Err(_) if base_was_removed(&base) => None,
+                Err(error) => return Err(error),
+            }
+        };
         if let Some(atomic) = archive_file {
             archive_summary =
                 Some(archive::write_archive(atomic, &base, &scan, &selected_indices, &mut archived)?);
@@ -196,7 +206,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
                 progress.advance(1);
                 !watch.requested()
             }),
-            None => Vec::new(),
+            None => to_delete.iter().map(|_| (FileResult::Vanished, None)).collect(),
         }
         .into_iter();
         if watch.requested() {
@@ -242,8 +252,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             pruned_dirs = removed.iter().map(|path| display_path(path)).collect();
             warnings.extend(problems);
         }
-        // A removed folder keeps its open handle but has no link left.
-        base_dir_removed = fstat(&base.handle).is_ok_and(|stat| stat.st_nlink == 0);
+        base_dir_removed = base_was_removed(&base);
         if base_dir_removed {
             printer.problem(format!(
                 "the base dir {} was removed during the run (by something else); the files this run did not \
@@ -421,6 +430,11 @@ fn report_restored(printer: &crate::output::Printer, base: &BaseDir, restored: &
 }
 
 /// Bytes of selected files that someone else removed first (they are gone all the same).
+/// A removed folder keeps its open handle but has no link left.
+fn base_was_removed(base: &BaseDir) -> bool {
+    fstat(&base.handle).is_ok_and(|stat| stat.st_nlink == 0)
+}
+
 fn vanished_bytes(plan: &plan::Plan, scan: &scan::Scan, attempts: &[Attempt]) -> u64 {
     plan.selected
         .iter()
