@@ -106,8 +106,9 @@ impl Field {
                 .filter(|step| *step > 0)
                 .ok_or_else(|| format!("step {step:?} is not a whole number above 0"))?;
             let items = self.parse(term)?;
-            let values: Vec<u32> = if items.count_ones() == 1 {
-                // A single start value means "from here to the end of the range".
+            let values: Vec<u32> = if items.count_ones() == 1 && !term.contains('-') {
+                // A single start value means "from here to the end of the range"; a range of
+                // one value (`25-25/2`) stays that one value, as in Vixie cron and cronsim 2.9.
                 (items.trailing_zeros()..=high).collect()
             } else {
                 (low..=high).filter(|value| items & (1 << value) != 0).collect()
@@ -650,6 +651,14 @@ mod tests {
         assert_eq!(latest(schedule, Tz::UTC, "2026-11-30T02:00:00Z"), "2026-11-30T02:00:00Z");
         assert_eq!(next("0 0 1 jan *", Tz::UTC, "2026-03-01T00:00:00Z"), "2027-01-01T00:00:00Z");
         assert_eq!(next("@weekly", Tz::UTC, "2026-12-01T00:00:00Z"), "2026-12-06T00:00:00Z");
+    }
+
+    #[test]
+    fn a_one_value_range_with_a_step_is_that_value() {
+        // `25-25/2` is the 25th only; `25/2` runs from the 25th to the end of the month.
+        assert_eq!(latest("0 14 25-25/2 * *", Tz::UTC, "2025-12-30T04:46:13Z"), "2025-12-25T14:00:00Z");
+        assert_eq!(latest("0 14 25/2 * *", Tz::UTC, "2025-12-30T04:46:13Z"), "2025-12-29T14:00:00Z");
+        assert_eq!(latest("48-48/6 16 * * *", Tz::UTC, "2025-12-30T20:00:00Z"), "2025-12-30T16:48:00Z");
     }
 
     #[test]
