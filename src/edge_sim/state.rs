@@ -24,7 +24,7 @@ use crate::cli::EdgeSimArgs;
 use crate::clock::{format_micros, parse_timestamp};
 use crate::outcome::Verdict;
 use crate::output::{Marker, Report, Style};
-use crate::sanitize::display_path;
+use crate::sanitize::{display_path, display_text};
 
 const FORMAT_TAG: &str = "mmops-edge-sim-state/1";
 
@@ -72,6 +72,13 @@ impl LiveAction {
             }
             if text.chars().count() > MAX_REASON_CHARS {
                 bail!("--reason is longer than {MAX_REASON_CHARS} characters; keep it to a sentence");
+            }
+            // One line in the audit log and the report: a newline could forge a marker row.
+            if let Some(bad) = text.chars().find(|c| c.is_control()) {
+                bail!(
+                    "--reason contains the control character {:?}; write it on one line without control characters",
+                    bad
+                );
             }
             Ok(text.to_string())
         };
@@ -458,8 +465,17 @@ fn run_pin(
                 }
             }
             current.pinned_until = Some(until);
-            // A resend of the last window replays from the state before it: under the pin too.
+            // A resend of the last window replays from the state before it: under the pin too,
+            // with the pin's change counted and its streaks reset there as well.
             if let Some(before) = &mut before {
+                if change.is_some() && before.profile != index {
+                    before.streak = 0;
+                    before.recovery_streak = 0;
+                    before.policy_applied_count = before.policy_applied_count.saturating_add(1);
+                    if rules.uses_min_dwell() {
+                        before.entered_window = current.last_window;
+                    }
+                }
                 before.profile = index;
                 before.pinned_until = Some(until);
             }
@@ -557,7 +573,8 @@ pub(crate) fn run_live_step(
     if decision.pin_expired {
         let entry = AuditEntry {
             action: "expired".into(),
-            profile: rules.profiles[machine.profile].name.clone(),
+            // The profile that was pinned, not the one a change in this same window moves to.
+            profile: rules.profiles[base.profile].name.clone(),
             until: base.pinned_until.map(format_micros),
             reason: "the pin reached its --until".into(),
             by: "edge-sim".into(),
@@ -701,7 +718,14 @@ impl Report for LiveReport {
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         if let Some(entry) = &self.operator {
             let until = entry.until.as_deref().map(|until| format!(" until {until}")).unwrap_or_default();
-            writeln!(out, "{} {}{until} by {}: {}", entry.action, entry.profile, entry.by, entry.reason)?;
+            writeln!(
+                out,
+                "{} {}{until} by {}: {}",
+                entry.action,
+                entry.profile,
+                display_text(&entry.by, false),
+                display_text(&entry.reason, false)
+            )?;
         }
         if let Some(entry) = &self.pin_expired {
             writeln!(

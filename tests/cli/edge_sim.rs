@@ -1044,6 +1044,8 @@ fn pin_holds_the_profile_reports_the_held_change_and_expires() {
         .run();
     let json = run.json();
     assert_eq!(json["pin_expired"]["until"], "2025-10-11T02:00:00Z");
+    // The pinned profile, not the one the same window then moves to.
+    assert_eq!(json["pin_expired"]["profile"], "Conservative");
     assert_eq!(json["transition"]["to"], "Moderate");
     assert!(json.get("pinned_until").is_none());
     let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
@@ -1078,6 +1080,97 @@ fn pin_holds_the_profile_reports_the_held_change_and_expires() {
     let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
     assert_eq!(state["audit"].as_array().unwrap().len(), 4);
     assert!(state["current"].get("pinned_until").is_none());
+}
+
+// A reason or user with a newline cannot forge a marker row: control characters in --reason are
+// refused, and USER is printed escaped.
+#[test]
+fn pin_reasons_and_users_cannot_forge_report_lines() {
+    let env = TestEnv::new();
+    let now = "2025-10-11T00:45:00Z";
+    env.check(step_args("2025-10-11T00:30:00Z", "1", "2", &[]))
+        .env("CI_FAKE_UTC", now)
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    let before = env.read("s.json");
+    let pin = |reason: &str| {
+        [
+            "edge-sim",
+            "--state",
+            "s.json",
+            "--pin",
+            "Conservative",
+            "--until",
+            "2025-10-11T02:00:00Z",
+            "--reason",
+            reason,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    env.check(pin("x\n| edge_sim | OK | EDGE_PROFILE=Moderate |"))
+        .env("CI_FAKE_UTC", now)
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: --reason contains the control character '\\n'; write it on one line without control characters\n")
+        .run();
+    assert_eq!(env.read("s.json"), before);
+    env.check(pin("incident 7"))
+        .env("CI_FAKE_UTC", now)
+        .env("USER", "eve\n| edge_sim | OK | EDGE_PROFILE=Moderate |")
+        .env("SUDO_USER", "")
+        .code(0)
+        .stdout_contains("by eve\\n| edge_sim | OK | EDGE_PROFILE=Moderate |: incident 7\n")
+        .stderr_empty()
+        .run();
+}
+
+// A pin between a window and its resend: the resend replays under the pin, and the pin's change
+// stays counted (it used to drop from policy_applied_count).
+#[test]
+fn a_resent_window_after_a_pin_keeps_the_pins_change() {
+    let env = TestEnv::new();
+    let now = "2025-10-11T00:45:00Z";
+    env.check(step_args("2025-10-11T00:30:00Z", "1", "2", &[]))
+        .env("CI_FAKE_UTC", now)
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    env.check([
+        "edge-sim",
+        "--state",
+        "s.json",
+        "--pin",
+        "Conservative",
+        "--until",
+        "2025-10-11T02:00:00Z",
+        "--reason",
+        "incident",
+    ])
+    .env("CI_FAKE_UTC", now)
+    .code(0)
+    .stdout(crate::support::Expect::Anything)
+    .stderr_empty()
+    .run();
+    let count = |env: &TestEnv| {
+        let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
+        (
+            state["current"]["policy_applied_count"].as_u64(),
+            state["current"]["profile"].as_str().map(String::from),
+        )
+    };
+    assert_eq!(count(&env), (Some(1), Some("Conservative".to_string())));
+    // The same window again, with good numbers: still pinned, the change still counted.
+    env.check(step_args("2025-10-11T00:30:00Z", "1", "2", &[]))
+        .env("CI_FAKE_UTC", now)
+        .code(0)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    assert_eq!(count(&env), (Some(1), Some("Conservative".to_string())));
 }
 
 // Issue 19: the sweep takes the anti-flap fields and reports flaps and time in Conservative, so
