@@ -173,7 +173,7 @@ impl SentinelReport {
         let fresh: Vec<_> = self
             .tasks
             .iter()
-            .map(|task| (label(task), f64::from(u8::from(task.status == Status::Fresh))))
+            .map(|task| (label(task), f64::from(u8::from(matches!(task.status, Status::Fresh | Status::Warn)))))
             .collect();
         let paused: Vec<_> = self
             .tasks
@@ -204,7 +204,7 @@ impl SentinelReport {
         exposition
             .metric(
                 "mmops_cron_sentinel_task_fresh",
-                "1 when the task's artifact is fresh, 0 when stale, missing, empty, unreadable, future-dated or paused.",
+                "1 when the task's artifact is fresh (WARN included), 0 when stale, missing, empty, unreadable, future-dated or paused.",
                 MetricType::Gauge,
                 &fresh,
             )

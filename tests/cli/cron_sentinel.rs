@@ -299,11 +299,11 @@ fn prom_file_has_exact_exposition() {
     run.expect_code(1);
     assert_eq!(
         env.read("metrics/cron.prom"),
-        "# HELP mmops_cron_sentinel_task_fresh 1 when the task's artifact is fresh, 0 when stale, missing, empty, unreadable, future-dated or paused.
+        "# HELP mmops_cron_sentinel_task_fresh 1 when the task's artifact is fresh (WARN included), 0 when stale, missing, empty, unreadable, future-dated or paused.
 # TYPE mmops_cron_sentinel_task_fresh gauge
 mmops_cron_sentinel_task_fresh{task=\"fresh\"} 1
 mmops_cron_sentinel_task_fresh{task=\"we\\\"ird\"} 0
-mmops_cron_sentinel_task_fresh{task=\"daily\"} 0
+mmops_cron_sentinel_task_fresh{task=\"daily\"} 1
 # HELP mmops_cron_sentinel_task_paused 1 when the task is disabled or paused for maintenance.
 # TYPE mmops_cron_sentinel_task_paused gauge
 mmops_cron_sentinel_task_paused{task=\"fresh\"} 0
