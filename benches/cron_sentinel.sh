@@ -27,7 +27,7 @@ rng = random.Random(14)
 zones = ["UTC", "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
 schedules = ["0 2 * * MON-FRI", "30 1 * * *", "*/15 * * * *", "0 */6 * * *", "@daily", "@weekly",
              "0 3 1 * *", "15 4 * * SUN", "0 0 13 * FRI", "5,35 9-17 * * 1-5"]
-now = 1764460800  # 2026-11-30T00:00:00Z, CI_FAKE_UTC below
+now = 1795996800  # 2026-11-30T00:00:00Z, CI_FAKE_UTC below
 os.makedirs(os.path.join(root, "artifacts"))
 def write(name, text, age):
     path = os.path.join(root, "artifacts", name)

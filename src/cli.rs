@@ -31,8 +31,8 @@ Examples:
   mmops cron-sentinel --check-config                validate the config, look at no artifact
 
 Exit codes:
-  0    every task is FRESH (or PAUSED)
-  1    a task is STALE, MISSING, EMPTY, FUTURE or ERROR
+  0    every task is FRESH, WARN or PAUSED
+  1    a task is STALE, MISSING, EMPTY, TOO_LARGE, FUTURE or ERROR (or WARN with --fail-on-warn)
   2    could not run: bad config or flag (nothing was written)";
 
 const ROTATE_HELP: &str = "\

@@ -190,7 +190,7 @@ fn flags_share_one_unit_grammar() {
 fn each_subcommand_has_examples_its_own_exit_codes_and_global_options_apart() {
     let env = TestEnv::new();
     for (subcommand, code_line) in [
-        ("cron-sentinel", "1    a task is STALE, MISSING, EMPTY, FUTURE or ERROR"),
+        ("cron-sentinel", "1    a task is STALE, MISSING, EMPTY, TOO_LARGE, FUTURE or ERROR"),
         ("rotate", "130  interrupted between two files"),
         ("bundle", "1    an existing release differs (use --force)"),
         ("edge-sim", "0    the replay or live step ran"),
