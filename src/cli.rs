@@ -373,6 +373,11 @@ pub struct EdgeSimArgs {
     #[arg(long = "sweep", value_name = "KEY=V1,V2,...", conflicts_with_all = ["timeline", "plot"])]
     pub sweeps: Vec<String>,
 
+    /// Replay operator pins with the series (YAML or JSON: `pins: [{profile, from, until}]`),
+    /// as `--pin` would have held them; the chart marks the pinned stretches.
+    #[arg(long, value_name = "FILE", requires = "input", conflicts_with_all = ["sweeps", "state"])]
+    pub pins: Option<PathBuf>,
+
     /// Live step: apply one window to this JSON state file (created on first use).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["input", "timeline", "plot", "sweeps"])]
     pub state: Option<PathBuf>,

@@ -11,6 +11,7 @@ mod ema;
 mod input;
 mod lock;
 mod metrics;
+mod pins;
 mod plot;
 mod rules;
 mod simulate;
@@ -73,7 +74,9 @@ pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
         return context.printer.emit(&report);
     }
     refuse_overwriting_the_input(input_path, args.timeline.as_deref(), args.plot.as_deref())?;
-    let report = simulate_file(&rules, &origin, input_path, args.timeline.as_deref(), args.plot.as_deref())?;
+    let pins = args.pins.as_deref().map(|path| pins::load(path, &rules)).transpose()?.unwrap_or_default();
+    let report =
+        simulate_file(&rules, &origin, input_path, &pins, args.timeline.as_deref(), args.plot.as_deref())?;
     context.printer.emit(&report)
 }
 
@@ -105,6 +108,7 @@ fn simulate_file(
     rules: &Rules,
     origin: &str,
     input_path: &Path,
+    pins: &[pins::Pin],
     timeline_path: Option<&Path>,
     plot_path: Option<&Path>,
 ) -> Result<SimulationReport> {
@@ -119,7 +123,7 @@ fn simulate_file(
                 .map(|file| (file, plot::ChartRecorder::new()))
         })
         .transpose()?;
-    let mut simulation = Simulation::new(rules);
+    let mut simulation = Simulation::with_pins(rules, pins);
     let mut transitions = TransitionLog::new(rules);
     let mut first_close = None;
     let mut last_close = None;

@@ -35,14 +35,24 @@ pub(crate) struct ChartRecorder {
     /// Windows per point.
     stride: u64,
     in_point: u64,
+    /// Closes of the first and last window of each pinned stretch (at most one per pin).
+    pinned: Vec<(i64, i64)>,
+    last_pinned: bool,
 }
 
 impl ChartRecorder {
     pub(crate) fn new() -> ChartRecorder {
-        ChartRecorder { points: Vec::new(), stride: 1, in_point: 0 }
+        ChartRecorder { points: Vec::new(), stride: 1, in_point: 0, pinned: Vec::new(), last_pinned: false }
     }
 
     pub(crate) fn record(&mut self, window: &WindowOutcome) {
+        let pinned = window.machine.pinned_until.is_some();
+        match self.pinned.last_mut() {
+            Some((_, last)) if pinned && self.last_pinned => *last = window.close,
+            _ if pinned => self.pinned.push((window.close, window.close)),
+            _ => {}
+        }
+        self.last_pinned = pinned;
         if self.in_point == 0 {
             if self.points.len() == MAX_POINTS {
                 self.halve();
@@ -114,6 +124,7 @@ const EMA24H_COLOUR: RGBColor = RGBColor(90, 40, 130);
 const DEGRADE_COLOUR: RGBColor = RGBColor(200, 40, 40);
 const RECOVER_COLOUR: RGBColor = RGBColor(20, 140, 60);
 const GAP_COLOUR: RGBColor = RGBColor(200, 200, 200);
+const PIN_COLOUR: RGBColor = RGBColor(110, 60, 160);
 
 /// The chart as SVG text.
 pub(crate) fn render(
@@ -189,6 +200,28 @@ pub(crate) fn render(
                 )
             }))
             .map_err(error)?;
+
+        // Pinned stretches: tinted over the profile shading, under the lines, from the pin's first window to its expiry.
+        for (index, &(from, to)) in recorder.pinned.iter().enumerate() {
+            let to = (to + rules.window_micros).min(end);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(instant(from), y_low), (instant(to), y_high)],
+                    PIN_COLOUR.mix(0.8).stroke_width(1),
+                )))
+                .map_err(error)?;
+            let series = chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(instant(from), y_low), (instant(to), y_high)],
+                    PIN_COLOUR.mix(0.22).filled(),
+                )))
+                .map_err(error)?;
+            if index == 0 {
+                series.label("pinned by an operator").legend(|(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 20, y + 6)], PIN_COLOUR.mix(0.22).filled())
+                });
+            }
+        }
 
         chart
             .configure_mesh()

@@ -3,7 +3,8 @@
 //! batch run, the sweep and the tests drive it with any sequence of samples.
 
 use super::input::Sample;
-use super::rules::{Change, HeldBy, Machine, Rules};
+use super::pins::Pin;
+use super::rules::{Change, HeldBy, Machine, Reason, Rules};
 
 /// One closed window and what it did.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +40,9 @@ pub(crate) struct Simulation<'r> {
     /// Changes that undid the change before them within [`FLAP_WINDOW_MICROS`].
     pub flaps: u64,
     last_change: Option<(i64, usize, usize)>,
+    /// `--pins`, in time order; the ones before `next_pin` are applied.
+    pins: &'r [Pin],
+    next_pin: usize,
 }
 
 /// A change reversed within this long counts as a flap (6 h).
@@ -53,7 +57,44 @@ impl<'r> Simulation<'r> {
             windows_per_profile: vec![0; rules.profiles.len()],
             flaps: 0,
             last_change: None,
+            pins: &[],
+            next_pin: 0,
         }
+    }
+
+    /// The same replay with operator pins applied as `--pin` would have applied them.
+    pub(crate) fn with_pins(rules: &'r Rules, pins: &'r [Pin]) -> Simulation<'r> {
+        Simulation { pins, ..Simulation::new(rules) }
+    }
+
+    /// Applies the pins that start by `close`, as the live `--pin` does: the profile is set and
+    /// the change counted. Returns the change of the last pin applied, if it changed the profile.
+    fn apply_pins(&mut self, close: i64) -> Option<Change> {
+        let mut change = None;
+        while let Some(pin) = self.pins.get(self.next_pin).filter(|pin| pin.from <= close) {
+            self.next_pin += 1;
+            if pin.until < close {
+                // Over before this window closed (it fell in a gap): nothing to hold.
+                continue;
+            }
+            let machine = &mut self.machine;
+            if machine.profile != pin.profile {
+                change = Some(Change {
+                    from: machine.profile,
+                    to: pin.profile,
+                    reason: Reason::Pinned { until: pin.until },
+                });
+                machine.profile = pin.profile;
+                machine.streak = 0;
+                machine.recovery_streak = 0;
+                machine.policy_applied_count = machine.policy_applied_count.saturating_add(1);
+                if self.rules.uses_min_dwell() {
+                    machine.entered_window = machine.last_window;
+                }
+            }
+            machine.pinned_until = Some(pin.until);
+        }
+        change
     }
 
     /// Feeds one sample (timestamps never go backwards; the reader guarantees it).
@@ -85,11 +126,16 @@ impl<'r> Simulation<'r> {
     fn close_pending(&mut self, on_window: &mut impl FnMut(&WindowOutcome)) {
         let Some(pending) = self.pending.take() else { return };
         let position = self.machine.windows_seen;
+        let pinned = self.apply_pins(pending.close);
         // Windows arrive in increasing order here, so `apply` cannot refuse one.
-        let Ok(decision) = self.machine.decide(self.rules, pending.index, pending.ema1h, pending.ema24h)
+        let Ok(mut decision) = self.machine.decide(self.rules, pending.index, pending.ema1h, pending.ema24h)
         else {
             return;
         };
+        if pinned.is_some() {
+            // A pin in force holds every change of its first window, so the pin is the change.
+            decision.change = decision.change.or(pinned);
+        }
         self.windows_per_profile[self.machine.profile] += 1;
         if let Some(change) = decision.change {
             if let Some((close, from, to)) = self.last_change

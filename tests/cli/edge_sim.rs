@@ -1214,3 +1214,58 @@ fn simulate_json_with(env: &TestEnv, extra: &[&str]) -> serde_json::Value {
     args.extend_from_slice(extra);
     env.check(args).code(0).stdout(crate::support::Expect::Anything).stderr_empty().run().json()
 }
+
+// Issue 19: a replay with `--pins` holds changes as the live `--pin` would, counts a pin that
+// changes the profile as a change of its own (rule `pin`), and the chart marks the pinned stretch.
+#[test]
+fn pins_replayed_with_the_series_hold_changes_and_are_marked_on_the_chart() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(-1.0, 0.0); 10]));
+    let unpinned = simulate_json_with(&env, &[]);
+    assert_eq!(unpinned["transitions"][0]["ts"], "2025-10-11T01:30:00Z");
+    // Held in Moderate until 02:40: the degradation waits for the first window after it.
+    env.write("hold.yaml", "pins:\n  - {profile: Moderate, from: 2025-10-11T00:00:00Z, until: 2025-10-11T02:40:00Z, reason: release}\n");
+    let held = simulate_json_with(&env, &["--pins", "hold.yaml", "--plot", "chart.svg"]);
+    let changes = held["transitions"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["ts"], "2025-10-11T03:00:00Z");
+    assert_eq!(changes[0]["to"], "Conservative");
+    let svg = env.read("chart.svg");
+    assert!(svg.contains("pinned by an operator"), "the chart has no pinned stretch");
+    // Pinned to Conservative on good data: the pin is a change, recovery waits for its expiry.
+    env.write("in.csv", ema_csv(&[(1.0, 2.0); 6]));
+    env.write(
+        "cons.json",
+        r#"{"pins": [{"profile": "Conservative", "from": 1760140800, "until": "2025-10-11T01:10:00Z"}]}"#,
+    );
+    let pinned = simulate_json_with(&env, &["--pins", "cons.json"]);
+    let summary: Vec<(String, String, String)> = pinned["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["ts"].as_str().unwrap().into(),
+                t["to"].as_str().unwrap().into(),
+                t["rule"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("2025-10-11T00:30:00Z".to_string(), "Conservative".to_string(), "pin".to_string()),
+            // Default rules: only the pin names its rule (the other changes keep today's bytes).
+            ("2025-10-11T01:30:00Z".to_string(), "Moderate".to_string(), String::new()),
+        ]
+    );
+    assert_eq!(pinned["policy_applied_count"], 2);
+    // A bad pins file: exit 2, the pin and the problem named, no chart written.
+    env.write("bad.yaml", "pins:\n  - {profile: Wild, from: 0, until: 60}\n");
+    env.check(["edge-sim", "--input", "in.csv", "--pins", "bad.yaml", "--plot", "bad.svg"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: bad.yaml: pins[0]: profile \"Wild\" is not a profile of the rules in use (Moderate, Conservative)\n")
+        .run();
+    assert!(!env.exists("bad.svg"));
+}
