@@ -1381,3 +1381,78 @@ fn edge_policy_changes_counter_never_decreases_on_a_resend() {
         (Some(1), Some(3))
     );
 }
+
+/// Every file mmops ships or documents, for the path checks below: README, docs, deploy.
+fn shipped_text_files() -> Vec<PathBuf> {
+    let mut files = vec![Path::new(REPO).join("README.md"), Path::new(REPO).join("CHANGELOG.md")];
+    let mut stack = vec![Path::new(REPO).join("docs"), Path::new(REPO).join("deploy")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|extension| {
+                ["md", "yml", "yaml", "json", "service", "timer"].contains(&extension.to_str().unwrap_or(""))
+            }) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Regression: the units and docs wrote to /var/lib/node_exporter/textfile_collector, but
+/// Debian's prometheus-node-exporter reads /var/lib/prometheus/node-exporter by default, so a
+/// stock install exposed no mmops metric at all. Every absolute `--prom-file` path shipped or
+/// documented is in the folder the installed exporter reads by default, and a unit that
+/// sandboxes its writes (ReadWritePaths) may write there.
+#[test]
+fn shipped_units_and_docs_write_where_debian_node_exporter_reads() {
+    if !node_exporter_available() {
+        return;
+    }
+    let help = std::process::Command::new(NODE_EXPORTER).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned() + &String::from_utf8_lossy(&help.stderr);
+    let default_dir = help
+        .split_once("--collector.textfile.directory=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(dir, _)| dir.to_string())
+        .unwrap_or_else(|| panic!("no textfile directory default in --help:\n{help}"));
+    let mut checked = 0;
+    for file in shipped_text_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let shown = file.strip_prefix(REPO).unwrap().display().to_string();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        for (index, word) in words.iter().enumerate() {
+            let path = match word.strip_prefix("--prom-file") {
+                Some("") => words.get(index + 1).copied().unwrap_or(""),
+                Some(rest) => rest.trim_start_matches('='),
+                None => continue,
+            };
+            let path = path.trim_matches(|c: char| "`'\",;".contains(c));
+            if !path.starts_with('/') {
+                continue;
+            }
+            assert_eq!(
+                Path::new(path).parent().unwrap(),
+                Path::new(&default_dir),
+                "{shown}: --prom-file {path} is not in node_exporter's default textfile folder"
+            );
+            checked += 1;
+        }
+        for line in text.lines().filter(|line| line.starts_with("ReadWritePaths=")) {
+            assert!(
+                line.split_whitespace().any(|dir| dir.trim_start_matches("ReadWritePaths=") == default_dir),
+                "{shown}: {line} does not let the unit write into {default_dir}"
+            );
+        }
+    }
+    assert!(checked >= 5, "only {checked} --prom-file paths found");
+    let alerting = std::fs::read_to_string(Path::new(REPO).join("docs/alerting.md")).unwrap();
+    assert!(alerting.contains(&default_dir), "docs/alerting.md does not name {default_dir}");
+    assert!(
+        alerting.contains("/etc/default/prometheus-node-exporter"),
+        "docs/alerting.md: how to point it elsewhere"
+    );
+}
