@@ -1456,3 +1456,39 @@ fn shipped_units_and_docs_write_where_debian_node_exporter_reads() {
         "docs/alerting.md: how to point it elsewhere"
     );
 }
+
+/// Regression: without the tools, a plain `cargo test` said nothing about the skipped checks (the
+/// harness captured the message and shows captured output only for failures). The test binary
+/// is run again on one test with an empty PATH and without CI: its stderr names the skip.
+#[test]
+fn a_missing_tool_says_it_was_skipped_on_a_plain_cargo_test() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "metrics::shipped_rules_pass_promtool_check_rules", "--test-threads", "1"])
+        .env("PATH", empty.path())
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("test result: ok. 1 passed"), "{stdout}");
+    assert!(
+        stderr.contains("skipped: promtool is not installed (install: apt-get install prometheus)\n"),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // Under CI=true the same missing tool fails the test.
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "metrics::shipped_rules_pass_promtool_check_rules", "--test-threads", "1"])
+        .env("PATH", empty.path())
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "promtool is not installed, and CI=true requires it; install: apt-get install prometheus"
+        ),
+        "{stdout}"
+    );
+}
