@@ -1492,3 +1492,53 @@ fn a_missing_tool_says_it_was_skipped_on_a_plain_cargo_test() {
         "{stdout}"
     );
 }
+
+/// Regression: CHANGELOG.md named `mmops_cron_task_warn` and
+/// `mmops_cron_task_last_due_timestamp_seconds`, which no tool writes. Every full metric name in
+/// README, CHANGELOG, docs and deploy files is one docs/metrics.md lists — except a former name
+/// on the left of a `→` in CHANGELOG's rename entries. File names (`mmops_cron.prom`) and
+/// patterns (`mmops_rotate_*`) are not metric names.
+#[test]
+fn every_metric_name_the_docs_mention_exists() {
+    let documented = documented_metrics();
+    let mut unknown = Vec::new();
+    let mut mentioned = 0;
+    for file in shipped_text_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let shown = file.strip_prefix(REPO).unwrap().display().to_string();
+        for (line_number, line) in text.lines().enumerate() {
+            for (start, _) in line.match_indices("mmops_") {
+                let tail = &line[start..];
+                let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+                let (name, after) = tail.split_at(end);
+                let inside_a_word = line[..start].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+                if inside_a_word
+                    || name.ends_with('_')
+                    || after.starts_with(['.', '*'])
+                    || !prometheus_tool_prefix(name)
+                {
+                    continue;
+                }
+                let renamed_from =
+                    shown == "CHANGELOG.md" && after.trim_start_matches('`').trim_start().starts_with('→');
+                mentioned += 1;
+                if !renamed_from && !documented.contains_key(name) {
+                    unknown.push(format!("{shown}:{}: {name}", line_number + 1));
+                }
+            }
+        }
+    }
+    assert_eq!(unknown, Vec::<String>::new(), "metric names not in docs/metrics.md");
+    assert!(mentioned > 40, "only {mentioned} metric names found");
+}
+
+/// Whether a word starts like a metric of one of mmops's tools (`mmops_<tool>_…`).
+fn prometheus_tool_prefix(name: &str) -> bool {
+    ["bundle_verify", "cron_sentinel", "cron", "make_ready", "edge_sim", "bundle", "rotate"].iter().any(
+        |tool| {
+            name.strip_prefix("mmops_")
+                .and_then(|rest| rest.strip_prefix(tool))
+                .is_some_and(|rest| rest.starts_with('_'))
+        },
+    )
+}
