@@ -1156,6 +1156,7 @@ fn a_prom_file_that_cannot_be_written_is_exit_2_and_nothing_changes() {
     env.write("p.prom", policy);
     let cron = "tasks:\n  - {name: backup, artifact: backup.json, max_age: 1h}\n";
     env.write("c.prom", cron);
+    std::os::unix::fs::symlink("rot", env.path("link")).unwrap();
     for (args, message) in [
         (
             vec!["rotate", "--base-dir", "rot", "--keep", "1", "--prom-file", "textfiles/rot.txt"],
@@ -1189,6 +1190,11 @@ fn a_prom_file_that_cannot_be_written_is_exit_2_and_nothing_changes() {
                 "textfiles/../rot/mmops_rotate.prom",
             ],
             "mmops: error: --prom-file textfiles/../rot/mmops_rotate.prom is inside --base-dir rot, where the rotation would count it as an artifact and delete it; write it to node_exporter's textfile folder instead; nothing was deleted\n",
+        ),
+        // Through a symlink, into a folder not made yet: still inside the base dir.
+        (
+            vec!["rotate", "--base-dir", "rot", "--keep", "1", "--prom-file", "link/new/m.prom"],
+            "mmops: error: --prom-file link/new/m.prom is inside --base-dir rot, where the rotation would count it as an artifact and delete it; write it to node_exporter's textfile folder instead; nothing was deleted\n",
         ),
         (
             vec!["cron-sentinel", "--config", "c.prom", "--prom-file", "textfiles/cron.txt"],
@@ -1541,4 +1547,61 @@ fn prometheus_tool_prefix(name: &str) -> bool {
                 .is_some_and(|rest| rest.starts_with('_'))
         },
     )
+}
+
+/// Attack on the counter: random windows sent to the real binary, re-sends (30%) and gaps (10%)
+/// included. The counter must equal the number of times the profile the bot was given differs
+/// from the one before — never less, never down. Seeded (`MMOPS_METRICS_SEED` replays).
+#[test]
+fn edge_policy_changes_counter_equals_the_switches_the_bot_saw() {
+    let seed: u64 = std::env::var("MMOPS_METRICS_SEED").ok().and_then(|text| text.parse().ok()).unwrap_or(2);
+    let mut state = seed;
+    let mut next = move |bound: u64| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % bound
+    };
+    let env = TestEnv::new();
+    const TRIALS: usize = 60;
+    let (mut window, mut previous_profile, mut switches, mut last_count) =
+        (1u64, "Moderate".to_string(), 0u64, 0.0);
+    for trial in 0..TRIALS {
+        window += match next(10) {
+            0..=2 => 0,
+            3 => 2,
+            _ => 1,
+        };
+        let ts = (window * 1800).to_string();
+        let ema1h = if next(3) == 0 { "1" } else { "-1" };
+        let ema24h = if next(2) == 0 { "2" } else { "0" };
+        let run = env
+            .check([
+                "edge-sim",
+                "--state",
+                "edge.json",
+                "--ts",
+                &ts,
+                "--ema1h",
+                ema1h,
+                "--ema24h",
+                ema24h,
+                "--prom-file",
+                "e.prom",
+            ])
+            .code(0)
+            .stdout_contains("| edge_sim | OK | EDGE_PROFILE=")
+            .stderr_empty()
+            .run();
+        let profile = run.last_line().trim_end_matches(" |").rsplit('=').next().unwrap().to_string();
+        switches += u64::from(profile != previous_profile);
+        previous_profile = profile;
+        let count =
+            value_of(&parse_exposition(&env.read("e.prom")), "mmops_edge_sim_policy_changes_total").unwrap();
+        assert!(count >= last_count, "seed {seed} trial {trial}: counter went down {last_count} -> {count}");
+        assert_eq!(count, switches as f64, "seed {seed} trial {trial}: counter vs switches the bot saw");
+        last_count = count;
+    }
+    assert!(switches >= 5, "seed {seed}: only {switches} switches in {TRIALS} steps");
+    use std::io::Write as _;
+    let _ =
+        writeln!(std::io::stderr(), "edge counter attack: {TRIALS} steps, {switches} switches (seed {seed})");
 }
