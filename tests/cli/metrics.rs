@@ -511,6 +511,19 @@ fn node_exporter_exposes_every_family_without_a_scrape_error() {
     lab.edge(epoch_plus(1800), -1.0, 0.0, &lab.prom("mmops_edge_sim.prom"));
     lab.bundle(&lab.prom("mmops_bundle.prom"));
     lab.verify(now, Zip::BadSidecar, &lab.prom("mmops_bundle_verify.prom"));
+    if promtool_available() {
+        for name in [
+            "mmops_cron",
+            "mmops_rotate",
+            "mmops_make_ready",
+            "mmops_edge_sim",
+            "mmops_bundle",
+            "mmops_bundle_verify",
+        ] {
+            let prom = lab.prom(&format!("{name}.prom"));
+            check_metrics(&lab.env.read(&prom), &prom);
+        }
+    }
     let exporter = NodeExporter::start(&lab.env.path("textfiles"));
     let scraped = parse_exposition(&exporter.scrape());
     drop(exporter);
