@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::atomic_write::{AtomicFile, write_atomically};
+use crate::atomic_write::AtomicFile;
 use crate::sanitize::display_path;
 
 /// The tools as they appear in metric names, longest first so `bundle_verify` wins over `bundle`.
@@ -149,11 +149,6 @@ impl Exposition {
     pub fn as_str(&self) -> &str {
         &self.text
     }
-
-    /// Writes the exposition atomically, so the collector never reads half a file.
-    pub fn write_to(&self, path: &Path) -> Result<()> {
-        write_atomically(path, self.text.as_bytes())
-    }
 }
 
 /// A `--prom-file` being written: created (temporary file and all) before a run's first
@@ -167,21 +162,24 @@ impl PromFile {
     /// Refuses a name node_exporter would ignore (it reads only `*.prom`), then creates the
     /// temporary file next to it.
     pub fn create(path: &Path) -> Result<PromFile> {
-        let shown = display_path(path);
-        if path.extension().is_none_or(|extension| extension != "prom") {
-            bail!(
-                "--prom-file {shown}: node_exporter's textfile collector reads only files ending in .prom; \
-                 give the file a .prom name"
-            );
-        }
-        let file = AtomicFile::create(path)
-            .with_context(|| format!("cannot write the Prometheus file {shown} (--prom-file)"))?;
+        check_name(path)?;
+        let file = AtomicFile::create(path).with_context(|| {
+            format!("cannot write the Prometheus file {} (--prom-file)", display_path(path))
+        })?;
         Ok(PromFile { file })
     }
 
-    /// [`PromFile::create`], after refusing a path that names another output of the same run
+    /// [`PromFile::create`], after refusing a path that names another file of the same run
     /// (`(flag, path)` pairs): the textfile would replace it, e.g. the edge-sim state file.
     pub fn create_apart(path: &Path, others: &[(&str, &Path)]) -> Result<PromFile> {
+        PromFile::check_path(path, others)?;
+        PromFile::create(path)
+    }
+
+    /// The checks of [`PromFile::create_apart`] without creating anything: for a tool that
+    /// refuses bad input before it takes locks or makes its other outputs (rotate).
+    pub fn check_path(path: &Path, others: &[(&str, &Path)]) -> Result<()> {
+        check_name(path)?;
         // Folders that exist are compared resolved (symlinks too); ones not made yet, by name.
         let resolve = |path: &Path| {
             let parent =
@@ -210,7 +208,7 @@ impl PromFile {
                 display_path(path)
             );
         }
-        PromFile::create(path)
+        Ok(())
     }
 
     /// The exposition written into the temporary file, not yet committed: for a tool that
@@ -239,6 +237,18 @@ impl PromFile {
             error.context(crate::outcome::Partial(format!("{done}, but the Prometheus file was not updated")))
         })
     }
+}
+
+/// node_exporter's textfile collector reads only files whose name ends in `.prom`.
+fn check_name(path: &Path) -> Result<()> {
+    if path.extension().is_none_or(|extension| extension != "prom") {
+        bail!(
+            "--prom-file {}: node_exporter's textfile collector reads only files ending in .prom; \
+             give the file a .prom name",
+            display_path(path)
+        );
+    }
+    Ok(())
 }
 
 /// A Unix time in seconds as a sample value.

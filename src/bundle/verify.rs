@@ -131,9 +131,33 @@ pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result
     let shown = display_path(path);
     let file = open_zip_file(path)?;
     let size = file.metadata().with_context(|| format!("cannot read {shown}"))?.len();
-    let layout = zip_layout::read_layout(&file, size).map_err(|reason| anyhow!("{shown} {reason}"))?;
+    let layout = zip_layout::read_layout(&file, size);
     drop(file);
     let zip_file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    // A file that is there but is not a readable zip (truncated, overwritten, the wrong file) is
+    // a failed verification, not "could not run": the deployed bundle is broken, and the
+    // textfile must say so (an exit 2 would leave the last good result in place).
+    let unreadable = |reason: String| -> Result<VerifyReport> {
+        let progress = Progress::bytes(&context.printer, size, 8 << 20, "verifying");
+        let zip_hash = hash_file(path, &progress)?;
+        progress.finish();
+        let mut problems = Vec::new();
+        let sidecar = check_sidecar(path, &zip_file_name, &zip_hash, no_sidecar, &mut problems)?;
+        problems.insert(0, format!("{shown} {reason}"));
+        Ok(VerifyReport {
+            bundle: shown.clone(),
+            sha256: zip_hash,
+            size,
+            version: None,
+            entries: 0,
+            sidecar,
+            problems,
+        })
+    };
+    let layout = match layout {
+        Ok(layout) => layout,
+        Err(reason) => return unreadable(reason),
+    };
     if layout.unsafe_to_inflate {
         // Nothing is inflated: overlapping entries can expand to any size.
         let progress = Progress::bytes(&context.printer, size, 8 << 20, "verifying");
@@ -153,7 +177,10 @@ pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result
             problems,
         });
     }
-    let mut archive = open_archive(path)?;
+    let mut archive = match ZipArchive::new(BufReader::with_capacity(256 * 1024, open_zip_file(path)?)) {
+        Ok(archive) => archive,
+        Err(error) => return unreadable(format!("is not a readable zip archive: {error}")),
+    };
     let count = archive.len();
     let mut structure_problems = layout.problems;
     if count != layout.entries.len() {

@@ -8,11 +8,12 @@ mod config;
 mod report;
 mod schedule;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::cli::CronSentinelArgs;
 use crate::context::Context;
 use crate::outcome::Verdict;
+use crate::prometheus::PromFile;
 use crate::sanitize::display_path;
 
 use check::{classify, find_artifact, read_artifact_time};
@@ -41,6 +42,13 @@ pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
     if args.check_config {
         return context.printer.emit(&ConfigReport::new(config_path, &tasks));
     }
+    // Prepared before the tasks are looked at: a name node_exporter would ignore, or the task
+    // list's own path, is refused with nothing written.
+    let prom_file = args
+        .prom_file
+        .as_deref()
+        .map(|path| PromFile::create_apart(path, &[("--config", args.config.as_path())]))
+        .transpose()?;
     let results: Vec<TaskResult> = tasks
         .iter()
         .map(|task| {
@@ -53,11 +61,8 @@ pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
         })
         .collect();
     let report = SentinelReport::new(config_path, context.now, results, args.fail_on_warn);
-    if let Some(path) = &args.prom_file {
-        report
-            .exposition(context.now)
-            .write_to(path)
-            .with_context(|| format!("cannot write the Prometheus file {} (--prom-file)", path.display()))?;
+    if let Some(file) = prom_file {
+        file.commit(&report.exposition(context.now))?;
     }
     context.printer.emit(&report)
 }

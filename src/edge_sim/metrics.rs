@@ -36,9 +36,9 @@ pub(super) fn live_exposition(
         )
         .single(
             "mmops_edge_sim_policy_changes_total",
-            "Profile changes applied since the state file was created.",
+            "Profile switches the live step gave the bot since the state file was created, re-sends and pins included; never decreases.",
             MetricType::Counter,
-            number("policy_applied_count"),
+            number("profile_switches"),
         )
         .single(
             "mmops_edge_sim_degrade_streak_windows",

@@ -148,6 +148,27 @@ struct StateFile {
     /// Older audit entries dropped to keep the file small.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     audit_dropped: u64,
+    /// Profile switches the bot was told to make, re-sends and pins included. Unlike
+    /// `current.policy_applied_count` (replayed from `before_last_window` when a window is sent
+    /// again, so it can go down) it never decreases: the Prometheus counter. Written only when
+    /// above `current.policy_applied_count` (read as the larger of the two), so a state whose
+    /// re-sends never undid a change keeps its bytes.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    profile_switches: u64,
+}
+
+/// Profile switches after a step that leaves the bot on `profile`: one more whenever it differs
+/// from the profile the last step gave the bot, a re-send that undoes (or redoes) a change
+/// included.
+fn switches_after(loaded: Option<&Loaded>, rules: &Rules, profile: usize) -> u64 {
+    let (running, before) =
+        loaded.map_or((rules.start, 0), |loaded| (loaded.current.profile, loaded.profile_switches));
+    before.saturating_add(u64::from(profile != running))
+}
+
+/// What the state file stores for `switches` after a run that ends in `current`.
+fn stored_switches(switches: u64, current: &Machine) -> u64 {
+    if switches > current.policy_applied_count { switches } else { 0 }
 }
 
 /// One operator action (or a pin's expiry) in the state's audit log.
@@ -272,6 +293,8 @@ struct Loaded {
     last_input: Option<LastInput>,
     audit: Vec<AuditEntry>,
     audit_dropped: u64,
+    /// See [`StateFile::profile_switches`]; never below `current.policy_applied_count`.
+    profile_switches: u64,
 }
 
 fn load(path: &Path, rules: &Rules) -> Result<Option<Loaded>> {
@@ -325,6 +348,7 @@ fn load(path: &Path, rules: &Rules) -> Result<Option<Loaded>> {
         return Err(corrupt("it has a last window but no before_last_window".into()));
     }
     Ok(Some(Loaded {
+        profile_switches: state.profile_switches.max(current.policy_applied_count),
         current,
         before_last_window,
         last_input: state.last_input,
@@ -444,11 +468,16 @@ fn run_pin(
     };
     let _lock = lock_state(path, lock_wait, now)?;
     let loaded = load(path, rules)?;
-    let (mut current, mut before, last_input, mut audit, mut audit_dropped) = match loaded {
-        Some(loaded) => {
-            (loaded.current, loaded.before_last_window, loaded.last_input, loaded.audit, loaded.audit_dropped)
-        }
-        None => (Machine::new(rules), None, None, Vec::new(), 0),
+    let (mut current, mut before, last_input, mut audit, mut audit_dropped, mut switches) = match loaded {
+        Some(loaded) => (
+            loaded.current,
+            loaded.before_last_window,
+            loaded.last_input,
+            loaded.audit,
+            loaded.audit_dropped,
+            loaded.profile_switches,
+        ),
+        None => (Machine::new(rules), None, None, Vec::new(), 0, 0),
     };
     let mut change = None;
     let entry = match target {
@@ -459,6 +488,7 @@ fn run_pin(
                 current.streak = 0;
                 current.recovery_streak = 0;
                 current.policy_applied_count = current.policy_applied_count.saturating_add(1);
+                switches = switches.saturating_add(1);
                 // The pinned profile's dwell starts at the last window applied.
                 if rules.uses_min_dwell() {
                     current.entered_window = current.last_window;
@@ -517,6 +547,7 @@ fn run_pin(
             before_last_window: before.map(|before| Snapshot::of(rules, &before)),
             audit,
             audit_dropped,
+            profile_switches: stored_switches(switches, &current),
         },
     )?;
     let close = current.last_window.map_or(now_micros, |last| rules.close_of(last));
@@ -530,6 +561,7 @@ fn run_pin(
         held: None,
     };
     let mut report = LiveReport::new(rules, &name, &outcome, false, false);
+    report.profile_switches = switches;
     report.window = None;
     report.operator = Some(entry);
     Ok(report)
@@ -567,6 +599,7 @@ pub(crate) fn run_live_step(
         anyhow!("window {} is not after {}; {name} is unchanged", refused.window, refused.last)
     })?;
     let close = rules.close_of(window);
+    let switches = switches_after(loaded.as_ref(), rules, machine.profile);
     let (mut audit, mut audit_dropped) =
         loaded.as_ref().map(|loaded| (loaded.audit.clone(), loaded.audit_dropped)).unwrap_or_default();
     let mut expired = None;
@@ -601,6 +634,7 @@ pub(crate) fn run_live_step(
                 before_last_window: Some(Snapshot::of(rules, &base)),
                 audit,
                 audit_dropped,
+                profile_switches: stored_switches(switches, &machine),
             },
         )?;
     }
@@ -615,6 +649,7 @@ pub(crate) fn run_live_step(
     };
     let mut report = LiveReport::new(rules, &name, &outcome, replaced_window, step.shadow);
     report.pin_expired = expired;
+    report.profile_switches = switches;
     Ok(report)
 }
 
@@ -638,6 +673,9 @@ pub(crate) struct LiveReport {
     /// Windows needed to recover from here; `None` at the start profile.
     recovery_streak_needed: Option<u32>,
     policy_applied_count: u64,
+    /// Profile switches since the state file was created, re-sends and pins included: never
+    /// decreases (`policy_applied_count` replays a re-sent window, so it can).
+    profile_switches: u64,
     windows_seen: u64,
     gaps: u64,
     // The fields below appear only when they say something, so a plain step's document keeps
@@ -694,6 +732,7 @@ impl LiveReport {
             recovery_streak: machine.recovery_streak,
             recovery_streak_needed: (machine.profile > rules.start).then_some(step_rules.recovery_windows),
             policy_applied_count: machine.policy_applied_count,
+            profile_switches: machine.policy_applied_count,
             windows_seen: machine.windows_seen,
             gaps: machine.gaps,
             pinned_until: machine.pinned_until.map(format_micros),
@@ -797,12 +836,20 @@ mod tests {
                 machine.apply(&rules, window, ema1h, ema24h).unwrap();
                 // The snapshot written to disk reads back as the same machine.
                 prop_assert_eq!(Snapshot::of(&rules, &machine).machine(&rules).unwrap(), machine);
+                // The switch counter never goes down (the Prometheus counter), re-sends included,
+                // and reads back from what the file stores.
+                let previous = loaded.as_ref().map_or(0, |loaded| loaded.profile_switches);
+                let switches = switches_after(loaded.as_ref(), &rules, machine.profile);
+                prop_assert!(switches >= previous && switches >= machine.policy_applied_count);
+                let read_back = stored_switches(switches, &machine).max(machine.policy_applied_count);
+                prop_assert_eq!(read_back, switches);
                 loaded = Some(Loaded {
                     current: machine,
                     before_last_window: Some(base),
                     last_input: None,
                     audit: Vec::new(),
                     audit_dropped: 0,
+                    profile_switches: read_back,
                 });
                 match batch_windows.last_mut() {
                     Some(last) if last.0 == window => *last = (window, ema1h, ema24h),
@@ -906,6 +953,7 @@ mod tests {
             last_input: None,
             audit: Vec::new(),
             audit_dropped: 0,
+            profile_switches: 0,
         };
         assert_eq!(base_for(Some(&loaded), &rules, 9), Err(10));
         assert_eq!(base_for(Some(&loaded), &rules, 10), Ok((Machine::new(&rules), true)));

@@ -46,11 +46,21 @@ pub(super) fn exposition(
         )
         .single(
             "mmops_make_ready_success",
-            "1 when the last make-ready verdict was OK, 0 when BLOCKED.",
+            "1 when the last make-ready run passed (MAKE_READY=OK or OK_SIGNED_OFF), 0 when BLOCKED.",
             MetricType::Gauge,
-            f64::from(u8::from(report.verdict == "OK")),
+            f64::from(u8::from(passed(report.verdict))),
+        )
+        .single(
+            "mmops_make_ready_signed_off",
+            "1 when the last run passed only because a person signed off a MARGINAL score (OK_SIGNED_OFF).",
+            MetricType::Gauge,
+            f64::from(u8::from(report.verdict == "OK_SIGNED_OFF")),
         );
     if let Some(detail) = &report.readiness_detail {
+        // The thresholds the verdict was judged by: a scored config's own, else --min-score.
+        let scoring = report.readiness.as_ref().and_then(|document| document.scoring.as_ref());
+        let (go_at, marginal_at) =
+            scoring.map_or((detail.min_score, detail.min_score), |record| (record.go_at, record.marginal_at));
         exposition
             .single(
                 "mmops_make_ready_readiness_score",
@@ -59,10 +69,16 @@ pub(super) fn exposition(
                 detail.score,
             )
             .single(
-                "mmops_make_ready_readiness_min_score",
-                "Lowest readiness score that counts as GO (--min-score).",
+                "mmops_make_ready_readiness_go_threshold",
+                "Lowest readiness score that is GO: scoring.go_at when the config has a scoring section, else --min-score.",
                 MetricType::Gauge,
-                detail.min_score,
+                go_at,
+            )
+            .single(
+                "mmops_make_ready_readiness_marginal_threshold",
+                "Lowest readiness score that is MARGINAL (passes only with --sign-off): scoring.marginal_at; equal to the GO threshold when there is no MARGINAL band.",
+                MetricType::Gauge,
+                marginal_at,
             );
     }
     let scores: Vec<_> = report
@@ -129,4 +145,24 @@ pub(super) fn exposition(
         unix_seconds(now),
     );
     exposition
+}
+
+/// Whether a make-ready verdict lets the release go: OK, or a MARGINAL score a person signed off
+/// (the run exits 0 either way; a signed-off release must not page as BLOCKED).
+fn passed(verdict: &str) -> bool {
+    matches!(verdict, "OK" | "OK_SIGNED_OFF")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passed;
+
+    #[test]
+    fn a_signed_off_release_counts_as_passed() {
+        assert!(passed("OK"));
+        assert!(passed("OK_SIGNED_OFF"));
+        for verdict in ["BLOCKED", "INTERRUPTED", "PARTIAL"] {
+            assert!(!passed(verdict), "{verdict}");
+        }
+    }
 }

@@ -26,7 +26,7 @@ use crate::cli::RotateArgs;
 use crate::context::Context;
 use crate::outcome::Verdict;
 use crate::progress::Progress;
-use crate::prometheus::{Exposition, MetricType};
+use crate::prometheus::{Exposition, MetricType, PromFile};
 use crate::sanitize::display_path;
 
 use apply::{Attempt, FileResult, MAX_WAIT_LOCK, Quarantine, RunLock};
@@ -49,8 +49,21 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             crate::units::format_duration(MAX_WAIT_LOCK)
         );
     }
+    if let Some(path) = &args.prom_file {
+        let others: Vec<(&str, &Path)> =
+            args.policy.iter().map(|policy| ("--policy", policy.as_path())).collect();
+        PromFile::check_path(path, &others)?;
+    }
     let retention = policy::resolve(args)?;
     let base = BaseDir::open(&args.base_dir)?;
+    if let Some(path) = args.prom_file.as_deref().filter(|path| lies_under(path, base.identity)) {
+        bail!(
+            "--prom-file {} is inside --base-dir {}, where the rotation would count it as an artifact and \
+             delete it; write it to node_exporter's textfile folder instead; nothing was deleted",
+            display_path(path),
+            display_path(&args.base_dir)
+        );
+    }
     let archive_identity = match &args.archive {
         Some(dir) => existing_identity(dir)?,
         None => None,
@@ -453,6 +466,18 @@ fn existing_identity(path: &Path) -> Result<Option<Identity>> {
             bail!("cannot stat the archive folder {}: {}", path.display(), std::io::Error::from(errno))
         }
     }
+}
+
+/// Whether `path` would be created somewhere under the folder `base`: its nearest existing
+/// ancestor is resolved (symlinks, `..`) and it and each folder above it compared by identity.
+fn lies_under(path: &Path, base: Identity) -> bool {
+    let Ok(absolute) = std::path::absolute(path) else { return false };
+    let resolved = absolute.ancestors().skip(1).find_map(|ancestor| ancestor.canonicalize().ok());
+    resolved.is_some_and(|folder| {
+        folder
+            .ancestors()
+            .any(|dir| statat(CWD, dir, AtFlags::empty()).is_ok_and(|stat| Identity::of(&stat) == base))
+    })
 }
 
 /// A path under the base dir as the operator would type it.

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::harness::{Ending, Rng, TRIALS, mmops, run_and_kill, temp_files_under, time_one_run};
-use crate::prom_tools::{NODE_EXPORTER, NODE_EXPORTER_INSTALL, NodeExporter, parse_exposition, value_of};
+use crate::prom_tools::{
+    NODE_EXPORTER, NODE_EXPORTER_INSTALL, NodeExporter, PROMTOOL_INSTALL, parse_exposition, promtool,
+    value_of,
+};
 
 /// What one scrape must show: no scrape error, and every mmops family that is there complete.
 fn check_scrape(text: &str) -> Result<(), String> {
@@ -40,6 +43,7 @@ fn killed_writers_never_cause_a_scrape_error() {
         let _ = writeln!(config, "  - {{name: task_{index}, artifact: 'out/*_{index}.json', max_age: 1h}}");
     }
     fs::write(dir.path().join("sentinel.yaml"), config).unwrap();
+    let check_with_promtool = crate::support::tool_available("promtool", PROMTOOL_INSTALL);
     let exporter = Arc::new(NodeExporter::start(&textfiles));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -89,6 +93,17 @@ fn killed_writers_never_cause_a_scrape_error() {
             killed += usize::from(ending == Ending::Killed);
             if let Err(problem) = check_scrape(&exporter.scrape()) {
                 problems.lock().unwrap().push(format!("trial {trial} after the kill: {problem}"));
+            }
+        }
+        // What a killed run left under the final names is a whole file that promtool accepts.
+        for name in ["mmops_cron.prom", "mmops_edge_sim.prom"].iter().filter(|_| check_with_promtool) {
+            let Ok(text) = fs::read(textfiles.join(name)) else { continue };
+            let run = promtool(&["check", "metrics"], &text);
+            if (run.code, run.stdout.as_str(), run.stderr.as_str()) != (0, "", "") {
+                problems.lock().unwrap().push(format!(
+                    "trial {trial}: promtool check metrics {name}: {}{}",
+                    run.stdout, run.stderr
+                ));
             }
         }
     }

@@ -43,6 +43,28 @@ fn rfc3339(instant: DateTime<Utc>) -> String {
     instant.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// How a make-ready run ends.
+#[derive(Clone, Copy, PartialEq)]
+enum Release {
+    /// Every step passes, the score is 100: MAKE_READY=OK.
+    Ok,
+    /// Score 85 under `go_at: 90, marginal_at: 80`, accepted with `--sign-off`:
+    /// MAKE_READY=OK_SIGNED_OFF (exit 0).
+    SignedOff,
+    /// A pre-live step fails: MAKE_READY=BLOCKED.
+    Blocked,
+}
+
+/// What `bundle verify` is given.
+#[derive(Clone, Copy, PartialEq)]
+enum Zip {
+    Intact,
+    /// The sidecar names another hash.
+    BadSidecar,
+    /// The zip cut in half (its end record gone): not a readable zip at all.
+    Truncated,
+}
+
 /// One run of a tool, writing its textfile at the path given.
 type Scenario<'a> = &'a dyn Fn(&str);
 
@@ -60,11 +82,14 @@ impl Lab {
         env.mkdir("textfiles");
         // make-ready's inputs: VERSION, seven perfect soak reports.
         env.write("VERSION", "1.4.0\n");
+        // ... and seven with edge 1.25 bps (score 85) for a MARGINAL release.
         for day in 1..=7 {
-            env.write(
-                format!("artifacts/REPORT_SOAK_202611{day:02}.json"),
-                "{\"edge_net_bps\": 3.0, \"order_age_p95_ms\": 300, \"taker_share_pct\": 10, \"reg_guard\": {\"reason\": \"NONE\"}, \"drift\": {\"reason\": \"NONE\"}, \"chaos_result\": \"OK\", \"bug_bash\": \"OK\"}",
-            );
+            for (dir, edge) in [("artifacts", 3.0), ("marginal", 1.25)] {
+                env.write(
+                    format!("{dir}/REPORT_SOAK_202611{day:02}.json"),
+                    format!("{{\"edge_net_bps\": {edge}, \"order_age_p95_ms\": 300, \"taker_share_pct\": 10, \"reg_guard\": {{\"reason\": \"NONE\"}}, \"drift\": {{\"reason\": \"NONE\"}}, \"chaos_result\": \"OK\", \"bug_bash\": \"OK\"}}"),
+                );
+            }
         }
         env.write(
             "cron.yaml",
@@ -143,20 +168,25 @@ impl Lab {
         std::fs::remove_dir_all(env.path("rot/locked")).unwrap();
     }
 
-    /// make-ready at `now` on `branch`: one passing step, plus a failing one when `blocked`.
-    fn make_ready(&self, now: DateTime<Utc>, blocked: bool, branch: &str, prom: &str) {
+    /// make-ready at `now` on `branch`: one passing step, plus a failing one when blocked.
+    fn make_ready(&self, now: DateTime<Utc>, release: Release, branch: &str, prom: &str) {
         let mut config = "steps:\n  - name: lint\n    run: [sh, -c, 'exit 0']\n".to_string();
-        if blocked {
-            config.push_str("  - name: smoke\n    run: [sh, -c, 'exit 3']\n");
-        }
-        self.env.write("make_ready.yaml", config);
-        let (code, marker) = if blocked {
-            (1, "| make_ready | FAIL | MAKE_READY=BLOCKED |")
-        } else {
-            (0, "| make_ready | OK | MAKE_READY=OK |")
+        let mut args = vec!["make-ready", "--config", "make_ready.yaml", "--jobs", "2", "--prom-file", prom];
+        let (code, marker) = match release {
+            Release::Ok => (0, "| make_ready | OK | MAKE_READY=OK |"),
+            Release::SignedOff => {
+                config.push_str("scoring:\n  go_at: 90\n  marginal_at: 80\n");
+                args.extend(["--reports-dir", "marginal", "--sign-off", "Ana Ruiz: holiday week"]);
+                (0, "| make_ready | OK | MAKE_READY=OK_SIGNED_OFF |")
+            }
+            Release::Blocked => {
+                config.push_str("  - name: smoke\n    run: [sh, -c, 'exit 3']\n");
+                (1, "| make_ready | FAIL | MAKE_READY=BLOCKED |")
+            }
         };
+        self.env.write("make_ready.yaml", config);
         self.env
-            .check(["make-ready", "--config", "make_ready.yaml", "--jobs", "2", "--prom-file", prom])
+            .check(args)
             .env("CI_FAKE_UTC", &rfc3339(now))
             .env("GITHUB_REF_NAME", branch)
             .code(code)
@@ -211,47 +241,69 @@ impl Lab {
             .run();
     }
 
-    /// bundle verify at `now`; `tampered` breaks the sidecar first (and repairs it after).
-    fn verify(&self, now: DateTime<Utc>, tampered: bool, prom: &str) {
-        if !self.env.exists("release/mm-bot-v1.4.0.zip") {
+    /// bundle verify at `now` of the zip as `zip` says (broken first, repaired after).
+    fn verify(&self, now: DateTime<Utc>, zip: Zip, prom: &str) {
+        const ZIP: &str = "release/mm-bot-v1.4.0.zip";
+        if !self.env.exists(ZIP) {
             self.bundle(&self.prom("mmops_bundle_first.prom"));
             std::fs::remove_file(self.env.path(self.prom("mmops_bundle_first.prom"))).unwrap();
         }
         let sidecar = "release/mm-bot-v1.4.0.zip.sha256";
-        let good = self.env.read(sidecar);
-        if tampered {
-            self.env.write(sidecar, format!("{}  mm-bot-v1.4.0.zip\n", "0".repeat(64)));
+        let (good_sidecar, good_zip) = (self.env.read(sidecar), std::fs::read(self.env.path(ZIP)).unwrap());
+        match zip {
+            Zip::Intact => {}
+            Zip::BadSidecar => {
+                self.env.write(sidecar, format!("{}  mm-bot-v1.4.0.zip\n", "0".repeat(64)));
+            }
+            Zip::Truncated => {
+                self.env.write(ZIP, &good_zip[..good_zip.len() / 2]);
+            }
         }
-        let marker = if tampered {
-            "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |"
-        } else {
+        let marker = if zip == Zip::Intact {
             "| bundle_verify | OK | BUNDLE_VERIFY=OK |"
+        } else {
+            "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |"
         };
-        self.env
-            .check(["bundle", "verify", "release/mm-bot-v1.4.0.zip", "--prom-file", prom])
+        let run = self
+            .env
+            .check(["bundle", "verify", ZIP, "--prom-file", prom])
             .env("CI_FAKE_UTC", &rfc3339(now))
-            .code(i32::from(tampered))
+            .code(i32::from(zip != Zip::Intact))
             .stdout_contains(marker)
             .stderr_empty()
             .run();
-        self.env.write(sidecar, good);
+        if zip == Zip::Truncated {
+            assert!(
+                run.stdout.contains(
+                    "FAIL release/mm-bot-v1.4.0.zip is not a readable zip archive (no end-of-central-directory record)\n"
+                ),
+                "{}",
+                run.stdout
+            );
+        }
+        self.env.write(sidecar, good_sidecar);
+        self.env.write(ZIP, good_zip);
     }
 
     /// One run of every tool in every outcome, each into its own file; returns them by scenario.
     fn every_outcome(&self) -> Vec<(&'static str, PathBuf)> {
         let now = epoch_plus(3600);
-        let scenarios: [(&str, Scenario); 9] = [
+        let scenarios: [(&str, Scenario); 11] = [
             ("cron_sentinel OK", &|prom| self.cron(now, true, prom)),
             ("cron_sentinel FAIL", &|prom| self.cron(now, false, prom)),
             ("rotate OK", &|prom| self.rotate(now, false, prom)),
             ("rotate PARTIAL", &|prom| self.rotate(now, true, prom)),
-            ("make_ready OK", &|prom| self.make_ready(now, false, "release/1.4", prom)),
-            ("make_ready BLOCKED", &|prom| self.make_ready(now, true, "feature/\"x\"\\y", prom)),
+            ("make_ready OK", &|prom| self.make_ready(now, Release::Ok, "release/1.4", prom)),
+            ("make_ready BLOCKED", &|prom| self.make_ready(now, Release::Blocked, "feature/\"x\"\\y", prom)),
             ("edge_sim live step", &|prom| {
                 self.edge(epoch_plus(1800), -1.0, 0.0, prom);
             }),
             ("bundle created", &|prom| self.bundle(prom)),
-            ("bundle_verify FAIL", &|prom| self.verify(now, true, prom)),
+            ("bundle_verify FAIL", &|prom| self.verify(now, Zip::BadSidecar, prom)),
+            ("make_ready OK_SIGNED_OFF", &|prom| {
+                self.make_ready(now, Release::SignedOff, "release/1.4", prom)
+            }),
+            ("bundle_verify truncated zip", &|prom| self.verify(now, Zip::Truncated, prom)),
         ];
         let mut written = Vec::new();
         for (index, (scenario, run)) in scenarios.iter().enumerate() {
@@ -260,7 +312,7 @@ impl Lab {
             written.push((*scenario, self.env.path(&prom)));
         }
         let prom = self.prom("scenario_verify_ok.prom");
-        self.verify(now, false, &prom);
+        self.verify(now, Zip::Intact, &prom);
         written.push(("bundle_verify OK", self.env.path(&prom)));
         written
     }
@@ -317,6 +369,12 @@ fn metric_names_in_source() -> BTreeSet<String> {
     names
 }
 
+/// `promtool check metrics` on one textfile: no error and no lint warning.
+fn check_metrics(text: &str, what: &str) {
+    let run = promtool(&["check", "metrics"], text.as_bytes());
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "", ""), "{what}:\n{text}");
+}
+
 #[test]
 fn shipped_rules_pass_promtool_check_rules() {
     if !promtool_available() {
@@ -349,12 +407,7 @@ fn every_textfile_passes_promtool_and_docs_list_exactly_the_families_written() {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|_| panic!("{scenario}: no file {}", path.display()));
         if check_with_promtool {
-            let run = promtool(&["check", "metrics"], text.as_bytes());
-            assert_eq!(
-                (run.code, run.stdout.as_str(), run.stderr.as_str()),
-                (0, "", ""),
-                "{scenario}:\n{text}"
-            );
+            check_metrics(&text, scenario);
         }
         for family in parse_exposition(&text) {
             assert!(
@@ -412,7 +465,29 @@ fn every_textfile_passes_promtool_and_docs_list_exactly_the_families_written() {
     assert_eq!(info.samples[0].0["branch"], "feature/\"x\"\\y");
     assert_eq!(value_of(&read(4), "mmops_make_ready_success"), Some(1.0));
     assert_eq!(value_of(&read(8), "mmops_bundle_verify_success"), Some(0.0));
-    assert_eq!(value_of(&read(9), "mmops_bundle_verify_success"), Some(1.0));
+    assert_eq!(value_of(&read(11), "mmops_bundle_verify_success"), Some(1.0));
+    // Regression: a signed-off MARGINAL release (exit 0) was exported as success 0, which paged
+    // MmopsMakeReadyBlocked; and the GO threshold was --min-score even under scoring.go_at.
+    let thresholds = |index: usize| {
+        let families = read(index);
+        [
+            "mmops_make_ready_success",
+            "mmops_make_ready_signed_off",
+            "mmops_make_ready_readiness_score",
+            "mmops_make_ready_readiness_go_threshold",
+            "mmops_make_ready_readiness_marginal_threshold",
+        ]
+        .map(|name| value_of(&families, name).unwrap_or_else(|| panic!("{}: no {name}", written[index].0)))
+    };
+    assert_eq!(thresholds(4), [1.0, 0.0, 100.0, 100.0, 100.0], "OK under --min-score 100");
+    assert_eq!(thresholds(9), [1.0, 1.0, 85.0, 90.0, 80.0], "OK_SIGNED_OFF under go_at 90, marginal_at 80");
+    assert_eq!(thresholds(5)[..2], [0.0, 0.0], "BLOCKED");
+    // Regression: a zip that is not a zip (truncated) was exit 2 with no textfile, so the last
+    // good verify's success 1 stayed in place.
+    let truncated = read(10);
+    assert_eq!(value_of(&truncated, "mmops_bundle_verify_success"), Some(0.0));
+    // Not a zip, and (cut short) no longer the bytes its sidecar names.
+    assert_eq!(value_of(&truncated, "mmops_bundle_verify_problems"), Some(2.0));
     assert_eq!(value_of(&read(4), "mmops_make_ready_last_run_timestamp_seconds"), Some(3600.0));
     let textfiles: Vec<String> = std::fs::read_dir(lab.env.path("textfiles"))
         .unwrap()
@@ -432,10 +507,23 @@ fn node_exporter_exposes_every_family_without_a_scrape_error() {
     let now = epoch_plus(3600);
     lab.cron(now, false, &lab.prom("mmops_cron.prom"));
     lab.rotate(now, true, &lab.prom("mmops_rotate.prom"));
-    lab.make_ready(now, true, "release/1.4", &lab.prom("mmops_make_ready.prom"));
+    lab.make_ready(now, Release::Blocked, "release/1.4", &lab.prom("mmops_make_ready.prom"));
     lab.edge(epoch_plus(1800), -1.0, 0.0, &lab.prom("mmops_edge_sim.prom"));
     lab.bundle(&lab.prom("mmops_bundle.prom"));
-    lab.verify(now, true, &lab.prom("mmops_bundle_verify.prom"));
+    lab.verify(now, Zip::BadSidecar, &lab.prom("mmops_bundle_verify.prom"));
+    if promtool_available() {
+        for name in [
+            "mmops_cron",
+            "mmops_rotate",
+            "mmops_make_ready",
+            "mmops_edge_sim",
+            "mmops_bundle",
+            "mmops_bundle_verify",
+        ] {
+            let prom = lab.prom(&format!("{name}.prom"));
+            check_metrics(&lab.env.read(&prom), &prom);
+        }
+    }
     let exporter = NodeExporter::start(&lab.env.path("textfiles"));
     let scraped = parse_exposition(&exporter.scrape());
     drop(exporter);
@@ -523,6 +611,7 @@ impl Timeline {
     fn scrape_at(&mut self, at: i64, written: &[&str]) {
         for prom in written {
             self.lab.env.set_mtime(prom, epoch_plus(at));
+            check_metrics(&self.lab.env.read(prom), prom);
         }
         let families: Vec<Family> = parse_exposition(&self.exporter.scrape())
             .into_iter()
@@ -665,10 +754,14 @@ fn alert_rules_fire_and_stay_silent_on_series_real_runs_wrote() {
     .map(|name| lab.prom(name));
     lab.cron(epoch_plus(start), true, &files[0]);
     lab.rotate(epoch_plus(start), false, &files[1]);
-    lab.make_ready(epoch_plus(start), false, "release/1.4", &files[2]);
+    lab.make_ready(epoch_plus(start), Release::Ok, "release/1.4", &files[2]);
     lab.edge(epoch_plus(start), 1.0, 2.0, &files[3]);
-    lab.verify(epoch_plus(start), false, &files[4]);
+    lab.verify(epoch_plus(start), Zip::Intact, &files[4]);
     healthy.scrape_at(start, &files.each_ref().map(String::as_str));
+    // At 40m a MARGINAL release signed off on the release branch: it ships, nobody is paged.
+    let signed_off = 40 * minute;
+    healthy.lab.make_ready(epoch_plus(signed_off), Release::SignedOff, "release/1.4", &files[2]);
+    healthy.scrape_at(signed_off, &[&files[2]]);
     let stale_files: Vec<String> = healthy
         .at(start)
         .iter()
@@ -682,8 +775,10 @@ fn alert_rules_fire_and_stay_silent_on_series_real_runs_wrote() {
     assert_eq!(stale_files.len(), 4, "{stale_files:?}");
     let rotate_dir = [("base_dir", "rot")];
     let end = 27 * hour;
-    let mut at_27h =
-        vec![("MmopsCronSentinelNotRunning", target(&[])), ("MmopsRotateNotRunning", target(&rotate_dir))];
+    // The edge live step's last run was at 20m: over an hour old from 1h20m, firing 15m later.
+    let stopped = vec![("MmopsCronSentinelNotRunning", target(&[])), ("MmopsEdgeSimNotRunning", target(&[]))];
+    let mut at_27h = stopped.clone();
+    at_27h.push(("MmopsRotateNotRunning", target(&rotate_dir)));
     at_27h.extend(stale_files.iter().map(|file| ("MmopsTextfileStale", target(&[("file", file)]))));
     tests.push(promtool_test(
         &healthy,
@@ -692,9 +787,11 @@ fn alert_rules_fire_and_stay_silent_on_series_real_runs_wrote() {
         &[],
         &[
             (30 * minute, vec![]),
+            (signed_off + 5 * minute, vec![]),
             (start + hour - 5 * minute, vec![]),
             (start + hour + 10 * minute, vec![("MmopsCronSentinelNotRunning", target(&[]))]),
-            (start + 26 * hour - 5 * minute, vec![("MmopsCronSentinelNotRunning", target(&[]))]),
+            (start + hour + 20 * minute, stopped.clone()),
+            (start + 26 * hour - 5 * minute, stopped),
             (end, at_27h),
         ],
     ));
@@ -708,8 +805,8 @@ fn alert_rules_fire_and_stay_silent_on_series_real_runs_wrote() {
         .map(|name| lab.prom(name));
     lab.cron(epoch_plus(start), false, &files[0]);
     lab.rotate(epoch_plus(start), true, &files[1]);
-    lab.make_ready(epoch_plus(start), true, "release/1.4", &files[2]);
-    lab.verify(epoch_plus(start), true, &files[3]);
+    lab.make_ready(epoch_plus(start), Release::Blocked, "release/1.4", &files[2]);
+    lab.verify(epoch_plus(start), Zip::BadSidecar, &files[3]);
     failing.scrape_at(start, &files.each_ref().map(String::as_str));
     let recovered = 40 * minute;
     failing.lab.cron(epoch_plus(recovered), true, &files[0]);
@@ -746,7 +843,7 @@ fn alert_rules_fire_and_stay_silent_on_series_real_runs_wrote() {
     // 3. BLOCKED on a feature branch: not a release, no page.
     let mut feature = Timeline::new();
     let prom = feature.lab.prom("mmops_make_ready.prom");
-    feature.lab.make_ready(epoch_plus(start), true, "feature/faster-quotes", &prom);
+    feature.lab.make_ready(epoch_plus(start), Release::Blocked, "feature/faster-quotes", &prom);
     feature.scrape_at(start, &[&prom]);
     // From 2h to 3h another program's broken textfile sits in the folder.
     feature.lab.env.write(FOREIGN, "this is not the text format\n");
@@ -841,6 +938,26 @@ fn alert_rules_fire_and_stay_silent_on_series_real_runs_wrote() {
         &[(fourth + minute, vec![]), (fifth + minute, vec![("MmopsEdgeProfileFlapping", target(&[]))])],
     ));
     drop(flapping);
+
+    // 6. The deployed bundle verifies at 20m; at 1h its zip is found truncated (not a zip at all).
+    //    Regression: that was exit 2 with no textfile, so the good result stayed and nobody knew.
+    let mut damaged = Timeline::new();
+    let prom = damaged.lab.prom("mmops_bundle_verify.prom");
+    damaged.lab.verify(epoch_plus(start), Zip::Intact, &prom);
+    damaged.scrape_at(start, &[&prom]);
+    damaged.lab.verify(epoch_plus(hour), Zip::Truncated, &prom);
+    damaged.scrape_at(hour, &[&prom]);
+    tests.push(promtool_test(
+        &damaged,
+        2 * hour,
+        &rules,
+        &["MmopsCronSentinelAbsent"],
+        &[
+            (hour - minute, vec![]),
+            (hour + minute, vec![("MmopsBundleVerifyFailed", target(&[("bundle", "mm-bot-v1.4.0.zip")]))]),
+        ],
+    ));
+    drop(damaged);
 
     // Every alert of the file is expected to fire somewhere, and to stay silent elsewhere.
     let mut never_fired: BTreeSet<&str> = rules.iter().filter_map(|rule| rule.alert.as_deref()).collect();
@@ -1042,11 +1159,83 @@ fn a_prom_file_that_cannot_be_written_is_exit_2_and_nothing_changes() {
         .stdout_empty()
         .stderr_contains("error: the argument '--dry-run' cannot be used with '--prom-file <PATH>'")
         .run();
+    // Regression: rotate and cron-sentinel skipped these checks. `rotate --prom-file x.txt` exited
+    // 0 writing a file node_exporter ignores; `--prom-file` naming the task list replaced it; a
+    // textfile inside the base dir became an artifact the next rotation counts and deletes.
+    env.write("rot/old", "x");
+    env.set_mtime("rot/old", utc("2025-01-01T00:00:00Z"));
+    env.write("rot/new", "y");
+    let policy = "rules:\n  - {name: all, match: '**', keep: 1}\n";
+    env.write("p.prom", policy);
+    let cron = "tasks:\n  - {name: backup, artifact: backup.json, max_age: 1h}\n";
+    env.write("c.prom", cron);
+    std::os::unix::fs::symlink("rot", env.path("link")).unwrap();
+    for (args, message) in [
+        (
+            vec!["rotate", "--base-dir", "rot", "--keep", "1", "--prom-file", "textfiles/rot.txt"],
+            "mmops: error: --prom-file textfiles/rot.txt: node_exporter's textfile collector reads only files ending in .prom; give the file a .prom name\n",
+        ),
+        (
+            vec![
+                "rotate",
+                "--dry-run",
+                "--base-dir",
+                "rot",
+                "--keep",
+                "1",
+                "--prom-file",
+                "textfiles/rot.txt",
+            ],
+            "mmops: error: --prom-file textfiles/rot.txt: node_exporter's textfile collector reads only files ending in .prom; give the file a .prom name\n",
+        ),
+        (
+            vec!["rotate", "--base-dir", "rot", "--policy", "p.prom", "--prom-file", "./p.prom"],
+            "mmops: error: --prom-file ./p.prom is also the --policy file; give the Prometheus file its own path\n",
+        ),
+        (
+            vec![
+                "rotate",
+                "--base-dir",
+                "rot",
+                "--keep",
+                "1",
+                "--prom-file",
+                "textfiles/../rot/mmops_rotate.prom",
+            ],
+            "mmops: error: --prom-file textfiles/../rot/mmops_rotate.prom is inside --base-dir rot, where the rotation would count it as an artifact and delete it; write it to node_exporter's textfile folder instead; nothing was deleted\n",
+        ),
+        // Through a symlink, into a folder not made yet: still inside the base dir.
+        (
+            vec!["rotate", "--base-dir", "rot", "--keep", "1", "--prom-file", "link/new/m.prom"],
+            "mmops: error: --prom-file link/new/m.prom is inside --base-dir rot, where the rotation would count it as an artifact and delete it; write it to node_exporter's textfile folder instead; nothing was deleted\n",
+        ),
+        (
+            vec!["cron-sentinel", "--config", "c.prom", "--prom-file", "textfiles/cron.txt"],
+            "mmops: error: --prom-file textfiles/cron.txt: node_exporter's textfile collector reads only files ending in .prom; give the file a .prom name\n",
+        ),
+        (
+            vec!["cron-sentinel", "--config", "c.prom", "--prom-file", "textfiles/../c.prom"],
+            "mmops: error: --prom-file textfiles/../c.prom is also the --config file; give the Prometheus file its own path\n",
+        ),
+    ] {
+        env.check(&args).code(2).stdout_empty().stderr_is(message).run();
+        assert!(env.exists("rot/old"), "{args:?}: nothing was deleted");
+        assert_eq!(env.read("p.prom"), policy, "{args:?}");
+        assert_eq!(env.read("c.prom"), cron, "{args:?}");
+    }
     let names: Vec<String> = std::fs::read_dir(env.path("textfiles"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["taken.prom"]);
+    let names: Vec<String> = std::fs::read_dir(env.path("rot"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with(".mmops-rotate.lock"))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(names, ["new", "old"]);
 }
 
 #[test]
@@ -1135,4 +1324,297 @@ fn a_prom_file_naming_another_output_of_the_run_is_refused() {
         )
         .run();
     assert!(!env.exists("out/r.prom"));
+}
+
+/// Regression: re-sending a window with another value replays it from the state before it, so
+/// `policy_applied_count` can go down, and the counter built from it did (1 → 0): Prometheus
+/// reads that as a reset. The counter now counts the switches the bot was told to make.
+#[test]
+fn edge_policy_changes_counter_never_decreases_on_a_resend() {
+    let env = TestEnv::new();
+    let check_with_promtool = promtool_available();
+    let mut counts = Vec::new();
+    for (ts, ema1h, profile) in [
+        ("1800", "-1", "Moderate"),
+        ("3600", "-1", "Moderate"),
+        ("5400", "-1", "Conservative"),
+        // The same window again with a good value: the degrade is undone, the bot switches back.
+        ("5400", "1", "Moderate"),
+        ("5400", "-1", "Conservative"),
+        ("7200", "-1", "Conservative"),
+    ] {
+        env.check([
+            "edge-sim",
+            "--state",
+            "edge.json",
+            "--ts",
+            ts,
+            "--ema1h",
+            ema1h,
+            "--ema24h",
+            "0",
+            "--prom-file",
+            "mmops_edge_sim.prom",
+        ])
+        .code(0)
+        .stdout_contains(&format!("| edge_sim | OK | EDGE_PROFILE={profile} |"))
+        .stderr_empty()
+        .run();
+        let text = env.read("mmops_edge_sim.prom");
+        if check_with_promtool {
+            check_metrics(&text, ts);
+        }
+        counts.push(value_of(&parse_exposition(&text), "mmops_edge_sim_policy_changes_total").unwrap());
+        if counts.len() == 3 {
+            // No re-send has undone a change yet: the state keeps its bytes (no new field).
+            assert!(!env.read("edge.json").contains("profile_switches"), "{}", env.read("edge.json"));
+        }
+    }
+    assert_eq!(counts, [0.0, 0.0, 1.0, 2.0, 3.0, 3.0]);
+    let state: serde_json::Value = serde_json::from_str(&env.read("edge.json")).unwrap();
+    assert_eq!(
+        (state["current"]["policy_applied_count"].as_u64(), state["profile_switches"].as_u64()),
+        (Some(1), Some(3))
+    );
+    // The JSON document carries the same number.
+    let run = env
+        .check([
+            "edge-sim",
+            "--state",
+            "edge.json",
+            "--ts",
+            "9000",
+            "--ema1h",
+            "-1",
+            "--ema24h",
+            "0",
+            "--format",
+            "json",
+        ])
+        .code(0)
+        .stdout_contains("\"profile_switches\": 3,")
+        .stderr_empty()
+        .run();
+    assert_eq!(
+        (run.json()["policy_applied_count"].as_u64(), run.json()["profile_switches"].as_u64()),
+        (Some(1), Some(3))
+    );
+}
+
+/// Every file mmops ships or documents, for the path checks below: README, docs, deploy.
+fn shipped_text_files() -> Vec<PathBuf> {
+    let mut files = vec![Path::new(REPO).join("README.md"), Path::new(REPO).join("CHANGELOG.md")];
+    let mut stack = vec![Path::new(REPO).join("docs"), Path::new(REPO).join("deploy")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|extension| {
+                ["md", "yml", "yaml", "json", "service", "timer"].contains(&extension.to_str().unwrap_or(""))
+            }) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Regression: the units and docs wrote to /var/lib/node_exporter/textfile_collector, but
+/// Debian's prometheus-node-exporter reads /var/lib/prometheus/node-exporter by default, so a
+/// stock install exposed no mmops metric at all. Every absolute `--prom-file` path shipped or
+/// documented is in the folder the installed exporter reads by default, and a unit that
+/// sandboxes its writes (ReadWritePaths) may write there.
+#[test]
+fn shipped_units_and_docs_write_where_debian_node_exporter_reads() {
+    if !node_exporter_available() {
+        return;
+    }
+    let help = std::process::Command::new(NODE_EXPORTER).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned() + &String::from_utf8_lossy(&help.stderr);
+    let default_dir = help
+        .split_once("--collector.textfile.directory=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(dir, _)| dir.to_string())
+        .unwrap_or_else(|| panic!("no textfile directory default in --help:\n{help}"));
+    let mut checked = 0;
+    for file in shipped_text_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let shown = file.strip_prefix(REPO).unwrap().display().to_string();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        for (index, word) in words.iter().enumerate() {
+            let path = match word.strip_prefix("--prom-file") {
+                Some("") => words.get(index + 1).copied().unwrap_or(""),
+                Some(rest) => rest.trim_start_matches('='),
+                None => continue,
+            };
+            let path = path.trim_matches(|c: char| "`'\",;".contains(c));
+            if !path.starts_with('/') {
+                continue;
+            }
+            assert_eq!(
+                Path::new(path).parent().unwrap(),
+                Path::new(&default_dir),
+                "{shown}: --prom-file {path} is not in node_exporter's default textfile folder"
+            );
+            checked += 1;
+        }
+        for line in text.lines().filter(|line| line.starts_with("ReadWritePaths=")) {
+            assert!(
+                line.split_whitespace().any(|dir| dir.trim_start_matches("ReadWritePaths=") == default_dir),
+                "{shown}: {line} does not let the unit write into {default_dir}"
+            );
+        }
+    }
+    assert!(checked >= 5, "only {checked} --prom-file paths found");
+    let alerting = std::fs::read_to_string(Path::new(REPO).join("docs/alerting.md")).unwrap();
+    assert!(alerting.contains(&default_dir), "docs/alerting.md does not name {default_dir}");
+    assert!(
+        alerting.contains("/etc/default/prometheus-node-exporter"),
+        "docs/alerting.md: how to point it elsewhere"
+    );
+}
+
+/// Regression: without the tools, a plain `cargo test` said nothing about the skipped checks (the
+/// harness captured the message and shows captured output only for failures). The test binary
+/// is run again on one test with an empty PATH and without CI: its stderr names the skip.
+#[test]
+fn a_missing_tool_says_it_was_skipped_on_a_plain_cargo_test() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "metrics::shipped_rules_pass_promtool_check_rules", "--test-threads", "1"])
+        .env("PATH", empty.path())
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("test result: ok. 1 passed"), "{stdout}");
+    assert!(
+        stderr.contains("skipped: promtool is not installed (install: apt-get install prometheus)\n"),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // Under CI=true the same missing tool fails the test.
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "metrics::shipped_rules_pass_promtool_check_rules", "--test-threads", "1"])
+        .env("PATH", empty.path())
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "promtool is not installed, and CI=true requires it; install: apt-get install prometheus"
+        ),
+        "{stdout}"
+    );
+}
+
+/// Regression: CHANGELOG.md named `mmops_cron_task_warn` and
+/// `mmops_cron_task_last_due_timestamp_seconds`, which no tool writes. Every full metric name in
+/// README, CHANGELOG, docs and deploy files is one docs/metrics.md lists — except a former name
+/// on the left of a `→` in CHANGELOG's rename entries. File names (`mmops_cron.prom`) and
+/// patterns (`mmops_rotate_*`) are not metric names.
+#[test]
+fn every_metric_name_the_docs_mention_exists() {
+    let documented = documented_metrics();
+    let mut unknown = Vec::new();
+    let mut mentioned = 0;
+    for file in shipped_text_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let shown = file.strip_prefix(REPO).unwrap().display().to_string();
+        for (line_number, line) in text.lines().enumerate() {
+            for (start, _) in line.match_indices("mmops_") {
+                let tail = &line[start..];
+                let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+                let (name, after) = tail.split_at(end);
+                let inside_a_word = line[..start].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+                if inside_a_word
+                    || name.ends_with('_')
+                    || after.starts_with(['.', '*'])
+                    || !prometheus_tool_prefix(name)
+                {
+                    continue;
+                }
+                let renamed_from =
+                    shown == "CHANGELOG.md" && after.trim_start_matches('`').trim_start().starts_with('→');
+                mentioned += 1;
+                if !renamed_from && !documented.contains_key(name) {
+                    unknown.push(format!("{shown}:{}: {name}", line_number + 1));
+                }
+            }
+        }
+    }
+    assert_eq!(unknown, Vec::<String>::new(), "metric names not in docs/metrics.md");
+    assert!(mentioned > 40, "only {mentioned} metric names found");
+}
+
+/// Whether a word starts like a metric of one of mmops's tools (`mmops_<tool>_…`).
+fn prometheus_tool_prefix(name: &str) -> bool {
+    ["bundle_verify", "cron_sentinel", "cron", "make_ready", "edge_sim", "bundle", "rotate"].iter().any(
+        |tool| {
+            name.strip_prefix("mmops_")
+                .and_then(|rest| rest.strip_prefix(tool))
+                .is_some_and(|rest| rest.starts_with('_'))
+        },
+    )
+}
+
+/// Attack on the counter: random windows sent to the real binary, re-sends (30%) and gaps (10%)
+/// included. The counter must equal the number of times the profile the bot was given differs
+/// from the one before — never less, never down. Seeded (`MMOPS_METRICS_SEED` replays).
+#[test]
+fn edge_policy_changes_counter_equals_the_switches_the_bot_saw() {
+    let seed: u64 = std::env::var("MMOPS_METRICS_SEED").ok().and_then(|text| text.parse().ok()).unwrap_or(2);
+    let mut state = seed;
+    let mut next = move |bound: u64| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % bound
+    };
+    let env = TestEnv::new();
+    const TRIALS: usize = 60;
+    let (mut window, mut previous_profile, mut switches, mut last_count) =
+        (1u64, "Moderate".to_string(), 0u64, 0.0);
+    for trial in 0..TRIALS {
+        window += match next(10) {
+            0..=2 => 0,
+            3 => 2,
+            _ => 1,
+        };
+        let ts = (window * 1800).to_string();
+        let ema1h = if next(3) == 0 { "1" } else { "-1" };
+        let ema24h = if next(2) == 0 { "2" } else { "0" };
+        let run = env
+            .check([
+                "edge-sim",
+                "--state",
+                "edge.json",
+                "--ts",
+                &ts,
+                "--ema1h",
+                ema1h,
+                "--ema24h",
+                ema24h,
+                "--prom-file",
+                "e.prom",
+            ])
+            .code(0)
+            .stdout_contains("| edge_sim | OK | EDGE_PROFILE=")
+            .stderr_empty()
+            .run();
+        let profile = run.last_line().trim_end_matches(" |").rsplit('=').next().unwrap().to_string();
+        switches += u64::from(profile != previous_profile);
+        previous_profile = profile;
+        let count =
+            value_of(&parse_exposition(&env.read("e.prom")), "mmops_edge_sim_policy_changes_total").unwrap();
+        assert!(count >= last_count, "seed {seed} trial {trial}: counter went down {last_count} -> {count}");
+        assert_eq!(count, switches as f64, "seed {seed} trial {trial}: counter vs switches the bot saw");
+        last_count = count;
+    }
+    assert!(switches >= 5, "seed {seed}: only {switches} switches in {TRIALS} steps");
+    use std::io::Write as _;
+    let _ =
+        writeln!(std::io::stderr(), "edge counter attack: {TRIALS} steps, {switches} switches (seed {seed})");
 }

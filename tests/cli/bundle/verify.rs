@@ -244,16 +244,36 @@ fn verify_catches_a_renamed_release() {
     );
 }
 
+/// A file that is there but is not a zip (truncated, overwritten) is a failed verification,
+/// exit 1 with the problem named — it used to be exit 2, which left the textfile's last good
+/// result in place. A path that is not a file at all is exit 2 (could not run).
 #[test]
-fn verify_of_a_non_zip_or_missing_file_is_exit_2() {
+fn verify_of_a_non_zip_fails_and_of_a_missing_file_is_exit_2() {
     let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    let good = fs::read(env.path(ZIP)).unwrap();
+    fs::write(env.path(ZIP), &good[..good.len() / 2]).unwrap();
+    let run = verify(&env, &["--no-sidecar"]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [format!("{ZIP} is not a readable zip archive (no end-of-central-directory record)")]
+    );
+    assert_eq!(run.last_line(), VERIFY_FAIL);
+    assert_eq!(run.stderr, "");
+    let run = verify(&env, &["--format", "json"]);
+    run.expect_code(1);
+    let json = run.json();
+    assert_eq!(json["entries"], 0);
+    assert_eq!(json["size"], good.len() / 2);
+    assert_eq!(json["sidecar"], "mismatch");
+    assert_eq!(json["problems"].as_array().unwrap().len(), 2, "{json}");
     env.write(ZIP, "not a zip at all");
-    let run = verify(&env, &[]);
-    run.expect_code(2);
-    assert!(
-        run.stderr.starts_with(&format!("mmops: error: {ZIP} is not a readable zip archive")),
-        "{}",
-        run.stderr
+    let run = verify(&env, &["--no-sidecar"]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [format!("{ZIP} is not a readable zip archive (no end-of-central-directory record)")]
     );
     let run = env.run(["bundle", "verify", "nope.zip"]);
     run.expect_code(2);
