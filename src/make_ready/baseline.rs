@@ -33,6 +33,9 @@ pub(crate) fn from_file(path: &Path) -> Result<Baseline> {
 
 /// Reads `--baseline-tag TAG`: the readiness JSON in the tag's message.
 pub(crate) fn from_tag(tag: &str) -> Result<Baseline> {
+    if !super::git::valid_tag_name(tag)? {
+        bail!("--baseline-tag {tag:?} is not a valid tag name");
+    }
     let message = super::git::tag_message(tag)?;
     let document = from_message(&message).map_err(|why| anyhow::anyhow!("--baseline-tag {tag}: {why}"))?;
     let document = parse(document.as_bytes(), &format!("--baseline-tag {tag}"))?;
@@ -88,14 +91,23 @@ impl Change {
         let limit = self.max_drop?;
         let drop = -self.change;
         (drop > limit).then(|| {
-            format!("{} dropped {drop} since the baseline ({} → {}); {setting} is {limit}", self.name, self.baseline, self.current)
+            format!(
+                "{} dropped {drop} since the baseline ({} → {}); {setting} is {limit}",
+                self.name, self.baseline, self.current
+            )
         })
     }
 }
 
 /// `+5`, `-15`, `0`.
 pub(crate) fn signed(value: f64) -> String {
-    if value > 0.0 { format!("+{value}") } else if value == 0.0 { "0".into() } else { format!("{value}") }
+    if value > 0.0 {
+        format!("+{value}")
+    } else if value == 0.0 {
+        "0".into()
+    } else {
+        format!("{value}")
+    }
 }
 
 /// The current run against the baseline.
@@ -127,7 +139,15 @@ pub(crate) fn compare(baseline: &Baseline, current: &ReadinessDoc, scoring: Opti
             Change::new(name, before, now, scoring.and_then(|s| s.section_max_drop[index]))
         })
         .collect();
-    let weights = |document: &ReadinessDoc| document.scoring.as_ref().map(|scoring| scoring.weights);
+    // A reference-shaped document weighs each section by its maximum (the same as scoring's
+    // default weights), so only truly different weights make the scores incomparable.
+    let weights = |document: &ReadinessDoc| {
+        document
+            .scoring
+            .as_ref()
+            .map(|scoring| scoring.weights.named().map(|(_, weight)| weight))
+            .unwrap_or(SECTION_MAXIMA.map(|(_, maximum)| round6(maximum / 100.0)))
+    };
     let mut drops: Vec<String> = score.excess("scoring.max_drop").into_iter().collect();
     for change in &sections {
         drops.extend(change.excess(&format!("scoring.sections.{}.max_drop", change.name)));
@@ -250,14 +270,19 @@ mod tests {
             ]
         );
         // A rise never blocks, even with max_drop 0.
-        let better = compare(&Baseline { document: document(15.0, 0.0), ..baseline.clone() }, &now, Some(&scoring(Some(0.0), Some(0.0))));
+        let better = compare(
+            &Baseline { document: document(15.0, 0.0), ..baseline.clone() },
+            &now,
+            Some(&scoring(Some(0.0), Some(0.0))),
+        );
         assert!(better.drops.is_empty(), "{:?}", better.drops);
         assert!(compare(&baseline, &document(30.0, 0.0), None).summary().ends_with("; no section changed"));
     }
 
     #[test]
     fn the_readiness_line_is_found_in_a_tag_message() {
-        let message = "mmops make-ready: release candidate v1-rc1\n\nscore: 100\n\nreadiness.json:\n{\"a\":1}\n";
+        let message =
+            "mmops make-ready: release candidate v1-rc1\n\nscore: 100\n\nreadiness.json:\n{\"a\":1}\n";
         assert_eq!(from_message(message).unwrap(), "{\"a\":1}\n");
         assert!(from_message("just a tag\n").unwrap_err().contains("only tags made by make-ready --tag-rc"));
         assert!(from_message("readiness.json:\nnot json\n").unwrap_err().contains("not a JSON object"));

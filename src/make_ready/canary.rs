@@ -29,15 +29,17 @@ pub(crate) fn checklist(facts: &Facts) -> String {
         sections_line(document)
     );
     match &document.sign_off {
-        Some(sign_off) => {
-            text.push_str(&format!("- MARGINAL signed off by {}: {}\n", cell(&sign_off.name), cell(&sign_off.reason)))
-        }
+        Some(sign_off) => text.push_str(&format!(
+            "- MARGINAL signed off by {}: {}\n",
+            cell(&sign_off.name),
+            cell(&sign_off.reason)
+        )),
         None => text.push_str("- sign-off: none needed\n"),
     }
     if facts.bundles.is_empty() {
-        text.push_str(&format!(
-            "- bundle: not built yet; run `mmops bundle` on this tag and record its sha256 here: ________\n"
-        ));
+        text.push_str(
+            "- bundle: not built yet; run `mmops bundle` on this tag and record its sha256 here: ________\n",
+        );
     }
     for bundle in facts.bundles {
         text.push_str(&format!("- bundle: `{}` sha256 `{}`\n", cell(&bundle.file), bundle.sha256));
@@ -77,7 +79,10 @@ pub(crate) fn checklist(facts: &Facts) -> String {
     }
     if !plan.policy.soft.is_empty() {
         let soft: Vec<String> = plan.policy.soft.iter().map(|alert| cell(alert)).collect();
-        text.push_str(&format!("\nSoft gates notify only and do not stop the canary: {}.\n", soft.join(", ")));
+        text.push_str(&format!(
+            "\nSoft gates notify only and do not stop the canary: {}.\n",
+            soft.join(", ")
+        ));
     }
 
     text.push_str("\n## Sign-off\n\n");

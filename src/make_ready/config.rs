@@ -95,7 +95,10 @@ fn check_canary(canary: CanaryFile, origin: &str) -> Result<Vec<Stage>> {
         if let Some(previous) = stages.last()
             && traffic <= previous.traffic
         {
-            bail!("{here}: traffic {traffic} is not above the previous stage's {}; stages only widen", previous.traffic);
+            bail!(
+                "{here}: traffic {traffic} is not above the previous stage's {}; stages only widen",
+                previous.traffic
+            );
         }
         if hold.is_zero() || hold > MAX_HOLD {
             bail!(
@@ -107,7 +110,10 @@ fn check_canary(canary: CanaryFile, origin: &str) -> Result<Vec<Stage>> {
         stages.push(Stage { traffic, hold });
     }
     if stages.last().is_some_and(|stage| stage.traffic != 100) {
-        bail!("{}: canary.stages: the last stage must be traffic 100 (the full rollout)", at(&list.referenced));
+        bail!(
+            "{}: canary.stages: the last stage must be traffic 100 (the full rollout)",
+            at(&list.referenced)
+        );
     }
     Ok(stages)
 }

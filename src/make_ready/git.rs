@@ -134,7 +134,11 @@ pub(crate) fn repository() -> Result<Repository> {
     if !output.status.success() || output.text() != "true" {
         bail!(
             "not a git work tree ({}); --tag-rc tags the repository make-ready runs in: run it in a clone or use -C DIR",
-            if output.stderr.is_empty() { "inside a .git folder or a bare repository".into() } else { output.stderr }
+            if output.stderr.is_empty() {
+                "inside a .git folder or a bare repository".into()
+            } else {
+                output.stderr
+            }
         );
     }
     let head = run(&["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], None)?;
@@ -154,7 +158,8 @@ pub(crate) fn repository() -> Result<Repository> {
 /// Uncommitted changes: modified, staged, deleted and untracked (not ignored) paths, as git
 /// prints them, leaving out this process's own temporary output files.
 pub(crate) fn uncommitted_changes() -> Result<Vec<String>> {
-    let output = text_raw(&["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules=none"])?;
+    let output =
+        text_raw(&["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules=none"])?;
     let own = format!("{}{}-", crate::atomic_write::TEMP_PREFIX, std::process::id());
     let mut entries = output.split(|byte| *byte == 0).filter(|entry| !entry.is_empty());
     let mut changes = Vec::new();
@@ -222,10 +227,15 @@ pub(crate) fn tag_message(name: &str) -> Result<String> {
     let reference = format!("refs/tags/{name}");
     let kind = run(&["cat-file", "-t", &reference], None)?;
     if !kind.status.success() {
-        bail!("no tag {name:?} in this repository (git tag --list shows the tags; fetch them with git fetch --tags)");
+        bail!(
+            "no tag {name:?} in this repository (git tag --list shows the tags; fetch them with git fetch --tags)"
+        );
     }
     if kind.text() != "tag" {
-        bail!("tag {name:?} is a lightweight tag ({}): it has no message to read a readiness JSON from", kind.text());
+        bail!(
+            "tag {name:?} is a lightweight tag ({}): it has no message to read a readiness JSON from",
+            kind.text()
+        );
     }
     let object = text_raw(&["cat-file", "-p", &reference])?;
     let object = String::from_utf8(object).map_err(|_| anyhow!("tag {name:?}: its message is not UTF-8"))?;

@@ -418,9 +418,9 @@ fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
         (None, Some(tag)) => Some(baseline::from_tag(tag)?),
         (None, None) => None,
     };
-    let drop_rules = scoring
-        .as_ref()
-        .is_some_and(|scoring| scoring.max_drop.is_some() || scoring.section_max_drop.iter().any(Option::is_some));
+    let drop_rules = scoring.as_ref().is_some_and(|scoring| {
+        scoring.max_drop.is_some() || scoring.section_max_drop.iter().any(Option::is_some)
+    });
     if drop_rules && baseline.is_none() {
         context.printer.warn(format!(
             "{} sets max_drop but no --baseline or --baseline-tag was given: nothing to compare with",
@@ -492,7 +492,15 @@ fn score_readiness(args: &MakeReadyArgs, plan: &Plan, context: &Context) -> Resu
     let utc = crate::clock::format_utc(context.now);
     let record = plan.scoring.as_ref().map(|scoring| readiness::record(scoring, args.min_score));
     let judge = |reasons: Vec<String>| {
-        readiness::judge(&evidence.days, reasons, record.clone(), args.min_score, plan.sign_off.clone(), &utc, version)
+        readiness::judge(
+            &evidence.days,
+            reasons,
+            record.clone(),
+            args.min_score,
+            plan.sign_off.clone(),
+            &utc,
+            version,
+        )
     };
     let mut judged = judge(hold_reasons.clone());
     let comparison = plan

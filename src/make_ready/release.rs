@@ -54,7 +54,9 @@ pub(crate) fn plan(
     refuse_changes(&git::uncommitted_changes()?, "the work tree has uncommitted changes")?;
     let prefix = format!("v{version}-rc");
     if !git::valid_tag_name(&format!("{prefix}1"))? {
-        bail!("VERSION {version:?} cannot name a git tag (v{version}-rc1 is not a valid tag name); fix VERSION");
+        bail!(
+            "VERSION {version:?} cannot name a git tag (v{version}-rc1 is not a valid tag name); fix VERSION"
+        );
     }
     let existing = rc_tags(&git::tags()?, version);
     let number = next_number(&existing, version);
@@ -83,7 +85,10 @@ fn refuse_changes(changes: &[String], what: &str) -> Result<()> {
     if more > 0 {
         shown.push(&more_text);
     }
-    bail!("{what} ({}); commit or stash them first: an RC tag names a commit, not a work tree", shown.join(", "))
+    bail!(
+        "{what} ({}); commit or stash them first: an RC tag names a commit, not a work tree",
+        shown.join(", ")
+    )
 }
 
 /// The tags `v<VERSION>-rc<digits>`, sorted.
@@ -201,7 +206,9 @@ fn hash_bundle(path: &Path, name: &str) -> Result<Bundle> {
     }
     let sha256: String = hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect();
     let sidecar = path.with_file_name(format!("{name}.sha256"));
-    if let Ok(text) = crate::limits::read_string_limited(&sidecar, crate::limits::SIDECAR_MAX, "bundle sidecar") {
+    if let Ok(text) =
+        crate::limits::read_string_limited(&sidecar, crate::limits::SIDECAR_MAX, "bundle sidecar")
+    {
         let recorded = text.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
         if recorded != sha256 {
             bail!(
@@ -260,7 +267,9 @@ pub(crate) fn message(facts: &Facts) -> String {
         sections_line(document)
     );
     match &document.sign_off {
-        Some(sign_off) => text.push_str(&format!("sign-off: {}: {}\n", one(&sign_off.name), one(&sign_off.reason))),
+        Some(sign_off) => {
+            text.push_str(&format!("sign-off: {}: {}\n", one(&sign_off.name), one(&sign_off.reason)))
+        }
         None => text.push_str("sign-off: none\n"),
     }
     if let Some(comparison) = facts.baseline {
@@ -310,7 +319,17 @@ mod tests {
 
     #[test]
     fn rc_numbers_follow_the_highest_existing_tag_of_this_version_only() {
-        let tags = names(&["v1.4.0-rc1", "v1.4.0-rc10", "v1.4.0-rc9", "v1.4.0", "v1.4.0-rc2x", "v1.4.0-rc", "v1.4.00-rc50", "v1.4.0-rc3/x", "v2.0.0-rc7"]);
+        let tags = names(&[
+            "v1.4.0-rc1",
+            "v1.4.0-rc10",
+            "v1.4.0-rc9",
+            "v1.4.0",
+            "v1.4.0-rc2x",
+            "v1.4.0-rc",
+            "v1.4.00-rc50",
+            "v1.4.0-rc3/x",
+            "v2.0.0-rc7",
+        ]);
         let existing = rc_tags(&tags, "1.4.0");
         assert_eq!(existing, ["v1.4.0-rc1", "v1.4.0-rc10", "v1.4.0-rc9"]);
         assert_eq!(next_number(&existing, "1.4.0"), 11);

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::baseline::Comparison;
 use super::pre_live::{StepResult, StepStatus};
-use super::release::ReleaseTag;
 use super::readiness::{ReadinessDoc, SECTION_MAXIMA, SignOff};
+use super::release::ReleaseTag;
 use super::reports;
 use crate::outcome::Verdict;
 use crate::output::{Marker, Report, Style};
@@ -280,18 +280,19 @@ impl Report for MakeReadyReport {
             writeln!(out, "| outputs | {} | {partial} |", paint("PARTIAL"))?;
         }
         if let Some(release) = &self.release {
-            write_release(out, release, style)?;
+            write_release(out, release, self.partial.is_none(), style)?;
         }
         Ok(())
     }
 }
 
 /// The `release_tag` row (before the final marker) and, for a dry run, the message.
-fn write_release(out: &mut dyn Write, release: &ReleaseTag, style: &Style) -> io::Result<()> {
+fn write_release(out: &mut dyn Write, release: &ReleaseTag, written: bool, style: &Style) -> io::Result<()> {
     let name = release.tag.as_deref().unwrap_or("NONE");
     match release.status {
         "TAGGED" => {
-            if let Some(checklist) = &release.checklist {
+            // After a PARTIAL the outputs row says what is in place; the checklist may not be.
+            if let Some(checklist) = release.checklist.as_ref().filter(|_| written) {
                 writeln!(out, "canary checklist: {checklist}")?;
             }
             writeln!(out, "| release_tag | {} | RELEASE_TAG={name} |", style.good("OK"))
@@ -305,7 +306,11 @@ fn write_release(out: &mut dyn Write, release: &ReleaseTag, style: &Style) -> io
         }
         _ => {
             writeln!(out, "| release_tag | {} | RELEASE_TAG=NONE |", style.bad("FAIL"))?;
-            writeln!(out, "    {}", style.dim("> not tagged: the release is not ready (MAKE_READY is not OK)"))
+            writeln!(
+                out,
+                "    {}",
+                style.dim("> not tagged: the release is not ready (MAKE_READY is not OK)")
+            )
         }
     }
 }
