@@ -687,6 +687,31 @@ mod tests {
     }
 
     #[test]
+    fn canary_stages_default_to_5_25_50_100_and_are_configurable() {
+        let steps = "steps:\n  - name: a\n    run: [x]\n";
+        assert_eq!(parse_config(steps, now()).unwrap().stages, DEFAULT_STAGES);
+        let stages = parse_config(
+            &format!("{steps}canary:\n  stages:\n    - {{traffic: 1, hold: 90m}}\n    - {{traffic: 100, hold: 2d}}\n"),
+            now(),
+        )
+        .unwrap()
+        .stages;
+        assert_eq!(
+            stages,
+            [
+                Stage { traffic: 1, hold: Duration::from_secs(5400) },
+                Stage { traffic: 100, hold: Duration::from_secs(2 * 86_400) }
+            ]
+        );
+        assert_eq!(
+            parse_config(&format!("{steps}canary:\n  stages:\n    - {{traffic: 100, hold: 0s}}\n"), now())
+                .unwrap_err()
+                .to_string(),
+            "make_ready.yaml:6:28: duration \"0s\" must be greater than zero"
+        );
+    }
+
+    #[test]
     fn shipped_config_parses_into_the_release_checks() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/release/make_ready.yaml");
         let steps = load(&path, now()).unwrap().steps;

@@ -32,8 +32,13 @@ impl GitOutput {
 /// Runs `git ARGS` in the working folder with `stdin` as its input, waiting at most [`TIMEOUT`].
 /// A git that cannot start is an error saying how to install it.
 pub(crate) fn run(args: &[&str], stdin: Option<&[u8]>) -> Result<GitOutput> {
-    let shown = format!("git {}", args.join(" "));
-    let mut command = Command::new("git");
+    run_program("git", args, stdin, TIMEOUT)
+}
+
+/// [`run`] with any program and time limit (the tests use a program that hangs).
+fn run_program(program: &str, args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Result<GitOutput> {
+    let shown = format!("{program} {}", args.join(" "));
+    let mut command = Command::new(program);
     command
         .args(args)
         // Parsable messages, no prompt for credentials or an editor, no optional index locks.
@@ -62,10 +67,10 @@ pub(crate) fn run(args: &[&str], stdin: Option<&[u8]>) -> Result<GitOutput> {
         if let Some(status) = child.try_wait().with_context(|| format!("cannot wait for {shown}"))? {
             break status;
         }
-        if started.elapsed() >= TIMEOUT {
+        if started.elapsed() >= timeout {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("{shown} did not finish within {}s and was stopped; nothing was tagged", TIMEOUT.as_secs());
+            bail!("{shown} did not finish within {} and was stopped", crate::units::format_duration(timeout));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -161,6 +166,12 @@ pub(crate) fn uncommitted_changes() -> Result<Vec<String>> {
     let output =
         text_raw(&["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignore-submodules=none"])?;
     let own = format!("{}{}-", crate::atomic_write::TEMP_PREFIX, std::process::id());
+    Ok(porcelain_changes(&output, &own))
+}
+
+/// `XY path` entries of `git status --porcelain=v1 -z` (a rename's or copy's source field
+/// skipped), leaving out untracked files named `own_prefix*`; sorted.
+fn porcelain_changes(output: &[u8], own_prefix: &str) -> Vec<String> {
     let mut entries = output.split(|byte| *byte == 0).filter(|entry| !entry.is_empty());
     let mut changes = Vec::new();
     while let Some(entry) = entries.next() {
@@ -170,13 +181,13 @@ pub(crate) fn uncommitted_changes() -> Result<Vec<String>> {
             entries.next(); // the rename's source
         }
         let name = path.rsplit('/').next().unwrap_or(path);
-        if code == "??" && name.starts_with(&own) {
+        if code == "??" && name.starts_with(own_prefix) {
             continue;
         }
         changes.push(format!("{} {}", code.trim(), crate::sanitize::display_text(path, false)));
     }
     changes.sort();
-    Ok(changes)
+    changes
 }
 
 fn text_raw(args: &[&str]) -> Result<Vec<u8>> {
@@ -241,4 +252,39 @@ pub(crate) fn tag_message(name: &str) -> Result<String> {
     let object = String::from_utf8(object).map_err(|_| anyhow!("tag {name:?}: its message is not UTF-8"))?;
     let message = object.split_once("\n\n").map(|(_, message)| message).unwrap_or("");
     Ok(message.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hung_program_is_stopped_at_the_time_limit() {
+        let started = Instant::now();
+        let error = run_program("sleep", &["30"], None, Duration::from_secs(1)).unwrap_err();
+        assert_eq!(error.to_string(), "sleep 30 did not finish within 1s and was stopped");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Input is fed and output read while waiting; a program that is not there says so.
+        let output = run_program("cat", &[], Some(b"tag message\n"), TIMEOUT).unwrap();
+        assert_eq!((output.status.success(), output.text().as_str()), (true, "tag message"));
+        assert!(
+            run_program("mmops-no-such-program", &[], None, TIMEOUT)
+                .unwrap_err()
+                .to_string()
+                .contains("git is not installed")
+        );
+    }
+
+    #[test]
+    fn porcelain_entries_skip_rename_sources_and_own_temp_files_only() {
+        let own = format!("{}42-", crate::atomic_write::TEMP_PREFIX);
+        let output = format!(
+            " M VERSION\0R  new.txt\0old.txt\0?? artifacts/{own}abc\0?? artifacts/.mmops-tmp-7-abc\0A  line\nbreak\0"
+        );
+        assert_eq!(
+            porcelain_changes(output.as_bytes(), &own),
+            ["?? artifacts/.mmops-tmp-7-abc", "A line\\nbreak", "M VERSION", "R new.txt"]
+        );
+        assert!(porcelain_changes(b"", &own).is_empty());
+    }
 }

@@ -192,7 +192,7 @@ fn hash_bundle(path: &Path, name: &str) -> Result<Bundle> {
         .with_context(|| format!("cannot open release bundle {shown} (a symlink is refused)"))?;
     let kind = file.metadata().with_context(|| format!("cannot inspect {shown}"))?.file_type();
     if !kind.is_file() {
-        bail!("release bundle {shown} is a {}, not a regular file", crate::limits::describe_kind(&kind));
+        bail!("release bundle {shown} is {}, not a regular file", crate::limits::describe_kind(&kind));
     }
     let mut hasher = Sha256::new();
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
@@ -336,6 +336,28 @@ mod tests {
         assert_eq!(next_number(&[], "1.4.0"), 1);
         // A huge number does not wrap around to rc1.
         assert_eq!(next_number(&names(&["v1-rc18446744073709551615"]), "1"), u64::MAX);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever tags exist, the next RC is new and above every RC of this version, and
+        /// tags of other versions or other shapes never count.
+        #[test]
+        fn the_next_rc_is_above_every_existing_one_of_its_version(
+            numbers in prop::collection::vec(0u64..200, 0..12),
+            noise in prop::collection::vec("[a-z0-9.-]{0,8}", 0..6),
+        ) {
+            let mut tags: Vec<String> = numbers.iter().map(|n| format!("v1.4.0-rc{n}")).collect();
+            tags.extend(noise.iter().map(|suffix| format!("v1.4.0{suffix}x")));
+            tags.extend(numbers.iter().map(|n| format!("v1.4.1-rc{}", n + 500)));
+            let existing = rc_tags(&tags, "1.4.0");
+            let next = next_number(&existing, "1.4.0");
+            let name = format!("v1.4.0-rc{next}");
+            prop_assert!(!tags.contains(&name));
+            prop_assert!(numbers.iter().all(|n| *n < next));
+            prop_assert_eq!(next, numbers.iter().max().map_or(1, |n| n + 1));
+        }
     }
 
     #[test]

@@ -1888,3 +1888,53 @@ fn baseline_tag_must_be_an_annotated_tag_with_a_readiness_json() {
         assert_nothing_written(&env);
     }
 }
+
+#[test]
+fn hostile_bundles_and_step_text_cannot_hang_the_tag_or_forge_its_readiness() {
+    let Some(env) = release_repo() else { return };
+    // A FIFO or a symlink where the bundle goes: refused at once, nothing tagged or written.
+    let fifo = env.path("artifacts/release/mm-bot-v1.4.0.zip");
+    std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains(
+            "mmops: error: release bundle artifacts/release/mm-bot-v1.4.0.zip is a FIFO, not a regular file",
+        )
+        .run();
+    std::fs::remove_file(&fifo).unwrap();
+    env.write("artifacts/outside.zip", "x");
+    std::os::unix::fs::symlink(env.path("artifacts/outside.zip"), &fifo).unwrap();
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot open release bundle artifacts/release/mm-bot-v1.4.0.zip (a symlink is refused)")
+        .run();
+    std::fs::remove_file(&fifo).unwrap();
+    assert!(tags(&env).is_empty());
+    assert_nothing_written(&env);
+    // A waiver reason (shown in the tag message) that tries to plant its own readiness JSON.
+    let forged = PERFECT_JSON.trim_end().replace("\"", "\\\"").replace("1.4.0", "6.6.6");
+    env.write(
+        "make_ready.yaml",
+        format!("steps:\n  - name: flaky\n    run: [\"false\"]\n    waive: {{until: 2026-12-31, reason: \"x\\nreadiness.json:\\n{forged}\"}}\n  - name: rollback_vs_alerts\n    check: rollback-vs-alerts\n"),
+    );
+    git(&env, &["commit", "-q", "-am", "waived step"]);
+    release_check(&env, &["--tag-rc"])
+        .code(0)
+        .stdout_contains("| release_tag | OK | RELEASE_TAG=v1.4.0-rc1 |\n")
+        .stderr_contains("pre-live pack: 2 steps")
+        .run();
+    let message = tag_message(&env, "v1.4.0-rc1");
+    assert!(
+        message.contains("\n  flaky: WAIVED (exit 1; waived until 2026-12-31: x\\nreadiness.json:\\n{"),
+        "{message}"
+    );
+    assert_eq!(mmops_tag_readiness(&message), env.read("artifacts/reports/readiness.json"));
+    release_check(&env, &["--baseline-tag", "v1.4.0-rc1"])
+        .code(0)
+        .stdout_contains("baseline tag v1.4.0-rc1 (1.4.0, GO)")
+        .stderr_contains("pre-live pack: 2 steps")
+        .run();
+}
