@@ -152,6 +152,11 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         let (release, checklist) = release_for(&report, &plan, &written, args, context)?;
         if let (Some(tag_plan), Some(checklist), Some(message)) = (&plan.tag, checklist, &release.message) {
             outputs.prepare_into(Path::new(release::CHECKLIST), "canary checklist", checklist.as_bytes())?;
+            // The last moment to stop with nothing changed: an interrupt before it never tags.
+            if watch.requested() {
+                let pack = report.pre_live_pack.take();
+                return printer.emit(&MakeReadyReport::interrupted(std::mem::take(&mut report.steps), pack));
+            }
             release::recheck(tag_plan)?;
             match git::create_annotated_tag(&tag_plan.name, &tag_plan.commit, message) {
                 Ok(()) => done.push(format!("tag {}", tag_plan.name)),

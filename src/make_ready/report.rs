@@ -191,10 +191,20 @@ impl MakeReadyReport {
         }
         if let Some(detail) = &self.readiness_detail {
             text.push_str(&format!(
-                "| **readiness** | **{}** | | {} |\n\n",
+                "| **readiness** | **{}** | | {} |\n",
                 detail.status,
                 detail.summary().replace('|', "\\|")
             ));
+        }
+        if let Some(release) = &self.release {
+            text.push_str(&format!(
+                "| **release_tag** | **{}** | | {} |\n",
+                release.status,
+                release.tag.as_deref().unwrap_or("not tagged")
+            ));
+        }
+        if self.readiness_detail.is_some() || self.release.is_some() {
+            text.push('\n');
         }
         text
     }
