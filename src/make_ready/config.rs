@@ -316,10 +316,21 @@ struct StepFile {
     waive: Option<WaiverFile>,
     #[serde(default)]
     retries: Option<Spanned<u32>>,
-    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
-    retry_delay: Option<Duration>,
+    #[serde(default)]
+    retry_delay: Option<Spanned<ConfigDuration>>,
     #[serde(default)]
     report_only: Option<Spanned<StrictBool>>,
+}
+
+/// A duration as config files write it (`10ms`, `5s`), in a form `Spanned` can wrap so a bad
+/// value's message carries its line and column.
+#[derive(Debug, Clone, Copy)]
+struct ConfigDuration(Duration);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ConfigDuration, D::Error> {
+        units::deserialize_duration(deserializer).map(ConfigDuration)
+    }
 }
 
 /// `true` or `false` only: serde-saphyr would read `"yes"`, `"no"` or `off` as booleans.
@@ -526,13 +537,19 @@ fn plan(file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result<Vec<Step>>
             Some(retries) => retries.value,
             None => 0,
         };
-        if step.retry_delay.is_some() && retries == 0 {
-            bail!("{at}: retry_delay needs retries: N (N ≥ 1)");
-        }
-        let retry_delay = step.retry_delay.unwrap_or(DEFAULT_RETRY_DELAY);
-        if retry_delay > MAX_RETRY_DELAY {
-            bail!("{at}: retry_delay is longer than {}", units::format_duration(MAX_RETRY_DELAY));
-        }
+        let retry_delay = match &step.retry_delay {
+            Some(delay) if retries == 0 => {
+                bail!("{}: retry_delay needs retries: N (N ≥ 1)", located(&delay.referenced))
+            }
+            Some(delay) if delay.value.0 > MAX_RETRY_DELAY => bail!(
+                "{}: retry_delay {} is longer than {}",
+                located(&delay.referenced),
+                units::format_duration(delay.value.0),
+                units::format_duration(MAX_RETRY_DELAY)
+            ),
+            Some(delay) => delay.value.0,
+            None => DEFAULT_RETRY_DELAY,
+        };
         let report_only = step.report_only.as_ref().is_some_and(|flag| flag.value.0);
         if let (Some(flag), true) = (&step.report_only, waiver.is_some()) {
             bail!(
@@ -669,7 +686,11 @@ mod tests {
         );
         assert_eq!(
             error("steps:\n  - name: a\n    run: [x]\n    retry_delay: 1s\n"),
-            "make_ready.yaml: steps[0] (a): retry_delay needs retries: N (N ≥ 1)"
+            "make_ready.yaml:4:18: steps[0] (a): retry_delay needs retries: N (N ≥ 1)"
+        );
+        assert_eq!(
+            error("steps:\n  - name: a\n    run: [x]\n    retries: 1\n    retry_delay: 6m\n"),
+            "make_ready.yaml:5:18: steps[0] (a): retry_delay 6m is longer than 5m"
         );
         assert_eq!(
             error(
