@@ -1938,3 +1938,106 @@ fn hostile_bundles_and_step_text_cannot_hang_the_tag_or_forge_its_readiness() {
         .stderr_contains("pre-live pack: 2 steps")
         .run();
 }
+
+#[test]
+fn a_tag_created_in_the_last_moment_before_git_tag_is_refused_by_git_and_reported() {
+    let Some(env) = release_repo() else { return };
+    // The narrowest race: another process creates the tag after make-ready's last check, just
+    // before its `git tag` runs. A wrapper in front of the real git does exactly that, so the
+    // real git is the one refusing.
+    let real = String::from_utf8(
+        std::process::Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    env.write(
+        "wrapper/git",
+        format!("#!/bin/sh\nif [ \"$1\" = tag ] && [ \"$2\" = --annotate ]; then {real} tag \"$5\" \"$6\"; fi\nexec {real} \"$@\"\n"),
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(env.path("wrapper/git"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.write(".git/info/exclude", "/wrapper\n");
+    let path = format!("{}:{}", env.path("wrapper").display(), std::env::var("PATH").unwrap());
+    release_check(&env, &["--tag-rc"])
+        .env("PATH", &path)
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: tag v1.4.0-rc1 appeared between the check and the create (git: fatal: tag 'v1.4.0-rc1' already exists); nothing tagged, nothing written: run make-ready again\n")
+        .run();
+    assert_eq!(tags(&env), ["v1.4.0-rc1"]);
+    assert_eq!(
+        git(&env, &["cat-file", "-t", "v1.4.0-rc1"]).trim(),
+        "commit",
+        "the other process's tag is untouched"
+    );
+    assert_nothing_written(&env);
+}
+
+#[test]
+fn concurrent_tag_rc_runs_never_share_or_skip_a_number() {
+    let Some(env) = release_repo() else { return };
+    // Seeded: MMOPS_RACE_SEED replays a failing run.
+    let seed: u64 =
+        std::env::var("MMOPS_RACE_SEED").ok().and_then(|text| text.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        });
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (rounds, runners) = (4, 3);
+    let mut tagged = 0;
+    for _ in 0..rounds {
+        let children: Vec<_> = (0..runners)
+            .map(|_| {
+                let delay_ms = next() % 40;
+                let mut command = env.command();
+                command
+                    .args(["make-ready", "--config", "make_ready.yaml", "--tag-rc", "--quiet"])
+                    .env("CI_FAKE_UTC", NOW)
+                    .envs(GIT_ENV)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+                command.spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            let (stdout, stderr) =
+                (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            match output.status.code() {
+                Some(0) => {
+                    tagged += 1;
+                    assert_eq!(stdout, "", "seed {seed}: --quiet is silent when all is well");
+                }
+                Some(2) => assert!(
+                    stderr.contains("appeared while make-ready ran")
+                        || stderr.contains("appeared between the check and the create"),
+                    "seed {seed}: {stderr}"
+                ),
+                other => panic!("seed {seed}: exit {other:?}\n{stdout}\n{stderr}"),
+            }
+        }
+    }
+    // Every success is one tag, numbered without gaps or repeats, each with a readable message.
+    let expected: Vec<String> = (1..=tagged).map(|n| format!("v1.4.0-rc{n}")).collect();
+    let mut found = tags(&env);
+    found.sort_by_key(|tag| tag.trim_start_matches("v1.4.0-rc").parse::<u32>().unwrap());
+    assert_eq!(found, expected, "seed {seed}");
+    assert!(tagged >= rounds, "seed {seed}: each round tags at least once");
+    for tag in &found {
+        ReadinessDoc::parse(mmops_tag_readiness(&tag_message(&env, tag)).as_bytes()).unwrap();
+    }
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "concurrent --tag-rc: seed {seed}, {} trials ({rounds} rounds of {runners}), {tagged} tags",
+            rounds * runners
+        );
+    }
+}
