@@ -6,6 +6,11 @@
 //! bad config is exit 2 with nothing run; then run the pack and score; then prepare every output
 //! (readiness JSON and Markdown, JUnit) as a temporary file and commit them all at the end, so
 //! exit 2 still means nothing changed. A failure after the first commit is PARTIAL (exit 1).
+//!
+//! `--tag-rc` (`release.rs`) fits the same order: its checks (git, a clean tree, the next
+//! `v<VERSION>-rc<N>`, the canary's triggers) are part of the plan; the tag is created after
+//! every output, the canary checklist included, is prepared and before the first is committed,
+//! so the tag is the run's first irreversible step and a failure after it is PARTIAL naming it.
 
 mod baseline;
 mod canary;
