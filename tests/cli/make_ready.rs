@@ -2041,3 +2041,32 @@ fn concurrent_tag_rc_runs_never_share_or_skip_a_number() {
         );
     }
 }
+
+#[test]
+fn the_tag_is_in_the_json_report_and_the_github_summary() {
+    let Some(env) = release_repo() else { return };
+    let run = release_check(&env, &["--tag-rc", "--format", "json"])
+        .env("GITHUB_STEP_SUMMARY", "summary.md")
+        .code(0)
+        .stdout_contains("\"marker\": \"MAKE_READY=OK\"")
+        .stderr_empty()
+        .run();
+    let release = &run.json()["release"];
+    let head = git(&env, &["rev-parse", "HEAD"]).trim().to_string();
+    assert_eq!(
+        (release["status"].as_str(), release["tag"].as_str(), release["commit"].as_str()),
+        (Some("TAGGED"), Some("v1.4.0-rc1"), Some(head.as_str()))
+    );
+    assert_eq!(release["checklist"], "artifacts/release/CANARY_CHECKLIST.md");
+    assert_eq!(release["message"].as_str().unwrap(), tag_message(&env, "v1.4.0-rc1"));
+    assert_eq!(release["bundles"], serde_json::json!([]));
+    let summary = env.read("summary.md");
+    assert!(summary.contains("| **release_tag** | **TAGGED** | | v1.4.0-rc1 |\n\n"), "{summary}");
+    // The summary file is outside the ignored artifacts/: it made the tree dirty, so the next
+    // run refuses, naming it.
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("the work tree has uncommitted changes (?? summary.md)")
+        .run();
+}
