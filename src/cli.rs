@@ -470,6 +470,26 @@ pub struct MakeReadyArgs {
     /// readiness JSON and Markdown; the marker becomes MAKE_READY=OK_SIGNED_OFF.
     #[arg(long, value_name = "NAME: REASON", conflicts_with = "validate")]
     pub sign_off: Option<String>,
+
+    /// Compare with a previous readiness JSON: each section's change is shown, and the
+    /// scoring: max_drop settings block a release that got worse by more.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["validate", "baseline_tag"])]
+    pub baseline: Option<PathBuf>,
+
+    /// Like --baseline, with the readiness JSON recorded in the message of an RC tag made by
+    /// --tag-rc (e.g. the last release's v1.3.0-rc2).
+    #[arg(long, value_name = "TAG", conflicts_with = "validate")]
+    pub baseline_tag: Option<String>,
+
+    /// After MAKE_READY=OK (or OK_SIGNED_OFF) in a clean git work tree: create the annotated
+    /// tag v<VERSION>-rc<N> on HEAD holding the KPI summary and the readiness JSON, and write
+    /// artifacts/release/CANARY_CHECKLIST.md. Never pushes.
+    #[arg(long, conflicts_with_all = ["validate", "skip_pre_live"])]
+    pub tag_rc: bool,
+
+    /// With --tag-rc: print the tag name and message it would create; write nothing.
+    #[arg(long, requires = "tag_rc")]
+    pub dry_run: bool,
 }
 
 /// The command line as completion scripts and man pages describe it.

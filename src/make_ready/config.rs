@@ -34,6 +34,88 @@ struct ConfigFile {
     waiver_horizon: Option<Duration>,
     #[serde(default)]
     scoring: Option<Spanned<ScoringFile>>,
+    #[serde(default)]
+    canary: Option<CanaryFile>,
+}
+
+/// `canary:`: the rollout plan `--tag-rc` writes into CANARY_CHECKLIST.md.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CanaryFile {
+    stages: Spanned<Vec<Spanned<StageFile>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageFile {
+    traffic: u32,
+    #[serde(deserialize_with = "units::deserialize_duration")]
+    hold: Duration,
+}
+
+/// One canary stage: the share of traffic on the candidate, and how long it must hold there
+/// with no rollback trigger firing before the next stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stage {
+    /// Percent of traffic, 1..=100.
+    pub traffic: u32,
+    pub hold: Duration,
+}
+
+/// The default rollout: 5 % → 25 % → 50 % → 100 %, each held long enough for the soak alerts'
+/// `for:` windows (up to 30m) to fire twice, the last a day of full traffic.
+pub(crate) const DEFAULT_STAGES: [Stage; 4] = [
+    Stage { traffic: 5, hold: Duration::from_secs(3600) },
+    Stage { traffic: 25, hold: Duration::from_secs(2 * 3600) },
+    Stage { traffic: 50, hold: Duration::from_secs(4 * 3600) },
+    Stage { traffic: 100, hold: Duration::from_secs(24 * 3600) },
+];
+
+/// Most canary stages, and the longest hold of one.
+const MAX_STAGES: usize = 10;
+const MAX_HOLD: Duration = Duration::from_secs(14 * 86_400);
+
+fn check_canary(canary: CanaryFile, origin: &str) -> Result<Vec<Stage>> {
+    let at =
+        |location: &serde_saphyr::Location| format!("{origin}:{}:{}", location.line(), location.column());
+    let list = canary.stages;
+    if list.value.is_empty() || list.value.len() > MAX_STAGES {
+        bail!(
+            "{}: canary.stages: give 1 to {MAX_STAGES} stages, the last at traffic 100",
+            at(&list.referenced)
+        );
+    }
+    let mut stages: Vec<Stage> = Vec::new();
+    for (index, stage) in list.value.iter().enumerate() {
+        let here = format!("{}: canary.stages[{index}]", at(&stage.referenced));
+        let (traffic, hold) = (stage.value.traffic, stage.value.hold);
+        if !(1..=100).contains(&traffic) {
+            bail!("{here}: traffic {traffic} is outside 1..100 (percent of traffic on the candidate)");
+        }
+        if let Some(previous) = stages.last()
+            && traffic <= previous.traffic
+        {
+            bail!(
+                "{here}: traffic {traffic} is not above the previous stage's {}; stages only widen",
+                previous.traffic
+            );
+        }
+        if hold.is_zero() || hold > MAX_HOLD {
+            bail!(
+                "{here}: hold {} must be more than 0 and at most {}",
+                units::format_duration(hold),
+                units::format_duration(MAX_HOLD)
+            );
+        }
+        stages.push(Stage { traffic, hold });
+    }
+    if stages.last().is_some_and(|stage| stage.traffic != 100) {
+        bail!(
+            "{}: canary.stages: the last stage must be traffic 100 (the full rollout)",
+            at(&list.referenced)
+        );
+    }
+    Ok(stages)
 }
 
 /// `scoring:`: opt-in rules over the same six sections. Absent = the reference formula.
@@ -46,6 +128,9 @@ struct ScoringFile {
     marginal_at: Option<Spanned<f64>>,
     #[serde(default)]
     min_reports: Option<Spanned<u32>>,
+    /// Largest fall of the score since the baseline (`--baseline`, `--baseline-tag`).
+    #[serde(default)]
+    max_drop: Option<Spanned<f64>>,
     #[serde(default)]
     sections: Option<SectionsFile>,
 }
@@ -74,6 +159,9 @@ struct SectionFile {
     weight: Option<Spanned<f64>>,
     #[serde(default)]
     critical: Option<Spanned<StrictBool>>,
+    /// Largest fall of this section since the baseline.
+    #[serde(default)]
+    max_drop: Option<Spanned<f64>>,
 }
 
 /// The checked `scoring:` section.
@@ -88,6 +176,10 @@ pub(crate) struct Scoring {
     /// `None`: equal to go_at (no MARGINAL band).
     pub marginal_at: Option<f64>,
     pub min_reports: u32,
+    /// Largest fall of the score since the baseline; `None`: any.
+    pub max_drop: Option<f64>,
+    /// Largest fall of each section (key order) since the baseline; `None`: any.
+    pub section_max_drop: [Option<f64>; 6],
 }
 
 /// Everything the config file holds.
@@ -95,6 +187,8 @@ pub(crate) struct Scoring {
 pub(crate) struct Config {
     pub steps: Vec<Step>,
     pub scoring: Option<Scoring>,
+    /// The canary stages (`canary:`, else [`DEFAULT_STAGES`]).
+    pub stages: Vec<Stage>,
 }
 
 fn check_scoring(scoring: Spanned<ScoringFile>, origin: &str) -> Result<Scoring> {
@@ -138,6 +232,15 @@ fn check_scoring(scoring: Spanned<ScoringFile>, origin: &str) -> Result<Scoring>
         Some(count) => count.value,
         None => 0,
     };
+    let max_drop = match &file.max_drop {
+        Some(drop) if !(drop.value.is_finite() && (0.0..=100.0).contains(&drop.value)) => bail!(
+            "{}: scoring.max_drop {} is outside 0..100; the score is out of 100",
+            at(&drop.referenced),
+            drop.value
+        ),
+        Some(drop) => Some(drop.value),
+        None => None,
+    };
     let sections = file.sections.unwrap_or_default();
     let listed = [
         ("chaos", sections.chaos),
@@ -148,12 +251,26 @@ fn check_scoring(scoring: Spanned<ScoringFile>, origin: &str) -> Result<Scoring>
         ("tests", sections.tests),
     ];
     let mut weights = [0.0; 6];
+    let mut section_max_drop = [None; 6];
     let mut critical = Vec::new();
-    for (((name, section), slot), (_, maximum)) in
-        listed.into_iter().zip(weights.iter_mut()).zip(crate::readiness_doc::SECTION_MAXIMA)
+    for ((((name, section), slot), drop_slot), (_, maximum)) in listed
+        .into_iter()
+        .zip(weights.iter_mut())
+        .zip(section_max_drop.iter_mut())
+        .zip(crate::readiness_doc::SECTION_MAXIMA)
     {
         *slot = maximum;
         let Some(section) = section else { continue };
+        if let Some(drop) = &section.max_drop {
+            if !(drop.value.is_finite() && (0.0..=maximum).contains(&drop.value)) {
+                bail!(
+                    "{}: scoring.sections.{name}.max_drop {} is outside 0..{maximum} (the section's maximum)",
+                    at(&drop.referenced),
+                    drop.value
+                );
+            }
+            *drop_slot = Some(drop.value);
+        }
         if let Some(weight) = &section.weight {
             if !(weight.value.is_finite() && (0.0..=1000.0).contains(&weight.value)) {
                 bail!(
@@ -174,7 +291,7 @@ fn check_scoring(scoring: Spanned<ScoringFile>, origin: &str) -> Result<Scoring>
             at(&scoring.referenced)
         );
     }
-    Ok(Scoring { weights, critical, go_at, marginal_at, min_reports })
+    Ok(Scoring { weights, critical, go_at, marginal_at, min_reports, max_drop, section_max_drop })
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,10 +316,21 @@ struct StepFile {
     waive: Option<WaiverFile>,
     #[serde(default)]
     retries: Option<Spanned<u32>>,
-    #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
-    retry_delay: Option<Duration>,
+    #[serde(default)]
+    retry_delay: Option<Spanned<ConfigDuration>>,
     #[serde(default)]
     report_only: Option<Spanned<StrictBool>>,
+}
+
+/// A duration as config files write it (`10ms`, `5s`), in a form `Spanned` can wrap so a bad
+/// value's message carries its line and column.
+#[derive(Debug, Clone, Copy)]
+struct ConfigDuration(Duration);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ConfigDuration, D::Error> {
+        units::deserialize_duration(deserializer).map(ConfigDuration)
+    }
 }
 
 /// `true` or `false` only: serde-saphyr would read `"yes"`, `"no"` or `off` as booleans.
@@ -366,7 +494,11 @@ fn plan_config(mut file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result
         Some(scoring) => Some(check_scoring(scoring, origin)?),
         None => None,
     };
-    Ok(Config { steps: plan(file, origin, now)?, scoring })
+    let stages = match file.canary.take() {
+        Some(canary) => check_canary(canary, origin)?,
+        None => DEFAULT_STAGES.to_vec(),
+    };
+    Ok(Config { steps: plan(file, origin, now)?, scoring, stages })
 }
 
 fn plan(file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result<Vec<Step>> {
@@ -405,13 +537,19 @@ fn plan(file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result<Vec<Step>>
             Some(retries) => retries.value,
             None => 0,
         };
-        if step.retry_delay.is_some() && retries == 0 {
-            bail!("{at}: retry_delay needs retries: N (N ≥ 1)");
-        }
-        let retry_delay = step.retry_delay.unwrap_or(DEFAULT_RETRY_DELAY);
-        if retry_delay > MAX_RETRY_DELAY {
-            bail!("{at}: retry_delay is longer than {}", units::format_duration(MAX_RETRY_DELAY));
-        }
+        let retry_delay = match &step.retry_delay {
+            Some(delay) if retries == 0 => {
+                bail!("{}: retry_delay needs retries: N (N ≥ 1)", located(&delay.referenced))
+            }
+            Some(delay) if delay.value.0 > MAX_RETRY_DELAY => bail!(
+                "{}: retry_delay {} is longer than {}",
+                located(&delay.referenced),
+                units::format_duration(delay.value.0),
+                units::format_duration(MAX_RETRY_DELAY)
+            ),
+            Some(delay) => delay.value.0,
+            None => DEFAULT_RETRY_DELAY,
+        };
         let report_only = step.report_only.as_ref().is_some_and(|flag| flag.value.0);
         if let (Some(flag), true) = (&step.report_only, waiver.is_some()) {
             bail!(
@@ -548,7 +686,11 @@ mod tests {
         );
         assert_eq!(
             error("steps:\n  - name: a\n    run: [x]\n    retry_delay: 1s\n"),
-            "make_ready.yaml: steps[0] (a): retry_delay needs retries: N (N ≥ 1)"
+            "make_ready.yaml:4:18: steps[0] (a): retry_delay needs retries: N (N ≥ 1)"
+        );
+        assert_eq!(
+            error("steps:\n  - name: a\n    run: [x]\n    retries: 1\n    retry_delay: 6m\n"),
+            "make_ready.yaml:5:18: steps[0] (a): retry_delay 6m is longer than 5m"
         );
         assert_eq!(
             error(
@@ -563,6 +705,31 @@ mod tests {
                 "{text}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn canary_stages_default_to_5_25_50_100_and_are_configurable() {
+        let steps = "steps:\n  - name: a\n    run: [x]\n";
+        assert_eq!(parse_config(steps, now()).unwrap().stages, DEFAULT_STAGES);
+        let stages = parse_config(
+            &format!("{steps}canary:\n  stages:\n    - {{traffic: 1, hold: 90m}}\n    - {{traffic: 100, hold: 2d}}\n"),
+            now(),
+        )
+        .unwrap()
+        .stages;
+        assert_eq!(
+            stages,
+            [
+                Stage { traffic: 1, hold: Duration::from_secs(5400) },
+                Stage { traffic: 100, hold: Duration::from_secs(2 * 86_400) }
+            ]
+        );
+        assert_eq!(
+            parse_config(&format!("{steps}canary:\n  stages:\n    - {{traffic: 100, hold: 0s}}\n"), now())
+                .unwrap_err()
+                .to_string(),
+            "make_ready.yaml:6:28: duration \"0s\" must be greater than zero"
+        );
     }
 
     #[test]
@@ -628,7 +795,9 @@ mod tests {
                 critical: vec!["edge"],
                 go_at: Some(90.0),
                 marginal_at: Some(80.0),
-                min_reports: 5
+                min_reports: 5,
+                max_drop: None,
+                section_max_drop: [None; 6],
             }
         );
         let empty = parse_config(&config("  min_reports: 0\n"), now()).unwrap().scoring.unwrap();

@@ -6,16 +6,25 @@
 //! bad config is exit 2 with nothing run; then run the pack and score; then prepare every output
 //! (readiness JSON and Markdown, JUnit) as a temporary file and commit them all at the end, so
 //! exit 2 still means nothing changed. A failure after the first commit is PARTIAL (exit 1).
+//!
+//! `--tag-rc` (`release.rs`) fits the same order: its checks (git, a clean tree, the next
+//! `v<VERSION>-rc<N>`, the canary's triggers) are part of the plan; the tag is created after
+//! every output, the canary checklist included, is prepared and before the first is committed,
+//! so the tag is the run's first irreversible step and a failure after it is PARTIAL naming it.
 
+mod baseline;
+mod canary;
 mod capture;
 mod checks;
 mod config;
+mod git;
 mod github;
 mod junit;
 mod launcher;
 mod metrics;
 mod pre_live;
 mod readiness;
+mod release;
 mod report;
 mod reports;
 
@@ -90,11 +99,32 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         return printer.emit(&MakeReadyReport::interrupted(steps, summary));
     }
 
+    let readiness_bytes = scored.document.to_bytes();
+    let mut markdown = readiness::markdown(&scored.document);
+    if let Some(comparison) = &scored.detail.baseline {
+        markdown.push_str(&comparison.markdown());
+    }
+    if plan.tag.as_ref().is_some_and(|tag| tag.dry_run) {
+        // --dry-run writes nothing: the document is validated in memory, the tag only shown.
+        let (_, validation_errors) = readiness::validate(
+            &readiness_bytes,
+            VerdictRule { min_score: args.min_score, hold_allowed: scored.forced_hold },
+        );
+        let mut report = MakeReadyReport::finished(
+            steps,
+            summary,
+            scored.document,
+            ReadinessDetail { validation_errors, ..scored.detail },
+        );
+        report.release = Some(release_for(&report, &plan, &readiness_bytes, args, context)?.0);
+        return printer.emit(&report);
+    }
+
     // Every output is written to its temporary file before any final name changes.
     let mut outputs = Outputs::default();
-    let mut json = outputs.prepare(&args.out_json, "readiness JSON", &scored.document.to_bytes())?;
+    let mut json = outputs.prepare(&args.out_json, "readiness JSON", &readiness_bytes)?;
     let twin = markdown_twin(&args.out_json);
-    outputs.prepare_into(&twin, "readiness Markdown", readiness::markdown(&scored.document).as_bytes())?;
+    outputs.prepare_into(&twin, "readiness Markdown", markdown.as_bytes())?;
     // Validate what is on disk, not what we meant to write.
     let written = read_back(&mut json, &args.out_json)?;
     let (_, validation_errors) = readiness::validate(
@@ -119,7 +149,37 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
         outputs.files.push((file.prepared(&exposition)?, "Prometheus file"));
     }
     let mut report = report;
-    let committed = match outputs.commit_all() {
+    // The RC tag: created after every output is prepared (the checklist too) and before any is
+    // committed, so a refusal up to here is exit 2 with nothing changed, and a failure after it
+    // is PARTIAL naming the tag.
+    let mut done = Vec::new();
+    if plan.tag.is_some() {
+        let (release, checklist) = release_for(&report, &plan, &written, args, context)?;
+        if let (Some(tag_plan), Some(checklist), Some(message)) = (&plan.tag, checklist, &release.message) {
+            outputs.prepare_into(Path::new(release::CHECKLIST), "canary checklist", checklist.as_bytes())?;
+            // The last moment to stop with nothing changed: an interrupt before it never tags.
+            if watch.requested() {
+                let pack = report.pre_live_pack.take();
+                return printer.emit(&MakeReadyReport::interrupted(std::mem::take(&mut report.steps), pack));
+            }
+            release::recheck(tag_plan)?;
+            match git::create_annotated_tag(&tag_plan.name, &tag_plan.commit, message) {
+                Ok(()) => done.push(format!("tag {}", tag_plan.name)),
+                Err(git::TagError::Exists(why)) => bail!(
+                    "tag {} appeared between the check and the create (git: {why}); nothing tagged, nothing written: run make-ready again",
+                    tag_plan.name
+                ),
+                Err(git::TagError::Other(error)) => {
+                    return Err(error.context(format!(
+                        "cannot create tag {}; nothing tagged, nothing written",
+                        tag_plan.name
+                    )));
+                }
+            }
+        }
+        report.release = Some(release);
+    }
+    let committed = match outputs.commit_all(done) {
         Ok(committed) => committed,
         Err(Failure::NothingChanged(error)) => return Err(error),
         Err(Failure::Partial(message)) => return partial(report, message, printer),
@@ -143,6 +203,57 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
 /// The steps hidden subcommand `__step-launcher`: see `launcher.rs`.
 pub fn launch_step(args: &StepLauncherArgs, printer: &Printer) -> ! {
     launcher::run(args, printer)
+}
+
+/// What `--tag-rc` does with this run's result: the tag and its message when the release
+/// passed (plus the checklist to write), `NOT_TAGGED` when it did not.
+fn release_for(
+    report: &MakeReadyReport,
+    plan: &Plan,
+    readiness_json: &[u8],
+    args: &MakeReadyArgs,
+    context: &Context,
+) -> Result<(release::ReleaseTag, Option<String>)> {
+    let tag_plan = plan.tag.as_ref().context("--tag-rc was not planned")?;
+    let (Some(document), Some(detail)) = (&report.readiness, &report.readiness_detail) else {
+        bail!("no readiness result to tag");
+    };
+    if !matches!(report.verdict, "OK" | "OK_SIGNED_OFF") {
+        let not_tagged = release::ReleaseTag {
+            status: "NOT_TAGGED",
+            tag: None,
+            commit: tag_plan.commit.clone(),
+            message: None,
+            checklist: None,
+            bundles: Vec::new(),
+        };
+        return Ok((not_tagged, None));
+    }
+    let bundles = release::bundles(&plan.version)?;
+    let utc = crate::clock::format_utc(context.now);
+    let facts = release::Facts {
+        plan: tag_plan,
+        utc: &utc,
+        verdict: report.verdict,
+        document,
+        min_score: args.min_score,
+        readiness_file: &detail.file,
+        steps: &report.steps,
+        bundles: &bundles,
+        baseline: detail.baseline.as_ref(),
+        readiness_json,
+    };
+    let message = release::message(&facts);
+    let checklist = canary::checklist(&facts);
+    let tag = release::ReleaseTag {
+        status: if tag_plan.dry_run { "DRY_RUN" } else { "TAGGED" },
+        tag: Some(tag_plan.name.clone()),
+        commit: tag_plan.commit.clone(),
+        message: Some(message),
+        checklist: Some(release::CHECKLIST.to_string()),
+        bundles,
+    };
+    Ok((tag, Some(checklist)))
 }
 
 fn annotate(report: &MakeReadyReport, printer: &Printer) {
@@ -192,10 +303,11 @@ impl Outputs {
         Ok(())
     }
 
-    /// Commits in order. Before the first rename nothing changed (exit 2 on failure); after it a
-    /// failure is PARTIAL and names what is already in place. Returns the committed paths.
-    fn commit_all(self) -> Result<Vec<String>, Failure> {
-        let mut committed = Vec::new();
+    /// Commits in order. Before the first rename nothing changed (exit 2 on failure) unless
+    /// `done` lists something irreversible already done (the tag); after it a failure is PARTIAL
+    /// and names what is already in place. Returns `done` and the committed paths.
+    fn commit_all(self, done: Vec<String>) -> Result<Vec<String>, Failure> {
+        let mut committed = done;
         for (file, what) in self.files {
             let shown = display_path(file.path());
             if let Err(error) = file.commit() {
@@ -233,6 +345,9 @@ struct Plan {
     sign_off: Option<readiness::SignOff>,
     jobs: usize,
     version: String,
+    baseline: Option<baseline::Baseline>,
+    /// `--tag-rc`: checked before anything runs.
+    tag: Option<release::TagPlan>,
 }
 
 /// Longest `--sign-off` name and reason: a record, not an essay.
@@ -280,6 +395,17 @@ fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
             args.config.display()
         );
     }
+    let stages = config.as_ref().map(|config| config.stages.clone()).unwrap_or_default();
+    // The canary reads the policy and alert rules the rollback-vs-alerts step checks.
+    let (alerts_path, policy_path) = config
+        .as_ref()
+        .and_then(|config| {
+            config.steps.iter().find_map(|step| match &step.action {
+                config::Action::RollbackVsAlerts { alerts, policy } => Some((alerts.clone(), policy.clone())),
+                _ => None,
+            })
+        })
+        .unwrap_or_else(|| (config::DEFAULT_ALERTS.into(), config::DEFAULT_POLICY.into()));
     let steps = if args.skip_pre_live { None } else { config.map(|config| config.steps) };
     let version = limits::read_string_limited(Path::new("VERSION"), limits::VERSION_MAX, "VERSION file")
         .context(
@@ -297,7 +423,26 @@ fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
         Some(jobs) => jobs as usize,
         None => std::thread::available_parallelism().map(|count| count.get()).unwrap_or(1),
     };
-    Ok(Plan { steps, scoring, sign_off, jobs, version })
+    let baseline = match (&args.baseline, &args.baseline_tag) {
+        (Some(path), _) => Some(baseline::from_file(path)?),
+        (None, Some(tag)) => Some(baseline::from_tag(tag)?),
+        (None, None) => None,
+    };
+    let drop_rules = scoring.as_ref().is_some_and(|scoring| {
+        scoring.max_drop.is_some() || scoring.section_max_drop.iter().any(Option::is_some)
+    });
+    if drop_rules && baseline.is_none() {
+        context.printer.warn(format!(
+            "{} sets max_drop but no --baseline or --baseline-tag was given: nothing to compare with",
+            args.config.display()
+        ));
+    }
+    let tag = if args.tag_rc {
+        Some(release::plan(&version, stages, &alerts_path, &policy_path, args.dry_run)?)
+    } else {
+        None
+    };
+    Ok(Plan { steps, scoring, sign_off, jobs, version, baseline, tag })
 }
 
 /// The readiness document about to be written and the detail shown with it.
@@ -356,15 +501,28 @@ fn score_readiness(args: &MakeReadyArgs, plan: &Plan, context: &Context) -> Resu
     }
     let utc = crate::clock::format_utc(context.now);
     let record = plan.scoring.as_ref().map(|scoring| readiness::record(scoring, args.min_score));
-    let judged = readiness::judge(
-        &evidence.days,
-        hold_reasons,
-        record,
-        args.min_score,
-        plan.sign_off.clone(),
-        &utc,
-        version,
-    );
+    let judge = |reasons: Vec<String>| {
+        readiness::judge(
+            &evidence.days,
+            reasons,
+            record.clone(),
+            args.min_score,
+            plan.sign_off.clone(),
+            &utc,
+            version,
+        )
+    };
+    let mut judged = judge(hold_reasons.clone());
+    let comparison = plan
+        .baseline
+        .as_ref()
+        .map(|baseline| baseline::compare(baseline, &judged.document, plan.scoring.as_ref()));
+    if let Some(comparison) = comparison.as_ref().filter(|comparison| !comparison.drops.is_empty()) {
+        // A release that got worse by more than max_drop is BLOCKED, whatever its score.
+        forced_hold = true;
+        hold_reasons.extend(comparison.drops.iter().cloned());
+        judged = judge(hold_reasons);
+    }
     if let (Some(_), None) = (&plan.sign_off, &judged.sign_off) {
         context.printer.warn(format!(
             "--sign-off not recorded: the verdict is {}, not MARGINAL",
@@ -383,6 +541,7 @@ fn score_readiness(args: &MakeReadyArgs, plan: &Plan, context: &Context) -> Resu
         unusable_reports: evidence.unusable,
         hold_reasons,
         validation_errors: Vec::new(),
+        baseline: comparison,
     };
     Ok(Scored { document, detail, forced_hold })
 }

@@ -593,6 +593,8 @@ mod tests {
             go_at: Some(go_at),
             marginal_at: Some(marginal_at),
             min_reports,
+            max_drop: None,
+            section_max_drop: [None; 6],
         }
     }
 
@@ -826,7 +828,7 @@ mod tests {
             prop_assert_eq!(judged.hold_reasons.is_empty(), go);
             // Adopting scoring with today's shares and go_at = min_score moves the score by at most
             // rounding and maps GO to GO and HOLD to BLOCKED away from the threshold.
-            let shares = Scoring { weights: SHARES, critical: Vec::new(), go_at: None, marginal_at: None, min_reports: 0 };
+            let shares = Scoring { weights: SHARES, critical: Vec::new(), go_at: None, marginal_at: None, min_reports: 0, max_drop: None, section_max_drop: [None; 6] };
             let scored = judge(&days, gaps, Some(record(&shares, min_score)), min_score, None, "2026-01-01T00:00:00Z", "1.0");
             prop_assert!((scored.document.score - sections.total()).abs() <= 2e-6);
             if (sections.total() - min_score).abs() > 1e-5 {

@@ -5,8 +5,10 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::baseline::Comparison;
 use super::pre_live::{StepResult, StepStatus};
 use super::readiness::{ReadinessDoc, SECTION_MAXIMA, SignOff};
+use super::release::ReleaseTag;
 use super::reports;
 use crate::outcome::Verdict;
 use crate::output::{Marker, Report, Style};
@@ -26,6 +28,9 @@ pub(crate) struct ReadinessDetail {
     pub unusable_reports: Vec<String>,
     pub hold_reasons: Vec<String>,
     pub validation_errors: Vec<String>,
+    /// The change since `--baseline` / `--baseline-tag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Comparison>,
 }
 
 impl ReadinessDetail {
@@ -113,6 +118,9 @@ pub(crate) struct MakeReadyReport {
     pub verdict: &'static str,
     /// What failed and what was already written, when `PARTIAL`.
     pub partial: Option<String>,
+    /// `--tag-rc`: the tag created (or, with `--dry-run`, the one that would be), or why none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseTag>,
 }
 
 impl MakeReadyReport {
@@ -137,6 +145,7 @@ impl MakeReadyReport {
             readiness_detail: Some(detail),
             verdict,
             partial: None,
+            release: None,
         }
     }
 
@@ -149,6 +158,7 @@ impl MakeReadyReport {
             readiness_detail: None,
             verdict: "INTERRUPTED",
             partial: None,
+            release: None,
         }
     }
 
@@ -181,10 +191,20 @@ impl MakeReadyReport {
         }
         if let Some(detail) = &self.readiness_detail {
             text.push_str(&format!(
-                "| **readiness** | **{}** | | {} |\n\n",
+                "| **readiness** | **{}** | | {} |\n",
                 detail.status,
                 detail.summary().replace('|', "\\|")
             ));
+        }
+        if let Some(release) = &self.release {
+            text.push_str(&format!(
+                "| **release_tag** | **{}** | | {} |\n",
+                release.status,
+                release.tag.as_deref().unwrap_or("not tagged")
+            ));
+        }
+        if self.readiness_detail.is_some() || self.release.is_some() {
+            text.push('\n');
         }
         text
     }
@@ -237,6 +257,9 @@ impl Report for MakeReadyReport {
             .map(|((name, maximum), (_, value))| format!("{name} {value}/{maximum}"))
             .collect();
         writeln!(out, "readiness: {} (score {}; {})", detail.file, detail.score, parts.join(", "))?;
+        if let Some(comparison) = &detail.baseline {
+            writeln!(out, "{}", crate::sanitize::display_text(&comparison.summary(), false))?;
+        }
         writeln!(
             out,
             "| readiness | {} | READINESS={} |",
@@ -266,7 +289,39 @@ impl Report for MakeReadyReport {
         if let Some(partial) = &self.partial {
             writeln!(out, "| outputs | {} | {partial} |", paint("PARTIAL"))?;
         }
+        if let Some(release) = &self.release {
+            write_release(out, release, self.partial.is_none(), style)?;
+        }
         Ok(())
+    }
+}
+
+/// The `release_tag` row (before the final marker) and, for a dry run, the message.
+fn write_release(out: &mut dyn Write, release: &ReleaseTag, written: bool, style: &Style) -> io::Result<()> {
+    let name = release.tag.as_deref().unwrap_or("NONE");
+    match release.status {
+        "TAGGED" => {
+            // After a PARTIAL the outputs row says what is in place; the checklist may not be.
+            if let Some(checklist) = release.checklist.as_ref().filter(|_| written) {
+                writeln!(out, "canary checklist: {checklist}")?;
+            }
+            writeln!(out, "| release_tag | {} | RELEASE_TAG={name} |", style.good("OK"))
+        }
+        "DRY_RUN" => {
+            writeln!(out, "tag {name} on {} (dry run: not created), message:", release.commit)?;
+            for line in release.message.as_deref().unwrap_or("").lines() {
+                writeln!(out, "    {line}")?;
+            }
+            writeln!(out, "| release_tag | {} | RELEASE_TAG_DRY_RUN={name} |", style.good("OK"))
+        }
+        _ => {
+            writeln!(out, "| release_tag | {} | RELEASE_TAG=NONE |", style.bad("FAIL"))?;
+            writeln!(
+                out,
+                "    {}",
+                style.dim("> not tagged: the release is not ready (MAKE_READY is not OK)")
+            )
+        }
     }
 }
 

@@ -131,3 +131,101 @@ fn killed_make_ready_leaves_no_step_process_behind() {
         "make-ready orphans: {TRIALS} trials, {killed} killed, {seen_running} with step processes still there right after the kill, {orphans} processes left behind (seed {seed})"
     );
 }
+
+/// A fixed identity and no global or system git config.
+const GIT_ENV: [(&str, &str); 6] = [
+    ("GIT_AUTHOR_NAME", "Release Bot"),
+    ("GIT_AUTHOR_EMAIL", "release@example.com"),
+    ("GIT_COMMITTER_NAME", "Release Bot"),
+    ("GIT_COMMITTER_EMAIL", "release@example.com"),
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+];
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output =
+        std::process::Command::new("git").current_dir(dir).args(args).envs(GIT_ENV).output().unwrap();
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn tag_rc(dir: &Path) -> std::process::Command {
+    let mut command = mmops(dir);
+    command
+        .args(["make-ready", "--config", "make_ready.yaml", "--tag-rc", "--quiet"])
+        .env("CI_FAKE_UTC", "2026-11-28T00:00:00Z")
+        .envs(GIT_ENV);
+    command
+}
+
+#[test]
+fn tag_rc_killed_at_random_leaves_whole_tags_and_a_whole_checklist() {
+    if !crate::support::tool_available("git", "apt-get install git") {
+        return;
+    }
+    let (mut rng, seed) = Rng::from_env(0x7A9);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    fs::write(root.join("VERSION"), "0.1.0\n").unwrap();
+    fs::write(root.join(".gitignore"), "/artifacts\n").unwrap();
+    fs::write(
+        root.join("make_ready.yaml"),
+        "steps:\n  - name: good\n    run: [\"true\"]\n  - name: rollback_vs_alerts\n    check: rollback-vs-alerts\n",
+    )
+    .unwrap();
+    for file in ["deploy/policies/rollback.yaml", "deploy/prometheus/alerts_soak.yml"] {
+        fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+        fs::copy(repo.join(file), root.join(file)).unwrap();
+    }
+    for entry in fs::read_dir(repo.join("deploy/examples/soak/good")).unwrap().flatten() {
+        fs::create_dir_all(root.join("artifacts")).unwrap();
+        fs::copy(entry.path(), root.join("artifacts").join(entry.file_name())).unwrap();
+    }
+    git(root, &["init", "-q"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "release"]);
+    let full = time_one_run(tag_rc(root));
+    let mut killed = 0;
+    for trial in 0..TRIALS {
+        let ending = run_and_kill(tag_rc(root), rng.delay(full.mul_f64(1.2)));
+        killed += usize::from(ending == Ending::Killed);
+        // git creates a tag whole or not at all; each one's message holds a readable readiness.
+        let tags: Vec<String> = git(root, &["tag", "--list"]).lines().map(str::to_string).collect();
+        for tag in &tags {
+            let object = git(root, &["cat-file", "-p", tag]);
+            let json = object.split("\nreadiness.json:\n").nth(1).unwrap_or("");
+            mmops::readiness_doc::ReadinessDoc::parse(json.as_bytes())
+                .unwrap_or_else(|errors| panic!("seed {seed} trial {trial}: tag {tag}: {errors:?}"));
+        }
+        // The checklist is absent or complete, and names a tag that exists.
+        if let Ok(checklist) = fs::read_to_string(root.join("artifacts/release/CANARY_CHECKLIST.md")) {
+            let tag = checklist
+                .strip_prefix("# Canary checklist: ")
+                .and_then(|rest| rest.lines().next())
+                .unwrap_or("");
+            assert!(
+                tags.iter().any(|known| known == tag),
+                "seed {seed} trial {trial}: checklist for {tag:?}"
+            );
+            assert!(
+                checklist.ends_with("release manager ________ time (UTC) ________\n"),
+                "seed {seed} trial {trial}: partial checklist"
+            );
+        }
+        // A rerun tags the next number and leaves no temporary file.
+        assert_eq!(
+            run_and_kill(tag_rc(root), Duration::from_secs(60)),
+            Ending::Exited(0),
+            "seed {seed} trial {trial}"
+        );
+        let after: Vec<String> = git(root, &["tag", "--list"]).lines().map(str::to_string).collect();
+        assert_eq!(after.len(), tags.len() + 1, "seed {seed} trial {trial}");
+        assert_eq!(
+            temp_files_under(root),
+            Vec::<String>::new(),
+            "seed {seed} trial {trial}: temp files left"
+        );
+    }
+    eprintln!("make-ready --tag-rc: {TRIALS} trials, {killed} killed mid-run (seed {seed})");
+}

@@ -1202,3 +1202,871 @@ fn bad_scoring_settings_and_sign_offs_are_exit_2_with_nothing_written() {
         .run();
     assert!(!env.exists("artifacts/reports"));
 }
+
+// --- Release-candidate tags, baselines and the canary checklist (real git, temporary repos) ---
+
+/// A fixed identity and no global or system git config, so the tests do not depend on the
+/// machine's; dates pinned so tag objects are reproducible.
+const GIT_ENV: [(&str, &str); 8] = [
+    ("GIT_AUTHOR_NAME", "Release Bot"),
+    ("GIT_AUTHOR_EMAIL", "release@example.com"),
+    ("GIT_COMMITTER_NAME", "Release Bot"),
+    ("GIT_COMMITTER_EMAIL", "release@example.com"),
+    ("GIT_AUTHOR_DATE", "2026-11-28T12:00:00Z"),
+    ("GIT_COMMITTER_DATE", "2026-11-28T12:00:00Z"),
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+];
+
+/// `git ARGS` in `env`, which must succeed; its stdout.
+fn git(env: &TestEnv, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .current_dir(env.root())
+        .args(["-c", "user.name=Release Bot", "-c", "user.email=release@example.com"])
+        .args(["-c", "init.defaultBranch=main", "-c", "tag.gpgSign=false", "-c", "commit.gpgSign=false"])
+        .args(args)
+        .envs(GIT_ENV)
+        .output()
+        .expect("run git");
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn tags(env: &TestEnv) -> Vec<String> {
+    git(env, &["tag", "--list"]).lines().map(str::to_string).collect()
+}
+
+/// One passing step and the rollback check over the repository's own deploy files.
+const RELEASE_CONFIG: &str =
+    "steps:\n  - name: good\n    run: [true]\n  - name: rollback_vs_alerts\n    check: rollback-vs-alerts\n";
+
+/// A committed repository with VERSION 1.4.0, the shipped policy and alert rules, a pack
+/// config, and seven perfect soak reports in the ignored `artifacts/`. `None` (skipped) when
+/// git is not installed outside CI.
+fn release_repo() -> Option<TestEnv> {
+    if !crate::support::tool_available("git", "apt-get install git") {
+        return None;
+    }
+    let env = env_with_reports(7);
+    env.write(".gitignore", "/artifacts\n");
+    for file in ["deploy/policies/rollback.yaml", "deploy/prometheus/alerts_soak.yml"] {
+        env.write(file, std::fs::read(Path::new(REPO).join(file)).unwrap());
+    }
+    env.write("make_ready.yaml", RELEASE_CONFIG);
+    git(&env, &["init", "-q"]);
+    git(&env, &["add", "-A"]);
+    git(&env, &["commit", "-q", "-m", "release 1.4.0"]);
+    Some(env)
+}
+
+/// `mmops make-ready --config make_ready.yaml EXTRA` with the test git identity.
+fn release_check<'a>(env: &'a TestEnv, extra: &[&str]) -> crate::support::Check<'a> {
+    let mut args = vec!["make-ready", "--config", "make_ready.yaml"];
+    args.extend_from_slice(extra);
+    let mut check = env.check(args).env("CI_FAKE_UTC", NOW);
+    for (key, value) in GIT_ENV {
+        check = check.env(key, value);
+    }
+    check
+}
+
+/// The message of an annotated tag, read back with `git cat-file -p`.
+fn tag_message(env: &TestEnv, tag: &str) -> String {
+    let object = git(env, &["cat-file", "-p", tag]);
+    assert!(object.contains(&format!("\ntag {tag}\n")), "{object}");
+    object.split_once("\n\n").unwrap().1.to_string()
+}
+
+/// Nothing written by make-ready: no readiness files, no checklist.
+#[track_caller]
+fn assert_nothing_written(env: &TestEnv) {
+    for file in [
+        "artifacts/reports/readiness.json",
+        "artifacts/reports/readiness.md",
+        "artifacts/release/CANARY_CHECKLIST.md",
+    ] {
+        assert!(!env.exists(file), "{file} was written");
+    }
+}
+
+#[test]
+fn tag_rc_tags_head_after_the_highest_rc_and_the_message_reads_back() {
+    let Some(env) = release_repo() else { return };
+    // rc1 and rc3 exist (annotated and lightweight); other versions and look-alikes do not count.
+    git(&env, &["tag", "-a", "-m", "old", "v1.4.0-rc1"]);
+    git(&env, &["tag", "v1.4.0-rc3"]);
+    git(&env, &["tag", "v1.4.0-rc3x"]);
+    git(&env, &["tag", "v1.4.00-rc9"]);
+    git(&env, &["tag", "v2.0.0-rc7"]);
+    let head = git(&env, &["rev-parse", "HEAD"]).trim().to_string();
+    let run = release_check(&env, &["--tag-rc"])
+        .code(0)
+        .stdout_contains("canary checklist: artifacts/release/CANARY_CHECKLIST.md\n| release_tag | OK | RELEASE_TAG=v1.4.0-rc4 |\n| make_ready | OK | MAKE_READY=OK |\n")
+        .stderr_contains("pre-live pack: 2 steps")
+        .run();
+    assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK |");
+    assert_eq!(git(&env, &["rev-parse", "v1.4.0-rc4^{commit}"]).trim(), head);
+    assert_eq!(git(&env, &["cat-file", "-t", "v1.4.0-rc4"]).trim(), "tag");
+    let message = tag_message(&env, "v1.4.0-rc4");
+    let written = env.read("artifacts/reports/readiness.json");
+    assert_eq!(
+        message,
+        format!(
+            "mmops make-ready: release candidate v1.4.0-rc4\n\nversion: 1.4.0\ncommit: {head}\nmade: 2026-11-28T12:00:00Z\nverdict: MAKE_READY=OK (readiness GO)\nscore: 100 (min 100)\nsections: chaos 10/10, edge 30/30, guards 10/10, latency 25/25, taker 15/15, tests 10/10\nsign-off: none\nbundle: none in artifacts/release yet (mmops bundle builds it from this tag)\npre-live:\n  good: OK\n  rollback_vs_alerts: OK\nreadiness file: artifacts/reports/readiness.json\n\nreadiness.json:\n{written}"
+        )
+    );
+    assert_eq!(written, PERFECT_JSON);
+    // mmops never pushes: no remote was touched or configured.
+    assert_eq!(git(&env, &["remote"]), "");
+    assert!(
+        env.read("artifacts/release/CANARY_CHECKLIST.md").starts_with("# Canary checklist: v1.4.0-rc4\n")
+    );
+    // The next run counts the new tag: rc5, and its message reads back as a baseline.
+    release_check(&env, &["--tag-rc", "--baseline-tag", "v1.4.0-rc4"])
+        .code(0)
+        .stdout_contains("baseline tag v1.4.0-rc4 (1.4.0, GO): score 100 → 100 (0); no section changed\n")
+        .stdout_contains("| release_tag | OK | RELEASE_TAG=v1.4.0-rc5 |\n")
+        .stderr_contains("pre-live pack: 2 steps")
+        .run();
+    assert!(tag_message(&env, "v1.4.0-rc5").contains(
+        "\nbaseline: baseline tag v1.4.0-rc4 (1.4.0, GO): score 100 → 100 (0); no section changed\n"
+    ));
+}
+
+#[test]
+fn tag_rc_dry_run_prints_the_tag_and_message_and_writes_nothing() {
+    let Some(env) = release_repo() else { return };
+    git(&env, &["tag", "-a", "-m", "old", "v1.4.0-rc1"]);
+    let run = release_check(&env, &["--tag-rc", "--dry-run", "--format", "json"])
+        .code(0)
+        .stdout_contains("\"marker\": \"MAKE_READY=OK\"")
+        .stderr_empty()
+        .run();
+    let release = &run.json()["release"];
+    assert_eq!((release["status"].as_str(), release["tag"].as_str()), (Some("DRY_RUN"), Some("v1.4.0-rc2")));
+    assert!(
+        release["message"].as_str().unwrap().starts_with("mmops make-ready: release candidate v1.4.0-rc2\n")
+    );
+    release_check(&env, &["--tag-rc", "--dry-run"])
+        .code(0)
+        .stdout_contains("tag v1.4.0-rc2 on ")
+        .stdout_contains(
+            " (dry run: not created), message:\n    mmops make-ready: release candidate v1.4.0-rc2\n",
+        )
+        .stdout_contains("    readiness.json:\n    {\"runtime\":")
+        .stdout_contains(
+            "| release_tag | OK | RELEASE_TAG_DRY_RUN=v1.4.0-rc2 |\n| make_ready | OK | MAKE_READY=OK |\n",
+        )
+        .stderr_contains("pre-live pack: 2 steps")
+        .run();
+    assert_eq!(tags(&env), ["v1.4.0-rc1"]);
+    assert_nothing_written(&env);
+    assert!(!env.exists("artifacts/reports") && !env.exists("artifacts/release"));
+    // --dry-run means nothing without --tag-rc.
+    release_check(&env, &["--dry-run"]).code(2).stdout_empty().stderr_contains("--tag-rc").run();
+}
+
+#[test]
+fn tag_rc_refusals_are_exit_2_with_nothing_run_tagged_or_written() {
+    let Some(env) = release_repo() else { return };
+    // Each refusal happens before any step runs: the step would leave a file behind.
+    let witness = "steps:\n  - name: witness\n    run: [sh, -c, 'echo ran > ran.txt']\n";
+    env.write("make_ready.yaml", witness);
+    git(&env, &["commit", "-q", "-am", "witness step"]);
+    let refused = |env: &TestEnv, message: &str, extra: &[(&str, &str)]| {
+        let mut check = release_check(env, &["--tag-rc"]).code(2).stdout_empty().stderr_contains(message);
+        for (key, value) in extra {
+            check = check.env(key, value);
+        }
+        check.run();
+        assert!(!env.exists("ran.txt"), "a step ran before the refusal: {message}");
+        assert_nothing_written(env);
+    };
+    // Uncommitted changes: a modified tracked file, a staged file, an untracked file.
+    env.write("VERSION", "1.4.0\n\n");
+    refused(&env, "the work tree has uncommitted changes (M VERSION); commit or stash them first", &[]);
+    git(&env, &["checkout", "--", "VERSION"]);
+    env.write("staged.txt", "x");
+    git(&env, &["add", "staged.txt"]);
+    refused(&env, "(A staged.txt)", &[]);
+    git(&env, &["rm", "-q", "--cached", "staged.txt"]);
+    refused(&env, "(?? staged.txt)", &[]);
+    std::fs::remove_file(env.path("staged.txt")).unwrap();
+    // git not installed: a PATH without it.
+    let empty = env.mkdir("empty-path");
+    refused(&env, "git is not installed (not found on PATH)", &[("PATH", empty.to_str().unwrap())]);
+    std::fs::remove_dir(&empty).unwrap();
+    // No tagger identity.
+    let no_identity =
+        [("GIT_COMMITTER_NAME", ""), ("GIT_COMMITTER_EMAIL", ""), ("EMAIL", ""), ("HOME", "/nonexistent")];
+    refused(&env, "git has no tagger identity", &no_identity);
+    // A VERSION git cannot put in a tag name (committed, so the tree is clean).
+    env.write("VERSION", "1.4.0~beta\n");
+    git(&env, &["commit", "-q", "-am", "odd version"]);
+    refused(&env, "VERSION \"1.4.0~beta\" cannot name a git tag", &[]);
+    // No VERSION at all.
+    git(&env, &["rm", "-q", "VERSION"]);
+    git(&env, &["commit", "-q", "-m", "no version"]);
+    refused(&env, "cannot read VERSION", &[]);
+    // A policy with no hard gate gives the canary no rollback trigger.
+    env.write("VERSION", "1.4.0\n");
+    let policy = env
+        .read("deploy/policies/rollback.yaml")
+        .replace("severity: hard, action: rollback", "severity: soft, action: notify");
+    env.write("deploy/policies/rollback.yaml", policy);
+    git(&env, &["add", "-A"]);
+    git(&env, &["commit", "-q", "-m", "soft only"]);
+    refused(
+        &env,
+        "deploy/policies/rollback.yaml: no hard gate: a canary needs at least one rollback trigger",
+        &[],
+    );
+    assert!(tags(&env).is_empty());
+    // Not a git repository, and a repository with no commit.
+    std::fs::remove_dir_all(env.path(".git")).unwrap();
+    refused(&env, "not a git work tree", &[]);
+    git(&env, &["init", "-q"]);
+    refused(&env, "the repository has no commit at HEAD", &[]);
+    // --tag-rc records each step's result, so it cannot skip them.
+    release_check(&env, &["--tag-rc", "--skip-pre-live"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("'--tag-rc' cannot be used with '--skip-pre-live'")
+        .run();
+}
+
+#[test]
+fn a_blocked_release_never_tags() {
+    let Some(env) = release_repo() else { return };
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(1.0, 10.0));
+    }
+    release_check(&env, &["--tag-rc"])
+        .code(1)
+        .stdout_contains("| release_tag | FAIL | RELEASE_TAG=NONE |\n    > not tagged: the release is not ready (MAKE_READY is not OK)\n| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("pre-live pack: 2 steps")
+        .run();
+    assert!(tags(&env).is_empty());
+    assert!(!env.exists("artifacts/release/CANARY_CHECKLIST.md"));
+    // The readiness files are still written, as without --tag-rc.
+    assert!(env.read("artifacts/reports/readiness.json").contains("\"verdict\":\"HOLD\""));
+    // A failing step blocks too.
+    env.write("make_ready.yaml", "steps:\n  - name: bad\n    run: [false]\n");
+    git(&env, &["commit", "-q", "-am", "bad step"]);
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(3.0, 10.0));
+    }
+    release_check(&env, &["--tag-rc", "--dry-run"])
+        .code(1)
+        .stdout_contains("| release_tag | FAIL | RELEASE_TAG=NONE |\n")
+        .stderr_contains("mmops:   bad FAIL")
+        .run();
+    assert!(tags(&env).is_empty());
+}
+
+#[test]
+fn a_tag_that_appears_while_make_ready_runs_is_refused_with_nothing_written() {
+    let Some(env) = release_repo() else { return };
+    // The race made real: a pre-live step creates the very tag make-ready planned (rc1), as a
+    // second release run would.
+    let racing = |command: &str| {
+        format!(
+            "steps:\n  - name: racer\n    run: [sh, -c, '{command}']\n  - name: rollback_vs_alerts\n    check: rollback-vs-alerts\n"
+        )
+    };
+    env.write("make_ready.yaml", racing("git tag v1.4.0-rc1"));
+    git(&env, &["commit", "-q", "-am", "racer"]);
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: tag v1.4.0-rc1 appeared while make-ready ran (another release run?); nothing tagged: run make-ready again\n")
+        .run();
+    assert_eq!(tags(&env), ["v1.4.0-rc1"]);
+    assert_eq!(git(&env, &["cat-file", "-t", "v1.4.0-rc1"]).trim(), "commit", "ours would be annotated");
+    assert_nothing_written(&env);
+    // git itself refuses (its ref lock is taken, as by a concurrent `git tag`): exit 2 with its message.
+    git(&env, &["tag", "-d", "v1.4.0-rc1"]);
+    env.write("make_ready.yaml", racing("mkdir -p .git/refs/tags && touch .git/refs/tags/v1.4.0-rc1.lock"));
+    git(&env, &["commit", "-q", "-am", "locker"]);
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot create tag v1.4.0-rc1; nothing tagged, nothing written: git tag --annotate --cleanup=verbatim --file=- v1.4.0-rc1 ")
+        .stderr_contains(".lock")
+        .run();
+    assert!(tags(&env).is_empty());
+    assert_nothing_written(&env);
+    std::fs::remove_file(env.path(".git/refs/tags/v1.4.0-rc1.lock")).unwrap();
+    // HEAD moves during the run: the planned commit is no longer the release.
+    env.write("make_ready.yaml", racing("git commit -q --allow-empty -m moved"));
+    git(&env, &["commit", "-q", "-am", "mover"]);
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: HEAD moved while make-ready ran (")
+        .run();
+    // A step that dirties the tree.
+    env.write("make_ready.yaml", racing("echo x >> VERSION"));
+    git(&env, &["commit", "-q", "-am", "dirtier"]);
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: the work tree changed while make-ready ran (M VERSION)")
+        .run();
+    assert!(tags(&env).is_empty());
+    assert_nothing_written(&env);
+}
+
+#[test]
+fn a_write_failing_after_the_tag_is_partial_and_names_the_tag() {
+    let Some(env) = release_repo() else { return };
+    // git runs this hook inside `git tag`, after make-ready prepared its outputs and before it
+    // commits them: it puts a folder where the readiness JSON goes, so the rename fails.
+    env.write(
+        ".git/hooks/reference-transaction",
+        "#!/bin/sh\n[ \"$1\" = committed ] && mkdir -p artifacts/reports/readiness.json/blocker\nexit 0\n",
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(
+        env.path(".git/hooks/reference-transaction"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    release_check(&env, &["--tag-rc"])
+        .code(1)
+        .stdout_contains("| outputs | PARTIAL | cannot write readiness JSON artifacts/reports/readiness.json: ")
+        .stdout_contains("; already written: tag v1.4.0-rc1 |\n| release_tag | OK | RELEASE_TAG=v1.4.0-rc1 |\n| make_ready | FAIL | MAKE_READY=PARTIAL |\n")
+        .stderr_contains("mmops: error: cannot write readiness JSON artifacts/reports/readiness.json: ")
+        .run();
+    assert_eq!(tags(&env), ["v1.4.0-rc1"]);
+}
+
+#[test]
+fn an_unwritable_checklist_is_exit_2_before_anything_is_tagged() {
+    let Some(env) = release_repo() else { return };
+    env.mkdir("artifacts/release/CANARY_CHECKLIST.md");
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains(
+            "mmops: error: cannot write canary checklist artifacts/release/CANARY_CHECKLIST.md: ",
+        )
+        .run();
+    assert!(tags(&env).is_empty());
+    assert!(!env.exists("artifacts/reports/readiness.json"));
+}
+
+/// A MARGINAL week (score 85) under go_at 90 / marginal_at 80.
+const MARGINAL_CONFIG: &str = "steps:\n  - name: good\n    run: [true]\n  - name: rollback_vs_alerts\n    check: rollback-vs-alerts\nscoring:\n  go_at: 90\n  marginal_at: 80\ncanary:\n  stages:\n    - {traffic: 10, hold: 45m}\n    - {traffic: 100, hold: 12h}\n";
+
+#[test]
+fn a_signed_off_release_records_the_sign_off_and_the_bundle_hash() {
+    let Some(env) = release_repo() else { return };
+    env.write("make_ready.yaml", MARGINAL_CONFIG);
+    git(&env, &["commit", "-q", "-am", "scored"]);
+    for day in 1..=7 {
+        env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(1.25, 10.0));
+    }
+    // Unsigned MARGINAL: blocked, untagged.
+    release_check(&env, &["--tag-rc"])
+        .code(1)
+        .stdout_contains("| release_tag | FAIL | RELEASE_TAG=NONE |\n")
+        .stderr_contains("pre-live pack: 2 steps")
+        .run();
+    // A bundle of this version (and one of another version, ignored) with a matching sidecar.
+    env.write("artifacts/release/mm-bot-v1.4.0.zip", "zip bytes");
+    let sha = "9d43b8fb82b5c2c3e6e5b7bc1fa5c1f47ad7b2d4d5e0aa6f9c29c3c0de8c1f4a";
+    let real = {
+        use std::process::Command;
+        let out =
+            Command::new("sha256sum").arg(env.path("artifacts/release/mm-bot-v1.4.0.zip")).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    };
+    assert_ne!(real, sha);
+    env.write("artifacts/release/mm-bot-v1.4.0.zip.sha256", format!("{real}  mm-bot-v1.4.0.zip\n"));
+    env.write("artifacts/release/mm-bot-v1.3.0.zip", "older");
+    release_check(&env, &["--tag-rc", "--sign-off", "Ana Ruiz: edge dip is the holiday week"])
+        .code(0)
+        .stdout_contains(
+            "| release_tag | OK | RELEASE_TAG=v1.4.0-rc1 |\n| make_ready | OK | MAKE_READY=OK_SIGNED_OFF |\n",
+        )
+        .stderr_contains("pre-live pack: 2 steps")
+        .run();
+    let message = tag_message(&env, "v1.4.0-rc1");
+    assert!(
+        message.contains("\nverdict: MAKE_READY=OK_SIGNED_OFF (readiness MARGINAL)\nscore: 85 (min 90)\n"),
+        "{message}"
+    );
+    assert!(message.contains("\nsign-off: Ana Ruiz: edge dip is the holiday week\n"), "{message}");
+    assert!(
+        message.contains(&format!("\nbundle: mm-bot-v1.4.0.zip sha256 {real}\npre-live:\n")),
+        "{message}"
+    );
+    assert!(!message.contains("mm-bot-v1.3.0"), "{message}");
+    let checklist = env.read("artifacts/release/CANARY_CHECKLIST.md");
+    assert!(
+        checklist.contains("- MARGINAL signed off by Ana Ruiz: edge dip is the holiday week\n"),
+        "{checklist}"
+    );
+    assert!(checklist.contains(&format!("- bundle: `mm-bot-v1.4.0.zip` sha256 `{real}`\n")), "{checklist}");
+    // The configured stages, in order, with their holds and a sign-off line each.
+    assert!(checklist.contains("| 1 | 10 % | 45m | | | |\n| 2 | 100 % | 12h | | | |\n\n"), "{checklist}");
+    assert!(
+        checklist.contains("- [ ] 10 % held 45m with no trigger firing: name ________ time (UTC) ________\n")
+    );
+    // The readiness JSON in the tag is the signed document, valid as a baseline.
+    let document = ReadinessDoc::parse(mmops_tag_readiness(&message).as_bytes()).unwrap();
+    assert_eq!(
+        (document.verdict, document.sign_off.unwrap().name.as_str()),
+        (ReadinessVerdict::Marginal, "Ana Ruiz")
+    );
+    // A sidecar that disagrees with the bundle: refused before tagging.
+    env.write("artifacts/release/mm-bot-v1.4.0.zip.sha256", format!("{sha}  mm-bot-v1.4.0.zip\n"));
+    release_check(&env, &["--tag-rc", "--sign-off", "Ana Ruiz: again"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains(
+            "mmops: error: release bundle artifacts/release/mm-bot-v1.4.0.zip does not match its sidecar",
+        )
+        .run();
+    assert_eq!(tags(&env), ["v1.4.0-rc1"]);
+}
+
+/// The line after `readiness.json:` in a tag message.
+fn mmops_tag_readiness(message: &str) -> String {
+    let mut lines = message.lines().skip_while(|line| *line != "readiness.json:");
+    lines.next();
+    format!("{}\n", lines.next().expect("a readiness line"))
+}
+
+/// `(alert, severity)` of each hard gate, in order, read from a policy file with a YAML parser.
+fn hard_gates(policy: &str) -> Vec<(String, String)> {
+    let document: serde_json::Value = serde_saphyr::from_str(policy).unwrap();
+    document["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|gate| gate["severity"] == "hard")
+        .map(|gate| {
+            (gate["alert"].as_str().unwrap().to_string(), gate["action"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// `(alert, action)` of each row of the checklist's trigger table.
+fn checklist_triggers(checklist: &str) -> Vec<(String, String)> {
+    let table = checklist.split("## Rollback triggers").nth(1).unwrap().split("\n\n").nth(2).unwrap();
+    table
+        .lines()
+        .skip(2)
+        .map(|row| {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            assert_eq!(cells[1], "hard", "{row}");
+            (cells[0].trim_start_matches("| ").to_string(), cells[2].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_checklist_triggers_are_the_policy_hard_gates_with_their_alerts() {
+    let Some(env) = release_repo() else { return };
+    release_check(&env, &["--tag-rc"])
+        .code(0)
+        .stdout_contains("RELEASE_TAG=v1.4.0-rc1")
+        .stderr_contains("pre-live")
+        .run();
+    let checklist = env.read("artifacts/release/CANARY_CHECKLIST.md");
+    let shipped = std::fs::read_to_string(Path::new(REPO).join("deploy/policies/rollback.yaml")).unwrap();
+    assert_eq!(checklist_triggers(&checklist), hard_gates(&shipped));
+    assert_eq!(hard_gates(&shipped).len(), 6);
+    // Each row carries its alert rule's expression and `for:`.
+    assert!(checklist.contains("| MMEdgeEma24hLow | hard | rollback | `mm_edge_bps_ema24h < 2.0` | 30m | 24h edge EMA below 2.0 bps |\n"), "{checklist}");
+    assert!(
+        checklist
+            .contains("Soft gates notify only and do not stop the canary: MMMakerShareLow, MMWsLagHigh.\n")
+    );
+    assert!(checklist.contains(
+        "| 1 | 5 % | 1h | | | |\n| 2 | 25 % | 2h | | | |\n| 3 | 50 % | 4h | | | |\n| 4 | 100 % | 1d | | | |\n"
+    ));
+    // Read, not copied: demote one hard gate (and its alert) to soft, and the checklist follows.
+    let policy = shipped.replace(
+        "{alert: MMGuardTrips, severity: hard, action: rollback}",
+        "{alert: MMGuardTrips, severity: soft, action: notify}",
+    );
+    env.write("deploy/policies/rollback.yaml", &policy);
+    let alerts = env.read("deploy/prometheus/alerts_soak.yml");
+    let guard = alerts.find("alert: MMGuardTrips").unwrap();
+    let severity = guard + alerts[guard..].find("severity: hard").unwrap();
+    env.write(
+        "deploy/prometheus/alerts_soak.yml",
+        format!("{}severity: soft{}", &alerts[..severity], &alerts[severity + 14..]),
+    );
+    git(&env, &["commit", "-q", "-am", "guard trips notify only"]);
+    release_check(&env, &["--tag-rc"])
+        .code(0)
+        .stdout_contains("RELEASE_TAG=v1.4.0-rc2")
+        .stderr_contains("pre-live")
+        .run();
+    let checklist = env.read("artifacts/release/CANARY_CHECKLIST.md");
+    assert_eq!(checklist_triggers(&checklist), hard_gates(&policy));
+    assert_eq!(hard_gates(&policy).len(), 5);
+    assert!(checklist.contains(": MMGuardTrips, MMMakerShareLow, MMWsLagHigh.\n"), "{checklist}");
+}
+
+#[test]
+fn baseline_file_shows_each_change_and_max_drop_blocks() {
+    let env = env_at_85();
+    env.write("old.json", PERFECT_JSON);
+    // Without scoring: the change is shown and nothing blocks on it (reference verdict).
+    let run = env
+        .check([
+            "make-ready",
+            "--skip-pre-live",
+            "--min-score",
+            "80",
+            "--baseline",
+            "old.json",
+            "--format",
+            "json",
+        ])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains("\"marker\": \"MAKE_READY=OK\"")
+        .stderr_contains("pre-live pack skipped")
+        .run();
+    let baseline = &run.json()["readiness_detail"]["baseline"];
+    assert_eq!(baseline["source"], "file old.json");
+    assert_eq!(baseline["score"]["change"], -15.0);
+    assert_eq!(
+        baseline["sections"][1],
+        serde_json::json!({"name": "edge", "baseline": 30.0, "current": 15.0, "change": -15.0})
+    );
+    assert_eq!(baseline["different_rules"], false);
+    let markdown = env.read("artifacts/reports/readiness.md");
+    assert!(markdown.contains("| edge | 30 | 15 | -15 |  |\n"), "{markdown}");
+    // The readiness JSON itself keeps its shape.
+    assert!(!env.read("artifacts/reports/readiness.json").contains("baseline"));
+    // max_drop per section and total.
+    env.write(
+        "make_ready.yaml",
+        scored_config("  go_at: 80\n  max_drop: 20\n  sections:\n    edge: {max_drop: 10}\n"),
+    );
+    env.check(["make-ready", "--config", "make_ready.yaml", "--skip-pre-live", "--baseline", "old.json"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_contains("baseline file old.json (1.4.0, GO): score 100 → 85 (-15); edge 30 → 15 (-15)\n| readiness | FAIL | READINESS=BLOCKED |\n    > edge dropped 15 since the baseline (30 → 15); scoring.sections.edge.max_drop is 10\n")
+        .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
+        .stderr_contains("pre-live pack skipped")
+        .run();
+    let markdown = env.read("artifacts/reports/readiness.md");
+    assert!(
+        markdown.contains("| edge | 30 | 15 | -15 | 10 |\n")
+            && markdown.contains("| score | 100 | 85 | -15 | 20 |\n"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("**Blocked:** edge dropped 15 since the baseline"), "{markdown}");
+    // The BLOCKED document validates (evidence outside the score may block).
+    env.check(["make-ready", "--validate", "artifacts/reports/readiness.json"])
+        .code(1)
+        .stdout_contains("READINESS=BLOCKED")
+        .stderr_empty()
+        .run();
+    // Within the limits: GO, and the change is still shown.
+    env.write(
+        "make_ready.yaml",
+        scored_config("  go_at: 80\n  max_drop: 15\n  sections:\n    edge: {max_drop: 15}\n"),
+    );
+    env.check(["make-ready", "--config", "make_ready.yaml", "--skip-pre-live", "--baseline", "old.json"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains("baseline file old.json (1.4.0, GO): score 100 → 85 (-15); edge 30 → 15 (-15)\n| readiness | OK | READINESS=GO |\n")
+        .stderr_contains("pre-live pack skipped")
+        .run();
+    // max_drop with nothing to compare: said, not silently ignored.
+    env.check(["make-ready", "--config", "make_ready.yaml", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(0)
+        .stdout_contains("| make_ready | OK | MAKE_READY=OK |\n")
+        .stderr_contains(
+            "mmops: warning: make_ready.yaml sets max_drop but no --baseline or --baseline-tag was given",
+        )
+        .run();
+}
+
+#[test]
+fn bad_baselines_and_drop_or_canary_settings_are_exit_2_with_nothing_written() {
+    let env = env_at_85();
+    env.write("bad.json", PERFECT_JSON.replace("\"score\":100.0", "\"score\":90.0"));
+    env.write("dup.json", PERFECT_JSON.replace("{\"runtime\"", "{\"score\":1,\"runtime\""));
+    let cases: [(&[&str], &str); 4] = [
+        (&["--baseline", "missing.json"], "missing.json"),
+        (&["--baseline", "bad.json"], "--baseline bad.json is not a valid readiness JSON: "),
+        (&["--baseline", "dup.json"], "--baseline dup.json is not a valid readiness JSON: "),
+        (&["--baseline", "/dev/zero"], "/dev/zero"),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["make-ready", "--skip-pre-live"];
+        args.extend_from_slice(extra);
+        env.check(args).env("CI_FAKE_UTC", NOW).code(2).stdout_empty().stderr_contains(message).run();
+        assert!(!env.exists("artifacts/reports"), "{message}");
+    }
+    env.write("old.json", PERFECT_JSON);
+    let settings = [
+        (
+            "scoring:\n  max_drop: 101\n",
+            "make_ready.yaml:5:13: scoring.max_drop 101 is outside 0..100; the score is out of 100\n",
+        ),
+        (
+            "scoring:\n  sections:\n    edge: {max_drop: 31}\n",
+            "make_ready.yaml:6:22: scoring.sections.edge.max_drop 31 is outside 0..30 (the section's maximum)\n",
+        ),
+        (
+            "scoring:\n  sections:\n    edge: {max_drop: -1}\n",
+            "make_ready.yaml:6:22: scoring.sections.edge.max_drop -1 is outside 0..30",
+        ),
+        (
+            "canary:\n  stages:\n    - {traffic: 5, hold: 1h}\n    - {traffic: 5, hold: 1h}\n    - {traffic: 100, hold: 1h}\n",
+            "make_ready.yaml:7:7: canary.stages[1]: traffic 5 is not above the previous stage's 5; stages only widen\n",
+        ),
+        (
+            "canary:\n  stages:\n    - {traffic: 5, hold: 1h}\n    - {traffic: 50, hold: 1h}\n",
+            "make_ready.yaml:6:5: canary.stages: the last stage must be traffic 100 (the full rollout)\n",
+        ),
+        (
+            "canary:\n  stages:\n    - {traffic: 0, hold: 1h}\n    - {traffic: 100, hold: 1h}\n",
+            "make_ready.yaml:6:7: canary.stages[0]: traffic 0 is outside 1..100",
+        ),
+        (
+            "canary:\n  stages:\n    - {traffic: 100, hold: 15d}\n",
+            "make_ready.yaml:6:7: canary.stages[0]: hold 2w 1d must be more than 0 and at most 2w\n",
+        ),
+        ("canary:\n  stages:\n    - {traffic: 100, hold: soon}\n", "make_ready.yaml:6:"),
+        ("canary:\n  stages: []\n", "make_ready.yaml:5:11: canary.stages: give 1 to 10 stages"),
+        ("canary:\n  stages:\n    - {traffic: 100, hold: 1h, pause: 2}\n", "make_ready.yaml:6:"),
+    ];
+    for (section, message) in settings {
+        env.write("make_ready.yaml", format!("steps:\n  - name: good\n    run: [true]\n{section}"));
+        for tag in [false, true] {
+            let mut args = vec!["make-ready", "--config", "make_ready.yaml", "--baseline", "old.json"];
+            if tag {
+                args.push("--tag-rc");
+            }
+            env.check(args).env("CI_FAKE_UTC", NOW).code(2).stdout_empty().stderr_contains(message).run();
+            assert!(!env.exists("artifacts/reports") && !env.exists("artifacts/release"), "{section}");
+        }
+    }
+    env.check(["make-ready", "--skip-pre-live", "--baseline", "old.json", "--baseline-tag", "v1"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("'--baseline <FILE>' cannot be used with '--baseline-tag <TAG>'")
+        .run();
+}
+
+#[test]
+fn baseline_tag_must_be_an_annotated_tag_with_a_readiness_json() {
+    let Some(env) = release_repo() else { return };
+    git(&env, &["tag", "light"]);
+    git(&env, &["tag", "-a", "-m", "hand-made release", "v1.3.0"]);
+    git(&env, &["tag", "-a", "-m", "x\n\nreadiness.json:\n{\"score\":1}", "v1.3.1"]);
+    for (tag, message) in [
+        (
+            "light",
+            "mmops: error: tag \"light\" is a lightweight tag (commit): it has no message to read a readiness JSON from\n",
+        ),
+        ("nope", "mmops: error: no tag \"nope\" in this repository"),
+        (
+            "v1.3.0",
+            "mmops: error: --baseline-tag v1.3.0: the tag message has no \"readiness.json:\" line; only tags made by make-ready --tag-rc carry a readiness JSON\n",
+        ),
+        (
+            "v1.3.1",
+            "mmops: error: --baseline-tag v1.3.1 is not a valid readiness JSON: missing required key \"runtime\"",
+        ),
+        ("../../HEAD", "mmops: error: --baseline-tag \"../../HEAD\" is not a valid tag name\n"),
+    ] {
+        release_check(&env, &["--baseline-tag", tag]).code(2).stdout_empty().stderr_contains(message).run();
+        assert_nothing_written(&env);
+    }
+}
+
+#[test]
+fn hostile_bundles_and_step_text_cannot_hang_the_tag_or_forge_its_readiness() {
+    let Some(env) = release_repo() else { return };
+    // A FIFO or a symlink where the bundle goes: refused at once, nothing tagged or written.
+    let fifo = env.path("artifacts/release/mm-bot-v1.4.0.zip");
+    std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains(
+            "mmops: error: release bundle artifacts/release/mm-bot-v1.4.0.zip is a FIFO, not a regular file",
+        )
+        .run();
+    std::fs::remove_file(&fifo).unwrap();
+    env.write("artifacts/outside.zip", "x");
+    std::os::unix::fs::symlink(env.path("artifacts/outside.zip"), &fifo).unwrap();
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot open release bundle artifacts/release/mm-bot-v1.4.0.zip (a symlink is refused)")
+        .run();
+    std::fs::remove_file(&fifo).unwrap();
+    assert!(tags(&env).is_empty());
+    assert_nothing_written(&env);
+    // A waiver reason (shown in the tag message) that tries to plant its own readiness JSON.
+    let forged = PERFECT_JSON.trim_end().replace("\"", "\\\"").replace("1.4.0", "6.6.6");
+    env.write(
+        "make_ready.yaml",
+        format!("steps:\n  - name: flaky\n    run: [\"false\"]\n    waive: {{until: 2026-12-31, reason: \"x\\nreadiness.json:\\n{forged}\"}}\n  - name: rollback_vs_alerts\n    check: rollback-vs-alerts\n"),
+    );
+    git(&env, &["commit", "-q", "-am", "waived step"]);
+    release_check(&env, &["--tag-rc"])
+        .code(0)
+        .stdout_contains("| release_tag | OK | RELEASE_TAG=v1.4.0-rc1 |\n")
+        .stderr_contains("pre-live pack: 2 steps")
+        .run();
+    let message = tag_message(&env, "v1.4.0-rc1");
+    assert!(
+        message.contains("\n  flaky: WAIVED (exit 1; waived until 2026-12-31: x\\nreadiness.json:\\n{"),
+        "{message}"
+    );
+    assert_eq!(mmops_tag_readiness(&message), env.read("artifacts/reports/readiness.json"));
+    release_check(&env, &["--baseline-tag", "v1.4.0-rc1"])
+        .code(0)
+        .stdout_contains("baseline tag v1.4.0-rc1 (1.4.0, GO)")
+        .stderr_contains("pre-live pack: 2 steps")
+        .run();
+}
+
+#[test]
+fn a_tag_created_in_the_last_moment_before_git_tag_is_refused_by_git_and_reported() {
+    let Some(env) = release_repo() else { return };
+    // The narrowest race: another process creates the tag after make-ready's last check, just
+    // before its `git tag` runs. A wrapper in front of the real git does exactly that, so the
+    // real git is the one refusing.
+    let real = String::from_utf8(
+        std::process::Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    env.write(
+        "wrapper/git",
+        format!("#!/bin/sh\nif [ \"$1\" = tag ] && [ \"$2\" = --annotate ]; then {real} tag \"$5\" \"$6\"; fi\nexec {real} \"$@\"\n"),
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(env.path("wrapper/git"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.write(".git/info/exclude", "/wrapper\n");
+    let path = format!("{}:{}", env.path("wrapper").display(), std::env::var("PATH").unwrap());
+    release_check(&env, &["--tag-rc"])
+        .env("PATH", &path)
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: tag v1.4.0-rc1 appeared between the check and the create (git: fatal: tag 'v1.4.0-rc1' already exists); nothing tagged, nothing written: run make-ready again\n")
+        .run();
+    assert_eq!(tags(&env), ["v1.4.0-rc1"]);
+    assert_eq!(
+        git(&env, &["cat-file", "-t", "v1.4.0-rc1"]).trim(),
+        "commit",
+        "the other process's tag is untouched"
+    );
+    assert_nothing_written(&env);
+}
+
+#[test]
+fn concurrent_tag_rc_runs_never_share_or_skip_a_number() {
+    let Some(env) = release_repo() else { return };
+    // Seeded: MMOPS_RACE_SEED replays a failing run.
+    let seed: u64 =
+        std::env::var("MMOPS_RACE_SEED").ok().and_then(|text| text.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        });
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (rounds, runners) = (4, 3);
+    let mut tagged = 0;
+    for _ in 0..rounds {
+        let children: Vec<_> = (0..runners)
+            .map(|_| {
+                let delay_ms = next() % 40;
+                let mut command = env.command();
+                command
+                    .args(["make-ready", "--config", "make_ready.yaml", "--tag-rc", "--quiet"])
+                    .env("CI_FAKE_UTC", NOW)
+                    .envs(GIT_ENV)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+                command.spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            let (stdout, stderr) =
+                (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            match output.status.code() {
+                Some(0) => {
+                    tagged += 1;
+                    assert_eq!(stdout, "", "seed {seed}: --quiet is silent when all is well");
+                }
+                Some(2) => assert!(
+                    stderr.contains("appeared while make-ready ran")
+                        || stderr.contains("appeared between the check and the create"),
+                    "seed {seed}: {stderr}"
+                ),
+                other => panic!("seed {seed}: exit {other:?}\n{stdout}\n{stderr}"),
+            }
+        }
+    }
+    // Every success is one tag, numbered without gaps or repeats, each with a readable message.
+    let expected: Vec<String> = (1..=tagged).map(|n| format!("v1.4.0-rc{n}")).collect();
+    let mut found = tags(&env);
+    found.sort_by_key(|tag| tag.trim_start_matches("v1.4.0-rc").parse::<u32>().unwrap());
+    assert_eq!(found, expected, "seed {seed}");
+    assert!(tagged >= rounds, "seed {seed}: each round tags at least once");
+    for tag in &found {
+        ReadinessDoc::parse(mmops_tag_readiness(&tag_message(&env, tag)).as_bytes()).unwrap();
+    }
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "concurrent --tag-rc: seed {seed}, {} trials ({rounds} rounds of {runners}), {tagged} tags",
+            rounds * runners
+        );
+    }
+}
+
+#[test]
+fn the_tag_is_in_the_json_report_and_the_github_summary() {
+    let Some(env) = release_repo() else { return };
+    let run = release_check(&env, &["--tag-rc", "--format", "json"])
+        .env("GITHUB_STEP_SUMMARY", "summary.md")
+        .code(0)
+        .stdout_contains("\"marker\": \"MAKE_READY=OK\"")
+        .stderr_empty()
+        .run();
+    let release = &run.json()["release"];
+    let head = git(&env, &["rev-parse", "HEAD"]).trim().to_string();
+    assert_eq!(
+        (release["status"].as_str(), release["tag"].as_str(), release["commit"].as_str()),
+        (Some("TAGGED"), Some("v1.4.0-rc1"), Some(head.as_str()))
+    );
+    assert_eq!(release["checklist"], "artifacts/release/CANARY_CHECKLIST.md");
+    assert_eq!(release["message"].as_str().unwrap(), tag_message(&env, "v1.4.0-rc1"));
+    assert_eq!(release["bundles"], serde_json::json!([]));
+    let summary = env.read("summary.md");
+    assert!(summary.contains("| **release_tag** | **TAGGED** | | v1.4.0-rc1 |\n\n"), "{summary}");
+    // The summary file is outside the ignored artifacts/: it made the tree dirty, so the next
+    // run refuses, naming it.
+    release_check(&env, &["--tag-rc"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("the work tree has uncommitted changes (?? summary.md)")
+        .run();
+}

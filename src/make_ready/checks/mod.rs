@@ -4,5 +4,5 @@
 mod rollback;
 mod secrets;
 
-pub(crate) use rollback::rollback_vs_alerts;
+pub(crate) use rollback::{CanaryPolicy, canary_triggers, rollback_vs_alerts};
 pub(crate) use secrets::secret_scan;

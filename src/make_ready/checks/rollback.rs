@@ -23,7 +23,106 @@ struct Rule {
     #[serde(default)]
     alert: Option<String>,
     #[serde(default)]
+    expr: Option<String>,
+    #[serde(default, rename = "for")]
+    hold: Option<String>,
+    #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// A hard gate of the rollback policy with the alert rule it maps to: a canary rollback trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Trigger {
+    pub alert: String,
+    pub severity: String,
+    pub action: String,
+    /// The alert rule's expression, `for:` and summary annotation (empty when absent).
+    pub expr: String,
+    pub hold: String,
+    pub summary: String,
+}
+
+/// The canary's rollback triggers: every hard gate of the policy, in policy order, with its
+/// alert rule; also the soft gates' alert names (they notify only). A hard gate with no alert
+/// rule, or a policy with no hard gate, is an error: a canary plan must not silently lack one.
+pub(crate) fn canary_triggers(alerts_path: &Path, policy_path: &Path) -> Result<CanaryPolicy> {
+    let rules: RuleFile = crate::config_file::load(alerts_path)?;
+    let policy: RollbackPolicy = crate::config_file::load(policy_path)?;
+    let mut by_name: BTreeMap<&str, &Rule> = BTreeMap::new();
+    for rule in rules.groups.iter().flat_map(|group| &group.rules) {
+        if let Some(alert) = &rule.alert {
+            by_name.insert(alert, rule);
+        }
+    }
+    let mut triggers = Vec::new();
+    let mut soft = Vec::new();
+    for gate in &policy.gates {
+        if gate.severity != "hard" {
+            soft.push(gate.alert.clone());
+            continue;
+        }
+        let Some(rule) = by_name.get(gate.alert.as_str()) else {
+            anyhow::bail!(
+                "{}: hard gate {} names no alert rule in {}; fix the policy (check: rollback-vs-alerts finds every mismatch)",
+                policy_path.display(),
+                gate.alert,
+                alerts_path.display()
+            );
+        };
+        let one_line = |text: &Option<String>| {
+            text.as_deref().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        triggers.push(Trigger {
+            alert: gate.alert.clone(),
+            severity: gate.severity.clone(),
+            action: gate.action.clone(),
+            expr: one_line(&rule.expr),
+            hold: one_line(&rule.hold),
+            summary: one_line(&rule.annotations.get("summary").cloned()),
+        });
+    }
+    if triggers.is_empty() {
+        anyhow::bail!(
+            "{}: no hard gate: a canary needs at least one rollback trigger (a gate with severity: hard)",
+            policy_path.display()
+        );
+    }
+    let rollback_actions = policy
+        .actions
+        .get("rollback")
+        .map(|steps| steps.iter().map(ActionStep::describe).collect())
+        .unwrap_or_default();
+    Ok(CanaryPolicy { triggers, soft, rollback_actions })
+}
+
+/// What the canary checklist takes from the rollback policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CanaryPolicy {
+    /// The hard gates, in policy order.
+    pub triggers: Vec<Trigger>,
+    /// The soft gates' alerts (notify only), in policy order.
+    pub soft: Vec<String>,
+    /// `actions.rollback`, each step in words.
+    pub rollback_actions: Vec<String>,
+}
+
+impl ActionStep {
+    /// `scale_strategy mm-bot-strategy to 0 replicas`, `notify #mm-oncall`.
+    fn describe(&self) -> String {
+        let mut text = self.action.clone();
+        if let Some(target) = &self.target {
+            text.push_str(&format!(" {target}"));
+        }
+        if let Some(replicas) = self.replicas {
+            text.push_str(&format!(" to {replicas} replicas"));
+        }
+        if let Some(channel) = &self.channel {
+            text.push_str(&format!(" {channel}"));
+        }
+        text
+    }
 }
 
 /// The rollback policy (deploy/policies/rollback.yaml).
