@@ -62,6 +62,7 @@ measure "mmops raw 10M, plain, one core (taskset)" 10000000 taskset -c 0 "$bin" 
 measure "mmops raw 10M, 8-combination sweep" 10000000 "$bin" -q edge-sim --input "$work/raw_10m.csv" "${sweep[@]}"; swept=$seconds
 measure "mmops raw 10M, every anti-flap rule" 10000000 "$bin" -q edge-sim --config "$work/anti_flap.yaml" --input "$work/raw_10m.csv"
 measure "mmops windows 1M switching every 4 (memory)" 1000000 "$bin" edge-sim --input "$work/flapping_1m.csv"
+measure "mmops windows 1M switching, --format json (memory)" 1000000 "$bin" --format json edge-sim --input "$work/flapping_1m.csv"
 measure "mmops windows 1M switching, anti-flap rules" 1000000 "$bin" edge-sim --config "$work/anti_flap.yaml" --input "$work/flapping_1m.csv"
 measure "mmops windows 1M, plain" 1000000 "$bin" -q edge-sim --input "$work/windows_1m.csv"
 measure "mmops windows 1M, 8-combination sweep" 1000000 "$bin" -q edge-sim --input "$work/windows_1m.csv" "${sweep[@]}"

@@ -335,6 +335,12 @@ impl Report for SimulationReport {
         Marker::new(TOOL, Verdict::Pass, MARKER_KEY, self.final_profile.clone())
     }
 
+    /// The transitions are read back from their scratch file while the document is written: a
+    /// replay that switches half a million times would otherwise build a gigabyte of JSON values.
+    fn streams_json(&self) -> bool {
+        true
+    }
+
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         self.transitions.each(|transition| Ok(writeln!(out, "{}", transition.log_line(style))?)).map_err(
             |error| match error.downcast::<io::Error>() {
