@@ -124,6 +124,16 @@ impl ConfigFile {
 
     /// Applies one `--sweep` setting. A top-level key replaces the value for every profile
     /// (per-profile overrides included), so the swept value is the one that is used.
+    /// In a sweep over `gap_policy`, `max_gap` belongs to the `degrade` combinations only: it is
+    /// dropped from the others (returns whether it was).
+    pub(crate) fn drop_max_gap_unless_degrade(&mut self) -> bool {
+        let dropped = self.max_gap.is_some() && self.gap_policy != Some(GapPolicyName::Degrade);
+        if dropped {
+            self.max_gap = None;
+        }
+        dropped
+    }
+
     pub(crate) fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let duration = |allow_zero: bool| -> Result<Duration> {
             let parsed = if allow_zero {

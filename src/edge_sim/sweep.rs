@@ -77,17 +77,27 @@ impl SweepPlan {
         let keys: Vec<String> = axes.into_iter().map(|(key, _)| key).collect();
         let combinations = combinations
             .into_iter()
-            .map(|values| {
+            .map(|mut values| {
                 let mut variant = config.clone();
-                let label: Vec<String> =
-                    keys.iter().zip(&values).map(|(key, value)| format!("{key}={value}")).collect();
                 for (key, value) in keys.iter().zip(&values) {
                     variant.set(key, value)?;
                 }
+                if keys.iter().any(|key| key == "gap_policy") && variant.drop_max_gap_unless_degrade() {
+                    // Shown as not applying rather than as a value the combination ignores.
+                    if let Some(index) = keys.iter().position(|key| key == "max_gap") {
+                        values[index] = "-".to_string();
+                    }
+                }
+                let label: Vec<String> =
+                    keys.iter().zip(&values).map(|(key, value)| format!("{key}={value}")).collect();
                 let rules = variant.rules(&format!("{origin} with --sweep {}", label.join(" ")))?;
                 Ok(Combination { values, rules })
             })
             .collect::<Result<Vec<_>>>()?;
+        // Combinations that only differed in a dropped max_gap are one combination.
+        let mut seen = std::collections::HashSet::new();
+        let combinations: Vec<Combination> =
+            combinations.into_iter().filter(|combination| seen.insert(combination.values.clone())).collect();
         Ok(SweepPlan { keys, combinations })
     }
 }

@@ -1269,3 +1269,30 @@ fn pins_replayed_with_the_series_hold_changes_and_are_marked_on_the_chart() {
         .run();
     assert!(!env.exists("bad.svg"));
 }
+
+// A sweep over gap_policy and max_gap: max_gap applies to the degrade combinations only, so the
+// others run without it (shown as `-`, once each) instead of failing the whole sweep.
+#[test]
+fn a_sweep_of_gap_policies_with_max_gap_runs_each_policy_once() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(-1.0, 0.0), (1.0, 2.0), (-1.0, 0.0)]));
+    let json =
+        simulate_json_with(&env, &["--sweep", "max_gap=2h,4h", "--sweep", "gap_policy=reset,hold,degrade"]);
+    let settings: Vec<(String, String)> = json["combinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["settings"]["max_gap"].as_str().unwrap().into(),
+                c["settings"]["gap_policy"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> =
+        [("-", "reset"), ("-", "hold"), ("2h", "degrade"), ("4h", "degrade")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+    assert_eq!(settings, expected);
+}
