@@ -705,7 +705,7 @@ fn schedules_agree_with_cronsim_across_zones_and_dst_changes() {
         ("Asia/Kolkata", &["2025-06-01", "2026-01-01"]),
         ("UTC", &["2025-12-31", "2026-02-28"]),
     ];
-    let expressions = 1000;
+    let expressions = 3000;
     let mut cases = Vec::new();
     for _ in 0..expressions {
         let expression = random_expression(&mut rng);
