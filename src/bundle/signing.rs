@@ -214,26 +214,30 @@ pub(crate) fn load_signing_key(
             KeyPermissions::Warn => warn(message),
         }
     }
-    let text = std::str::from_utf8(&text).map_err(|_| anyhow!("{shown} is not a minisign secret key"))?;
-    let key_box = minisign::SecretKeyBox::from_string(text)
-        .map_err(|error| anyhow!("{shown} is not a minisign secret key: {error}"))?;
-    let secret = match &decoded[2..4] {
-        [0, 0] => minisign::SecretKey::from_unencrypted_box(key_box)
-            .map_err(|_| anyhow!("{shown}: the secret key is corrupted (its checksum does not match)"))?,
+    let bytes = match &decoded[2..4] {
+        // Unencrypted (`minisign -G -W` leaves the checksum zero): the halves check below is
+        // what catches a damaged key.
+        [0, 0] => decoded,
         b"Sc" => {
+            let text =
+                std::str::from_utf8(&text).map_err(|_| anyhow!("{shown} is not a minisign secret key"))?;
+            let key_box = minisign::SecretKeyBox::from_string(text)
+                .map_err(|error| anyhow!("{shown} is not a minisign secret key: {error}"))?;
             let password = password.read(&format!("the signing key {shown}"), false)?;
-            minisign::SecretKey::from_box(key_box, Some(password.as_str().to_string())).map_err(|error| {
-                if matches!(error.kind(), minisign::ErrorKind::Verify) {
-                    anyhow!("wrong password for the signing key {shown}")
-                } else {
-                    anyhow!("{shown}: cannot decrypt the signing key: {error}")
-                }
-            })?
+            let secret = minisign::SecretKey::from_box(key_box, Some(password.as_str().to_string()))
+                .map_err(|error| {
+                    if matches!(error.kind(), minisign::ErrorKind::Verify) {
+                        anyhow!("wrong password for the signing key {shown}")
+                    } else {
+                        anyhow!("{shown}: cannot decrypt the signing key: {error}")
+                    }
+                })?;
+            // The crate's SecretKey is not zeroed when it goes away (its fields are private); our
+            // copy is.
+            Zeroizing::new(secret.to_bytes())
         }
         _ => bail!("{shown}: the secret key is encrypted with an algorithm mmops does not know"),
     };
-    // The crate's SecretKey is not zeroed when it goes away (its fields are private); our copy is.
-    let bytes = Zeroizing::new(secret.to_bytes());
     let mut seed = Zeroizing::new([0u8; 32]);
     seed.copy_from_slice(&bytes[SECRET_AT..SECRET_AT + 32]);
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);

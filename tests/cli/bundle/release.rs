@@ -236,7 +236,11 @@ fn a_killed_run_leaves_no_file_under_a_final_name() {
     assert!(!names.iter().any(|name| name.starts_with("mm-bot")), "{names:?}");
     let leftovers: Vec<String> =
         names.iter().filter(|name| name.starts_with(".mmops-tmp-")).cloned().collect();
-    assert_eq!(leftovers.len(), 3, "the zip's, the provenance's and the sidecar's temporary files: {names:?}");
+    assert_eq!(
+        leftovers.len(),
+        3,
+        "the zip's, the provenance's and the sidecar's temporary files: {names:?}"
+    );
     // The next run removes the dead run's leftovers, says so once per file, and still works.
     fs::write(env.path("artifacts/reports/soak_metrics.json"), "[]\n").unwrap();
     let run = bundle(&env, &[]);
