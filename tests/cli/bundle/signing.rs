@@ -260,7 +260,9 @@ fn mmops_verifies_and_signs_with_keys_minisign_made_unencrypted_and_encrypted() 
 fn bad_keys_and_passwords_are_refused_before_anything_is_written() {
     let env = repo();
     keygen(&env);
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    /// Flags, environment, the exact error.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
         (
             &["--sign", "keys/mmops.key"],
             &[("MMOPS_SIGNING_PASSWORD", "guessing-7c1")],
