@@ -380,13 +380,16 @@ pub(crate) fn check_trusted_comment(
     version: Option<&str>,
     sha256: &str,
 ) -> Option<String> {
+    let shown = crate::sanitize::display_text(comment, false);
     let mut fields = std::collections::BTreeMap::new();
     for part in comment.split(' ') {
-        if let Some((key, value)) = part.split_once(':') {
-            fields.entry(key).or_insert(value);
+        if let Some((key, value)) = part.split_once(':')
+            && fields.insert(key, value).is_some()
+        {
+            // `file:a.zip … file:b.zip` would name two files; which one counts is not for us to pick.
+            return Some(format!("its trusted comment ({shown}) names {key}: more than once"));
         }
     }
-    let shown = crate::sanitize::display_text(comment, false);
     for (key, expected) in [("file", Some(file_name)), ("version", version), ("sha256", Some(sha256))] {
         let Some(expected) = expected else { continue };
         match fields.get(key) {
@@ -478,5 +481,54 @@ mod tests {
         assert!(
             check_trusted_comment("timestamp:1", "a", Some("1"), "ab").unwrap().contains("no file: field")
         );
+        let twice = format!("{comment} file:b.zip");
+        assert!(
+            check_trusted_comment(&twice, "a-v1.0.0.zip", Some("1.0.0"), "ab")
+                .unwrap()
+                .contains("more than once")
+        );
+    }
+
+    /// Attack: any single-byte change to a signature file (past its untrusted comment, which the
+    /// format leaves unsigned) or one flipped bit in the signed bytes must not verify.
+    /// Seeded; `MMOPS_SIGNING_SEED=N` replays another sequence.
+    #[test]
+    fn no_single_byte_change_to_signature_or_data_verifies() {
+        let key = unencrypted_key();
+        let public = PublicKey::from_base64(&key.public_key_base64()).unwrap();
+        let data: Vec<u8> = (0..4096u32).map(|index| (index * 31 % 251) as u8).collect();
+        let comment = trusted_comment("a-v1.0.0.zip", "1.0.0", &"ab".repeat(32), 7);
+        let signature = key.sign(&prehash(&data[..]).unwrap(), &comment).into_bytes();
+        let signed_from = signature.iter().position(|&byte| byte == b'\n').unwrap() + 1;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.zip.minisig");
+        let mut seed: u64 =
+            std::env::var("MMOPS_SIGNING_SEED").ok().and_then(|text| text.parse().ok()).unwrap_or(0x5eed);
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let trials = 600;
+        for trial in 0..trials {
+            let mut text = signature.clone();
+            let mut bytes = data.clone();
+            if trial % 2 == 0 {
+                let at = signed_from + (next() % (text.len() - signed_from) as u64) as usize;
+                text[at] = text[at].wrapping_add(1 + (next() % 255) as u8);
+            } else {
+                let at = (next() % bytes.len() as u64) as usize;
+                bytes[at] ^= 1 << (next() % 8);
+            }
+            std::fs::write(&path, &text).unwrap();
+            if let Ok(found) = verify(&public, &path, io::Cursor::new(bytes)).unwrap() {
+                panic!("trial {trial}: a changed signature or input verified (comment {found:?})");
+            }
+        }
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("signature tamper trials: {trials}");
+        }
     }
 }
