@@ -680,3 +680,70 @@ fn rebuild_names_an_order_change_and_a_time_change() {
         "{found:?}"
     );
 }
+
+/// The password typed on a terminal: asked for twice, never echoed, never in the output. The
+/// terminal is a real pty from `script`; each password is typed only once the prompt is shown and
+/// the terminal's echo is off (read with `stty` on mmops's own tty), so the check cannot race.
+#[test]
+fn keygen_asks_on_the_terminal_without_echo() {
+    if !tool_available("script", "apt-get install util-linux")
+        || !tool_available("stty", "apt-get install coreutils")
+    {
+        return;
+    }
+    let env = TestEnv::new();
+    let command = format!("exec {} bundle keygen --out keys", env!("CARGO_BIN_EXE_mmops"));
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(env.root())
+        .env_remove("MMOPS_SIGNING_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut transcript = Vec::new();
+    let mut read_until = |marker: &str, transcript: &mut Vec<u8>| {
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(transcript).contains(marker) {
+            assert_eq!(stdout.read(&mut byte).unwrap(), 1, "ended before {marker:?}: {transcript:?}");
+            transcript.push(byte[0]);
+        }
+    };
+    let echo_off = |script_pid: u32| {
+        for _ in 0..10_000 {
+            let children = fs::read_to_string(format!("/proc/{script_pid}/task/{script_pid}/children"))
+                .unwrap_or_default();
+            for pid in children.split_whitespace() {
+                if let Ok(tty) = fs::read_link(format!("/proc/{pid}/fd/0"))
+                    && let Ok(settings) = Command::new("stty").args(["-a", "-F"]).arg(&tty).output()
+                    && String::from_utf8_lossy(&settings.stdout)
+                        .split_whitespace()
+                        .any(|flag| flag == "-echo")
+                {
+                    return;
+                }
+            }
+            std::thread::yield_now();
+        }
+        panic!("the terminal's echo was never turned off");
+    };
+    read_until("Password for the new signing key: ", &mut transcript);
+    echo_off(child.id());
+    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    read_until("Password (again): ", &mut transcript);
+    echo_off(child.id());
+    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    stdout.read_to_end(&mut transcript).unwrap();
+    assert!(child.wait().unwrap().success(), "{}", String::from_utf8_lossy(&transcript));
+    let transcript = String::from_utf8_lossy(&transcript).into_owned();
+    assert!(!transcript.contains(PASSWORD), "the password was echoed: {transcript}");
+    assert!(transcript.contains("| bundle_keygen | OK | SIGNING_KEY=keys/mmops.pub |"), "{transcript}");
+    assert_eq!(mode(&env, "keys/mmops.key"), 0o600);
+    // The key opens with the password that was typed.
+    let repo = repo();
+    fs::rename(env.path("keys"), repo.path("keys")).unwrap();
+    sign_release(&repo);
+}
