@@ -302,6 +302,20 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
         }
         let Placed { manifest, digest, outcome } = result?;
         let signed = plan.signing_key.as_ref();
+        if outcome == Outcome::Replaced && signed.is_none() {
+            // Never deleted (another key's signature is not ours to remove), but never silent.
+            for stale in [
+                with_suffix(&plan.zip_path, SIGNATURE_SUFFIX),
+                with_suffix(&plan.provenance_path, SIGNATURE_SUFFIX),
+            ] {
+                if fs::symlink_metadata(&stale).is_ok() {
+                    context.printer.warn(format!(
+                        "{} signs the replaced release and no longer matches; sign again with --sign, or remove it",
+                        display_path(&stale)
+                    ));
+                }
+            }
+        }
         CreateReport {
             manifest,
             bundle: display_path(&plan.zip_path),

@@ -67,7 +67,8 @@ pub(crate) struct VerifyReport {
     /// The signature's trusted comment, when it verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     trusted_comment: Option<String>,
-    /// `ok`, `absent` (no <ZIP>.intoto.json) or `mismatch`.
+    /// `ok`, `absent` (no <ZIP>.intoto.json) or `mismatch`; with a key, followed by
+    /// `, signature ok|missing|invalid`.
     provenance: String,
     /// With --rebuild: `identical` or `differs`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -355,30 +356,30 @@ fn check_authenticity(
         return Ok(Authenticity { signature, trusted_comment, provenance: "absent".into() });
     }
     let bytes = limits::read_limited(&provenance_path, limits::PROVENANCE_MAX, "provenance statement")?;
-    let mut provenance_problems = match provenance::parse(&bytes) {
+    let found = match provenance::parse(&bytes) {
         Err(problem) => vec![problem],
         Ok(parsed) => {
             parsed.check(zip_file_name, zip_hash, version, manifest.map(|manifest| manifest.files.as_slice()))
         }
     };
+    let matches = found.is_empty();
+    problems.extend(found.into_iter().map(|problem| format!("{shown}: {problem}")));
+    let mut provenance = if matches { "ok" } else { "mismatch" }.to_string();
     if let Some(key) = key {
         let provenance_name = format!("{zip_file_name}.intoto.json");
         let digest = hex(&Sha256::digest(&bytes));
-        if let Err((_, problem)) = check_signature(key, &provenance_path, &provenance_name, version, &digest)?
-        {
-            problems.push(problem);
-            provenance_problems.push("its signature does not verify".into());
+        match check_signature(key, &provenance_path, &provenance_name, version, &digest)? {
+            Ok(_) if matches => provenance = "ok, signature ok".into(),
+            Ok(_) => provenance = "mismatch, signature ok".into(),
+            Err((status, problem)) => {
+                // Listed before the statement's own problems: an unsigned change explains them.
+                let at = problems.len()
+                    - problems.iter().rev().take_while(|line| line.starts_with(&shown)).count();
+                problems.insert(at, problem);
+                provenance = format!("{}, signature {status}", if matches { "ok" } else { "mismatch" });
+            }
         }
     }
-    let status = if provenance_problems.is_empty() { "ok" } else { "mismatch" };
-    problems.extend(
-        provenance_problems
-            .into_iter()
-            .filter(|problem| problem != "its signature does not verify")
-            .map(|problem| format!("{shown}: {problem}")),
-    );
-    let provenance =
-        if status == "ok" && key.is_some() { "ok, signature ok".to_string() } else { status.to_string() };
     Ok(Authenticity { signature, trusted_comment, provenance })
 }
 

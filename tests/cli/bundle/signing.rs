@@ -145,7 +145,8 @@ fn mmops_signatures_verify_with_minisign_and_are_reproducible() {
     assert!(said.contains(&format!("Trusted comment: {comment}\n")), "{said}");
     let checked = minisign(&env, &["-Vm", PROVENANCE, "-p", "keys/mmops.pub"], "");
     assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
-    assert!(env.read(SIGNATURE).starts_with("untrusted comment: signature from mmops secret key\nRUR"));
+    // "ED" (prehashed Ed25519) is "RU" in base64, whatever the key id after it.
+    assert!(env.read(SIGNATURE).starts_with("untrusted comment: signature from mmops secret key\nRU"));
 
     // mmops verifies it with the key file and with the base64 key.
     let run = verify_with_key(&env, &[]);
@@ -176,6 +177,14 @@ fn mmops_signatures_verify_with_minisign_and_are_reproducible() {
     run.expect_code(0);
     assert_eq!(run.stderr, "");
     assert!(run.stdout.contains("(unchanged, already released with the same bytes)"), "{}", run.stdout);
+    let json = signed(&env, &["--format", "json", "bundle", "--sign", "keys/mmops.key"]);
+    json.expect_code(0);
+    let json = json.json();
+    assert_eq!(json["signature"], SIGNATURE);
+    assert_eq!(json["provenance_signature"], PROVENANCE_SIGNATURE);
+    assert_eq!(json["provenance"], PROVENANCE);
+    assert_eq!(json["key_id"], key_id.as_str());
+    assert_eq!(json["marker"], format!("RELEASE_BUNDLE={ZIP}"));
     // Nothing secret in any output: the password is nowhere in the files next to the zip.
     for name in names {
         assert!(!String::from_utf8_lossy(&fs::read(env.path(name)).unwrap()).contains(PASSWORD));
@@ -474,6 +483,31 @@ fn verify_names_each_tampered_artifact() {
     assert!(
         run.stdout
             .contains("signature: not checked (no --pubkey or --pubkey-file): authenticity was not checked")
+    );
+    restore();
+
+    // Replaced with --force but not signed: the old signatures stay, with a warning each.
+    env.write("README.md", "# mm-bot, edited\n");
+    let run = signed(&env, &["bundle", "--force"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: warning: {SIGNATURE} signs the replaced release and no longer matches; sign again with --sign, or \
+             remove it\nmmops: warning: {PROVENANCE_SIGNATURE} signs the replaced release and no longer matches; sign \
+             again with --sign, or remove it\n"
+        )
+    );
+    let run = verify_with_key(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [
+            format!("{SIGNATURE}: does not match the signed file's bytes (the signature does not verify)"),
+            format!(
+                "{PROVENANCE_SIGNATURE}: does not match the signed file's bytes (the signature does not verify)"
+            ),
+        ]
     );
     restore();
 
