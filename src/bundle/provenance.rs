@@ -53,6 +53,10 @@ pub(crate) fn source_commit() -> Option<SourceCommit> {
     let run = |args: &[&str]| {
         Command::new("git")
             .args(args)
+            // git may run configured programs (fsmonitor, hooks): they get no signing password,
+            // and `git status` must not take the index lock or refresh it (read only).
+            .env_remove(super::signing::PASSWORD_VAR)
+            .env("GIT_OPTIONAL_LOCKS", "0")
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()

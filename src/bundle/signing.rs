@@ -219,6 +219,7 @@ pub(crate) fn load_signing_key(
         // what catches a damaged key.
         [0, 0] => decoded,
         b"Sc" => {
+            check_kdf_limits(&decoded).map_err(|reason| anyhow!("{shown}: {reason}"))?;
             let text =
                 std::str::from_utf8(&text).map_err(|_| anyhow!("{shown} is not a minisign secret key"))?;
             let key_box = minisign::SecretKeyBox::from_string(text)
@@ -247,6 +248,24 @@ pub(crate) fn load_signing_key(
     let mut keynum = [0u8; 8];
     keynum.copy_from_slice(&bytes[KEYNUM_AT..KEYNUM_AT + 8]);
     Ok(SigningKey { key, keynum })
+}
+
+/// The most scrypt work a key may ask for: minisign's own "sensitive" parameters (what
+/// `minisign -G` uses: 2^25 operations, 1 GiB). A key file asking for more would hold the CPU for
+/// as long as its author likes before any password check.
+const KDF_OPSLIMIT_MAX: u64 = 1 << 25;
+const KDF_MEMLIMIT_MAX: u64 = 1 << 30;
+
+fn check_kdf_limits(decoded: &[u8]) -> Result<(), String> {
+    let number = |at: usize| u64::from_le_bytes(decoded[at..at + 8].try_into().expect("8 bytes"));
+    let (opslimit, memlimit) = (number(38), number(46));
+    if opslimit > KDF_OPSLIMIT_MAX || memlimit > KDF_MEMLIMIT_MAX {
+        return Err(format!(
+            "the key asks for more scrypt work than minisign ever uses (opslimit {opslimit}, memlimit {memlimit}); \
+             refusing it"
+        ));
+    }
+    Ok(())
 }
 
 /// The decoded second line of a minisign key file (`untrusted comment: …`, then base64).
@@ -487,6 +506,16 @@ mod tests {
                 .unwrap()
                 .contains("more than once")
         );
+    }
+
+    #[test]
+    fn a_key_asking_for_endless_scrypt_work_is_refused() {
+        let mut decoded = vec![0u8; SECRET_KEY_LEN];
+        decoded[38..46].copy_from_slice(&(1u64 << 25).to_le_bytes());
+        decoded[46..54].copy_from_slice(&(1u64 << 30).to_le_bytes());
+        assert_eq!(check_kdf_limits(&decoded), Ok(()));
+        decoded[38..46].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(check_kdf_limits(&decoded).unwrap_err().contains("more scrypt work"));
     }
 
     /// Attack: any single-byte change to a signature file (past its untrusted comment, which the

@@ -310,6 +310,32 @@ fn bad_keys_and_passwords_are_refused_before_anything_is_written() {
         assert!(!env.exists("artifacts/release"), "{args:?} wrote something");
     }
 
+    // Attack: a key file asking for endless scrypt work (opslimit 2^64-1) would hold the CPU
+    // before any password check; refused at once.
+    {
+        use ct_codecs::{Base64, Decoder, Encoder};
+        let text = env.read("keys/mmops.key");
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut decoded = Base64::decode_to_vec(&lines[1], None).unwrap();
+        decoded[38..46].copy_from_slice(&u64::MAX.to_le_bytes());
+        lines[1] = Base64::encode_to_string(&decoded).unwrap();
+        env.write("greedy.key", lines.join("\n") + "\n");
+        fs::set_permissions(env.path("greedy.key"), fs::Permissions::from_mode(0o600)).unwrap();
+        let started = std::time::Instant::now();
+        let run = signed(&env, &["bundle", "--sign", "greedy.key"]);
+        run.expect_code(2);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "mmops: error: greedy.key: the key asks for more scrypt work than minisign ever uses (opslimit {}, \
+                 memlimit 33554432); refusing it\n",
+                u64::MAX
+            )
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        assert!(!env.exists("artifacts/release"));
+    }
+
     // A key others can read: a warning like ssh's, or refused with --strict-key-perms.
     fs::set_permissions(env.path("keys/mmops.key"), fs::Permissions::from_mode(0o644)).unwrap();
     let run = signed(&env, &["bundle", "--sign", "keys/mmops.key", "--strict-key-perms"]);
