@@ -174,7 +174,7 @@ pub enum Command {
     #[command(after_help = ROTATE_HELP)]
     Rotate(RotateArgs),
 
-    /// Build a reproducible release ZIP with a SHA-256 manifest, or verify one.
+    /// Build a reproducible release ZIP with a SHA-256 manifest and provenance (signed with --sign), or verify one.
     #[command(after_help = BUNDLE_HELP, args_conflicts_with_subcommands = true)]
     Bundle(BundleArgs),
 
@@ -302,7 +302,8 @@ pub struct BundleArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BundleAction {
-    /// Check a bundle against its sidecar and manifest without extracting anything.
+    /// Check a bundle against its sidecar, manifest and provenance without extracting anything;
+    /// with a public key its signatures, with --rebuild that the tree reproduces it.
     #[command(after_help = BUNDLE_VERIFY_HELP)]
     Verify(BundleVerifyArgs),
 
