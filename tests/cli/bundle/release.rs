@@ -139,7 +139,12 @@ fn dry_run_prints_the_manifest_and_summary_and_writes_nothing() {
     let run = bundle(&env, &["--dry-run"]);
     run.expect_code(0);
     assert_eq!(run.last_line(), MARKER);
+    assert!(run.stdout.contains(&format!("dry run: would write {ZIP}, {PROVENANCE} and {SIDECAR}\n")));
     assert!(!env.exists("artifacts/release"));
+    // --sign makes no sense without writing: refused by the command line (exit 2).
+    let signed = bundle(&env, &["--dry-run", "--sign", "key"]);
+    signed.expect_code(2);
+    assert!(signed.stderr.contains("cannot be used with"), "{}", signed.stderr);
     let json = bundle(&env, &["--dry-run", "--format", "json"]);
     json.expect_code(0);
     let document = json.json();

@@ -72,6 +72,9 @@ fn verify_passes_a_fresh_bundle() {
     json.expect_code(0);
     assert_eq!(json.json()["problems"], serde_json::json!([]));
     assert_eq!(json.json()["sidecar"], "ok");
+    assert_eq!(json.json()["signature"], "not checked");
+    assert_eq!(json.json()["provenance"], "ok");
+    assert!(json.json().get("key_id").is_none());
 }
 
 fn format_kib(bytes: usize) -> String {
