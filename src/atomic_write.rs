@@ -135,20 +135,28 @@ impl AtomicFile {
     /// the mode of the file it replaces, or gets 0644 (tempfile creates 0600, which would hide a
     /// report from other users and from node_exporter).
     pub fn commit(self) -> Result<()> {
-        self.finish(true)
+        self.finish(true, None)
     }
 
     /// Like [`AtomicFile::commit`], but only when nothing exists at the final name yet: a file
     /// that appeared there meanwhile (another run) is kept, and the error's root cause is an
     /// `io::Error` of kind `AlreadyExists`. For outputs that must never be replaced silently.
     pub fn commit_new(self) -> Result<()> {
-        self.finish(false)
+        self.finish(false, None)
     }
 
-    fn finish(self, replace: bool) -> Result<()> {
+    /// Like [`AtomicFile::commit_new`], for a secret (a signing key): the file keeps mode 0600
+    /// from its creation as a temporary file to its final name, never readable by others.
+    pub fn commit_new_private(self) -> Result<()> {
+        self.finish(false, Some(0o600))
+    }
+
+    fn finish(self, replace: bool, fixed_mode: Option<u32>) -> Result<()> {
         let path = self.path;
         let existing_mode = if replace { fs::metadata(&path).ok() } else { None };
-        let mode = existing_mode.map_or(0o644, |metadata| metadata.permissions().mode() & 0o7777);
+        let mode = fixed_mode.unwrap_or_else(|| {
+            existing_mode.map_or(0o644, |metadata| metadata.permissions().mode() & 0o7777)
+        });
         let file = self.temp.as_file();
         file.set_permissions(fs::Permissions::from_mode(mode)).with_context(|| {
             format!("cannot set permissions on the temporary file for {}", path.display())

@@ -53,6 +53,8 @@ Examples:
   mmops bundle --dry-run                            hash everything, print the manifest, write nothing
   SOURCE_DATE_EPOCH=1760000000 mmops bundle         the release zip, byte-reproducible
   mmops bundle verify artifacts/release/mm-bot-v0.1.0.zip
+  mmops bundle keygen --out ~/.mmops-keys           a minisign key pair (password from the terminal)
+  MMOPS_SIGNING_PASSWORD=… mmops bundle --sign ~/.mmops-keys/mmops.key
 
 Exit codes:
   0    the bundle was written (or an identical one already existed)
@@ -64,11 +66,26 @@ const BUNDLE_VERIFY_HELP: &str = "\
 Examples:
   mmops bundle verify artifacts/release/mm-bot-v0.1.0.zip
   mmops --format json bundle verify release.zip --no-sidecar
+  mmops bundle verify release.zip --pubkey-file mmops.pub   signature and provenance too
+  mmops -C checkout bundle verify release.zip --rebuild     rebuild from the tree, compare bytes
 
 Exit codes:
   0    every check passed
   1    a check failed: the problems are listed
-  2    could not run: the zip cannot be opened";
+  2    could not run: the zip cannot be opened, a bad public key";
+
+const BUNDLE_KEYGEN_HELP: &str = "\
+Examples:
+  mmops bundle keygen --out ~/.mmops-keys                  asks for the password (no echo)
+  MMOPS_SIGNING_PASSWORD=… mmops bundle keygen --out keys  password from the environment
+  mmops bundle keygen --out keys --unencrypted             no password (keep the file safe)
+
+The files are minisign's: `minisign -Vm FILE -p DIR/mmops.pub` verifies what mmops signs.
+
+Exit codes:
+  0    the key pair was written
+  1    the secret key was written but the public key could not be (PARTIAL)
+  2    could not run: a key already exists there (never overwritten), no password";
 
 const EDGE_SIM_HELP: &str = "\
 Examples:
@@ -157,7 +174,7 @@ pub enum Command {
     #[command(after_help = ROTATE_HELP)]
     Rotate(RotateArgs),
 
-    /// Build a reproducible release ZIP with a SHA-256 manifest, or verify one.
+    /// Build a reproducible release ZIP with a SHA-256 manifest and provenance (signed with --sign), or verify one.
     #[command(after_help = BUNDLE_HELP, args_conflicts_with_subcommands = true)]
     Bundle(BundleArgs),
 
@@ -285,9 +302,30 @@ pub struct BundleArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BundleAction {
-    /// Check a bundle against its sidecar and manifest without extracting anything.
+    /// Check a bundle against its sidecar, manifest and provenance without extracting anything;
+    /// with a public key its signatures, with --rebuild that the tree reproduces it.
     #[command(after_help = BUNDLE_VERIFY_HELP)]
     Verify(BundleVerifyArgs),
+
+    /// Make a minisign key pair for signing releases: DIR/mmops.key (0600) and DIR/mmops.pub.
+    #[command(after_help = BUNDLE_KEYGEN_HELP)]
+    Keygen(BundleKeygenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BundleKeygenArgs {
+    /// Folder for mmops.key and mmops.pub (created when missing); existing keys are never replaced.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Store the secret key without a password.
+    #[arg(long)]
+    pub unencrypted: bool,
+
+    /// Read the password from this file (first line); default: $MMOPS_SIGNING_PASSWORD, else asked
+    /// on the terminal.
+    #[arg(long, value_name = "FILE", conflicts_with = "unencrypted")]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -331,6 +369,20 @@ pub struct BundleCreateArgs {
     /// Also write the release (version, zip size, created time) as a Prometheus textfile (*.prom).
     #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
     pub prom_file: Option<PathBuf>,
+
+    /// Sign the zip and its provenance with this minisign secret key (<zip>.minisig,
+    /// <zip>.intoto.json.minisig).
+    #[arg(long, value_name = "KEYFILE", conflicts_with = "dry_run")]
+    pub sign: Option<PathBuf>,
+
+    /// Read the signing key's password from this file (first line); default:
+    /// $MMOPS_SIGNING_PASSWORD, else asked on the terminal.
+    #[arg(long, value_name = "FILE", requires = "sign")]
+    pub password_file: Option<PathBuf>,
+
+    /// Refuse a signing key that group or others can access (default: a warning).
+    #[arg(long, requires = "sign")]
+    pub strict_key_perms: bool,
 }
 
 #[derive(Debug, Args)]
@@ -342,6 +394,20 @@ pub struct BundleVerifyArgs {
     /// Do not require the <ZIP>.sha256 sidecar.
     #[arg(long)]
     pub no_sidecar: bool,
+
+    /// Check <ZIP>.minisig (and the provenance's signature) with this minisign public key
+    /// (base64, as in the second line of mmops.pub).
+    #[arg(long, value_name = "KEY", conflicts_with = "pubkey_file")]
+    pub pubkey: Option<String>,
+
+    /// Like --pubkey, from a public key file (mmops.pub).
+    #[arg(long, value_name = "FILE")]
+    pub pubkey_file: Option<PathBuf>,
+
+    /// Rebuild the bundle from the working tree (-C DIR) with the config and SOURCE_DATE_EPOCH
+    /// recorded in <ZIP>.intoto.json, in a temporary folder, and compare the bytes.
+    #[arg(long)]
+    pub rebuild: bool,
 
     /// Also write the result as a Prometheus textfile (*.prom).
     #[arg(long, value_name = "PATH")]

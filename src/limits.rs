@@ -29,6 +29,14 @@ pub const SOAK_REPORT_MAX: u64 = 16 * MIB;
 pub const VERSION_MAX: u64 = 256;
 /// A `.sha256` sidecar.
 pub const SIDECAR_MAX: u64 = 64 * KIB;
+/// A minisign secret or public key file (a key is ~200 bytes).
+pub const SIGNING_KEY_MAX: u64 = 4 * KIB;
+/// A `.minisig` signature (four lines; the trusted comment names one file).
+pub const SIGNATURE_MAX: u64 = 16 * KIB;
+/// A `--password-file` (minisign accepts at most 1024 bytes of password).
+pub const PASSWORD_FILE_MAX: u64 = 4 * KIB;
+/// A `.intoto.json` provenance statement: one digest per bundled file, like MANIFEST.json.
+pub const PROVENANCE_MAX: u64 = 64 * MIB;
 /// Holder information inside a lock file.
 pub const LOCK_INFO_MAX: u64 = 4 * KIB;
 

@@ -16,7 +16,7 @@ use anyhow::{Context as _, Result, bail};
 use globset::{Glob, GlobMatcher};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::process::{Resource, Rlimit};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::atomic_write::TEMP_PREFIX;
 use crate::config_file;
@@ -32,7 +32,7 @@ pub(crate) const SUMMARY_NAME: &str = "RELEASE_SUMMARY.md";
 pub(crate) const MANIFEST_NAME: &str = "MANIFEST.json";
 
 /// The file list, as written in YAML or JSON.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BundleConfig {
     #[serde(default)]
@@ -42,13 +42,18 @@ pub(crate) struct BundleConfig {
 }
 
 /// One list entry: a file (`path`) or every file matching `glob`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EntrySpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) glob: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) dest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) required: Option<bool>,
 }
 

@@ -14,11 +14,16 @@
 //! - [`rebuild`]: why a rebuilt release differs from the released one.
 //! - [`verify`] and [`zip_layout`]: `mmops bundle verify`, the structure checked before any entry
 //!   is inflated.
+//! - [`signing`] and [`keygen`]: minisign keys and the `.minisig` of `--sign`.
+//! - [`provenance`]: the `<zip>.intoto.json` in-toto/SLSA statement every bundle gets.
 
 mod inputs;
+mod keygen;
 mod manifest;
 mod metrics;
+mod provenance;
 mod rebuild;
+mod signing;
 mod summary;
 mod verify;
 mod write;
@@ -46,6 +51,8 @@ use crate::units::format_size;
 
 use inputs::{Input, MANIFEST_NAME, Roots, SUMMARY_NAME};
 use manifest::{Generator, Manifest, ManifestFile, hex};
+use provenance::{Recipe, SourceCommit};
+use signing::{KeyPermissions, SigningKey};
 use write::{FileDigest, MemoryEntry, ZipDigest, ZipSink};
 use zip_format::{DosTime, dos_time};
 
@@ -57,6 +64,7 @@ const SUMMARY_REPORT_LIMIT: u64 = 16 << 20;
 pub fn run(args: &BundleArgs, context: &Context) -> Result<Verdict> {
     match &args.action {
         Some(BundleAction::Verify(verify_args)) => verify::run(verify_args, context),
+        Some(BundleAction::Keygen(keygen_args)) => keygen::run(keygen_args, context),
         None => create(&args.create, context),
     }
 }
@@ -72,7 +80,54 @@ struct Plan {
     level: u32,
     zip_path: PathBuf,
     sidecar_path: PathBuf,
+    provenance_path: PathBuf,
+    /// What the provenance records: how to build this again, from which commit, at which time.
+    recipe: Recipe,
+    source: Option<SourceCommit>,
+    source_date_epoch: i64,
+    /// With `--sign`: the decrypted key (loaded before anything is written).
+    signing_key: Option<SigningKey>,
 }
+
+/// `<path><suffix>`: the sidecar, signature and provenance names next to the zip.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The plan of a build from a recipe at `build_time`: inputs resolved and opened, names fixed.
+/// Shared by `mmops bundle` and `mmops bundle verify --rebuild`.
+fn plan_recipe(recipe: Recipe, out_dir: &Path, build_time: chrono::DateTime<chrono::Utc>) -> Result<Plan> {
+    let roots = Roots {
+        repository: PathBuf::from("."),
+        reports: PathBuf::from(&recipe.reports_dir),
+        include_reports: recipe.include_reports,
+        exclude: Some(PathBuf::from(&recipe.out_dir)),
+    };
+    let inputs = inputs::resolve(&recipe.config, &roots)?;
+    let file_name = format!("{}-v{}.zip", recipe.name, recipe.version);
+    let zip_path = out_dir.join(&file_name);
+    Ok(Plan {
+        name: recipe.name.clone(),
+        version: recipe.version.clone(),
+        created_at: clock::format_utc(build_time),
+        time: dos_time(build_time),
+        inputs,
+        generator: Generator::current(recipe.level),
+        level: recipe.level,
+        sidecar_path: with_suffix(&zip_path, ".sha256"),
+        provenance_path: with_suffix(&zip_path, PROVENANCE_SUFFIX),
+        zip_path,
+        recipe,
+        source: None,
+        source_date_epoch: build_time.timestamp(),
+        signing_key: None,
+    })
+}
+
+const PROVENANCE_SUFFIX: &str = ".intoto.json";
+const SIGNATURE_SUFFIX: &str = ".minisig";
 
 fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
     inputs::check_name(&args.name)?;
@@ -87,29 +142,37 @@ fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
             display_text(file_version.trim(), false)
         ));
     }
-    let (config, _origin) = inputs::load_config(args.config.as_deref())?;
-    let roots = Roots {
-        repository: PathBuf::from("."),
-        reports: args.reports_dir.clone(),
-        include_reports: !args.no_reports,
-        exclude: Some(args.out_dir.clone()),
-    };
-    let inputs = inputs::resolve(&config, &roots)?;
-    let build_time = clock::build_time(context.now)?;
-    let file_name = format!("{}-v{version}.zip", args.name);
-    let zip_path = args.out_dir.join(&file_name);
-    let mut sidecar_path = zip_path.clone().into_os_string();
-    sidecar_path.push(".sha256");
-    Ok(Plan {
+    let (config, origin) = inputs::load_config(args.config.as_deref())?;
+    let recipe = Recipe {
         name: args.name.clone(),
         version,
-        created_at: clock::format_utc(build_time),
-        time: dos_time(build_time),
-        inputs,
-        generator: Generator::current(args.level),
         level: args.level,
-        zip_path,
-        sidecar_path: PathBuf::from(sidecar_path),
+        config,
+        config_origin: origin,
+        include_reports: !args.no_reports,
+        reports_dir: utf8_path(&args.reports_dir, "--reports-dir")?,
+        out_dir: utf8_path(&args.out_dir, "--out-dir")?,
+    };
+    let build_time = clock::build_time(context.now)?;
+    let mut plan = plan_recipe(recipe, &args.out_dir, build_time)?;
+    // The key (and its password) before anything is written: a bad one is exit 2, nothing done.
+    if let Some(key_path) = &args.sign {
+        let permissions = if args.strict_key_perms { KeyPermissions::Strict } else { KeyPermissions::Warn };
+        let password = signing::PasswordSource { file: args.password_file.clone() };
+        plan.signing_key = Some(signing::load_signing_key(key_path, &password, permissions, &|message| {
+            context.printer.warn(message)
+        })?);
+    }
+    if !args.dry_run {
+        plan.source = provenance::source_commit();
+    }
+    Ok(plan)
+}
+
+/// A path the provenance records as text; one that is not UTF-8 could not be rebuilt from it.
+fn utf8_path(path: &Path, flag: &str) -> Result<String> {
+    path.to_str().map(str::to_string).ok_or_else(|| {
+        anyhow!("{flag} {} is not UTF-8; the provenance records it as text", display_path(path))
     })
 }
 
@@ -141,6 +204,15 @@ struct CreateReport {
     manifest: Manifest,
     bundle: String,
     sidecar: String,
+    /// The in-toto/SLSA provenance statement next to the zip.
+    provenance: String,
+    /// With `--sign`: the zip's and the provenance's `.minisig`, and the signing key's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provenance_signature: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
     /// The zip's SHA-256 and size (absent in a dry run, which writes no zip).
     sha256: Option<String>,
     size: Option<u64>,
@@ -161,7 +233,14 @@ impl Report for CreateReport {
             writeln!(out)?;
             out.write_all(summary.as_bytes())?;
             writeln!(out)?;
-            writeln!(out, "{}: would write {} and {}", style.bold("dry run"), self.bundle, self.sidecar)?;
+            writeln!(
+                out,
+                "{}: would write {}, {} and {}",
+                style.bold("dry run"),
+                self.bundle,
+                self.provenance,
+                self.sidecar
+            )?;
             return Ok(());
         }
         let width = self.manifest.files.iter().map(|file| file.path.chars().count()).max().unwrap_or(0);
@@ -178,6 +257,13 @@ impl Report for CreateReport {
         if let (Some(size), Some(sha256)) = (self.size, &self.sha256) {
             writeln!(out, "size:    {} ({size} bytes)", format_size(size))?;
             writeln!(out, "sha256:  {sha256}")?;
+        }
+        writeln!(out, "provenance: {}", self.provenance)?;
+        if let (Some(signature), Some(provenance_signature), Some(key_id)) =
+            (&self.signature, &self.provenance_signature, &self.key_id)
+        {
+            writeln!(out, "signature: {signature} (key id {key_id})")?;
+            writeln!(out, "provenance signature: {provenance_signature}")?;
         }
         writeln!(out, "sidecar: {}", self.sidecar)
     }
@@ -197,6 +283,10 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
             manifest,
             bundle: display_path(&plan.zip_path),
             sidecar: display_path(&plan.sidecar_path),
+            provenance: display_path(&plan.provenance_path),
+            signature: None,
+            provenance_signature: None,
+            key_id: None,
             sha256: None,
             size: None,
             outcome: Outcome::DryRun,
@@ -210,11 +300,31 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
             // We made the folder for this run; leave no trace of a run that failed.
             let _ = fs::remove_dir(&args.out_dir);
         }
-        let (manifest, digest, outcome) = result?;
+        let Placed { manifest, digest, outcome } = result?;
+        let signed = plan.signing_key.as_ref();
+        if outcome == Outcome::Replaced && signed.is_none() {
+            // Never deleted (another key's signature is not ours to remove), but never silent.
+            for stale in [
+                with_suffix(&plan.zip_path, SIGNATURE_SUFFIX),
+                with_suffix(&plan.provenance_path, SIGNATURE_SUFFIX),
+            ] {
+                if fs::symlink_metadata(&stale).is_ok() {
+                    context.printer.warn(format!(
+                        "{} signs the replaced release and no longer matches; sign again with --sign, or remove it",
+                        display_path(&stale)
+                    ));
+                }
+            }
+        }
         CreateReport {
             manifest,
             bundle: display_path(&plan.zip_path),
             sidecar: display_path(&plan.sidecar_path),
+            provenance: display_path(&plan.provenance_path),
+            signature: signed.map(|_| display_path(&with_suffix(&plan.zip_path, SIGNATURE_SUFFIX))),
+            provenance_signature: signed
+                .map(|_| display_path(&with_suffix(&plan.provenance_path, SIGNATURE_SUFFIX))),
+            key_id: signed.map(SigningKey::key_id),
             sha256: Some(digest.sha256),
             size: Some(digest.size),
             outcome,
@@ -228,55 +338,119 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
     context.printer.emit(&report)
 }
 
-/// Writes the zip and its sidecar to temporary files, then puts them in place unless the release
-/// already exists. Nothing appears under a final name before both are complete; a failure after
-/// the zip is in place is reported as partial (exit 1), never as "nothing written".
-fn build_and_place(
-    plan: &Plan,
-    force: bool,
-    progress: &Progress,
-    context: &Context,
-) -> Result<(Manifest, ZipDigest, Outcome)> {
-    // Both outputs first: a final name that is not a regular file (a FIFO, a folder, a dangling
+/// Streams the bundle into `file`: the inputs, the summary, the manifest.
+fn build_zip(plan: &Plan, file: &mut File, progress: &Progress) -> Result<(Manifest, ZipDigest)> {
+    let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 8);
+    let mut sink = ZipSink::new(file, plan.time);
+    // Errors name their file: an input that changed, or "cannot write the bundle".
+    let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress)?;
+    let (manifest, summary_text) = manifest_and_summary(plan, &digests)?;
+    sink.add_memory_entry(
+        &MemoryEntry { name: SUMMARY_NAME.into(), bytes: summary_text.into_bytes() },
+        plan.level,
+    )?;
+    sink.add_memory_entry(
+        &MemoryEntry { name: MANIFEST_NAME.into(), bytes: manifest.to_bytes() },
+        plan.level,
+    )?;
+    Ok((manifest, sink.finish()?))
+}
+
+/// One small file written next to the zip (provenance, a signature, the sidecar): prepared as a
+/// temporary file before the first rename, placed after the zip.
+struct Companion {
+    file: AtomicFile,
+    text: Vec<u8>,
+}
+
+impl Companion {
+    fn prepare(path: &Path) -> Result<Companion> {
+        Ok(Companion { file: AtomicFile::create(path)?, text: Vec::new() })
+    }
+
+    fn fill(&mut self, text: Vec<u8>) -> Result<()> {
+        let shown = display_path(self.file.path());
+        self.file.write_all(&text).with_context(|| format!("cannot write {shown}"))?;
+        self.text = text;
+        Ok(())
+    }
+}
+
+/// What was placed next to the zip, for the report.
+struct Placed {
+    manifest: Manifest,
+    digest: ZipDigest,
+    outcome: Outcome,
+}
+
+/// Writes the zip and its companions (provenance, signatures with `--sign`, the sidecar) to
+/// temporary files, then puts them in place unless the release already exists. Nothing appears
+/// under a final name before all are complete; a failure after the zip is in place is reported
+/// as partial (exit 1), never as "nothing written".
+fn build_and_place(plan: &Plan, force: bool, progress: &Progress, context: &Context) -> Result<Placed> {
+    // Every output first: a final name that is not a regular file (a FIFO, a folder, a dangling
     // symlink) is refused here, before anything is written.
     let mut temp = AtomicFile::create(&plan.zip_path)?;
-    let mut sidecar = AtomicFile::create(&plan.sidecar_path)?;
-    let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 8);
-    let (manifest, digest) = {
-        let mut sink = ZipSink::new(temp.file_mut(), plan.time);
-        // Errors name their file: an input that changed, or "cannot write the bundle".
-        let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress)?;
-        let (manifest, summary_text) = manifest_and_summary(plan, &digests)?;
-        sink.add_memory_entry(
-            &MemoryEntry { name: SUMMARY_NAME.into(), bytes: summary_text.into_bytes() },
-            plan.level,
-        )?;
-        sink.add_memory_entry(
-            &MemoryEntry { name: MANIFEST_NAME.into(), bytes: manifest.to_bytes() },
-            plan.level,
-        )?;
-        (manifest, sink.finish()?)
+    let zip_signature_path = with_suffix(&plan.zip_path, SIGNATURE_SUFFIX);
+    let provenance_signature_path = with_suffix(&plan.provenance_path, SIGNATURE_SUFFIX);
+    let mut provenance = Companion::prepare(&plan.provenance_path)?;
+    let mut signatures = match &plan.signing_key {
+        Some(_) => {
+            Some((Companion::prepare(&provenance_signature_path)?, Companion::prepare(&zip_signature_path)?))
+        }
+        None => None,
     };
-    let sidecar_text = format!(
-        "{}  {}\n",
-        digest.sha256,
-        plan.zip_path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default()
-    );
-    sidecar
-        .write_all(sidecar_text.as_bytes())
-        .with_context(|| format!("cannot write {}", display_path(&plan.sidecar_path)))?;
+    let mut sidecar = Companion::prepare(&plan.sidecar_path)?;
+    let (manifest, digest) = build_zip(plan, temp.file_mut(), progress)?;
+    let zip_name =
+        plan.zip_path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let provenance_bytes = provenance::Statement {
+        zip_name: &zip_name,
+        zip_sha256: &digest.sha256,
+        recipe: &plan.recipe,
+        files: &manifest.files,
+        source: plan.source.as_ref(),
+        created_at: &plan.created_at,
+        source_date_epoch: plan.source_date_epoch,
+    }
+    .to_bytes();
+    if let (Some(key), Some((provenance_signature, zip_signature))) = (&plan.signing_key, &mut signatures) {
+        let shown = display_path(&plan.zip_path);
+        let file = temp.file_mut();
+        file.seek(io::SeekFrom::Start(0)).with_context(|| format!("cannot read back the new {shown}"))?;
+        let zip_hash =
+            signing::prehash(&mut *file).with_context(|| format!("cannot read back the new {shown}"))?;
+        let comment =
+            signing::trusted_comment(&zip_name, &plan.version, &digest.sha256, plan.source_date_epoch);
+        zip_signature.fill(key.sign(&zip_hash, &comment).into_bytes())?;
+        let provenance_name = format!("{zip_name}{PROVENANCE_SUFFIX}");
+        let comment = signing::trusted_comment(
+            &provenance_name,
+            &plan.version,
+            &hex(&Sha256::digest(&provenance_bytes)),
+            plan.source_date_epoch,
+        );
+        let provenance_hash =
+            signing::prehash(provenance_bytes.as_slice()).expect("reading memory cannot fail");
+        provenance_signature.fill(key.sign(&provenance_hash, &comment).into_bytes())?;
+    }
+    provenance.fill(provenance_bytes)?;
+    sidecar.fill(format!("{}  {zip_name}\n", digest.sha256).into_bytes())?;
+    // In the order they are placed: the sidecar last, its presence means all is complete.
+    let mut companions = vec![provenance];
+    if let Some((provenance_signature, zip_signature)) = signatures {
+        companions.push(provenance_signature);
+        companions.push(zip_signature);
+    }
+    companions.push(sidecar);
+
     let shown = display_path(&plan.zip_path);
     let outcome = match hash_existing(&plan.zip_path)? {
         None => Outcome::Created,
         Some((existing, _)) if existing == digest.sha256 => {
             drop(temp);
-            if !sidecar_matches(&plan.sidecar_path, &sidecar_text) {
-                sidecar.commit()?;
-                context
-                    .printer
-                    .warn(format!("{} was missing or wrong; rewrote it", display_path(&plan.sidecar_path)));
-            }
-            return Ok((manifest, digest, Outcome::Unchanged));
+            place_missing_companions(companions, context)?;
+            return Ok(Placed { manifest, digest, outcome: Outcome::Unchanged });
         }
         Some(_) if force => Outcome::Replaced,
         Some((existing, file)) => {
@@ -302,7 +476,8 @@ fn build_and_place(
                 }
                 return match hash_existing(&plan.zip_path)? {
                     Some((existing, _)) if existing == digest.sha256 => {
-                        Ok((manifest, digest, Outcome::Unchanged))
+                        place_missing_companions(companions, context)?;
+                        Ok(Placed { manifest, digest, outcome: Outcome::Unchanged })
                     }
                     _ => Err(anyhow!(CheckFailed(format!(
                         "{shown} was created by another run while this one was writing, with different \
@@ -313,23 +488,41 @@ fn build_and_place(
         }
         _ => temp.commit()?,
     }
-    // The sidecar goes last: its presence means the zip next to it is complete. The zip is in
-    // place now, so a failure here is partial, not "nothing written".
-    if let Err(error) = sidecar.commit() {
-        return Err(anyhow!(Partial(format!(
-            "{shown} was placed, but its sidecar {} could not be: {error:#}; fix the cause and \
-             rerun the same command to write it",
-            display_path(&plan.sidecar_path)
-        ))));
+    // The zip is in place now, so a failure here is partial, not "nothing written".
+    let mut placed = Vec::new();
+    for companion in companions {
+        let path = companion.file.path().to_path_buf();
+        if let Err(error) = companion.file.commit() {
+            let done = if placed.is_empty() { String::new() } else { format!(" and {}", placed.join(", ")) };
+            return Err(anyhow!(Partial(format!(
+                "{shown}{done} were placed, but {} could not be: {error:#}; fix the cause and rerun the same \
+                 command to write it",
+                display_path(&path)
+            ))));
+        }
+        placed.push(display_path(&path));
     }
-    Ok((manifest, digest, outcome))
+    Ok(Placed { manifest, digest, outcome })
+}
+
+/// The release already exists with the same bytes: companions that are missing or say something
+/// else are written (each with a note), the others left as they are.
+fn place_missing_companions(companions: Vec<Companion>, context: &Context) -> Result<()> {
+    for companion in companions {
+        let path = companion.file.path().to_path_buf();
+        if !sidecar_matches(&path, &companion.text) {
+            companion.file.commit()?;
+            context.printer.warn(format!("{} was missing or wrong; rewrote it", display_path(&path)));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the sidecar on disk already says `expected` (read no further than that).
-fn sidecar_matches(path: &Path, expected: &str) -> bool {
+fn sidecar_matches(path: &Path, expected: &[u8]) -> bool {
     let Ok(Some(file)) = rebuild::open_existing(path) else { return false };
     let mut bytes = Vec::new();
-    file.take(expected.len() as u64 + 1).read_to_end(&mut bytes).is_ok() && bytes == expected.as_bytes()
+    file.take(expected.len() as u64 + 1).read_to_end(&mut bytes).is_ok() && bytes == expected
 }
 
 /// The SHA-256 of an existing release and a handle on it, or `None` when there is none.
@@ -438,7 +631,8 @@ pub(crate) fn fuzz_config(path: &std::path::Path) {
 /// A bundle that passes must hold only names that every reader decodes alike: valid UTF-8,
 /// flagged when not ASCII, unique byte for byte, safe to extract.
 pub(crate) fn fuzz_verify(path: &std::path::Path, context: &Context) {
-    let Ok(report) = verify::verify(path, true, context) else { return };
+    let options = verify::Options { no_sidecar: true, key: None };
+    let Ok(report) = verify::verify(path, &options, context) else { return };
     if !report.passed() {
         return;
     }

@@ -19,6 +19,8 @@ use zip::ZipArchive;
 
 use super::inputs::MANIFEST_NAME;
 use super::manifest::{ManifestFile, hex};
+use super::provenance;
+use super::signing::{self, PublicKey};
 use super::zip_layout::{self, display_name};
 use crate::cli::BundleVerifyArgs;
 use crate::context::Context;
@@ -57,6 +59,20 @@ pub(crate) struct VerifyReport {
     entries: usize,
     /// `ok`, `mismatch`, `missing`, `malformed` or `skipped` (--no-sidecar).
     sidecar: String,
+    /// `ok`, `missing`, `invalid`, or `not checked` (no public key given).
+    signature: String,
+    /// With a key: the id of the key the signature was checked against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
+    /// The signature's trusted comment, when it verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trusted_comment: Option<String>,
+    /// `ok`, `absent` (no <ZIP>.intoto.json) or `mismatch`; with a key, followed by
+    /// `, signature ok|missing|invalid`.
+    provenance: String,
+    /// With --rebuild: `identical` or `differs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rebuild: Option<String>,
     problems: Vec<String>,
 }
 
@@ -85,6 +101,22 @@ impl Report for VerifyReport {
             writeln!(out, "version: {version}")?;
         }
         writeln!(out, "sidecar: {}", self.sidecar)?;
+        match (&self.key_id, &self.trusted_comment) {
+            (None, _) => writeln!(
+                out,
+                "signature: {} (no --pubkey or --pubkey-file): authenticity was not checked; the sidecar \
+                 only shows the bytes were not damaged, not who made them",
+                style.warning("not checked")
+            )?,
+            (Some(key_id), Some(comment)) => {
+                writeln!(out, "signature: {}, key id {key_id}, trusted comment: {comment}", self.signature)?
+            }
+            (Some(key_id), None) => writeln!(out, "signature: {}, key id {key_id}", self.signature)?,
+        }
+        writeln!(out, "provenance: {}", self.provenance)?;
+        if let Some(rebuild) = &self.rebuild {
+            writeln!(out, "rebuild: {rebuild}")?;
+        }
         for problem in &self.problems {
             writeln!(out, "{} {problem}", style.bad("FAIL"))?;
         }
@@ -94,7 +126,21 @@ impl Report for VerifyReport {
 
 pub(crate) fn run(args: &BundleVerifyArgs, context: &Context) -> Result<Verdict> {
     let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
-    let report = verify(&args.zip, args.no_sidecar, context)?;
+    let key = match (&args.pubkey, &args.pubkey_file) {
+        (Some(text), _) => Some(PublicKey::from_base64(text)?),
+        (None, Some(path)) => Some(PublicKey::from_file(path)?),
+        (None, None) => None,
+    };
+    let mut report = verify(&args.zip, &Options { no_sidecar: args.no_sidecar, key: key.as_ref() }, context)?;
+    if args.rebuild {
+        match super::rebuild::rebuild_and_compare(&args.zip, context)? {
+            Ok(()) => report.rebuild = Some("identical: rebuilt from this tree, byte for byte".into()),
+            Err(problem) => {
+                report.rebuild = Some("differs".into());
+                report.problems.push(format!("rebuild: {problem}"));
+            }
+        }
+    }
     if let Some(file) = prom_file {
         file.commit(&super::metrics::verify_exposition(&report, &args.zip, context.now)?)?;
     }
@@ -127,7 +173,15 @@ fn open_zip_file(path: &Path) -> Result<File> {
     Ok(file)
 }
 
-pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result<VerifyReport> {
+/// What `verify` checks besides the zip itself.
+pub(crate) struct Options<'a> {
+    pub(crate) no_sidecar: bool,
+    /// The public key the release must be signed with; `None`: authenticity is not checked.
+    pub(crate) key: Option<&'a PublicKey>,
+}
+
+pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Result<VerifyReport> {
+    let no_sidecar = options.no_sidecar;
     let shown = display_path(path);
     let file = open_zip_file(path)?;
     let size = file.metadata().with_context(|| format!("cannot read {shown}"))?.len();
@@ -165,6 +219,8 @@ pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result
         progress.finish();
         let mut problems = Vec::new();
         let sidecar = check_sidecar(path, &zip_file_name, &zip_hash, no_sidecar, &mut problems)?;
+        let authenticity =
+            check_authenticity(path, &zip_file_name, &zip_hash, None, options.key, &mut problems)?;
         problems.extend(layout.problems);
         problems.push("nothing was inflated: the archive's structure is unsafe".to_string());
         return Ok(VerifyReport {
@@ -174,6 +230,11 @@ pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result
             version: None,
             entries: layout.entries.len(),
             sidecar,
+            signature: authenticity.signature,
+            key_id: options.key.map(|key| key.key_id.clone()),
+            trusted_comment: authenticity.trusted_comment,
+            provenance: authenticity.provenance,
+            rebuild: None,
             problems,
         });
     }
@@ -264,6 +325,8 @@ pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result
     {
         problems.push(problem);
     }
+    let authenticity =
+        check_authenticity(path, &zip_file_name, &zip_hash, manifest.as_ref(), options.key, &mut problems)?;
     Ok(VerifyReport {
         bundle: shown,
         sha256: zip_hash,
@@ -271,8 +334,116 @@ pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result
         version: manifest.map(|manifest| display_text(&manifest.version, false)),
         entries: count,
         sidecar,
+        signature: authenticity.signature,
+        key_id: options.key.map(|key| key.key_id.clone()),
+        trusted_comment: authenticity.trusted_comment,
+        provenance: authenticity.provenance,
+        rebuild: None,
         problems,
     })
+}
+
+/// What the signature and provenance checks found.
+struct Authenticity {
+    signature: String,
+    trusted_comment: Option<String>,
+    provenance: String,
+}
+
+/// With a key: `<ZIP>.minisig` must verify and its trusted comment name this zip's file name,
+/// version and SHA-256. `<ZIP>.intoto.json`, when present, must match the zip and the manifest,
+/// and (with a key) its own signature must verify. Problems are added to `problems`.
+fn check_authenticity(
+    path: &Path,
+    zip_file_name: &str,
+    zip_hash: &str,
+    manifest: Option<&ReadManifest>,
+    key: Option<&PublicKey>,
+    problems: &mut Vec<String>,
+) -> Result<Authenticity> {
+    let version = manifest.map(|manifest| manifest.version.as_str());
+    let mut signature = "not checked".to_string();
+    let mut trusted_comment = None;
+    if let Some(key) = key {
+        match check_signature(key, path, zip_file_name, version, zip_hash)? {
+            Ok(comment) => {
+                signature = "ok".into();
+                trusted_comment = Some(display_text(&comment, false));
+            }
+            Err((status, problem)) => {
+                signature = status.into();
+                problems.push(problem);
+            }
+        }
+    }
+    let provenance_path = with_suffix(path, ".intoto.json");
+    let shown = display_path(&provenance_path);
+    if std::fs::symlink_metadata(&provenance_path).is_err_and(|error| error.kind() == io::ErrorKind::NotFound)
+    {
+        return Ok(Authenticity { signature, trusted_comment, provenance: "absent".into() });
+    }
+    let bytes = limits::read_limited(&provenance_path, limits::PROVENANCE_MAX, "provenance statement")?;
+    let found = match provenance::parse(&bytes) {
+        Err(problem) => vec![problem],
+        Ok(parsed) => {
+            parsed.check(zip_file_name, zip_hash, version, manifest.map(|manifest| manifest.files.as_slice()))
+        }
+    };
+    let matches = found.is_empty();
+    problems.extend(found.into_iter().map(|problem| format!("{shown}: {problem}")));
+    let mut provenance = if matches { "ok" } else { "mismatch" }.to_string();
+    if let Some(key) = key {
+        let provenance_name = format!("{zip_file_name}.intoto.json");
+        let digest = hex(&Sha256::digest(&bytes));
+        match check_signature(key, &provenance_path, &provenance_name, version, &digest)? {
+            Ok(_) if matches => provenance = "ok, signature ok".into(),
+            Ok(_) => provenance = "mismatch, signature ok".into(),
+            Err((status, problem)) => {
+                // Listed before the statement's own problems: an unsigned change explains them.
+                let at = problems.len()
+                    - problems.iter().rev().take_while(|line| line.starts_with(&shown)).count();
+                problems.insert(at, problem);
+                provenance = format!("{}, signature {status}", if matches { "ok" } else { "mismatch" });
+            }
+        }
+    }
+    Ok(Authenticity { signature, trusted_comment, provenance })
+}
+
+/// Checks `<signed>.minisig` over `signed` with `key`; the trusted comment, or a status word and
+/// the problem line.
+fn check_signature(
+    key: &PublicKey,
+    signed: &Path,
+    file_name: &str,
+    version: Option<&str>,
+    sha256: &str,
+) -> Result<Result<String, (&'static str, String)>> {
+    let signature_path = with_suffix(signed, ".minisig");
+    let shown = display_path(&signature_path);
+    if std::fs::symlink_metadata(&signature_path).is_err_and(|error| error.kind() == io::ErrorKind::NotFound)
+    {
+        return Ok(Err((
+            "missing",
+            format!("{shown}: missing; a key was given, so the release must be signed"),
+        )));
+    }
+    let data = signing::open_signed(signed)?;
+    let comment = match signing::verify(key, &signature_path, data)? {
+        Ok(comment) => comment,
+        Err(problem) => return Ok(Err(("invalid", format!("{shown}: {problem}")))),
+    };
+    if let Some(problem) = signing::check_trusted_comment(&comment, file_name, version, sha256) {
+        return Ok(Err(("invalid", format!("{shown}: {problem}"))));
+    }
+    Ok(Ok(comment))
+}
+
+/// `<path><suffix>`.
+fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    std::path::PathBuf::from(name)
 }
 
 /// The manifest's bytes, or the problem line saying why there are none.

@@ -61,6 +61,7 @@ fn killed_bundle_leaves_no_partial_release() {
     let out = dir.path().join("artifacts/release");
     let zip = out.join("mm-bot-v1.2.3.zip");
     let sidecar = out.join("mm-bot-v1.2.3.zip.sha256");
+    let provenance = out.join("mm-bot-v1.2.3.zip.intoto.json");
     let command = || {
         let mut command = mmops(dir.path());
         command.arg("bundle").env("SOURCE_DATE_EPOCH", "1760184000");
@@ -69,6 +70,7 @@ fn killed_bundle_leaves_no_partial_release() {
     let full = time_one_run(command());
     let good_zip = fs::read(&zip).unwrap();
     let good_sidecar = fs::read(&sidecar).unwrap();
+    let good_provenance = fs::read(&provenance).unwrap();
     let mut killed = 0;
     for trial in 0..TRIALS {
         fs::remove_dir_all(&out).ok();
@@ -80,6 +82,14 @@ fn killed_bundle_leaves_no_partial_release() {
         if let Ok(bytes) = fs::read(&sidecar) {
             assert!(bytes == good_sidecar, "seed {seed} trial {trial}: partial sidecar");
             assert!(zip.exists(), "seed {seed} trial {trial}: sidecar written before the zip");
+            // The sidecar is placed last: its presence means the provenance is complete too.
+            assert!(
+                fs::read(&provenance).is_ok_and(|bytes| bytes == good_provenance),
+                "seed {seed} trial {trial}: sidecar present without the complete provenance"
+            );
+        }
+        if let Ok(bytes) = fs::read(&provenance) {
+            assert!(bytes == good_provenance, "seed {seed} trial {trial}: partial provenance");
         }
         let rerun = run_and_kill(command(), Duration::from_secs(120));
         assert_eq!(rerun, Ending::Exited(0), "seed {seed} trial {trial}: rerun failed");

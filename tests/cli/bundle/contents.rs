@@ -55,8 +55,8 @@ fn bundle_holds_the_list_in_order_with_a_manifest_of_independent_hashes() {
     assert_eq!(env.read(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&zip_bytes)));
     assert!(run.stdout.contains(&format!("sha256:  {}\n", sha256_hex(&zip_bytes))), "{}", run.stdout);
     assert!(run.stdout.starts_with("VERSION "), "{}", run.stdout);
-    // Nothing but the release and its sidecar is left in the folder.
-    assert_eq!(files_in(&env, "artifacts/release"), ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.sha256"]);
+    // Nothing but the release, its provenance and its sidecar is left in the folder.
+    assert_eq!(files_in(&env, "artifacts/release"), RELEASE_FILES);
 }
 
 #[test]

@@ -11,6 +11,7 @@
 mod contents;
 mod inputs;
 mod release;
+mod signing;
 mod verify;
 
 use std::fs;
@@ -28,6 +29,10 @@ use crate::support::{Run, TestEnv, utc};
 const FAKE_NOW: &str = "2025-10-11T12:00:00Z";
 const ZIP: &str = "artifacts/release/mm-bot-v1.4.0.zip";
 const SIDECAR: &str = "artifacts/release/mm-bot-v1.4.0.zip.sha256";
+const PROVENANCE: &str = "artifacts/release/mm-bot-v1.4.0.zip.intoto.json";
+/// What an unsigned release leaves in its folder.
+const RELEASE_FILES: [&str; 3] =
+    ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.intoto.json", "mm-bot-v1.4.0.zip.sha256"];
 const MARKER: &str = "| bundle | OK | RELEASE_BUNDLE=artifacts/release/mm-bot-v1.4.0.zip |";
 
 /// The six files every release needs, plus the three optional reports.

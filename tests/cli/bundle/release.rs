@@ -46,7 +46,7 @@ fn existing_release_is_unchanged_refused_or_replaced_with_force() {
         run.stderr
     );
     assert!(fs::read(env.path(ZIP)).unwrap() == original);
-    assert_eq!(files_in(&env, "artifacts/release"), ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.sha256"]);
+    assert_eq!(files_in(&env, "artifacts/release"), RELEASE_FILES);
 
     // --force replaces both.
     let run = bundle(&env, &["--force", "--format", "json"]);
@@ -139,7 +139,12 @@ fn dry_run_prints_the_manifest_and_summary_and_writes_nothing() {
     let run = bundle(&env, &["--dry-run"]);
     run.expect_code(0);
     assert_eq!(run.last_line(), MARKER);
+    assert!(run.stdout.contains(&format!("dry run: would write {ZIP}, {PROVENANCE} and {SIDECAR}\n")));
     assert!(!env.exists("artifacts/release"));
+    // --sign makes no sense without writing: refused by the command line (exit 2).
+    let signed = bundle(&env, &["--dry-run", "--sign", "key"]);
+    signed.expect_code(2);
+    assert!(signed.stderr.contains("cannot be used with"), "{}", signed.stderr);
     let json = bundle(&env, &["--dry-run", "--format", "json"]);
     json.expect_code(0);
     let document = json.json();
@@ -236,7 +241,11 @@ fn a_killed_run_leaves_no_file_under_a_final_name() {
     assert!(!names.iter().any(|name| name.starts_with("mm-bot")), "{names:?}");
     let leftovers: Vec<String> =
         names.iter().filter(|name| name.starts_with(".mmops-tmp-")).cloned().collect();
-    assert_eq!(leftovers.len(), 2, "the zip's and the sidecar's temporary files: {names:?}");
+    assert_eq!(
+        leftovers.len(),
+        3,
+        "the zip's, the provenance's and the sidecar's temporary files: {names:?}"
+    );
     // The next run removes the dead run's leftovers, says so once per file, and still works.
     fs::write(env.path("artifacts/reports/soak_metrics.json"), "[]\n").unwrap();
     let run = bundle(&env, &[]);
@@ -252,5 +261,5 @@ fn a_killed_run_leaves_no_file_under_a_final_name() {
         })
         .collect();
     assert_eq!(run.stderr, expected);
-    assert_eq!(files_in(&env, "artifacts/release"), ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.sha256"]);
+    assert_eq!(files_in(&env, "artifacts/release"), RELEASE_FILES);
 }

@@ -39,6 +39,8 @@ fn rewrite(
     }
     let bytes = writer.finish().unwrap().into_inner();
     fs::write(env.path(ZIP), &bytes).unwrap();
+    // The provenance names the old bytes; without it only the intended problem shows.
+    let _ = fs::remove_file(env.path(PROVENANCE));
     fs::write(env.path(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&bytes))).unwrap();
 }
 
@@ -58,7 +60,9 @@ fn verify_passes_a_fresh_bundle() {
     assert_eq!(
         run.stdout,
         format!(
-            "checked {ZIP}: 11 entries, {}, sha256 {}\nversion: 1.4.0\nsidecar: ok\n| bundle_verify | OK | BUNDLE_VERIFY=OK |\n",
+            "checked {ZIP}: 11 entries, {}, sha256 {}\nversion: 1.4.0\nsidecar: ok\n\
+             signature: not checked (no --pubkey or --pubkey-file): authenticity was not checked; the sidecar only \
+             shows the bytes were not damaged, not who made them\nprovenance: ok\n| bundle_verify | OK | BUNDLE_VERIFY=OK |\n",
             format_kib(zip_bytes.len()),
             sha256_hex(&zip_bytes)
         )
@@ -68,6 +72,9 @@ fn verify_passes_a_fresh_bundle() {
     json.expect_code(0);
     assert_eq!(json.json()["problems"], serde_json::json!([]));
     assert_eq!(json.json()["sidecar"], "ok");
+    assert_eq!(json.json()["signature"], "not checked");
+    assert_eq!(json.json()["provenance"], "ok");
+    assert!(json.json().get("key_id").is_none());
 }
 
 fn format_kib(bytes: usize) -> String {
@@ -86,6 +93,7 @@ fn verify_catches_a_flipped_byte_in_an_entry() {
     };
     bytes[offset] ^= 0x20;
     fs::write(env.path(ZIP), &bytes).unwrap();
+    let _ = fs::remove_file(env.path(PROVENANCE));
     fs::write(env.path(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&bytes))).unwrap();
     let run = verify(&env, &[]);
     run.expect_code(1);

@@ -1,0 +1,809 @@
+//! Signed, attested releases end to end: `bundle keygen`, `bundle --sign`, the provenance
+//! statement, and `bundle verify --pubkey/--pubkey-file/--rebuild`, cross-checked with the real
+//! `minisign` binary both ways (mmops signs, minisign verifies; minisign makes keys and signs,
+//! mmops verifies), and every artifact tampered with in turn.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+use super::*;
+use crate::support::tool_available;
+
+const PASSWORD: &str = "correct horse battery staple";
+const SIGNATURE: &str = "artifacts/release/mm-bot-v1.4.0.zip.minisig";
+const PROVENANCE_SIGNATURE: &str = "artifacts/release/mm-bot-v1.4.0.zip.intoto.json.minisig";
+const EPOCH: &str = "1760184000";
+
+fn minisign_available() -> bool {
+    tool_available("minisign", "apt-get install minisign")
+}
+
+fn minisign(env: &TestEnv, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new("minisign")
+        .args(args)
+        .current_dir(env.root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run minisign");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `mmops ARGS` in the repository with the password in the environment and a pinned epoch.
+fn signed(env: &TestEnv, args: &[&str]) -> Run {
+    env.run_with_env(args, &[("MMOPS_SIGNING_PASSWORD", PASSWORD), ("SOURCE_DATE_EPOCH", EPOCH)])
+}
+
+fn keygen(env: &TestEnv) -> Run {
+    let run = signed(env, &["bundle", "keygen", "--out", "keys"]);
+    run.expect_code(0);
+    run
+}
+
+fn sign_release(env: &TestEnv) {
+    let run = signed(env, &["bundle", "--sign", "keys/mmops.key"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "");
+}
+
+fn verify_with_key(env: &TestEnv, extra: &[&str]) -> Run {
+    let mut args = vec!["bundle", "verify", ZIP, "--pubkey-file", "keys/mmops.pub"];
+    args.extend_from_slice(extra);
+    env.run(args)
+}
+
+fn problems(run: &Run) -> Vec<String> {
+    run.stdout.lines().filter_map(|line| line.strip_prefix("FAIL ")).map(str::to_string).collect()
+}
+
+fn mode(env: &TestEnv, path: &str) -> u32 {
+    fs::metadata(env.path(path)).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn keygen_writes_minisign_keys_0600_and_never_overwrites() {
+    let env = TestEnv::new();
+    let run = keygen(&env);
+    assert_eq!(run.stderr, "");
+    let public = env.read("keys/mmops.pub");
+    let key_id = public.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+    assert_eq!(key_id.len(), 16, "{public}");
+    assert!(run.stdout.contains(&format!("key id:     {key_id}\n")), "{}", run.stdout);
+    assert_eq!(run.last_line(), "| bundle_keygen | OK | SIGNING_KEY=keys/mmops.pub |");
+    assert_eq!(mode(&env, "keys/mmops.key"), 0o600);
+    assert!(env.read("keys/mmops.key").starts_with("untrusted comment: mmops encrypted secret key\n"));
+    assert!(!run.stdout.contains(PASSWORD) && !env.read("keys/mmops.key").contains(PASSWORD));
+
+    // A second keygen into the same folder: exit 2, both files untouched.
+    let secret = env.read("keys/mmops.key");
+    let again = signed(&env, &["bundle", "keygen", "--out", "keys", "--unencrypted"]);
+    again.expect_code(2);
+    assert_eq!(again.stdout, "");
+    assert_eq!(
+        again.stderr,
+        "mmops: error: keys/mmops.key already exists; mmops never overwrites a key: move it away or choose another --out\n"
+    );
+    assert_eq!(env.read("keys/mmops.key"), secret);
+    assert_eq!(env.read("keys/mmops.pub"), public);
+
+    // Only the public key left behind still blocks: a new secret key must not orphan it.
+    fs::remove_file(env.path("keys/mmops.key")).unwrap();
+    signed(&env, &["bundle", "keygen", "--out", "keys"]).expect_code(2);
+    assert!(!env.exists("keys/mmops.key"));
+
+    // An encrypted key with no password source and no terminal: exit 2, nothing written.
+    let run = env.run(["bundle", "keygen", "--out", "other"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("needs a password and there is no terminal"), "{}", run.stderr);
+    assert!(!env.exists("other"));
+
+    // --password-file: the first line; an empty one is refused.
+    env.write("pw.txt", format!("{PASSWORD}\n"));
+    env.run(["bundle", "keygen", "--out", "filed", "--password-file", "pw.txt"]).expect_code(0);
+    env.write("empty.txt", "\n");
+    let run = env.run(["bundle", "keygen", "--out", "empty", "--password-file", "empty.txt"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("empty.txt is empty"), "{}", run.stderr);
+    assert!(!env.exists("empty"));
+
+    let run = env.run(["--format", "json", "bundle", "keygen", "--out", "plain", "--unencrypted"]);
+    run.expect_code(0);
+    let json = run.json();
+    assert_eq!(json["encrypted"], false);
+    assert_eq!(json["marker"], "SIGNING_KEY=plain/mmops.pub");
+    assert_eq!(mode(&env, "plain/mmops.key"), 0o600);
+}
+
+#[test]
+fn mmops_signatures_verify_with_minisign_and_are_reproducible() {
+    if !minisign_available() {
+        return;
+    }
+    let env = repo();
+    keygen(&env);
+    let run = signed(&env, &["bundle", "--sign", "keys/mmops.key"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "");
+    let key_id = env.read("keys/mmops.pub").lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+    assert!(run.stdout.contains(&format!("signature: {SIGNATURE} (key id {key_id})\n")), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("provenance signature: {PROVENANCE_SIGNATURE}\n")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.last_line(), MARKER);
+    let zip_hash = sha256_hex(&fs::read(env.path(ZIP)).unwrap());
+    let comment = format!("file:mm-bot-v1.4.0.zip version:1.4.0 sha256:{zip_hash} source_date_epoch:{EPOCH}");
+
+    // The real minisign accepts it and prints the trusted comment mmops wrote.
+    let checked = minisign(&env, &["-Vm", ZIP, "-p", "keys/mmops.pub"], "");
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    let said =
+        String::from_utf8_lossy(&checked.stdout).into_owned() + &String::from_utf8_lossy(&checked.stderr);
+    assert!(said.contains(&format!("Trusted comment: {comment}\n")), "{said}");
+    let checked = minisign(&env, &["-Vm", PROVENANCE, "-p", "keys/mmops.pub"], "");
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    // "ED" (prehashed Ed25519) is "RU" in base64, whatever the key id after it.
+    assert!(env.read(SIGNATURE).starts_with("untrusted comment: signature from mmops secret key\nRU"));
+
+    // mmops verifies it with the key file and with the base64 key.
+    let run = verify_with_key(&env, &[]);
+    run.expect_code(0);
+    assert!(run.stdout.contains(&format!("signature: ok, key id {key_id}, trusted comment: {comment}\n")));
+    assert!(run.stdout.contains("provenance: ok, signature ok\n"), "{}", run.stdout);
+    let base64 = env.read("keys/mmops.pub").lines().nth(1).unwrap().to_string();
+    let json = env.run(["--format", "json", "bundle", "verify", ZIP, "--pubkey", &base64]);
+    json.expect_code(0);
+    assert_eq!(json.json()["signature"], "ok");
+    assert_eq!(json.json()["key_id"], key_id.as_str());
+
+    // Reproducible: the same inputs and epoch give the same zip, provenance and signatures.
+    let names = [ZIP, SIDECAR, PROVENANCE, SIGNATURE, PROVENANCE_SIGNATURE];
+    let first: Vec<Vec<u8>> = names.iter().map(|name| fs::read(env.path(name)).unwrap()).collect();
+    fs::remove_dir_all(env.path("artifacts/release")).unwrap();
+    env.write("pw.txt", PASSWORD);
+    let run = env.run_with_env(
+        ["bundle", "--sign", "keys/mmops.key", "--password-file", "pw.txt"],
+        &[("SOURCE_DATE_EPOCH", EPOCH)],
+    );
+    run.expect_code(0);
+    for (name, bytes) in names.iter().zip(&first) {
+        assert!(fs::read(env.path(name)).unwrap() == *bytes, "{name} differs on a rebuild");
+    }
+    // Signing again over an existing identical release changes nothing and says nothing.
+    let run = signed(&env, &["bundle", "--sign", "keys/mmops.key"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "");
+    assert!(run.stdout.contains("(unchanged, already released with the same bytes)"), "{}", run.stdout);
+    let json = signed(&env, &["--format", "json", "bundle", "--sign", "keys/mmops.key"]);
+    json.expect_code(0);
+    let json = json.json();
+    assert_eq!(json["signature"], SIGNATURE);
+    assert_eq!(json["provenance_signature"], PROVENANCE_SIGNATURE);
+    assert_eq!(json["provenance"], PROVENANCE);
+    assert_eq!(json["key_id"], key_id.as_str());
+    assert_eq!(json["marker"], format!("RELEASE_BUNDLE={ZIP}"));
+    // Nothing secret in any output: the password is nowhere in the files next to the zip.
+    for name in names {
+        assert!(!String::from_utf8_lossy(&fs::read(env.path(name)).unwrap()).contains(PASSWORD));
+    }
+}
+
+#[test]
+fn mmops_verifies_and_signs_with_keys_minisign_made_unencrypted_and_encrypted() {
+    if !minisign_available() {
+        return;
+    }
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    let zip_hash = sha256_hex(&fs::read(env.path(ZIP)).unwrap());
+    // `minisign -G -W`: no password. minisign signs the zip with the comment mmops requires.
+    let made = minisign(&env, &["-G", "-W", "-p", "plain.pub", "-s", "plain.key"], "");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let comment = format!("file:mm-bot-v1.4.0.zip version:1.4.0 sha256:{zip_hash} source_date_epoch:0");
+    let signed_by_minisign = minisign(&env, &["-S", "-s", "plain.key", "-m", ZIP, "-t", &comment], "");
+    assert!(signed_by_minisign.status.success(), "{}", String::from_utf8_lossy(&signed_by_minisign.stderr));
+    // The provenance is signed too, so the whole release verifies.
+    let provenance_hash = sha256_hex(&fs::read(env.path(PROVENANCE)).unwrap());
+    let provenance_comment =
+        format!("file:mm-bot-v1.4.0.zip.intoto.json version:1.4.0 sha256:{provenance_hash}");
+    let out = minisign(&env, &["-S", "-s", "plain.key", "-m", PROVENANCE, "-t", &provenance_comment], "");
+    assert!(out.status.success());
+    let run = env.run(["bundle", "verify", ZIP, "--pubkey-file", "plain.pub"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains(&format!("trusted comment: {comment}\n")), "{}", run.stdout);
+
+    // A minisign signature with minisign's default comment (a timestamp) names no release.
+    let out = minisign(&env, &["-S", "-s", "plain.key", "-m", ZIP], "");
+    assert!(out.status.success());
+    let run = env.run(["bundle", "verify", ZIP, "--pubkey-file", "plain.pub"]);
+    run.expect_code(1);
+    assert!(problems(&run)[0].contains("has no file: field"), "{}", run.stdout);
+
+    // mmops signs with the unencrypted minisign key (chmod 600: minisign -G writes 0600 too).
+    fs::remove_file(env.path(SIGNATURE)).unwrap();
+    let run = bundle(&env, &["--sign", "plain.key"]);
+    run.expect_code(0);
+    // The release exists with the same bytes: only its signatures are (re)written, and said so.
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: warning: {PROVENANCE_SIGNATURE} was missing or wrong; rewrote it\n\
+             mmops: warning: {SIGNATURE} was missing or wrong; rewrote it\n"
+        )
+    );
+    let checked = minisign(&env, &["-Vm", ZIP, "-p", "plain.pub"], "");
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+
+    // `minisign -G` with a password (scrypt, 1 GiB: the one slow step of this suite).
+    let made =
+        minisign(&env, &["-G", "-p", "locked.pub", "-s", "locked.key"], &format!("{PASSWORD}\n{PASSWORD}\n"));
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    fs::remove_dir_all(env.path("artifacts/release")).unwrap();
+    let run = signed(&env, &["bundle", "--sign", "locked.key"]);
+    run.expect_code(0);
+    let checked = minisign(&env, &["-Vm", ZIP, "-p", "locked.pub"], "");
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    // And the other way: minisign signs with its encrypted key, mmops verifies.
+    let zip_hash = sha256_hex(&fs::read(env.path(ZIP)).unwrap());
+    let comment = format!("file:mm-bot-v1.4.0.zip version:1.4.0 sha256:{zip_hash}");
+    let out =
+        minisign(&env, &["-S", "-s", "locked.key", "-m", ZIP, "-t", &comment], &format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = env.run(["bundle", "verify", ZIP, "--pubkey-file", "locked.pub"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains(&format!("trusted comment: {comment}\n")), "{}", run.stdout);
+    // The wrong password for minisign's key: exit 2, no trace of the password.
+    fs::remove_dir_all(env.path("artifacts/release")).unwrap();
+    let run =
+        env.run_with_env(["bundle", "--sign", "locked.key"], &[("MMOPS_SIGNING_PASSWORD", "not-it-9f2")]);
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr, "mmops: error: wrong password for the signing key locked.key\n");
+    assert!(!env.exists("artifacts/release"));
+}
+
+#[test]
+fn bad_keys_and_passwords_are_refused_before_anything_is_written() {
+    let env = repo();
+    keygen(&env);
+    /// Flags, environment, the exact error.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
+        (
+            &["--sign", "keys/mmops.key"],
+            &[("MMOPS_SIGNING_PASSWORD", "guessing-7c1")],
+            "mmops: error: wrong password for the signing key keys/mmops.key\n",
+        ),
+        (
+            &["--sign", "keys/mmops.pub"],
+            &[],
+            "mmops: error: keys/mmops.pub is a minisign public key; --sign needs the secret key (mmops.key from \
+             `mmops bundle keygen`)\n",
+        ),
+        (
+            &["--sign", "README.md"],
+            &[],
+            "mmops: error: README.md: is not a minisign key file (no `untrusted comment:` line)\n",
+        ),
+        (
+            &["--sign", "missing.key"],
+            &[],
+            "mmops: error: cannot read the signing key missing.key: No such file or directory (os error 2)\n",
+        ),
+        (
+            &["--sign", "keys/mmops.key"],
+            &[],
+            "mmops: error: the signing key keys/mmops.key needs a password and there is no terminal to ask on: set \
+             MMOPS_SIGNING_PASSWORD or pass --password-file FILE\n",
+        ),
+    ];
+    for (args, vars, stderr) in cases {
+        let mut all = vec!["bundle"];
+        all.extend_from_slice(args);
+        let run = env.run_with_env(all, vars);
+        run.expect_code(2);
+        assert_eq!(run.stdout, "", "{args:?}");
+        assert_eq!(run.stderr, stderr, "{args:?}");
+        assert!(!env.exists("artifacts/release"), "{args:?} wrote something");
+    }
+
+    // Attack: a key file asking for endless scrypt work (opslimit 2^64-1) would hold the CPU
+    // before any password check; refused at once.
+    {
+        use ct_codecs::{Base64, Decoder, Encoder};
+        let text = env.read("keys/mmops.key");
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut decoded = Base64::decode_to_vec(&lines[1], None).unwrap();
+        decoded[38..46].copy_from_slice(&u64::MAX.to_le_bytes());
+        lines[1] = Base64::encode_to_string(&decoded).unwrap();
+        env.write("greedy.key", lines.join("\n") + "\n");
+        fs::set_permissions(env.path("greedy.key"), fs::Permissions::from_mode(0o600)).unwrap();
+        let started = std::time::Instant::now();
+        let run = signed(&env, &["bundle", "--sign", "greedy.key"]);
+        run.expect_code(2);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "mmops: error: greedy.key: the key asks for more scrypt work than minisign ever uses (opslimit {}, \
+                 memlimit 33554432); refusing it\n",
+                u64::MAX
+            )
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        assert!(!env.exists("artifacts/release"));
+    }
+
+    // A key others can read: a warning like ssh's, or refused with --strict-key-perms.
+    fs::set_permissions(env.path("keys/mmops.key"), fs::Permissions::from_mode(0o644)).unwrap();
+    let run = signed(&env, &["bundle", "--sign", "keys/mmops.key", "--strict-key-perms"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr,
+        "mmops: error: the signing key keys/mmops.key is accessible by group or others (mode 0644); run chmod 600 \
+         keys/mmops.key; refused under --strict-key-perms, nothing was written\n"
+    );
+    assert!(!env.exists("artifacts/release"));
+    let run = signed(&env, &["bundle", "--sign", "keys/mmops.key"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr,
+        "mmops: warning: the signing key keys/mmops.key is accessible by group or others (mode 0644); run chmod \
+         600 keys/mmops.key\n"
+    );
+    // The password comes from a file or the environment, never from a flag value.
+    let run = env.run(["bundle", "--sign", "keys/mmops.key", "--password", PASSWORD]);
+    run.expect_code(2);
+    assert!(!run.stderr.contains(PASSWORD) || run.stderr.contains("unexpected argument"), "{}", run.stderr);
+}
+
+#[test]
+fn verify_names_each_tampered_artifact() {
+    if !minisign_available() {
+        return;
+    }
+    let env = repo();
+    keygen(&env);
+    sign_release(&env);
+    // A second release, signed with the same key, to swap pieces in from.
+    env.write("VERSION", "1.4.1\n");
+    sign_release(&env);
+    env.write("VERSION", "1.4.0\n");
+    verify_with_key(&env, &[]).expect_code(0);
+    let pristine: Vec<(&str, Vec<u8>)> = [ZIP, SIDECAR, PROVENANCE, SIGNATURE, PROVENANCE_SIGNATURE]
+        .into_iter()
+        .map(|name| (name, fs::read(env.path(name)).unwrap()))
+        .collect();
+    let restore = || {
+        for (name, bytes) in &pristine {
+            fs::write(env.path(name), bytes).unwrap();
+        }
+    };
+    let other_zip = "artifacts/release/mm-bot-v1.4.1.zip";
+    let zip_name = "mm-bot-v1.4.0.zip";
+
+    // 1. One byte of the zip (sidecar fixed up: the attacker controls both).
+    let mut bytes = pristine[0].1.clone();
+    let offset = open_zip(&env.path(ZIP)).by_name("README.md").unwrap().data_start().unwrap() as usize;
+    bytes[offset] ^= 1;
+    fs::write(env.path(ZIP), &bytes).unwrap();
+    fs::write(env.path(SIDECAR), format!("{}  {zip_name}\n", sha256_hex(&bytes))).unwrap();
+    let run = verify_with_key(&env, &[]);
+    run.expect_code(1);
+    let found = problems(&run);
+    assert!(
+        found.contains(&format!(
+            "{SIGNATURE}: does not match the signed file's bytes (the signature does not verify)"
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|line| line.starts_with(&format!("{PROVENANCE}: its subject digest is sha256")))
+    );
+    assert_eq!(run.last_line(), "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |");
+    restore();
+
+    // 2. One byte of the signature itself.
+    let text = env.read(SIGNATURE);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Character 40 of the base64 line lies inside the 64 signature bytes.
+    let flipped = if lines[1].as_bytes()[40] == b'A' { "B" } else { "A" };
+    lines[1].replace_range(40..41, flipped);
+    fs::write(env.path(SIGNATURE), lines.join("\n") + "\n").unwrap();
+    let run = verify_with_key(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [format!("{SIGNATURE}: does not match the signed file's bytes (the signature does not verify)")]
+    );
+    restore();
+
+    // 3. The trusted comment rewritten (to claim another version).
+    fs::write(env.path(SIGNATURE), env.read(SIGNATURE).replace("version:1.4.0", "version:1.4.9")).unwrap();
+    let run = verify_with_key(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [format!("{SIGNATURE}: its trusted comment was altered (the comment signature does not verify)")]
+    );
+    restore();
+
+    // 4. A digest in the provenance changed: its own signature and the manifest both disagree.
+    let real = sha256_hex(REPO_FILES[1].1.as_bytes());
+    fs::write(env.path(PROVENANCE), env.read(PROVENANCE).replace(&real, &"0".repeat(64))).unwrap();
+    let run = verify_with_key(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [
+            format!(
+                "{PROVENANCE_SIGNATURE}: does not match the signed file's bytes (the signature does not verify)"
+            ),
+            format!(
+                "{PROVENANCE}: README.md: it records sha256 {}, MANIFEST.json says {real}",
+                "0".repeat(64)
+            ),
+        ]
+    );
+    // Without a key the digest mismatch is still caught.
+    let run = env.run(["bundle", "verify", ZIP]);
+    run.expect_code(1);
+    assert_eq!(problems(&run).len(), 1);
+    restore();
+
+    // 5. Another release's valid signature next to this zip: it does not match these bytes.
+    fs::copy(env.path(format!("{other_zip}.minisig")), env.path(SIGNATURE)).unwrap();
+    let run = verify_with_key(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [format!("{SIGNATURE}: does not match the signed file's bytes (the signature does not verify)")]
+    );
+    restore();
+
+    // 6. Another release renamed, with its valid signature, sidecar and provenance: the
+    //    signature verifies, but its trusted comment names the other release.
+    for suffix in ["", ".minisig", ".intoto.json", ".intoto.json.minisig"] {
+        fs::copy(env.path(format!("{other_zip}{suffix}")), env.path(format!("{ZIP}{suffix}"))).unwrap();
+    }
+    let bytes = fs::read(env.path(ZIP)).unwrap();
+    fs::write(env.path(SIDECAR), format!("{}  {zip_name}\n", sha256_hex(&bytes))).unwrap();
+    let run = verify_with_key(&env, &[]);
+    run.expect_code(1);
+    let found = problems(&run);
+    assert!(
+        found.contains(&format!(
+            "{SIGNATURE}: its trusted comment names file:mm-bot-v1.4.1.zip, not file:{zip_name}: a signature of \
+             another file"
+        )),
+        "{found:?}"
+    );
+    assert!(found.contains(&format!(
+        "{PROVENANCE}: its subject is \"mm-bot-v1.4.1.zip\", not \"{zip_name}\": provenance of another release"
+    )));
+    restore();
+
+    // 7. Signed by another key; and a missing signature when a key is given.
+    env.run(["bundle", "keygen", "--out", "other", "--unencrypted"]).expect_code(0);
+    let other_id =
+        env.read("other/mmops.pub").lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+    let own_id = env.read("keys/mmops.pub").lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+    let run = env.run(["bundle", "verify", ZIP, "--pubkey-file", "other/mmops.pub"]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run)[0],
+        format!("{SIGNATURE}: was made by key {own_id}, not by the given key {other_id}")
+    );
+    fs::remove_file(env.path(SIGNATURE)).unwrap();
+    let run = verify_with_key(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [format!("{SIGNATURE}: missing; a key was given, so the release must be signed")]
+    );
+    // Without a key, verify says plainly that authenticity was not checked, and passes.
+    let run = env.run(["bundle", "verify", ZIP]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("signature: not checked (no --pubkey or --pubkey-file): authenticity was not checked")
+    );
+    restore();
+
+    // Replaced with --force but not signed: the old signatures stay, with a warning each.
+    env.write("README.md", "# mm-bot, edited\n");
+    let run = signed(&env, &["bundle", "--force"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: warning: {SIGNATURE} signs the replaced release and no longer matches; sign again with --sign, or \
+             remove it\nmmops: warning: {PROVENANCE_SIGNATURE} signs the replaced release and no longer matches; sign \
+             again with --sign, or remove it\n"
+        )
+    );
+    let run = verify_with_key(&env, &[]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [
+            format!("{SIGNATURE}: does not match the signed file's bytes (the signature does not verify)"),
+            format!(
+                "{PROVENANCE_SIGNATURE}: does not match the signed file's bytes (the signature does not verify)"
+            ),
+        ]
+    );
+    restore();
+
+    // Bad public keys are input errors (exit 2).
+    let run = env.run(["bundle", "verify", ZIP, "--pubkey", "not-a-key"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--pubkey: not a minisign public key"), "{}", run.stderr);
+    let run = env.run(["bundle", "verify", ZIP, "--pubkey-file", "keys/mmops.key"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr,
+        "mmops: error: --pubkey-file keys/mmops.key is a secret key; give the public key (mmops.pub)\n"
+    );
+}
+
+#[test]
+fn provenance_records_the_recipe_inputs_and_git_commit() {
+    let env = repo();
+    if tool_available("git", "apt-get install git") {
+        let git = |args: &[&str]| {
+            let status = Command::new("git")
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@example.invalid",
+                    "-c",
+                    "commit.gpgsign=false",
+                ])
+                .args(args)
+                .current_dir(env.root())
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        env.write(".gitignore", "artifacts/release/\n");
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", "release"]);
+        let head = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(env.root()).output().unwrap();
+        let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
+        bundle(&env, &[]).expect_code(0);
+        let statement: Value = serde_json::from_str(&env.read(PROVENANCE)).unwrap();
+        let dependencies = &statement["predicate"]["buildDefinition"]["resolvedDependencies"];
+        assert_eq!(dependencies[0]["digest"]["gitCommit"], head.as_str());
+        assert_eq!(dependencies[0]["annotations"]["dirty"], false);
+        // A tree with uncommitted changes is flagged.
+        env.write("CHANGELOG.md", "## 1.4.0\n- faster\n- dirty\n");
+        bundle(&env, &["--out-dir", "artifacts/dirty"]).expect_code(0);
+        let dirty: Value =
+            serde_json::from_str(&env.read("artifacts/dirty/mm-bot-v1.4.0.zip.intoto.json")).unwrap();
+        assert_eq!(
+            dirty["predicate"]["buildDefinition"]["resolvedDependencies"][0]["annotations"]["dirty"],
+            true
+        );
+        return;
+    }
+    bundle(&env, &[]).expect_code(0);
+}
+
+#[test]
+fn provenance_is_an_in_toto_slsa_statement_of_the_zip_and_manifest() {
+    let env = repo();
+    bundle(&env, &["--level", "9"]).expect_code(0);
+    let text = env.read(PROVENANCE);
+    let statement: Value = serde_json::from_str(&text).unwrap();
+    let zip_bytes = fs::read(env.path(ZIP)).unwrap();
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(
+        statement["subject"],
+        serde_json::json!([{ "name": "mm-bot-v1.4.0.zip", "digest": { "sha256": sha256_hex(&zip_bytes) } }])
+    );
+    let definition = &statement["predicate"]["buildDefinition"];
+    assert_eq!(definition["externalParameters"]["version"], "1.4.0");
+    assert_eq!(definition["externalParameters"]["level"], 9);
+    assert_eq!(definition["externalParameters"]["config"]["files"][0]["path"], "VERSION");
+    // Not a git work tree: no commit is claimed; the inputs are the manifest's list.
+    let manifest: Value = serde_json::from_slice(&read_entry(&env.path(ZIP), "MANIFEST.json")).unwrap();
+    let recorded: Vec<(String, String)> = definition["resolvedDependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|dependency| {
+            (
+                dependency["name"].as_str().unwrap().into(),
+                dependency["digest"]["sha256"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let listed: Vec<(String, String)> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| (file["path"].as_str().unwrap().into(), file["sha256"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(recorded, listed);
+    let run_details = &statement["predicate"]["runDetails"];
+    assert_eq!(run_details["builder"]["version"]["mmops"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(run_details["metadata"]["startedOn"], FAKE_NOW);
+    assert_eq!(run_details["metadata"]["sourceDateEpoch"], 1_760_184_000);
+    // Sorted keys, two-space indent, one trailing newline: the bytes serde_json would write.
+    assert_eq!(text, serde_json::to_string_pretty(&statement).unwrap() + "\n");
+}
+
+#[test]
+fn rebuild_passes_on_the_same_tree_and_names_the_entry_that_changed() {
+    let env = repo();
+    let run = env.run_with_env(["bundle", "--level", "3"], &[("SOURCE_DATE_EPOCH", EPOCH)]);
+    run.expect_code(0);
+    // No SOURCE_DATE_EPOCH now: the recorded one is used, and the recorded level.
+    let run = env.run(["bundle", "verify", ZIP, "--rebuild"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("rebuild: identical: rebuilt from this tree, byte for byte\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stderr, "");
+    // From another folder with -C: the zip path is relative to the tree, as every path is.
+    let outside = TestEnv::new();
+    let run = outside.run(["-C", env.root().to_str().unwrap(), "bundle", "verify", ZIP, "--rebuild"]);
+    run.expect_code(0);
+
+    env.write("deploy/policies/rollback.yaml", "hard_gates: none\n");
+    let run = env.run(["bundle", "verify", ZIP, "--rebuild"]);
+    run.expect_code(1);
+    let found = problems(&run);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "rebuild: the first entry that differs is deploy/policies/rollback.yaml: content digest"
+        ),
+        "{found:?}"
+    );
+    assert!(found[0].contains(&format!("sha256 {}", sha256_hex(b"hard_gates: rollback\n"))), "{found:?}");
+    assert!(run.stdout.contains("rebuild: differs\n"));
+
+    // A tree missing an input cannot rebuild it: named, exit 1.
+    fs::remove_file(env.path("deploy/policies/rollback.yaml")).unwrap();
+    let run = env.run(["bundle", "verify", ZIP, "--rebuild"]);
+    run.expect_code(1);
+    assert!(problems(&run)[0].starts_with("rebuild: this tree cannot rebuild it:"), "{}", run.stdout);
+
+    // No provenance, no recipe.
+    fs::remove_file(env.path(PROVENANCE)).unwrap();
+    let run = env.run(["bundle", "verify", ZIP, "--rebuild"]);
+    run.expect_code(1);
+    assert_eq!(
+        problems(&run),
+        [format!("rebuild: {PROVENANCE} is missing; --rebuild rebuilds from the recipe it records")]
+    );
+    // Nothing is left in the temporary folder.
+    let leftovers: Vec<_> = fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().contains("-rebuild-"))
+        .filter(|entry| entry.path().join("mm-bot-v1.4.0.zip").exists())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn rebuild_names_an_order_change_and_a_time_change() {
+    let env = repo();
+    env.write("list.yaml", "files:\n  - path: VERSION\n  - path: README.md\n  - path: CHANGELOG.md\n");
+    env.run_with_env(["bundle", "--config", "list.yaml", "--no-reports"], &[("SOURCE_DATE_EPOCH", EPOCH)])
+        .expect_code(0);
+    env.run(["bundle", "verify", ZIP, "--rebuild"]).expect_code(0);
+    // The recorded recipe is tampered with (order swapped): the rebuild names the order.
+    let swapped = env
+        .read(PROVENANCE)
+        .replacen("\"path\": \"VERSION\"", "\"path\": \"@@\"", 1)
+        .replacen("\"path\": \"README.md\"", "\"path\": \"VERSION\"", 1)
+        .replacen("\"path\": \"@@\"", "\"path\": \"README.md\"", 1);
+    fs::write(env.path(PROVENANCE), swapped).unwrap();
+    let run = env.run(["bundle", "verify", ZIP, "--rebuild"]);
+    run.expect_code(1);
+    let found = problems(&run);
+    assert!(
+        found.iter().any(|line| line
+            == "rebuild: order: entry 1 is VERSION in the release, README.md in the rebuild (the same entries in \
+                another order)"),
+        "{found:?}"
+    );
+    // The recorded time changed: the first entry differs in its modification time.
+    env.run_with_env(
+        ["bundle", "--config", "list.yaml", "--no-reports", "--force"],
+        &[("SOURCE_DATE_EPOCH", EPOCH)],
+    )
+    .expect_code(0);
+    let later = env
+        .read(PROVENANCE)
+        .replace(&format!("\"sourceDateEpoch\": {EPOCH}"), "\"sourceDateEpoch\": 1760270400");
+    fs::write(env.path(PROVENANCE), later).unwrap();
+    let run = env.run(["bundle", "verify", ZIP, "--rebuild"]);
+    run.expect_code(1);
+    let found = problems(&run);
+    assert!(
+        found.iter().any(|line| line
+            == "rebuild: the first entry that differs is VERSION: same content, metadata: modification time (the \
+                build time: SOURCE_DATE_EPOCH)"),
+        "{found:?}"
+    );
+}
+
+/// The password typed on a terminal: asked for twice, never echoed, never in the output. The
+/// terminal is a real pty from `script`; each password is typed only once the prompt is shown and
+/// the terminal's echo is off (read with `stty` on mmops's own tty), so the check cannot race.
+#[test]
+fn keygen_asks_on_the_terminal_without_echo() {
+    if !tool_available("script", "apt-get install util-linux")
+        || !tool_available("stty", "apt-get install coreutils")
+    {
+        return;
+    }
+    let env = TestEnv::new();
+    let command = format!("exec {} bundle keygen --out keys", env!("CARGO_BIN_EXE_mmops"));
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(env.root())
+        .env_remove("MMOPS_SIGNING_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut transcript = Vec::new();
+    let mut read_until = |marker: &str, transcript: &mut Vec<u8>| {
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(transcript).contains(marker) {
+            assert_eq!(stdout.read(&mut byte).unwrap(), 1, "ended before {marker:?}: {transcript:?}");
+            transcript.push(byte[0]);
+        }
+    };
+    let echo_off = |script_pid: u32| {
+        for _ in 0..10_000 {
+            let children = fs::read_to_string(format!("/proc/{script_pid}/task/{script_pid}/children"))
+                .unwrap_or_default();
+            for pid in children.split_whitespace() {
+                if let Ok(tty) = fs::read_link(format!("/proc/{pid}/fd/0"))
+                    && let Ok(settings) = Command::new("stty").args(["-a", "-F"]).arg(&tty).output()
+                    && String::from_utf8_lossy(&settings.stdout)
+                        .split_whitespace()
+                        .any(|flag| flag == "-echo")
+                {
+                    return;
+                }
+            }
+            std::thread::yield_now();
+        }
+        panic!("the terminal's echo was never turned off");
+    };
+    read_until("Password for the new signing key: ", &mut transcript);
+    echo_off(child.id());
+    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    read_until("Password (again): ", &mut transcript);
+    echo_off(child.id());
+    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    stdout.read_to_end(&mut transcript).unwrap();
+    assert!(child.wait().unwrap().success(), "{}", String::from_utf8_lossy(&transcript));
+    let transcript = String::from_utf8_lossy(&transcript).into_owned();
+    assert!(!transcript.contains(PASSWORD), "the password was echoed: {transcript}");
+    assert!(transcript.contains("| bundle_keygen | OK | SIGNING_KEY=keys/mmops.pub |"), "{transcript}");
+    assert_eq!(mode(&env, "keys/mmops.key"), 0o600);
+    // The key opens with the password that was typed.
+    let repo = repo();
+    fs::rename(env.path("keys"), repo.path("keys")).unwrap();
+    sign_release(&repo);
+}
