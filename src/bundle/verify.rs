@@ -132,7 +132,10 @@ pub(crate) fn run(args: &BundleVerifyArgs, context: &Context) -> Result<Verdict>
         (None, None) => None,
     };
     let mut report = verify(&args.zip, &Options { no_sidecar: args.no_sidecar, key: key.as_ref() }, context)?;
-    if args.rebuild {
+    if args.rebuild && report.entries == 0 && !report.passed() {
+        // Nothing recorded can be read back from a zip that is not one: the problem is named.
+        report.rebuild = Some("not attempted: the zip is not readable".into());
+    } else if args.rebuild {
         match super::rebuild::rebuild_and_compare(&args.zip, context)? {
             Ok(()) => report.rebuild = Some("identical: rebuilt from this tree, byte for byte".into()),
             Err(problem) => {
@@ -197,6 +200,8 @@ pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Resul
         progress.finish();
         let mut problems = Vec::new();
         let sidecar = check_sidecar(path, &zip_file_name, &zip_hash, no_sidecar, &mut problems)?;
+        let authenticity =
+            check_authenticity(path, &zip_file_name, &zip_hash, None, options.key, &mut problems)?;
         problems.insert(0, format!("{shown} {reason}"));
         Ok(VerifyReport {
             bundle: shown.clone(),
@@ -205,6 +210,11 @@ pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Resul
             version: None,
             entries: 0,
             sidecar,
+            signature: authenticity.signature,
+            key_id: options.key.map(|key| key.key_id.clone()),
+            trusted_comment: authenticity.trusted_comment,
+            provenance: authenticity.provenance,
+            rebuild: None,
             problems,
         })
     };

@@ -486,8 +486,8 @@ fn every_textfile_passes_promtool_and_docs_list_exactly_the_families_written() {
     // good verify's success 1 stayed in place.
     let truncated = read(10);
     assert_eq!(value_of(&truncated, "mmops_bundle_verify_success"), Some(0.0));
-    // Not a zip, and (cut short) no longer the bytes its sidecar names.
-    assert_eq!(value_of(&truncated, "mmops_bundle_verify_problems"), Some(2.0));
+    // Not a zip, and (cut short) no longer the bytes its sidecar and its provenance name.
+    assert_eq!(value_of(&truncated, "mmops_bundle_verify_problems"), Some(3.0));
     assert_eq!(value_of(&read(4), "mmops_make_ready_last_run_timestamp_seconds"), Some(3600.0));
     let textfiles: Vec<String> = std::fs::read_dir(lab.env.path("textfiles"))
         .unwrap()
