@@ -113,6 +113,20 @@ fn non_utf8_names_stop_an_archiving_run_before_anything_is_deleted() {
     assert!(run.stderr.contains("cannot archive x\\xff: the name is not valid UTF-8"), "{}", run.stderr);
     assert!(path.exists() && env.exists("artifacts/old"));
     assert_eq!(listing(&env.path("archive")), [".mmops-rotate-archive.lock"]);
+    // Exit 2 means nothing changed: no quarantine folder is left in the base dir either (issue 10
+    // audit 5: it was made before archiving and stayed).
+    assert_eq!(hidden_entries(&env.path("artifacts")), Vec::<String>::new());
+}
+
+/// Names starting with "." directly in `dir`, other than the run lock.
+pub(super) fn hidden_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.') && name != ".mmops-rotate.lock")
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
