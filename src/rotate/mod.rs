@@ -178,6 +178,20 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
                 }
             }
         }
+        // Made before the archive, so a base dir where it cannot be made fails with nothing
+        // changed (no archive written either); removed on drop when empty, whatever path the run
+        // leaves by (an archive that fails, exit 2, leaves no quarantine behind).
+        let quarantine = if selected_indices.is_empty() {
+            None
+        } else {
+            match Quarantine::create(&base) {
+                Ok(quarantine) => Some(quarantine),
+                // The base dir went between the scan and here: nothing of the plan is left to
+                // delete, and the report below says the run failed with true totals.
+                Err(_) if base_was_removed(&base) => None,
+                Err(error) => return Err(error),
+            }
+        };
         if let Some(atomic) = archive_file {
             archive_summary =
                 Some(archive::write_archive(atomic, &base, &scan, &selected_indices, &mut archived)?);
@@ -190,19 +204,6 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             .filter(|(_, outcome)| outcome.is_none())
             .map(|(index, _)| *index)
             .collect();
-        // Made after the archive (an archive failure leaves no quarantine behind) and removed on
-        // drop when empty, whatever path the run leaves by.
-        let quarantine = if to_delete.is_empty() {
-            None
-        } else {
-            match Quarantine::create(&base) {
-                Ok(quarantine) => Some(quarantine),
-                // The base dir went between the scan and here: nothing of the plan is left to
-                // delete, and the report below says the run failed with true totals.
-                Err(_) if base_was_removed(&base) => None,
-                Err(error) => return Err(error),
-            }
-        };
         let progress = Progress::items(printer, to_delete.len() as u64, PROGRESS_THRESHOLD, "deleting");
         // From here on SIGINT/SIGTERM stop the run between two files, so the report says exactly
         // what was deleted and the lock is released by a normal exit.
