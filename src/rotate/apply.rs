@@ -422,11 +422,11 @@ pub(crate) struct Restored {
     pub restored: u64,
     /// Files that stay in a quarantine (name taken, folder gone): relative to the base dir.
     pub left: Vec<PathBuf>,
-    /// Quarantines of a process that still exists (left alone).
-    pub live: Vec<String>,
+    /// Quarantines of a process that still exists (left alone), relative to the base dir.
+    pub live: Vec<PathBuf>,
     /// Folders named like a quarantine that this user did not make as one (another owner, a
     /// mode other than 0700, a malformed name, not a folder): left alone, never entered.
-    pub foreign: Vec<(String, &'static str)>,
+    pub foreign: Vec<(PathBuf, &'static str)>,
 }
 
 /// Why a folder named like a quarantine is not treated as one, or `None` when it looks like
@@ -476,19 +476,21 @@ pub(crate) fn restore_dead_quarantines(base: &BaseDir) -> Restored {
     }
     names.sort();
     for (name, pid) in names {
+        // Whether it is ours at all comes first: a folder rotate did not make is never entered,
+        // whatever pid its name carries.
+        let quarantine = open_component(base.handle.as_fd(), &name).ok();
+        let stat = quarantine.as_ref().and_then(|handle| fstat(handle).ok());
+        if let Some(reason) = not_our_quarantine(&name, stat.as_ref()) {
+            restored.foreign.push((PathBuf::from(&name), reason));
+            continue;
+        }
         let alive = pid.is_some_and(|pid| {
             pid == std::process::id() as i32
                 || rustix::process::Pid::from_raw(pid)
                     .is_some_and(|pid| !matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH)))
         });
         if alive {
-            restored.live.push(crate::sanitize::display_path(Path::new(&name)));
-            continue;
-        }
-        let quarantine = open_component(base.handle.as_fd(), &name).ok();
-        let stat = quarantine.as_ref().and_then(|handle| fstat(handle).ok());
-        if let Some(reason) = not_our_quarantine(&name, stat.as_ref()) {
-            restored.foreign.push((crate::sanitize::display_path(Path::new(&name)), reason));
+            restored.live.push(PathBuf::from(&name));
             continue;
         }
         let Some(quarantine) = quarantine else { continue };

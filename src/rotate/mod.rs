@@ -463,15 +463,13 @@ fn report_restored(
         ));
     }
     for live in &restored.live {
-        warnings.push(format!(
-            "{} belongs to a process that still runs; left alone",
-            shown_relative(base, Path::new(live))
-        ));
+        warnings
+            .push(format!("{} belongs to a process that still runs; left alone", shown_relative(base, live)));
     }
     for (name, reason) in &restored.foreign {
         warnings.push(format!(
             "{} is named like a quarantine folder but {reason}; left alone (not entered, nothing in it touched)",
-            shown_relative(base, Path::new(name))
+            shown_relative(base, name)
         ));
     }
 }
@@ -512,9 +510,9 @@ fn prom_text(report: &RotateReport<'_>, context: &Context) -> String {
     let base = report.base_dir.as_str();
     let labels = || vec![("base_dir", base)];
     let totals = &report.totals;
+    // This run's quarantined files are also in `left_in_quarantine`: counted once.
     let failures = totals.failed
-        + totals.quarantined
-        + report.left_in_quarantine.len() as u64
+        + totals.quarantined.max(report.left_in_quarantine.len() as u64)
         + report.scan.errors.len() as u64
         + u64::from(report.base_dir_removed);
     let mut exposition = Exposition::new();

@@ -186,3 +186,20 @@ fn the_archive_lock_is_waited_for_no_longer_than_wait_lock() {
     rotate(&env, &["--days", "7", "--archive", "archive", "--wait-lock", "300ms"]).expect_code(0);
     assert!(!env.exists("artifacts/old"));
 }
+
+#[test]
+fn a_folder_named_like_a_quarantine_is_named_escaped_once_and_left_alone() {
+    let env = TestEnv::new();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    env.write("artifacts/.mmops-quarantine-1-\u{202e}\\/notes", "precious");
+    let run = rotate(&env, &["--days", "7"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr,
+        "mmops: warning: artifacts/.mmops-quarantine-1-\\u{202e}\\\\ is named like a quarantine folder but its \
+         name is not one rotate makes; left alone (not entered, nothing in it touched)\n"
+    );
+    assert_eq!(env.read("artifacts/.mmops-quarantine-1-\u{202e}\\/notes"), "precious");
+    assert!(!env.exists("artifacts/old"));
+}
