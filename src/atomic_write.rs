@@ -112,7 +112,20 @@ impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile> {
         check_final_name(path)?;
         let dir = parent_dir(path);
-        fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+        if let Err(error) = fs::create_dir_all(dir) {
+            // "File exists" would not say which part is wrong: name the file in the way.
+            if let Some(blocking) = dir.ancestors().find(|part| {
+                !part.as_os_str().is_empty() && part.symlink_metadata().is_ok_and(|meta| !meta.is_dir())
+            }) && !blocking.is_dir()
+            {
+                anyhow::bail!(
+                    "cannot create directory {}: {} is not a folder",
+                    crate::sanitize::display_path(dir),
+                    crate::sanitize::display_path(blocking)
+                );
+            }
+            return Err(error).with_context(|| format!("cannot create directory {}", dir.display()));
+        }
         clean_stale_temp_files(dir);
         let temp = tempfile::Builder::new()
             .prefix(&temp_prefix())

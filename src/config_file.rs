@@ -67,6 +67,14 @@ fn user_terms(message: &str) -> String {
     if let Some(breach) = message.strip_prefix("budget breached: ") {
         return too_complex(breach);
     }
+    if let Some(plain) = library_phrase(message) {
+        return plain;
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!("expected {expected}, found {}", found_in_config_terms(found));
+    }
     if let Some((head, _)) = message.split_once("; use Option<") {
         let head =
             head.replace("cannot deserialize null into string", "this field needs text, not an empty value");
@@ -88,6 +96,54 @@ fn user_terms(message: &str) -> String {
         return format!("{message}; did you mean {nearest:?}?");
     }
     message.to_string()
+}
+
+/// The parser's own phrases for a value of the wrong shape, said in a config's terms (the
+/// location is printed in front of them).
+fn library_phrase(message: &str) -> Option<String> {
+    let plain = match message {
+        "expected sequence start" => "expected a list here (one \"- item\" per line, or [a, b])",
+        "expected mapping start" => "expected fields here (\"name: value\" lines)",
+        "externally tagged enum expected scalar or mapping" => {
+            "expected one of the allowed words here, not a list or mapping"
+        }
+        _ if message.starts_with("tabs disallowed") => {
+            "a tab indents this line; YAML indents with spaces only"
+        }
+        _ => {
+            let kind = message.strip_prefix("invalid ")?;
+            return match kind {
+                "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => {
+                    Some("expected a whole number of 0 or more, such as 10".to_string())
+                }
+                "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => {
+                    Some("expected a whole number, such as 10".to_string())
+                }
+                "f32" | "f64" => Some("expected a number, such as 7 or 0.5".to_string()),
+                _ => None,
+            };
+        }
+    };
+    Some(plain.to_string())
+}
+
+/// serde's `Unexpected` text (`integer "5"`, `sequence`, `unit value`) as a config's words.
+fn found_in_config_terms(found: &str) -> String {
+    for (prefix, words) in [("integer ", "the number "), ("floating point ", "the number "), ("boolean ", "")]
+    {
+        if let Some(value) = found.strip_prefix(prefix) {
+            return format!("{words}{}", value.trim_matches('"'));
+        }
+    }
+    if let Some(value) = found.strip_prefix("string ") {
+        return format!("the text {value}");
+    }
+    match found {
+        "sequence" => "a list".to_string(),
+        "map" => "fields (\"name: value\")".to_string(),
+        "unit value" | "Option value" => "an empty value".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The candidate closest to `typed` by edit distance, if it is close enough to be a typo.
@@ -194,6 +250,25 @@ mod tests {
         assert!(
             error.ends_with("the file has too many values for a config file; is this the right file?"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_said_in_config_terms_not_the_parsers() {
+        // Issue 10 item 13 (audit 6): "invalid u64", "expected sequence start" and friends.
+        assert_eq!(
+            error_of("tasks: 5\n"),
+            "c.yaml:1:8: expected a list here (one \"- item\" per line, or [a, b])"
+        );
+        assert_eq!(error_of("tasks:\n  - 5\n"), "c.yaml:2:5: expected fields here (\"name: value\" lines)");
+        assert_eq!(
+            error_of("tasks:\n  - name: a\n    max_age: x\n"),
+            "c.yaml:3:14: expected a whole number of 0 or more, such as 10"
+        );
+        assert_eq!(error_of("\tx\n"), "c.yaml:1:2: expected fields here (\"name: value\" lines)");
+        assert_eq!(
+            error_of("tasks:\n\t- name: a\n"),
+            "c.yaml:2:2: a tab indents this line; YAML indents with spaces only"
         );
     }
 

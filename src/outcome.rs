@@ -128,6 +128,20 @@ impl fmt::Display for Partial {
 
 impl std::error::Error for Partial {}
 
+/// An error whose report is already on stdout (a dry run whose real run would be refused):
+/// exit 2 as any error, the message on stderr, but no JSON error document after the report, so
+/// stdout stays one document.
+#[derive(Debug)]
+pub struct Reported(pub String);
+
+impl fmt::Display for Reported {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
+
 /// SIGINT/SIGTERM ended the run before it had a report (exit 130). Runs with a report use
 /// [`Verdict::Interrupted`] instead.
 #[derive(Debug)]

@@ -262,7 +262,8 @@ impl Printer {
         let label = self.stderr_style.bad("error:");
         let line = error_line(error);
         let _ = writeln!(io::stderr().lock(), "mmops: {label} {line}");
-        if self.format == Format::Json {
+        let reported = error.chain().any(|cause| cause.is::<crate::outcome::Reported>());
+        if self.format == Format::Json && !reported {
             let location = error.chain().find_map(|cause| cause.downcast_ref::<Located>());
             let _ = writeln!(io::stdout().lock(), "{}", error_document(&line, exit, location));
         }

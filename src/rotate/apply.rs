@@ -73,29 +73,16 @@ pub(crate) const MAX_WAIT_LOCK: Duration = Duration::from_secs(7 * 86_400);
 impl RunLock {
     /// Takes the lock inside the base dir, waiting up to `wait` for another run to finish.
     /// A lock still held after that is a [`CheckFailed`] (exit 1) naming the lock file.
-    pub fn acquire(base: &BaseDir, wait: Duration) -> Result<RunLock> {
+    pub fn acquire(base: &BaseDir, deadline: Instant) -> Result<RunLock> {
         let lock_path = base.path.join(LOCK_FILE_NAME);
         let shown = crate::sanitize::display_path(&lock_path);
         let mut file = open_lock_file(base.handle.as_fd(), OsStr::new(LOCK_FILE_NAME), &shown)?;
-        // `wait` is capped by the caller; `checked_add` keeps an overflow from ever panicking.
-        let deadline = Instant::now().checked_add(wait.min(MAX_WAIT_LOCK)).unwrap_or_else(Instant::now);
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(LOCK_POLL.min(deadline.saturating_duration_since(Instant::now())));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    let holder = read_holder(&mut file);
-                    let holder = if holder.is_empty() { String::new() } else { format!(" ({holder})") };
-                    return Err(anyhow::Error::new(CheckFailed(format!(
-                        "another rotation holds the lock {shown}{holder}; let it finish, or wait for it with --wait-lock 10m"
-                    ))));
-                }
-                Err(std::fs::TryLockError::Error(error)) => {
-                    return Err(anyhow!("cannot lock {shown}: {error}"));
-                }
-            }
+        if !wait_for_lock(&file, deadline).map_err(|error| anyhow!("cannot lock {shown}: {error}"))? {
+            let holder = read_holder(&mut file);
+            let holder = if holder.is_empty() { String::new() } else { format!(" ({holder})") };
+            return Err(anyhow::Error::new(CheckFailed(format!(
+                "another rotation holds the lock {shown}{holder}; let it finish, or wait for it with --wait-lock 10m"
+            ))));
         }
         // Who holds it, for the message a second run prints. Best effort: the lock is what counts.
         // Safe to write: `open_lock_file` proved it is a regular file with no other name.
@@ -107,8 +94,30 @@ impl RunLock {
     }
 }
 
+/// When a run stops waiting for its locks: `--wait-lock` from now (capped by the caller; an
+/// overflow never panics). One deadline covers the run lock and the archive lock together.
+pub(crate) fn lock_deadline(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait.min(MAX_WAIT_LOCK)).unwrap_or(now)
+}
+
+/// Takes the OS lock on `file`, trying again every [`LOCK_POLL`] until `deadline`. `Ok(false)`
+/// when another process still holds it then: no lock of mmops ever blocks without a bound.
+pub(crate) fn wait_for_lock(file: &File, deadline: Instant) -> std::io::Result<bool> {
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(LOCK_POLL.min(deadline.saturating_duration_since(Instant::now())));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(std::fs::TryLockError::Error(error)) => return Err(error),
+        }
+    }
+}
+
 /// At most [`LOCK_INFO_MAX`] bytes of who holds a lock, escaped for printing.
-fn read_holder(file: &mut File) -> String {
+pub(crate) fn read_holder(file: &mut File) -> String {
     let mut bytes = Vec::new();
     let _ = file.rewind().and_then(|_| file.take(LOCK_INFO_MAX).read_to_end(&mut bytes));
     crate::sanitize::display_text(String::from_utf8_lossy(&bytes).trim(), false)
@@ -276,15 +285,17 @@ pub(crate) type Attempt = (FileResult, Option<String>);
 /// unlinked after the inode under it was checked, and nobody else can put a file under a name
 /// in here. One subfolder `<n>` per source folder keeps the original names; `<n>.origin`, written
 /// before `<n>` exists, holds the source folder's path relative to the base dir, so a killed
-/// run's quarantine can be put back by the next run.
-pub(crate) struct Quarantine {
+/// run's quarantine can be put back by the next run. Dropping it removes the folder when it is
+/// empty, on every path out of the run (an error after it was made included).
+pub(crate) struct Quarantine<'a> {
+    base: BorrowedFd<'a>,
     handle: OwnedFd,
     name: String,
     next_folder: AtomicU32,
 }
 
-impl Quarantine {
-    pub fn create(base: &BaseDir) -> Result<Quarantine> {
+impl<'a> Quarantine<'a> {
+    pub fn create(base: &'a BaseDir) -> Result<Quarantine<'a>> {
         let random = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8);
         let name = format!("{QUARANTINE_PREFIX}{}-{:08x}", std::process::id(), random as u32);
         let shown = crate::sanitize::display_path(&base.path.join(&name));
@@ -294,7 +305,7 @@ impl Quarantine {
         let handle = open_component(base.handle.as_fd(), OsStr::new(&name)).map_err(|errno| {
             anyhow!("cannot open the quarantine folder {shown}: {}", std::io::Error::from(errno))
         })?;
-        Ok(Quarantine { handle, name, next_folder: AtomicU32::new(0) })
+        Ok(Quarantine { base: base.handle.as_fd(), handle, name, next_folder: AtomicU32::new(0) })
     }
 
     /// The quarantine's name, relative to the base dir.
@@ -314,31 +325,60 @@ impl Quarantine {
         Ok((open_component(self.handle.as_fd(), OsStr::new(&folder))?, folder))
     }
 
-    /// Removes what this run no longer needs. Returns the files left inside (the name they came
-    /// from was taken meanwhile), as paths relative to the base dir, sorted.
-    pub fn finish(self, base: &BaseDir) -> Vec<PathBuf> {
-        let left = tidy_quarantine(self.handle.as_fd(), Path::new(&self.name));
-        if left.is_empty() {
-            let _ = unlinkat(&base.handle, self.name.as_str(), AtFlags::REMOVEDIR);
-        }
-        left
+    /// Removes what this run no longer needs. Returns what is left inside (files whose name was
+    /// taken meanwhile, anything else found there), as paths relative to the base dir, sorted;
+    /// the folder itself goes on drop when it is empty.
+    pub fn finish(self) -> Vec<PathBuf> {
+        tidy_quarantine(self.handle.as_fd(), Path::new(&self.name))
     }
 }
 
-/// Removes empty subfolders and their origin records; returns the files still inside, sorted.
-fn tidy_quarantine(handle: BorrowedFd<'_>, shown_as: &Path) -> Vec<PathBuf> {
-    let mut left = Vec::new();
-    let Ok(mut reader) = Dir::read_from(handle) else { return left };
-    let mut folders = Vec::new();
-    let mut origins = Vec::new();
+impl Drop for Quarantine<'_> {
+    fn drop(&mut self) {
+        // Only an empty folder can be removed: whatever is still inside stays for the operator.
+        let _ = unlinkat(self.base, self.name.as_str(), AtFlags::REMOVEDIR);
+    }
+}
+
+/// Whether `name` is a quarantine subfolder name this code makes: a decimal number.
+fn is_slot_number(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() <= 10 && name.iter().all(u8::is_ascii_digit)
+}
+
+/// The quarantine's own entries: `<n>` subfolders and `<n>.origin` records (n a number), and
+/// everything else found in it (never touched, reported).
+struct QuarantineEntries {
+    folders: Vec<std::ffi::OsString>,
+    origins: Vec<std::ffi::OsString>,
+    foreign: Vec<std::ffi::OsString>,
+}
+
+fn read_quarantine(handle: BorrowedFd<'_>) -> QuarantineEntries {
+    let mut entries = QuarantineEntries { folders: Vec::new(), origins: Vec::new(), foreign: Vec::new() };
+    let Ok(mut reader) = Dir::read_from(handle) else { return entries };
     while let Some(Ok(entry)) = reader.read() {
         let name = entry.file_name().to_bytes();
-        if let Some(number) = name.strip_suffix(b".origin") {
-            origins.push(OsStr::from_bytes(number).to_os_string());
-        } else if name != b"." && name != b".." {
-            folders.push(OsStr::from_bytes(name).to_os_string());
+        if name == b"." || name == b".." {
+            continue;
+        }
+        match name.strip_suffix(b".origin") {
+            Some(number) if is_slot_number(number) => {
+                entries.origins.push(OsStr::from_bytes(number).to_os_string());
+            }
+            _ if is_slot_number(name) => entries.folders.push(OsStr::from_bytes(name).to_os_string()),
+            _ => entries.foreign.push(OsStr::from_bytes(name).to_os_string()),
         }
     }
+    entries.folders.sort();
+    entries.origins.sort();
+    entries
+}
+
+/// Removes empty `<n>` subfolders and their `<n>.origin` records (only those: a name of any other
+/// form is not ours and stays); returns what is still inside, sorted.
+fn tidy_quarantine(handle: BorrowedFd<'_>, shown_as: &Path) -> Vec<PathBuf> {
+    let QuarantineEntries { folders, origins, foreign } = read_quarantine(handle);
+    let mut left: Vec<PathBuf> = foreign.iter().map(|name| shown_as.join(name)).collect();
     // A record whose folder was never made (killed between the two steps) guards nothing.
     for number in origins.iter().filter(|number| !folders.contains(number)) {
         let mut origin = number.clone();
@@ -353,6 +393,7 @@ fn tidy_quarantine(handle: BorrowedFd<'_>, shown_as: &Path) -> Vec<PathBuf> {
                 let _ = unlinkat(handle, origin.as_os_str(), AtFlags::empty());
             }
             Err(_) => {
+                let before = left.len();
                 if let Ok(sub) = open_component(handle, &folder)
                     && let Ok(mut reader) = Dir::read_from(&sub)
                 {
@@ -362,6 +403,10 @@ fn tidy_quarantine(handle: BorrowedFd<'_>, shown_as: &Path) -> Vec<PathBuf> {
                             left.push(shown_as.join(&folder).join(OsStr::from_bytes(name)));
                         }
                     }
+                }
+                if left.len() == before {
+                    // Not a folder we can read (a file named like a subfolder): name it whole.
+                    left.push(shown_as.join(&folder));
                 }
             }
         }
@@ -377,8 +422,35 @@ pub(crate) struct Restored {
     pub restored: u64,
     /// Files that stay in a quarantine (name taken, folder gone): relative to the base dir.
     pub left: Vec<PathBuf>,
-    /// Quarantines of a process that still exists (left alone).
-    pub live: Vec<String>,
+    /// Quarantines of a process that still exists (left alone), relative to the base dir.
+    pub live: Vec<PathBuf>,
+    /// Folders named like a quarantine that this user did not make as one (another owner, a
+    /// mode other than 0700, a malformed name, not a folder): left alone, never entered.
+    pub foreign: Vec<(PathBuf, &'static str)>,
+}
+
+/// Why a folder named like a quarantine is not treated as one, or `None` when it looks like
+/// ours: `.mmops-quarantine-<pid>-<8 hex digits>`, a folder owned by this user, mode 0700.
+fn not_our_quarantine(name: &OsStr, stat: Option<&Stat>) -> Option<&'static str> {
+    let well_formed =
+        name.to_str().and_then(|name| name.strip_prefix(QUARANTINE_PREFIX)).is_some_and(|rest| {
+            rest.split_once('-').is_some_and(|(pid, random)| {
+                is_slot_number(pid.as_bytes())
+                    && random.len() == 8
+                    && random.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+            })
+        });
+    if !well_formed {
+        return Some("its name is not one rotate makes");
+    }
+    let Some(stat) = stat else { return Some("it is not a folder rotate can open") };
+    if stat.st_uid != rustix::process::geteuid().as_raw() {
+        return Some("it belongs to another user");
+    }
+    if stat.st_mode & 0o7777 != 0o700 {
+        return Some("its mode is not 0700");
+    }
+    None
 }
 
 /// The most a quarantine origin record holds (a path of 256 levels of 255-byte names).
@@ -393,23 +465,35 @@ pub(crate) fn restore_dead_quarantines(base: &BaseDir) -> Restored {
     let mut names = Vec::new();
     while let Some(Ok(entry)) = reader.read() {
         let name = OsStr::from_bytes(entry.file_name().to_bytes());
-        if let Some(rest) = name.to_str().and_then(|name| name.strip_prefix(QUARANTINE_PREFIX)) {
-            let pid = rest.split_once('-').and_then(|(pid, _)| pid.parse::<i32>().ok());
+        if name.as_bytes().starts_with(QUARANTINE_PREFIX.as_bytes()) {
+            let pid = name
+                .to_str()
+                .and_then(|name| name.strip_prefix(QUARANTINE_PREFIX))
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<i32>().ok());
             names.push((name.to_os_string(), pid));
         }
     }
     names.sort();
     for (name, pid) in names {
+        // Whether it is ours at all comes first: a folder rotate did not make is never entered,
+        // whatever pid its name carries.
+        let quarantine = open_component(base.handle.as_fd(), &name).ok();
+        let stat = quarantine.as_ref().and_then(|handle| fstat(handle).ok());
+        if let Some(reason) = not_our_quarantine(&name, stat.as_ref()) {
+            restored.foreign.push((PathBuf::from(&name), reason));
+            continue;
+        }
         let alive = pid.is_some_and(|pid| {
             pid == std::process::id() as i32
                 || rustix::process::Pid::from_raw(pid)
                     .is_some_and(|pid| !matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH)))
         });
         if alive {
-            restored.live.push(crate::sanitize::display_path(Path::new(&name)));
+            restored.live.push(PathBuf::from(&name));
             continue;
         }
-        let Ok(quarantine) = open_component(base.handle.as_fd(), &name) else { continue };
+        let Some(quarantine) = quarantine else { continue };
         restore_quarantine(base, quarantine.as_fd(), &mut restored);
         let left = tidy_quarantine(quarantine.as_fd(), Path::new(&name));
         if left.is_empty() {
@@ -422,15 +506,7 @@ pub(crate) fn restore_dead_quarantines(base: &BaseDir) -> Restored {
 }
 
 fn restore_quarantine(base: &BaseDir, quarantine: BorrowedFd<'_>, restored: &mut Restored) {
-    let Ok(mut reader) = Dir::read_from(quarantine) else { return };
-    let mut folders = Vec::new();
-    while let Some(Ok(entry)) = reader.read() {
-        let name = entry.file_name().to_bytes();
-        if let Some(number) = name.strip_suffix(b".origin") {
-            folders.push(OsStr::from_bytes(number).to_os_string());
-        }
-    }
-    for folder in folders {
+    for folder in read_quarantine(quarantine).origins {
         let mut origin_name = folder.clone();
         origin_name.push(".origin");
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
@@ -482,7 +558,7 @@ fn restore_quarantine(base: &BaseDir, quarantine: BorrowedFd<'_>, restored: &mut
 /// Where one folder's planned files go before they are unlinked; the subfolder is made on the
 /// first file that needs it.
 struct QuarantineSlot<'q> {
-    quarantine: &'q Quarantine,
+    quarantine: &'q Quarantine<'q>,
     folder: Option<(OwnedFd, String)>,
 }
 
@@ -536,28 +612,35 @@ fn quarantine_and_unlink(
         Err(errno) => return failed(errno),
     }
     after_move();
-    match statat(quarantine, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(stat) if is_same_file(&stat, file, device) => {
-            return match unlinkat(quarantine, name, AtFlags::empty()) {
-                Ok(()) => (FileResult::Deleted, None),
-                Err(errno) => failed(errno),
-            };
-        }
-        _ => {}
-    }
-    // Not the planned file: someone renamed another file over the name after the stat above.
+    let unlink_error = match statat(quarantine, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) if is_same_file(&stat, file, device) => match unlinkat(quarantine, name, AtFlags::empty()) {
+            Ok(()) => return (FileResult::Deleted, None),
+            Err(errno) => Some(errno),
+        },
+        _ => None,
+    };
+    // Not the planned file (someone renamed another file over the name after the stat above),
+    // or the planned one could not be unlinked: either way it goes back under its name.
     match renameat_with(quarantine, name, dir, name, RenameFlags::NOREPLACE) {
-        Ok(()) => (FileResult::Changed, None),
+        Ok(()) => match unlink_error {
+            Some(errno) => failed(errno),
+            None => (FileResult::Changed, None),
+        },
         Err(errno) => {
-            let kept = Path::new(slot.quarantine.name()).join(folder).join(name);
-            (
-                FileResult::Quarantined,
-                Some(format!(
-                    "it was replaced while being deleted and its name is taken again ({}); kept as {}",
-                    std::io::Error::from(errno),
-                    crate::sanitize::display_path(&kept)
-                )),
-            )
+            let kept =
+                crate::sanitize::display_path(&Path::new(slot.quarantine.name()).join(folder).join(name));
+            let why = match unlink_error {
+                Some(unlink) => format!(
+                    "it could not be unlinked in the quarantine ({}) nor moved back ({})",
+                    std::io::Error::from(unlink),
+                    std::io::Error::from(errno)
+                ),
+                None => format!(
+                    "it was replaced while being deleted and its name is taken again ({})",
+                    std::io::Error::from(errno)
+                ),
+            };
+            (FileResult::Quarantined, Some(format!("{why}; kept as {kept}")))
         }
     }
 }
@@ -573,7 +656,7 @@ const PARALLEL_THRESHOLD: usize = 4_096;
 pub(crate) fn delete_files(
     base: &BaseDir,
     scan: &Scan,
-    quarantine: &Quarantine,
+    quarantine: &Quarantine<'_>,
     selected: &[u32],
     on_each: impl Fn() -> bool + Sync,
 ) -> Vec<Attempt> {
@@ -620,7 +703,7 @@ pub(crate) fn delete_files(
 fn delete_in_order(
     base: &BaseDir,
     scan: &Scan,
-    quarantine: &Quarantine,
+    quarantine: &Quarantine<'_>,
     selected: &[u32],
     positions: &[usize],
     go_on: &(impl Fn() -> bool + Sync),
@@ -842,7 +925,7 @@ mod tests {
         assert_eq!(fs::read_to_string(&kept).unwrap(), "unplanned second");
         assert!(taken.1.unwrap().ends_with(&format!("kept as {}/0/second", quarantine.name())));
         // Finishing keeps the quarantine (it is not empty) and names the file in it.
-        let left = quarantine.finish(&base);
+        let left = quarantine.finish();
         assert_eq!(left.len(), 1);
         assert!(kept.exists());
         assert_eq!(fs::read_to_string(dir.path().join("a/second")).unwrap(), "arrived meanwhile");

@@ -12,6 +12,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
@@ -22,9 +23,10 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::atomic_write::{self, AtomicFile};
+use crate::outcome::CheckFailed;
 use crate::sanitize::display_path;
 
-use super::apply::{DirOpener, FileResult, open_lock_file, open_planned_file};
+use super::apply::{DirOpener, FileResult, open_lock_file, open_planned_file, read_holder, wait_for_lock};
 use super::scan::{BaseDir, Scan};
 
 /// Lock taken in the archive folder while a zip is being written there.
@@ -49,9 +51,11 @@ pub(crate) struct ArchiveDir {
 
 impl ArchiveDir {
     /// Locks the archive folder (creating it when `create`) and removes stale temporary files.
-    /// `Ok(None)` when the folder does not exist and `create` is false.
-    pub fn open(path: &Path, create: bool) -> Result<Option<ArchiveDir>> {
-        let shown = path.display();
+    /// `Ok(None)` when the folder does not exist and `create` is false. Another rotation writing
+    /// there is waited for until `deadline` (`--wait-lock`), then it is a [`CheckFailed`] (exit 1)
+    /// naming the lock, as for the run lock.
+    pub fn open(path: &Path, create: bool, deadline: Instant) -> Result<Option<ArchiveDir>> {
+        let shown = display_path(path);
         if create {
             fs::create_dir_all(path).with_context(|| format!("cannot create the archive folder {shown}"))?;
         } else if !path.is_dir() {
@@ -61,8 +65,17 @@ impl ArchiveDir {
         let handle = rustix::fs::openat(rustix::fs::CWD, path, flags, rustix::fs::Mode::empty())
             .map_err(|errno| anyhow!("cannot open the archive folder {shown}: {}", io::Error::from(errno)))?;
         let lock_shown = display_path(&path.join(ARCHIVE_LOCK_NAME));
-        let lock = open_lock_file(handle.as_fd(), OsStr::new(ARCHIVE_LOCK_NAME), &lock_shown)?;
-        lock.lock().with_context(|| format!("cannot lock the archive folder {shown}"))?;
+        let mut lock = open_lock_file(handle.as_fd(), OsStr::new(ARCHIVE_LOCK_NAME), &lock_shown)?;
+        let locked = wait_for_lock(&lock, deadline)
+            .with_context(|| format!("cannot lock the archive folder {shown} ({lock_shown})"))?;
+        if !locked {
+            let holder = read_holder(&mut lock);
+            let holder = if holder.is_empty() { String::new() } else { format!(" ({holder})") };
+            return Err(anyhow::Error::new(CheckFailed(format!(
+                "another rotation is writing into the archive folder {shown}: it holds the lock {lock_shown}{holder}; \
+                 nothing was deleted; let it finish, or wait for it with --wait-lock 10m"
+            ))));
+        }
         let stale_temp_files_removed = atomic_write::clean_stale_temp_files(path);
         Ok(Some(ArchiveDir { path: path.to_path_buf(), _lock: lock, stale_temp_files_removed }))
     }

@@ -13,7 +13,7 @@ mod report;
 mod retention;
 mod scan;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use std::io::Write as _;
@@ -37,6 +37,8 @@ use scan::{BaseDir, Identity, ScanOptions};
 
 /// Deleting at least this many files draws a progress bar (on a terminal only).
 const PROGRESS_THRESHOLD: u64 = 2_000;
+/// How many deleted files are named on stderr when the report itself cannot be printed.
+const DELETED_NAMES_SHOWN: usize = 100;
 /// How many future-dated files a warning names before summarising.
 const FUTURE_NAMES_SHOWN: usize = 5;
 
@@ -71,17 +73,20 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     if archive_identity == Some(base.identity) {
         bail!(
             "--archive must not be the base dir itself (its zips would become candidates); use a folder such as {}/archive or one outside it",
-            args.base_dir.display()
+            display_path(&args.base_dir)
         );
     }
 
-    let _lock = if args.dry_run {
-        None
-    } else {
-        Some(RunLock::acquire(&base, args.wait_lock.unwrap_or(Duration::ZERO))?)
-    };
+    // One deadline for every lock of the run (the run lock, then the archive folder's).
+    let lock_deadline = apply::lock_deadline(args.wait_lock.unwrap_or(Duration::ZERO));
+    let _lock = if args.dry_run { None } else { Some(RunLock::acquire(&base, lock_deadline)?) };
+    let mut warnings = Vec::new();
+    // Files that stay in a quarantine folder (an interrupted run's or this run's): a failure.
+    let mut left_in_quarantine: Vec<PathBuf> = Vec::new();
     if !args.dry_run {
-        report_restored(printer, &base, &apply::restore_dead_quarantines(&base));
+        let restored = apply::restore_dead_quarantines(&base);
+        report_restored(printer, &base, &restored, &mut warnings);
+        left_in_quarantine.extend(restored.left);
     }
 
     let mut scan = scan::scan(
@@ -118,7 +123,6 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         max_delete: args.max_delete,
     });
 
-    let mut warnings = Vec::new();
     if !plan.future.is_empty() {
         let names: Vec<String> = plan
             .future
@@ -177,7 +181,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         let mut archive_dir = None;
         if let Some(dir) = &args.archive {
             // Opened even when nothing is selected, so a killed run's temporary files go.
-            archive_dir = archive::ArchiveDir::open(dir, !selected_indices.is_empty())?;
+            archive_dir = archive::ArchiveDir::open(dir, !selected_indices.is_empty(), lock_deadline)?;
             if let Some(opened) = &archive_dir {
                 for removed in &opened.stale_temp_files_removed {
                     printer.note(crate::atomic_write::temp_file_note(removed, true));
@@ -187,6 +191,9 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
                 }
             }
         }
+        // Made before the archive, so a base dir where it cannot be made fails with nothing
+        // changed (no archive written either); removed on drop when empty, whatever path the run
+        // leaves by (an archive that fails, exit 2, leaves no quarantine behind).
         let quarantine = if selected_indices.is_empty() {
             None
         } else {
@@ -249,7 +256,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             }
         }
         if let Some(quarantine) = quarantine {
-            quarantine.finish(&base);
+            left_in_quarantine.extend(quarantine.finish());
         }
         if args.prune_empty_dirs {
             let mut touched: Vec<u32> = plan
@@ -267,6 +274,12 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         }
         base_dir_removed = base_was_removed(&base);
         if base_dir_removed {
+            // Whatever this run found changed went with the folder: gone, not kept.
+            for attempt in &mut attempts {
+                if attempt.0 == FileResult::Changed {
+                    *attempt = (FileResult::Vanished, None);
+                }
+            }
             printer.problem(format!(
                 "the base dir {} was removed during the run (by something else); the files this run did not \
                  delete went with it",
@@ -318,10 +331,12 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     let rule_labels: Vec<String> = retention.rules.iter().map(|rule| rule.label.clone()).collect();
     let (policy, default_policy) = match &retention.source {
         Source::Flags => (None, false),
-        Source::Policy { path, default } => (Some(path.display().to_string()), *default),
+        Source::Policy { path, default } => (Some(display_path(path)), *default),
     };
-    let report = RotateReport {
-        base_dir: args.base_dir.display().to_string(),
+    left_in_quarantine.sort();
+    left_in_quarantine.dedup();
+    let mut report = RotateReport {
+        base_dir: display_path(&args.base_dir),
         dry_run: args.dry_run,
         now: crate::clock::format_utc(context.now),
         policy,
@@ -367,6 +382,8 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         pruned_dirs,
         refusal: dry_run_refusal,
         base_dir_removed,
+        left_in_quarantine: left_in_quarantine.iter().map(|path| display_path(path)).collect(),
+        output_error: None,
         warnings,
     };
     let changed_disk = report.totals.deleted_files > 0 || report.archive.is_some();
@@ -382,28 +399,46 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
                 .map_or(String::new(), |archive| format!(", archived into {}", archive.path))
         )
     };
+    // The outputs are committed before the report is printed, so the report can say whether
+    // they were: a failure here comes after the deletions, so the run is PARTIAL (exit 1), never
+    // "nothing changed".
     if let Some(mut atomic) = prom_output {
         let written = atomic
             .write_all(prom_text(&report, context).as_bytes())
             .context("cannot write --prom-file")
             .and_then(|()| atomic.commit());
         if let Err(error) = written {
-            // Too late for "nothing changed": say what was done, then fail PARTIAL.
-            let _ = printer.emit(&report);
-            return Err(partial(error.context(format!("{}; ROTATE=PARTIAL", done()))));
+            let message = crate::output::error_line(&error);
+            printer.problem(format!("{message}; {}; ROTATE=PARTIAL", done()));
+            report.output_error = Some(message);
         }
     }
     if let Some(refusal) = &report.refusal {
-        // The pre-live step dry-runs the policy: it must fail as the real run would (exit 2). In
-        // JSON the error document is the one document on stdout; in text the plan comes first.
-        if printer.format() == crate::cli::Format::Text {
-            printer.emit(&report)?;
-        }
-        bail!("a real run would be refused: {refusal}");
+        // The pre-live step dry-runs the policy: it must fail as the real run would (exit 2),
+        // after printing the plan with the refusal (in JSON: one document with both).
+        let refusal = format!("a real run would be refused: {refusal}");
+        printer.emit(&report)?;
+        return Err(anyhow::Error::new(crate::outcome::Reported(refusal)));
     }
     match printer.emit(&report) {
         Ok(verdict) => Ok(verdict),
         Err(error) if changed_disk => {
+            // The report is lost: the paths deleted go to stderr (bounded), then PARTIAL.
+            let deleted: Vec<String> = plan
+                .selected
+                .iter()
+                .zip(&attempts)
+                .filter(|(_, (result, _))| *result == FileResult::Deleted)
+                .map(|((index, _), _)| {
+                    shown_relative(&base, &scan.relative_path(&scan.files[*index as usize]))
+                })
+                .collect();
+            for path in deleted.iter().take(DELETED_NAMES_SHOWN) {
+                printer.problem(format!("deleted {path}"));
+            }
+            if deleted.len() > DELETED_NAMES_SHOWN {
+                printer.problem(format!("and {} more deleted files", deleted.len() - DELETED_NAMES_SHOWN));
+            }
             printer.problem(format!("{}; | rotate | FAIL | ROTATE=PARTIAL |", done()));
             Err(partial(error))
         }
@@ -417,10 +452,16 @@ fn partial(error: anyhow::Error) -> anyhow::Error {
     anyhow::Error::new(crate::outcome::Partial(message))
 }
 
-/// Tells what the restore of a killed run's quarantine did.
-fn report_restored(printer: &crate::output::Printer, base: &BaseDir, restored: &apply::Restored) {
+/// Tells what the restore of a killed run's quarantine did: warnings for what was put back or
+/// left alone, an error line for each file that could not go back.
+fn report_restored(
+    printer: &crate::output::Printer,
+    base: &BaseDir,
+    restored: &apply::Restored,
+    warnings: &mut Vec<String>,
+) {
     if restored.restored > 0 {
-        printer.warn(format!(
+        warnings.push(format!(
             "put back {} {} that an interrupted run had moved into its quarantine folder in {}",
             restored.restored,
             if restored.restored == 1 { "file" } else { "files" },
@@ -435,9 +476,13 @@ fn report_restored(printer: &crate::output::Printer, base: &BaseDir, restored: &
         ));
     }
     for live in &restored.live {
-        printer.warn(format!(
-            "{} belongs to a process that still runs; left alone",
-            shown_relative(base, Path::new(live))
+        warnings
+            .push(format!("{} belongs to a process that still runs; left alone", shown_relative(base, live)));
+    }
+    for (name, reason) in &restored.foreign {
+        warnings.push(format!(
+            "{} is named like a quarantine folder but {reason}; left alone (not entered, nothing in it touched)",
+            shown_relative(base, name)
         ));
     }
 }
@@ -463,7 +508,7 @@ fn existing_identity(path: &Path) -> Result<Option<Identity>> {
         Ok(stat) => Ok(Some(Identity::of(&stat))),
         Err(rustix::io::Errno::NOENT) => Ok(None),
         Err(errno) => {
-            bail!("cannot stat the archive folder {}: {}", path.display(), std::io::Error::from(errno))
+            bail!("cannot stat the archive folder {}: {}", display_path(path), std::io::Error::from(errno))
         }
     }
 }
@@ -490,8 +535,9 @@ fn prom_text(report: &RotateReport<'_>, context: &Context) -> String {
     let base = report.base_dir.as_str();
     let labels = || vec![("base_dir", base)];
     let totals = &report.totals;
+    // This run's quarantined files are also in `left_in_quarantine`: counted once.
     let failures = totals.failed
-        + totals.quarantined
+        + totals.quarantined.max(report.left_in_quarantine.len() as u64)
         + report.scan.errors.len() as u64
         + u64::from(report.base_dir_removed);
     let mut exposition = Exposition::new();

@@ -112,7 +112,7 @@ struct PolicyFile {
     /// Ordered rules; a file belongs to the first whose glob matches.
     rules: Vec<RuleConfig>,
     /// Globs protecting files from every rule (added to `--exclude`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_globs")]
     exclude: Vec<String>,
     /// Free space to reach on the base dir's filesystem (`10G`, `15%`).
     #[serde(default, deserialize_with = "deserialize_optional_min_free")]
@@ -154,6 +154,7 @@ pub(crate) struct Shape {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleFields {
+    #[serde(deserialize_with = "deserialize_glob")]
     glob: String,
     #[serde(default, deserialize_with = "deserialize_optional_days")]
     days: Option<f64>,
@@ -161,17 +162,17 @@ struct RuleFields {
     keep: Option<u64>,
     #[serde(default, deserialize_with = "units::deserialize_optional_size")]
     max_size: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_optional_keep_last")]
     keep_last: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_optional_keep_hourly")]
     keep_hourly: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_optional_keep_daily")]
     keep_daily: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_optional_keep_weekly")]
     keep_weekly: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_optional_keep_monthly")]
     keep_monthly: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_optional_keep_yearly")]
     keep_yearly: Option<u64>,
     #[serde(default, deserialize_with = "units::deserialize_optional_duration")]
     keep_within: Option<std::time::Duration>,
@@ -179,7 +180,7 @@ struct RuleFields {
     tz: Option<chrono_tz::Tz>,
     #[serde(default, deserialize_with = "deserialize_optional_companions")]
     companions: Option<Vec<Vec<u8>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_unit")]
     unit: Unit,
     #[serde(default)]
     order: Order,
@@ -411,33 +412,151 @@ fn deserialize_optional_min_free<'de, D: Deserializer<'de>>(
 
 /// `keep: 10`: a whole number of files (the parser's own words would be "invalid u64").
 fn deserialize_optional_keep<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    struct KeepVisitor;
+    deserializer
+        .deserialize_any(CountVisitor { field: "keep", example: "a whole number of files such as 10" })
+        .map(Some)
+}
 
-    impl Visitor<'_> for KeepVisitor {
-        type Value = u64;
-
-        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-            formatter.write_str("a whole number of files such as 10")
+/// The `keep_*` counts of a rule, each named in its own message.
+macro_rules! count_fields {
+    ($($name:ident => $field:literal),* $(,)?) => {$(
+        fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+            deserializer.deserialize_any(CountVisitor { field: $field, example: "a whole number such as 7" }).map(Some)
         }
+    )*};
+}
 
-        fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
-            Ok(value)
-        }
+count_fields! {
+    deserialize_optional_keep_last => "keep_last",
+    deserialize_optional_keep_hourly => "keep_hourly",
+    deserialize_optional_keep_daily => "keep_daily",
+    deserialize_optional_keep_weekly => "keep_weekly",
+    deserialize_optional_keep_monthly => "keep_monthly",
+    deserialize_optional_keep_yearly => "keep_yearly",
+}
 
-        fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
-            u64::try_from(value)
-                .map_err(|_| E::custom(format!("keep {value}: use a whole number of files such as 10")))
-        }
+/// A count field (`keep`, `keep_daily`, …): a whole number of 0 or more, written as a number or
+/// as text; anything else is an error naming the field and what to write.
+struct CountVisitor {
+    field: &'static str,
+    example: &'static str,
+}
 
-        fn visit_str<E: de::Error>(self, value: &str) -> Result<u64, E> {
-            value
-                .trim()
-                .parse()
-                .map_err(|_| E::custom(format!("keep {value:?}: use a whole number of files such as 10")))
+impl CountVisitor {
+    fn wrong<E: de::Error>(&self, found: impl fmt::Display) -> E {
+        E::custom(format!("{} {found}: use {}", self.field, self.example))
+    }
+}
+
+impl Visitor<'_> for CountVisitor {
+    type Value = u64;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str(self.example)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
+        Ok(value)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+        u64::try_from(value).map_err(|_| self.wrong(value))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<u64, E> {
+        Err(self.wrong(value))
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<u64, E> {
+        Err(self.wrong(value))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<u64, E> {
+        value.trim().parse().map_err(|_| self.wrong(format!("{:?}", crate::sanitize::excerpt(value, 60))))
+    }
+}
+
+/// `glob: 'logs/**'`: text only. A number or `true` would otherwise become the glob "5" or
+/// "true" without a word; a quoted '5' is text and accepted.
+fn deserialize_glob<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    deserializer.deserialize_any(GlobVisitor)
+}
+
+/// `exclude: ['*.keep']`: a list of globs, each text.
+fn deserialize_globs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct Globs(String);
+
+    impl<'de> Deserialize<'de> for Globs {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Globs, D::Error> {
+            deserialize_glob(deserializer).map(Globs)
         }
     }
 
-    deserializer.deserialize_any(KeepVisitor).map(Some)
+    Ok(Vec::<Globs>::deserialize(deserializer)?.into_iter().map(|glob| glob.0).collect())
+}
+
+struct GlobVisitor;
+
+impl GlobVisitor {
+    fn not_text<E: de::Error>(found: impl fmt::Display) -> E {
+        E::custom(format!(
+            "a glob must be text, found {found}; quote it ('{found}') if that is the name to match"
+        ))
+    }
+}
+
+impl Visitor<'_> for GlobVisitor {
+    type Value = String;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a glob such as 'logs/**' (text)")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<String, E> {
+        Ok(value.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<String, E> {
+        Err(Self::not_text(value))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<String, E> {
+        Err(Self::not_text(value))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<String, E> {
+        Err(Self::not_text(value))
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<String, E> {
+        Err(Self::not_text(value))
+    }
+}
+
+/// `unit: file` or `unit: dir`, named in the message when it is anything else.
+fn deserialize_unit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Unit, D::Error> {
+    struct UnitVisitor;
+
+    impl Visitor<'_> for UnitVisitor {
+        type Value = Unit;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("file or dir")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Unit, E> {
+            match value {
+                "file" => Ok(Unit::File),
+                "dir" => Ok(Unit::Dir),
+                other => Err(E::custom(format!(
+                    "unit {:?}: use file (each file is an item) or dir (each matched folder is one item)",
+                    crate::sanitize::excerpt(other, 60)
+                ))),
+            }
+        }
+    }
+
+    deserializer.deserialize_any(UnitVisitor)
 }
 
 /// `days: 7`, `days: 0.5` or `days: "7"`, through the same parser as `--days`.
@@ -538,7 +657,46 @@ mod tests {
             "{error}"
         );
         let error = parse("rules:\n  - glob:\n    days: 3\n").unwrap_err().to_string();
-        assert!(error.ends_with("policy.yaml:2:9: this field needs text, not an empty value"), "{error}");
+        assert!(
+            error
+                .ends_with("policy.yaml:2:5: expected a glob such as 'logs/**' (text), found an empty value"),
+            "{error}"
+        );
+        // Issue 10 audit 6: no parser words ("invalid u64", "expected sequence start",
+        // "externally tagged enum"), and a glob that is not text is refused, not stringified.
+        for (text, expected) in [
+            (
+                "rules:\n  - glob: a\n    keep_daily: x\n",
+                "policy.yaml:3:17: keep_daily \"x\": use a whole number such as 7",
+            ),
+            ("rules: 5\n", "policy.yaml:1:8: expected a list here (one \"- item\" per line, or [a, b])"),
+            ("exclude: 3\nrules:\n  - glob: a\n    keep: 1\n", "policy.yaml:1:10: expected a list here"),
+            (
+                "rules:\n  - glob: a\n    keep: 1\n    companions: x\n",
+                "policy.yaml:4:17: expected a list here",
+            ),
+            (
+                "rules:\n  - glob: a\n    keep: 1\n    unit: [1]\n",
+                "policy.yaml:4:5: expected file or dir, found a list",
+            ),
+            ("\tx\n", "policy.yaml:1:2: expected fields here (\"name: value\" lines)"),
+            (
+                "rules:\n  - glob: 5\n    keep: 1\n",
+                "policy.yaml:2:11: a glob must be text, found 5; quote it ('5')",
+            ),
+            (
+                "rules:\n  - glob: a\n    keep: 1\nexclude: [true]\n",
+                "policy.yaml:4:11: a glob must be text, found true",
+            ),
+        ] {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text:?}: {error}");
+            for library in ["invalid u64", "sequence start", "mapping start", "externally tagged", "Option<"]
+            {
+                assert!(!error.contains(library), "{text:?}: {error}");
+            }
+        }
+        assert_eq!(parse("rules:\n  - glob: '5'\n    keep: 1\n").unwrap()[0].label, "5");
         let error = parse("rules:\n  - glob: a\n    max_size: 2X\n").unwrap_err().to_string();
         assert!(error.contains("policy.yaml:3:") && error.contains("unknown size unit"), "{error}");
     }

@@ -41,6 +41,11 @@ pub(crate) struct RotateReport<'a> {
     pub refusal: Option<String>,
     /// The base dir was removed by something else during the run.
     pub base_dir_removed: bool,
+    /// Files still in a quarantine folder after the run (an interrupted run's that could not go
+    /// back, or this run's), relative to the base dir, sorted: for the operator to move back.
+    pub left_in_quarantine: Vec<String>,
+    /// An output (`--prom-file`) that could not be written after the deletions.
+    pub output_error: Option<String>,
     pub warnings: Vec<String>,
 }
 
@@ -147,6 +152,8 @@ impl RotateReport<'_> {
             || self.totals.quarantined > 0
             || self.base_dir_removed
             || !self.scan.errors.is_empty()
+            || !self.left_in_quarantine.is_empty()
+            || self.output_error.is_some()
     }
 }
 
@@ -188,7 +195,7 @@ impl Report for RotateReport<'_> {
                 writeln!(out, "{} {path}{reason}", style.bad(result.label()))?;
             }
         }
-        Ok(())
+        self.write_leftovers(out, style)
     }
 
     fn write_text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
@@ -362,6 +369,18 @@ impl RotateReport<'_> {
                 }
             }
             writeln!(out, "{line}")?;
+        }
+        self.write_leftovers(out, style)
+    }
+
+    /// What makes a run PARTIAL beyond its file rows: files left in a quarantine folder, an
+    /// output that could not be written.
+    fn write_leftovers(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        for path in &self.left_in_quarantine {
+            writeln!(out, "{} {path}  (move it back by hand)", style.bad("left in a quarantine folder:"))?;
+        }
+        if let Some(error) = &self.output_error {
+            writeln!(out, "{} {error}", style.bad("output not written:"))?;
         }
         Ok(())
     }

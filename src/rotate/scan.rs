@@ -200,7 +200,7 @@ pub(crate) struct BaseDir {
 impl BaseDir {
     /// Opens the base dir. A missing dir is an error: a typo must not look like "nothing to do".
     pub fn open(path: &Path) -> Result<BaseDir> {
-        let shown = path.display();
+        let shown = crate::sanitize::display_path(path);
         let handle = openat(CWD, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|errno| match errno {
             Errno::NOENT => {

@@ -126,7 +126,9 @@ fn rotate_while(dir: &Path, rng: &mut Rng, meddle: impl FnOnce()) -> std::proces
 #[test]
 fn folder_swapped_for_a_symlink_mid_run_cannot_redirect_deletes() {
     let (mut rng, seed) = Rng::from_env(0x5A4B);
-    for trial in 0..10 {
+    const TRIALS: usize = 10;
+    let mut swapped_during = 0;
+    for trial in 0..TRIALS {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("artifacts");
         for index in 0..3000 {
@@ -145,7 +147,13 @@ fn folder_swapped_for_a_symlink_mid_run_cannot_redirect_deletes() {
             "seed {seed} trial {trial}: outside touched"
         );
         assert!(fs::symlink_metadata(base.join("logs")).unwrap().file_type().is_symlink(), "symlink removed");
+        // Planned files still in the moved folder: the swap landed before the run finished.
+        swapped_during += usize::from(!walk(&base.join("logs.old")).is_empty());
     }
+    eprintln!(
+        "folder swapped for a symlink mid-run: {TRIALS} trials, {swapped_during} swapped before the run finished, \
+         outside untouched (seed {seed})"
+    );
 }
 
 /// The base dir removed while the run deletes: the run ends (vanished files are not errors),
@@ -208,6 +216,13 @@ fn base_dir_removed_mid_run_is_a_failure_with_true_totals() {
     assert_eq!(report["status"], "FAIL");
     assert_eq!(report["base_dir_removed"], true);
     assert_eq!(report["totals"]["kept_files"], 0);
+    // The files the run did not delete went with the folder: vanished, not "changed, kept"
+    // (issue 10 audit 9).
+    assert_eq!(report["totals"]["changed"], 0);
+    assert_eq!(
+        report["totals"]["deleted_files"].as_u64().unwrap() + report["totals"]["vanished"].as_u64().unwrap(),
+        3000
+    );
     let deleted = report["totals"]["deleted_files"].as_u64().unwrap();
     assert!(deleted < 3000, "the run was stopped before it finished ({deleted} deleted)");
     assert!(stderr.contains("the base dir artifacts was removed during the run"), "{stderr}");

@@ -113,6 +113,20 @@ fn non_utf8_names_stop_an_archiving_run_before_anything_is_deleted() {
     assert!(run.stderr.contains("cannot archive x\\xff: the name is not valid UTF-8"), "{}", run.stderr);
     assert!(path.exists() && env.exists("artifacts/old"));
     assert_eq!(listing(&env.path("archive")), [".mmops-rotate-archive.lock"]);
+    // Exit 2 means nothing changed: no quarantine folder is left in the base dir either (issue 10
+    // audit 5: it was made before archiving and stayed).
+    assert_eq!(hidden_entries(&env.path("artifacts")), Vec::<String>::new());
+}
+
+/// Names starting with "." directly in `dir`, other than the run lock.
+pub(super) fn hidden_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.') && name != ".mmops-rotate.lock")
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
@@ -138,4 +152,31 @@ fn a_live_runs_temporary_file_in_the_archive_folder_is_left_alone() {
     assert_eq!(env.read(format!("archive/.mmops-tmp-{live}-concurrent")), "a zip being written");
     assert!(!env.exists(format!("archive/.mmops-tmp-{dead}-killed")));
     assert!(!env.exists("artifacts/old"));
+}
+
+#[test]
+fn a_base_dir_where_the_quarantine_cannot_be_made_fails_before_the_archive_is_written() {
+    // The quarantine folder is made before the archive: a base dir rotate cannot write into
+    // fails with exit 2 and nothing changed, not with an archive written and nothing deleted.
+    let env = TestEnv::new();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    env.write("artifacts/.mmops-rotate.lock", "");
+    env.give_to_nobody("artifacts/.mmops-rotate.lock");
+    env.mkdir("archive");
+    env.give_to_nobody("archive");
+    let run = env
+        .run_as_nobody_with_env(["rotate", "--days", "7", "--archive", "archive"], &[("CI_FAKE_UTC", NOW)]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .starts_with("mmops: error: cannot create the quarantine folder artifacts/.mmops-quarantine-"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.ends_with(": Permission denied (os error 13)\n"), "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(env.exists("artifacts/old"));
+    assert_eq!(listing(&env.path("archive")), [".mmops-rotate-archive.lock"]);
+    assert_eq!(hidden_entries(&env.path("artifacts")), Vec::<String>::new());
 }

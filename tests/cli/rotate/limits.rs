@@ -73,15 +73,19 @@ fn keep_counts_newest_and_zero_values_are_real() {
     // --max-size 0 deletes everything too.
     let run = rotate(&env, &[&all[..], &["--max-size", "0"]].concat());
     assert_eq!(file_rows(&run).len(), 4);
-    // Without --allow-delete-all the JSON dry run is the error document of the refusal, exit 2.
+    // Without --allow-delete-all the JSON dry run is one document with the plan AND the refusal
+    // (issue 10 audit 10: it was only the error document), exit 2 as the real run.
     let run = rotate(&env, &["--dry-run", "--keep", "0", "--format", "json"]);
     run.expect_code(2);
-    assert_eq!(run.json()["exit_code"], 2);
+    let json = run.json();
+    assert_eq!(json["marker"], "ROTATE=REFUSED");
+    assert_eq!(json["status"], "FAIL");
+    assert_eq!(file_rows(&run).len(), 4);
+    assert!(json["refusal"].as_str().unwrap().starts_with("refusing to delete all 4"), "{json}");
     assert!(
-        run.json()["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("a real run would be refused: refusing to delete all 4")
+        run.stderr.starts_with("mmops: error: a real run would be refused: refusing to delete all 4"),
+        "{}",
+        run.stderr
     );
 }
 

@@ -58,23 +58,148 @@ fn a_killed_runs_quarantine_is_put_back_never_deleted() {
     file(&env, "sub/other", 1, 0.1);
     let quarantine = format!("artifacts/.mmops-quarantine-{}-0badc0de", dead_pid());
     env.write(format!("{quarantine}/0.origin"), "sub");
+    // As rotate makes it: mode 0700 (anything else is not treated as a quarantine).
+    fs::set_permissions(env.path(&quarantine), fs::Permissions::from_mode(0o700)).unwrap();
     env.write(format!("{quarantine}/0/restored.log"), "was being deleted");
     env.set_mtime(format!("{quarantine}/0/restored.log"), days_ago(1.0));
     env.write(format!("{quarantine}/1.origin"), "gone/folder");
     env.write(format!("{quarantine}/1/stranded.log"), "its folder is gone");
     let run = rotate(&env, &["--days", "7"]);
-    run.expect_code(0);
+    let quarantine_name = quarantine.strip_prefix("artifacts/").unwrap();
+    // A file stuck in a quarantine is a failure (issue 10 audit 4: it ended DONE, exit 0).
+    run.expect_code(1);
     assert_eq!(
         run.stderr,
         format!(
-            "mmops: warning: put back 1 file that an interrupted run had moved into its quarantine folder in \
-             artifacts\nmmops: error: artifacts/{quarantine_name}/1/stranded.log stays in the quarantine of an \
-             interrupted run: its name is taken or its folder is gone; move it back by hand\n",
-            quarantine_name = quarantine.strip_prefix("artifacts/").unwrap()
+            "mmops: error: artifacts/{quarantine_name}/1/stranded.log stays in the quarantine of an \
+             interrupted run: its name is taken or its folder is gone; move it back by hand\n\
+             mmops: warning: put back 1 file that an interrupted run had moved into its quarantine folder in \
+             artifacts\n"
         )
     );
     assert_eq!(env.read("artifacts/sub/restored.log"), "was being deleted");
     assert_eq!(env.read(format!("{quarantine}/1/stranded.log")), "its folder is gone");
     assert!(!env.exists(format!("{quarantine}/0")));
-    assert!(run.stdout.ends_with("| rotate | OK | ROTATE=DONE |\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with(&format!(
+            "left in a quarantine folder: {quarantine_name}/1/stranded.log  (move it back by hand)\n\
+             | rotate | FAIL | ROTATE=PARTIAL |\n"
+        )),
+        "{}",
+        run.stdout
+    );
+    let run = rotate(&env, &["--days", "7", "--format", "json"]);
+    run.expect_code(1);
+    assert_eq!(
+        run.json()["left_in_quarantine"],
+        serde_json::json!([format!("{quarantine_name}/1/stranded.log")])
+    );
+    assert_eq!(run.json()["marker"], "ROTATE=PARTIAL");
+}
+
+#[test]
+fn only_what_rotate_makes_in_a_quarantine_is_ever_removed() {
+    // Issue 10 audit 2: any "<x>.origin" in a dead quarantine without a matching folder was
+    // unlinked, so base/.mmops-quarantine-999999-abcd/notes.origin (a file outside the plan)
+    // went, unreported, exit 0.
+    let env = TestEnv::new();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    let dead = dead_pid();
+    // Named like a quarantine but not one rotate makes (the name's random part is not 8 hex
+    // digits): never entered.
+    let fake = "artifacts/.mmops-quarantine-999999-abcd";
+    env.write(format!("{fake}/notes.origin"), "precious");
+    env.write(format!("{fake}/0.origin"), "sub");
+    // Well formed and dead, but mode 0755: not ours either.
+    let open = format!("artifacts/.mmops-quarantine-{dead}-00000001");
+    env.write(format!("{open}/0.origin"), "sub");
+    // Ours (0700): its own "<n>.origin" record goes, a "notes.origin" stays and is reported.
+    let ours = format!("artifacts/.mmops-quarantine-{dead}-00000002");
+    env.write(format!("{ours}/notes.origin"), "precious");
+    env.write(format!("{ours}/7.origin"), "sub");
+    fs::set_permissions(env.path(&ours), fs::Permissions::from_mode(0o700)).unwrap();
+    let run = rotate(&env, &["--days", "7"]);
+    run.expect_code(1);
+    let ours_name = ours.strip_prefix("artifacts/").unwrap();
+    let open_name = open.strip_prefix("artifacts/").unwrap();
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: error: artifacts/{ours_name}/notes.origin stays in the quarantine of an interrupted run: its \
+             name is taken or its folder is gone; move it back by hand\n\
+             mmops: warning: artifacts/{open_name} is named like a quarantine folder but its mode is not 0700; left \
+             alone (not entered, nothing in it touched)\n\
+             mmops: warning: artifacts/.mmops-quarantine-999999-abcd is named like a quarantine folder but its \
+             name is not one rotate makes; left alone (not entered, nothing in it touched)\n"
+        )
+    );
+    assert!(
+        run.stdout.ends_with(&format!(
+            "left in a quarantine folder: {ours_name}/notes.origin  (move it back by hand)\n\
+             | rotate | FAIL | ROTATE=PARTIAL |\n"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.read(format!("{fake}/notes.origin")), "precious");
+    assert_eq!(env.read(format!("{fake}/0.origin")), "sub");
+    assert_eq!(env.read(format!("{open}/0.origin")), "sub");
+    assert_eq!(env.read(format!("{ours}/notes.origin")), "precious");
+    assert!(!env.exists(format!("{ours}/7.origin")), "rotate's own stale record is tidied");
+    assert!(!env.exists("artifacts/old"), "the run itself went on");
+}
+
+#[test]
+fn the_archive_lock_is_waited_for_no_longer_than_wait_lock() {
+    // Issue 10 audit 3: the archive folder's lock was taken with a blocking lock(), so a held
+    // archive lock made `--wait-lock 1s` hang for ever.
+    let env = TestEnv::new();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    env.mkdir("archive");
+    let lock = fs::File::create(env.path("archive/.mmops-rotate-archive.lock")).unwrap();
+    lock.lock().unwrap();
+    let mut command = env.command();
+    command.args(["rotate", "--days", "7", "--archive", "archive", "--wait-lock", "300ms"]);
+    command.env("CI_FAKE_UTC", NOW).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let mut child = command.spawn().unwrap();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let waited = started.elapsed();
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    assert!(waited < std::time::Duration::from_secs(10), "hung for {waited:?} on the archive lock");
+    assert!(waited >= std::time::Duration::from_millis(300), "did not wait: {waited:?}");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "mmops: error: another rotation is writing into the archive folder archive: it holds the lock \
+         archive/.mmops-rotate-archive.lock; nothing was deleted; let it finish, or wait for it with --wait-lock 10m\n"
+    );
+    assert!(output.stdout.is_empty());
+    assert!(env.exists("artifacts/old"));
+    assert_eq!(super::archive::hidden_entries(&env.path("artifacts")), Vec::<String>::new());
+    drop(lock);
+    rotate(&env, &["--days", "7", "--archive", "archive", "--wait-lock", "300ms"]).expect_code(0);
+    assert!(!env.exists("artifacts/old"));
+}
+
+#[test]
+fn a_folder_named_like_a_quarantine_is_named_escaped_once_and_left_alone() {
+    let env = TestEnv::new();
+    file(&env, "old", 1, 30.0);
+    file(&env, "new", 1, 0.1);
+    env.write("artifacts/.mmops-quarantine-1-\u{202e}\\/notes", "precious");
+    let run = rotate(&env, &["--days", "7"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr,
+        "mmops: warning: artifacts/.mmops-quarantine-1-\\u{202e}\\\\ is named like a quarantine folder but its \
+         name is not one rotate makes; left alone (not entered, nothing in it touched)\n"
+    );
+    assert_eq!(env.read("artifacts/.mmops-quarantine-1-\u{202e}\\/notes"), "precious");
+    assert!(!env.exists("artifacts/old"));
 }

@@ -231,7 +231,11 @@ fn an_output_that_cannot_be_written_stops_the_run_before_the_first_delete() {
     let run = rotate(&env, &["--days", "7", "--prom-file", "notadir/x.prom"]);
     run.expect_code(2);
     assert_eq!(run.stdout, "");
-    assert!(run.stderr.starts_with("mmops: error: --prom-file: nothing was deleted: "), "{}", run.stderr);
+    // It said "File exists" (issue 10 audit 9): the message names the part that is in the way.
+    assert_eq!(
+        run.stderr,
+        "mmops: error: --prom-file: nothing was deleted: cannot create directory notadir: notadir is not a folder\n"
+    );
     assert!(env.exists("artifacts/old"));
     assert_eq!(env.read("notadir"), "a file");
 }
@@ -251,9 +255,11 @@ fn a_full_stdout_after_deleting_says_what_was_deleted_and_ends_partial() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // The report is lost, so stderr names the deleted files (issue 10 audit 9), not just a count.
     assert_eq!(
         stderr,
-        "mmops: error: 1 file was deleted (3 B); | rotate | FAIL | ROTATE=PARTIAL |\n\
+        "mmops: error: deleted artifacts/old\n\
+         mmops: error: 1 file was deleted (3 B); | rotate | FAIL | ROTATE=PARTIAL |\n\
          mmops: error: cannot write to stdout: No space left on device (os error 28)\n"
     );
     assert!(output.stdout.is_empty());
@@ -349,4 +355,34 @@ fn an_archive_on_a_full_disk_fails_with_one_message_and_deletes_nothing() {
     );
     assert!(!run.stderr.contains("ZipWriter"), "{}", run.stderr);
     assert!(env.exists("artifacts/big.bin"));
+    assert_eq!(super::archive::hidden_entries(&env.path("artifacts")), Vec::<String>::new());
+}
+
+#[test]
+fn the_base_dir_is_printed_escaped_everywhere() {
+    // Issue 10 audit 7: the base dir's own name was printed raw in "scanned …", the JSON
+    // base_dir, the prom label and the "does not exist" error.
+    let env = TestEnv::new();
+    let base = "art\u{202e}ifacts\u{200b}";
+    env.write(format!("{base}/old"), "x");
+    env.set_mtime(format!("{base}/old"), days_ago(30.0));
+    env.write(format!("{base}/new"), "y");
+    let escaped = "art\\u{202e}ifacts\\u{200b}";
+    let run = rotate(&env, &["--days", "7", "--base-dir", base, "--prom-file", "rotate.prom"]);
+    run.expect_code(0);
+    assert!(run.stdout.starts_with(&format!("scanned {escaped}: 2 files")), "{}", run.stdout);
+    let prom = env.read("rotate.prom");
+    assert!(prom.contains(&format!("base_dir=\"{}\"", escaped.replace('\\', "\\\\"))), "{prom}");
+    env.write(format!("{base}/old"), "x");
+    env.set_mtime(format!("{base}/old"), days_ago(30.0));
+    let run = rotate(&env, &["--days", "7", "--base-dir", base, "--format", "json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["base_dir"], escaped);
+    let missing = format!("{base}-missing");
+    let run = rotate(&env, &["--days", "7", "--base-dir", &missing]);
+    run.expect_code(2);
+    assert!(run.stderr.contains(&format!("base dir {escaped}-missing does not exist")), "{}", run.stderr);
+    for output in [&run.stdout, &run.stderr] {
+        assert!(!output.contains('\u{202e}') && !output.contains('\u{200b}'), "{output}");
+    }
 }
