@@ -692,6 +692,175 @@ pub(crate) fn prune_empty_dirs(base: &BaseDir, scan: &Scan, touched: &[u32]) -> 
     (removed, problems)
 }
 
+/// What deleting one `unit: dir` folder did.
+pub(crate) struct FolderOutcome {
+    /// One attempt per file of the unit, in the unit's order.
+    pub attempts: Vec<Attempt>,
+    /// Folders removed (the unit and the folders inside it), relative to the base dir.
+    pub removed: Vec<PathBuf>,
+    /// Why the folder (or part of it) is still there, when it is.
+    pub problem: Option<String>,
+}
+
+/// Deletes one `unit: dir` folder whole: first re-reads every folder inside it and checks that
+/// it holds exactly the planned files (same inode, size, mtime) and folders, nothing more or
+/// less; if anything changed the whole folder is kept and every file reported `changed`. Then
+/// each file goes through the same quarantine-and-check as any planned file, and the emptied
+/// folders are removed deepest first (a file written in after the check keeps its folder).
+pub(crate) fn delete_folder_unit(
+    base: &BaseDir,
+    scan: &Scan,
+    quarantine: &Quarantine,
+    unit_dir: u32,
+    files: &[u32],
+    on_each: impl Fn() -> bool + Sync,
+) -> FolderOutcome {
+    let mut subtree: Vec<u32> = (0..scan.dirs.len() as u32)
+        .filter(|&dir| {
+            let mut current = dir;
+            loop {
+                if current == unit_dir {
+                    return true;
+                }
+                if current == ROOT {
+                    return false;
+                }
+                current = scan.dirs[current as usize].parent;
+            }
+        })
+        .collect();
+    let shown = crate::sanitize::display_path(&scan.dirs[unit_dir as usize].relative);
+    if let Err(why) = check_folder_unchanged(base, scan, &subtree, files) {
+        return FolderOutcome {
+            attempts: vec![
+                (
+                    FileResult::Changed,
+                    Some(format!("its folder {shown} changed during the run ({why}); kept whole"))
+                );
+                files.len()
+            ],
+            removed: Vec::new(),
+            problem: Some(format!("folder {shown} changed during the run ({why}); kept whole")),
+        };
+    }
+    let attempts = delete_files(base, scan, quarantine, files, on_each);
+    let mut outcome = FolderOutcome { attempts, removed: Vec::new(), problem: None };
+    if outcome
+        .attempts
+        .iter()
+        .any(|(result, _)| !matches!(result, FileResult::Deleted | FileResult::Vanished))
+    {
+        outcome.problem = Some(format!("folder {shown} was not deleted whole: some of its files were kept"));
+        return outcome;
+    }
+    subtree.sort_by_key(|&dir| std::cmp::Reverse(scan.dirs[dir as usize].depth));
+    let mut opener = DirOpener::new(base, scan);
+    for dir in subtree {
+        let record = &scan.dirs[dir as usize];
+        let (Ok(Some(parent)), Some(name)) = (opener.open(record.parent), record.relative.file_name()) else {
+            outcome.problem = Some(format!(
+                "folder {shown}: cannot open {}",
+                crate::sanitize::display_path(&record.relative)
+            ));
+            break;
+        };
+        match statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) if Identity::of(&stat) == record.identity => {}
+            _ => {
+                outcome.problem = Some(format!(
+                    "folder {shown}: {} was replaced during the run; kept",
+                    crate::sanitize::display_path(&record.relative)
+                ));
+                break;
+            }
+        }
+        match unlinkat(parent, name, AtFlags::REMOVEDIR) {
+            Ok(()) => outcome.removed.push(record.relative.clone()),
+            Err(Errno::NOTEMPTY | Errno::EXIST) => {
+                outcome.problem = Some(format!(
+                    "folder {shown}: something was written into {} during the run; it is kept",
+                    crate::sanitize::display_path(&record.relative)
+                ));
+                break;
+            }
+            Err(errno) => {
+                outcome.problem = Some(format!(
+                    "folder {shown}: cannot remove {}: {}",
+                    crate::sanitize::display_path(&record.relative),
+                    std::io::Error::from(errno)
+                ));
+                break;
+            }
+        }
+    }
+    outcome
+}
+
+/// Whether the folders `subtree` hold exactly the planned `files` and each other, unchanged.
+fn check_folder_unchanged(base: &BaseDir, scan: &Scan, subtree: &[u32], files: &[u32]) -> Result<(), String> {
+    let mut expected_files: std::collections::HashMap<(u32, &[u8]), &FileEntry> =
+        std::collections::HashMap::new();
+    for &index in files {
+        let file = &scan.files[index as usize];
+        expected_files.insert((file.dir, scan.name(file).as_bytes()), file);
+    }
+    let mut expected_dirs: std::collections::HashMap<(u32, &[u8]), Identity> =
+        std::collections::HashMap::new();
+    for &dir in subtree.iter().skip(1) {
+        let record = &scan.dirs[dir as usize];
+        if let Some(name) = record.relative.file_name() {
+            expected_dirs.insert((record.parent, name.as_bytes()), record.identity);
+        }
+    }
+    let mut opener = DirOpener::new(base, scan);
+    for &dir in subtree {
+        let path = || crate::sanitize::display_path(&scan.dirs[dir as usize].relative);
+        let handle = match opener.open(dir) {
+            Ok(Some(handle)) => handle,
+            Ok(None) => return Err(format!("{} was replaced or removed", path())),
+            Err(error) => return Err(format!("cannot open {}: {error}", path())),
+        };
+        let mut reader = Dir::read_from(handle)
+            .map_err(|errno| format!("cannot read {}: {}", path(), std::io::Error::from(errno)))?;
+        let mut seen = 0usize;
+        while let Some(entry) = reader.read() {
+            let entry =
+                entry.map_err(|errno| format!("cannot read {}: {}", path(), std::io::Error::from(errno)))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let shown = || {
+                crate::sanitize::display_path(&scan.dirs[dir as usize].relative.join(OsStr::from_bytes(name)))
+            };
+            let stat = match statat(handle, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => stat,
+                Err(Errno::NOENT) => continue,
+                Err(errno) => {
+                    return Err(format!("cannot stat {}: {}", shown(), std::io::Error::from(errno)));
+                }
+            };
+            let matches = match FileType::from_raw_mode(stat.st_mode) {
+                FileType::Directory => expected_dirs.get(&(dir, name)) == Some(&Identity::of(&stat)),
+                FileType::RegularFile => expected_files
+                    .get(&(dir, name))
+                    .is_some_and(|file| is_same_file(&stat, file, base.identity.device)),
+                _ => false,
+            };
+            if !matches {
+                return Err(format!("{} is new or was rewritten", shown()));
+            }
+            seen += 1;
+        }
+        let expected = expected_files.keys().filter(|(parent, _)| *parent == dir).count()
+            + expected_dirs.keys().filter(|(parent, _)| *parent == dir).count();
+        if seen != expected {
+            return Err(format!("something in {} was removed", path()));
+        }
+    }
+    Ok(())
+}
+
 /// Opens a planned file for reading (for the archive), checking it is still the planned file.
 pub(crate) fn open_planned_file(
     dir: BorrowedFd<'_>,
@@ -732,8 +901,10 @@ mod tests {
                 label: "*".into(),
                 matcher: None,
                 limits: Limits { keep: Some(0), ..Limits::default() },
+                shape: Default::default(),
             }],
             excludes: Vec::new(),
+            min_free: None,
         };
         let scanned =
             scan(&base, &ScanOptions { include_hidden: false, retention: &retention, archive_dir: None });

@@ -7,6 +7,7 @@
 
 mod apply;
 mod archive;
+mod items;
 mod plan;
 mod policy;
 mod report;
@@ -86,8 +87,34 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     scan.sort_oldest_first();
     let now_nanos = i128::from(context.now.timestamp()) * 1_000_000_000
         + i128::from(context.now.timestamp_subsec_nanos());
-    let limits: Vec<plan::Limits> = retention.rules.iter().map(|rule| rule.limits).collect();
-    let plan = plan::plan(&scan.files, |a, b| scan.compare_paths(a, b), &limits, now_nanos);
+    // Plain rules go through the plain planner; rules with keep_* periods, companions, an order
+    // or folder units through the retention planner (items.rs), merged into one plan.
+    let limits: Vec<plan::Limits> = retention
+        .rules
+        .iter()
+        .map(|rule| if rule.is_shaped() { plan::Limits::default() } else { rule.limits })
+        .collect();
+    let mut plan = plan::plan(&scan.files, |a, b| scan.compare_paths(a, b), &limits, now_nanos);
+    let mut shaped = items::plan_shaped(&scan, &retention.rules, now_nanos, retention.min_free.is_some());
+    items::merge(&mut plan, &mut shaped);
+    let min_free = match retention.min_free {
+        Some(target) => {
+            let space = free_space(&base)?;
+            let plain_offers: Vec<bool> =
+                retention.rules.iter().map(|rule| !rule.is_shaped() && rule.has_limit()).collect();
+            Some(items::apply_min_free(
+                &mut plan,
+                &mut shaped,
+                &scan,
+                &plain_offers,
+                now_nanos,
+                space,
+                target,
+                min_free_text(target),
+            ))
+        }
+        None => None,
+    };
     let candidate_count = scan.files.len() as u64;
     let refusal = check_guards(&GuardInput {
         selected: plan.selected.len() as u64,
@@ -125,6 +152,12 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             names.join(", ")
         ));
     }
+    for folder in &shaped.held_folders {
+        warnings.push(format!(
+            "folder {folder} holds something rotate does not delete (a hidden or excluded file, a symlink, a \
+             mount or an unreadable folder), so it cannot go whole; kept"
+        ));
+    }
     for (rule, summary) in retention.rules.iter().zip(&plan.groups) {
         if !summary.unmet.is_empty() {
             warnings.push(format!(
@@ -142,6 +175,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     let mut dry_run_refusal = None;
     let mut prom_output = None;
     let mut base_dir_removed = false;
+    let mut folder_dirs_removed: Vec<std::path::PathBuf> = Vec::new();
 
     if args.dry_run {
         if let Some(refusal) = &refusal {
@@ -201,11 +235,21 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         // From here on SIGINT/SIGTERM stop the run between two files, so the report says exactly
         // what was deleted and the lock is released by a normal exit.
         let watch = crate::interrupt::Watch::start()?;
+        let on_each = || {
+            progress.advance(1);
+            !watch.requested()
+        };
         let mut deleted = match &quarantine {
-            Some(quarantine) => apply::delete_files(&base, &scan, quarantine, &to_delete, || {
-                progress.advance(1);
-                !watch.requested()
-            }),
+            Some(quarantine) if shaped.folders.is_empty() => {
+                apply::delete_files(&base, &scan, quarantine, &to_delete, on_each)
+            }
+            Some(quarantine) => {
+                let (attempts, removed, problems) =
+                    delete_with_folders(&base, &scan, quarantine, &to_delete, &shaped.folders, on_each);
+                folder_dirs_removed = removed;
+                warnings.extend(problems);
+                attempts
+            }
             None => to_delete.iter().map(|_| (FileResult::Vanished, None)).collect(),
         }
         .into_iter();
@@ -251,6 +295,11 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             let (removed, problems) = apply::prune_empty_dirs(&base, &scan, &touched);
             pruned_dirs = removed.iter().map(|path| display_path(path)).collect();
             warnings.extend(problems);
+        }
+        if !folder_dirs_removed.is_empty() {
+            pruned_dirs.extend(folder_dirs_removed.iter().map(|path| display_path(path)));
+            pruned_dirs.sort();
+            pruned_dirs.dedup();
         }
         base_dir_removed = base_was_removed(&base);
         if base_dir_removed {
@@ -317,13 +366,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             .rules
             .iter()
             .zip(&plan.groups)
-            .map(|(rule, summary)| RuleView {
-                glob: rule.label.clone(),
-                days: rule.limits.days,
-                keep: rule.limits.keep,
-                max_size: rule.limits.max_size,
-                summary: summary.clone(),
-            })
+            .map(|(rule, summary)| RuleView::new(rule, summary.clone()))
             .collect(),
         uncovered: plan.uncovered.clone(),
         scan: ScanView {
@@ -354,9 +397,19 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         pruned_dirs,
         refusal: dry_run_refusal,
         base_dir_removed,
+        min_free,
         warnings,
     };
     let changed_disk = report.totals.deleted_files > 0 || report.archive.is_some();
+    if let Some(view) = report.min_free.as_ref().filter(|view| view.shortfall_bytes > 0) {
+        printer.problem(format!(
+            "the free-space target {} ({}) cannot be met: {} short {} every file a rule with a limit keeps",
+            view.target,
+            crate::units::format_size(view.target_bytes),
+            crate::units::format_size(view.shortfall_bytes),
+            if args.dry_run { "even after deleting" } else { "after deleting" }
+        ));
+    }
     let done = || {
         format!(
             "{} {} deleted ({}){}",
@@ -395,6 +448,83 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             Err(partial(error))
         }
         Err(error) => Err(error),
+    }
+}
+
+/// Deletes the planned files when some belong to `unit: dir` folders: plain files as usual,
+/// each folder whole ([`apply::delete_folder_unit`]). Returns one attempt per entry of
+/// `to_delete`, the folders removed and the problems to warn about.
+fn delete_with_folders(
+    base: &BaseDir,
+    scan: &scan::Scan,
+    quarantine: &Quarantine,
+    to_delete: &[u32],
+    folders: &[items::FolderUnit],
+    on_each: impl Fn() -> bool + Sync,
+) -> (Vec<Attempt>, Vec<std::path::PathBuf>, Vec<String>) {
+    use std::collections::HashMap;
+    let in_folder: HashMap<u32, usize> = folders
+        .iter()
+        .enumerate()
+        .flat_map(|(unit, folder)| folder.files.iter().map(move |&index| (index, unit)))
+        .collect();
+    let wanted: std::collections::HashSet<u32> = to_delete.iter().copied().collect();
+    let plain: Vec<u32> = to_delete.iter().copied().filter(|index| !in_folder.contains_key(index)).collect();
+    let mut results: HashMap<u32, Attempt> = HashMap::new();
+    let attempts = apply::delete_files(base, scan, quarantine, &plain, &on_each);
+    let mut going = !attempts.iter().any(|(result, _)| *result == FileResult::Interrupted);
+    results.extend(plain.iter().copied().zip(attempts));
+    let mut removed = Vec::new();
+    let mut problems = Vec::new();
+    for folder in folders {
+        let shown = display_path(&scan.dirs[folder.dir as usize].relative);
+        if !going {
+            results.extend(folder.files.iter().map(|&index| (index, (FileResult::Interrupted, None))));
+            continue;
+        }
+        if folder.files.iter().any(|index| !wanted.contains(index)) {
+            // The archive found one of its files changed: the folder no longer goes whole.
+            let why =
+                format!("a file of folder {shown} changed while being archived; the folder is kept whole");
+            results
+                .extend(folder.files.iter().map(|&index| (index, (FileResult::Changed, Some(why.clone())))));
+            problems.push(why);
+            continue;
+        }
+        let outcome = apply::delete_folder_unit(base, scan, quarantine, folder.dir, &folder.files, &on_each);
+        going = !outcome.attempts.iter().any(|(result, _)| *result == FileResult::Interrupted);
+        results.extend(folder.files.iter().copied().zip(outcome.attempts));
+        removed.extend(outcome.removed);
+        problems.extend(outcome.problem);
+    }
+    let attempts = to_delete
+        .iter()
+        .map(|index| results.remove(index).unwrap_or((FileResult::Failed, Some("not attempted".to_string()))))
+        .collect();
+    (attempts, removed, problems)
+}
+
+/// The space on the filesystem holding the base dir (`statvfs` on its open handle).
+fn free_space(base: &BaseDir) -> Result<retention::Space> {
+    let stat = rustix::fs::fstatvfs(&base.handle).map_err(|errno| {
+        anyhow::anyhow!(
+            "--min-free: cannot read the free space of {}: {}",
+            display_path(&base.path),
+            std::io::Error::from(errno)
+        )
+    })?;
+    let block = stat.f_frsize.max(1);
+    Ok(retention::Space {
+        total_bytes: stat.f_blocks.saturating_mul(block),
+        available_bytes: stat.f_bavail.saturating_mul(block),
+    })
+}
+
+/// `10 GiB` or `15%`, as the target is shown.
+fn min_free_text(target: retention::MinFree) -> String {
+    match target {
+        retention::MinFree::Bytes(bytes) => crate::units::format_size(bytes),
+        retention::MinFree::Percent(percent) => format!("{percent}%"),
     }
 }
 

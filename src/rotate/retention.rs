@@ -21,10 +21,6 @@
 //! - `max_size` applies after the periods: kept items go first-in-order until the kept total
 //!   (set-aside items included, since they use the disk too) fits, with reason `size`.
 
-// Phase 1 of issue 17: the planner is built and tested here; plan.rs calls it once the rotate
-// rewrite (issue 10) has landed, after which this allow goes.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
