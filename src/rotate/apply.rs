@@ -1032,4 +1032,130 @@ mod tests {
         assert!(problems.is_empty());
         assert!(dir.path().join("y/new").exists());
     }
+
+    fn dir_of(scan: &Scan, relative: &str) -> u32 {
+        scan.dirs.iter().position(|dir| dir.relative == Path::new(relative)).unwrap() as u32
+    }
+
+    fn unit_files(scan: &Scan, prefix: &str) -> Vec<u32> {
+        (0..scan.files.len() as u32)
+            .filter(|&index| scan.relative_path(&scan.files[index as usize]).starts_with(prefix))
+            .collect()
+    }
+
+    #[test]
+    fn a_folder_unit_goes_whole_when_nothing_inside_changed() {
+        let (dir, base, scan) = setup(&["run/a", "run/sub/b", "run/sub/deeper/c", "other/d"]);
+        let files = unit_files(&scan, "run");
+        let quarantine = Quarantine::create(&base).unwrap();
+        let outcome = delete_folder_unit(&base, &scan, &quarantine, dir_of(&scan, "run"), &files, || true);
+        assert!(
+            outcome.attempts.iter().all(|(result, _)| *result == FileResult::Deleted),
+            "{:?}",
+            outcome.attempts
+        );
+        assert_eq!(outcome.problem, None);
+        let mut removed = outcome.removed.clone();
+        removed.sort();
+        assert_eq!(
+            removed,
+            [PathBuf::from("run"), PathBuf::from("run/sub"), PathBuf::from("run/sub/deeper")]
+        );
+        assert!(!dir.path().join("run").exists() && dir.path().join("other/d").exists());
+        assert!(quarantine.finish(&base).is_empty());
+    }
+
+    /// Issue 17: a folder unit with a file written into it mid-run (after the scan) is kept
+    /// whole, as is one where a file was rewritten, one removed, or a subfolder swapped for a
+    /// symlink.
+    #[test]
+    fn a_folder_unit_that_changed_after_the_scan_is_kept_whole() {
+        let changes: [(&str, fn(&Path)); 4] = [
+            ("a file written in", |root| fs::write(root.join("run/sub/new"), "mid-run").unwrap()),
+            ("a file rewritten", |root| fs::write(root.join("run/sub/b"), "rewritten, longer").unwrap()),
+            ("a file removed", |root| fs::remove_file(root.join("run/a")).unwrap()),
+            ("a folder swapped for a symlink", |root| {
+                fs::rename(root.join("run/sub"), root.join("elsewhere")).unwrap();
+                std::os::unix::fs::symlink(root.join("elsewhere"), root.join("run/sub")).unwrap();
+            }),
+        ];
+        for (what, change) in changes {
+            let (dir, base, scan) = setup(&["run/a", "run/sub/b"]);
+            let files = unit_files(&scan, "run");
+            change(dir.path());
+            let before: Vec<PathBuf> = walkdir::WalkDir::new(dir.path())
+                .into_iter()
+                .map(|entry| entry.unwrap().into_path())
+                .collect();
+            let quarantine = Quarantine::create(&base).unwrap();
+            let outcome =
+                delete_folder_unit(&base, &scan, &quarantine, dir_of(&scan, "run"), &files, || true);
+            assert!(
+                outcome.attempts.iter().all(|(result, _)| *result == FileResult::Changed),
+                "{what}: {:?}",
+                outcome.attempts
+            );
+            assert!(
+                outcome.problem.as_deref().is_some_and(|problem| problem.contains("kept whole")),
+                "{what}"
+            );
+            assert!(outcome.removed.is_empty(), "{what}");
+            assert!(quarantine.finish(&base).is_empty());
+            let after: Vec<PathBuf> = walkdir::WalkDir::new(dir.path())
+                .into_iter()
+                .map(|entry| entry.unwrap().into_path())
+                .collect();
+            assert_eq!(before, after, "{what}: the tree changed");
+        }
+    }
+
+    /// A writer racing the deletion of a folder unit: whatever the timing, the file it writes
+    /// is never deleted (the folder is kept whole, or the file keeps its folder). Seeded.
+    #[test]
+    #[allow(clippy::print_stderr)] // the trial count is the test's report
+    fn a_file_written_while_a_folder_unit_is_deleted_survives() {
+        const TRIALS: u32 = 150;
+        let seed = std::env::var("MMOPS_RACE_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or(17u64);
+        let mut state = seed;
+        let (mut kept_whole, mut written_in) = (0, 0);
+        for trial in 0..TRIALS {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let delay_micros = (state >> 33) % 120;
+            let names: Vec<String> = (0..20).map(|index| format!("run/d{}/f{index}", index % 3)).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let (dir, base, scan) = setup(&refs);
+            let files = unit_files(&scan, "run");
+            let target = dir.path().join(format!("run/d{}/late", trial % 3));
+            let quarantine = Quarantine::create(&base).unwrap();
+            let outcome = std::thread::scope(|scope| {
+                let writer = scope.spawn(|| {
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_micros(delay_micros) {
+                        std::hint::spin_loop();
+                    }
+                    fs::write(&target, "written mid-run")
+                });
+                std::thread::sleep(Duration::from_micros(60));
+                let outcome =
+                    delete_folder_unit(&base, &scan, &quarantine, dir_of(&scan, "run"), &files, || true);
+                (outcome, writer.join().unwrap())
+            });
+            let (outcome, written) = outcome;
+            if written.is_ok() {
+                written_in += 1;
+                assert_eq!(
+                    fs::read_to_string(&target).ok().as_deref(),
+                    Some("written mid-run"),
+                    "seed {seed} trial {trial}: the late file was lost"
+                );
+            }
+            kept_whole +=
+                u32::from(outcome.attempts.iter().all(|(result, _)| *result == FileResult::Changed));
+            assert!(quarantine.finish(&base).is_empty(), "seed {seed} trial {trial}");
+        }
+        eprintln!(
+            "folder unit vs a late writer: {TRIALS} trials, {written_in} written in before the folder went, \
+             {kept_whole} kept whole (seed {seed})"
+        );
+    }
 }

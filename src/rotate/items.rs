@@ -147,7 +147,7 @@ pub(crate) fn plan_shaped(scan: &Scan, rules: &[Rule], now_nanos: i128, offers: 
         }
         let group = std::mem::take(&mut members[rule_index]);
         let summary = match rule.shape.unit {
-            Unit::File => plan_files(scan, rule, &group, now_nanos, offers, &mut plan),
+            Unit::File => plan_files(scan, rule_index, rule, &group, now_nanos, offers, &mut plan),
             Unit::Dir => plan_folders(scan, rule, &group, now_nanos, offers, &mut plan),
         };
         plan.groups.push((rule_index, summary));
@@ -158,6 +158,7 @@ pub(crate) fn plan_shaped(scan: &Scan, rules: &[Rule], now_nanos: i128, offers: 
 /// One `unit: file` rule: each file an item, companions moving with their primary.
 fn plan_files(
     scan: &Scan,
+    rule_index: usize,
     rule: &Rule,
     group: &[u32],
     now_nanos: i128,
@@ -193,7 +194,7 @@ fn plan_files(
             arena.extend_from_slice(scan.name(file).as_bytes());
             spans.push((start, arena.len()));
         }
-        let items: Vec<PathItem<'_>> = group
+        let mut items: Vec<PathItem<'_>> = group
             .iter()
             .zip(&spans)
             .map(|(&index, &(start, end))| {
@@ -206,7 +207,20 @@ fn plan_files(
                 }
             })
             .collect();
-        retention::plan_rule(&items, &policy, now_nanos)
+        // Excluded companions join as protected stand-ins (after the real items): they hold
+        // their primary and everything that moves with it.
+        items.extend(
+            scan.excluded_companions
+                .iter()
+                .filter(|(rule, _)| *rule == rule_index)
+                .map(|(_, path)| PathItem { mtime_nanos: 0, size: 0, path, protected: true }),
+        );
+        let stand_ins = (items.len() - group.len()) as u64;
+        let mut decision = retention::plan_rule(&items, &policy, now_nanos);
+        decision.fates.truncate(group.len());
+        decision.summary.files -= stand_ins;
+        decision.summary.kept_files -= stand_ins;
+        decision
     };
     let mut kept_units: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for (position, fate) in decision.fates.iter().enumerate() {

@@ -86,6 +86,14 @@ impl Retention {
         self.own_rule(relative)
     }
 
+    /// The rule a file is a companion in (by its name), when there is one.
+    pub fn companion_rule_of(&self, relative: &Path) -> Option<usize> {
+        if !self.rules.iter().any(|rule| !rule.shape.companions.is_empty()) {
+            return None;
+        }
+        self.companion_rule(relative.as_os_str().as_bytes(), 0)
+    }
+
     /// The first rule whose glob matches the file (or, for `unit: dir`, one of its folders).
     fn own_rule(&self, relative: &Path) -> Option<usize> {
         self.rules.iter().position(|rule| match (&rule.matcher, rule.shape.unit) {

@@ -141,6 +141,9 @@ pub(crate) struct Scan {
     names: Vec<u8>,
     pub skipped: Skipped,
     pub errors: Vec<ScanError>,
+    /// Excluded files that are companions of a rule's files (rule index, relative path): they
+    /// hold their primary, so an excluded `.sha256` never loses its zip.
+    pub excluded_companions: Vec<(usize, Vec<u8>)>,
 }
 
 impl Scan {
@@ -252,6 +255,7 @@ pub(crate) fn scan(base: &BaseDir, options: &ScanOptions<'_>) -> Scan {
             names: Vec::new(),
             skipped: Skipped::default(),
             errors: Vec::new(),
+            excluded_companions: Vec::new(),
         },
         path_buffer: PathBuf::new(),
     };
@@ -379,6 +383,11 @@ impl Walker<'_> {
             let retention = self.options.retention;
             if retention.is_excluded(&self.path_buffer) {
                 self.scan.skipped.excluded += 1;
+                if let Some(rule) = retention.companion_rule_of(&self.path_buffer) {
+                    self.scan
+                        .excluded_companions
+                        .push((rule, self.path_buffer.as_os_str().as_bytes().to_vec()));
+                }
                 return;
             }
             rule = retention.rule_for(&self.path_buffer).map_or(NO_RULE, |index| index as u16);

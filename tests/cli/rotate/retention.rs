@@ -357,3 +357,114 @@ umount artifacts
     assert!(real.ends_with("| rotate | OK | ROTATE=DONE |\n"), "{real}");
     assert_eq!(env.read("real.err"), "");
 }
+
+/// splitmix64, for the seeded random trees below.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+}
+
+const SIDECARS: [&str; 4] = [".sha256", ".minisig", ".sha256.minisig", ".intoto.json"];
+
+/// Companions never split, through the real binary on seeded random release trees: after a
+/// real run every sidecar whose zip was there before is present exactly when its zip is, and an
+/// orphaned sidecar is gone unless something in its chain could not be deleted (future-dated
+/// or excluded). `MMOPS_COMPANION_SEED` replays a seed.
+#[test]
+#[allow(clippy::print_stderr)] // the trial count is the test's report
+fn companions_never_split_on_random_trees() {
+    const TRIALS: u64 = 40;
+    let seed = std::env::var("MMOPS_COMPANION_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or(1717);
+    let mut rng = Rng(seed);
+    let mut deleted_units = 0;
+    for trial in 0..TRIALS {
+        let env = TestEnv::new();
+        env.mkdir("artifacts/release/sub");
+        let limits = [
+            format!("keep: {}", rng.below(5)),
+            format!("keep_daily: {}\n    keep_weekly: {}", rng.below(4), rng.below(3)),
+            format!("max_size: {}", rng.below(200)),
+            format!("days: {}", rng.below(200)),
+            format!("keep_last: {}\n    order: name-numeric", rng.below(4)),
+        ];
+        let limit = &limits[rng.below(limits.len() as u64) as usize];
+        env.write(
+            "policy.yaml",
+            format!(
+                "rules:\n  - glob: 'release/**/*.zip'\n    {limit}\n    companions: ['.sha256', '.minisig', '.intoto.json']\n"
+            ),
+        );
+        let mut present: Vec<String> = Vec::new();
+        let mut pinned: Vec<String> = Vec::new(); // future-dated or excluded
+        let mut excludes: Vec<String> = Vec::new();
+        for stem in 0..8 {
+            let folder = if rng.below(3) == 0 { "release/sub" } else { "release" };
+            let primary = format!("{folder}/v{stem}.zip");
+            let mut names = Vec::new();
+            if rng.below(5) != 0 {
+                names.push(primary.clone());
+            }
+            for sidecar in SIDECARS {
+                if rng.below(2) == 0 {
+                    names.push(format!("{primary}{sidecar}"));
+                }
+            }
+            for name in names {
+                let age = if rng.below(15) == 0 { -2.0 } else { rng.below(400 * 24) as f64 / 24.0 };
+                file(&env, &name, 1 + rng.below(40) as usize, age);
+                if age < 0.0 {
+                    pinned.push(name.clone());
+                } else if name != primary && rng.below(12) == 0 {
+                    excludes.push(name.clone());
+                    pinned.push(name.clone());
+                }
+                present.push(name);
+            }
+        }
+        let mut args = vec!["--policy".to_string(), "policy.yaml".into(), "--allow-delete-all".into()];
+        for exclude in &excludes {
+            args.push("--exclude".into());
+            args.push(exclude.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = rotate(&env, &args);
+        assert!(run.code == 0, "seed {seed} trial {trial} ({limit}): {}\n{}", run.stdout, run.stderr);
+        let exists = |name: &str| env.exists(format!("artifacts/{name}"));
+        // A companion hangs on the name it extends by one listed suffix (`x.zip.sha256.minisig`
+        // on `x.zip.sha256`); with that name absent it is an orphan, and so is what hangs on it.
+        let parent_of = |name: &str| -> Option<String> {
+            [".intoto.json", ".sha256", ".minisig"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix).map(str::to_string))
+        };
+        for name in &present {
+            let Some(parent) = parent_of(name) else { continue };
+            if present.contains(&parent) {
+                assert_eq!(
+                    exists(name),
+                    exists(&parent),
+                    "seed {seed} trial {trial} ({limit}): {name} split from {parent}\n{}",
+                    run.stdout
+                );
+            } else if !pinned.iter().any(|other| other.starts_with(name.as_str())) {
+                assert!(!exists(name), "seed {seed} trial {trial}: orphan {name} kept\n{}", run.stdout);
+            }
+        }
+        deleted_units +=
+            run.stdout.lines().filter(|line| line.starts_with("deleted") && line.contains(".zip  ")).count();
+    }
+    eprintln!(
+        "companions never split: {TRIALS} random trees, {deleted_units} zips deleted with their sidecars (seed {seed})"
+    );
+}
