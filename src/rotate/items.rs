@@ -48,6 +48,9 @@ pub(crate) struct ShapedPlan {
     pub groups: Vec<(usize, GroupSummary)>,
     /// Selected `unit: dir` folders.
     pub folders: Vec<FolderUnit>,
+    /// Every companion with the root of its unit (file indices): a companion is deleted only
+    /// after its root was.
+    pub companions: Vec<(u32, u32)>,
     /// `unit: dir` folders kept because something inside is not a candidate (a hidden or
     /// excluded file, a symlink, a mount, an unreadable folder), as relative paths.
     pub held_folders: Vec<String>,
@@ -223,6 +226,13 @@ fn plan_files(
         decision
     };
     let mut kept_units: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    if let Some(roots) = &decision.roots {
+        for (position, &root) in roots.iter().enumerate().take(group.len()) {
+            if root as usize != position && (root as usize) < group.len() {
+                plan.companions.push((group[position], group[root as usize]));
+            }
+        }
+    }
     for (position, fate) in decision.fates.iter().enumerate() {
         match fate {
             Fate::Selected(reason) => plan.selected.push((group[position], *reason)),

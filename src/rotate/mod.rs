@@ -240,12 +240,19 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             !watch.requested()
         };
         let mut deleted = match &quarantine {
-            Some(quarantine) if shaped.folders.is_empty() => {
+            Some(quarantine) if shaped.folders.is_empty() && shaped.companions.is_empty() => {
                 apply::delete_files(&base, &scan, quarantine, &to_delete, on_each)
             }
             Some(quarantine) => {
-                let (attempts, removed, problems) =
-                    delete_with_folders(&base, &scan, quarantine, &to_delete, &shaped.folders, on_each);
+                let (attempts, removed, problems) = delete_with_units(
+                    &base,
+                    &scan,
+                    quarantine,
+                    &to_delete,
+                    &shaped.folders,
+                    &shaped.companions,
+                    on_each,
+                );
                 folder_dirs_removed = removed;
                 warnings.extend(problems);
                 attempts
@@ -451,15 +458,18 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     }
 }
 
-/// Deletes the planned files when some belong to `unit: dir` folders: plain files as usual,
-/// each folder whole ([`apply::delete_folder_unit`]). Returns one attempt per entry of
-/// `to_delete`, the folders removed and the problems to warn about.
-fn delete_with_folders(
+/// Deletes the planned files when some belong to `unit: dir` folders or are companions: plain
+/// files and primaries first, then each folder whole ([`apply::delete_folder_unit`]), then the
+/// companions whose primary went (deleted, or removed by someone else); a companion whose
+/// primary was kept (it changed, or the run stopped) is kept too. Returns one attempt per entry
+/// of `to_delete`, the folders removed and the problems to warn about.
+fn delete_with_units(
     base: &BaseDir,
     scan: &scan::Scan,
     quarantine: &Quarantine,
     to_delete: &[u32],
     folders: &[items::FolderUnit],
+    companions: &[(u32, u32)],
     on_each: impl Fn() -> bool + Sync,
 ) -> (Vec<Attempt>, Vec<std::path::PathBuf>, Vec<String>) {
     use std::collections::HashMap;
@@ -469,13 +479,50 @@ fn delete_with_folders(
         .flat_map(|(unit, folder)| folder.files.iter().map(move |&index| (index, unit)))
         .collect();
     let wanted: std::collections::HashSet<u32> = to_delete.iter().copied().collect();
-    let plain: Vec<u32> = to_delete.iter().copied().filter(|index| !in_folder.contains_key(index)).collect();
+    let root_of: HashMap<u32, u32> =
+        companions.iter().copied().filter(|(companion, _)| wanted.contains(companion)).collect();
+    let plain: Vec<u32> = to_delete
+        .iter()
+        .copied()
+        .filter(|index| !in_folder.contains_key(index) && !root_of.contains_key(index))
+        .collect();
     let mut results: HashMap<u32, Attempt> = HashMap::new();
     let attempts = apply::delete_files(base, scan, quarantine, &plain, &on_each);
     let mut going = !attempts.iter().any(|(result, _)| *result == FileResult::Interrupted);
     results.extend(plain.iter().copied().zip(attempts));
-    let mut removed = Vec::new();
     let mut problems = Vec::new();
+    let mut followers = Vec::new();
+    for &index in to_delete.iter().filter(|index| root_of.contains_key(index)) {
+        let root = root_of[&index];
+        match results.get(&root).map(|(result, _)| *result) {
+            Some(FileResult::Deleted | FileResult::Vanished) if going => followers.push(index),
+            Some(FileResult::Deleted | FileResult::Vanished) | Some(FileResult::Interrupted) => {
+                results.insert(index, (FileResult::Interrupted, None));
+            }
+            _ => {
+                let primary = display_path(&scan.relative_path(&scan.files[root as usize]));
+                results
+                    .insert(index, (FileResult::Changed, Some(format!("kept with its primary {primary}"))));
+            }
+        }
+    }
+    if !followers.is_empty() {
+        let attempts = apply::delete_files(base, scan, quarantine, &followers, &on_each);
+        going = !attempts.iter().any(|(result, _)| *result == FileResult::Interrupted);
+        for (&index, attempt) in followers.iter().zip(&attempts) {
+            if attempt.0 == FileResult::Changed {
+                let root = root_of[&index];
+                problems.push(format!(
+                    "{} changed during the run and is kept, though its primary {} was deleted; the next run \
+                     selects it as an orphan",
+                    display_path(&scan.relative_path(&scan.files[index as usize])),
+                    display_path(&scan.relative_path(&scan.files[root as usize]))
+                ));
+            }
+        }
+        results.extend(followers.iter().copied().zip(attempts));
+    }
+    let mut removed = Vec::new();
     for folder in folders {
         let shown = display_path(&scan.dirs[folder.dir as usize].relative);
         if !going {
@@ -627,4 +674,62 @@ fn prom_text(report: &RotateReport<'_>, context: &Context) -> String {
 /// Parses a retention policy file; the fuzz target's way in.
 pub(crate) fn fuzz_policy(path: &std::path::Path) {
     let _ = policy::load_policy(path, &mut Vec::new());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rotate::plan::Limits;
+    use crate::rotate::policy::{Retention, Rule, Source};
+    use std::fs;
+
+    /// A primary that changed after the plan is kept, and so are its companions: they are
+    /// deleted only after their primary went.
+    #[test]
+    fn a_companion_is_kept_when_its_primary_changed_after_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.zip", "a.zip.sha256", "a.zip.sha256.minisig", "b.zip", "b.zip.sha256"] {
+            fs::write(dir.path().join(name), "planned").unwrap();
+        }
+        let base = BaseDir::open(dir.path()).unwrap();
+        let retention = Retention {
+            source: Source::Flags,
+            rules: vec![Rule {
+                label: "*".into(),
+                matcher: None,
+                limits: Limits { keep: Some(0), ..Limits::default() },
+                shape: Default::default(),
+            }],
+            excludes: Vec::new(),
+            min_free: None,
+        };
+        let scan = scan::scan(
+            &base,
+            &ScanOptions { include_hidden: false, retention: &retention, archive_dir: None },
+        );
+        let index = |name: &str| scan.files.iter().position(|file| scan.name(file) == name).unwrap() as u32;
+        let to_delete: Vec<u32> = (0..scan.files.len() as u32).collect();
+        let companions = [
+            (index("a.zip.sha256"), index("a.zip")),
+            (index("a.zip.sha256.minisig"), index("a.zip")),
+            (index("b.zip.sha256"), index("b.zip")),
+        ];
+        fs::write(dir.path().join("a.zip"), "rewritten after the plan").unwrap();
+        let quarantine = Quarantine::create(&base).unwrap();
+        let (attempts, removed, problems) =
+            delete_with_units(&base, &scan, &quarantine, &to_delete, &[], &companions, || true);
+        let result = |name: &str| attempts[index(name) as usize].clone();
+        assert_eq!(result("a.zip").0, FileResult::Changed);
+        assert_eq!(result("a.zip.sha256"), (FileResult::Changed, Some("kept with its primary a.zip".into())));
+        assert_eq!(result("a.zip.sha256.minisig").0, FileResult::Changed);
+        assert_eq!((result("b.zip").0, result("b.zip.sha256").0), (FileResult::Deleted, FileResult::Deleted));
+        assert!(removed.is_empty() && problems.is_empty(), "{problems:?}");
+        quarantine.finish(&base);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.zip", "a.zip.sha256", "a.zip.sha256.minisig"]);
+    }
 }
