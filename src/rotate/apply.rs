@@ -1070,7 +1070,8 @@ mod tests {
     /// symlink.
     #[test]
     fn a_folder_unit_that_changed_after_the_scan_is_kept_whole() {
-        let changes: [(&str, fn(&Path)); 4] = [
+        type Change = (&'static str, fn(&Path));
+        let changes: [Change; 4] = [
             ("a file written in", |root| fs::write(root.join("run/sub/new"), "mid-run").unwrap()),
             ("a file rewritten", |root| fs::write(root.join("run/sub/b"), "rewritten, longer").unwrap()),
             ("a file removed", |root| fs::remove_file(root.join("run/a")).unwrap()),

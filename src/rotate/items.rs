@@ -384,7 +384,6 @@ pub(crate) fn apply_min_free(
     now_nanos: i128,
     space: Space,
     min_free: MinFree,
-    target_text: String,
 ) -> MinFreeView {
     let mut selected = vec![false; scan.files.len()];
     for (index, _) in &plan.selected {
@@ -401,7 +400,10 @@ pub(crate) fn apply_min_free(
     let already = plan.selected_bytes(&scan.files);
     let outcome = retention::min_free_take(offers.iter().map(|offer| offer.bytes), space, already, min_free);
     let mut view = MinFreeView {
-        target: target_text,
+        target: match min_free {
+            MinFree::Bytes(bytes) => crate::units::format_size(bytes),
+            MinFree::Percent(percent) => format!("{percent}%"),
+        },
         target_bytes: min_free.target(space.total_bytes),
         total_bytes: space.total_bytes,
         available_bytes: space.available_bytes,

@@ -110,7 +110,6 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
                 now_nanos,
                 space,
                 target,
-                min_free_text(target),
             ))
         }
         None => None,
@@ -565,14 +564,6 @@ fn free_space(base: &BaseDir) -> Result<retention::Space> {
         total_bytes: stat.f_blocks.saturating_mul(block),
         available_bytes: stat.f_bavail.saturating_mul(block),
     })
-}
-
-/// `10 GiB` or `15%`, as the target is shown.
-fn min_free_text(target: retention::MinFree) -> String {
-    match target {
-        retention::MinFree::Bytes(bytes) => crate::units::format_size(bytes),
-        retention::MinFree::Percent(percent) => format!("{percent}%"),
-    }
 }
 
 /// A failure after something irreversible: exit 1, never "nothing changed" (exit 2).

@@ -286,6 +286,7 @@ impl Walker<'_> {
             Ok(reader) => reader,
             Err(errno) => {
                 let path = self.scan.dirs[dir_index as usize].relative.clone();
+                self.scan.dirs[dir_index as usize].holds_skipped = true;
                 return self.error(path, errno);
             }
         };
