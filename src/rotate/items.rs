@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use super::plan::{GroupSummary, Plan, PlanFile as _, Reason};
 use super::policy::{Rule, Unit};
 use super::retention::{self, Fate, Item, MinFree, Order, RulePolicy, Space};
-use super::scan::{ROOT, Scan};
+use super::scan::{FileEntry, ROOT, Scan};
 
 /// Nanoseconds in a day, for converting `days` limits.
 const NANOS_PER_DAY: f64 = 86_400e9;
@@ -52,7 +52,8 @@ pub(crate) struct ShapedPlan {
     /// after its root was.
     pub companions: Vec<(u32, u32)>,
     /// `unit: dir` folders kept because something inside is not a candidate (a hidden or
-    /// excluded file, a symlink, a mount, an unreadable folder), as relative paths.
+    /// excluded file, a symlink, a mount, an unreadable folder, a file of another rule), as
+    /// relative paths.
     pub held_folders: Vec<String>,
     offers: Vec<Offer>,
     members: Vec<u32>,
@@ -78,18 +79,18 @@ pub(crate) struct MinFreeView {
 /// A file as a retention item, with its scan position standing in for its path: files are
 /// sorted by (mtime, path), so for `order: mtime` without companions the big-endian position
 /// orders equal times exactly as the path would, at 4 bytes instead of the path.
-struct IndexedFile {
-    mtime_nanos: i128,
-    size: u64,
+/// 16 bytes an item: the scan's entry by reference, the position inline.
+struct IndexedFile<'a> {
+    file: &'a FileEntry,
     key: [u8; 4],
 }
 
-impl Item for IndexedFile {
+impl Item for IndexedFile<'_> {
     fn mtime_nanos(&self) -> i128 {
-        self.mtime_nanos
+        self.file.mtime_nanos()
     }
     fn size(&self) -> u64 {
-        self.size
+        self.file.size
     }
     fn path(&self) -> &[u8] {
         &self.key
@@ -151,7 +152,7 @@ pub(crate) fn plan_shaped(scan: &Scan, rules: &[Rule], now_nanos: i128, offers: 
         let group = std::mem::take(&mut members[rule_index]);
         let summary = match rule.shape.unit {
             Unit::File => plan_files(scan, rule_index, rule, &group, now_nanos, offers, &mut plan),
-            Unit::Dir => plan_folders(scan, rule, &group, now_nanos, offers, &mut plan),
+            Unit::Dir => plan_folders(scan, rule_index, rule, &group, now_nanos, offers, &mut plan),
         };
         plan.groups.push((rule_index, summary));
     }
@@ -170,16 +171,12 @@ fn plan_files(
 ) -> GroupSummary {
     let policy = rule_policy(rule);
     let decision = if policy.companions.is_empty() && policy.order == Order::Mtime {
-        let items: Vec<IndexedFile> = group
+        let items: Vec<IndexedFile<'_>> = group
             .iter()
             .enumerate()
-            .map(|(position, &index)| {
-                let file = &scan.files[index as usize];
-                IndexedFile {
-                    mtime_nanos: file.mtime_nanos(),
-                    size: file.size,
-                    key: (position as u32).to_be_bytes(),
-                }
+            .map(|(position, &index)| IndexedFile {
+                file: &scan.files[index as usize],
+                key: (position as u32).to_be_bytes(),
             })
             .collect();
         retention::plan_rule(&items, &policy, now_nanos)
@@ -257,6 +254,7 @@ fn plan_files(
 /// size = the total), deleted whole or kept whole.
 fn plan_folders(
     scan: &Scan,
+    rule_index: usize,
     rule: &Rule,
     group: &[u32],
     now_nanos: i128,
@@ -292,6 +290,14 @@ fn plan_folders(
     for (dir, record) in scan.dirs.iter().enumerate() {
         if record.holds_skipped
             && let Some(unit) = unit_of(dir as u32)
+        {
+            protected.insert(unit);
+        }
+    }
+    // A candidate inside that belongs to another rule (or to none) cannot go with the folder.
+    for file in &scan.files {
+        if file.rule() != Some(rule_index)
+            && let Some(unit) = unit_of(file.dir)
         {
             protected.insert(unit);
         }

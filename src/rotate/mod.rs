@@ -154,7 +154,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     for folder in &shaped.held_folders {
         warnings.push(format!(
             "folder {folder} holds something rotate does not delete (a hidden or excluded file, a symlink, a \
-             mount or an unreadable folder), so it cannot go whole; kept"
+             mount, an unreadable folder or a file of another rule), so it cannot go whole; kept"
         ));
     }
     for (rule, summary) in retention.rules.iter().zip(&plan.groups) {

@@ -238,7 +238,7 @@ fn a_folder_unit_is_deleted_whole_and_one_holding_a_hidden_file_is_kept() {
     assert_eq!(
         run.stderr,
         "mmops: warning: folder runs/RUN_12 holds something rotate does not delete (a hidden or excluded file, \
-         a symlink, a mount or an unreadable folder), so it cannot go whole; kept\n"
+         a symlink, a mount, an unreadable folder or a file of another rule), so it cannot go whole; kept\n"
     );
     assert!(!env.exists("artifacts/runs/RUN_9") && !env.exists("artifacts/runs/RUN_10"));
     assert!(env.exists("artifacts/runs/RUN_11/logs/bot.log") && env.exists("artifacts/runs/RUN_12/.keep-me"));
@@ -467,4 +467,28 @@ fn companions_never_split_on_random_trees() {
     eprintln!(
         "companions never split: {TRIALS} random trees, {deleted_units} zips deleted with their sidecars (seed {seed})"
     );
+}
+
+/// A file inside a run folder that an earlier rule owns pins the folder: deleting the folder's
+/// other files would leave it half gone, and every real run would find it "changed".
+#[test]
+fn a_folder_unit_holding_a_file_of_another_rule_is_kept() {
+    let env = TestEnv::new();
+    env.write(
+        "policy.yaml",
+        "rules:\n  - glob: '**/*.pin'\n  - glob: 'runs/RUN_*'\n    unit: dir\n    keep_last: 0\n",
+    );
+    file(&env, "runs/RUN_1/summary.json", 3, 5.0);
+    file(&env, "runs/RUN_1/verdict.pin", 3, 5.0);
+    file(&env, "runs/RUN_2/summary.json", 3, 5.0);
+    let run = rotate(&env, &["--policy", "policy.yaml", "--format", "json"]);
+    run.expect_code(0);
+    assert_eq!(file_rows(&run), [("runs/RUN_2/summary.json".into(), "retention".into(), "deleted".into())]);
+    assert_eq!(run.json()["pruned_dirs"], serde_json::json!(["runs/RUN_2"]));
+    assert!(
+        run.stderr.contains("folder runs/RUN_1 holds something rotate does not delete"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(listing(&env.path("artifacts/runs")), ["RUN_1/summary.json", "RUN_1/verdict.pin"]);
 }
