@@ -492,3 +492,36 @@ fn a_folder_unit_holding_a_file_of_another_rule_is_kept() {
     );
     assert_eq!(listing(&env.path("artifacts/runs")), ["RUN_1/summary.json", "RUN_1/verdict.pin"]);
 }
+
+/// `--min-free` takes whole units: a zip with its sidecars, a run folder with everything in it
+/// (removed like any selected folder). An unmet target still deletes what it may, then exits 1.
+#[test]
+fn min_free_takes_companions_and_folders_whole() {
+    let env = TestEnv::new();
+    env.write(
+        "policy.yaml",
+        "rules:\n  - glob: 'release/*.zip'\n    keep: 5\n    companions: ['.sha256']\n  \
+         - glob: 'runs/RUN_*'\n    unit: dir\n    keep: 5\n",
+    );
+    file(&env, "release/a.zip", 3, 9.0);
+    file(&env, "release/a.zip.sha256", 1, 1.0);
+    file(&env, "runs/RUN_1/summary.json", 3, 8.0);
+    file(&env, "runs/RUN_1/logs/bot.log", 3, 2.0);
+    file(&env, "notes.txt", 1, 50.0);
+    let run = rotate(&env, &["--policy", "policy.yaml", "--min-free", "100%", "--format", "json"]);
+    run.expect_code(1);
+    assert_eq!(
+        file_rows(&run),
+        [
+            ("release/a.zip".into(), "min_free".into(), "deleted".into()),
+            ("runs/RUN_1/summary.json".into(), "min_free".into(), "deleted".into()),
+            ("runs/RUN_1/logs/bot.log".into(), "min_free".into(), "deleted".into()),
+            ("release/a.zip.sha256".into(), "min_free".into(), "deleted".into()),
+        ]
+    );
+    let json = run.json();
+    assert_eq!(json["pruned_dirs"], serde_json::json!(["runs/RUN_1", "runs/RUN_1/logs"]));
+    assert_eq!(json["min_free"]["selected_files"].as_u64(), Some(4));
+    assert_eq!(json["marker"], "ROTATE=MIN_FREE_UNMET");
+    assert_eq!(listing(&env.path("artifacts")), [".mmops-rotate.lock", "notes.txt"]);
+}
