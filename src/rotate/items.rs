@@ -170,7 +170,7 @@ fn plan_files(
     plan: &mut ShapedPlan,
 ) -> GroupSummary {
     let policy = rule_policy(rule);
-    let decision = if policy.companions.is_empty() && policy.order == Order::Mtime {
+    let mut decision = if policy.companions.is_empty() && policy.order == Order::Mtime {
         let items: Vec<IndexedFile<'_>> = group
             .iter()
             .enumerate()
@@ -222,6 +222,15 @@ fn plan_files(
         decision.summary.kept_files -= stand_ins;
         decision
     };
+    if !rule.has_limit() {
+        // A rule without limits protects its files, orphaned companions included.
+        for fate in &mut decision.fates {
+            *fate = Fate::Held;
+        }
+        let summary = &mut decision.summary;
+        (summary.selected_files, summary.selected_bytes) = (0, 0);
+        (summary.kept_files, summary.kept_bytes) = (summary.files, summary.bytes);
+    }
     let mut kept_units: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     if let Some(roots) = &decision.roots {
         for (position, &root) in roots.iter().enumerate().take(group.len()) {

@@ -525,3 +525,24 @@ fn min_free_takes_companions_and_folders_whole() {
     assert_eq!(json["marker"], "ROTATE=MIN_FREE_UNMET");
     assert_eq!(listing(&env.path("artifacts")), [".mmops-rotate.lock", "notes.txt"]);
 }
+
+/// A rule without limits protects its files: with `companions` alone it groups sidecars but
+/// deletes nothing, not even an orphan.
+#[test]
+fn a_companion_rule_without_limits_protects_orphans_too() {
+    let env = TestEnv::new();
+    env.write("policy.yaml", "rules:\n  - glob: 'release/*.zip'\n    companions: ['.sha256']\n");
+    file(&env, "release/a.zip", 3, 9.0);
+    file(&env, "release/gone.zip.sha256", 1, 90.0);
+    file(&env, "other", 1, 90.0);
+    let run = rotate(&env, &["--policy", "policy.yaml", "--dry-run"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(
+            "  rule release/*.zip (companions .sha256): 2 files, 0 selected, 2 kept (4 B)\n\
+             \x20 not covered by any rule (kept): 1 file, 1 B\nwould free 0 files, 0 B; would keep 3 files, 5 B\n"
+        ),
+        "{}",
+        run.stdout
+    );
+}
