@@ -5,6 +5,7 @@
 //! within one folder and `**` crosses folders. A glob without any `/` (such as `*.keep`) is also
 //! matched against the bare file name, so it works at any depth, as in `.gitignore`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -79,7 +80,7 @@ impl Retention {
     ///   the file's folders for a `unit: dir` rule.
     pub fn rule_for(&self, relative: &Path) -> Option<usize> {
         if self.rules.iter().any(|rule| !rule.shape.companions.is_empty())
-            && let Some(rule) = self.companion_rule(relative.as_os_str().as_bytes(), 0)
+            && let Some(rule) = self.companion_rule(relative.as_os_str().as_bytes(), 0, &mut HashMap::new())
         {
             return Some(rule);
         }
@@ -91,7 +92,7 @@ impl Retention {
         if !self.rules.iter().any(|rule| !rule.shape.companions.is_empty()) {
             return None;
         }
-        self.companion_rule(relative.as_os_str().as_bytes(), 0)
+        self.companion_rule(relative.as_os_str().as_bytes(), 0, &mut HashMap::new())
     }
 
     /// The first rule whose glob matches the file (or, for `unit: dir`, one of its folders).
@@ -104,9 +105,20 @@ impl Retention {
     }
 
     /// The rule of the primary `path` is a companion of, when that rule lists the suffix.
-    fn companion_rule(&self, path: &[u8], depth: usize) -> Option<usize> {
+    /// `memo` holds the answers by (path length, depth): the stems of one path are its prefixes,
+    /// so suffixes that end in each other (`a`, `aa`, `aaa`, ...) cannot make the search
+    /// exponential.
+    fn companion_rule(
+        &self,
+        path: &[u8],
+        depth: usize,
+        memo: &mut HashMap<(usize, usize), Option<usize>>,
+    ) -> Option<usize> {
         if depth >= MAX_COMPANION_CHAIN {
             return None;
+        }
+        if let Some(&known) = memo.get(&(path.len(), depth)) {
+            return known;
         }
         let mut best: Option<(usize, usize)> = None; // (suffix length, rule)
         for (index, rule) in self.rules.iter().enumerate() {
@@ -119,13 +131,16 @@ impl Retention {
                     continue;
                 }
                 let stem_path = Path::new(std::ffi::OsStr::from_bytes(stem));
-                let primary_rule = self.companion_rule(stem, depth + 1).or_else(|| self.own_rule(stem_path));
+                let primary_rule =
+                    self.companion_rule(stem, depth + 1, memo).or_else(|| self.own_rule(stem_path));
                 if primary_rule == Some(index) {
                     best = Some((suffix.len(), index));
                 }
             }
         }
-        best.map(|(_, rule)| rule)
+        let answer = best.map(|(_, rule)| rule);
+        memo.insert((path.len(), depth), answer);
+        answer
     }
 
     pub fn is_excluded(&self, relative: &Path) -> bool {
@@ -743,5 +758,21 @@ mod tests {
             unit_folder(&PathGlob::new("RUN_*").unwrap(), Path::new("a/RUN_1/RUN_2/x")),
             Some(Path::new("a/RUN_1"))
         );
+    }
+
+    /// Regression (attack): companion suffixes that end in each other made classifying one
+    /// file take exponential time.
+    #[test]
+    fn suffixes_ending_in_each_other_classify_in_linear_time() {
+        let suffixes: Vec<String> = (1..=40).map(|length| format!("'{}'", "a".repeat(length))).collect();
+        let policy = retention(&format!(
+            "rules:\n  - glob: 'x*'\n    keep: 1\n    companions: [{}]\n",
+            suffixes.join(", ")
+        ));
+        let start = std::time::Instant::now();
+        let path = format!("x{}", "a".repeat(200));
+        assert_eq!(policy.rule_for(Path::new(&path)), Some(0));
+        assert_eq!(policy.rule_for(Path::new(&format!("y{}", "a".repeat(200)))), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(2), "took {:?}", start.elapsed());
     }
 }
