@@ -69,6 +69,9 @@ pub(crate) struct Retention {
     pub min_free: Option<MinFree>,
 }
 
+/// How many companion suffixes one rule may list.
+const MAX_COMPANIONS: usize = 64;
+
 /// How many companion suffixes deep a chain is followed (`x.zip.sha256.minisig` is 2).
 const MAX_COMPANION_CHAIN: usize = 8;
 
@@ -484,6 +487,14 @@ fn deserialize_optional_companions<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Vec<Vec<u8>>>, D::Error> {
     let suffixes = Vec::<String>::deserialize(deserializer)?;
+    // Every candidate is checked against every suffix: a typo'd generated list must not make
+    // a scan of 200,000 files crawl.
+    if suffixes.len() > MAX_COMPANIONS {
+        return Err(de::Error::custom(format!(
+            "{} companion suffixes; at most {MAX_COMPANIONS} are accepted",
+            suffixes.len()
+        )));
+    }
     let mut seen = std::collections::BTreeSet::new();
     for suffix in &suffixes {
         let shown = crate::sanitize::excerpt(suffix, 60);
@@ -712,6 +723,13 @@ mod tests {
         assert!(error.contains("policy.yaml:4:") && error.contains("name-numeric"), "{error}");
         let error = error_of("rules:\n  - glob: a\n    keep: 1\n    companions: ['.sha256', 'x/y']\n");
         assert!(error.contains("policy.yaml:4:") && error.contains("no \"/\""), "{error}");
+        let many: Vec<String> = (0..65).map(|index| format!("'.s{index}'")).collect();
+        let error =
+            error_of(&format!("rules:\n  - glob: a\n    keep: 1\n    companions: [{}]\n", many.join(", ")));
+        assert!(
+            error.contains("policy.yaml:4:") && error.contains("65 companion suffixes; at most 64"),
+            "{error}"
+        );
         let error = error_of("rules:\n  - glob: a\n    keep: 1\n    companions: ['.a', '.a']\n");
         assert!(error.contains("policy.yaml:4:") && error.contains("listed twice"), "{error}");
         let error = error_of("rules:\n  - glob: a\n    keep: 1\n    unit: dir\n    companions: ['.a']\n");
