@@ -711,24 +711,18 @@ pub(crate) fn delete_folder_unit(
     base: &BaseDir,
     scan: &Scan,
     quarantine: &Quarantine,
+    children: &[Vec<u32>],
     unit_dir: u32,
     files: &[u32],
     on_each: impl Fn() -> bool + Sync,
 ) -> FolderOutcome {
-    let mut subtree: Vec<u32> = (0..scan.dirs.len() as u32)
-        .filter(|&dir| {
-            let mut current = dir;
-            loop {
-                if current == unit_dir {
-                    return true;
-                }
-                if current == ROOT {
-                    return false;
-                }
-                current = scan.dirs[current as usize].parent;
-            }
-        })
-        .collect();
+    // The unit folder first, then every folder below it.
+    let mut subtree = vec![unit_dir];
+    let mut next = 0;
+    while next < subtree.len() {
+        subtree.extend_from_slice(&children[subtree[next] as usize]);
+        next += 1;
+    }
     let shown = crate::sanitize::display_path(&scan.dirs[unit_dir as usize].relative);
     if let Err(why) = check_folder_unchanged(base, scan, &subtree, files) {
         return FolderOutcome {
@@ -796,6 +790,15 @@ pub(crate) fn delete_folder_unit(
     outcome
 }
 
+/// Each scanned folder's subfolders (indices into [`Scan::dirs`]), built once per run.
+pub(crate) fn folder_children(scan: &Scan) -> Vec<Vec<u32>> {
+    let mut children = vec![Vec::new(); scan.dirs.len()];
+    for (index, dir) in scan.dirs.iter().enumerate().skip(1) {
+        children[dir.parent as usize].push(index as u32);
+    }
+    children
+}
+
 /// Whether the folders `subtree` hold exactly the planned `files` and each other, unchanged.
 fn check_folder_unchanged(base: &BaseDir, scan: &Scan, subtree: &[u32], files: &[u32]) -> Result<(), String> {
     let mut expected_files: std::collections::HashMap<(u32, &[u8]), &FileEntry> =
@@ -811,6 +814,10 @@ fn check_folder_unchanged(base: &BaseDir, scan: &Scan, subtree: &[u32], files: &
         if let Some(name) = record.relative.file_name() {
             expected_dirs.insert((record.parent, name.as_bytes()), record.identity);
         }
+    }
+    let mut expected_counts: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for (parent, _) in expected_files.keys().chain(expected_dirs.keys()) {
+        *expected_counts.entry(*parent).or_default() += 1;
     }
     let mut opener = DirOpener::new(base, scan);
     for &dir in subtree {
@@ -852,8 +859,7 @@ fn check_folder_unchanged(base: &BaseDir, scan: &Scan, subtree: &[u32], files: &
             }
             seen += 1;
         }
-        let expected = expected_files.keys().filter(|(parent, _)| *parent == dir).count()
-            + expected_dirs.keys().filter(|(parent, _)| *parent == dir).count();
+        let expected = expected_counts.get(&dir).copied().unwrap_or(0);
         if seen != expected {
             return Err(format!("something in {} was removed", path()));
         }
@@ -1048,7 +1054,15 @@ mod tests {
         let (dir, base, scan) = setup(&["run/a", "run/sub/b", "run/sub/deeper/c", "other/d"]);
         let files = unit_files(&scan, "run");
         let quarantine = Quarantine::create(&base).unwrap();
-        let outcome = delete_folder_unit(&base, &scan, &quarantine, dir_of(&scan, "run"), &files, || true);
+        let outcome = delete_folder_unit(
+            &base,
+            &scan,
+            &quarantine,
+            &folder_children(&scan),
+            dir_of(&scan, "run"),
+            &files,
+            || true,
+        );
         assert!(
             outcome.attempts.iter().all(|(result, _)| *result == FileResult::Deleted),
             "{:?}",
@@ -1089,8 +1103,15 @@ mod tests {
                 .map(|entry| entry.unwrap().into_path())
                 .collect();
             let quarantine = Quarantine::create(&base).unwrap();
-            let outcome =
-                delete_folder_unit(&base, &scan, &quarantine, dir_of(&scan, "run"), &files, || true);
+            let outcome = delete_folder_unit(
+                &base,
+                &scan,
+                &quarantine,
+                &folder_children(&scan),
+                dir_of(&scan, "run"),
+                &files,
+                || true,
+            );
             assert!(
                 outcome.attempts.iter().all(|(result, _)| *result == FileResult::Changed),
                 "{what}: {:?}",
@@ -1137,8 +1158,15 @@ mod tests {
                     fs::write(&target, "written mid-run")
                 });
                 std::thread::sleep(Duration::from_micros(60));
-                let outcome =
-                    delete_folder_unit(&base, &scan, &quarantine, dir_of(&scan, "run"), &files, || true);
+                let outcome = delete_folder_unit(
+                    &base,
+                    &scan,
+                    &quarantine,
+                    &folder_children(&scan),
+                    dir_of(&scan, "run"),
+                    &files,
+                    || true,
+                );
                 (outcome, writer.join().unwrap())
             });
             let (outcome, written) = outcome;

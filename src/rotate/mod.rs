@@ -522,6 +522,7 @@ fn delete_with_units(
         results.extend(followers.iter().copied().zip(attempts));
     }
     let mut removed = Vec::new();
+    let children = if folders.is_empty() { Vec::new() } else { apply::folder_children(scan) };
     for folder in folders {
         let shown = display_path(&scan.dirs[folder.dir as usize].relative);
         if !going {
@@ -537,7 +538,8 @@ fn delete_with_units(
             problems.push(why);
             continue;
         }
-        let outcome = apply::delete_folder_unit(base, scan, quarantine, folder.dir, &folder.files, &on_each);
+        let outcome =
+            apply::delete_folder_unit(base, scan, quarantine, &children, folder.dir, &folder.files, &on_each);
         going = !outcome.attempts.iter().any(|(result, _)| *result == FileResult::Interrupted);
         results.extend(folder.files.iter().copied().zip(outcome.attempts));
         removed.extend(outcome.removed);
