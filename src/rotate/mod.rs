@@ -151,10 +151,11 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             names.join(", ")
         ));
     }
+    shaped.held_folders.sort();
     for folder in &shaped.held_folders {
         warnings.push(format!(
             "folder {folder} holds something rotate does not delete (a hidden or excluded file, a symlink, a \
-             mount, an unreadable folder or a file of another rule), so it cannot go whole; kept"
+             special file, a mount, an unreadable folder or a file of another rule), so it cannot go whole; kept"
         ));
     }
     for (rule, summary) in retention.rules.iter().zip(&plan.groups) {

@@ -238,7 +238,8 @@ fn a_folder_unit_is_deleted_whole_and_one_holding_a_hidden_file_is_kept() {
     assert_eq!(
         run.stderr,
         "mmops: warning: folder runs/RUN_12 holds something rotate does not delete (a hidden or excluded file, \
-         a symlink, a mount, an unreadable folder or a file of another rule), so it cannot go whole; kept\n"
+         a symlink, a special file, a mount, an unreadable folder or a file of another rule), so it cannot go \
+         whole; kept\n"
     );
     assert!(!env.exists("artifacts/runs/RUN_9") && !env.exists("artifacts/runs/RUN_10"));
     assert!(env.exists("artifacts/runs/RUN_11/logs/bot.log") && env.exists("artifacts/runs/RUN_12/.keep-me"));
@@ -544,5 +545,32 @@ fn a_companion_rule_without_limits_protects_orphans_too() {
         ),
         "{}",
         run.stdout
+    );
+}
+
+/// A FIFO or a symlink inside a run folder pins it like a hidden file; the warnings are sorted.
+#[test]
+fn folder_units_holding_a_fifo_or_a_symlink_are_kept_with_sorted_warnings() {
+    let env = TestEnv::new();
+    env.write("policy.yaml", "rules:\n  - glob: 'runs/RUN_*'\n    unit: dir\n    keep_last: 0\n");
+    for run in 1..=3 {
+        file(&env, &format!("runs/RUN_{run}/summary.json"), 1, f64::from(run));
+    }
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        env.path("artifacts/runs/RUN_1/pipe"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    symlink("/etc/hostname", env.path("artifacts/runs/RUN_2/link")).unwrap();
+    let run = rotate(&env, &["--policy", "policy.yaml", "--allow-delete-all"]);
+    run.expect_code(0);
+    let warned: Vec<&str> = run.stderr.lines().map(|line| &line[..line.find(" holds").unwrap()]).collect();
+    assert_eq!(warned, ["mmops: warning: folder runs/RUN_1", "mmops: warning: folder runs/RUN_2"]);
+    assert_eq!(
+        listing(&env.path("artifacts/runs")),
+        ["RUN_1/pipe", "RUN_1/summary.json", "RUN_2/link", "RUN_2/summary.json"]
     );
 }
