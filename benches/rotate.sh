@@ -4,6 +4,7 @@
 #
 #   benches/rotate.sh                # builds --release, uses a temporary folder
 #   BENCH_DIR=/data/tmp RUNS=7 DELETE_RUNS=5 benches/rotate.sh
+#   DELETE_RUNS=0 benches/rotate.sh  # scan, calendar buckets and memory only
 #
 # Measured with the page cache warm (each command runs once untimed first); times are the
 # median of RUNS runs. The trees use sparse files, so sizes are spread without writing data.
@@ -83,8 +84,21 @@ echo "peak RSS at $SCAN_FILES files: ${rss_kib} KiB (text), ${json_kib} KiB (--f
 echo "ratio json/text peak RSS: $(ratio "$json_kib" "$rss_kib") (target <= 1.2)"
 echo "peak memory per scanned file: $(awk -v r="$rss_kib" -v n="$SCAN_FILES" 'BEGIN { printf "%.0f", r * 1024 / n }') bytes" \
      "(above the empty-tree baseline: $(awk -v r="$rss_kib" -v e="$empty_kib" -v n="$SCAN_FILES" 'BEGIN { printf "%.0f", (r - e) * 1024 / n }') bytes; target <= 200)"
+
+echo
+echo "== calendar buckets (issue 17): same tree, restic-style keep_* periods and a size cap"
+CALENDAR=(--keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-within 2d --max-size 1G)
+calendar_ms=$(median_ms "$MMOPS" rotate --dry-run "${CALENDAR[@]}" --base-dir "$SCAN")
+calendar_selected=$("$MMOPS" rotate --dry-run "${CALENDAR[@]}" --base-dir "$SCAN" | grep -c '^would delete' || true)
+calendar_kib=$(/usr/bin/time -v "$MMOPS" rotate --dry-run "${CALENDAR[@]}" --base-dir "$SCAN" 2>&1 >/dev/null \
+    | awk -F': ' '/Maximum resident set size/ {print $2}')
+echo "mmops rotate --dry-run ${CALENDAR[*]}: ${calendar_ms} ms ($calendar_selected files listed)"
+echo "ratio mmops/find: $(ratio "$calendar_ms" "$find_ms") (target <= 1.0)"
+echo "peak RSS: ${calendar_kib} KiB, $(awk -v r="$calendar_kib" -v n="$SCAN_FILES" 'BEGIN { printf "%.0f", r * 1024 / n }') bytes per file" \
+     "(above the empty-tree baseline: $(awk -v r="$calendar_kib" -v e="$empty_kib" -v n="$SCAN_FILES" 'BEGIN { printf "%.0f", (r - e) * 1024 / n }') bytes; target <= 200)"
 rm -rf "$SCAN"
 
+if (( DELETE_RUNS == 0 )); then exit 0; fi
 echo
 echo "== delete: $DELETE_FILES files, every one older than 7 days, median of $DELETE_RUNS rounds"
 # Each round builds two identical trees and deletes one with each tool, alternating which goes

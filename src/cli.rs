@@ -247,6 +247,48 @@ pub struct RotateArgs {
     #[arg(long, value_name = "N", value_parser = units::parse_count, allow_hyphen_values = true)]
     pub keep: Option<u64>,
 
+    /// Keep the N last files (as --keep; with the other --keep-* flags).
+    #[arg(long, value_name = "N", value_parser = units::parse_count, conflicts_with = "keep")]
+    pub keep_last: Option<u64>,
+
+    /// Keep the newest file of each of the last N hours that have one (restic forget rules).
+    #[arg(long, value_name = "N", value_parser = units::parse_count)]
+    pub keep_hourly: Option<u64>,
+
+    /// Keep the newest file of each of the last N days that have one.
+    #[arg(long, value_name = "N", value_parser = units::parse_count)]
+    pub keep_daily: Option<u64>,
+
+    /// Keep the newest file of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N", value_parser = units::parse_count)]
+    pub keep_weekly: Option<u64>,
+
+    /// Keep the newest file of each of the last N months that have one.
+    #[arg(long, value_name = "N", value_parser = units::parse_count)]
+    pub keep_monthly: Option<u64>,
+
+    /// Keep the newest file of each of the last N years that have one.
+    #[arg(long, value_name = "N", value_parser = units::parse_count)]
+    pub keep_yearly: Option<u64>,
+
+    /// Keep every file younger than DURATION (such as 36h or 7d) besides the --keep-* periods.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration)]
+    pub keep_within: Option<Duration>,
+
+    /// Time zone of the --keep-hourly/daily/weekly/monthly/yearly periods (IANA name; default UTC).
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+
+    /// The order --keep, --keep-last and --max-size use: mtime, name or name-numeric
+    /// (digit runs compared as numbers: RUN_9 before RUN_10).
+    #[arg(long, value_name = "ORDER", value_parser = ["mtime", "name", "name-numeric"])]
+    pub order: Option<String>,
+
+    /// After the limits, delete more files (oldest first, from rules with a limit, never files a
+    /// keep_* period keeps) until the base dir's filesystem has SIZE (10G) or PERCENT (10%) free.
+    #[arg(long, value_name = "SIZE|PERCENT")]
+    pub min_free: Option<String>,
+
     /// Multi-tier retention rules (YAML or JSON); default deploy/ops/rotation.yaml when no limit is given.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,

@@ -7,6 +7,7 @@
 
 mod apply;
 mod archive;
+mod items;
 mod plan;
 mod policy;
 mod report;
@@ -104,8 +105,33 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     scan.sort_oldest_first();
     let now_nanos = i128::from(context.now.timestamp()) * 1_000_000_000
         + i128::from(context.now.timestamp_subsec_nanos());
-    let limits: Vec<plan::Limits> = retention.rules.iter().map(|rule| rule.limits).collect();
-    let plan = plan::plan(&scan.files, |a, b| scan.compare_paths(a, b), &limits, now_nanos);
+    // Plain rules go through the plain planner; rules with keep_* periods, companions, an order
+    // or folder units through the retention planner (items.rs), merged into one plan.
+    let limits: Vec<plan::Limits> = retention
+        .rules
+        .iter()
+        .map(|rule| if rule.is_shaped() { plan::Limits::default() } else { rule.limits })
+        .collect();
+    let mut plan = plan::plan(&scan.files, |a, b| scan.compare_paths(a, b), &limits, now_nanos);
+    let mut shaped = items::plan_shaped(&scan, &retention.rules, now_nanos, retention.min_free.is_some());
+    items::merge(&mut plan, &mut shaped);
+    let min_free = match retention.min_free {
+        Some(target) => {
+            let space = free_space(&base)?;
+            let plain_offers: Vec<bool> =
+                retention.rules.iter().map(|rule| !rule.is_shaped() && rule.has_limit()).collect();
+            Some(items::apply_min_free(
+                &mut plan,
+                &mut shaped,
+                &scan,
+                &plain_offers,
+                now_nanos,
+                space,
+                target,
+            ))
+        }
+        None => None,
+    };
     let candidate_count = scan.files.len() as u64;
     let refusal = check_guards(&GuardInput {
         selected: plan.selected.len() as u64,
@@ -142,6 +168,13 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             names.join(", ")
         ));
     }
+    shaped.held_folders.sort();
+    for folder in &shaped.held_folders {
+        warnings.push(format!(
+            "folder {folder} holds something rotate does not delete (a hidden or excluded file, a symlink, a \
+             special file, a mount, an unreadable folder or a file of another rule), so it cannot go whole; kept"
+        ));
+    }
     for (rule, summary) in retention.rules.iter().zip(&plan.groups) {
         if !summary.unmet.is_empty() {
             warnings.push(format!(
@@ -159,6 +192,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     let mut dry_run_refusal = None;
     let mut prom_output = None;
     let mut base_dir_removed = false;
+    let mut folder_dirs_removed: Vec<std::path::PathBuf> = Vec::new();
 
     if args.dry_run {
         if let Some(refusal) = &refusal {
@@ -221,11 +255,28 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         // From here on SIGINT/SIGTERM stop the run between two files, so the report says exactly
         // what was deleted and the lock is released by a normal exit.
         let watch = crate::interrupt::Watch::start()?;
+        let on_each = || {
+            progress.advance(1);
+            !watch.requested()
+        };
         let mut deleted = match &quarantine {
-            Some(quarantine) => apply::delete_files(&base, &scan, quarantine, &to_delete, || {
-                progress.advance(1);
-                !watch.requested()
-            }),
+            Some(quarantine) if shaped.folders.is_empty() && shaped.companions.is_empty() => {
+                apply::delete_files(&base, &scan, quarantine, &to_delete, on_each)
+            }
+            Some(quarantine) => {
+                let (attempts, removed, problems) = delete_with_units(
+                    &base,
+                    &scan,
+                    quarantine,
+                    &to_delete,
+                    &shaped.folders,
+                    &shaped.companions,
+                    on_each,
+                );
+                folder_dirs_removed = removed;
+                warnings.extend(problems);
+                attempts
+            }
             None => to_delete.iter().map(|_| (FileResult::Vanished, None)).collect(),
         }
         .into_iter();
@@ -271,6 +322,11 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             let (removed, problems) = apply::prune_empty_dirs(&base, &scan, &touched);
             pruned_dirs = removed.iter().map(|path| display_path(path)).collect();
             warnings.extend(problems);
+        }
+        if !folder_dirs_removed.is_empty() {
+            pruned_dirs.extend(folder_dirs_removed.iter().map(|path| display_path(path)));
+            pruned_dirs.sort();
+            pruned_dirs.dedup();
         }
         base_dir_removed = base_was_removed(&base);
         if base_dir_removed {
@@ -345,13 +401,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             .rules
             .iter()
             .zip(&plan.groups)
-            .map(|(rule, summary)| RuleView {
-                glob: rule.label.clone(),
-                days: rule.limits.days,
-                keep: rule.limits.keep,
-                max_size: rule.limits.max_size,
-                summary: summary.clone(),
-            })
+            .map(|(rule, summary)| RuleView::new(rule, summary.clone()))
             .collect(),
         uncovered: plan.uncovered.clone(),
         scan: ScanView {
@@ -384,9 +434,19 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         base_dir_removed,
         left_in_quarantine: left_in_quarantine.iter().map(|path| display_path(path)).collect(),
         output_error: None,
+        min_free,
         warnings,
     };
     let changed_disk = report.totals.deleted_files > 0 || report.archive.is_some();
+    if let Some(view) = report.min_free.as_ref().filter(|view| view.shortfall_bytes > 0) {
+        printer.problem(format!(
+            "the free-space target {} ({}) cannot be met: {} short {} every file a rule with a limit keeps",
+            view.target,
+            crate::units::format_size(view.target_bytes),
+            crate::units::format_size(view.shortfall_bytes),
+            if args.dry_run { "even after deleting" } else { "after deleting" }
+        ));
+    }
     let done = || {
         format!(
             "{} {} deleted ({}){}",
@@ -444,6 +504,117 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         }
         Err(error) => Err(error),
     }
+}
+
+/// Deletes the planned files when some belong to `unit: dir` folders or are companions: plain
+/// files and primaries first, then each folder whole ([`apply::delete_folder_unit`]), then the
+/// companions whose primary went (deleted, or removed by someone else); a companion whose
+/// primary was kept (it changed, or the run stopped) is kept too. Returns one attempt per entry
+/// of `to_delete`, the folders removed and the problems to warn about.
+fn delete_with_units(
+    base: &BaseDir,
+    scan: &scan::Scan,
+    quarantine: &Quarantine,
+    to_delete: &[u32],
+    folders: &[items::FolderUnit],
+    companions: &[(u32, u32)],
+    on_each: impl Fn() -> bool + Sync,
+) -> (Vec<Attempt>, Vec<std::path::PathBuf>, Vec<String>) {
+    use std::collections::HashMap;
+    let in_folder: HashMap<u32, usize> = folders
+        .iter()
+        .enumerate()
+        .flat_map(|(unit, folder)| folder.files.iter().map(move |&index| (index, unit)))
+        .collect();
+    let wanted: std::collections::HashSet<u32> = to_delete.iter().copied().collect();
+    let root_of: HashMap<u32, u32> =
+        companions.iter().copied().filter(|(companion, _)| wanted.contains(companion)).collect();
+    let plain: Vec<u32> = to_delete
+        .iter()
+        .copied()
+        .filter(|index| !in_folder.contains_key(index) && !root_of.contains_key(index))
+        .collect();
+    let mut results: HashMap<u32, Attempt> = HashMap::new();
+    let attempts = apply::delete_files(base, scan, quarantine, &plain, &on_each);
+    let mut going = !attempts.iter().any(|(result, _)| *result == FileResult::Interrupted);
+    results.extend(plain.iter().copied().zip(attempts));
+    let mut problems = Vec::new();
+    let mut followers = Vec::new();
+    for &index in to_delete.iter().filter(|index| root_of.contains_key(index)) {
+        let root = root_of[&index];
+        match results.get(&root).map(|(result, _)| *result) {
+            Some(FileResult::Deleted | FileResult::Vanished) if going => followers.push(index),
+            Some(FileResult::Deleted | FileResult::Vanished) | Some(FileResult::Interrupted) => {
+                results.insert(index, (FileResult::Interrupted, None));
+            }
+            _ => {
+                let primary = display_path(&scan.relative_path(&scan.files[root as usize]));
+                results
+                    .insert(index, (FileResult::Changed, Some(format!("kept with its primary {primary}"))));
+            }
+        }
+    }
+    if !followers.is_empty() {
+        let attempts = apply::delete_files(base, scan, quarantine, &followers, &on_each);
+        going = !attempts.iter().any(|(result, _)| *result == FileResult::Interrupted);
+        for (&index, attempt) in followers.iter().zip(&attempts) {
+            if attempt.0 == FileResult::Changed {
+                let root = root_of[&index];
+                problems.push(format!(
+                    "{} changed during the run and is kept, though its primary {} was deleted; the next run \
+                     selects it as an orphan",
+                    display_path(&scan.relative_path(&scan.files[index as usize])),
+                    display_path(&scan.relative_path(&scan.files[root as usize]))
+                ));
+            }
+        }
+        results.extend(followers.iter().copied().zip(attempts));
+    }
+    let mut removed = Vec::new();
+    let children = if folders.is_empty() { Vec::new() } else { apply::folder_children(scan) };
+    for folder in folders {
+        let shown = display_path(&scan.dirs[folder.dir as usize].relative);
+        if !going {
+            results.extend(folder.files.iter().map(|&index| (index, (FileResult::Interrupted, None))));
+            continue;
+        }
+        if folder.files.iter().any(|index| !wanted.contains(index)) {
+            // The archive found one of its files changed: the folder no longer goes whole.
+            let why =
+                format!("a file of folder {shown} changed while being archived; the folder is kept whole");
+            results
+                .extend(folder.files.iter().map(|&index| (index, (FileResult::Changed, Some(why.clone())))));
+            problems.push(why);
+            continue;
+        }
+        let outcome =
+            apply::delete_folder_unit(base, scan, quarantine, &children, folder.dir, &folder.files, &on_each);
+        going = !outcome.attempts.iter().any(|(result, _)| *result == FileResult::Interrupted);
+        results.extend(folder.files.iter().copied().zip(outcome.attempts));
+        removed.extend(outcome.removed);
+        problems.extend(outcome.problem);
+    }
+    let attempts = to_delete
+        .iter()
+        .map(|index| results.remove(index).unwrap_or((FileResult::Failed, Some("not attempted".to_string()))))
+        .collect();
+    (attempts, removed, problems)
+}
+
+/// The space on the filesystem holding the base dir (`statvfs` on its open handle).
+fn free_space(base: &BaseDir) -> Result<retention::Space> {
+    let stat = rustix::fs::fstatvfs(&base.handle).map_err(|errno| {
+        anyhow::anyhow!(
+            "--min-free: cannot read the free space of {}: {}",
+            display_path(&base.path),
+            std::io::Error::from(errno)
+        )
+    })?;
+    let block = stat.f_frsize.max(1);
+    Ok(retention::Space {
+        total_bytes: stat.f_blocks.saturating_mul(block),
+        available_bytes: stat.f_bavail.saturating_mul(block),
+    })
 }
 
 /// A failure after something irreversible: exit 1, never "nothing changed" (exit 2).
@@ -568,4 +739,62 @@ fn prom_text(report: &RotateReport<'_>, context: &Context) -> String {
 /// Parses a retention policy file; the fuzz target's way in.
 pub(crate) fn fuzz_policy(path: &std::path::Path) {
     let _ = policy::load_policy(path, &mut Vec::new());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rotate::plan::Limits;
+    use crate::rotate::policy::{Retention, Rule, Source};
+    use std::fs;
+
+    /// A primary that changed after the plan is kept, and so are its companions: they are
+    /// deleted only after their primary went.
+    #[test]
+    fn a_companion_is_kept_when_its_primary_changed_after_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.zip", "a.zip.sha256", "a.zip.sha256.minisig", "b.zip", "b.zip.sha256"] {
+            fs::write(dir.path().join(name), "planned").unwrap();
+        }
+        let base = BaseDir::open(dir.path()).unwrap();
+        let retention = Retention {
+            source: Source::Flags,
+            rules: vec![Rule {
+                label: "*".into(),
+                matcher: None,
+                limits: Limits { keep: Some(0), ..Limits::default() },
+                shape: Default::default(),
+            }],
+            excludes: Vec::new(),
+            min_free: None,
+        };
+        let scan = scan::scan(
+            &base,
+            &ScanOptions { include_hidden: false, retention: &retention, archive_dir: None },
+        );
+        let index = |name: &str| scan.files.iter().position(|file| scan.name(file) == name).unwrap() as u32;
+        let to_delete: Vec<u32> = (0..scan.files.len() as u32).collect();
+        let companions = [
+            (index("a.zip.sha256"), index("a.zip")),
+            (index("a.zip.sha256.minisig"), index("a.zip")),
+            (index("b.zip.sha256"), index("b.zip")),
+        ];
+        fs::write(dir.path().join("a.zip"), "rewritten after the plan").unwrap();
+        let quarantine = Quarantine::create(&base).unwrap();
+        let (attempts, removed, problems) =
+            delete_with_units(&base, &scan, &quarantine, &to_delete, &[], &companions, || true);
+        let result = |name: &str| attempts[index(name) as usize].clone();
+        assert_eq!(result("a.zip").0, FileResult::Changed);
+        assert_eq!(result("a.zip.sha256"), (FileResult::Changed, Some("kept with its primary a.zip".into())));
+        assert_eq!(result("a.zip.sha256.minisig").0, FileResult::Changed);
+        assert_eq!((result("b.zip").0, result("b.zip.sha256").0), (FileResult::Deleted, FileResult::Deleted));
+        assert!(removed.is_empty() && problems.is_empty(), "{problems:?}");
+        quarantine.finish();
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.zip", "a.zip.sha256", "a.zip.sha256.minisig"]);
+    }
 }

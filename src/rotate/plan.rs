@@ -39,6 +39,8 @@ pub(crate) enum Reason {
     Retention,
     /// A companion (`.sha256`, ...) whose primary file is gone.
     Orphan,
+    /// Taken by `--min-free` to reach the free-space target.
+    MinFree,
 }
 
 impl Reason {
@@ -49,6 +51,7 @@ impl Reason {
             Reason::Size => "size",
             Reason::Retention => "retention",
             Reason::Orphan => "orphan",
+            Reason::MinFree => "min_free",
         }
     }
 }
@@ -578,7 +581,7 @@ mod tests {
                     Reason::Ttl => prop_assert!(NOW - file.mtime > (limits.days.unwrap() * DAY as f64).round() as i128),
                     Reason::Count => prop_assert!(limits.keep.is_some()),
                     Reason::Size => prop_assert!(limits.max_size.is_some()),
-                    Reason::Retention | Reason::Orphan => {
+                    Reason::Retention | Reason::Orphan | Reason::MinFree => {
                         prop_assert!(false, "plan() gave {:?}, which only retention rules give", reason)
                     }
                 }

@@ -5,7 +5,9 @@
 //! within one folder and `**` crosses folders. A glob without any `/` (such as `*.keep`) is also
 //! matched against the bare file name, so it works at any depth, as in `.gitignore`.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -40,6 +42,21 @@ pub(crate) struct Rule {
     /// `None` for the catch-all rule built from the command-line limits.
     pub matcher: Option<PathGlob>,
     pub limits: Limits,
+    /// The `keep_*` periods, companions, unit and order (all default for a plain rule).
+    pub shape: Shape,
+}
+
+impl Rule {
+    /// Whether the rule needs the retention planner (`retention.rs`) rather than the plain one.
+    pub fn is_shaped(&self) -> bool {
+        self.shape != Shape::default()
+    }
+
+    /// Whether `--min-free` may take the files this rule keeps: a rule with no limit protects
+    /// its files.
+    pub fn has_limit(&self) -> bool {
+        !self.limits.is_empty() || self.shape.calendar.is_active()
+    }
 }
 
 /// Everything that decides what is a candidate and which limits apply to it.
@@ -48,13 +65,85 @@ pub(crate) struct Retention {
     pub source: Source,
     pub rules: Vec<Rule>,
     pub excludes: Vec<PathGlob>,
+    /// `--min-free`, or else the policy's `min_free`.
+    pub min_free: Option<MinFree>,
 }
 
+/// How many companion suffixes one rule may list.
+const MAX_COMPANIONS: usize = 64;
+
+/// How many companion suffixes deep a chain is followed (`x.zip.sha256.minisig` is 2).
+const MAX_COMPANION_CHAIN: usize = 8;
+
 impl Retention {
-    /// The rule a file belongs to (the first whose glob matches), or `None` when no rule covers it
-    /// and it is therefore kept.
+    /// The rule a file belongs to, or `None` when no rule covers it and it is therefore kept:
+    /// - a companion (its path is a file path of a rule with `companions` plus one of them)
+    ///   belongs to its primary's rule, whatever its own name matches, so the two never split;
+    /// - otherwise the first rule whose glob matches: the file's path for a file rule, one of
+    ///   the file's folders for a `unit: dir` rule.
     pub fn rule_for(&self, relative: &Path) -> Option<usize> {
-        self.rules.iter().position(|rule| rule.matcher.as_ref().is_none_or(|glob| glob.is_match(relative)))
+        if self.rules.iter().any(|rule| !rule.shape.companions.is_empty())
+            && let Some(rule) = self.companion_rule(relative.as_os_str().as_bytes(), 0, &mut HashMap::new())
+        {
+            return Some(rule);
+        }
+        self.own_rule(relative)
+    }
+
+    /// The rule a file is a companion in (by its name), when there is one.
+    pub fn companion_rule_of(&self, relative: &Path) -> Option<usize> {
+        if !self.rules.iter().any(|rule| !rule.shape.companions.is_empty()) {
+            return None;
+        }
+        self.companion_rule(relative.as_os_str().as_bytes(), 0, &mut HashMap::new())
+    }
+
+    /// The first rule whose glob matches the file (or, for `unit: dir`, one of its folders).
+    fn own_rule(&self, relative: &Path) -> Option<usize> {
+        self.rules.iter().position(|rule| match (&rule.matcher, rule.shape.unit) {
+            (None, _) => true,
+            (Some(glob), Unit::File) => glob.is_match(relative),
+            (Some(glob), Unit::Dir) => unit_folder(glob, relative).is_some(),
+        })
+    }
+
+    /// The rule of the primary `path` is a companion of, when that rule lists the suffix.
+    /// `memo` holds the answers by (path length, depth): the stems of one path are its prefixes,
+    /// so suffixes that end in each other (`a`, `aa`, `aaa`, ...) cannot make the search
+    /// exponential.
+    fn companion_rule(
+        &self,
+        path: &[u8],
+        depth: usize,
+        memo: &mut HashMap<(usize, usize), Option<usize>>,
+    ) -> Option<usize> {
+        if depth >= MAX_COMPANION_CHAIN {
+            return None;
+        }
+        if let Some(&known) = memo.get(&(path.len(), depth)) {
+            return known;
+        }
+        let mut best: Option<(usize, usize)> = None; // (suffix length, rule)
+        for (index, rule) in self.rules.iter().enumerate() {
+            for suffix in &rule.shape.companions {
+                let Some(stem) = path.strip_suffix(suffix.as_slice()) else { continue };
+                if stem.is_empty() || stem.ends_with(b"/") {
+                    continue;
+                }
+                if best.is_some_and(|(length, _)| length >= suffix.len()) {
+                    continue;
+                }
+                let stem_path = Path::new(std::ffi::OsStr::from_bytes(stem));
+                let primary_rule =
+                    self.companion_rule(stem, depth + 1, memo).or_else(|| self.own_rule(stem_path));
+                if primary_rule == Some(index) {
+                    best = Some((suffix.len(), index));
+                }
+            }
+        }
+        let answer = best.map(|(_, rule)| rule);
+        memo.insert((path.len(), depth), answer);
+        answer
     }
 
     pub fn is_excluded(&self, relative: &Path) -> bool {
@@ -97,6 +186,17 @@ impl PathGlob {
         self.matcher.is_match(relative)
             || (self.name_only && relative.file_name().is_some_and(|name| self.matcher.is_match(name)))
     }
+}
+
+/// The outermost folder of `relative` (a file's path) that `glob` matches: the item a file of a
+/// `unit: dir` rule belongs to.
+pub(crate) fn unit_folder<'a>(glob: &PathGlob, relative: &'a Path) -> Option<&'a Path> {
+    relative
+        .ancestors()
+        .skip(1)
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .filter(|folder| glob.is_match(folder))
+        .last()
 }
 
 impl fmt::Display for PathGlob {
@@ -245,6 +345,13 @@ impl TryFrom<RuleFields> for RuleConfig {
 /// one-line message naming the flag, or the file and field, on anything invalid.
 pub(crate) fn resolve(args: &RotateArgs) -> Result<Retention> {
     let flag_limits = Limits { days: args.days, keep: args.keep, max_size: args.max_size };
+    let flag_shape = flag_shape(args)?;
+    let flag_min_free = args
+        .min_free
+        .as_deref()
+        .map(|text| MinFree::parse(text).map_err(|error| anyhow!("--min-free: {error}")))
+        .transpose()?;
+    let flags_given = !flag_limits.is_empty() || flag_shape.calendar.is_active();
     let mut excludes = args
         .excludes
         .iter()
@@ -255,11 +362,12 @@ pub(crate) fn resolve(args: &RotateArgs) -> Result<Retention> {
         Some(path) => {
             (Source::Policy { path: path.clone(), default: false }, load_policy(path, &mut excludes)?)
         }
-        None if flag_limits.is_empty() => {
+        None if !flags_given => {
             let path = PathBuf::from(DEFAULT_POLICY);
             if !path.exists() {
                 bail!(
-                    "no retention limit given: pass --days, --max-size, --keep or --policy FILE \
+                    "no retention limit given: pass --days, --max-size, --keep, --keep-daily (or another \
+                     --keep-*) or --policy FILE \
                      (the default policy {DEFAULT_POLICY} does not exist in {})",
                     std::env::current_dir()
                         .map(|dir| dir.display().to_string())
@@ -268,34 +376,60 @@ pub(crate) fn resolve(args: &RotateArgs) -> Result<Retention> {
             }
             (Source::Policy { path: path.clone(), default: true }, load_policy(&path, &mut excludes)?)
         }
-        None => (Source::Flags, Vec::new()),
+        None => (Source::Flags, ShapedPolicy { rules: Vec::new(), min_free: None }),
     };
-    if !flag_limits.is_empty() {
-        rules.push(Rule { label: "*".to_string(), matcher: None, limits: flag_limits });
+    if flags_given {
+        rules.rules.push(Rule {
+            label: "*".to_string(),
+            matcher: None,
+            limits: flag_limits,
+            shape: flag_shape,
+        });
+    } else if flag_shape != Shape::default() {
+        bail!("--tz and --order apply to the command-line limits; add --keep, --keep-daily or another limit");
     }
-    Ok(Retention { source, rules, excludes })
+    let ShapedPolicy { rules, min_free } = rules;
+    Ok(Retention { source, rules, excludes, min_free: flag_min_free.or(min_free) })
 }
 
-pub(crate) fn load_policy(path: &Path, excludes: &mut Vec<PathGlob>) -> Result<Vec<Rule>> {
-    let ShapedPolicy { rules, min_free } = load_policy_shapes(path, excludes)?;
-    let origin = path.display();
-    // The fields parse and are checked, but the planner that applies them (src/rotate/retention.rs)
-    // is not wired into the run yet; refusing beats silently ignoring a retention rule.
-    if min_free.is_some() {
-        bail!("{origin}: min_free: not applied by this build yet (issue 17); remove it");
+/// The command-line catch-all rule's `keep_*` periods, zone and order, checked as a policy rule is.
+fn flag_shape(args: &RotateArgs) -> Result<Shape> {
+    let tz = match &args.tz {
+        Some(name) => Some(parse_tz(name).map_err(|error| anyhow!("--tz: {error}"))?),
+        None => None,
+    };
+    let calendar = Calendar {
+        last: args.keep_last,
+        hourly: args.keep_hourly,
+        daily: args.keep_daily,
+        weekly: args.keep_weekly,
+        monthly: args.keep_monthly,
+        yearly: args.keep_yearly,
+        within_nanos: args.keep_within.map(|within| within.as_nanos() as i128),
+        tz: tz.unwrap_or(chrono_tz::Tz::UTC),
+    };
+    if calendar.is_active() && args.days.is_some() {
+        bail!(
+            "--days cannot be combined with --keep-* periods; use --keep-within (such as --keep-within 7d) \
+             to keep everything younger than an age"
+        );
     }
-    for (index, (_, shape)) in rules.iter().enumerate() {
-        if let Some(field) = shape.first_field() {
-            bail!(
-                "{origin}: rules[{index}].{field}: not applied by this build yet (issue 17); use days, keep and max_size"
-            );
-        }
+    if calendar.is_active() && args.keep.is_some() {
+        bail!("--keep cannot be combined with --keep-* periods; use --keep-last");
     }
-    Ok(rules.into_iter().map(|(rule, _)| rule).collect())
+    if tz.is_some() && calendar.period_counts().iter().all(Option::is_none) {
+        bail!("--tz only affects --keep-hourly/daily/weekly/monthly/yearly; add one or remove --tz");
+    }
+    let order = match args.order.as_deref() {
+        None | Some("mtime") => Order::Mtime,
+        Some("name") => Order::Name,
+        Some(_) => Order::NameNumeric,
+    };
+    Ok(Shape { calendar, companions: Vec::new(), unit: Unit::File, order })
 }
 
-/// Loads a policy with every rule's [`Shape`] and the policy's `min_free`.
-pub(crate) fn load_policy_shapes(path: &Path, excludes: &mut Vec<PathGlob>) -> Result<ShapedPolicy> {
+/// Loads a policy: its rules (with their [`Shape`]) and its `min_free`.
+pub(crate) fn load_policy(path: &Path, excludes: &mut Vec<PathGlob>) -> Result<ShapedPolicy> {
     let file: PolicyFile = config_file::load(path)
         .with_context(|| format!("cannot load retention policy {}", path.display()))?;
     let origin = path.display();
@@ -316,38 +450,29 @@ pub(crate) fn load_policy_shapes(path: &Path, excludes: &mut Vec<PathGlob>) -> R
             let glob = PathGlob::new(&rule.glob)
                 .map_err(|error| anyhow!("{origin}: rules[{index}].glob: {error}"))?;
             let limits = Limits { days: rule.days, keep: rule.keep, max_size: rule.max_size };
-            Ok((Rule { label: rule.glob, matcher: Some(glob), limits }, rule.shape))
+            Ok(Rule { label: rule.glob, matcher: Some(glob), limits, shape: rule.shape })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(ShapedPolicy { rules, min_free: file.min_free })
 }
 
-/// A policy with the issue-17 fields: each rule with its [`Shape`], and `min_free`.
+/// A policy: its rules in order and its `min_free`.
 #[derive(Debug)]
 pub(crate) struct ShapedPolicy {
-    pub rules: Vec<(Rule, Shape)>,
+    pub rules: Vec<Rule>,
     pub min_free: Option<MinFree>,
 }
 
-impl Shape {
-    /// The first field that differs from a plain rule, for messages.
-    fn first_field(&self) -> Option<&'static str> {
-        let calendar = &self.calendar;
-        [
-            (calendar.last.is_some(), "keep_last"),
-            (calendar.hourly.is_some(), "keep_hourly"),
-            (calendar.daily.is_some(), "keep_daily"),
-            (calendar.weekly.is_some(), "keep_weekly"),
-            (calendar.monthly.is_some(), "keep_monthly"),
-            (calendar.yearly.is_some(), "keep_yearly"),
-            (calendar.within_nanos.is_some(), "keep_within"),
-            (!self.companions.is_empty(), "companions"),
-            (self.unit != Unit::File, "unit"),
-            (self.order != Order::Mtime, "order"),
-        ]
-        .into_iter()
-        .find_map(|(given, field)| given.then_some(field))
-    }
+/// An IANA zone name, with the nearest name for a typo.
+fn parse_tz(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.parse::<chrono_tz::Tz>().map_err(|_| {
+        let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+        let hint = match config_file::nearest_name(name, names) {
+            Some(nearest) => format!("did you mean {nearest:?}?"),
+            None => "use an IANA zone name such as UTC or Europe/Berlin".to_string(),
+        };
+        format!("unknown time zone {:?}; {hint}", crate::sanitize::excerpt(name, 60))
+    })
 }
 
 /// `tz: Europe/Berlin`: an IANA zone name, with the nearest name for a typo.
@@ -355,14 +480,7 @@ fn deserialize_optional_tz<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<chrono_tz::Tz>, D::Error> {
     let name = String::deserialize(deserializer)?;
-    name.parse::<chrono_tz::Tz>().map(Some).map_err(|_| {
-        let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
-        let hint = match config_file::nearest_name(&name, names) {
-            Some(nearest) => format!("did you mean {nearest:?}?"),
-            None => "use an IANA zone name such as UTC or Europe/Berlin".to_string(),
-        };
-        de::Error::custom(format!("unknown time zone {:?}; {hint}", crate::sanitize::excerpt(&name, 60)))
-    })
+    parse_tz(&name).map(Some).map_err(de::Error::custom)
 }
 
 /// `companions: [".sha256", ".minisig"]`: suffixes of file names, each once.
@@ -370,6 +488,14 @@ fn deserialize_optional_companions<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Vec<Vec<u8>>>, D::Error> {
     let suffixes = Vec::<String>::deserialize(deserializer)?;
+    // Every candidate is checked against every suffix: a typo'd generated list must not make
+    // a scan of 200,000 files crawl.
+    if suffixes.len() > MAX_COMPANIONS {
+        return Err(de::Error::custom(format!(
+            "{} companion suffixes; at most {MAX_COMPANIONS} are accepted",
+            suffixes.len()
+        )));
+    }
     let mut seen = std::collections::BTreeSet::new();
     for suffix in &suffixes {
         let shown = crate::sanitize::excerpt(suffix, 60);
@@ -603,7 +729,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("policy.yaml");
         std::fs::write(&path, text).unwrap();
-        load_policy(&path, &mut Vec::new()).map_err(|error| {
+        load_policy(&path, &mut Vec::new()).map(|policy| policy.rules).map_err(|error| {
             anyhow!("{}", crate::output::error_line(&error).replace(&*dir.path().to_string_lossy(), "DIR"))
         })
     }
@@ -705,7 +831,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("policy.yaml");
         std::fs::write(&path, text).unwrap();
-        load_policy_shapes(&path, &mut Vec::new()).map_err(|error| {
+        load_policy(&path, &mut Vec::new()).map_err(|error| {
             anyhow!("{}", crate::output::error_line(&error).replace(&*dir.path().to_string_lossy(), "DIR"))
         })
     }
@@ -719,16 +845,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(min_free, Some(MinFree::Percent(15.0)));
-        let calendar = &rules[0].1.calendar;
+        let calendar = &rules[0].shape.calendar;
         assert_eq!((calendar.last, calendar.daily, calendar.weekly), (Some(2), Some(7), Some(4)));
         assert_eq!(calendar.within_nanos, Some(36 * 3_600_000_000_000));
         assert_eq!(calendar.tz, chrono_tz::Europe::Berlin);
-        assert_eq!(rules[0].1.order, Order::NameNumeric);
-        assert_eq!(rules[1].1.companions, [b".sha256".to_vec(), b".minisig".to_vec()]);
-        assert_eq!(rules[1].0.limits.keep, Some(3));
-        assert_eq!((rules[2].1.unit, rules[2].1.calendar.monthly), (Unit::Dir, Some(0)));
-        assert_eq!(rules[2].1.calendar.tz, chrono_tz::Tz::UTC);
-        assert_eq!(shapes("rules:\n  - glob: a\n    days: 1\n").unwrap().rules[0].1, Shape::default());
+        assert_eq!(rules[0].shape.order, Order::NameNumeric);
+        assert_eq!(rules[1].shape.companions, [b".sha256".to_vec(), b".minisig".to_vec()]);
+        assert_eq!(rules[1].limits.keep, Some(3));
+        assert_eq!((rules[2].shape.unit, rules[2].shape.calendar.monthly), (Unit::Dir, Some(0)));
+        assert_eq!(rules[2].shape.calendar.tz, chrono_tz::Tz::UTC);
+        assert_eq!(shapes("rules:\n  - glob: a\n    days: 1\n").unwrap().rules[0].shape, Shape::default());
     }
 
     #[test]
@@ -755,6 +881,13 @@ mod tests {
         assert!(error.contains("policy.yaml:4:") && error.contains("name-numeric"), "{error}");
         let error = error_of("rules:\n  - glob: a\n    keep: 1\n    companions: ['.sha256', 'x/y']\n");
         assert!(error.contains("policy.yaml:4:") && error.contains("no \"/\""), "{error}");
+        let many: Vec<String> = (0..65).map(|index| format!("'.s{index}'")).collect();
+        let error =
+            error_of(&format!("rules:\n  - glob: a\n    keep: 1\n    companions: [{}]\n", many.join(", ")));
+        assert!(
+            error.contains("policy.yaml:4:") && error.contains("65 companion suffixes; at most 64"),
+            "{error}"
+        );
         let error = error_of("rules:\n  - glob: a\n    keep: 1\n    companions: ['.a', '.a']\n");
         assert!(error.contains("policy.yaml:4:") && error.contains("listed twice"), "{error}");
         let error = error_of("rules:\n  - glob: a\n    keep: 1\n    unit: dir\n    companions: ['.a']\n");
@@ -767,16 +900,55 @@ mod tests {
         assert!(error.contains("policy.yaml:3:") && error.contains("greater than zero"), "{error}");
     }
 
-    /// Until the planner is wired into the run, a rule using the new fields is refused rather
-    /// than silently applied as if they were absent.
+    fn retention(rules: &str) -> Retention {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.yaml");
+        std::fs::write(&path, rules).unwrap();
+        let ShapedPolicy { rules, min_free } = load_policy(&path, &mut Vec::new()).unwrap();
+        Retention { source: Source::Flags, rules, excludes: Vec::new(), min_free }
+    }
+
+    /// A sidecar belongs to its primary's rule even when its own name matches an earlier rule
+    /// (or none): counted apart, zips and sidecars drifted.
     #[test]
-    fn the_run_refuses_retention_fields_it_does_not_apply_yet() {
-        let error = parse("rules:\n  - glob: a\n    keep: 1\n  - glob: b\n    keep_daily: 3\n").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "DIR/policy.yaml: rules[1].keep_daily: not applied by this build yet (issue 17); use days, keep and max_size"
+    fn companions_follow_their_primary_and_folders_match_dir_rules() {
+        let policy = retention(
+            "rules:\n  - glob: '**/*.sha256'\n    keep: 1\n  - glob: 'release/*.zip'\n    keep: 3\n    \
+             companions: ['.sha256', '.minisig', '.intoto.json']\n  - glob: 'runs/RUN_*'\n    unit: dir\n    \
+             keep_last: 2\n  - glob: 'release/**'\n    keep: 9\n",
         );
-        let error = parse("min_free: 1G\nrules:\n  - glob: a\n    keep: 1\n").unwrap_err();
-        assert!(error.to_string().contains("min_free: not applied by this build yet"), "{error}");
+        let rule = |path: &str| policy.rule_for(Path::new(path));
+        assert_eq!(rule("release/a.zip"), Some(1));
+        assert_eq!(rule("release/a.zip.sha256"), Some(1));
+        assert_eq!(rule("release/a.zip.sha256.minisig"), Some(1));
+        assert_eq!(rule("release/a.zip.intoto.json"), Some(1));
+        // An orphan sidecar too: its would-be primary's name is the rule's.
+        assert_eq!(rule("release/gone.zip.minisig"), Some(1));
+        assert_eq!(rule("release/sub/a.zip.sha256"), Some(0));
+        assert_eq!(rule("release/notes.txt.minisig"), Some(3));
+        assert_eq!(rule("runs/RUN_1/a.log"), Some(2));
+        assert_eq!(rule("runs/RUN_1/deep/er/a.log"), Some(2));
+        assert_eq!(rule("runs/RUN_1"), None);
+        assert_eq!(rule("runs/other/a.log"), None);
+        assert_eq!(
+            unit_folder(&PathGlob::new("RUN_*").unwrap(), Path::new("a/RUN_1/RUN_2/x")),
+            Some(Path::new("a/RUN_1"))
+        );
+    }
+
+    /// Regression (attack): companion suffixes that end in each other made classifying one
+    /// file take exponential time.
+    #[test]
+    fn suffixes_ending_in_each_other_classify_in_linear_time() {
+        let suffixes: Vec<String> = (1..=40).map(|length| format!("'{}'", "a".repeat(length))).collect();
+        let policy = retention(&format!(
+            "rules:\n  - glob: 'x*'\n    keep: 1\n    companions: [{}]\n",
+            suffixes.join(", ")
+        ));
+        let start = std::time::Instant::now();
+        let path = format!("x{}", "a".repeat(200));
+        assert_eq!(policy.rule_for(Path::new(&path)), Some(0));
+        assert_eq!(policy.rule_for(Path::new(&format!("y{}", "a".repeat(200)))), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(2), "took {:?}", start.elapsed());
     }
 }

@@ -15,7 +15,10 @@ use crate::units::format_size;
 
 use super::apply::{Attempt, FileResult};
 use super::archive::ArchiveSummary;
+use super::items::MinFreeView;
 use super::plan::{GroupSummary, PlanFile, Reason};
+use super::policy::{Rule, Unit};
+use super::retention::Order;
 use super::scan::{Scan, Skipped};
 
 /// The whole report of one run.
@@ -46,6 +49,9 @@ pub(crate) struct RotateReport<'a> {
     pub left_in_quarantine: Vec<String>,
     /// An output (`--prom-file`) that could not be written after the deletions.
     pub output_error: Option<String>,
+    /// The `--min-free` target and what it took, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_free: Option<MinFreeView>,
     pub warnings: Vec<String>,
 }
 
@@ -56,8 +62,66 @@ pub(crate) struct RuleView {
     pub days: Option<f64>,
     pub keep: Option<u64>,
     pub max_size: Option<u64>,
+    /// The issue-17 fields, present only when the rule uses them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_hourly: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_daily: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_weekly: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_monthly: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_yearly: Option<u64>,
+    /// `keep_within` in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_within_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub companions: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<&'static str>,
     #[serde(flatten)]
     pub summary: GroupSummary,
+}
+
+impl RuleView {
+    pub fn new(rule: &Rule, summary: GroupSummary) -> RuleView {
+        let calendar = &rule.shape.calendar;
+        let periods = calendar.period_counts().iter().any(Option::is_some);
+        RuleView {
+            glob: rule.label.clone(),
+            days: rule.limits.days,
+            keep: rule.limits.keep,
+            max_size: rule.limits.max_size,
+            keep_last: calendar.last,
+            keep_hourly: calendar.hourly,
+            keep_daily: calendar.daily,
+            keep_weekly: calendar.weekly,
+            keep_monthly: calendar.monthly,
+            keep_yearly: calendar.yearly,
+            keep_within_seconds: calendar.within_nanos.map(|nanos| nanos as f64 / 1e9),
+            tz: periods.then(|| calendar.tz.name().to_string()),
+            companions: rule
+                .shape
+                .companions
+                .iter()
+                .map(|suffix| String::from_utf8_lossy(suffix).into_owned())
+                .collect(),
+            unit: (rule.shape.unit == Unit::Dir).then_some("dir"),
+            order: match rule.shape.order {
+                Order::Mtime => None,
+                Order::Name => Some("name"),
+                Order::NameNumeric => Some("name-numeric"),
+            },
+            summary,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -159,12 +223,15 @@ impl RotateReport<'_> {
 
 impl Report for RotateReport<'_> {
     fn marker(&self) -> Marker {
+        let short_of_space = self.min_free.as_ref().is_some_and(|view| view.shortfall_bytes > 0);
         let value = if self.totals.interrupted > 0 {
             "INTERRUPTED"
         } else if self.failed() {
             "PARTIAL"
         } else if self.refusal.is_some() {
             "REFUSED"
+        } else if short_of_space {
+            "MIN_FREE_UNMET"
         } else if self.dry_run {
             "DRYRUN"
         } else {
@@ -173,7 +240,7 @@ impl Report for RotateReport<'_> {
         let verdict = if self.totals.interrupted > 0 {
             Verdict::Interrupted
         } else {
-            Verdict::from_passed(!self.failed() && self.refusal.is_none())
+            Verdict::from_passed(!self.failed() && self.refusal.is_none() && !short_of_space)
         };
         Marker::new("rotate", verdict, "ROTATE", value)
     }
@@ -337,6 +404,28 @@ impl RotateReport<'_> {
         for dir in &self.pruned_dirs {
             writeln!(out, "removed empty folder {dir}")?;
         }
+        if let Some(view) = &self.min_free {
+            let mut line = format!(
+                "free space: {} available of {}, target {} ({}); {} {} after this run",
+                format_size(view.available_bytes),
+                format_size(view.total_bytes),
+                view.target,
+                format_size(view.target_bytes),
+                if self.dry_run { "would be" } else { "projected" },
+                format_size(view.projected_bytes),
+            );
+            if view.selected_files > 0 {
+                line.push_str(&format!(
+                    " ({} taken for it, {})",
+                    count(view.selected_files, "file"),
+                    format_size(view.selected_bytes)
+                ));
+            }
+            if view.shortfall_bytes > 0 {
+                line.push_str(&format!("; {} short", format_size(view.shortfall_bytes)));
+            }
+            writeln!(out, "{line}")?;
+        }
         let totals = &self.totals;
         if self.dry_run {
             writeln!(
@@ -397,6 +486,36 @@ fn describe_limits(rule: &RuleView) -> String {
     }
     if let Some(max_size) = rule.max_size {
         parts.push(format!("max size {}", format_size(max_size)));
+    }
+    for (value, name) in [
+        (rule.keep_last, "keep_last"),
+        (rule.keep_hourly, "keep_hourly"),
+        (rule.keep_daily, "keep_daily"),
+        (rule.keep_weekly, "keep_weekly"),
+        (rule.keep_monthly, "keep_monthly"),
+        (rule.keep_yearly, "keep_yearly"),
+    ] {
+        if let Some(value) = value {
+            parts.push(format!("{name} {value}"));
+        }
+    }
+    if let Some(seconds) = rule.keep_within_seconds {
+        parts.push(format!(
+            "keep_within {}",
+            crate::units::format_duration(std::time::Duration::from_secs_f64(seconds))
+        ));
+    }
+    if let Some(tz) = rule.tz.as_deref().filter(|&tz| tz != "UTC") {
+        parts.push(format!("tz {tz}"));
+    }
+    if let Some(order) = rule.order {
+        parts.push(format!("order {order}"));
+    }
+    if let Some(unit) = rule.unit {
+        parts.push(format!("unit {unit}"));
+    }
+    if !rule.companions.is_empty() {
+        parts.push(format!("companions {}", rule.companions.join(" ")));
     }
     if parts.is_empty() { "no limits: files kept".to_string() } else { parts.join(", ") }
 }

@@ -64,6 +64,9 @@ pub(crate) struct DirRecord {
     pub identity: Identity,
     pub parent: u32,
     pub depth: u32,
+    /// Something directly inside was skipped (hidden, excluded, symlink, special file, mount) or
+    /// could not be read: a `unit: dir` folder holding it cannot be deleted whole.
+    pub holds_skipped: bool,
 }
 
 /// A candidate: a regular file under the base dir that is neither hidden nor excluded.
@@ -138,6 +141,9 @@ pub(crate) struct Scan {
     names: Vec<u8>,
     pub skipped: Skipped,
     pub errors: Vec<ScanError>,
+    /// Excluded files that are companions of a rule's files (rule index, relative path): they
+    /// hold their primary, so an excluded `.sha256` never loses its zip.
+    pub excluded_companions: Vec<(usize, Vec<u8>)>,
 }
 
 impl Scan {
@@ -243,11 +249,13 @@ pub(crate) fn scan(base: &BaseDir, options: &ScanOptions<'_>) -> Scan {
                 identity: base.identity,
                 parent: ROOT,
                 depth: 0,
+                holds_skipped: false,
             }],
             files: Vec::new(),
             names: Vec::new(),
             skipped: Skipped::default(),
             errors: Vec::new(),
+            excluded_companions: Vec::new(),
         },
         path_buffer: PathBuf::new(),
     };
@@ -278,10 +286,12 @@ impl Walker<'_> {
             Ok(reader) => reader,
             Err(errno) => {
                 let path = self.scan.dirs[dir_index as usize].relative.clone();
+                self.scan.dirs[dir_index as usize].holds_skipped = true;
                 return self.error(path, errno);
             }
         };
         let mut subdirs: Vec<Box<OsStr>> = Vec::new();
+        let skipped_before = (self.skipped_total(), self.scan.errors.len());
         while let Some(entry) = reader.read() {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -334,9 +344,29 @@ impl Walker<'_> {
             }
         }
         drop(reader);
-        for name in subdirs {
-            self.enter(handle, dir_index, &name);
+        if skipped_before != (self.skipped_total(), self.scan.errors.len()) {
+            self.scan.dirs[dir_index as usize].holds_skipped = true;
         }
+        for name in subdirs {
+            let before = (self.skipped_total(), self.scan.errors.len());
+            let dirs_before = self.scan.dirs.len();
+            self.enter(handle, dir_index, &name);
+            // A subfolder not entered (a mount, a symlink swapped in, unreadable) stays behind.
+            if self.scan.dirs.len() == dirs_before && before != (self.skipped_total(), self.scan.errors.len())
+            {
+                self.scan.dirs[dir_index as usize].holds_skipped = true;
+            }
+        }
+    }
+
+    fn skipped_total(&self) -> u64 {
+        let skipped = &self.scan.skipped;
+        skipped.symlinks
+            + skipped.hidden
+            + skipped.excluded
+            + skipped.mounts
+            + skipped.special
+            + skipped.archive_dir
     }
 
     fn add_file(&mut self, dir_index: u32, name: &OsStr, stat: &Statx) {
@@ -354,6 +384,11 @@ impl Walker<'_> {
             let retention = self.options.retention;
             if retention.is_excluded(&self.path_buffer) {
                 self.scan.skipped.excluded += 1;
+                if let Some(rule) = retention.companion_rule_of(&self.path_buffer) {
+                    self.scan
+                        .excluded_companions
+                        .push((rule, self.path_buffer.as_os_str().as_bytes().to_vec()));
+                }
                 return;
             }
             rule = retention.rule_for(&self.path_buffer).map_or(NO_RULE, |index| index as u16);
@@ -421,7 +456,7 @@ impl Walker<'_> {
             return self.error(relative, Errno::NOMEM);
         };
         let depth = self.scan.dirs[parent as usize].depth + 1;
-        self.scan.dirs.push(DirRecord { relative, identity, parent, depth });
+        self.scan.dirs.push(DirRecord { relative, identity, parent, depth, holds_skipped: false });
         self.walk(handle.as_fd(), index);
     }
 }

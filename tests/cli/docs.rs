@@ -682,6 +682,7 @@ const FIXTURES: &[(&str, Build)] = &[
     ("repo-edge-typo", repo_edge_typo),
     ("readiness-go", readiness_go),
     ("rotate-sample", rotate_sample),
+    ("rotate-retention", rotate_retention),
     ("bundle-sample", bundle_sample),
     ("bundle-damaged", bundle_damaged),
     ("cron-sample", cron_sample),
@@ -727,6 +728,43 @@ fn rotate_sample() -> Fixture {
     fixture.file_aged("artifacts/logs/.bot.log.swp", b"swap\n", "2025-09-01T12:00:00Z");
     std::os::unix::fs::symlink("logs/bot-2025-10-10.log", fixture.env.path("artifacts/latest.log"))
         .expect("symlink");
+    fixture
+}
+
+/// A retention policy (calendar periods in a zone, companions, folder units) and a tree for it:
+/// daily soak reports, release zips with sidecars (one orphaned), and run folders.
+fn rotate_retention() -> Fixture {
+    let fixture = Fixture::new("2025-10-11T12:00:00Z");
+    fixture.env.write(
+        "retention.yaml",
+        "rules:\n  - glob: \"release/*.zip\"\n    keep: 2\n    companions: [\".sha256\", \".minisig\"]\n  \
+         - glob: \"runs/RUN_*\"\n    unit: dir\n    keep_last: 2\n    order: name-numeric\n  \
+         - glob: \"soak/*.json\"\n    keep_daily: 3\n    keep_weekly: 2\n    keep_monthly: 2\n    \
+         tz: Europe/Berlin\n    max_size: 4K\n",
+    );
+    let kib = vec![b'x'; 1024];
+    for (day, hour) in [(11, 9), (10, 22), (9, 12), (8, 12), (7, 12), (3, 12), (2, 12), (26, 12), (1, 12)] {
+        let month = if day == 26 { 9 } else { 10 };
+        let time = format!("2025-{month:02}-{day:02}T{hour:02}:00:00Z");
+        fixture.file_aged(
+            &format!("artifacts/soak/soak-2025-{month:02}-{day:02}T{hour:02}.json"),
+            &kib,
+            &time,
+        );
+    }
+    fixture.file_aged("artifacts/soak/soak-2025-08-01T12.json", &kib, "2025-08-01T12:00:00Z");
+    for (version, day) in [("1.0", 1), ("1.1", 4), ("1.2", 8), ("1.3", 10)] {
+        let time = format!("2025-10-{day:02}T12:00:00Z");
+        fixture.file_aged(&format!("artifacts/release/mm-bot-{version}.zip"), &kib, &time);
+        fixture.file_aged(&format!("artifacts/release/mm-bot-{version}.zip.sha256"), b"digest\n", &time);
+        fixture.file_aged(&format!("artifacts/release/mm-bot-{version}.zip.minisig"), b"signature\n", &time);
+    }
+    fixture.file_aged("artifacts/release/mm-bot-0.9.zip.minisig", b"signature\n", "2025-09-20T12:00:00Z");
+    for (run, day) in [(8, 2), (9, 5), (10, 8), (11, 10)] {
+        let time = format!("2025-10-{day:02}T12:00:00Z");
+        fixture.file_aged(&format!("artifacts/runs/RUN_{run}/summary.json"), &kib, &time);
+        fixture.file_aged(&format!("artifacts/runs/RUN_{run}/logs/bot.log"), &kib, &time);
+    }
     fixture
 }
 

@@ -22,6 +22,7 @@ mod lock;
 mod outputs;
 mod policy;
 mod property;
+mod retention;
 mod safety;
 mod tree;
 

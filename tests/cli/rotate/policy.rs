@@ -10,8 +10,8 @@ fn no_limit_and_no_default_policy_is_an_error_naming_the_flags() {
     run.expect_code(2);
     assert!(
         run.stderr.starts_with(
-            "mmops: error: no retention limit given: pass --days, --max-size, --keep or --policy FILE \
-             (the default policy deploy/ops/rotation.yaml does not exist in "
+            "mmops: error: no retention limit given: pass --days, --max-size, --keep, --keep-daily (or another \
+             --keep-*) or --policy FILE (the default policy deploy/ops/rotation.yaml does not exist in "
         ),
         "{}",
         run.stderr
