@@ -223,8 +223,8 @@ pub struct RotateArgs {
     pub days: Option<f64>,
 
     /// Delete oldest files until the kept total is at most SIZE (2G = 2 GiB, 2GB = 2·10⁹ bytes).
-    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
-    pub max_size: Option<u64>,
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_typed_size, allow_hyphen_values = true)]
+    pub max_size: Option<units::TypedSize>,
 
     /// Keep only the N newest files (0 keeps none).
     #[arg(long, value_name = "N", value_parser = units::parse_count, allow_hyphen_values = true)]
@@ -257,7 +257,7 @@ pub struct RotateArgs {
 
     /// Wait up to DURATION (with a unit: 30s, 10m) for another run's lock, then exit 1 (default:
     /// do not wait).
-    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration_allow_zero)]
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration_allow_zero, allow_hyphen_values = true)]
     pub wait_lock: Option<Duration>,
 
     /// Allow a run that would delete every candidate file.
@@ -389,8 +389,9 @@ pub struct EdgeSimArgs {
     #[arg(long, value_name = "Y", requires = "state", allow_negative_numbers = true)]
     pub ema24h: Option<f64>,
 
-    /// Live step: how long to wait while another step holds the state's lock (then exit 1).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_duration_allow_zero)]
+    /// Live step: how long to wait while another step holds the state's lock, with a unit (10s,
+    /// 2m; 0s does not wait), then exit 1.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_flag_duration_allow_zero, allow_hyphen_values = true)]
     pub lock_wait: Duration,
 
     /// Live step: compute and report the step without saving the state (try a config beside the
@@ -450,7 +451,7 @@ pub struct MakeReadyArgs {
     pub skip_pre_live: bool,
 
     /// Readiness is HOLD when the newest soak report is older than DURATION (with a unit: 3d, 36h).
-    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration, allow_hyphen_values = true)]
     pub max_evidence_age: Option<Duration>,
 
     /// Only validate a readiness JSON file and exit.

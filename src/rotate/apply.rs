@@ -732,6 +732,7 @@ mod tests {
                 label: "*".into(),
                 matcher: None,
                 limits: Limits { keep: Some(0), ..Limits::default() },
+                max_size_typed: None,
             }],
             excludes: Vec::new(),
         };

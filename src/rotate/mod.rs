@@ -322,6 +322,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
                 days: rule.limits.days,
                 keep: rule.limits.keep,
                 max_size: rule.limits.max_size,
+                max_size_typed: rule.max_size_typed.clone(),
                 summary: summary.clone(),
             })
             .collect(),

@@ -40,6 +40,8 @@ pub(crate) struct Rule {
     /// `None` for the catch-all rule built from the command-line limits.
     pub matcher: Option<PathGlob>,
     pub limits: Limits,
+    /// `max_size` as the operator wrote it (`2GB`), echoed in the report.
+    pub max_size_typed: Option<String>,
 }
 
 /// Everything that decides what is a candidate and which limits apply to it.
@@ -125,7 +127,7 @@ struct RuleConfig {
     glob: String,
     days: Option<f64>,
     keep: Option<u64>,
-    max_size: Option<u64>,
+    max_size: Option<units::TypedSize>,
     shape: Shape,
 }
 
@@ -159,8 +161,8 @@ struct RuleFields {
     days: Option<f64>,
     #[serde(default, deserialize_with = "deserialize_optional_keep")]
     keep: Option<u64>,
-    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
-    max_size: Option<u64>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_typed_size")]
+    max_size: Option<units::TypedSize>,
     #[serde(default)]
     keep_last: Option<u64>,
     #[serde(default)]
@@ -243,7 +245,8 @@ impl TryFrom<RuleFields> for RuleConfig {
 /// Turns the flags (and the policy file they name, or the default one) into rules. Fails with a
 /// one-line message naming the flag, or the file and field, on anything invalid.
 pub(crate) fn resolve(args: &RotateArgs) -> Result<Retention> {
-    let flag_limits = Limits { days: args.days, keep: args.keep, max_size: args.max_size };
+    let flag_limits =
+        Limits { days: args.days, keep: args.keep, max_size: args.max_size.as_ref().map(|size| size.bytes) };
     let mut excludes = args
         .excludes
         .iter()
@@ -270,7 +273,8 @@ pub(crate) fn resolve(args: &RotateArgs) -> Result<Retention> {
         None => (Source::Flags, Vec::new()),
     };
     if !flag_limits.is_empty() {
-        rules.push(Rule { label: "*".to_string(), matcher: None, limits: flag_limits });
+        let max_size_typed = args.max_size.as_ref().map(|size| size.typed.clone());
+        rules.push(Rule { label: "*".to_string(), matcher: None, limits: flag_limits, max_size_typed });
     }
     Ok(Retention { source, rules, excludes })
 }
@@ -314,8 +318,13 @@ pub(crate) fn load_policy_shapes(path: &Path, excludes: &mut Vec<PathGlob>) -> R
         .map(|(index, rule)| {
             let glob = PathGlob::new(&rule.glob)
                 .map_err(|error| anyhow!("{origin}: rules[{index}].glob: {error}"))?;
-            let limits = Limits { days: rule.days, keep: rule.keep, max_size: rule.max_size };
-            Ok((Rule { label: rule.glob, matcher: Some(glob), limits }, rule.shape))
+            let limits = Limits {
+                days: rule.days,
+                keep: rule.keep,
+                max_size: rule.max_size.as_ref().map(|size| size.bytes),
+            };
+            let max_size_typed = rule.max_size.map(|size| size.typed);
+            Ok((Rule { label: rule.glob, matcher: Some(glob), limits, max_size_typed }, rule.shape))
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(ShapedPolicy { rules, min_free: file.min_free })
@@ -425,15 +434,16 @@ fn deserialize_optional_keep<'de, D: Deserializer<'de>>(deserializer: D) -> Resu
         }
 
         fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
-            u64::try_from(value)
-                .map_err(|_| E::custom(format!("keep {value}: use a whole number of files such as 10")))
+            self.visit_str(&value.to_string())
         }
 
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<u64, E> {
+            self.visit_str(&value.to_string())
+        }
+
+        // One parser with `--keep`: "not a whole number", "negative", the same words.
         fn visit_str<E: de::Error>(self, value: &str) -> Result<u64, E> {
-            value
-                .trim()
-                .parse()
-                .map_err(|_| E::custom(format!("keep {value:?}: use a whole number of files such as 10")))
+            units::parse_count(value).map_err(|error| E::custom(format!("keep: {error}")))
         }
     }
 
@@ -534,7 +544,22 @@ mod tests {
         // In the policy's terms, not the parser's ("invalid u64", "use Option<String>").
         let error = parse("rules:\n  - glob: a\n    keep: x\n").unwrap_err().to_string();
         assert!(
-            error.ends_with("policy.yaml:3:11: keep \"x\": use a whole number of files such as 10"),
+            error.ends_with(
+                "policy.yaml:3:11: keep: invalid count \"x\"; use a whole number of files, such as 10"
+            ),
+            "{error}"
+        );
+        // The same words as --keep: "not negative", "a whole number".
+        let error = parse("rules:\n  - glob: a\n    keep: -1\n").unwrap_err().to_string();
+        assert!(
+            error.ends_with(
+                "policy.yaml:3:11: keep: \"-1\" is negative; the number of files must not be negative"
+            ),
+            "{error}"
+        );
+        let error = parse("rules:\n  - glob: a\n    keep: 10.5\n").unwrap_err().to_string();
+        assert!(
+            error.ends_with("keep: \"10.5\" is not a whole number; use a whole number of files, such as 10"),
             "{error}"
         );
         let error = parse("rules:\n  - glob:\n    days: 3\n").unwrap_err().to_string();

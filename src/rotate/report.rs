@@ -11,7 +11,7 @@ use crate::clock::format_utc;
 use crate::outcome::Verdict;
 use crate::output::{Marker, Report, Style};
 use crate::sanitize::display_path;
-use crate::units::format_size;
+use crate::units::{TypedSize, format_size, format_size_exact};
 
 use super::apply::{Attempt, FileResult};
 use super::archive::ArchiveSummary;
@@ -51,6 +51,9 @@ pub(crate) struct RuleView {
     pub days: Option<f64>,
     pub keep: Option<u64>,
     pub max_size: Option<u64>,
+    /// `max_size` as typed (`2GB`), for the text line `max size 2GB (1.86 GiB)`.
+    #[serde(skip)]
+    pub max_size_typed: Option<String>,
     #[serde(flatten)]
     pub summary: GroupSummary,
 }
@@ -367,7 +370,7 @@ impl RotateReport<'_> {
     }
 }
 
-/// `days 7, keep 10, max size 1.0 GiB`, or `no limits: files kept`.
+/// `days 7, keep 10, max size 2GB (1.86 GiB)`, or `no limits: files kept`.
 fn describe_limits(rule: &RuleView) -> String {
     let mut parts = Vec::new();
     if let Some(days) = rule.days {
@@ -377,7 +380,11 @@ fn describe_limits(rule: &RuleView) -> String {
         parts.push(format!("keep {keep}"));
     }
     if let Some(max_size) = rule.max_size {
-        parts.push(format!("max size {}", format_size(max_size)));
+        let described = match &rule.max_size_typed {
+            Some(typed) => TypedSize { bytes: max_size, typed: typed.clone() }.describe(),
+            None => format_size_exact(max_size),
+        };
+        parts.push(format!("max size {described}"));
     }
     if parts.is_empty() { "no limits: files kept".to_string() } else { parts.join(", ") }
 }
