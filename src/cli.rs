@@ -180,10 +180,15 @@ pub enum Command {
     StepLauncher(StepLauncherArgs),
 }
 
+/// cron-sentinel's `--config` default, relative to the repository root.
+pub const DEFAULT_SENTINEL_CONFIG: &str = "deploy/cron/sentinel.yaml";
+/// make-ready's `--config` default, relative to the repository root.
+pub const DEFAULT_MAKE_READY_CONFIG: &str = "deploy/release/make_ready.yaml";
+
 #[derive(Debug, Args)]
 pub struct CronSentinelArgs {
     /// Task list (YAML or JSON).
-    #[arg(long, value_name = "FILE", default_value = "deploy/cron/sentinel.yaml")]
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_SENTINEL_CONFIG)]
     pub config: PathBuf,
 
     /// Check only this task (repeatable).
@@ -423,7 +428,7 @@ pub struct EdgeSimArgs {
 #[derive(Debug, Args)]
 pub struct MakeReadyArgs {
     /// Pre-live steps (YAML or JSON).
-    #[arg(long, value_name = "FILE", default_value = "deploy/release/make_ready.yaml")]
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_MAKE_READY_CONFIG)]
     pub config: PathBuf,
 
     /// Folder holding the REPORT_SOAK_*.json soak reports.

@@ -216,6 +216,11 @@ impl Task {
 
 /// Loads the config and keeps only the tasks named by `--task` (all when none are named).
 pub(crate) fn load(path: &Path, selected: &[String]) -> Result<Vec<Task>> {
+    if config_file::is_absent(path) {
+        let what =
+            if path == Path::new(crate::cli::DEFAULT_SENTINEL_CONFIG) { "default config" } else { "config" };
+        return Err(config_file::missing_default(what, path, Some("--config FILE")));
+    }
     let config: SentinelConfig = config_file::load(path)?;
     select(config.tasks, selected, path)
 }

@@ -259,14 +259,12 @@ pub(crate) fn resolve(args: &RotateArgs) -> Result<Retention> {
         }
         None if flag_limits.is_empty() => {
             let path = PathBuf::from(DEFAULT_POLICY);
-            if !path.exists() {
-                bail!(
-                    "no retention limit given: pass --days, --max-size, --keep or --policy FILE \
-                     (the default policy {DEFAULT_POLICY} does not exist in {})",
-                    std::env::current_dir()
-                        .map(|dir| dir.display().to_string())
-                        .unwrap_or_else(|_| ".".into())
-                );
+            if config_file::is_absent(&path) {
+                return Err(config_file::missing_default(
+                    "no retention limit given, and the default policy",
+                    &path,
+                    Some("--days, --max-size, --keep or --policy FILE"),
+                ));
             }
             (Source::Policy { path: path.clone(), default: true }, load_policy(&path, &mut excludes)?)
         }

@@ -362,3 +362,45 @@ fn man_pages_are_generated_from_the_command_line() {
         assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
     }
 }
+
+/// Issue 12 item 6: from the wrong folder every tool names the default it looked for, the folder
+/// it looked in, and suggests -C DIR; none suggests creating files there.
+#[test]
+fn wrong_folder_names_the_default_the_folder_and_dash_c() {
+    let env = TestEnv::new();
+    let root = env.root().display().to_string();
+    let hint = "run mmops in the repository or pass -C DIR";
+    for (args, message) in [
+        (
+            &["cron-sentinel"][..],
+            format!(
+                "default config deploy/cron/sentinel.yaml not found in {root}; {hint} (or --config FILE)"
+            ),
+        ),
+        (&["bundle"], format!("version file VERSION not found in {root}; {hint} (or --version X.Y.Z)")),
+        (
+            &["make-ready"],
+            format!(
+                "default config deploy/release/make_ready.yaml not found in {root}; {hint} (or --config FILE)"
+            ),
+        ),
+        (
+            &["rotate"],
+            format!(
+                "no retention limit given, and the default policy deploy/ops/rotation.yaml not found in {root}; \
+                 {hint} (or --days, --max-size, --keep or --policy FILE)"
+            ),
+        ),
+        (&["make-ready", "--skip-pre-live"], format!("version file VERSION not found in {root}; {hint}")),
+    ] {
+        env.check(args).code(2).stdout_empty().stderr_is(&format!("mmops: error: {message}\n")).run();
+    }
+    // -C DIR is the fix it suggests: the same command from elsewhere, pointed at the repository.
+    let repo = env!("CARGO_MANIFEST_DIR");
+    env.check(["-C", repo, "cron-sentinel", "--check-config"])
+        .code(0)
+        .stdout_contains("| cron_sentinel | OK | CRON_SENTINEL=CONFIG_OK |")
+        .stderr_empty()
+        .run();
+    assert_eq!(std::fs::read_dir(env.root()).unwrap().count(), 0, "nothing was created");
+}
