@@ -265,6 +265,16 @@ pub struct RotateArgs {
     #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration_allow_zero, allow_hyphen_values = true)]
     pub wait_lock: Option<Duration>,
 
+    /// Print counts per rule and reason instead of one line per file (files that fail, change or
+    /// vanish are still listed).
+    #[arg(long)]
+    pub summary: bool,
+
+    /// Say why PATH (relative to the base dir, or starting with it) would be kept or selected,
+    /// with the limits that decide it; nothing is deleted.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["summary", "archive", "prune_empty_dirs", "prom_file"])]
+    pub explain: Option<PathBuf>,
+
     /// Allow a run that would delete every candidate file.
     #[arg(long)]
     pub allow_delete_all: bool,

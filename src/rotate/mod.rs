@@ -7,6 +7,7 @@
 
 mod apply;
 mod archive;
+mod explain;
 mod plan;
 mod policy;
 mod report;
@@ -35,6 +36,34 @@ use policy::Source;
 use report::{FilesView, PathError, RotateReport, RuleView, ScanView, Totals};
 use scan::{BaseDir, Identity, ScanOptions};
 
+/// Selected files counted by (rule, reason, result), in rule order, then reason, then result.
+fn reason_counts(
+    retention: &policy::Retention,
+    scan: &scan::Scan,
+    selected: &[(u32, plan::Reason)],
+    attempts: &[Attempt],
+) -> Vec<report::ReasonCount> {
+    let mut counts: std::collections::BTreeMap<(usize, u8, u8), (plan::Reason, FileResult, u64, u64)> =
+        Default::default();
+    for ((index, reason), (result, _)) in selected.iter().zip(attempts) {
+        let file = &scan.files[*index as usize];
+        let rule = file.rule().unwrap_or(usize::MAX);
+        let entry = counts.entry((rule, *reason as u8, *result as u8)).or_insert((*reason, *result, 0, 0));
+        entry.2 += 1;
+        entry.3 += file.size;
+    }
+    counts
+        .into_iter()
+        .map(|((rule, _, _), (reason, result, files, bytes))| report::ReasonCount {
+            rule: retention.rules.get(rule).map_or_else(|| "-".to_string(), |rule| rule.label.clone()),
+            reason,
+            result,
+            files,
+            bytes,
+        })
+        .collect()
+}
+
 /// Deleting at least this many files draws a progress bar (on a terminal only).
 const PROGRESS_THRESHOLD: u64 = 2_000;
 /// How many future-dated files a warning names before summarising.
@@ -62,12 +91,25 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         );
     }
 
-    let _lock = if args.dry_run {
+    // --explain reads only: no lock, no quarantine recovery, nothing deleted.
+    let read_only = args.dry_run || args.explain.is_some();
+    let _lock = if read_only {
         None
     } else {
-        Some(RunLock::acquire(&base, args.wait_lock.unwrap_or(Duration::ZERO))?)
+        match RunLock::acquire(&base, args.wait_lock.unwrap_or(Duration::ZERO)) {
+            Ok(lock) => Some(lock),
+            // Exit 1 with a marker row like every other run, not a bare error line.
+            Err(error) => match error.downcast::<apply::LockHeld>() {
+                Ok(held) => {
+                    printer.problem(&held);
+                    return printer
+                        .emit(&report::LockedReport::new(args.base_dir.display().to_string(), held));
+                }
+                Err(error) => return Err(error),
+            },
+        }
     };
-    if !args.dry_run {
+    if !read_only {
         report_restored(printer, &base, &apply::restore_dead_quarantines(&base));
     }
 
@@ -104,6 +146,18 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         allow_delete_all: args.allow_delete_all,
         max_delete: args.max_delete,
     });
+
+    if let Some(path) = &args.explain {
+        let target = explain::relative_target(&args.base_dir, path);
+        return printer.emit(&explain::explain(
+            &args.base_dir,
+            &target,
+            &scan,
+            &plan,
+            &retention,
+            now_nanos,
+        )?);
+    }
 
     let mut warnings = Vec::new();
     if !plan.future.is_empty() {
@@ -307,7 +361,19 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         Source::Flags => (None, false),
         Source::Policy { path, default } => (Some(path.display().to_string()), *default),
     };
+    let by_reason = reason_counts(&retention, &scan, &plan.selected, &attempts);
+    let would_archive = match (&args.archive, args.dry_run && !plan.selected.is_empty()) {
+        (Some(dir), true) => Some(archive::ArchiveSummary {
+            path: display_path(&archive::free_archive_name(dir, context.now)),
+            files: totals.selected_files,
+            bytes: totals.selected_bytes,
+        }),
+        _ => None,
+    };
     let report = RotateReport {
+        would_archive,
+        by_reason,
+        summary_only: args.summary,
         base_dir: args.base_dir.display().to_string(),
         dry_run: args.dry_run,
         now: crate::clock::format_utc(context.now),
