@@ -404,3 +404,24 @@ fn wrong_folder_names_the_default_the_folder_and_dash_c() {
         .run();
     assert_eq!(std::fs::read_dir(env.root()).unwrap().count(), 0, "nothing was created");
 }
+
+/// Issue 12 item 3 (audit): a missing required argument's JSON error names the argument, not
+/// just clap's first line "the following required arguments were not provided:".
+#[test]
+fn json_usage_errors_name_the_missing_argument() {
+    let env = TestEnv::new();
+    let run = env
+        .check(["--format", "json", "edge-sim"])
+        .code(2)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_is(
+            "error: the following required arguments were not provided:\n  --input <FILE>\n\n\
+             Usage: mmops edge-sim --input <FILE>\n\nFor more information, try '--help'.\n",
+        )
+        .run();
+    assert_eq!(
+        run.json(),
+        serde_json::json!({"status": "error", "exit_code": 2, "location": null,
+            "error": "the following required arguments were not provided: --input <FILE>"})
+    );
+}
