@@ -21,7 +21,34 @@ use crate::units;
 #[serde(deny_unknown_fields)]
 pub(crate) struct SentinelConfig {
     #[serde(deserialize_with = "deserialize_tasks")]
-    pub tasks: Vec<Task>,
+    tasks: Vec<serde_saphyr::Spanned<Task>>,
+}
+
+impl SentinelConfig {
+    /// The tasks, once their names are known to be unique; a repeated name is reported at the
+    /// repeat's own `file:line:column` (a [`crate::outcome::Located`] error, so JSON carries it).
+    pub(crate) fn into_tasks(self, origin: &str) -> Result<Vec<Task>> {
+        // Names seen so far and where: a map, so 1,000 tasks are not a million comparisons.
+        let mut seen: std::collections::HashMap<&str, (usize, u64)> =
+            std::collections::HashMap::with_capacity(self.tasks.len());
+        for (index, task) in self.tasks.iter().enumerate() {
+            let at = &task.referenced;
+            if let Some((first, first_line)) = seen.insert(task.value.name.as_str(), (index, at.line())) {
+                return Err(anyhow::Error::new(crate::outcome::Located {
+                    file: origin.to_string(),
+                    line: at.line() as usize,
+                    column: at.column() as usize,
+                    message: format!(
+                        "duplicate task name {:?} (task #{} repeats task #{} at line {first_line}); names must be unique",
+                        task.value.name,
+                        index + 1,
+                        first + 1
+                    ),
+                }));
+            }
+        }
+        Ok(self.tasks.into_iter().map(|task| task.value).collect())
+    }
 }
 
 /// One scheduled job whose output file must stay fresh: the fields as written, checked
@@ -222,7 +249,7 @@ pub(crate) fn load(path: &Path, selected: &[String]) -> Result<Vec<Task>> {
         return Err(config_file::missing_default(what, path, Some("--config FILE")));
     }
     let config: SentinelConfig = config_file::load(path)?;
-    select(config.tasks, selected, path)
+    select(config.into_tasks(&crate::sanitize::display_path(path))?, selected, path)
 }
 
 fn select(tasks: Vec<Task>, selected: &[String], path: &Path) -> Result<Vec<Task>> {
@@ -246,30 +273,23 @@ fn select(tasks: Vec<Task>, selected: &[String], path: &Path) -> Result<Vec<Task
     Ok(tasks.into_iter().filter(|task| selected.contains(&task.name)).collect())
 }
 
-/// Reads the task list and rejects what would make the report meaningless: no tasks, blank or
-/// repeated names, blank artifacts. serde-saphyr puts the location on these errors.
-fn deserialize_tasks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Task>, D::Error> {
-    let tasks = Vec::<Task>::deserialize(deserializer)?;
+/// Reads the task list and rejects what would make the report meaningless: no tasks, blank
+/// names, blank artifacts (serde-saphyr puts the location on these errors). Repeated names are
+/// checked by [`SentinelConfig::into_tasks`], which knows each task's own location.
+fn deserialize_tasks<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<serde_saphyr::Spanned<Task>>, D::Error> {
+    let tasks = Vec::<serde_saphyr::Spanned<Task>>::deserialize(deserializer)?;
     if tasks.is_empty() {
         return Err(de::Error::custom("no tasks: list at least one task under \"tasks:\""));
     }
-    // Names seen so far and where: a map, so 1,000 tasks are not a million comparisons.
-    let mut seen: std::collections::HashMap<&str, usize> =
-        std::collections::HashMap::with_capacity(tasks.len());
     for (index, task) in tasks.iter().enumerate() {
+        let task = &task.value;
         if task.name.trim().is_empty() {
             return Err(de::Error::custom(format!("task #{} has an empty name", index + 1)));
         }
         if task.artifact.trim().is_empty() {
             return Err(de::Error::custom(format!("task {:?} has an empty artifact path", task.name)));
-        }
-        if let Some(first) = seen.insert(task.name.as_str(), index) {
-            return Err(de::Error::custom(format!(
-                "duplicate task name {:?} (tasks #{} and #{}); names must be unique",
-                task.name,
-                first + 1,
-                index + 1
-            )));
         }
     }
     Ok(tasks)
@@ -354,7 +374,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<Task>> {
-        Ok(config_file::parse::<SentinelConfig>(text, "s.yaml")?.tasks)
+        config_file::parse::<SentinelConfig>(text, "s.yaml")?.into_tasks("s.yaml")
     }
 
     #[test]
@@ -394,7 +414,7 @@ mod tests {
             ("tasks: []\n", "no tasks"),
             (
                 "tasks:\n  - {name: a, artifact: x, max_age: 1h}\n  - {name: a, artifact: y, max_age: 1h}\n",
-                "duplicate task name \"a\"",
+                "s.yaml:3:5: duplicate task name \"a\" (task #2 repeats task #1 at line 2); names must be unique",
             ),
             ("tasks:\n  - {name: a, artifact: x, max_age: 0h}\n", "must be greater than zero"),
             ("tasks:\n  - {name: a, artifact: x, max_age: soon}\n", "invalid duration \"soon\""),

@@ -390,7 +390,7 @@ fn bad_inputs_exit_2_and_name_the_problem() {
             Some(
                 "tasks:\n  - {name: a, artifact: a.json, max_age: 1h}\n  - {name: a, artifact: b.json, max_age: 1h}\n",
             ),
-            "duplicate task name \"a\" (tasks #1 and #2); names must be unique",
+            "deploy/cron/sentinel.yaml:3:5: duplicate task name \"a\" (task #2 repeats task #1 at line 2); names must be unique",
         ),
         (
             "bad duration",
@@ -1009,5 +1009,33 @@ fn json_timestamps_that_cannot_be_read_are_errors_naming_file_and_pointer() {
                 "cannot check e.json: timestamp json:/t: 1e+300 is not a usable number of epoch seconds"
             ),
         ]
+    );
+}
+
+/// Issue 12 item 9: a repeated task name is reported at the repeat's own line and column (JSON
+/// carries the location), not at the task list.
+#[test]
+fn a_duplicate_task_name_is_reported_where_the_duplicate_is() {
+    let env = TestEnv::new();
+    env.write(
+        "deploy/cron/sentinel.yaml",
+        "tasks:\n  - name: nightly\n    artifact: a.json\n    max_age: 1h\n  - name: soak\n    artifact: b.json\n    max_age: 1h\n  - artifact: c.json\n    name: nightly\n    max_age: 2h\n",
+    );
+    let message = "deploy/cron/sentinel.yaml:8:5: duplicate task name \"nightly\" (task #3 repeats task #1 at line 2); \
+                   names must be unique";
+    env.check(["cron-sentinel", "--check-config"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(&format!("mmops: error: {message}\n"))
+        .run();
+    let run = env
+        .check(["--format", "json", "cron-sentinel", "--check-config"])
+        .code(2)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_is(&format!("mmops: error: {message}\n"))
+        .run();
+    assert_eq!(
+        run.json()["location"],
+        serde_json::json!({"file": "deploy/cron/sentinel.yaml", "line": 8, "column": 5})
     );
 }

@@ -1240,3 +1240,24 @@ fn bad_scoring_settings_and_sign_offs_are_exit_2_with_nothing_written() {
         .run();
     assert!(!env.exists("artifacts/reports"));
 }
+
+/// Issue 12 item 9: a repeated step name is reported at the repeat's own line and column.
+#[test]
+fn a_duplicate_step_name_is_reported_where_the_duplicate_is() {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    env.mkdir("artifacts");
+    env.write(
+        "make_ready.yaml",
+        "steps:\n  - name: a\n    run: [x]\n  - name: b\n    run: [y]\n  - run: [z]\n    name: a\n",
+    );
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: invalid make-ready config make_ready.yaml (choose another with --config): \
+             make_ready.yaml:7:11: steps[2] (a): name is used twice (first by steps[0]); step names must be unique\n",
+        )
+        .run();
+    assert!(!env.exists("artifacts/reports"));
+}
