@@ -94,6 +94,26 @@ Exit codes:
   2    could not run: bad config, flag or reports (nothing was written)
   130  MAKE_READY=INTERRUPTED: running steps were killed with everything they started";
 
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  mmops completions bash > ~/.local/share/bash-completion/completions/mmops
+  mmops completions zsh > ~/.zfunc/_mmops           (with fpath+=~/.zfunc before compinit)
+  mmops completions fish > ~/.config/fish/completions/mmops.fish
+
+Exit codes:
+  0    the script was printed
+  2    unknown shell";
+
+const MAN_HELP: &str = "\
+Examples:
+  mmops man | man -l -                              read the mmops page
+  mmops man rotate > /usr/local/share/man/man1/mmops-rotate.1
+  mmops man bundle-verify | man -l -
+
+Exit codes:
+  0    the page was printed
+  2    no such subcommand page";
+
 /// Operations toolkit for the mm-bot market maker.
 ///
 /// Every subcommand ends its text output with a marker row such as
@@ -170,9 +190,11 @@ pub enum Command {
     MakeReady(MakeReadyArgs),
 
     /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),
 
     /// Print the manual page (roff), e.g. `mmops man | man -l -`.
+    #[command(after_help = MAN_HELP)]
     Man(ManArgs),
 
     /// Internal: runs one make-ready step tied to make-ready's life (see make_ready/launcher.rs).

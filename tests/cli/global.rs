@@ -425,3 +425,34 @@ fn json_usage_errors_name_the_missing_argument() {
             "error": "the following required arguments were not provided: --input <FILE>"})
     );
 }
+
+/// Issue 12 item 10: completion scripts do not offer the hidden step launcher nor the global
+/// options that `completions` and `man` ignore; both have Examples and exit codes in --help.
+#[test]
+fn completions_offer_only_what_can_be_used_and_every_subcommand_has_examples() {
+    let env = TestEnv::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = env.check(["completions", shell]).code(0).stdout_contains("rotate").stderr_empty().run();
+        assert!(!run.stdout.contains("step-launcher"), "{shell} offers the hidden __step-launcher");
+    }
+    let bash = env.check(["completions", "bash"]).code(0).stdout_contains("--wait-lock").stderr_empty().run();
+    let completions_opts = bash
+        .stdout
+        .split("mmops__subcmd__completions)")
+        .nth(1)
+        .and_then(|rest| rest.lines().find(|line| line.trim_start().starts_with("opts=")))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(completions_opts, "opts=\"-h --help bash elvish fish powershell zsh\"");
+    for (subcommand, code_line) in
+        [("completions", "2    unknown shell"), ("man", "2    no such subcommand page")]
+    {
+        env.check([subcommand, "--help"])
+            .code(0)
+            .stdout_contains("\nExamples:\n  mmops ")
+            .stdout_contains(code_line)
+            .stderr_empty()
+            .run();
+    }
+}
