@@ -459,6 +459,9 @@ fn bad_fake_clock_is_exit_2() {
 /// Permission bits do not stop root, so the unreadable case runs as `nobody` via setpriv.
 #[test]
 fn unreadable_artifact_is_error_with_reason() {
+    if !crate::support::nobody_available() {
+        return;
+    }
     let env = env_with_config("tasks:\n  - {name: locked, artifact: vault/a.json, max_age: 1h}\n");
     env.write("vault/a.json", "{}");
     std::fs::set_permissions(env.path("vault"), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();

@@ -56,6 +56,8 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        // Its rotate runs go through setpriv when root: a missing one fails here with the fix.
+        assert!(crate::support::nobody_available(), "setpriv is needed: apt-get install util-linux");
         let env = TestEnv::new();
         env.mkdir("textfiles");
         // make-ready's inputs: VERSION, seven perfect soak reports.
