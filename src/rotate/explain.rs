@@ -75,6 +75,14 @@ pub(crate) fn explain(
     now_nanos: i128,
 ) -> Result<ExplainReport> {
     let shown = display_path(target);
+    if target.as_os_str().is_empty()
+        || target.components().any(|part| !matches!(part, std::path::Component::Normal(_)))
+    {
+        bail!(
+            "--explain {shown}: give a file inside the base dir {} (relative to it, or starting with it), without ..",
+            display_path(base_dir)
+        );
+    }
     let Some(index) = scan.files.iter().position(|file| scan.relative_path(file) == target) else {
         return not_a_candidate(base_dir, target, shown, retention);
     };
@@ -182,6 +190,26 @@ fn not_a_candidate(
     shown: String,
     retention: &Retention,
 ) -> Result<ExplainReport> {
+    // A folder on the way that is a symlink: the scan never goes there (checked name by name,
+    // so nothing outside the base dir is looked at).
+    let mut walked = base_dir.to_path_buf();
+    let parts: Vec<_> = target.components().collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        walked.push(part);
+        if std::fs::symlink_metadata(&walked).is_ok_and(|metadata| metadata.file_type().is_symlink()) {
+            let why = format!(
+                "below the symlink {}: symlinks are never followed",
+                display_path(walked.strip_prefix(base_dir).unwrap_or(&walked))
+            );
+            return Ok(ExplainReport {
+                path: shown,
+                decision: "not_a_candidate",
+                rule: None,
+                reason: None,
+                why: vec![why],
+            });
+        }
+    }
     let on_disk = base_dir.join(target);
     let metadata = match std::fs::symlink_metadata(&on_disk) {
         Ok(metadata) => metadata,

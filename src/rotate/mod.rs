@@ -43,25 +43,22 @@ fn reason_counts(
     selected: &[(u32, plan::Reason)],
     attempts: &[Attempt],
 ) -> Vec<report::ReasonCount> {
-    let mut counts: std::collections::BTreeMap<(usize, u8, u8), (plan::Reason, FileResult, u64, u64)> =
-        Default::default();
+    let mut counts: std::collections::BTreeMap<(usize, u8, u8), report::ReasonCount> = Default::default();
     for ((index, reason), (result, _)) in selected.iter().zip(attempts) {
         let file = &scan.files[*index as usize];
         let rule = file.rule().unwrap_or(usize::MAX);
-        let entry = counts.entry((rule, *reason as u8, *result as u8)).or_insert((*reason, *result, 0, 0));
-        entry.2 += 1;
-        entry.3 += file.size;
+        let entry =
+            counts.entry((rule, *reason as u8, *result as u8)).or_insert_with(|| report::ReasonCount {
+                rule: retention.rules.get(rule).map_or_else(|| "-".to_string(), |rule| rule.label.clone()),
+                reason: *reason,
+                result: *result,
+                files: 0,
+                bytes: 0,
+            });
+        entry.files += 1;
+        entry.bytes += file.size;
     }
-    counts
-        .into_iter()
-        .map(|((rule, _, _), (reason, result, files, bytes))| report::ReasonCount {
-            rule: retention.rules.get(rule).map_or_else(|| "-".to_string(), |rule| rule.label.clone()),
-            reason,
-            result,
-            files,
-            bytes,
-        })
-        .collect()
+    counts.into_values().collect()
 }
 
 /// Deleting at least this many files draws a progress bar (on a terminal only).

@@ -197,6 +197,25 @@ fn explain_says_why_one_file_is_kept_or_selected() {
         "mmops: error: --explain nope: cannot find it under artifacts (No such file or directory (os error 2)); \
          give a path relative to the base dir\n"
     );
+    // Nothing outside the base dir is looked at: `..` is refused, a symlinked folder is not entered.
+    let run = explain("../artifacts/logs/old.log");
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: --explain ../artifacts/logs/old.log: give a file inside the base dir artifacts (relative \
+         to it, or starting with it), without ..\n"
+    );
     // Read only: no lock file, nothing deleted, even without --dry-run.
     assert_eq!(snapshot(env.root()), before);
+    env.mkdir("elsewhere");
+    env.write("elsewhere/x.log", "x");
+    symlink(env.path("elsewhere"), env.path("artifacts/linked")).unwrap();
+    let run = explain("linked/x.log");
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "linked/x.log: not a candidate\n  below the symlink linked: symlinks are never followed\n\
+         | rotate | OK | ROTATE=EXPLAINED |\n"
+    );
 }
