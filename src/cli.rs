@@ -40,11 +40,13 @@ Examples:
   mmops rotate --dry-run                            what the shipped policy would delete
   mmops rotate --days 7 --keep 100 --max-size 2G    delete by age, count and total size
   mmops rotate --days 30 --archive /backup/mm       zip (and read back) before deleting
+  mmops rotate --dry-run --summary                  counts per rule and reason, not per file
+  mmops rotate --explain logs/bot.log               why that file would be kept or deleted
 
 Exit codes:
-  0    done (or the dry run's plan printed)
-  1    another run holds the lock, or some files could not be deleted (PARTIAL: the report lists
-       what was deleted)
+  0    done (or the dry run's plan, or --explain, printed)
+  1    another run held the lock past --wait-lock (LOCKED: nothing deleted), or some files could
+       not be deleted (PARTIAL: the report lists what was deleted)
   2    could not run or refused by a guard: nothing was deleted
   130  interrupted between two files (INTERRUPTED: the report lists what was deleted)";
 
