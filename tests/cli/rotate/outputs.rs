@@ -219,3 +219,65 @@ fn explain_says_why_one_file_is_kept_or_selected() {
          | rotate | OK | ROTATE=EXPLAINED |\n"
     );
 }
+
+/// Attack on the aligned rows: random trees of names with non-ASCII, bidi, control characters and
+/// names past the 100-column cap. Every row whose printed path fits the cap has its `days` column
+/// at the same place. Seeded (`MMOPS_ALIGN_SEED` replays); prints its trial count.
+#[test]
+fn aligned_rows_hold_for_hostile_names() {
+    let seed: u64 = std::env::var("MMOPS_ALIGN_SEED").ok().and_then(|text| text.parse().ok()).unwrap_or(12);
+    let mut state = seed;
+    let mut next = move |bound: u64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) % bound
+    };
+    let alphabet = ['a', 'Z', '7', '-', '.', 'é', '\u{202e}', '\u{200b}', '\u{1}', '\\', ' ', '日'];
+    let trials = 25;
+    for trial in 0..trials {
+        let env = TestEnv::new();
+        let count = 1 + next(6);
+        for index in 0..count {
+            let long = next(4) == 0;
+            let length = 1 + next(if long { 130 } else { 20 }) as usize;
+            let mut name: String =
+                (0..length).map(|_| alphabet[next(alphabet.len() as u64) as usize]).collect();
+            name.insert_str(0, &format!("f{index}"));
+            let folder = if next(2) == 0 { "" } else { "sub/" };
+            file(&env, &format!("{folder}{name}"), 1 + next(5000) as usize, 8.0 + next(300) as f64 / 10.0);
+        }
+        file(&env, "new", 1, 0.1);
+        let run = rotate(&env, &["--dry-run", "--days", "7"]);
+        run.expect_code(0);
+        let rows: Vec<&str> = run.stdout.lines().filter(|line| line.starts_with("would delete  ")).collect();
+        assert_eq!(rows.len() as u64, count, "seed {seed} trial {trial}: {}", run.stdout);
+        // The printed paths, from the JSON document (the same escaping, the same order).
+        let json = rotate(&env, &["--dry-run", "--days", "7", "--format", "json"]).json();
+        let paths: Vec<String> = json["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["path"].as_str().unwrap().to_string())
+            .collect();
+        // Where " days" starts, for every row whose printed path fits the 100-column cap.
+        let fitting: Vec<usize> = rows
+            .iter()
+            .zip(&paths)
+            .filter(|(row, path)| {
+                assert!(row[14..].starts_with(path.as_str()), "seed {seed}: {row:?} does not print {path:?}");
+                path.chars().count() <= 100
+            })
+            .map(|(row, _)| {
+                let chars: Vec<char> = row.chars().collect();
+                (0..chars.len())
+                    .rev()
+                    .find(|&at| chars[at..].starts_with(&[' ', 'd', 'a', 'y', 's']))
+                    .unwrap()
+            })
+            .collect();
+        if fitting.iter().any(|days| *days != fitting[0]) {
+            panic!("seed {seed} trial {trial}: the days column moves:\n{}", run.stdout);
+        }
+        assert!(!run.stdout.contains('\u{202e}') && !run.stdout.contains('\u{1}'), "seed {seed}: unescaped");
+    }
+    eprintln!("aligned rows: {trials} random trees (seed {seed})");
+}
