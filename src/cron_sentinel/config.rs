@@ -70,10 +70,10 @@ struct TaskFields {
     warn_age: Option<Duration>,
     #[serde(default, deserialize_with = "deserialize_timestamp")]
     timestamp: Option<Timestamp>,
-    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
-    min_size: Option<u64>,
-    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
-    max_size: Option<u64>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_typed_size")]
+    min_size: Option<units::TypedSize>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_typed_size")]
+    max_size: Option<units::TypedSize>,
     #[serde(default = "enabled_by_default", deserialize_with = "deserialize_strict_bool")]
     enabled: bool,
     #[serde(default, deserialize_with = "deserialize_instant")]
@@ -94,10 +94,11 @@ pub(crate) struct Task {
     /// Older than this (but otherwise fresh) is `WARN`.
     pub warn_age: Option<Duration>,
     pub timestamp: Timestamp,
-    /// A file smaller than this is `EMPTY` (a job that ran but wrote nothing useful).
-    pub min_size: Option<u64>,
+    /// A file smaller than this is `EMPTY` (a job that ran but wrote nothing useful). Kept as
+    /// typed, so messages say `max_size 50M (50 MiB)`.
+    pub min_size: Option<units::TypedSize>,
     /// A file larger than this is `TOO_LARGE` (a runaway job).
-    pub max_size: Option<u64>,
+    pub max_size: Option<units::TypedSize>,
     pub enabled: bool,
     /// Planned maintenance: until this instant the task is `PAUSED`, never failing.
     pub paused_until: Option<DateTime<Utc>>,
@@ -158,10 +159,14 @@ impl TryFrom<TaskFields> for Task {
                 units::format_duration(max)
             ));
         }
-        if let (Some(min), Some(max)) = (fields.min_size, fields.max_size)
-            && min > max
+        if let (Some(min), Some(max)) = (&fields.min_size, &fields.max_size)
+            && min.bytes > max.bytes
         {
-            return Err(format!("task {name:?}: min_size {min} bytes is larger than max_size {max} bytes"));
+            return Err(format!(
+                "task {name:?}: min_size {} is larger than max_size {}",
+                min.describe(),
+                max.describe()
+            ));
         }
         let schedule = match fields.schedule {
             None => None,
@@ -385,7 +390,8 @@ mod tests {
         .unwrap();
         let task = &tasks[0];
         assert_eq!(task.max_age, Some(Duration::from_secs(36 * 3600)));
-        assert_eq!(task.min_size, Some(1024));
+        assert_eq!(task.min_size.as_ref().map(|size| size.bytes), Some(1024));
+        assert_eq!(task.min_size.as_ref().map(units::TypedSize::describe).as_deref(), Some("1K (1 KiB)"));
         assert!(task.is_glob());
         assert_eq!(task.pause_at(Utc::now()), Some(Pause::Disabled));
     }

@@ -1042,3 +1042,46 @@ fn a_duplicate_task_name_is_reported_where_the_duplicate_is() {
         serde_json::json!({"file": "deploy/cron/sentinel.yaml", "line": 8, "column": 5})
     );
 }
+
+/// Issue 12 item 2: sizes are echoed as typed next to their binary value, in the check and in the
+/// config error; a plain small byte count stays as it was.
+#[test]
+fn sizes_are_echoed_as_typed() {
+    let env = env_with_config(concat!(
+        "tasks:\n",
+        "  - {name: big, artifact: big.bin, max_age: 1d, max_size: 2KB}\n",
+        "  - {name: small, artifact: small.bin, max_age: 1d, min_size: 1.5K}\n",
+    ));
+    env.write("big.bin", vec![b'x'; 2048]);
+    env.write("small.bin", vec![b'x'; 1000]);
+    // An hour before the Check's pinned "now".
+    env.set_mtime("big.bin", utc("2025-12-31T23:00:00Z"));
+    env.set_mtime("small.bin", utc("2025-12-31T23:00:00Z"));
+    let run = env
+        .check(["--format", "json", "cron-sentinel"])
+        .code(1)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_empty()
+        .run();
+    let messages: Vec<String> = run.json()["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| task["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        messages,
+        ["size 2.0 KiB is above max_size 2KB (1.95 KiB)", "size 1000 B is below min_size 1.5K (1.5 KiB)"]
+    );
+    env.write(
+        "deploy/cron/sentinel.yaml",
+        "tasks:\n  - {name: x, artifact: x, max_age: 1h, min_size: 1M, max_size: 1MB}\n",
+    );
+    env.check(["cron-sentinel", "--check-config"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: deploy/cron/sentinel.yaml:2:5: task \"x\": min_size 1M (1 MiB) is larger than max_size 1MB (976.56 KiB)\n",
+        )
+        .run();
+}
