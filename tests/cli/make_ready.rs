@@ -79,6 +79,18 @@ fn missing_reports_folder_is_exit_2_and_an_empty_one_holds_with_a_reason() {
         .stderr_contains("mmops: error: reports folder typo not found in ")
         .run();
 
+    // A dangling symlink is not an empty folder either.
+    std::os::unix::fs::symlink("gone", env.path("artifacts")).unwrap();
+    env.check(["--quiet", "make-ready", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: cannot list reports folder artifacts: No such file or directory (os error 2)\n",
+        )
+        .run();
+    std::fs::remove_file(env.path("artifacts")).unwrap();
+
     env.mkdir("artifacts");
     let run = env
         .check(["--quiet", "make-ready", "--skip-pre-live", "--min-score", "50"])
