@@ -40,11 +40,13 @@ Examples:
   mmops rotate --dry-run                            what the shipped policy would delete
   mmops rotate --days 7 --keep 100 --max-size 2G    delete by age, count and total size
   mmops rotate --days 30 --archive /backup/mm       zip (and read back) before deleting
+  mmops rotate --dry-run --summary                  counts per rule and reason, not per file
+  mmops rotate --explain logs/bot.log               why that file would be kept or deleted
 
 Exit codes:
-  0    done (or the dry run's plan printed)
-  1    another run holds the lock, or some files could not be deleted (PARTIAL: the report lists
-       what was deleted)
+  0    done (or the dry run's plan, or --explain, printed)
+  1    another run held the lock past --wait-lock (LOCKED: nothing deleted), or some files could
+       not be deleted (PARTIAL: the report lists what was deleted)
   2    could not run or refused by a guard: nothing was deleted
   130  interrupted between two files (INTERRUPTED: the report lists what was deleted)";
 
@@ -110,6 +112,26 @@ Exit codes:
        failed after another was written (the report names what was written)
   2    could not run: bad config, flag or reports (nothing was written)
   130  MAKE_READY=INTERRUPTED: running steps were killed with everything they started";
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  mmops completions bash > ~/.local/share/bash-completion/completions/mmops
+  mmops completions zsh > ~/.zfunc/_mmops           (with fpath+=~/.zfunc before compinit)
+  mmops completions fish > ~/.config/fish/completions/mmops.fish
+
+Exit codes:
+  0    the script was printed
+  2    unknown shell";
+
+const MAN_HELP: &str = "\
+Examples:
+  mmops man | man -l -                              read the mmops page
+  mmops man rotate > /usr/local/share/man/man1/mmops-rotate.1
+  mmops man bundle-verify | man -l -
+
+Exit codes:
+  0    the page was printed
+  2    no such subcommand page";
 
 /// Operations toolkit for the mm-bot market maker.
 ///
@@ -187,9 +209,11 @@ pub enum Command {
     MakeReady(MakeReadyArgs),
 
     /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),
 
     /// Print the manual page (roff), e.g. `mmops man | man -l -`.
+    #[command(after_help = MAN_HELP)]
     Man(ManArgs),
 
     /// Internal: runs one make-ready step tied to make-ready's life (see make_ready/launcher.rs).
@@ -197,10 +221,15 @@ pub enum Command {
     StepLauncher(StepLauncherArgs),
 }
 
+/// cron-sentinel's `--config` default, relative to the repository root.
+pub const DEFAULT_SENTINEL_CONFIG: &str = "deploy/cron/sentinel.yaml";
+/// make-ready's `--config` default, relative to the repository root.
+pub const DEFAULT_MAKE_READY_CONFIG: &str = "deploy/release/make_ready.yaml";
+
 #[derive(Debug, Args)]
 pub struct CronSentinelArgs {
     /// Task list (YAML or JSON).
-    #[arg(long, value_name = "FILE", default_value = "deploy/cron/sentinel.yaml")]
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_SENTINEL_CONFIG)]
     pub config: PathBuf,
 
     /// Check only this task (repeatable).
@@ -240,8 +269,8 @@ pub struct RotateArgs {
     pub days: Option<f64>,
 
     /// Delete oldest files until the kept total is at most SIZE (2G = 2 GiB, 2GB = 2·10⁹ bytes).
-    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
-    pub max_size: Option<u64>,
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_typed_size, allow_hyphen_values = true)]
+    pub max_size: Option<units::TypedSize>,
 
     /// Keep only the N newest files (0 keeps none).
     #[arg(long, value_name = "N", value_parser = units::parse_count, allow_hyphen_values = true)]
@@ -316,8 +345,18 @@ pub struct RotateArgs {
 
     /// Wait up to DURATION (with a unit: 30s, 10m) for another run's lock, then exit 1 (default:
     /// do not wait).
-    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration_allow_zero)]
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration_allow_zero, allow_hyphen_values = true)]
     pub wait_lock: Option<Duration>,
+
+    /// Print counts per rule and reason instead of one line per file (files that fail, change or
+    /// vanish are still listed).
+    #[arg(long)]
+    pub summary: bool,
+
+    /// Say why PATH (relative to the base dir, or starting with it) would be kept or selected,
+    /// with the limits that decide it; nothing is deleted.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["summary", "archive", "prune_empty_dirs", "prom_file"])]
+    pub explain: Option<PathBuf>,
 
     /// Allow a run that would delete every candidate file.
     #[arg(long)]
@@ -502,8 +541,9 @@ pub struct EdgeSimArgs {
     #[arg(long, value_name = "Y", requires = "state", allow_negative_numbers = true)]
     pub ema24h: Option<f64>,
 
-    /// Live step: how long to wait while another step holds the state's lock (then exit 1).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_duration_allow_zero)]
+    /// Live step: how long to wait while another step holds the state's lock, with a unit (10s,
+    /// 2m; 0s does not wait), then exit 1.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_flag_duration_allow_zero, allow_hyphen_values = true)]
     pub lock_wait: Duration,
 
     /// Live step: compute and report the step without saving the state (try a config beside the
@@ -535,7 +575,7 @@ pub struct EdgeSimArgs {
 #[derive(Debug, Args)]
 pub struct MakeReadyArgs {
     /// Pre-live steps (YAML or JSON).
-    #[arg(long, value_name = "FILE", default_value = "deploy/release/make_ready.yaml")]
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_MAKE_READY_CONFIG)]
     pub config: PathBuf,
 
     /// Folder holding the REPORT_SOAK_*.json soak reports.
@@ -563,7 +603,7 @@ pub struct MakeReadyArgs {
     pub skip_pre_live: bool,
 
     /// Readiness is HOLD when the newest soak report is older than DURATION (with a unit: 3d, 36h).
-    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_flag_duration, allow_hyphen_values = true)]
     pub max_evidence_age: Option<Duration>,
 
     /// Only validate a readiness JSON file and exit.

@@ -17,6 +17,28 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
     parse(&text, &crate::sanitize::display_path(path))
 }
 
+/// Whether nothing at all is at `path` (not even a dangling symlink): the case
+/// [`missing_default`] explains. Any other problem is left to the read, which names it.
+pub fn is_absent(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_err_and(|error| error.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// The one error for a repository default (cron-sentinel's and make-ready's config, the VERSION
+/// file, rotate's policy, make-ready's reports folder) that is not where mmops looked: which one,
+/// in which folder, and how to point mmops at the repository instead of creating files in a
+/// random folder. `what` is e.g. "default config"; `alternative` the flag that names another
+/// (`--config FILE`), if there is one.
+pub fn missing_default(what: &str, path: &Path, alternative: Option<&str>) -> anyhow::Error {
+    let folder = std::env::current_dir()
+        .map(|dir| crate::sanitize::display_path(&dir))
+        .unwrap_or_else(|_| "the working folder".to_string());
+    let alternative = alternative.map_or(String::new(), |flag| format!(" (or {flag})"));
+    anyhow!(
+        "{what} {} not found in {folder}; run mmops in the repository or pass -C DIR{alternative}",
+        crate::sanitize::display_path(path)
+    )
+}
+
 /// Parses config text; `origin` names it in errors (usually the file path).
 pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
     if text.trim().is_empty() {

@@ -20,6 +20,8 @@ pub mod progress;
 pub mod prometheus;
 pub mod readiness_doc;
 pub mod sanitize;
+#[cfg(test)]
+mod test_tools;
 pub mod units;
 pub mod zip_time;
 

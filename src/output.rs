@@ -2,8 +2,9 @@
 //!
 //! A subcommand builds a [`Report`] (a serde-serializable struct that can also render itself as
 //! text) and hands it to [`Printer::emit`]. Text output is the report's body followed by its
-//! marker row; `--quiet` keeps only the marker row; `--format json` prints one document with the
-//! same facts plus `tool`, `status` and `marker`. Results go to stdout, diagnostics to stderr.
+//! marker row; `--quiet` prints nothing on a passing run and the problem lines plus the marker row
+//! on a failing one; `--marker-only` prints just the marker row; `--format json` prints one
+//! document with the same facts plus `tool`, `status` and `marker`. Results go to stdout, diagnostics to stderr.
 
 #![allow(clippy::print_stderr)]
 
@@ -297,11 +298,24 @@ pub fn command_line_error(error: clap::Error) -> std::process::ExitCode {
     if wants_json(std::env::args_os().skip(1)) {
         let message =
             error.kind().as_str().map_or_else(|| "invalid command line".to_string(), str::to_string);
-        let detail = error.render().to_string();
-        let first = detail.lines().next().unwrap_or(&message).trim_start_matches("error: ").to_string();
-        let _ = writeln!(io::stdout().lock(), "{}", error_document(&first, Exit::Usage, None));
+        let summary = clap_error_summary(&error.render().to_string());
+        let summary = if summary.is_empty() { message } else { summary };
+        let _ = writeln!(io::stdout().lock(), "{}", error_document(&summary, Exit::Usage, None));
     }
     Exit::Usage.into()
+}
+
+/// clap's message up to its first blank line, on one line: "the following required arguments were
+/// not provided: --input <FILE>", not just the first line that names nothing.
+fn clap_error_summary(rendered: &str) -> String {
+    rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_string()
 }
 
 /// Whether the raw arguments ask for `--format json` (clap could not parse them, so they are
@@ -415,6 +429,12 @@ mod tests {
             document,
             serde_json::json!({"status": "error", "exit_code": 2, "error": "c.yaml:4:5: unknown field",
                 "location": {"file": "c.yaml", "line": 4, "column": 5}})
+        );
+        assert_eq!(
+            clap_error_summary(
+                "error: the following required arguments were not provided:\n  --input <FILE>\n\nUsage: mmops edge-sim --input <FILE>\n"
+            ),
+            "the following required arguments were not provided: --input <FILE>"
         );
         assert!(wants_json(["--format", "json", "rotate"].iter().map(std::ffi::OsString::from)));
         assert!(wants_json(["rotate", "--format=json"].iter().map(std::ffi::OsString::from)));

@@ -8,15 +8,19 @@
 //!   except for `--days`, whose bare number is days.
 //! - Day counts (`--days`, policy `days`) take a bare number of days or any duration (`7d`, `36h`).
 //! - Sizes follow coreutils: `K`/`KiB` are powers of 1024, `KB` powers of 1000.
-//! - Counts (`--keep`) are whole numbers.
+//! - Counts (`--keep`, policy `keep`) are whole numbers, never negative.
+//! - Reports echo a size as typed next to its binary value: `max size 2GB (1.86 GiB)`.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
 
+/// The hint for a duration in a config file, where a bare number is hours.
 const DURATION_HINT: &str = "use a number with a unit such as 36h, 7d, 30m, 45s, 1h 30m or 2w \
                              (a bare number means hours)";
+/// The hint for a duration on the command line, where a bare number is refused.
+const FLAG_DURATION_HINT: &str = "use a number with a unit such as 30s, 10m, 36h, 7d, 1h 30m or 2w";
 const SIZE_HINT: &str = "use bytes or a number with a unit such as 500M, 1.5G, 2GiB or 2GB";
 
 /// Parses a strictly positive duration.
@@ -30,41 +34,43 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Parses a duration that may be zero (e.g. "do not wait").
 pub fn parse_duration_allow_zero(text: &str) -> Result<Duration, String> {
+    parse_any_duration(text, DURATION_HINT)
+}
+
+/// The config-file grammar (a bare number is hours), with `hint` in its messages.
+fn parse_any_duration(text: &str, hint: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(format!("empty duration; {DURATION_HINT}"));
+        return Err(format!("empty duration; {hint}"));
     }
     if trimmed.starts_with('-') {
-        return Err(format!("duration {text:?} is negative; {DURATION_HINT}"));
+        return Err(format!("duration {text:?} is negative; a duration must not be negative"));
     }
     if let Some(hours) = parse_plain_number(trimmed) {
         return Duration::try_from_secs_f64(hours * 3600.0)
             .map_err(|_| format!("duration {text:?} is out of range"));
     }
-    humantime::parse_duration(trimmed)
-        .map_err(|error| format!("invalid duration {text:?} ({error}); {DURATION_HINT}"))
+    humantime::parse_duration(trimmed).map_err(|error| format!("invalid duration {text:?} ({error}); {hint}"))
 }
 
-/// Parses a duration flag: like [`parse_duration`], but a bare number is refused, since on the
-/// command line nobody agrees what unit it would be.
+/// Parses a duration flag (or a `--sweep` value): like [`parse_duration`], but a bare number is
+/// refused, since on the command line nobody agrees what unit it would be.
 pub fn parse_flag_duration(text: &str) -> Result<Duration, String> {
-    refuse_bare_number(text)?;
-    parse_duration(text)
+    let duration = parse_flag_duration_allow_zero(text)?;
+    if duration.is_zero() {
+        return Err(format!("duration {text:?} must be greater than zero"));
+    }
+    Ok(duration)
 }
 
 /// [`parse_flag_duration`] for flags where zero is meaningful ("do not wait").
 pub fn parse_flag_duration_allow_zero(text: &str) -> Result<Duration, String> {
-    refuse_bare_number(text)?;
-    parse_duration_allow_zero(text)
-}
-
-fn refuse_bare_number(text: &str) -> Result<(), String> {
     let trimmed = text.trim();
-    let unsigned = trimmed.strip_prefix('-').unwrap_or(trimmed);
-    if parse_plain_number(unsigned).is_some() {
-        return Err(format!("{text:?} has no unit; write it with one, such as {unsigned}s or {unsigned}m"));
+    // A bare 0 is zero in every unit (`min_dwell=0,2h`); any other bare number is ambiguous.
+    if !trimmed.starts_with('-') && parse_plain_number(trimmed).is_some_and(|number| number != 0.0) {
+        return Err(format!("{text:?} has no unit; write it with one, such as {trimmed}s or {trimmed}m"));
     }
-    Ok(())
+    parse_any_duration(text, FLAG_DURATION_HINT)
 }
 
 /// The largest day count accepted: past this, "days" is a typo, not a retention period.
@@ -94,11 +100,53 @@ pub fn parse_days(text: &str) -> Result<f64, String> {
     Ok(days)
 }
 
+/// A size as the operator typed it, with its value: reports echo `2GB (1.86 GiB)`, so a
+/// decimal/binary unit mix-up shows at a glance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedSize {
+    pub bytes: u64,
+    pub typed: String,
+}
+
+impl TypedSize {
+    /// `2GB (1.86 GiB)`, `500M (500 MiB)`, `100 B`.
+    pub fn describe(&self) -> String {
+        let binary = format_size_exact(self.bytes);
+        if self.typed == binary || self.typed == self.bytes.to_string() && self.bytes < 1024 {
+            binary
+        } else {
+            format!("{} ({binary})", self.typed)
+        }
+    }
+}
+
+/// [`parse_size`], keeping the text (trimmed) for [`TypedSize::describe`].
+pub fn parse_typed_size(text: &str) -> Result<TypedSize, String> {
+    Ok(TypedSize { bytes: parse_size(text)?, typed: text.trim().to_string() })
+}
+
+/// Bytes in binary units with up to two decimals, whole numbers without: `2 GiB`, `1.86 GiB`.
+pub fn format_size_exact(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} {}", UNITS[unit])
+}
+
 /// Parses a count of files: a whole, non-negative number.
 pub fn parse_count(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     if trimmed.starts_with('-') {
-        return Err(format!("{text:?} is negative; use a whole number of files, 0 or more"));
+        return Err(format!("{text:?} is negative; the number of files must not be negative"));
     }
     trimmed.parse::<u64>().map_err(|_| match parse_plain_number(trimmed) {
         Some(_) => format!("{text:?} is not a whole number; use a whole number of files, such as 10"),
@@ -110,6 +158,9 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
 /// powers of 1000; case-insensitive; decimals allowed; a bare number is bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!("size {text:?} is negative; a size must not be negative"));
+    }
     let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
     let value = parse_plain_number(number).ok_or_else(|| format!("invalid size {text:?}; {SIZE_HINT}"))?;
@@ -200,6 +251,15 @@ pub fn deserialize_optional_duration<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Duration>, D::Error> {
     deserialize_duration(deserializer).map(Some)
+}
+
+/// Like [`deserialize_size`], keeping the text as written (a number stays a number of bytes).
+pub fn deserialize_optional_typed_size<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<TypedSize>, D::Error> {
+    deserializer
+        .deserialize_any(TextOrNumber { parse: parse_typed_size, expecting: "a size such as 500M or 2GB" })
+        .map(Some)
 }
 
 /// Like [`deserialize_size`], for optional fields (use with `#[serde(default)]`).
@@ -315,11 +375,23 @@ mod tests {
     fn flag_durations_need_a_unit() {
         assert_eq!(parse_flag_duration_allow_zero("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_flag_duration_allow_zero("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_flag_duration_allow_zero("0"), Ok(Duration::ZERO));
         assert_eq!(
             parse_flag_duration_allow_zero("2").unwrap_err(),
             "\"2\" has no unit; write it with one, such as 2s or 2m"
         );
         assert!(parse_flag_duration("1.5").is_err());
+        // The flag hint does not mention the config-file reading of a bare number.
+        let error = parse_flag_duration_allow_zero("abc").unwrap_err();
+        assert!(
+            error.ends_with("use a number with a unit such as 30s, 10m, 36h, 7d, 1h 30m or 2w"),
+            "{error}"
+        );
+        assert_eq!(
+            parse_flag_duration_allow_zero("-1").unwrap_err(),
+            "duration \"-1\" is negative; a duration must not be negative"
+        );
+        assert_eq!(parse_flag_duration("0s").unwrap_err(), "duration \"0s\" must be greater than zero");
         assert_eq!(parse_flag_duration("3d"), Ok(Duration::from_secs(3 * 86_400)));
     }
 
@@ -333,7 +405,7 @@ mod tests {
         );
         assert_eq!(
             parse_count("-1").unwrap_err(),
-            "\"-1\" is negative; use a whole number of files, 0 or more"
+            "\"-1\" is negative; the number of files must not be negative"
         );
         assert!(parse_count("ten").is_err());
     }
@@ -343,6 +415,13 @@ mod tests {
         assert_eq!(format_size(512), "512 B");
         assert_eq!(format_size(1536), "1.5 KiB");
         assert_eq!(format_size(2 << 30), "2.0 GiB");
+        assert_eq!(format_size_exact(2_000_000_000), "1.86 GiB");
+        assert_eq!(format_size_exact(2 << 30), "2 GiB");
+        assert_eq!(parse_typed_size(" 2GB ").unwrap().describe(), "2GB (1.86 GiB)");
+        assert_eq!(parse_typed_size("500M").unwrap().describe(), "500M (500 MiB)");
+        assert_eq!(parse_typed_size("100").unwrap().describe(), "100 B");
+        assert_eq!(parse_typed_size("2048").unwrap().describe(), "2048 (2 KiB)");
+        assert_eq!(parse_size("-1G").unwrap_err(), "size \"-1G\" is negative; a size must not be negative");
         assert_eq!(format_duration(Duration::from_secs(0)), "0s");
         assert_eq!(format_duration(Duration::from_secs(45)), "45s");
         assert_eq!(format_duration(Duration::from_secs(3 * 3600 + 12 * 60 + 5)), "3h 12m");

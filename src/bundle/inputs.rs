@@ -564,12 +564,12 @@ pub(crate) fn resolve_version(flag: Option<&str>, version_file: &Path) -> Result
     let (text, origin) = match flag {
         Some(text) => (text.to_string(), "--version".to_string()),
         None => {
-            if fs::symlink_metadata(version_file).is_err_and(|error| error.kind() == io::ErrorKind::NotFound)
-            {
-                bail!(
-                    "cannot read {} (the release version); create it or pass --version",
-                    display_path(version_file)
-                );
+            if crate::config_file::is_absent(version_file) {
+                return Err(crate::config_file::missing_default(
+                    "version file",
+                    version_file,
+                    Some("--version X.Y.Z"),
+                ));
             }
             let text = limits::read_string_limited(version_file, limits::VERSION_MAX, "version file")?;
             (text.trim().to_string(), version_file.display().to_string())

@@ -170,16 +170,16 @@ fn classify_file(
             )),
         );
     }
-    if let Some(min_size) = task.min_size.filter(|min| facts.size < *min) {
+    if let Some(min_size) = task.min_size.as_ref().filter(|min| facts.size < min.bytes) {
         return (
             Status::Empty,
-            Some(format!("size {} is below min_size {}", format_size(facts.size), format_size(min_size))),
+            Some(format!("size {} is below min_size {}", format_size(facts.size), min_size.describe())),
         );
     }
-    if let Some(max_size) = task.max_size.filter(|max| facts.size > *max) {
+    if let Some(max_size) = task.max_size.as_ref().filter(|max| facts.size > max.bytes) {
         return (
             Status::TooLarge,
-            Some(format!("size {} is above max_size {}", format_size(facts.size), format_size(max_size))),
+            Some(format!("size {} is above max_size {}", format_size(facts.size), max_size.describe())),
         );
     }
     let age = (now - facts.time).to_std().unwrap_or_default();
@@ -522,7 +522,7 @@ mod tests {
         warned.warn_age = Some(Duration::from_secs(3600));
         assert_eq!(classify(&warned, found("2025-10-11T10:59:59Z", 1), now()).status, Status::Warn);
         assert_eq!(classify(&warned, found("2025-10-11T11:00:00Z", 1), now()).status, Status::Fresh);
-        warned.max_size = Some(10);
+        warned.max_size = crate::units::parse_typed_size("10").ok();
         let large = classify(&warned, found("2025-10-11T11:00:00Z", 11), now());
         assert_eq!(
             (large.status, large.message.as_deref()),
@@ -533,7 +533,7 @@ mod tests {
     #[test]
     fn small_file_is_empty() {
         let mut small = task(1);
-        small.min_size = Some(10);
+        small.min_size = crate::units::parse_typed_size("10").ok();
         assert_eq!(classify(&small, found("2025-10-11T11:00:00Z", 9), now()).status, Status::Empty);
         assert_eq!(classify(&small, found("2025-10-11T11:00:00Z", 10), now()).status, Status::Fresh);
     }

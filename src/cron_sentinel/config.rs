@@ -21,7 +21,34 @@ use crate::units;
 #[serde(deny_unknown_fields)]
 pub(crate) struct SentinelConfig {
     #[serde(deserialize_with = "deserialize_tasks")]
-    pub tasks: Vec<Task>,
+    tasks: Vec<serde_saphyr::Spanned<Task>>,
+}
+
+impl SentinelConfig {
+    /// The tasks, once their names are known to be unique; a repeated name is reported at the
+    /// repeat's own `file:line:column` (a [`crate::outcome::Located`] error, so JSON carries it).
+    pub(crate) fn into_tasks(self, origin: &str) -> Result<Vec<Task>> {
+        // Names seen so far and where: a map, so 1,000 tasks are not a million comparisons.
+        let mut seen: std::collections::HashMap<&str, (usize, u64)> =
+            std::collections::HashMap::with_capacity(self.tasks.len());
+        for (index, task) in self.tasks.iter().enumerate() {
+            let at = &task.referenced;
+            if let Some((first, first_line)) = seen.insert(task.value.name.as_str(), (index, at.line())) {
+                return Err(anyhow::Error::new(crate::outcome::Located {
+                    file: origin.to_string(),
+                    line: at.line() as usize,
+                    column: at.column() as usize,
+                    message: format!(
+                        "duplicate task name {:?} (task #{} repeats task #{} at line {first_line}); names must be unique",
+                        task.value.name,
+                        index + 1,
+                        first + 1
+                    ),
+                }));
+            }
+        }
+        Ok(self.tasks.into_iter().map(|task| task.value).collect())
+    }
 }
 
 /// One scheduled job whose output file must stay fresh: the fields as written, checked
@@ -43,10 +70,10 @@ struct TaskFields {
     warn_age: Option<Duration>,
     #[serde(default, deserialize_with = "deserialize_timestamp")]
     timestamp: Option<Timestamp>,
-    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
-    min_size: Option<u64>,
-    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
-    max_size: Option<u64>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_typed_size")]
+    min_size: Option<units::TypedSize>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_typed_size")]
+    max_size: Option<units::TypedSize>,
     #[serde(default = "enabled_by_default", deserialize_with = "deserialize_strict_bool")]
     enabled: bool,
     #[serde(default, deserialize_with = "deserialize_instant")]
@@ -67,10 +94,11 @@ pub(crate) struct Task {
     /// Older than this (but otherwise fresh) is `WARN`.
     pub warn_age: Option<Duration>,
     pub timestamp: Timestamp,
-    /// A file smaller than this is `EMPTY` (a job that ran but wrote nothing useful).
-    pub min_size: Option<u64>,
+    /// A file smaller than this is `EMPTY` (a job that ran but wrote nothing useful). Kept as
+    /// typed, so messages say `max_size 50M (50 MiB)`.
+    pub min_size: Option<units::TypedSize>,
     /// A file larger than this is `TOO_LARGE` (a runaway job).
-    pub max_size: Option<u64>,
+    pub max_size: Option<units::TypedSize>,
     pub enabled: bool,
     /// Planned maintenance: until this instant the task is `PAUSED`, never failing.
     pub paused_until: Option<DateTime<Utc>>,
@@ -131,10 +159,14 @@ impl TryFrom<TaskFields> for Task {
                 units::format_duration(max)
             ));
         }
-        if let (Some(min), Some(max)) = (fields.min_size, fields.max_size)
-            && min > max
+        if let (Some(min), Some(max)) = (&fields.min_size, &fields.max_size)
+            && min.bytes > max.bytes
         {
-            return Err(format!("task {name:?}: min_size {min} bytes is larger than max_size {max} bytes"));
+            return Err(format!(
+                "task {name:?}: min_size {} is larger than max_size {}",
+                min.describe(),
+                max.describe()
+            ));
         }
         let schedule = match fields.schedule {
             None => None,
@@ -216,8 +248,13 @@ impl Task {
 
 /// Loads the config and keeps only the tasks named by `--task` (all when none are named).
 pub(crate) fn load(path: &Path, selected: &[String]) -> Result<Vec<Task>> {
+    if config_file::is_absent(path) {
+        let what =
+            if path == Path::new(crate::cli::DEFAULT_SENTINEL_CONFIG) { "default config" } else { "config" };
+        return Err(config_file::missing_default(what, path, Some("--config FILE")));
+    }
     let config: SentinelConfig = config_file::load(path)?;
-    select(config.tasks, selected, path)
+    select(config.into_tasks(&crate::sanitize::display_path(path))?, selected, path)
 }
 
 fn select(tasks: Vec<Task>, selected: &[String], path: &Path) -> Result<Vec<Task>> {
@@ -241,30 +278,23 @@ fn select(tasks: Vec<Task>, selected: &[String], path: &Path) -> Result<Vec<Task
     Ok(tasks.into_iter().filter(|task| selected.contains(&task.name)).collect())
 }
 
-/// Reads the task list and rejects what would make the report meaningless: no tasks, blank or
-/// repeated names, blank artifacts. serde-saphyr puts the location on these errors.
-fn deserialize_tasks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Task>, D::Error> {
-    let tasks = Vec::<Task>::deserialize(deserializer)?;
+/// Reads the task list and rejects what would make the report meaningless: no tasks, blank
+/// names, blank artifacts (serde-saphyr puts the location on these errors). Repeated names are
+/// checked by [`SentinelConfig::into_tasks`], which knows each task's own location.
+fn deserialize_tasks<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<serde_saphyr::Spanned<Task>>, D::Error> {
+    let tasks = Vec::<serde_saphyr::Spanned<Task>>::deserialize(deserializer)?;
     if tasks.is_empty() {
         return Err(de::Error::custom("no tasks: list at least one task under \"tasks:\""));
     }
-    // Names seen so far and where: a map, so 1,000 tasks are not a million comparisons.
-    let mut seen: std::collections::HashMap<&str, usize> =
-        std::collections::HashMap::with_capacity(tasks.len());
     for (index, task) in tasks.iter().enumerate() {
+        let task = &task.value;
         if task.name.trim().is_empty() {
             return Err(de::Error::custom(format!("task #{} has an empty name", index + 1)));
         }
         if task.artifact.trim().is_empty() {
             return Err(de::Error::custom(format!("task {:?} has an empty artifact path", task.name)));
-        }
-        if let Some(first) = seen.insert(task.name.as_str(), index) {
-            return Err(de::Error::custom(format!(
-                "duplicate task name {:?} (tasks #{} and #{}); names must be unique",
-                task.name,
-                first + 1,
-                index + 1
-            )));
         }
     }
     Ok(tasks)
@@ -349,7 +379,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<Task>> {
-        Ok(config_file::parse::<SentinelConfig>(text, "s.yaml")?.tasks)
+        config_file::parse::<SentinelConfig>(text, "s.yaml")?.into_tasks("s.yaml")
     }
 
     #[test]
@@ -360,7 +390,8 @@ mod tests {
         .unwrap();
         let task = &tasks[0];
         assert_eq!(task.max_age, Some(Duration::from_secs(36 * 3600)));
-        assert_eq!(task.min_size, Some(1024));
+        assert_eq!(task.min_size.as_ref().map(|size| size.bytes), Some(1024));
+        assert_eq!(task.min_size.as_ref().map(units::TypedSize::describe).as_deref(), Some("1K (1 KiB)"));
         assert!(task.is_glob());
         assert_eq!(task.pause_at(Utc::now()), Some(Pause::Disabled));
     }
@@ -389,7 +420,7 @@ mod tests {
             ("tasks: []\n", "no tasks"),
             (
                 "tasks:\n  - {name: a, artifact: x, max_age: 1h}\n  - {name: a, artifact: y, max_age: 1h}\n",
-                "duplicate task name \"a\"",
+                "s.yaml:3:5: duplicate task name \"a\" (task #2 repeats task #1 at line 2); names must be unique",
             ),
             ("tasks:\n  - {name: a, artifact: x, max_age: 0h}\n", "must be greater than zero"),
             ("tasks:\n  - {name: a, artifact: x, max_age: soon}\n", "invalid duration \"soon\""),

@@ -69,7 +69,8 @@ pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
 
 /// Parses a task list from text; the fuzz target's way in.
 pub(crate) fn fuzz_config(text: &str) {
-    let _ = crate::config_file::parse::<config::SentinelConfig>(text, "fuzz.yaml");
+    let _ = crate::config_file::parse::<config::SentinelConfig>(text, "fuzz.yaml")
+        .and_then(|config| config.into_tasks("fuzz.yaml"));
 }
 
 /// One schedule evaluated at one instant: `(next start after, latest start at or before)` in

@@ -332,8 +332,8 @@ impl ConfigReport {
                 tz: task.schedule.as_ref().map(|scheduled| scheduled.zone.name().to_string()),
                 grace_seconds: task.schedule.as_ref().map(|scheduled| scheduled.grace.as_secs()),
                 timestamp: task.timestamp.to_string(),
-                max_size: task.max_size,
-                min_size: task.min_size,
+                max_size: task.max_size.as_ref().map(|size| size.bytes),
+                min_size: task.min_size.as_ref().map(|size| size.bytes),
                 enabled: task.enabled,
                 paused_until: task.paused_until.map(format_utc),
             })

@@ -137,9 +137,9 @@ impl ConfigFile {
     pub(crate) fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let duration = |allow_zero: bool| -> Result<Duration> {
             let parsed = if allow_zero {
-                crate::units::parse_duration_allow_zero(value)
+                crate::units::parse_flag_duration_allow_zero(value)
             } else {
-                crate::units::parse_duration(value)
+                crate::units::parse_flag_duration(value)
             };
             parsed.map_err(|error| anyhow::anyhow!("{key}={value}: {error}"))
         };
@@ -228,9 +228,7 @@ impl ConfigFile {
                 clear(self, |entry| entry.recovery_windows = None);
             }
             "window" => {
-                let window = crate::units::parse_duration(value)
-                    .map_err(|error| anyhow::anyhow!("{key}={value}: {error}"))?;
-                self.window = Some(window);
+                self.window = Some(duration(false)?);
             }
             "min_dwell" => {
                 self.min_dwell = Some(duration(true)?);

@@ -297,7 +297,8 @@ fn check_scoring(scoring: Spanned<ScoringFile>, origin: &str) -> Result<Scoring>
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StepFile {
-    name: String,
+    /// Spanned, so a bad or repeated name is reported at its own line and column.
+    name: Spanned<String>,
     #[serde(default)]
     run: Option<Vec<String>>,
     #[serde(default)]
@@ -508,18 +509,23 @@ fn plan(file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result<Vec<Step>>
     }
     let mut steps: Vec<Step> = Vec::new();
     for (index, step) in file.steps.into_iter().enumerate() {
-        let label = format!("steps[{index}] ({})", step.name);
+        let label = format!("steps[{index}] ({})", step.name.value);
         let at = format!("{origin}: {label}");
-        let valid_name = !step.name.is_empty()
-            && step.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        let name_at =
+            format!("{origin}:{}:{}: {label}", step.name.referenced.line(), step.name.referenced.column());
+        let valid_name = !step.name.value.is_empty()
+            && step.name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
         if !valid_name {
-            bail!("{at}: name must be non-empty letters, digits, '_', '-' or '.'");
+            bail!("{name_at}: name must be non-empty letters, digits, '_', '-' or '.'");
         }
-        if matches!(step.name.as_str(), "pre_live_pack" | "readiness" | "make_ready") {
-            bail!("{at}: name {:?} is reserved for make-ready's own rows; choose another", step.name);
+        if matches!(step.name.value.as_str(), "pre_live_pack" | "readiness" | "make_ready") {
+            bail!(
+                "{name_at}: name {:?} is reserved for make-ready's own rows; choose another",
+                step.name.value
+            );
         }
-        if steps.iter().any(|seen| seen.name == step.name) {
-            bail!("{at}: name is used twice; step names must be unique");
+        if let Some(first) = steps.iter().position(|seen| seen.name == step.name.value) {
+            bail!("{name_at}: name is used twice (first by steps[{first}]); step names must be unique");
         }
         let waiver = match step.waive {
             Some(waiver) => Some(check_waiver(waiver, now, horizon, origin, &label)?),
@@ -599,7 +605,7 @@ fn plan(file: ConfigFile, origin: &str, now: DateTime<Utc>) -> Result<Vec<Step>>
                 }
             }
         };
-        steps.push(Step { name: step.name, action, waiver, retries, retry_delay, report_only });
+        steps.push(Step { name: step.name.value, action, waiver, retries, retry_delay, report_only });
     }
     Ok(steps)
 }

@@ -381,6 +381,14 @@ fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
     // With --skip-pre-live the steps do not run, but a scoring: section still applies; a
     // missing config then simply means the reference formula.
     let load = !args.skip_pre_live || std::fs::symlink_metadata(&args.config).is_ok();
+    if load && crate::config_file::is_absent(&args.config) {
+        let what = if args.config == Path::new(crate::cli::DEFAULT_MAKE_READY_CONFIG) {
+            "default config"
+        } else {
+            "config"
+        };
+        return Err(crate::config_file::missing_default(what, &args.config, Some("--config FILE")));
+    }
     let config = if load {
         Some(config::load(&args.config, context.now).with_context(|| {
             format!("invalid make-ready config {} (choose another with --config)", args.config.display())
@@ -407,12 +415,21 @@ fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
         })
         .unwrap_or_else(|| (config::DEFAULT_ALERTS.into(), config::DEFAULT_POLICY.into()));
     let steps = if args.skip_pre_live { None } else { config.map(|config| config.steps) };
+    if crate::config_file::is_absent(Path::new("VERSION")) {
+        return Err(crate::config_file::missing_default("version file", Path::new("VERSION"), None));
+    }
     let version = limits::read_string_limited(Path::new("VERSION"), limits::VERSION_MAX, "VERSION file")
-        .context(
-            "cannot read VERSION (runtime.version comes from it; run in the repository root or use -C DIR)",
-        )?
+        .context("cannot read VERSION (runtime.version comes from it)")?
         .trim()
         .to_string();
+    // No soak reports folder is a wrong folder or a typo, not "no evidence" (score 60).
+    if crate::config_file::is_absent(&args.reports_dir) {
+        return Err(crate::config_file::missing_default(
+            "reports folder",
+            &args.reports_dir,
+            Some("--reports-dir DIR holding the REPORT_SOAK_*.json soak reports"),
+        ));
+    }
     if version.is_empty() || version.contains(char::is_whitespace) {
         bail!(
             "VERSION must hold one version such as 1.4.0, found \"{}\"",
@@ -470,6 +487,14 @@ fn score_readiness(args: &MakeReadyArgs, plan: &Plan, context: &Context) -> Resu
     }
     // GO must rest on measurements, not on the formula's defaults for missing fields.
     let mut hold_reasons = readiness::evidence_gaps(&evidence.days, &evidence.usable);
+    // No report at all is not evidence of anything: the formula's floor (60) must never be GO,
+    // whatever --min-score says.
+    if evidence.considered.is_empty() {
+        hold_reasons.insert(
+            0,
+            format!("no soak reports: {} holds no REPORT_SOAK_*.json", display_path(&args.reports_dir)),
+        );
+    }
     let mut forced_hold = !hold_reasons.is_empty();
     if let Some(limit) = args.max_evidence_age {
         let limit_text = crate::units::format_duration(limit);

@@ -29,16 +29,13 @@ pub(crate) struct Evidence {
     pub undated: Vec<String>,
 }
 
-/// Lists and parses the window's reports. A missing folder means no reports (score 60, HOLD).
+/// Lists and parses the window's reports. A folder that is not there (a dangling symlink
+/// included: make-ready checks plain absence first, with the `-C` hint) is an error, never "no
+/// reports"; an empty one is no reports (the caller holds).
 pub(crate) fn load(dir: &Path) -> Result<Evidence> {
     let mut names = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Evidence::default()),
-        Err(error) => {
-            return Err(error).with_context(|| format!("cannot list reports folder {}", dir.display()));
-        }
-    };
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list reports folder {}", crate::sanitize::display_path(dir)))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list reports folder {}", dir.display()))?;
         if let Some(name) = entry.file_name().to_str()

@@ -19,8 +19,6 @@ use rustix::fs::{
 use rustix::io::Errno;
 use serde::Serialize;
 
-use crate::outcome::CheckFailed;
-
 use super::scan::{BaseDir, FileEntry, Identity, LOCK_FILE_NAME, QUARANTINE_PREFIX, ROOT, Scan, statx_mount};
 
 /// How often a run waiting for the lock tries again.
@@ -67,22 +65,58 @@ pub(crate) struct RunLock {
     _file: File,
 }
 
+/// Another run held the lock for all of `--wait-lock`: exit 1, reported with its own marker row
+/// (`ROTATE=LOCKED`), nothing deleted.
+#[derive(Debug)]
+pub(crate) struct LockHeld {
+    /// The lock file as printed.
+    pub lock: String,
+    /// What the holder wrote into it (`pid 4242`), escaped; empty when unknown.
+    pub holder: String,
+    /// How long this run waited (its `--wait-lock`).
+    pub waited: Duration,
+}
+
+impl std::fmt::Display for LockHeld {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let holder = if self.holder.is_empty() { String::new() } else { format!(" ({})", self.holder) };
+        write!(formatter, "another rotation holds the lock {}{holder}; ", self.lock)?;
+        if self.waited.is_zero() {
+            write!(
+                formatter,
+                "did not wait (no --wait-lock); nothing was deleted — let it finish, or wait for it with --wait-lock 10m"
+            )
+        } else {
+            // The requested wait, not the measured one: the message stays the same run to run.
+            let waited = humantime::format_duration(self.waited);
+            write!(
+                formatter,
+                "gave up after waiting {waited} (--wait-lock); nothing was deleted — let it finish, or wait longer with --wait-lock"
+            )
+        }
+    }
+}
+
+impl std::error::Error for LockHeld {}
+
 /// The longest `--wait-lock` accepted: beyond it a typo (or an overflow) rather than a plan.
 pub(crate) const MAX_WAIT_LOCK: Duration = Duration::from_secs(7 * 86_400);
 
 impl RunLock {
     /// Takes the lock inside the base dir, waiting up to `wait` for another run to finish.
-    /// A lock still held after that is a [`CheckFailed`] (exit 1) naming the lock file.
-    pub fn acquire(base: &BaseDir, deadline: Instant) -> Result<RunLock> {
+    /// A lock still held after that is a [`LockHeld`] error naming the lock file and the wait
+    /// (`waited`, the `--wait-lock` that `deadline` came from).
+    pub fn acquire(base: &BaseDir, deadline: Instant, waited: Duration) -> Result<RunLock> {
         let lock_path = base.path.join(LOCK_FILE_NAME);
         let shown = crate::sanitize::display_path(&lock_path);
         let mut file = open_lock_file(base.handle.as_fd(), OsStr::new(LOCK_FILE_NAME), &shown)?;
         if !wait_for_lock(&file, deadline).map_err(|error| anyhow!("cannot lock {shown}: {error}"))? {
             let holder = read_holder(&mut file);
-            let holder = if holder.is_empty() { String::new() } else { format!(" ({holder})") };
-            return Err(anyhow::Error::new(CheckFailed(format!(
-                "another rotation holds the lock {shown}{holder}; let it finish, or wait for it with --wait-lock 10m"
-            ))));
+            return Err(anyhow::Error::new(LockHeld {
+                lock: shown,
+                holder,
+                waited: waited.min(MAX_WAIT_LOCK),
+            }));
         }
         // Who holds it, for the message a second run prints. Best effort: the lock is what counts.
         // Safe to write: `open_lock_file` proved it is a regular file with no other name.
@@ -991,6 +1025,7 @@ mod tests {
                 matcher: None,
                 limits: Limits { keep: Some(0), ..Limits::default() },
                 shape: Default::default(),
+                max_size_typed: None,
             }],
             excludes: Vec::new(),
             min_free: None,

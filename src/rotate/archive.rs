@@ -201,7 +201,7 @@ fn fill_zip(
 
 /// `artifacts-20251011T120000Z.zip`, or `…-2.zip`, `…-3.zip` when that name is taken: an
 /// existing archive is never overwritten.
-fn free_archive_name(archive_dir: &Path, now: DateTime<Utc>) -> PathBuf {
+pub(crate) fn free_archive_name(archive_dir: &Path, now: DateTime<Utc>) -> PathBuf {
     let stamp = now.format("%Y%m%dT%H%M%SZ");
     let mut path = archive_dir.join(format!("artifacts-{stamp}.zip"));
     let mut counter = 2;

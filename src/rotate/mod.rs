@@ -7,6 +7,7 @@
 
 mod apply;
 mod archive;
+mod explain;
 mod items;
 mod plan;
 mod policy;
@@ -35,6 +36,31 @@ use plan::{GuardInput, GuardRule, PlanFile as _, check_guards};
 use policy::Source;
 use report::{FilesView, PathError, RotateReport, RuleView, ScanView, Totals};
 use scan::{BaseDir, Identity, ScanOptions};
+
+/// Selected files counted by (rule, reason, result), in rule order, then reason, then result.
+fn reason_counts(
+    retention: &policy::Retention,
+    scan: &scan::Scan,
+    selected: &[(u32, plan::Reason)],
+    attempts: &[Attempt],
+) -> Vec<report::ReasonCount> {
+    let mut counts: std::collections::BTreeMap<(usize, u8, u8), report::ReasonCount> = Default::default();
+    for ((index, reason), (result, _)) in selected.iter().zip(attempts) {
+        let file = &scan.files[*index as usize];
+        let rule = file.rule().unwrap_or(usize::MAX);
+        let entry =
+            counts.entry((rule, *reason as u8, *result as u8)).or_insert_with(|| report::ReasonCount {
+                rule: retention.rules.get(rule).map_or_else(|| "-".to_string(), |rule| rule.label.clone()),
+                reason: *reason,
+                result: *result,
+                files: 0,
+                bytes: 0,
+            });
+        entry.files += 1;
+        entry.bytes += file.size;
+    }
+    counts.into_values().collect()
+}
 
 /// Deleting at least this many files draws a progress bar (on a terminal only).
 const PROGRESS_THRESHOLD: u64 = 2_000;
@@ -79,12 +105,29 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     }
 
     // One deadline for every lock of the run (the run lock, then the archive folder's).
-    let lock_deadline = apply::lock_deadline(args.wait_lock.unwrap_or(Duration::ZERO));
-    let _lock = if args.dry_run { None } else { Some(RunLock::acquire(&base, lock_deadline)?) };
+    let wait_lock = args.wait_lock.unwrap_or(Duration::ZERO);
+    let lock_deadline = apply::lock_deadline(wait_lock);
+    // --explain reads only: no lock, no quarantine recovery, nothing deleted.
+    let read_only = args.dry_run || args.explain.is_some();
+    let _lock = if read_only {
+        None
+    } else {
+        match RunLock::acquire(&base, lock_deadline, wait_lock) {
+            Ok(lock) => Some(lock),
+            // Exit 1 with a marker row like every other run, not a bare error line.
+            Err(error) => match error.downcast::<apply::LockHeld>() {
+                Ok(held) => {
+                    printer.problem(&held);
+                    return printer.emit(&report::LockedReport::new(display_path(&args.base_dir), held));
+                }
+                Err(error) => return Err(error),
+            },
+        }
+    };
     let mut warnings = Vec::new();
     // Files that stay in a quarantine folder (an interrupted run's or this run's): a failure.
     let mut left_in_quarantine: Vec<PathBuf> = Vec::new();
-    if !args.dry_run {
+    if !read_only {
         let restored = apply::restore_dead_quarantines(&base);
         report_restored(printer, &base, &restored, &mut warnings);
         left_in_quarantine.extend(restored.left);
@@ -149,6 +192,17 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         max_delete: args.max_delete,
     });
 
+    if let Some(path) = &args.explain {
+        let target = explain::relative_target(&args.base_dir, path);
+        return printer.emit(&explain::explain(
+            &args.base_dir,
+            &target,
+            &scan,
+            &plan,
+            &retention,
+            now_nanos,
+        )?);
+    }
     if !plan.future.is_empty() {
         let names: Vec<String> = plan
             .future
@@ -391,7 +445,19 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     };
     left_in_quarantine.sort();
     left_in_quarantine.dedup();
+    let by_reason = reason_counts(&retention, &scan, &plan.selected, &attempts);
+    let would_archive = match (&args.archive, args.dry_run && !plan.selected.is_empty()) {
+        (Some(dir), true) => Some(archive::ArchiveSummary {
+            path: display_path(&archive::free_archive_name(dir, context.now)),
+            files: totals.selected_files,
+            bytes: totals.selected_bytes,
+        }),
+        _ => None,
+    };
     let mut report = RotateReport {
+        would_archive,
+        by_reason,
+        summary_only: args.summary,
         base_dir: display_path(&args.base_dir),
         dry_run: args.dry_run,
         now: crate::clock::format_utc(context.now),
@@ -764,6 +830,7 @@ mod tests {
                 matcher: None,
                 limits: Limits { keep: Some(0), ..Limits::default() },
                 shape: Default::default(),
+                max_size_typed: None,
             }],
             excludes: Vec::new(),
             min_free: None,

@@ -102,6 +102,11 @@ impl Plan {
     }
 }
 
+/// `all 3 files`, or `the only file` for one.
+fn all_of(files: u64, noun: &str) -> String {
+    if files == 1 { format!("the only {noun}") } else { format!("all {files} {noun}s") }
+}
+
 /// Plans one run. `tie` orders files with equal mtimes (by relative path); `now_nanos` is the
 /// run's "now". `files.len()` must fit in `u32`.
 pub(crate) fn plan<F: PlanFile>(
@@ -240,17 +245,19 @@ impl Refusal {
     pub fn message(&self) -> String {
         match self {
             Refusal::DeleteAll { files } => format!(
-                "refusing to delete all {files} candidate files (a clock far ahead or a limit of 0 makes \
-                 every file look old); check the clock and the limits, or pass --allow-delete-all"
+                "refusing to delete {} (a clock far ahead or a limit of 0 makes \
+                 every file look old); check the clock and the limits, or pass --allow-delete-all",
+                all_of(*files, "candidate file")
             ),
             Refusal::TooMany { files, max_delete } => format!(
                 "refusing to delete {files} files, more than --max-delete {max_delete}; check the limits, \
                  or raise --max-delete"
             ),
             Refusal::GroupDeleteAll { rule, files, newest_age_days } => format!(
-                "refusing to delete all {files} files of rule {rule}: even its newest file is \
+                "refusing to delete {} of rule {rule}: even its newest file is \
                  {newest_age_days:.1} days old (the clock jumped ahead, or its writer stopped); check the \
-                 clock and the writer, or pass --allow-delete-all"
+                 clock and the writer, or pass --allow-delete-all",
+                all_of(*files, "file")
             ),
             Refusal::AllStale { newest, newest_age_days, rule, limit_days } => format!(
                 "refusing to run: the newest file of the whole tree ({newest}) is {newest_age_days:.1} days \

@@ -44,6 +44,8 @@ pub(crate) struct Rule {
     pub limits: Limits,
     /// The `keep_*` periods, companions, unit and order (all default for a plain rule).
     pub shape: Shape,
+    /// `max_size` as the operator wrote it (`2GB`), echoed in the report.
+    pub max_size_typed: Option<String>,
 }
 
 impl Rule {
@@ -225,7 +227,7 @@ struct RuleConfig {
     glob: String,
     days: Option<f64>,
     keep: Option<u64>,
-    max_size: Option<u64>,
+    max_size: Option<units::TypedSize>,
     shape: Shape,
 }
 
@@ -260,8 +262,8 @@ struct RuleFields {
     days: Option<f64>,
     #[serde(default, deserialize_with = "deserialize_optional_keep")]
     keep: Option<u64>,
-    #[serde(default, deserialize_with = "units::deserialize_optional_size")]
-    max_size: Option<u64>,
+    #[serde(default, deserialize_with = "units::deserialize_optional_typed_size")]
+    max_size: Option<units::TypedSize>,
     #[serde(default, deserialize_with = "deserialize_optional_keep_last")]
     keep_last: Option<u64>,
     #[serde(default, deserialize_with = "deserialize_optional_keep_hourly")]
@@ -344,7 +346,8 @@ impl TryFrom<RuleFields> for RuleConfig {
 /// Turns the flags (and the policy file they name, or the default one) into rules. Fails with a
 /// one-line message naming the flag, or the file and field, on anything invalid.
 pub(crate) fn resolve(args: &RotateArgs) -> Result<Retention> {
-    let flag_limits = Limits { days: args.days, keep: args.keep, max_size: args.max_size };
+    let flag_limits =
+        Limits { days: args.days, keep: args.keep, max_size: args.max_size.as_ref().map(|size| size.bytes) };
     let flag_shape = flag_shape(args)?;
     let flag_min_free = args
         .min_free
@@ -364,15 +367,12 @@ pub(crate) fn resolve(args: &RotateArgs) -> Result<Retention> {
         }
         None if !flags_given => {
             let path = PathBuf::from(DEFAULT_POLICY);
-            if !path.exists() {
-                bail!(
-                    "no retention limit given: pass --days, --max-size, --keep, --keep-daily (or another \
-                     --keep-*) or --policy FILE \
-                     (the default policy {DEFAULT_POLICY} does not exist in {})",
-                    std::env::current_dir()
-                        .map(|dir| dir.display().to_string())
-                        .unwrap_or_else(|_| ".".into())
-                );
+            if config_file::is_absent(&path) {
+                return Err(config_file::missing_default(
+                    "no retention limit given, and the default policy",
+                    &path,
+                    Some("--days, --max-size, --keep, --keep-daily (or another --keep-*) or --policy FILE"),
+                ));
             }
             (Source::Policy { path: path.clone(), default: true }, load_policy(&path, &mut excludes)?)
         }
@@ -384,6 +384,7 @@ pub(crate) fn resolve(args: &RotateArgs) -> Result<Retention> {
             matcher: None,
             limits: flag_limits,
             shape: flag_shape,
+            max_size_typed: args.max_size.as_ref().map(|size| size.typed.clone()),
         });
     } else if flag_shape != Shape::default() {
         bail!("--tz and --order apply to the command-line limits; add --keep, --keep-daily or another limit");
@@ -449,8 +450,13 @@ pub(crate) fn load_policy(path: &Path, excludes: &mut Vec<PathGlob>) -> Result<S
         .map(|(index, rule)| {
             let glob = PathGlob::new(&rule.glob)
                 .map_err(|error| anyhow!("{origin}: rules[{index}].glob: {error}"))?;
-            let limits = Limits { days: rule.days, keep: rule.keep, max_size: rule.max_size };
-            Ok(Rule { label: rule.glob, matcher: Some(glob), limits, shape: rule.shape })
+            let limits = Limits {
+                days: rule.days,
+                keep: rule.keep,
+                max_size: rule.max_size.as_ref().map(|size| size.bytes),
+            };
+            let max_size_typed = rule.max_size.map(|size| size.typed);
+            Ok(Rule { label: rule.glob, matcher: Some(glob), limits, shape: rule.shape, max_size_typed })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(ShapedPolicy { rules, min_free: file.min_free })
@@ -586,10 +592,16 @@ impl Visitor<'_> for CountVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+        if self.field == "keep" {
+            return self.visit_str(&value.to_string());
+        }
         u64::try_from(value).map_err(|_| self.wrong(value))
     }
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<u64, E> {
+        if self.field == "keep" {
+            return self.visit_str(&value.to_string());
+        }
         Err(self.wrong(value))
     }
 
@@ -598,6 +610,11 @@ impl Visitor<'_> for CountVisitor {
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<u64, E> {
+        if self.field == "keep" {
+            // One parser with `--keep`: "not a whole number", "negative", the same words.
+            return units::parse_count(&crate::sanitize::excerpt(value, 60))
+                .map_err(|error| E::custom(format!("keep: {error}")));
+        }
         value.trim().parse().map_err(|_| self.wrong(format!("{:?}", crate::sanitize::excerpt(value, 60))))
     }
 }
@@ -779,7 +796,22 @@ mod tests {
         // In the policy's terms, not the parser's ("invalid u64", "use Option<String>").
         let error = parse("rules:\n  - glob: a\n    keep: x\n").unwrap_err().to_string();
         assert!(
-            error.ends_with("policy.yaml:3:11: keep \"x\": use a whole number of files such as 10"),
+            error.ends_with(
+                "policy.yaml:3:11: keep: invalid count \"x\"; use a whole number of files, such as 10"
+            ),
+            "{error}"
+        );
+        // The same words as --keep: "not negative", "a whole number".
+        let error = parse("rules:\n  - glob: a\n    keep: -1\n").unwrap_err().to_string();
+        assert!(
+            error.ends_with(
+                "policy.yaml:3:11: keep: \"-1\" is negative; the number of files must not be negative"
+            ),
+            "{error}"
+        );
+        let error = parse("rules:\n  - glob: a\n    keep: 10.5\n").unwrap_err().to_string();
+        assert!(
+            error.ends_with("keep: \"10.5\" is not a whole number; use a whole number of files, such as 10"),
             "{error}"
         );
         let error = parse("rules:\n  - glob:\n    days: 3\n").unwrap_err().to_string();

@@ -11,7 +11,7 @@ use crate::clock::format_utc;
 use crate::outcome::Verdict;
 use crate::output::{Marker, Report, Style};
 use crate::sanitize::display_path;
-use crate::units::format_size;
+use crate::units::{TypedSize, format_size, format_size_exact};
 
 use super::apply::{Attempt, FileResult};
 use super::archive::ArchiveSummary;
@@ -39,6 +39,15 @@ pub(crate) struct RotateReport<'a> {
     pub totals: Totals,
     pub future_dated: Vec<String>,
     pub archive: Option<ArchiveSummary>,
+    /// On a dry run with `--archive`: the zip a real run would write and what would go in it.
+    pub would_archive: Option<ArchiveSummary>,
+    /// Selected files counted by rule, reason and result (`--summary` prints these instead of
+    /// one row per file).
+    pub by_reason: Vec<ReasonCount>,
+    /// `--summary`: the counts instead of one row per file (rows stay for files that failed,
+    /// changed or vanished).
+    #[serde(skip)]
+    pub summary_only: bool,
     pub pruned_dirs: Vec<String>,
     /// Set on a dry run whose real run would be refused by a safety guard.
     pub refusal: Option<String>,
@@ -53,6 +62,49 @@ pub(crate) struct RotateReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_free: Option<MinFreeView>,
     pub warnings: Vec<String>,
+}
+
+/// A real run that found the lock held by another run for all of its `--wait-lock`.
+#[derive(Serialize)]
+pub(crate) struct LockedReport {
+    pub base_dir: String,
+    pub lock: String,
+    pub holder: String,
+    pub waited_seconds: f64,
+    pub error: String,
+}
+
+impl LockedReport {
+    pub fn new(base_dir: String, held: super::apply::LockHeld) -> LockedReport {
+        LockedReport {
+            base_dir,
+            error: held.to_string(),
+            waited_seconds: held.waited.as_secs_f64(),
+            lock: held.lock,
+            holder: held.holder,
+        }
+    }
+}
+
+impl Report for LockedReport {
+    fn marker(&self) -> Marker {
+        Marker::new("rotate", Verdict::Fail, "ROTATE", "LOCKED")
+    }
+
+    /// The error line on stderr says it all; stdout carries only the marker row.
+    fn write_text(&self, _out: &mut dyn Write, _style: &Style) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How many selected files one rule selected for one reason, and what became of them.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub(crate) struct ReasonCount {
+    pub rule: String,
+    pub reason: Reason,
+    pub result: FileResult,
+    pub files: u64,
+    pub bytes: u64,
 }
 
 /// One rule with its limits and what it selected.
@@ -86,6 +138,9 @@ pub(crate) struct RuleView {
     pub unit: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<&'static str>,
+    /// `max_size` as typed (`2GB`), for the text line `max size 2GB (1.86 GiB)`.
+    #[serde(skip)]
+    pub max_size_typed: Option<String>,
     #[serde(flatten)]
     pub summary: GroupSummary,
 }
@@ -99,6 +154,7 @@ impl RuleView {
             days: rule.limits.days,
             keep: rule.limits.keep,
             max_size: rule.limits.max_size,
+            max_size_typed: rule.max_size_typed.clone(),
             keep_last: calendar.last,
             keep_hourly: calendar.hourly,
             keep_daily: calendar.daily,
@@ -334,64 +390,7 @@ impl RotateReport<'_> {
                 format_size(self.uncovered.bytes)
             )?;
         }
-        let view = &self.files;
-        // Per-run constants, so each of possibly 100,000s of rows costs no path joins and no
-        // label formatting: folder prefixes as printed, and one painted label per result.
-        let dir_prefixes: Vec<String> = view
-            .scan
-            .dirs
-            .iter()
-            .map(|dir| {
-                if dir.relative.as_os_str().is_empty() {
-                    String::new()
-                } else {
-                    format!("{}/", display_path(&dir.relative))
-                }
-            })
-            .collect();
-        let label = |result: FileResult| {
-            let padded = format!("{:<13}", result.label());
-            match result {
-                FileResult::WouldDelete | FileResult::Deleted => style.bold(&padded),
-                FileResult::Failed | FileResult::Quarantined => style.bad(&padded),
-                FileResult::Changed | FileResult::Vanished | FileResult::Interrupted => {
-                    style.warning(&padded)
-                }
-            }
-        };
-        let labels: Vec<(FileResult, String)> = [
-            FileResult::WouldDelete,
-            FileResult::Deleted,
-            FileResult::Vanished,
-            FileResult::Changed,
-            FileResult::Failed,
-            FileResult::Interrupted,
-            FileResult::Quarantined,
-        ]
-        .into_iter()
-        .map(|result| (result, label(result)))
-        .collect();
-        for ((index, reason), (result, error)) in view.selected.iter().zip(view.results) {
-            let file = &view.scan.files[*index as usize];
-            let label = labels.iter().find(|(kind, _)| kind == result).map_or("", |(_, text)| text.as_str());
-            write!(out, "{label} {}", dir_prefixes[file.dir as usize])?;
-            write_name(out, view.scan.name(file))?;
-            // Age in tenths of a day with integer formatting: float formatting showed in profiles.
-            let tenths = ((view.now_nanos - file.mtime_nanos()) as f64 / 8_640e9).round() as i64;
-            let sign = if tenths < 0 { "-" } else { "" };
-            write!(
-                out,
-                "  {}  {sign}{}.{} days  {}",
-                format_size(file.size),
-                tenths.abs() / 10,
-                tenths.abs() % 10,
-                reason.label()
-            )?;
-            match error {
-                Some(error) => writeln!(out, "  ({error})")?,
-                None => writeln!(out)?,
-            }
-        }
+        // The archive comes first: it is written (and read back) before anything is deleted.
         if let Some(archive) = &self.archive {
             writeln!(
                 out,
@@ -401,6 +400,19 @@ impl RotateReport<'_> {
                 archive.path
             )?;
         }
+        if let Some(archive) = &self.would_archive {
+            writeln!(
+                out,
+                "would archive {} ({}) into {}",
+                count(archive.files, "file"),
+                format_size(archive.bytes),
+                archive.path
+            )?;
+        }
+        if self.summary_only {
+            self.write_reason_counts(out, style)?;
+        }
+        self.write_rows(out, style)?;
         for dir in &self.pruned_dirs {
             writeln!(out, "removed empty folder {dir}")?;
         }
@@ -475,7 +487,135 @@ impl RotateReport<'_> {
     }
 }
 
-/// `days 7, keep 10, max size 1.0 GiB`, or `no limits: files kept`.
+/// The widest path column a row is padded to: past it a long path pushes its own row's columns
+/// right instead of every row's.
+const MAX_PATH_COLUMN: usize = 100;
+
+impl RotateReport<'_> {
+    /// One row per selected file, columns aligned: `would delete  logs/a.log  1.0 MiB  11.0 days  ttl`.
+    /// With `--summary`, only the files that did not go as planned (failed, changed, vanished…).
+    fn write_rows(&self, out: &mut impl Write, style: &Style) -> io::Result<()> {
+        let view = &self.files;
+        let shown = |result: FileResult| {
+            !self.summary_only || !matches!(result, FileResult::WouldDelete | FileResult::Deleted)
+        };
+        // Per-run constants, so each of possibly 100,000s of rows costs no path joins and no
+        // label formatting: folder prefixes as printed, and one painted label per result.
+        let dir_prefixes: Vec<String> = view
+            .scan
+            .dirs
+            .iter()
+            .map(|dir| {
+                if dir.relative.as_os_str().is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", display_path(&dir.relative))
+                }
+            })
+            .collect();
+        let label = |result: FileResult| {
+            let padded = format!("{:<13}", result.label());
+            match result {
+                FileResult::WouldDelete | FileResult::Deleted => style.bold(&padded),
+                FileResult::Failed | FileResult::Quarantined => style.bad(&padded),
+                FileResult::Changed | FileResult::Vanished | FileResult::Interrupted => {
+                    style.warning(&padded)
+                }
+            }
+        };
+        let labels: Vec<(FileResult, String)> = [
+            FileResult::WouldDelete,
+            FileResult::Deleted,
+            FileResult::Vanished,
+            FileResult::Changed,
+            FileResult::Failed,
+            FileResult::Interrupted,
+            FileResult::Quarantined,
+        ]
+        .into_iter()
+        .map(|result| (result, label(result)))
+        .collect();
+        // Age in tenths of a day with integer formatting: float formatting showed in profiles.
+        let tenths = |file: &super::scan::FileEntry| {
+            ((view.now_nanos - file.mtime_nanos()) as f64 / 8_640e9).round() as i64
+        };
+        // A first pass for the column widths (lengths only, no strings kept).
+        let (mut path_width, mut size_width, mut age_width) = (0, 0, 0);
+        for ((index, _), (result, _)) in view.selected.iter().zip(view.results) {
+            if !shown(*result) {
+                continue;
+            }
+            let file = &view.scan.files[*index as usize];
+            let path = dir_prefixes[file.dir as usize].chars().count() + name_width(view.scan.name(file));
+            path_width = path_width.max(path.min(MAX_PATH_COLUMN));
+            size_width = size_width.max(format_size(file.size).len());
+            let age = tenths(file);
+            age_width = age_width.max(
+                format!("{}{}.{}", if age < 0 { "-" } else { "" }, age.abs() / 10, age.abs() % 10).len(),
+            );
+        }
+        for ((index, reason), (result, error)) in view.selected.iter().zip(view.results) {
+            if !shown(*result) {
+                continue;
+            }
+            let file = &view.scan.files[*index as usize];
+            let label = labels.iter().find(|(kind, _)| kind == result).map_or("", |(_, text)| text.as_str());
+            let prefix = &dir_prefixes[file.dir as usize];
+            write!(out, "{label} {prefix}")?;
+            let name = view.scan.name(file);
+            write_name(out, name)?;
+            let padding = path_width.saturating_sub(prefix.chars().count() + name_width(name));
+            let tenths = tenths(file);
+            let sign = if tenths < 0 { "-" } else { "" };
+            let age = format!("{sign}{}.{}", tenths.abs() / 10, tenths.abs() % 10);
+            write!(
+                out,
+                "{:padding$}  {:>size_width$}  {age:>age_width$} days  {}",
+                "",
+                format_size(file.size),
+                reason.label()
+            )?;
+            match error {
+                Some(error) => writeln!(out, "  ({error})")?,
+                None => writeln!(out)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// `--summary`: one aligned row per rule, reason and result, restic-style.
+    fn write_reason_counts(&self, out: &mut impl Write, style: &Style) -> io::Result<()> {
+        let widest = |pick: fn(&ReasonCount) -> usize| self.by_reason.iter().map(pick).max().unwrap_or(0);
+        let number_width = widest(|row| row.files.to_string().len());
+        let size_width = widest(|row| format_size(row.bytes).len());
+        let rule_width = widest(|row| row.rule.chars().count());
+        for row in &self.by_reason {
+            let label = style.bold(&format!("{:<13}", row.result.label()));
+            let noun = if row.files == 1 { "file" } else { "files" };
+            writeln!(
+                out,
+                "{label} {:>number_width$} {noun:<5}  {:>size_width$}  rule {:<rule_width$}  {}",
+                row.files,
+                format_size(row.bytes),
+                row.rule,
+                row.reason.label()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// How many columns a file name takes once printed (escapes included).
+fn name_width(name: &std::ffi::OsStr) -> usize {
+    let bytes = name.as_encoded_bytes();
+    if bytes.iter().all(|&byte| (0x20..0x7f).contains(&byte) && byte != b'\\') {
+        bytes.len()
+    } else {
+        display_path(std::path::Path::new(name)).chars().count()
+    }
+}
+
+/// `days 7, keep 10, max size 2GB (1.86 GiB)`, or `no limits: files kept`.
 fn describe_limits(rule: &RuleView) -> String {
     let mut parts = Vec::new();
     if let Some(days) = rule.days {
@@ -485,7 +625,11 @@ fn describe_limits(rule: &RuleView) -> String {
         parts.push(format!("keep {keep}"));
     }
     if let Some(max_size) = rule.max_size {
-        parts.push(format!("max size {}", format_size(max_size)));
+        let described = match &rule.max_size_typed {
+            Some(typed) => TypedSize { bytes: max_size, typed: typed.clone() }.describe(),
+            None => format_size_exact(max_size),
+        };
+        parts.push(format!("max size {described}"));
     }
     for (value, name) in [
         (rule.keep_last, "keep_last"),

@@ -82,6 +82,8 @@ fn killed_make_ready_leaves_no_step_process_behind() {
     let (mut rng, seed) = Rng::from_env(0x0DEA7);
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("VERSION"), "0.1.0\n").unwrap();
+    // The reports folder (a missing one is exit 2 before any step starts).
+    fs::create_dir(dir.path().join("artifacts")).unwrap();
     let step = "[sh, -c, 'setsid sleep 300 & (sleep 300 &); sleep 300 & wait']";
     fs::write(
         dir.path().join("make_ready.yaml"),

@@ -155,6 +155,12 @@ fn render_steps(steps: &[Step]) -> Vec<String> {
 /// prefixes (bundle tables), step durations (`0.01s`), and make-ready's worker count (the
 /// machine's CPUs).
 fn mask(line: &str) -> String {
+    mask_with(line, true)
+}
+
+/// [`mask`], with digests left alone when `hashes` is false: a fixture that pins
+/// `SOURCE_DATE_EPOCH` makes byte-identical bundles, so its docs must show the real hashes.
+fn mask_with(line: &str, hashes: bool) -> String {
     let chars: Vec<char> = line.chars().collect();
     let boundary =
         |i: Option<usize>| i.is_none_or(|i| !chars.get(i).is_some_and(|c| c.is_ascii_alphanumeric()));
@@ -163,7 +169,7 @@ fn mask(line: &str) -> String {
     while i < chars.len() {
         if boundary(i.checked_sub(1)) {
             let hex = chars[i..].iter().take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(c)).count();
-            if (hex == 64 || hex == 12) && boundary(Some(i + hex)) {
+            if hashes && (hex == 64 || hex == 12) && boundary(Some(i + hex)) {
                 out.push_str(if hex == 64 { "<sha256>" } else { "<hash>" });
                 i += hex;
                 continue;
@@ -314,8 +320,13 @@ fn align(expected: &[String], actual: &[String]) -> (u32, Vec<Op>) {
 /// The expected lines for bless: the actual output, with each `…` kept where it still stands
 /// for at least one line.
 fn blessed(expected: &[String], actual_raw: &[String]) -> Vec<String> {
-    let masked_expected: Vec<String> = expected.iter().map(|line| mask(line)).collect();
-    let masked_actual: Vec<String> = actual_raw.iter().map(|line| mask(line)).collect();
+    blessed_with(expected, actual_raw, true)
+}
+
+/// [`blessed`] with [`mask_with`]'s `hashes`.
+fn blessed_with(expected: &[String], actual_raw: &[String], hashes: bool) -> Vec<String> {
+    let masked_expected: Vec<String> = expected.iter().map(|line| mask_with(line, hashes)).collect();
+    let masked_actual: Vec<String> = actual_raw.iter().map(|line| mask_with(line, hashes)).collect();
     let (_, ops) = align(&masked_expected, &masked_actual);
     let mut out = Vec::new();
     for op in ops {
@@ -430,6 +441,8 @@ fn check_block(block: &Block) -> Checked {
     let mut problems = Vec::new();
     let mut fatal = Vec::new();
     let mut new_steps = Vec::new();
+    // Reproducible fixtures (SOURCE_DATE_EPOCH pinned) are compared hash for hash.
+    let hashes = !fixture.vars.iter().any(|(key, _)| key == "SOURCE_DATE_EPOCH");
     for step in &block.steps {
         let output = match run_command(fixture.env.root(), &fixture.vars, &step.command) {
             Ok(output) => output,
@@ -454,8 +467,8 @@ fn check_block(block: &Block) -> Checked {
                 step.command
             ));
         }
-        let expected: Vec<String> = step.expected.iter().map(|line| mask(line)).collect();
-        let actual: Vec<String> = output.lines.iter().map(|line| mask(line)).collect();
+        let expected: Vec<String> = step.expected.iter().map(|line| mask_with(line, hashes)).collect();
+        let actual: Vec<String> = output.lines.iter().map(|line| mask_with(line, hashes)).collect();
         let (cost, _) = align(&expected, &actual);
         let mut report = String::new();
         if output.code != step.exit {
@@ -479,7 +492,7 @@ fn check_block(block: &Block) -> Checked {
         new_steps.push(Step {
             command: step.command.clone(),
             exit: output.code,
-            expected: blessed(&step.expected, &output.lines),
+            expected: blessed_with(&step.expected, &output.lines, hashes),
         });
     }
     Checked { problems, fatal, blessed: render_steps(&new_steps) }
@@ -941,6 +954,9 @@ fn masks_hide_only_digests_durations_and_the_worker_count() {
     ] {
         assert_eq!(mask(kept), kept);
     }
+    // Reproducible fixtures keep their digests, so a wrong hash in the docs fails.
+    assert_eq!(mask_with(&format!("sha256:  {sha}"), false), format!("sha256:  {sha}"));
+    assert_eq!(mask_with("| bundle_dry | OK | 0.01s |", false), "| bundle_dry | OK | <secs> |");
 }
 
 #[test]

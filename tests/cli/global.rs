@@ -1,6 +1,6 @@
 //! Behaviour shared by every subcommand: help, version, usage errors, completions, -C, CI_FAKE_UTC.
 
-use crate::support::TestEnv;
+use crate::support::{TestEnv, utc};
 
 #[test]
 fn help_documents_exit_codes_and_environment() {
@@ -186,6 +186,127 @@ fn flags_share_one_unit_grammar() {
     env.check(["rotate", "--keep", "-3"]).code(2).stdout_empty().stderr_contains("\"-3\" is negative").run();
 }
 
+/// Issue 12 item 2: every duration flag refuses a bare number with a unit hint that does not talk
+/// about hours, every negative value is "must not be negative" (not clap's "unexpected argument"),
+/// and sizes are echoed as typed.
+#[test]
+fn bare_numbers_negatives_and_typed_sizes_everywhere() {
+    let env = TestEnv::new();
+    let usage = "\n\nFor more information, try '--help'.\n";
+    for (args, message) in [
+        (
+            &[
+                "edge-sim",
+                "--state",
+                "s.json",
+                "--lock-wait",
+                "2",
+                "--ts",
+                "1",
+                "--ema1h",
+                "1",
+                "--ema24h",
+                "1",
+            ][..],
+            "error: invalid value '2' for '--lock-wait <DURATION>': \"2\" has no unit; write it with one, such as 2s or 2m",
+        ),
+        (
+            &[
+                "edge-sim",
+                "--state",
+                "s.json",
+                "--lock-wait",
+                "-1s",
+                "--ts",
+                "1",
+                "--ema1h",
+                "1",
+                "--ema24h",
+                "1",
+            ],
+            "error: invalid value '-1s' for '--lock-wait <DURATION>': duration \"-1s\" is negative; a duration must not be negative",
+        ),
+        (
+            &["rotate", "--max-size", "-1G"],
+            "error: invalid value '-1G' for '--max-size <SIZE>': size \"-1G\" is negative; a size must not be negative",
+        ),
+        (
+            &["rotate", "--days", "1", "--wait-lock", "-1"],
+            "error: invalid value '-1' for '--wait-lock <DURATION>': duration \"-1\" is negative; a duration must not be negative",
+        ),
+        (
+            &["rotate", "--days", "1", "--wait-lock", "abc"],
+            "error: invalid value 'abc' for '--wait-lock <DURATION>': invalid duration \"abc\" (expected number at 0); \
+             use a number with a unit such as 30s, 10m, 36h, 7d, 1h 30m or 2w",
+        ),
+        (
+            &["rotate", "--keep", "10.5"],
+            "error: invalid value '10.5' for '--keep <N>': \"10.5\" is not a whole number; use a whole number of files, such as 10",
+        ),
+    ] {
+        env.check(args).code(2).stdout_empty().stderr_is(&format!("{message}{usage}")).run();
+    }
+    env.write("in.csv", "ts,ema1h,ema24h\n1,1,1\n");
+    for sweep in ["window=1", "min_dwell=2", "max_gap=3", "cooldown_backoff.reset_after=4"] {
+        let bare = sweep.split_once('=').unwrap().1;
+        env.check(["edge-sim", "--input", "in.csv", "--sweep", sweep])
+            .code(2)
+            .stdout_empty()
+            .stderr_is(&format!(
+                "mmops: error: --sweep {sweep}: \"{bare}\" has no unit; write it with one, such as {bare}s or {bare}m\n"
+            ))
+            .run();
+    }
+
+    // `--days 7d` and policy `days: 7d`, `max_size: 2GB` are accepted; sizes echo as typed.
+    env.write("artifacts/a.log", "x");
+    env.set_mtime("artifacts/a.log", utc("2025-10-01T00:00:00Z"));
+    env.write("artifacts/b.txt", "y");
+    env.set_mtime("artifacts/b.txt", utc("2025-10-11T00:00:00Z"));
+    let fake_now = ("CI_FAKE_UTC", "2025-10-11T12:00:00Z");
+    env.check(["rotate", "--dry-run", "--days", "7d", "--max-size", "2GB"])
+        .env(fake_now.0, fake_now.1)
+        .code(0)
+        .stdout_is(
+            "scanned artifacts: 2 files, 2 B in 1 folder\n\
+             limits (days 7, max size 2GB (1.86 GiB)): 2 files, 1 selected, 1 kept (1 B)\n\
+             would delete  a.log  1 B  10.5 days  ttl\n\
+             would free 1 file, 1 B; would keep 1 file, 1 B\n\
+             | rotate | OK | ROTATE=DRYRUN |\n",
+        )
+        .stderr_empty()
+        .run();
+    env.write(
+        "policy.yaml",
+        "rules:\n  - glob: \"*.log\"\n    days: 7d\n  - glob: \"*\"\n    max_size: 1.5K\n",
+    );
+    env.write("artifacts/c.log", "z");
+    env.set_mtime("artifacts/c.log", utc("2025-10-10T12:00:00Z"));
+    env.check(["rotate", "--dry-run", "--policy", "policy.yaml"])
+        .env(fake_now.0, fake_now.1)
+        .code(0)
+        .stdout_is(
+            "scanned artifacts: 3 files, 3 B in 1 folder\n\
+             policy policy.yaml\n\
+             \x20 rule *.log (days 7): 2 files, 1 selected, 1 kept (1 B)\n\
+             \x20 rule * (max size 1.5K (1.5 KiB)): 1 file, 0 selected, 1 kept (1 B)\n\
+             would delete  a.log  1 B  10.5 days  ttl\n\
+             would free 1 file, 1 B; would keep 2 files, 2 B\n\
+             | rotate | OK | ROTATE=DRYRUN |\n",
+        )
+        .stderr_empty()
+        .run();
+    env.write("policy.yaml", "rules:\n  - glob: \"*\"\n    keep: -1\n");
+    env.check(["rotate", "--dry-run", "--policy", "policy.yaml"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: cannot load retention policy policy.yaml: policy.yaml:3:11: keep: \"-1\" is negative; \
+             the number of files must not be negative\n",
+        )
+        .run();
+}
+
 #[test]
 fn each_subcommand_has_examples_its_own_exit_codes_and_global_options_apart() {
     let env = TestEnv::new();
@@ -239,5 +360,99 @@ fn man_pages_are_generated_from_the_command_line() {
         }
         assert!(text.contains("GLOBAL OPTIONS"), "{text}");
         assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+/// Issue 12 item 6: from the wrong folder every tool names the default it looked for, the folder
+/// it looked in, and suggests -C DIR; none suggests creating files there.
+#[test]
+fn wrong_folder_names_the_default_the_folder_and_dash_c() {
+    let env = TestEnv::new();
+    let root = env.root().display().to_string();
+    let hint = "run mmops in the repository or pass -C DIR";
+    for (args, message) in [
+        (
+            &["cron-sentinel"][..],
+            format!(
+                "default config deploy/cron/sentinel.yaml not found in {root}; {hint} (or --config FILE)"
+            ),
+        ),
+        (&["bundle"], format!("version file VERSION not found in {root}; {hint} (or --version X.Y.Z)")),
+        (
+            &["make-ready"],
+            format!(
+                "default config deploy/release/make_ready.yaml not found in {root}; {hint} (or --config FILE)"
+            ),
+        ),
+        (
+            &["rotate"],
+            format!(
+                "no retention limit given, and the default policy deploy/ops/rotation.yaml not found in {root}; \
+                 {hint} (or --days, --max-size, --keep, --keep-daily (or another --keep-*) or --policy FILE)"
+            ),
+        ),
+        (&["make-ready", "--skip-pre-live"], format!("version file VERSION not found in {root}; {hint}")),
+    ] {
+        env.check(args).code(2).stdout_empty().stderr_is(&format!("mmops: error: {message}\n")).run();
+    }
+    // -C DIR is the fix it suggests: the same command from elsewhere, pointed at the repository.
+    let repo = env!("CARGO_MANIFEST_DIR");
+    env.check(["-C", repo, "cron-sentinel", "--check-config"])
+        .code(0)
+        .stdout_contains("| cron_sentinel | OK | CRON_SENTINEL=CONFIG_OK |")
+        .stderr_empty()
+        .run();
+    assert_eq!(std::fs::read_dir(env.root()).unwrap().count(), 0, "nothing was created");
+}
+
+/// Issue 12 item 3 (audit): a missing required argument's JSON error names the argument, not
+/// just clap's first line "the following required arguments were not provided:".
+#[test]
+fn json_usage_errors_name_the_missing_argument() {
+    let env = TestEnv::new();
+    let run = env
+        .check(["--format", "json", "edge-sim"])
+        .code(2)
+        .stdout(crate::support::Expect::Anything)
+        .stderr_is(
+            "error: the following required arguments were not provided:\n  --input <FILE>\n\n\
+             Usage: mmops edge-sim --input <FILE>\n\nFor more information, try '--help'.\n",
+        )
+        .run();
+    assert_eq!(
+        run.json(),
+        serde_json::json!({"status": "error", "exit_code": 2, "location": null,
+            "error": "the following required arguments were not provided: --input <FILE>"})
+    );
+}
+
+/// Issue 12 item 10: completion scripts do not offer the hidden step launcher nor the global
+/// options that `completions` and `man` ignore; both have Examples and exit codes in --help.
+#[test]
+fn completions_offer_only_what_can_be_used_and_every_subcommand_has_examples() {
+    let env = TestEnv::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = env.check(["completions", shell]).code(0).stdout_contains("rotate").stderr_empty().run();
+        assert!(!run.stdout.contains("step-launcher"), "{shell} offers the hidden __step-launcher");
+    }
+    let bash = env.check(["completions", "bash"]).code(0).stdout_contains("--wait-lock").stderr_empty().run();
+    let completions_opts = bash
+        .stdout
+        .split("mmops__subcmd__completions)")
+        .nth(1)
+        .and_then(|rest| rest.lines().find(|line| line.trim_start().starts_with("opts=")))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(completions_opts, "opts=\"-h --help bash elvish fish powershell zsh\"");
+    for (subcommand, code_line) in
+        [("completions", "2    unknown shell"), ("man", "2    no such subcommand page")]
+    {
+        env.check([subcommand, "--help"])
+            .code(0)
+            .stdout_contains("\nExamples:\n  mmops ")
+            .stdout_contains(code_line)
+            .stderr_empty()
+            .run();
     }
 }

@@ -54,12 +54,61 @@ fn score_of(env: &TestEnv) -> f64 {
     document["score"].as_f64().unwrap()
 }
 
+/// Issue 12 item 4: a missing reports folder is a wrong folder or a typo (exit 2, nothing
+/// written, the folder named); an empty one is HOLD with a reason naming the folder and the glob,
+/// shown under --quiet and never GO whatever --min-score says.
 #[test]
-fn no_reports_score_60_and_hold() {
+fn missing_reports_folder_is_exit_2_and_an_empty_one_holds_with_a_reason() {
     let env = TestEnv::new();
     env.write("VERSION", "1.4.0\n");
-    let run = readiness_only(&env, &[]);
-    run.expect_code(1);
+    let root = env.root().display().to_string();
+    env.check(["make-ready", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(2)
+        .stdout_empty()
+        .stderr_is(&format!(
+            "mmops: error: reports folder artifacts not found in {root}; run mmops in the repository or pass -C DIR \
+             (or --reports-dir DIR holding the REPORT_SOAK_*.json soak reports)\n"
+        ))
+        .run();
+    assert!(!env.exists("artifacts"));
+    env.check(["--format", "json", "make-ready", "--skip-pre-live", "--reports-dir", "typo"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(2)
+        .stdout_contains("\"error\": \"reports folder typo not found in ")
+        .stderr_contains("mmops: error: reports folder typo not found in ")
+        .run();
+
+    // A dangling symlink is not an empty folder either.
+    std::os::unix::fs::symlink("gone", env.path("artifacts")).unwrap();
+    env.check(["--quiet", "make-ready", "--skip-pre-live"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: cannot list reports folder artifacts: No such file or directory (os error 2)\n",
+        )
+        .run();
+    std::fs::remove_file(env.path("artifacts")).unwrap();
+
+    env.mkdir("artifacts");
+    let run = env
+        .check(["--quiet", "make-ready", "--skip-pre-live", "--min-score", "50"])
+        .env("CI_FAKE_UTC", NOW)
+        .code(1)
+        .stdout_is(
+            "readiness: artifacts/reports/readiness.json (score 60; chaos 10/10, edge 0/30, guards 0/10, latency 25/25, taker 15/15, tests 10/10)\n\
+             | readiness | FAIL | READINESS=HOLD |\n\
+             \x20   > no soak reports: artifacts holds no REPORT_SOAK_*.json\n\
+             \n\
+             | component | status | detail |\n\
+             |---|---|---|\n\
+             | pre_live_pack | SKIPPED | skipped (--skip-pre-live) |\n\
+             | readiness | HOLD | score 60 (min 50) from 0 of 7 reports: HOLD; no soak reports: artifacts holds no REPORT_SOAK_*.json |\n\
+             | make_ready | FAIL | MAKE_READY=BLOCKED |\n",
+        )
+        .stderr_empty()
+        .run();
     assert_eq!(run.last_line(), "| make_ready | FAIL | MAKE_READY=BLOCKED |");
     assert_eq!(
         env.read("artifacts/reports/readiness.json"),
@@ -572,6 +621,7 @@ fn sigterm_kills_running_steps_and_gives_no_verdict() {
     // mmops) used to leave them running.
     let env = TestEnv::new();
     env.write("VERSION", "1.4.0\n");
+    env.mkdir("artifacts");
     env.write(
         "make_ready.yaml",
         "steps:\n  - name: hang\n    run: [sh, -c, 'sleep 300 & echo $! > child.pid; wait']\n    timeout: 10m\n",
@@ -1407,7 +1457,7 @@ fn tag_rc_refusals_are_exit_2_with_nothing_run_tagged_or_written() {
     // No VERSION at all.
     git(&env, &["rm", "-q", "VERSION"]);
     git(&env, &["commit", "-q", "-m", "no version"]);
-    refused(&env, "cannot read VERSION", &[]);
+    refused(&env, "version file VERSION not found in ", &[]);
     // A policy with no hard gate gives the canary no rollback trigger.
     env.write("VERSION", "1.4.0\n");
     let policy = env
@@ -2069,4 +2119,25 @@ fn the_tag_is_in_the_json_report_and_the_github_summary() {
         .stdout_empty()
         .stderr_contains("the work tree has uncommitted changes (?? summary.md)")
         .run();
+}
+
+/// Issue 12 item 9: a repeated step name is reported at the repeat's own line and column.
+#[test]
+fn a_duplicate_step_name_is_reported_where_the_duplicate_is() {
+    let env = TestEnv::new();
+    env.write("VERSION", "1.4.0\n");
+    env.mkdir("artifacts");
+    env.write(
+        "make_ready.yaml",
+        "steps:\n  - name: a\n    run: [x]\n  - name: b\n    run: [y]\n  - run: [z]\n    name: a\n",
+    );
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: invalid make-ready config make_ready.yaml (choose another with --config): \
+             make_ready.yaml:7:11: steps[2] (a): name is used twice (first by steps[0]); step names must be unique\n",
+        )
+        .run();
+    assert!(!env.exists("artifacts/reports"));
 }

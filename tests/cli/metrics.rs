@@ -78,6 +78,8 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        // Its rotate runs go through setpriv when root: a missing one fails here with the fix.
+        assert!(crate::support::nobody_available(), "setpriv is needed: apt-get install util-linux");
         let env = TestEnv::new();
         env.mkdir("textfiles");
         // make-ready's inputs: VERSION, seven perfect soak reports.
@@ -1117,6 +1119,7 @@ fn query_parser_finds_metric_names_only() {
 #[test]
 fn a_prom_file_that_cannot_be_written_is_exit_2_and_nothing_changes() {
     let env = TestEnv::new();
+    env.mkdir("artifacts"); // make-ready's reports folder (a missing one is exit 2 by itself)
     env.mkdir("textfiles/taken.prom");
     for (prom, message) in [
         (
@@ -1279,6 +1282,7 @@ fn prom_file_timestamps_follow_the_runs_clock() {
 #[test]
 fn make_ready_branch_label_comes_from_the_checkout_without_github() {
     let env = TestEnv::new();
+    env.mkdir("artifacts"); // make-ready's reports folder (a missing one is exit 2 by itself)
     env.write("VERSION", "1.4.0\n");
     let branch_of = |env: &TestEnv| {
         // An empty GITHUB_REF_NAME counts as unset (the variable is not inherited either way).
@@ -1309,6 +1313,7 @@ fn make_ready_branch_label_comes_from_the_checkout_without_github() {
 #[test]
 fn a_prom_file_naming_another_output_of_the_run_is_refused() {
     let env = TestEnv::new();
+    env.mkdir("artifacts"); // make-ready's reports folder (a missing one is exit 2 by itself)
     env.check(["edge-sim", "--state", "x.prom", "--ts", "1800", "--ema1h", "0", "--ema24h", "0", "--prom-file", "./x.prom"])
         .code(2)
         .stdout_empty()

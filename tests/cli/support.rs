@@ -158,6 +158,8 @@ impl TestEnv {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(self.root(), fs::Permissions::from_mode(0o755)).expect("open up the test root");
         let mut command = if rustix::process::geteuid().is_root() {
+            // Callers check `nobody_available` first; this names the fix if one did not.
+            assert!(on_path("setpriv"), "setpriv is not installed; install: apt-get install util-linux");
             let mut command = Command::new("setpriv");
             command.args([
                 "--reuid=nobody",
@@ -192,6 +194,12 @@ impl TestEnv {
                 .expect("chown to nobody");
         }
     }
+}
+
+/// Whether [`TestEnv::run_as_nobody_with_env`] can work: as root it needs `setpriv`. Same rule
+/// as [`tool_available`].
+pub fn nobody_available() -> bool {
+    !rustix::process::geteuid().is_root() || tool_available("setpriv", "apt-get install util-linux")
 }
 
 /// Whether an external tool a test needs is on PATH. Missing under `CI=true` is a failure (CI

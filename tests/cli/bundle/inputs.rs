@@ -43,15 +43,18 @@ fn bad_versions_are_refused_before_anything_is_written() {
         assert!(run.stderr.contains(expected), "{file:?} {flag:?}: {}", run.stderr);
         assert!(!env.exists("artifacts/release"), "{file:?} {flag:?}");
     }
-    // A missing VERSION file says how to fix it.
+    // A missing VERSION file says where it looked and suggests -C, not creating it there.
     let env = repo();
     fs::remove_file(env.path("VERSION")).unwrap();
     let run = bundle(&env, &[]);
     run.expect_code(2);
-    assert!(
-        run.stderr.contains("cannot read VERSION (the release version); create it or pass --version"),
-        "{}",
-        run.stderr
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: error: version file VERSION not found in {}; run mmops in the repository or pass -C DIR \
+             (or --version X.Y.Z)\n",
+            env.root().display()
+        )
     );
     // A 300 MB VERSION (sparse) is refused at the size limit while reading, not quoted whole; a
     // FIFO is refused without blocking.

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use zip::ZipArchive;
 use zip::write::SimpleFileOptions;
 
-use crate::support::{Run, TestEnv, utc};
+use crate::support::{Run, TestEnv, tool_available, utc};
 
 const FAKE_NOW: &str = "2025-10-11T12:00:00Z";
 const ZIP: &str = "artifacts/release/mm-bot-v1.4.0.zip";
@@ -103,15 +103,6 @@ fn files_in(env: &TestEnv, dir: &str) -> Vec<String> {
     };
     names.sort();
     names
-}
-
-fn tool_exists(name: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success()
 }
 
 const EXPECTED_ORDER: [&str; 11] = [

@@ -4,6 +4,9 @@ use super::*;
 
 #[test]
 fn unreadable_folder_is_reported_and_the_run_goes_on_with_exit_1() {
+    if !crate::support::nobody_available() {
+        return;
+    }
     let env = TestEnv::new();
     file(&env, "locked/secret", 1, 30.0);
     file(&env, "open/old", 1, 30.0);
@@ -31,6 +34,9 @@ fn unreadable_folder_is_reported_and_the_run_goes_on_with_exit_1() {
 
 #[test]
 fn a_file_that_cannot_be_deleted_is_reported_and_the_run_continues() {
+    if !crate::support::nobody_available() {
+        return;
+    }
     let env = TestEnv::new();
     file(&env, "root_owned/old", 1, 30.0);
     file(&env, "mine/old", 1, 29.0);

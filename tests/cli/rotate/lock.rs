@@ -9,13 +9,33 @@ fn a_lock_held_by_another_process_exits_1_naming_the_lock() {
     file(&env, "new", 1, 0.1);
     let lock = fs::File::create(env.path("artifacts/.mmops-rotate.lock")).unwrap();
     lock.lock().unwrap();
+    // Issue 12 item 5: it says it waited and for how long, and ends with a marker row.
+    let started = std::time::Instant::now();
     let run = rotate(&env, &["--days", "7", "--wait-lock", "150ms"]);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150));
     run.expect_code(1);
+    assert_eq!(run.stdout, "| rotate | FAIL | ROTATE=LOCKED |\n");
     assert_eq!(
         run.stderr,
-        "mmops: error: another rotation holds the lock artifacts/.mmops-rotate.lock; let it finish, or wait \
-         for it with --wait-lock 10m\n"
+        "mmops: error: another rotation holds the lock artifacts/.mmops-rotate.lock; gave up after waiting \
+         150ms (--wait-lock); nothing was deleted — let it finish, or wait longer with --wait-lock\n"
     );
+    // Without --wait-lock it says it did not wait; JSON gets a document with the facts.
+    fs::write(env.path("artifacts/.mmops-rotate.lock"), "pid 4242\n").unwrap();
+    let run = rotate(&env, &["--days", "7", "--format", "json"]);
+    run.expect_code(1);
+    let message = "another rotation holds the lock artifacts/.mmops-rotate.lock (pid 4242); did not wait (no \
+                   --wait-lock); nothing was deleted — let it finish, or wait for it with --wait-lock 10m";
+    assert_eq!(run.stderr, format!("mmops: error: {message}\n"));
+    assert_eq!(
+        run.json(),
+        serde_json::json!({"base_dir": "artifacts", "lock": "artifacts/.mmops-rotate.lock", "holder": "pid 4242",
+            "waited_seconds": 0.0, "error": message, "tool": "rotate", "status": "FAIL", "marker": "ROTATE=LOCKED"})
+    );
+    // --quiet still prints the marker row of a failing run.
+    let run = rotate(&env, &["--days", "7", "--quiet"]);
+    run.expect_code(1);
+    assert_eq!(run.stdout, "| rotate | FAIL | ROTATE=LOCKED |\n");
     assert!(env.exists("artifacts/old"));
     // A dry run takes no lock and is not blocked.
     rotate(&env, &["--dry-run", "--days", "7"]).expect_code(0);

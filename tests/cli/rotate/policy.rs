@@ -8,13 +8,14 @@ fn no_limit_and_no_default_policy_is_an_error_naming_the_flags() {
     env.mkdir("artifacts");
     let run = rotate(&env, &["--dry-run"]);
     run.expect_code(2);
-    assert!(
-        run.stderr.starts_with(
-            "mmops: error: no retention limit given: pass --days, --max-size, --keep, --keep-daily (or another \
-             --keep-*) or --policy FILE (the default policy deploy/ops/rotation.yaml does not exist in "
-        ),
-        "{}",
-        run.stderr
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mmops: error: no retention limit given, and the default policy deploy/ops/rotation.yaml not found \
+             in {}; run mmops in the repository or pass -C DIR (or --days, --max-size, --keep, --keep-daily (or another --keep-*) or --policy FILE)\n",
+            env.root().display()
+        )
     );
 }
 

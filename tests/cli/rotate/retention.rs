@@ -24,9 +24,9 @@ fn keep_daily_and_weekly_flags_keep_the_newest_of_each_period() {
          would delete  soak/r70.json  2 B  70.0 days  retention\n\
          would delete  soak/r40.json  2 B  40.0 days  retention\n\
          would delete  soak/r15.json  2 B  15.0 days  retention\n\
-         would delete  soak/r09.json  2 B  9.0 days  retention\n\
-         would delete  soak/r05.json  2 B  5.0 days  retention\n\
-         would delete  soak/r04.json  2 B  4.0 days  retention\n\
+         would delete  soak/r09.json  2 B   9.0 days  retention\n\
+         would delete  soak/r05.json  2 B   5.0 days  retention\n\
+         would delete  soak/r04.json  2 B   4.0 days  retention\n\
          would free 6 files, 12 B; would keep 4 files, 8 B\n\
          | rotate | OK | ROTATE=DRYRUN |\n"
     );
@@ -225,8 +225,8 @@ fn a_folder_unit_is_deleted_whole_and_one_holding_a_hidden_file_is_kept() {
          \x20 rule runs/RUN_* (keep_last 1, order name-numeric, unit dir): 8 files, 4 selected, 4 kept (16 B)\n\
          deleted       runs/RUN_10/logs/bot.log  5 B  20.5 days  retention\n\
          deleted       runs/RUN_10/summary.json  3 B  20.0 days  retention\n\
-         deleted       runs/RUN_9/logs/bot.log  5 B  1.5 days  retention\n\
-         deleted       runs/RUN_9/summary.json  3 B  1.0 days  retention\n\
+         deleted       runs/RUN_9/logs/bot.log   5 B   1.5 days  retention\n\
+         deleted       runs/RUN_9/summary.json   3 B   1.0 days  retention\n\
          removed empty folder runs/RUN_10\n\
          removed empty folder runs/RUN_10/logs\n\
          removed empty folder runs/RUN_10/logs/empty\n\
