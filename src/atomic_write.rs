@@ -162,13 +162,15 @@ impl AtomicFile {
     }
 }
 
+// Through the plain `File`: `NamedTempFile`'s own `Write` appends `at path "/abs/.mmops-tmp-…"`
+// to every error, a temporary name the user never chose; callers name the final path instead.
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.temp.write(buf)
+        self.temp.as_file_mut().write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.temp.flush()
+        self.temp.as_file_mut().flush()
     }
 }
 

@@ -173,7 +173,9 @@ impl SentinelReport {
         let fresh: Vec<_> = self
             .tasks
             .iter()
-            .map(|task| (label(task), f64::from(u8::from(matches!(task.status, Status::Fresh | Status::Warn)))))
+            .map(|task| {
+                (label(task), f64::from(u8::from(matches!(task.status, Status::Fresh | Status::Warn))))
+            })
             .collect();
         let paused: Vec<_> = self
             .tasks

@@ -1214,3 +1214,27 @@ fn simulate_json_with(env: &TestEnv, extra: &[&str]) -> serde_json::Value {
     args.extend_from_slice(extra);
     env.check(args).code(0).stdout(crate::support::Expect::Anything).stderr_empty().run().json()
 }
+
+/// Audit gap 1: a live step whose `--prom-file` fails (ENOSPC) after the state file was replaced
+/// ended exit 2 ("nothing changed"); the window is applied, so it is PARTIAL, exit 1.
+#[test]
+fn a_prom_file_failing_after_the_state_was_written_is_partial_exit_1() {
+    let env = TestEnv::new();
+    env.mkdir("textfiles");
+    let script = "mount -t tmpfs -o size=4k mmops-full textfiles && \
+                  (head -c 4096 /dev/zero > textfiles/filler; true) && \
+                  exec \"$MMOPS\" edge-sim --state s.json --ts 1800 --ema1h 0 --ema24h 0 \
+                  --prom-file textfiles/edge.prom";
+    let Some(run) = crate::support::run_in_mount_namespace(&env, script, "2026-01-01T00:00:00Z") else {
+        return;
+    };
+    run.expect_code(1);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: applied the window to s.json, but the Prometheus file was not updated: cannot write \
+         the Prometheus file textfiles/edge.prom (--prom-file): No space left on device (os error 28)\n"
+    );
+    let state: Value = serde_json::from_str(&env.read("s.json")).expect("the state file is complete JSON");
+    assert!(state.is_object(), "{state}");
+}

@@ -254,3 +254,52 @@ fn a_killed_run_leaves_no_file_under_a_final_name() {
     assert_eq!(run.stderr, expected);
     assert_eq!(files_in(&env, "artifacts/release"), ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.sha256"]);
 }
+
+/// Item 17: the sidecar cannot be written (ENOSPC: a tmpfs exactly as large as the zip) → exit 2
+/// and nothing under a final name; the sidecar is written to its temporary file before the zip
+/// is placed.
+#[test]
+fn a_full_disk_while_writing_the_sidecar_leaves_no_zip_and_exits_2() {
+    let env = repo();
+    bundle(&env, &["--out-dir", "sizing"]).expect_code(0);
+    let zip_size = fs::metadata(env.path("sizing/mm-bot-v1.4.0.zip")).unwrap().len();
+    let pages = zip_size.div_ceil(4096);
+    env.mkdir("artifacts/release");
+    let script = format!(
+        "mount -t tmpfs -o size={}k mmops-full artifacts/release && exec \"$MMOPS\" bundle",
+        pages * 4
+    );
+    let Some(run) = crate::support::run_in_mount_namespace(&env, &script, FAKE_NOW) else { return };
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: cannot write artifacts/release/mm-bot-v1.4.0.zip.sha256: No space left on device (os error 28)\n"
+    );
+    // The namespace's tmpfs is gone; the folder below it holds nothing either.
+    assert_eq!(files_in(&env, "artifacts/release"), Vec::<String>::new());
+}
+
+/// Audit gap 1: `--prom-file` failing after the zip and sidecar were placed ended exit 2 ("nothing
+/// changed") because PARTIAL was attached as context; it is PARTIAL, exit 1, the release kept.
+#[test]
+fn a_prom_file_failing_after_the_release_is_placed_is_partial_exit_1() {
+    let env = repo();
+    env.mkdir("textfiles");
+    // Fill a one-page tmpfs: the textfile's temporary file is made, its first write fails.
+    let script = "mount -t tmpfs -o size=4k mmops-full textfiles && \
+                  (head -c 4096 /dev/zero > textfiles/filler; true) && \
+                  exec \"$MMOPS\" bundle --prom-file textfiles/mmops_bundle.prom";
+    let Some(run) = crate::support::run_in_mount_namespace(&env, script, FAKE_NOW) else { return };
+    run.expect_code(1);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: artifacts/release/mm-bot-v1.4.0.zip is in place, but the Prometheus file was not \
+         updated: cannot write the Prometheus file textfiles/mmops_bundle.prom (--prom-file): No space \
+         left on device (os error 28)\n"
+    );
+    assert_eq!(files_in(&env, "artifacts/release"), ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.sha256"]);
+    // The release placed is complete: verify accepts it.
+    bundle(&env, &["verify", ZIP]).expect_code(0);
+}
