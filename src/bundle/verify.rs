@@ -93,7 +93,11 @@ impl Report for VerifyReport {
 }
 
 pub(crate) fn run(args: &BundleVerifyArgs, context: &Context) -> Result<Verdict> {
-    let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
+    let prom_file = args
+        .prom_file
+        .as_deref()
+        .map(|path| crate::prometheus::PromFile::create_apart(path, &[("ZIP", args.zip.as_path())]))
+        .transpose()?;
     let report = verify(&args.zip, args.no_sidecar, context)?;
     if let Some(file) = prom_file {
         file.commit(&super::metrics::verify_exposition(&report, &args.zip, context.now)?)?;

@@ -46,10 +46,18 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
     let plan = plan(args, context)?;
     // A --prom-file that node_exporter would ignore, or that names another output, is refused
     // before anything runs; it is written with the other outputs at the end.
+    // Two outputs naming one file would leave only the last written (the JUnit XML under
+    // --out-json, exit 0): every pair is compared before anything runs.
     let twin = markdown_twin(&args.out_json);
-    let mut other_outputs =
-        vec![("--out-json", args.out_json.as_path()), ("readiness Markdown", twin.as_path())];
+    let step_summary =
+        std::env::var_os("GITHUB_STEP_SUMMARY").filter(|value| !value.is_empty()).map(PathBuf::from);
+    let mut other_outputs = vec![
+        ("--out-json", args.out_json.as_path()),
+        ("readiness Markdown (--out-json with .md)", twin.as_path()),
+    ];
     other_outputs.extend(args.junit.as_deref().map(|junit| ("--junit", junit)));
+    other_outputs.extend(step_summary.as_deref().map(|path| ("GITHUB_STEP_SUMMARY", path)));
+    crate::atomic_write::refuse_shared_outputs(&other_outputs)?;
     let prom_file = args
         .prom_file
         .as_deref()

@@ -695,7 +695,7 @@ fn outputs_may_not_replace_the_input() {
     );
     assert_eq!(
         stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--timeline", "o", "--plot", "o"]),
-        "mmops: error: --timeline and --plot both name o; give them different paths"
+        "mmops: error: --plot o is also the --timeline file; give each output its own path"
     );
     assert_eq!(env.read("in.csv"), csv);
     assert!(!env.exists("o"));
@@ -1237,4 +1237,18 @@ fn a_prom_file_failing_after_the_state_was_written_is_partial_exit_1() {
     );
     let state: Value = serde_json::from_str(&env.read("s.json")).expect("the state file is complete JSON");
     assert!(state.is_object(), "{state}");
+}
+
+/// Audit gap 2: `--timeline` and `--plot` naming one file by two spellings (`out/t.csv` and
+/// `out/../out/t.csv`, folder not made yet) passed the check, and the chart replaced the timeline.
+#[test]
+fn timeline_and_plot_naming_one_file_by_two_spellings_are_refused() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(1.0, 1.0)]));
+    env.check(["edge-sim", "--input", "in.csv", "--timeline", "out/t.csv", "--plot", "out/../out/t.csv"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: --plot out/../out/t.csv is also the --timeline file; give each output its own path\n")
+        .run();
+    assert!(!env.exists("out"));
 }
