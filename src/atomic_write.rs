@@ -115,12 +115,13 @@ pub fn same_destination(a: &Path, b: &Path) -> bool {
     lexical(a) == lexical(b) || matches!((resolve(a), resolve(b)), (Some(a), Some(b)) if a == b)
 }
 
+/// One output of a run: what names it (a flag) and its path.
+pub type Output<'a> = (&'a str, &'a Path);
+
 /// The first pair of a run's outputs (`(what, path)`, in the order given) that name the same
 /// file, as `(later, earlier)`: the later would silently replace the earlier. Every tool checks
 /// its outputs with this before anything runs.
-pub fn shared_output<'a>(
-    outputs: &[(&'a str, &'a Path)],
-) -> Option<((&'a str, &'a Path), (&'a str, &'a Path))> {
+pub fn shared_output<'a>(outputs: &[Output<'a>]) -> Option<(Output<'a>, Output<'a>)> {
     outputs.iter().enumerate().find_map(|(index, later)| {
         outputs[..index]
             .iter()

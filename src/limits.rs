@@ -35,6 +35,10 @@ pub const LOCK_INFO_MAX: u64 = 4 * KIB;
 /// Reads a whole regular file of at most `max` bytes. `what` names the file's role in errors
 /// ("config file", "state file"). A FIFO, device, socket or folder is refused after opening
 /// without blocking, so a FIFO never hangs the run.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "limits.rs owns whole-file reads: opened read-only, O_NONBLOCK, size-limited below"
+)]
 pub fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     let shown = display_path(path);
     let file = std::fs::OpenOptions::new()

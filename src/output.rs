@@ -6,6 +6,10 @@
 //! same facts plus `tool`, `status` and `marker`. Results go to stdout, diagnostics to stderr.
 
 #![allow(clippy::print_stderr)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "output.rs is the printer, the one writer to stdout and stderr (clippy.toml)"
+)]
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
@@ -311,6 +315,16 @@ fn wants_json(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
         arg == "--format=json"
             || (arg == "--format" && args.get(index + 1).is_some_and(|next| next == "json"))
     })
+}
+
+/// Writes a generated document (a completion script, a man page) to stdout byte for byte, for
+/// the commands whose output is that document and nothing else. A closed pipe is a normal end.
+pub fn write_verbatim(bytes: &[u8]) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// `outer: cause: root cause`, with repeated texts dropped (a context that already quotes its

@@ -10,7 +10,7 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use std::os::unix::fs::MetadataExt;
@@ -46,7 +46,7 @@ impl StateLock {
         let path = lock_path(state);
         let name = display_path(&path);
         let fd = open_lock_file(&path).with_context(|| format!("cannot open the lock file {name}"))?;
-        let started = Instant::now();
+        let started = crate::clock::monotonic();
         loop {
             match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => break,
@@ -121,7 +121,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("s.json");
         let first = StateLock::acquire(&state, Duration::ZERO, "pid 1 since 2026-01-01T00:00:00Z").unwrap();
-        let started = Instant::now();
+        let started = crate::clock::monotonic();
         let error = StateLock::acquire(&state, Duration::from_millis(50), "pid 2").err().unwrap();
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert!(error.is::<CheckFailed>() || error.chain().any(|cause| cause.is::<CheckFailed>()));

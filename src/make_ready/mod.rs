@@ -21,7 +21,6 @@ mod reports;
 
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
@@ -75,7 +74,7 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
             steps.len(),
             plan.jobs.min(steps.len())
         ));
-        let started = Instant::now();
+        let started = crate::clock::monotonic();
         let results = pre_live::run_all(steps, plan.jobs, context.now, printer, &interrupted);
         (results, started.elapsed().as_secs_f64())
     });

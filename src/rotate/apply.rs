@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use rustix::fs::{
@@ -78,12 +78,16 @@ impl RunLock {
         let shown = crate::sanitize::display_path(&lock_path);
         let mut file = open_lock_file(base.handle.as_fd(), OsStr::new(LOCK_FILE_NAME), &shown)?;
         // `wait` is capped by the caller; `checked_add` keeps an overflow from ever panicking.
-        let deadline = Instant::now().checked_add(wait.min(MAX_WAIT_LOCK)).unwrap_or_else(Instant::now);
+        let deadline = crate::clock::monotonic()
+            .checked_add(wait.min(MAX_WAIT_LOCK))
+            .unwrap_or_else(crate::clock::monotonic);
         loop {
             match file.try_lock() {
                 Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(LOCK_POLL.min(deadline.saturating_duration_since(Instant::now())));
+                Err(std::fs::TryLockError::WouldBlock) if crate::clock::monotonic() < deadline => {
+                    std::thread::sleep(
+                        LOCK_POLL.min(deadline.saturating_duration_since(crate::clock::monotonic())),
+                    );
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
                     let holder = read_holder(&mut file);

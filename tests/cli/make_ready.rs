@@ -1210,7 +1210,8 @@ fn bad_scoring_settings_and_sign_offs_are_exit_2_with_nothing_written() {
 fn two_outputs_of_one_run_naming_the_same_file_are_refused() {
     let env = env_with_reports(7);
     env.mkdir("out");
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
         (
             &["--out-json", "out/a.json", "--junit", "out/a.json"],
             &[],
