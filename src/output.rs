@@ -235,6 +235,7 @@ impl Printer {
     pub fn warn(&self, message: impl fmt::Display) {
         if !self.is_quiet() {
             let label = self.stderr_style.warning("warning:");
+            let message = crate::sanitize::bounded_message(&message.to_string());
             let _ = writeln!(io::stderr().lock(), "mmops: {label} {message}");
         }
     }
@@ -243,6 +244,7 @@ impl Printer {
     /// always printed, even with `--quiet`.
     pub fn problem(&self, message: impl fmt::Display) {
         let label = self.stderr_style.bad("error:");
+        let message = crate::sanitize::bounded_message(&message.to_string());
         let _ = writeln!(io::stderr().lock(), "mmops: {label} {message}");
     }
 
@@ -328,7 +330,8 @@ pub fn write_verbatim(bytes: &[u8]) -> io::Result<()> {
 }
 
 /// `outer: cause: root cause`, with repeated texts dropped (a context that already quotes its
-/// source is not printed twice).
+/// source is not printed twice), bounded by [`crate::sanitize::bounded_message`]: however large
+/// the input a message quotes, the line stays short.
 pub fn error_line(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
@@ -337,7 +340,7 @@ pub fn error_line(error: &anyhow::Error) -> String {
             parts.push(text);
         }
     }
-    parts.join(": ")
+    crate::sanitize::bounded_message(&parts.join(": "))
 }
 
 /// The `--format json` document: the report's fields plus `tool`, `status` and `marker`,

@@ -1015,3 +1015,38 @@ fn json_timestamps_that_cannot_be_read_are_errors_naming_file_and_pointer() {
         ]
     );
 }
+
+/// Audit gap 4: a 3 MB `schedule`, `max_age` or `enabled` value became a 3,000,185-byte error
+/// line (twice that in JSON); errors quote at most a short excerpt, with the value's length.
+#[test]
+fn a_huge_config_value_gives_a_short_error() {
+    let big = "x".repeat(3_000_000);
+    for (field, line, column, says) in [
+        ("schedule", 4, 15, "schedule \"xxxx"),
+        ("max_age", 4, 14, "invalid duration \"xxxx"),
+        ("enabled", 5, 14, "enabled must be true or false, unquoted, not the text \"xxxx"),
+    ] {
+        let extra = if field == "max_age" { String::new() } else { "    max_age: 1h\n".to_string() };
+        let (first, second) = if field == "enabled" {
+            (extra, format!("    enabled: \"{big}\"\n"))
+        } else {
+            (format!("    {field}: \"{big}\"\n"), extra)
+        };
+        let env = env_with_config(&format!("tasks:\n  - name: a\n    artifact: a\n{first}{second}"));
+        let run = env
+            .check(["cron-sentinel"])
+            .code(2)
+            .stdout_empty()
+            .stderr_contains(&format!("mmops: error: deploy/cron/sentinel.yaml:{line}:{column}: {says}"))
+            .stderr_contains("…\" (3000000 characters)")
+            .run();
+        assert!(run.stderr.len() < 1024, "{field}: {} bytes", run.stderr.len());
+        let json = env
+            .check(["--format", "json", "cron-sentinel"])
+            .code(2)
+            .stdout(crate::support::Expect::Anything)
+            .stderr_contains("(3000000 characters)")
+            .run();
+        assert!(json.stdout.len() < 2048, "{field}: JSON {} bytes", json.stdout.len());
+    }
+}

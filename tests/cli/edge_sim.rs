@@ -1252,3 +1252,18 @@ fn timeline_and_plot_naming_one_file_by_two_spellings_are_refused() {
         .run();
     assert!(!env.exists("out"));
 }
+
+/// Audit gap 4: a 60 KB CSV field was quoted whole in the error line.
+#[test]
+fn a_huge_csv_field_gives_a_short_error() {
+    let env = TestEnv::new();
+    env.write("in.csv", format!("ts,ema1h,ema24h\n1800,{},1\n", "1".repeat(60_000)));
+    let run = env
+        .check(["edge-sim", "--input", "in.csv"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: in.csv:2: column 2 \"ema1h\": \"1111")
+        .stderr_contains("…\" (60000 characters)")
+        .run();
+    assert!(run.stderr.len() < 1024, "{} bytes", run.stderr.len());
+}
