@@ -24,6 +24,7 @@ pub mod progress;
 pub mod prometheus;
 pub mod readiness_doc;
 pub mod sanitize;
+pub mod stats;
 pub mod units;
 pub mod zip_time;
 

@@ -241,7 +241,7 @@ fn build_and_place(
     // symlink) is refused here, before anything is written.
     let mut temp = AtomicFile::create(&plan.zip_path)?;
     let mut sidecar = AtomicFile::create(&plan.sidecar_path)?;
-    let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 8);
+    let workers = crate::stats::worker_count(1, 8);
     let (manifest, digest) = {
         let mut sink = ZipSink::new(temp.file_mut(), plan.time);
         // Errors name their file: an input that changed, or "cannot write the bundle".

@@ -176,7 +176,7 @@ pub(crate) fn verify(path: &Path, no_sidecar: bool, context: &Context) -> Result
     drop(archive);
 
     let progress = Progress::bytes(&context.printer, size, 8 << 20, "verifying");
-    let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 4);
+    let workers = crate::stats::worker_count(1, 4);
     let next = AtomicUsize::new(0);
     let checks: Mutex<Vec<Option<EntryCheck>>> = Mutex::new(vec![None; count]);
     let (zip_hash, worker_errors) = std::thread::scope(|scope| {

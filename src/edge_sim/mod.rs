@@ -229,14 +229,8 @@ fn commit_all(files: impl IntoIterator<Item = AtomicFile>) -> Result<()> {
     Ok(())
 }
 
-/// `1 window`, `2 windows`.
-fn count(number: u64, noun: &str) -> String {
-    if number == 1 { format!("1 {noun}") } else { format!("{number} {noun}s") }
-}
-
-pub(crate) fn round6(value: f64) -> f64 {
-    (value * 1e6).round() / 1e6
-}
+use crate::stats::round6;
+use crate::units::count_noun as count;
 
 /// One applied profile change, as printed and as in `--format json`.
 #[derive(Debug, Clone, Serialize)]

@@ -302,7 +302,7 @@ fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
     }
     let jobs = match args.jobs {
         Some(jobs) => jobs as usize,
-        None => std::thread::available_parallelism().map(|count| count.get()).unwrap_or(1),
+        None => crate::stats::available_cores(),
     };
     Ok(Plan { steps, scoring, sign_off, jobs, version })
 }

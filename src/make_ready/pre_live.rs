@@ -263,7 +263,7 @@ fn run_once(step: &Step, interrupted: &AtomicBool) -> Outcome {
     let findings = |result: anyhow::Result<Vec<String>>| match result {
         Ok(lines) if lines.is_empty() => finished(true, None, None, Captured::default()),
         Ok(lines) => {
-            let reason = format!("{} finding{}", lines.len(), if lines.len() == 1 { "" } else { "s" });
+            let reason = crate::units::count_noun(lines.len() as u64, "finding");
             finished(false, None, Some(reason), Captured::from_text(lines.join("\n")))
         }
         Err(error) => finished(

@@ -315,7 +315,7 @@ mod tests {
         let mixed = [sample(CHUNK_SIZE / 2), noise(CHUNK_SIZE / 4), sample(CHUNK_SIZE / 2 + 4321)].concat();
         let files = [("big.json", sample(CHUNK_SIZE + CHUNK_SIZE / 3)), ("mixed.log", mixed)];
         let inputs = inputs_in(dir.path(), &files);
-        let default_workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(2, 8);
+        let default_workers = crate::stats::worker_count(2, 8);
         let mut hashes = std::collections::BTreeMap::new();
         for build in 0..100 {
             let workers = if build % 2 == 0 { default_workers } else { 1 };
