@@ -204,7 +204,11 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
         }
     } else {
         let out_dir_existed = args.out_dir.is_dir();
-        let result = build_and_place(&plan, args.force, &progress, context);
+        // From here SIGINT/SIGTERM only set a flag: the build stops before its next chunk and
+        // the run ends INTERRUPTED (exit 130) with no final name touched; one that arrives after
+        // the zip was placed lets the run finish (the sidecar and report take milliseconds).
+        let watch = crate::interrupt::Watch::start()?;
+        let result = build_and_place(&plan, args.force, &progress, context, &watch);
         progress.finish();
         if result.is_err() && !out_dir_existed {
             // We made the folder for this run; leave no trace of a run that failed.
@@ -236,6 +240,7 @@ fn build_and_place(
     force: bool,
     progress: &Progress,
     context: &Context,
+    watch: &crate::interrupt::Watch,
 ) -> Result<(Manifest, ZipDigest, Outcome)> {
     // Both outputs first: a final name that is not a regular file (a FIFO, a folder, a dangling
     // symlink) is refused here, before anything is written.
@@ -245,7 +250,8 @@ fn build_and_place(
     let (manifest, digest) = {
         let mut sink = ZipSink::new(temp.file_mut(), plan.time);
         // Errors name their file: an input that changed, or "cannot write the bundle".
-        let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress)?;
+        let stop = watch.flag();
+        let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress, &stop)?;
         let (manifest, summary_text) = manifest_and_summary(plan, &digests)?;
         sink.add_memory_entry(
             &MemoryEntry { name: SUMMARY_NAME.into(), bytes: summary_text.into_bytes() },
@@ -266,6 +272,11 @@ fn build_and_place(
         .write_all(sidecar_text.as_bytes())
         .with_context(|| format!("cannot write {}", display_path(&plan.sidecar_path)))?;
     let shown = display_path(&plan.zip_path);
+    if watch.requested() {
+        return Err(anyhow!(crate::outcome::Interrupted(
+            "interrupted before the release was placed; nothing was written".into()
+        )));
+    }
     let outcome = match hash_existing(&plan.zip_path)? {
         None => Outcome::Created,
         Some((existing, _)) if existing == digest.sha256 => {

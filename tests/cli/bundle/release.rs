@@ -303,3 +303,42 @@ fn a_prom_file_failing_after_the_release_is_placed_is_partial_exit_1() {
     // The release placed is complete: verify accepts it.
     bundle(&env, &["verify", ZIP]).expect_code(0);
 }
+
+/// Audit gap 6: SIGTERM during a build ended bundle by the default action (exit 143, no word);
+/// it is the one interrupt path now: exit 130, an `interrupted` error, no final name, no
+/// temporary file, and the folder the run made is gone.
+#[test]
+fn sigterm_during_a_build_is_interrupted_exit_130_with_nothing_left() {
+    let env = repo();
+    let file = fs::File::create(env.path("artifacts/reports/soak_metrics.json")).unwrap();
+    file.set_len(2_000_000_000).unwrap();
+    drop(file);
+    let child = env
+        .command()
+        .args(["bundle"])
+        .env("CI_FAKE_UTC", FAKE_NOW)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut child = child;
+    while !files_in(&env, "artifacts/release").iter().any(|name| {
+        name.starts_with(".mmops-tmp-")
+            && fs::metadata(env.path(format!("artifacts/release/{name}"))).is_ok_and(|m| m.len() > 0)
+    }) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the signal");
+        assert!(started.elapsed().as_secs() < 60, "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(2)); // polling for the build to start
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "mmops: error: interrupted while building the bundle; nothing was written\n"
+    );
+    assert!(!env.exists("artifacts/release"), "{:?}", files_in(&env, "artifacts/release"));
+}
