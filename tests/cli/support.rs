@@ -112,7 +112,9 @@ impl TestEnv {
         command
     }
 
-    /// Runs `mmops ARGS` here with extra environment variables.
+    /// Runs `mmops ARGS` here with extra environment variables. "Now" is pinned to
+    /// [`PINNED_NOW`] unless `env` sets `CI_FAKE_UTC` itself, so no test reads the real clock by
+    /// accident; `("CI_FAKE_UTC", "")` (counted as unset) tests the clock or `SOURCE_DATE_EPOCH`.
     pub fn run_with_env<I, S>(&self, args: I, env: &[(&str, &str)]) -> Run
     where
         I: IntoIterator<Item = S>,
@@ -120,6 +122,7 @@ impl TestEnv {
     {
         let mut command = self.command();
         command.args(args);
+        command.env("CI_FAKE_UTC", PINNED_NOW);
         for (key, value) in env {
             command.env(key, value);
         }

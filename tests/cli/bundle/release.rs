@@ -78,7 +78,10 @@ fn a_rebuild_at_another_time_names_source_date_epoch() {
             run.stderr.split("this build ").nth(1).unwrap().split(')').next().unwrap()
         )
     );
-    let run = env.run_with_env(["bundle", "--format", "json"], &[("SOURCE_DATE_EPOCH", "1760184000")]);
+    let run = env.run_with_env(
+        ["bundle", "--format", "json"],
+        &[("SOURCE_DATE_EPOCH", "1760184000"), ("CI_FAKE_UTC", "")],
+    );
     run.expect_code(0);
     assert_eq!(run.json()["outcome"], "unchanged");
     assert!(fs::read(env.path(ZIP)).unwrap() == original);
