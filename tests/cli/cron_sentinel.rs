@@ -1050,3 +1050,38 @@ fn a_huge_config_value_gives_a_short_error() {
         assert!(json.stdout.len() < 2048, "{field}: JSON {} bytes", json.stdout.len());
     }
 }
+
+/// Audit gap 8: `timestamp: json:` epoch seconds beyond the representable range (8267000000000,
+/// also as a float or above i64) were ERROR while the same instant as an mtime is FUTURE; they
+/// agree now. Negative ones stay ERROR, as for mtimes.
+#[test]
+fn json_epoch_beyond_the_representable_range_is_future_like_an_mtime() {
+    let env = env_with_config(
+        "tasks:\n  - {name: a, artifact: a.json, max_age: 1h, timestamp: 'json:/ts'}\n  \
+         - {name: b, artifact: b.json, max_age: 1h, timestamp: 'json:/ts'}\n  \
+         - {name: c, artifact: c.json, max_age: 1h, timestamp: 'json:/ts'}\n  \
+         - {name: d, artifact: d.json, max_age: 1h, timestamp: 'json:/ts'}\n",
+    );
+    env.write("a.json", "{\"ts\": 8267000000000}");
+    env.write("b.json", "{\"ts\": 8.267e12}");
+    env.write("c.json", "{\"ts\": 18446744073709551615}");
+    env.write("d.json", "{\"ts\": -9000000000000}");
+    let range = "outside the range of dates mmops handles";
+    env.check(["cron-sentinel"])
+        .code(1)
+        .stdout_is(&format!(
+            "TASK  STATUS  AGE  MAX AGE  ARTIFACT\n\
+             a     FUTURE  -    1h       a.json\n  \
+             ↳ a.json: time at json:/ts 8267000000000 seconds since 1970 is after +262142-12-31T23:59:59Z, {range}; a clock is wrong, freshness cannot be trusted\n\
+             b     FUTURE  -    1h       b.json\n  \
+             ↳ b.json: time at json:/ts 8267000000000 seconds since 1970 is after +262142-12-31T23:59:59Z, {range}; a clock is wrong, freshness cannot be trusted\n\
+             c     FUTURE  -    1h       c.json\n  \
+             ↳ c.json: time at json:/ts 18446744073709551615 seconds since 1970 is after +262142-12-31T23:59:59Z, {range}; a clock is wrong, freshness cannot be trusted\n\
+             d     ERROR   -    1h       d.json\n  \
+             ↳ cannot check d.json: its time at json:/ts -9000000000000 seconds since 1970 is before -262143-01-01T00:00:00Z, {range}\n\
+             4 tasks: 1 error, 3 future\n\
+             | cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n"
+        ))
+        .stderr_empty()
+        .run();
+}
