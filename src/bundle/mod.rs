@@ -354,16 +354,10 @@ fn hash_existing(path: &Path) -> Result<Option<(String, File)>> {
     if !file.metadata().with_context(|| format!("cannot read the existing {shown}"))?.is_file() {
         bail!("{shown} is not a regular file; nothing was written: remove it or choose another --out-dir");
     }
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer).with_context(|| format!("cannot read the existing {shown}"))?;
-        if read == 0 {
-            file.seek(io::SeekFrom::Start(0)).with_context(|| format!("cannot read the existing {shown}"))?;
-            return Ok(Some((hex(&hasher.finalize()), file)));
-        }
-        hasher.update(&buffer[..read]);
-    }
+    let sha256 = manifest::sha256_hex_of(&mut file, |_| {})
+        .with_context(|| format!("cannot read the existing {shown}"))?;
+    file.seek(io::SeekFrom::Start(0)).with_context(|| format!("cannot read the existing {shown}"))?;
+    Ok(Some((sha256, file)))
 }
 
 /// The manifest and the summary text, from the inputs' digests.

@@ -315,16 +315,8 @@ fn check_entry(archive: &mut ZipArchive<BufReader<File>>, index: usize) -> Entry
 fn hash_file(path: &Path, progress: &Progress) -> Result<String> {
     let shown = display_path(path);
     let mut file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer).with_context(|| format!("cannot read {shown}"))?;
-        if read == 0 {
-            return Ok(hex(&hasher.finalize()));
-        }
-        hasher.update(&buffer[..read]);
-        progress.advance(read as u64);
-    }
+    super::manifest::sha256_hex_of(&mut file, |read| progress.advance(read as u64))
+        .with_context(|| format!("cannot read {shown}"))
 }
 
 /// Checks `<ZIP>.sha256`; returns its status word and adds problem lines.
