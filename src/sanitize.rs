@@ -100,15 +100,16 @@ pub fn bounded_message(text: &str) -> String {
         let inner = &text[start + 1..end];
         let count = inner.chars().count();
         out.push('"');
-        if count > QUOTE_MAX_CHARS {
+        if end == text.len() {
+            // No closing quote (a `"` in a file name): not a quoted value; the line cap applies.
+            out.push_str(inner);
+        } else if count > QUOTE_MAX_CHARS {
             let cut: String = inner.chars().take(QUOTE_MAX_CHARS).collect();
             out.push_str(&cut);
             out.push_str(&format!("…\" ({count} characters)"));
         } else {
             out.push_str(inner);
-            if end < text.len() {
-                out.push('"');
-            }
+            out.push('"');
         }
     }
     let total = out.chars().count();
@@ -159,6 +160,8 @@ mod tests {
         assert_eq!(bounded_message("schedule \"*/5 * * * *\" is odd"), "schedule \"*/5 * * * *\" is odd");
         assert_eq!(bounded_message(r#"a "b\"c" d"#), r#"a "b\"c" d"#);
         assert_eq!(bounded_message("unterminated \"quote"), "unterminated \"quote");
+        let lone = format!("cannot read a\"b/{}: No such file or directory", "c".repeat(100));
+        assert_eq!(bounded_message(&lone), lone, "a lone quote in a path is not a quoted value");
         let huge = format!(
             "cron.yaml:4:15: schedule \"{}\" is not a cron expression; fix it",
             "x".repeat(3_000_000)

@@ -271,8 +271,9 @@ pub(crate) fn read_artifact_time(task: &Task, lookup: Lookup) -> Lookup {
     }
 }
 
-/// Epoch seconds (integer or fractional) as an instant; `Err` when finite but not representable
-/// (see [`clock::OutOfRange::is_future`]), `None` when not a usable number at all.
+/// Epoch seconds (integer or fractional) as an instant; `Err` when an exact number of seconds
+/// lies outside the representable range (see [`clock::OutOfRange::is_future`]), `None` when not
+/// a usable number at all (not finite, or a float too large to hold whole seconds).
 fn epoch_seconds(number: &serde_json::Number) -> Option<Result<DateTime<Utc>, clock::OutOfRange>> {
     if let Some(whole) = number.as_i64() {
         return Some(clock::from_unix(whole, 0));
@@ -284,8 +285,8 @@ fn epoch_seconds(number: &serde_json::Number) -> Option<Result<DateTime<Utc>, cl
     let value = number.as_f64().filter(|value| value.is_finite())?;
     let whole = value.floor();
     if whole.abs() > 9.0e15 {
-        // `as` saturates at i128's bounds, far beyond any instant either way.
-        return Some(Err(clock::OutOfRange { seconds: whole as i128, nanos: 0 }));
+        // Past 2^53 a float no longer holds whole seconds exactly: not a time anyone wrote.
+        return None;
     }
     let nanos = ((value - whole) * 1e9).round().min(999_999_999.0) as u32;
     Some(clock::from_unix(whole as i64, nanos))
