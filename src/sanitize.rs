@@ -175,6 +175,22 @@ mod tests {
         assert!(short.chars().count() < 1024 && short.ends_with(": end"), "{short}");
     }
 
+    proptest::proptest! {
+        // Attack on bounded_message: quotes, escapes, multibyte and huge runs anywhere; it must
+        // never panic (char boundaries), stay bounded, and leave short lines as they were.
+        #[test]
+        fn bounded_message_never_panics_and_stays_bounded(
+            parts in proptest::collection::vec(("[a-z\"\\\\é€ ]{0,8}", 0usize..3000), 0..12),
+        ) {
+            let text: String = parts.iter().map(|(piece, repeat)| piece.repeat(*repeat % 400 + 1)).collect();
+            let bounded = bounded_message(&text);
+            proptest::prop_assert!(bounded.chars().count() <= MESSAGE_MAX_CHARS + 64, "{}", bounded.len());
+            if text.chars().count() <= QUOTE_MAX_CHARS {
+                proptest::prop_assert_eq!(bounded, text);
+            }
+        }
+    }
+
     #[test]
     fn text_keeps_newlines_when_asked() {
         assert_eq!(display_text("a\nb\x07", true), "a\nb\\x07");
