@@ -54,6 +54,13 @@ pub fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     read_open_limited(file, max, &shown, what)
 }
 
+/// The `VERSION` file's text, trimmed: the one VERSION reader of `bundle` and `make-ready`
+/// ([`VERSION_MAX`], a regular file, UTF-8). Each tool checks the version's form and says what
+/// it is for.
+pub fn read_version_file(path: &Path) -> Result<String> {
+    Ok(read_string_limited(path, VERSION_MAX, "version file")?.trim().to_string())
+}
+
 /// [`read_limited`] as UTF-8 text.
 pub fn read_string_limited(path: &Path, max: u64, what: &str) -> Result<String> {
     let bytes = read_limited(path, max, what)?;

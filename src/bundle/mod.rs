@@ -78,13 +78,12 @@ fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
     inputs::check_name(&args.name)?;
     let version = inputs::resolve_version(args.version.as_deref(), Path::new("VERSION"))?;
     if args.version.is_some()
-        && let Ok(file_version) =
-            limits::read_string_limited(Path::new("VERSION"), limits::VERSION_MAX, "version file")
-        && file_version.trim() != version
+        && let Ok(file_version) = limits::read_version_file(Path::new("VERSION"))
+        && file_version != version
     {
         context.printer.warn(format!(
             "--version {version} differs from the VERSION file ({}); a bundled VERSION still says the latter",
-            display_text(file_version.trim(), false)
+            display_text(&file_version, false)
         ));
     }
     let (config, _origin) = inputs::load_config(args.config.as_deref())?;

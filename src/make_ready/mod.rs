@@ -288,12 +288,9 @@ fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
         );
     }
     let steps = if args.skip_pre_live { None } else { config.map(|config| config.steps) };
-    let version = limits::read_string_limited(Path::new("VERSION"), limits::VERSION_MAX, "VERSION file")
-        .context(
-            "cannot read VERSION (runtime.version comes from it; run in the repository root or use -C DIR)",
-        )?
-        .trim()
-        .to_string();
+    let version = limits::read_version_file(Path::new("VERSION")).context(
+        "cannot read VERSION (runtime.version comes from it; run in the repository root or use -C DIR)",
+    )?;
     if version.is_empty() || version.contains(char::is_whitespace) {
         bail!(
             "VERSION must hold one version such as 1.4.0, found \"{}\"",
