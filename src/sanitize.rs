@@ -66,8 +66,9 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
     out
 }
 
-/// Longest quoted value (`"…"`) an error or warning line keeps, in characters.
-pub const QUOTE_MAX_CHARS: usize = 80;
+/// Longest quoted value (`"…"`) an error or warning line keeps, in characters (a deep path
+/// quoted whole still fits).
+pub const QUOTE_MAX_CHARS: usize = 200;
 /// Longest error or warning line, in characters; longer ones keep their head and tail.
 pub const MESSAGE_MAX_CHARS: usize = 900;
 
