@@ -91,6 +91,57 @@ fn temp_prefix() -> String {
     format!("{TEMP_PREFIX}{}-", std::process::id())
 }
 
+/// Whether two output paths name the same file: folders that exist are compared resolved
+/// (symlinks too, the file name kept), and any two paths are also compared by name with `.` and
+/// `dir/..` folded, so `out/a.json` and `out/../out/./a.json` match before `out/` exists.
+pub fn same_destination(a: &Path, b: &Path) -> bool {
+    let resolve = |path: &Path| {
+        let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        parent.canonicalize().ok().map(|parent| parent.join(path.file_name().unwrap_or_default()))
+    };
+    let lexical = |path: &Path| {
+        let mut out = PathBuf::new();
+        for component in path.components() {
+            match component {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir if out.file_name().is_some() => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    };
+    lexical(a) == lexical(b) || matches!((resolve(a), resolve(b)), (Some(a), Some(b)) if a == b)
+}
+
+/// One output of a run: what names it (a flag) and its path.
+pub type Output<'a> = (&'a str, &'a Path);
+
+/// The first pair of a run's outputs (`(what, path)`, in the order given) that name the same
+/// file, as `(later, earlier)`: the later would silently replace the earlier. Every tool checks
+/// its outputs with this before anything runs.
+pub fn shared_output<'a>(outputs: &[Output<'a>]) -> Option<(Output<'a>, Output<'a>)> {
+    outputs.iter().enumerate().find_map(|(index, later)| {
+        outputs[..index]
+            .iter()
+            .find(|earlier| same_destination(later.1, earlier.1))
+            .map(|earlier| (*later, *earlier))
+    })
+}
+
+/// [`shared_output`] as an error (exit 2, nothing changed): `--junit out/a.json is also the
+/// --out-json file; give each output its own path`.
+pub fn refuse_shared_outputs(outputs: &[(&str, &Path)]) -> Result<()> {
+    match shared_output(outputs) {
+        Some(((later, path), (earlier, _))) => anyhow::bail!(
+            "{later} {} is also the {earlier} file; give each output its own path",
+            crate::sanitize::display_path(path)
+        ),
+        None => Ok(()),
+    }
+}
+
 /// Writes `contents` to `path` atomically. Parent folders are created when missing.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
@@ -183,13 +234,15 @@ impl AtomicFile {
     }
 }
 
+// Through the plain `File`: `NamedTempFile`'s own `Write` appends `at path "/abs/.mmops-tmp-…"`
+// to every error, a temporary name the user never chose; callers name the final path instead.
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.temp.write(buf)
+        self.temp.as_file_mut().write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.temp.flush()
+        self.temp.as_file_mut().flush()
     }
 }
 
@@ -308,6 +361,22 @@ mod tests {
             temp_file_note(path, false),
             "left out/.mmops-tmp-42-abc alone: a temporary file of mmops process 42, which is still running"
         );
+    }
+
+    #[test]
+    fn outputs_naming_one_file_are_found_by_any_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.json");
+        let spelled = dir.path().join("sub/../a.json");
+        let (json, junit, other) = (a.as_path(), spelled.as_path(), Path::new("b.xml"));
+        assert!(same_destination(Path::new("out/a"), Path::new("./out/x/../a")), "folder not made yet");
+        assert_eq!(shared_output(&[("--out-json", json), ("--other", other)]), None);
+        assert_eq!(
+            shared_output(&[("--out-json", json), ("--other", other), ("--junit", junit)]),
+            Some((("--junit", junit), ("--out-json", json)))
+        );
+        let error = refuse_shared_outputs(&[("--out-json", json), ("--junit", junit)]).unwrap_err();
+        assert!(error.to_string().ends_with("is also the --out-json file; give each output its own path"));
     }
 
     #[test]

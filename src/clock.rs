@@ -21,7 +21,7 @@ fn set_var(name: &str) -> Option<std::ffi::OsString> {
 /// The current instant: `CI_FAKE_UTC` when set (RFC 3339), else the system clock.
 pub fn now() -> Result<DateTime<Utc>> {
     match set_var(FAKE_UTC_VAR) {
-        None => Ok(Utc::now()),
+        None => Ok(system_now()),
         Some(raw) => {
             let text = raw.to_string_lossy();
             parse_rfc3339(&text).with_context(|| {
@@ -29,6 +29,30 @@ pub fn now() -> Result<DateTime<Utc>> {
             })
         }
     }
+}
+
+/// The one read of the wall clock behind [`now`].
+#[allow(clippy::disallowed_methods, reason = "clock.rs owns \"now\"; everything else reads Context::now")]
+fn system_now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// The real system time, never `CI_FAKE_UTC`: only to judge file times, which are real (a file
+/// changed "just now" while a bundle reads it). Stamping outputs uses [`now`].
+#[allow(
+    clippy::disallowed_methods,
+    reason = "clock.rs owns the clock; file times are compared with the real one"
+)]
+pub fn real_system_time() -> SystemTime {
+    SystemTime::now()
+}
+
+/// Monotonic time, for durations, timeouts and lock waits only. It is not "now" (it cannot be
+/// printed or stored, and `CI_FAKE_UTC` does not apply): clippy.toml forbids `Instant::now`
+/// elsewhere so every clock read is in this file.
+#[allow(clippy::disallowed_methods, reason = "clock.rs owns the clock, monotonic time included")]
+pub fn monotonic() -> std::time::Instant {
+    std::time::Instant::now()
 }
 
 /// The timestamp to stamp into reproducible artifacts: `CI_FAKE_UTC`, else `SOURCE_DATE_EPOCH`,

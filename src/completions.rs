@@ -2,8 +2,6 @@
 //! offering only what a user can use: no hidden subcommand (`__step-launcher`), and no global
 //! options on `completions` and `man`, which ignore them.
 
-use std::io::Write;
-
 use anyhow::Result;
 
 use crate::cli::CompletionsArgs;
@@ -15,11 +13,8 @@ const IGNORE_GLOBALS: [&str; 2] = ["completions", "man"];
 pub fn run(args: &CompletionsArgs) -> Result<Verdict> {
     let mut buffer = Vec::new();
     clap_complete::generate(args.shell, &mut completion_command(), "mmops", &mut buffer);
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(&buffer).and_then(|()| stdout.flush()) {
-        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
-        _ => Ok(Verdict::Pass),
-    }
+    crate::output::write_verbatim(&buffer)?;
+    Ok(Verdict::Pass)
 }
 
 /// The command line as completion scripts should offer it. Built from the parsed-ready command

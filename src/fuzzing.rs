@@ -118,6 +118,10 @@ pub fn bundle_verify(data: &[u8]) {
 }
 
 /// Writes `data` to `name` in a folder private to this process (reused across calls).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a fuzz input in the harness's private scratch folder, not an output of a tool"
+)]
 fn scratch_file(name: &str, data: &[u8]) -> PathBuf {
     let path = std::env::temp_dir().join(format!("mmops-fuzz-{}", std::process::id())).join(name);
     if let Some(parent) = path.parent() {

@@ -43,6 +43,10 @@ pub const LOCK_INFO_MAX: u64 = 4 * KIB;
 /// Reads a whole regular file of at most `max` bytes. `what` names the file's role in errors
 /// ("config file", "state file"). A FIFO, device, socket or folder is refused after opening
 /// without blocking, so a FIFO never hangs the run.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "limits.rs owns whole-file reads: opened read-only, O_NONBLOCK, size-limited below"
+)]
 pub fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     let shown = display_path(path);
     let file = std::fs::OpenOptions::new()
@@ -56,6 +60,40 @@ pub fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
         bail!("{shown}: the {what} is {}, not a regular file", describe_kind(&kind));
     }
     read_open_limited(file, max, &shown, what)
+}
+
+/// Opens a regular file for reading without blocking on a FIFO and without becoming a terminal's
+/// controlling process; with `no_follow`, a symlink at the last component is refused too. For
+/// files read in a stream (a zip to hash, a key): the caller bounds what it reads.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "limits.rs owns opening files to read: read-only, O_NONBLOCK, regular files only"
+)]
+pub fn open_regular(path: &Path, no_follow: bool, what: &str) -> Result<File> {
+    let shown = display_path(path);
+    let mut flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+    if no_follow {
+        flags |= rustix::fs::OFlags::NOFOLLOW;
+    }
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path).with_context(
+            || {
+                let symlink = if no_follow { " (a symlink is refused)" } else { "" };
+                format!("cannot read the {what} {shown}{symlink}")
+            },
+        )?;
+    let kind = file.metadata().with_context(|| format!("cannot read the {what} {shown}"))?.file_type();
+    if !kind.is_file() {
+        bail!("{shown}: the {what} is {}, not a regular file", describe_kind(&kind));
+    }
+    Ok(file)
+}
+
+/// The `VERSION` file's text, trimmed: the one VERSION reader of `bundle` and `make-ready`
+/// ([`VERSION_MAX`], a regular file, UTF-8). Each tool checks the version's form and says what
+/// it is for.
+pub fn read_version_file(path: &Path) -> Result<String> {
+    Ok(read_string_limited(path, VERSION_MAX, "version file")?.trim().to_string())
 }
 
 /// [`read_limited`] as UTF-8 text.

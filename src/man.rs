@@ -1,8 +1,6 @@
 //! `mmops man [SUBCOMMAND]`: the manual page, generated from the same clap definition as the
 //! help, so the two cannot disagree.
 
-use std::io::Write;
-
 use anyhow::{Result, bail};
 
 use crate::cli::ManArgs;
@@ -10,11 +8,8 @@ use crate::outcome::Verdict;
 
 pub fn run(args: &ManArgs) -> Result<Verdict> {
     let page = render(args.subcommand.as_deref())?;
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(&page).and_then(|()| stdout.flush()) {
-        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
-        _ => Ok(Verdict::Pass),
-    }
+    crate::output::write_verbatim(&page)?;
+    Ok(Verdict::Pass)
 }
 
 /// The roff text of the mmops page, or of one subcommand's (`bundle-verify` for nested ones).

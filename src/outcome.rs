@@ -32,14 +32,20 @@ impl Exit {
 
     /// The exit code for an error that ended the run.
     pub fn for_error(error: &anyhow::Error) -> Exit {
-        if error.chain().any(|cause| cause.is::<Interrupted>()) {
+        if carries::<Interrupted>(error) {
             Exit::Interrupted
-        } else if error.chain().any(|cause| cause.is::<CheckFailed>() || cause.is::<Partial>()) {
+        } else if carries::<CheckFailed>(error) || carries::<Partial>(error) {
             Exit::CheckFailed
         } else {
             Exit::Usage
         }
     }
+}
+
+/// Whether `error` carries a `T` anywhere: as its root or a source in its chain, or attached as
+/// anyhow context (`error.context(Partial(…))`), which the chain shows only as a wrapper.
+fn carries<T: std::error::Error + Send + Sync + 'static>(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<T>().is_some() || error.chain().any(|cause| cause.downcast_ref::<T>().is_some())
 }
 
 impl From<Exit> for ExitCode {
@@ -182,6 +188,20 @@ mod tests {
         let partial = anyhow::Error::new(Partial("deleted 3 files, then the report failed".into()));
         assert_eq!(Exit::for_error(&partial.context("cannot write")), Exit::CheckFailed);
         let interrupted = anyhow::Error::new(Interrupted("stopped".into()));
+        assert_eq!(Exit::for_error(&interrupted), Exit::Interrupted);
+    }
+
+    /// Regression: `PromFile::commit_after` attaches `Partial` as anyhow *context*; the chain then
+    /// holds a context wrapper, not a `Partial`, and the run ended exit 2 after the zip was placed.
+    #[test]
+    fn markers_attached_as_context_count_too() {
+        let root = anyhow::anyhow!("No space left on device (os error 28)");
+        let partial = root.context(Partial("placed the zip, but the Prometheus file was not updated".into()));
+        assert_eq!(Exit::for_error(&partial), Exit::CheckFailed);
+        assert_eq!(Exit::for_error(&partial.context("outer context")), Exit::CheckFailed);
+        let failed = anyhow::anyhow!("held").context(CheckFailed("lock held".into()));
+        assert_eq!(Exit::for_error(&failed), Exit::CheckFailed);
+        let interrupted = anyhow::anyhow!("signal").context(Interrupted("stopped".into())).context("x");
         assert_eq!(Exit::for_error(&interrupted), Exit::Interrupted);
     }
 }

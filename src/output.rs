@@ -7,6 +7,10 @@
 //! document with the same facts plus `tool`, `status` and `marker`. Results go to stdout, diagnostics to stderr.
 
 #![allow(clippy::print_stderr)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "output.rs is the printer, the one writer to stdout and stderr (clippy.toml)"
+)]
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
@@ -232,6 +236,7 @@ impl Printer {
     pub fn warn(&self, message: impl fmt::Display) {
         if !self.is_quiet() {
             let label = self.stderr_style.warning("warning:");
+            let message = crate::sanitize::bounded_message(&message.to_string());
             let _ = writeln!(io::stderr().lock(), "mmops: {label} {message}");
         }
     }
@@ -240,6 +245,7 @@ impl Printer {
     /// always printed, even with `--quiet`.
     pub fn problem(&self, message: impl fmt::Display) {
         let label = self.stderr_style.bad("error:");
+        let message = crate::sanitize::bounded_message(&message.to_string());
         let _ = writeln!(io::stderr().lock(), "mmops: {label} {message}");
     }
 
@@ -328,8 +334,19 @@ fn wants_json(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
     })
 }
 
+/// Writes a generated document (a completion script, a man page) to stdout byte for byte, for
+/// the commands whose output is that document and nothing else. A closed pipe is a normal end.
+pub fn write_verbatim(bytes: &[u8]) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// `outer: cause: root cause`, with repeated texts dropped (a context that already quotes its
-/// source is not printed twice).
+/// source is not printed twice), bounded by [`crate::sanitize::bounded_message`]: however large
+/// the input a message quotes, the line stays short.
 pub fn error_line(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
@@ -338,7 +355,7 @@ pub fn error_line(error: &anyhow::Error) -> String {
             parts.push(text);
         }
     }
-    parts.join(": ")
+    crate::sanitize::bounded_message(&parts.join(": "))
 }
 
 /// The `--format json` document: the report's fields plus `tool`, `status` and `marker`,

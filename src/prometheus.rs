@@ -180,29 +180,9 @@ impl PromFile {
     /// refuses bad input before it takes locks or makes its other outputs (rotate).
     pub fn check_path(path: &Path, others: &[(&str, &Path)]) -> Result<()> {
         check_name(path)?;
-        // Folders that exist are compared resolved (symlinks too); ones not made yet, by name.
-        let resolve = |path: &Path| {
-            let parent =
-                path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            parent.canonicalize().ok().map(|parent| parent.join(path.file_name().unwrap_or_default()))
-        };
-        let lexical = |path: &Path| {
-            let mut out = std::path::PathBuf::new();
-            for component in path.components() {
-                match component {
-                    std::path::Component::CurDir => {}
-                    std::path::Component::ParentDir if out.file_name().is_some() => {
-                        out.pop();
-                    }
-                    other => out.push(other),
-                }
-            }
-            out
-        };
-        let same = |a: &Path, b: &Path| {
-            lexical(a) == lexical(b) || matches!((resolve(a), resolve(b)), (Some(a), Some(b)) if a == b)
-        };
-        if let Some((flag, _)) = others.iter().find(|(_, other)| same(path, other)) {
+        if let Some((flag, _)) =
+            others.iter().find(|(_, other)| crate::atomic_write::same_destination(path, other))
+        {
             bail!(
                 "--prom-file {} is also the {flag} file; give the Prometheus file its own path",
                 display_path(path)

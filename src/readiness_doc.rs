@@ -131,10 +131,7 @@ impl ReadinessVerdict {
     }
 }
 
-/// Rounds to 6 decimals, as the reference formula does for each section and the score.
-pub fn round6(value: f64) -> f64 {
-    (value * 1e6).round() / 1e6
-}
+pub use crate::stats::round6;
 
 impl ReadinessDoc {
     /// Compact, keys sorted, trailing newline: the reference file's exact bytes.

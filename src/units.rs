@@ -300,6 +300,16 @@ impl<'de, T> Visitor<'de> for TextOrNumber<T> {
     }
 }
 
+/// `1 file`, `2 files`: a count and its noun, the plural made by adding `s`.
+pub fn count_noun(number: u64, noun: &str) -> String {
+    format!("{number} {noun}{}", plural_s(number))
+}
+
+/// `""` for one, `"s"` otherwise: for sentences that put the count and the noun apart.
+pub fn plural_s(count: impl TryInto<u64>) -> &'static str {
+    if count.try_into().is_ok_and(|count| count == 1) { "" } else { "s" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

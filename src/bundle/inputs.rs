@@ -571,8 +571,7 @@ pub(crate) fn resolve_version(flag: Option<&str>, version_file: &Path) -> Result
                     Some("--version X.Y.Z"),
                 ));
             }
-            let text = limits::read_string_limited(version_file, limits::VERSION_MAX, "version file")?;
-            (text.trim().to_string(), version_file.display().to_string())
+            (limits::read_version_file(version_file)?, version_file.display().to_string())
         }
     };
     check_version(&text).with_context(|| format!("bad release version from {origin}"))?;

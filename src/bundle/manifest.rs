@@ -74,6 +74,29 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// The SHA-256 (lowercase hex) of everything `reader` yields, read in 1 MiB chunks;
+/// `on_read` sees each chunk's length (for progress). The one streaming file hash of bundle
+/// and bundle verify.
+pub(crate) fn sha256_hex_of(
+    reader: &mut impl std::io::Read,
+    mut on_read: impl FnMut(usize),
+) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => return Ok(hex(&hasher.finalize())),
+            Ok(read) => {
+                hasher.update(&buffer[..read]);
+                on_read(read);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

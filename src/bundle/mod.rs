@@ -133,13 +133,12 @@ fn plan(args: &BundleCreateArgs, context: &Context) -> Result<Plan> {
     inputs::check_name(&args.name)?;
     let version = inputs::resolve_version(args.version.as_deref(), Path::new("VERSION"))?;
     if args.version.is_some()
-        && let Ok(file_version) =
-            limits::read_string_limited(Path::new("VERSION"), limits::VERSION_MAX, "version file")
-        && file_version.trim() != version
+        && let Ok(file_version) = limits::read_version_file(Path::new("VERSION"))
+        && file_version != version
     {
         context.printer.warn(format!(
             "--version {version} differs from the VERSION file ({}); a bundled VERSION still says the latter",
-            display_text(file_version.trim(), false)
+            display_text(&file_version, false)
         ));
     }
     let (config, origin) = inputs::load_config(args.config.as_deref())?;
@@ -294,7 +293,11 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
         }
     } else {
         let out_dir_existed = args.out_dir.is_dir();
-        let result = build_and_place(&plan, args.force, &progress, context);
+        // From here SIGINT/SIGTERM only set a flag: the build stops before its next chunk and
+        // the run ends INTERRUPTED (exit 130) with no final name touched; one that arrives after
+        // the zip was placed lets the run finish (the sidecar and report take milliseconds).
+        let watch = crate::interrupt::Watch::start()?;
+        let result = build_and_place(&plan, args.force, &progress, context, &watch);
         progress.finish();
         if result.is_err() && !out_dir_existed {
             // We made the folder for this run; leave no trace of a run that failed.
@@ -339,11 +342,17 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
 }
 
 /// Streams the bundle into `file`: the inputs, the summary, the manifest.
-fn build_zip(plan: &Plan, file: &mut File, progress: &Progress) -> Result<(Manifest, ZipDigest)> {
-    let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 8);
+/// `stop` set (SIGINT/SIGTERM) ends the build before its next chunk.
+fn build_zip(
+    plan: &Plan,
+    file: &mut File,
+    progress: &Progress,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<(Manifest, ZipDigest)> {
+    let workers = crate::stats::worker_count(1, 8);
     let mut sink = ZipSink::new(file, plan.time);
     // Errors name their file: an input that changed, or "cannot write the bundle".
-    let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress)?;
+    let digests = write::write_inputs(&mut sink, &plan.inputs, plan.level, workers, progress, stop)?;
     let (manifest, summary_text) = manifest_and_summary(plan, &digests)?;
     sink.add_memory_entry(
         &MemoryEntry { name: SUMMARY_NAME.into(), bytes: summary_text.into_bytes() },
@@ -387,7 +396,13 @@ struct Placed {
 /// temporary files, then puts them in place unless the release already exists. Nothing appears
 /// under a final name before all are complete; a failure after the zip is in place is reported
 /// as partial (exit 1), never as "nothing written".
-fn build_and_place(plan: &Plan, force: bool, progress: &Progress, context: &Context) -> Result<Placed> {
+fn build_and_place(
+    plan: &Plan,
+    force: bool,
+    progress: &Progress,
+    context: &Context,
+    watch: &crate::interrupt::Watch,
+) -> Result<Placed> {
     // Every output first: a final name that is not a regular file (a FIFO, a folder, a dangling
     // symlink) is refused here, before anything is written.
     let mut temp = AtomicFile::create(&plan.zip_path)?;
@@ -401,7 +416,7 @@ fn build_and_place(plan: &Plan, force: bool, progress: &Progress, context: &Cont
         None => None,
     };
     let mut sidecar = Companion::prepare(&plan.sidecar_path)?;
-    let (manifest, digest) = build_zip(plan, temp.file_mut(), progress)?;
+    let (manifest, digest) = build_zip(plan, temp.file_mut(), progress, &watch.flag())?;
     let zip_name =
         plan.zip_path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let provenance_bytes = provenance::Statement {
@@ -445,6 +460,11 @@ fn build_and_place(plan: &Plan, force: bool, progress: &Progress, context: &Cont
     companions.push(sidecar);
 
     let shown = display_path(&plan.zip_path);
+    if watch.requested() {
+        return Err(anyhow!(crate::outcome::Interrupted(
+            "interrupted before the release was placed; nothing was written".into()
+        )));
+    }
     let outcome = match hash_existing(&plan.zip_path)? {
         None => Outcome::Created,
         Some((existing, _)) if existing == digest.sha256 => {
@@ -536,16 +556,10 @@ fn hash_existing(path: &Path) -> Result<Option<(String, File)>> {
     if !file.metadata().with_context(|| format!("cannot read the existing {shown}"))?.is_file() {
         bail!("{shown} is not a regular file; nothing was written: remove it or choose another --out-dir");
     }
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer).with_context(|| format!("cannot read the existing {shown}"))?;
-        if read == 0 {
-            file.seek(io::SeekFrom::Start(0)).with_context(|| format!("cannot read the existing {shown}"))?;
-            return Ok(Some((hex(&hasher.finalize()), file)));
-        }
-        hasher.update(&buffer[..read]);
-    }
+    let sha256 = manifest::sha256_hex_of(&mut file, |_| {})
+        .with_context(|| format!("cannot read the existing {shown}"))?;
+    file.seek(io::SeekFrom::Start(0)).with_context(|| format!("cannot read the existing {shown}"))?;
+    Ok(Some((sha256, file)))
 }
 
 /// The manifest and the summary text, from the inputs' digests.

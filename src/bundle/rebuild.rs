@@ -71,6 +71,10 @@ pub(crate) fn rebuild_and_compare(zip: &Path, context: &Context) -> Result<Resul
         Err(error) => return Ok(Err(format!("this tree cannot rebuild it: {error:#}"))),
     };
     let rebuilt_path = folder.path().join(&zip_name);
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a scratch zip in this run's private temporary folder, compared and removed, never placed"
+    )]
     let mut rebuilt = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -79,7 +83,7 @@ pub(crate) fn rebuild_and_compare(zip: &Path, context: &Context) -> Result<Resul
         .context("cannot create the rebuilt zip in the temporary folder")?;
     let total: u64 = plan.inputs.iter().map(|input| input.size).sum();
     let progress = Progress::bytes(&context.printer, total, 4 << 20, "rebuilding");
-    let built = super::build_zip(&plan, &mut rebuilt, &progress);
+    let built = super::build_zip(&plan, &mut rebuilt, &progress, &std::sync::atomic::AtomicBool::new(false));
     progress.finish();
     let (manifest, _) = match built {
         Ok(built) => built,

@@ -11,9 +11,9 @@
 //! The secret key and the password never reach an output, an error message or a file other
 //! than the key file itself: errors name the key file and the password's source, never a value.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, IsTerminal, Read, Seek};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -179,18 +179,8 @@ pub(crate) fn load_signing_key(
     warn: &dyn Fn(String),
 ) -> Result<SigningKey> {
     let shown = display_path(path);
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
-        .open(path)
-        .with_context(|| format!("cannot read the signing key {shown}"))?;
+    let file = limits::open_regular(path, false, "signing key")?;
     let metadata = file.metadata().with_context(|| format!("cannot read the signing key {shown}"))?;
-    if !metadata.is_file() {
-        bail!(
-            "{shown}: the signing key is {}, not a regular file",
-            limits::describe_kind(&metadata.file_type())
-        );
-    }
     let text =
         Zeroizing::new(limits::read_open_limited(file, limits::SIGNING_KEY_MAX, &shown, "signing key")?);
     let decoded = decode_key_file(&text).map_err(|reason| anyhow!("{shown}: {reason}"))?;
@@ -434,17 +424,7 @@ pub(crate) fn check_trusted_comment(
 
 /// Opens a file to verify a signature over, refusing anything but a regular file.
 pub(crate) fn open_signed(path: &Path) -> Result<File> {
-    let shown = display_path(path);
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .with_context(|| format!("cannot open {shown}"))?;
-    let metadata = file.metadata().with_context(|| format!("cannot read {shown}"))?;
-    if !metadata.is_file() {
-        bail!("{shown} is {}, not a regular file", limits::describe_kind(&metadata.file_type()));
-    }
-    Ok(file)
+    limits::open_regular(path, false, "signed file")
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ fn render_soak(out: &mut String, name: &str, bytes: &[u8]) {
     let _ = writeln!(out, "|---|---:|");
     for kpi in SOAK_KPIS {
         let values: Vec<f64> = runs.iter().flat_map(|run| kpi_values(run, kpi)).collect();
-        let median = median(values).map_or("n/a".to_string(), format_number);
+        let median = crate::stats::median(&values).map_or("n/a".to_string(), format_number);
         let _ = writeln!(out, "| {kpi} | {median} |");
     }
 }
@@ -158,15 +158,6 @@ fn kpi_values(run: &Value, kpi: &str) -> Vec<f64> {
     }
 }
 
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    Some(if values.len() % 2 == 1 { values[middle] } else { (values[middle - 1] + values[middle]) / 2.0 })
-}
-
 /// Up to 6 decimals, trailing zeros dropped: `2.5`, `100`, `0.333333`.
 fn format_number(value: f64) -> String {
     let text = format!("{value:.6}");
@@ -174,9 +165,7 @@ fn format_number(value: f64) -> String {
     if text == "-0" { "0".into() } else { text.into() }
 }
 
-fn plural(count: usize) -> &'static str {
-    if count == 1 { "" } else { "s" }
-}
+use crate::units::plural_s as plural;
 
 #[cfg(test)]
 mod tests {

@@ -125,7 +125,11 @@ impl Report for VerifyReport {
 }
 
 pub(crate) fn run(args: &BundleVerifyArgs, context: &Context) -> Result<Verdict> {
-    let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
+    let prom_file = args
+        .prom_file
+        .as_deref()
+        .map(|path| crate::prometheus::PromFile::create_apart(path, &[("ZIP", args.zip.as_path())]))
+        .transpose()?;
     let key = match (&args.pubkey, &args.pubkey_file) {
         (Some(text), _) => Some(PublicKey::from_base64(text)?),
         (None, Some(path)) => Some(PublicKey::from_file(path)?),
@@ -270,7 +274,7 @@ pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Resul
     drop(archive);
 
     let progress = Progress::bytes(&context.printer, size, 8 << 20, "verifying");
-    let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 4);
+    let workers = crate::stats::worker_count(1, 4);
     let next = AtomicUsize::new(0);
     let checks: Mutex<Vec<Option<EntryCheck>>> = Mutex::new(vec![None; count]);
     let (zip_hash, worker_errors) = std::thread::scope(|scope| {
@@ -519,16 +523,8 @@ fn check_entry(archive: &mut ZipArchive<BufReader<File>>, index: usize) -> Entry
 fn hash_file(path: &Path, progress: &Progress) -> Result<String> {
     let shown = display_path(path);
     let mut file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer).with_context(|| format!("cannot read {shown}"))?;
-        if read == 0 {
-            return Ok(hex(&hasher.finalize()));
-        }
-        hasher.update(&buffer[..read]);
-        progress.advance(read as u64);
-    }
+    super::manifest::sha256_hex_of(&mut file, |read| progress.advance(read as u64))
+        .with_context(|| format!("cannot read {shown}"))
 }
 
 /// Checks `<ZIP>.sha256`; returns its status word and adds problem lines.

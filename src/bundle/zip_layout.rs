@@ -454,7 +454,7 @@ fn attribute_problem(entry: &RawEntry) -> Option<String> {
         return Some(format!(
             "is a {kind} with the {} bit{} set (mode {:o}); releases use ordinary permissions",
             bits.join(" and "),
-            if bits.len() == 1 { "" } else { "s" },
+            crate::units::plural_s(bits.len()),
             mode & 0o7777
         ));
     }

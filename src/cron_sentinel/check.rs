@@ -92,9 +92,11 @@ pub(crate) enum Lookup {
         path: PathBuf,
         reason: String,
     },
-    /// A regular file whose mtime names no representable instant (e.g. year 262,000 on tmpfs).
+    /// A regular file whose time names no representable instant (an mtime of year 262,000 on
+    /// tmpfs, or `timestamp: json:` epoch seconds as large); `what` names that time.
     OutOfRange {
         path: PathBuf,
+        what: String,
         error: clock::OutOfRange,
     },
 }
@@ -138,17 +140,16 @@ pub(crate) fn classify(task: &Task, lookup: Lookup, now: DateTime<Utc>) -> Findi
             (Status::Error, Some(format!("cannot check {}: {reason}", display_path(&path))))
         }
         (None, Lookup::Found(facts)) => classify_file(task, &facts, now, last_due),
-        (None, Lookup::OutOfRange { path, error }) if error.is_future() => (
+        (None, Lookup::OutOfRange { path, what, error }) if error.is_future() => (
             Status::Future,
             Some(format!(
-                "{}: modification time {error}; a clock is wrong, freshness cannot be trusted",
+                "{}: {what} {error}; a clock is wrong, freshness cannot be trusted",
                 display_path(&path)
             )),
         ),
-        (None, Lookup::OutOfRange { path, error }) => (
-            Status::Error,
-            Some(format!("cannot check {}: its modification time {error}", display_path(&path))),
-        ),
+        (None, Lookup::OutOfRange { path, what, error }) => {
+            (Status::Error, Some(format!("cannot check {}: its {what} {error}", display_path(&path))))
+        }
     };
     Finding { status, file, age_seconds, message, last_due, next_due }
 }
@@ -242,9 +243,20 @@ pub(crate) fn read_artifact_time(task: &Task, lookup: Lookup) -> Lookup {
                 crate::sanitize::excerpt(text, 64)
             )
         }),
-        Some(serde_json::Value::Number(number)) => epoch_seconds(number).ok_or_else(|| {
-            format!("timestamp json:{pointer}: {number} is not a usable number of epoch seconds")
-        }),
+        Some(serde_json::Value::Number(number)) => match epoch_seconds(number) {
+            Some(Ok(time)) => Ok(time),
+            // Outside the representable range: FUTURE (or ERROR before it), as for an mtime.
+            Some(Err(error)) => {
+                return Lookup::OutOfRange {
+                    path: facts.path.clone(),
+                    what: format!("time at json:{pointer}"),
+                    error,
+                };
+            }
+            None => {
+                Err(format!("timestamp json:{pointer}: {number} is not a usable number of epoch seconds"))
+            }
+        },
         Some(other) => Err(format!(
             "timestamp json:{pointer}: the value is {}, not an RFC 3339 string or epoch seconds",
             json_kind(other)
@@ -259,18 +271,25 @@ pub(crate) fn read_artifact_time(task: &Task, lookup: Lookup) -> Lookup {
     }
 }
 
-/// Epoch seconds (integer or fractional) as an instant, if finite and representable.
-fn epoch_seconds(number: &serde_json::Number) -> Option<DateTime<Utc>> {
+/// Epoch seconds (integer or fractional) as an instant; `Err` when an exact number of seconds
+/// lies outside the representable range (see [`clock::OutOfRange::is_future`]), `None` when not
+/// a usable number at all (not finite, or a float too large to hold whole seconds).
+fn epoch_seconds(number: &serde_json::Number) -> Option<Result<DateTime<Utc>, clock::OutOfRange>> {
     if let Some(whole) = number.as_i64() {
-        return clock::from_unix(whole, 0).ok();
+        return Some(clock::from_unix(whole, 0));
+    }
+    if let Some(whole) = number.as_u64() {
+        // Above i64::MAX seconds: far beyond any representable instant.
+        return Some(Err(clock::OutOfRange { seconds: i128::from(whole), nanos: 0 }));
     }
     let value = number.as_f64().filter(|value| value.is_finite())?;
     let whole = value.floor();
     if whole.abs() > 9.0e15 {
+        // Past 2^53 a float no longer holds whole seconds exactly: not a time anyone wrote.
         return None;
     }
     let nanos = ((value - whole) * 1e9).round().min(999_999_999.0) as u32;
-    clock::from_unix(whole as i64, nanos).ok()
+    Some(clock::from_unix(whole as i64, nanos))
 }
 
 fn json_kind(value: &serde_json::Value) -> &'static str {
@@ -315,7 +334,9 @@ fn inspect(path: &Path) -> Lookup {
 fn file_lookup(path: &Path, modified: std::time::SystemTime, size: u64) -> Lookup {
     match clock::from_system_time(modified) {
         Ok(modified) => Lookup::Found(FileFacts { path: path.to_path_buf(), modified, size, time: modified }),
-        Err(error) => Lookup::OutOfRange { path: path.to_path_buf(), error },
+        Err(error) => {
+            Lookup::OutOfRange { path: path.to_path_buf(), what: "modification time".into(), error }
+        }
     }
 }
 
@@ -364,8 +385,9 @@ fn find_newest_match(pattern: &str) -> Lookup {
                 }
             }
             Lookup::Missing(_) => dangling += 1,
-            Lookup::OutOfRange { path, error } if error.is_future() => {
-                beyond_range.get_or_insert(Lookup::OutOfRange { path, error });
+            out_of_range @ Lookup::OutOfRange { .. } if matches!(&out_of_range, Lookup::OutOfRange { error, .. } if error.is_future()) =>
+            {
+                beyond_range.get_or_insert(out_of_range);
             }
             failure @ (Lookup::Failed { .. } | Lookup::OutOfRange { .. }) => {
                 first_failure.get_or_insert(failure);

@@ -10,7 +10,7 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use std::os::unix::fs::MetadataExt;
@@ -28,7 +28,17 @@ const RETRY: Duration = Duration::from_millis(5);
 
 /// An exclusive lock on a state file, held until dropped (closing the file releases it).
 pub(crate) struct StateLock {
-    _file: std::fs::File,
+    file: std::fs::File,
+}
+
+/// The holder record is blanked (in place, still under the lock) before the lock is released:
+/// a finished step must not be named as the holder by a step that waits on the next one.
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        let mut blank = vec![b' '; HOLDER_RECORD - 1];
+        blank.push(b'\n');
+        let _ = self.file.seek(SeekFrom::Start(0)).and_then(|_| self.file.write_all(&blank));
+    }
 }
 
 /// `s.json` → `s.json.lock`.
@@ -46,7 +56,7 @@ impl StateLock {
         let path = lock_path(state);
         let name = display_path(&path);
         let fd = open_lock_file(&path).with_context(|| format!("cannot open the lock file {name}"))?;
-        let started = Instant::now();
+        let started = crate::clock::monotonic();
         loop {
             match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => break,
@@ -73,7 +83,7 @@ impl StateLock {
         record.push(b'\n');
         // Overwritten in place, never truncated; a failure here only loses the holder's name.
         let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.write_all(&record));
-        Ok(StateLock { _file: file })
+        Ok(StateLock { file })
     }
 }
 
@@ -121,7 +131,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("s.json");
         let first = StateLock::acquire(&state, Duration::ZERO, "pid 1 since 2026-01-01T00:00:00Z").unwrap();
-        let started = Instant::now();
+        let started = crate::clock::monotonic();
         let error = StateLock::acquire(&state, Duration::from_millis(50), "pid 2").err().unwrap();
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert!(error.is::<CheckFailed>() || error.chain().any(|cause| cause.is::<CheckFailed>()));
@@ -130,10 +140,24 @@ mod tests {
             "{error}"
         );
         drop(first);
-        StateLock::acquire(&state, Duration::ZERO, "pid 3").unwrap();
+        let third = StateLock::acquire(&state, Duration::ZERO, "pid 3").unwrap();
         // The record was overwritten in place: still one fixed-width line.
         let text = std::fs::read_to_string(lock_path(&state)).unwrap();
         assert_eq!((text.len(), text.trim_end()), (HOLDER_RECORD, "pid 3"));
+        drop(third);
+    }
+
+    /// Audit gap 8: a finished step's record stayed in the lock file, so a step waiting on the
+    /// next holder (between its flock and its record write) named a pid that was long gone.
+    #[test]
+    fn a_released_lock_names_no_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s.json");
+        drop(StateLock::acquire(&state, Duration::ZERO, "pid 1 since 2026-01-01T00:00:00Z").unwrap());
+        let text = std::fs::read_to_string(lock_path(&state)).unwrap();
+        assert_eq!((text.len(), text.trim()), (HOLDER_RECORD, ""));
+        let fd = open_lock_file(&lock_path(&state)).unwrap();
+        assert_eq!(read_holder(&fd), None);
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
 fn refuse_overwriting_the_input(input: &Path, timeline: Option<&Path>, plot: Option<&Path>) -> Result<()> {
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
+        _ => crate::atomic_write::same_destination(a, b),
     };
     for (flag, output) in [("--timeline", timeline), ("--plot", plot)] {
         if let Some(output) = output
@@ -95,12 +95,11 @@ fn refuse_overwriting_the_input(input: &Path, timeline: Option<&Path>, plot: Opt
             anyhow::bail!("{flag} {} is the input file; choose another output path", display_path(output));
         }
     }
-    if let (Some(timeline), Some(plot)) = (timeline, plot)
-        && same(timeline, plot)
-    {
-        anyhow::bail!("--timeline and --plot both name {}; give them different paths", display_path(plot));
-    }
-    Ok(())
+    let outputs: Vec<(&str, &Path)> = [("--timeline", timeline), ("--plot", plot)]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path?)))
+        .collect();
+    crate::atomic_write::refuse_shared_outputs(&outputs)
 }
 
 /// The plain replay: one pass over the input, optional timeline and chart.
@@ -234,14 +233,8 @@ fn commit_all(files: impl IntoIterator<Item = AtomicFile>) -> Result<()> {
     Ok(())
 }
 
-/// `1 window`, `2 windows`.
-fn count(number: u64, noun: &str) -> String {
-    if number == 1 { format!("1 {noun}") } else { format!("{number} {noun}s") }
-}
-
-pub(crate) fn round6(value: f64) -> f64 {
-    (value * 1e6).round() / 1e6
-}
+use crate::stats::round6;
+use crate::units::count_noun as count;
 
 /// One applied profile change, as printed and as in `--format json`.
 #[derive(Debug, Clone, Serialize)]

@@ -157,7 +157,7 @@ fn feed_all(simulations: &mut [(usize, Simulation)], batch: &[Sample]) {
 /// Reads the input once and runs every combination, spread over the available cores.
 pub(crate) fn run(plan: &SweepPlan, input_path: &Path) -> Result<SweepReport> {
     let (source, input_name, format) = input::open(input_path)?;
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let cores = crate::stats::available_cores();
     let workers = cores.min(plan.combinations.len()).max(1);
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.combinations.len()];
     let share = |worker: usize| -> Vec<(usize, Simulation)> {

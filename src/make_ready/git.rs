@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
@@ -62,7 +62,7 @@ fn run_program(program: &str, args: &[&str], stdin: Option<&[u8]>, timeout: Dura
     });
     let stdout = child.stdout.take().map(|pipe| std::thread::spawn(move || read_bounded(pipe, STDOUT_MAX)));
     let stderr = child.stderr.take().map(|pipe| std::thread::spawn(move || read_bounded(pipe, STDERR_MAX)));
-    let started = Instant::now();
+    let started = crate::clock::monotonic();
     let status = loop {
         if let Some(status) = child.try_wait().with_context(|| format!("cannot wait for {shown}"))? {
             break status;
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_hung_program_is_stopped_at_the_time_limit() {
-        let started = Instant::now();
+        let started = crate::clock::monotonic();
         let error = run_program("sleep", &["30"], None, Duration::from_secs(1)).unwrap_err();
         assert_eq!(error.to_string(), "sleep 30 did not finish within 1s and was stopped");
         assert!(started.elapsed() < Duration::from_secs(5));

@@ -30,7 +30,6 @@ mod reports;
 
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
@@ -55,10 +54,18 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
     let plan = plan(args, context)?;
     // A --prom-file that node_exporter would ignore, or that names another output, is refused
     // before anything runs; it is written with the other outputs at the end.
+    // Two outputs naming one file would leave only the last written (the JUnit XML under
+    // --out-json, exit 0): every pair is compared before anything runs.
     let twin = markdown_twin(&args.out_json);
-    let mut other_outputs =
-        vec![("--out-json", args.out_json.as_path()), ("readiness Markdown", twin.as_path())];
+    let step_summary =
+        std::env::var_os("GITHUB_STEP_SUMMARY").filter(|value| !value.is_empty()).map(PathBuf::from);
+    let mut other_outputs = vec![
+        ("--out-json", args.out_json.as_path()),
+        ("readiness Markdown (--out-json with .md)", twin.as_path()),
+    ];
     other_outputs.extend(args.junit.as_deref().map(|junit| ("--junit", junit)));
+    other_outputs.extend(step_summary.as_deref().map(|path| ("GITHUB_STEP_SUMMARY", path)));
+    crate::atomic_write::refuse_shared_outputs(&other_outputs)?;
     let prom_file = args
         .prom_file
         .as_deref()
@@ -76,7 +83,7 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
             steps.len(),
             plan.jobs.min(steps.len())
         ));
-        let started = Instant::now();
+        let started = crate::clock::monotonic();
         let results = pre_live::run_all(steps, plan.jobs, context.now, printer, &interrupted);
         (results, started.elapsed().as_secs_f64())
     });
@@ -418,10 +425,8 @@ fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
     if crate::config_file::is_absent(Path::new("VERSION")) {
         return Err(crate::config_file::missing_default("version file", Path::new("VERSION"), None));
     }
-    let version = limits::read_string_limited(Path::new("VERSION"), limits::VERSION_MAX, "VERSION file")
-        .context("cannot read VERSION (runtime.version comes from it)")?
-        .trim()
-        .to_string();
+    let version = limits::read_version_file(Path::new("VERSION"))
+        .context("cannot read VERSION (runtime.version comes from it)")?;
     // No soak reports folder is a wrong folder or a typo, not "no evidence" (score 60).
     if crate::config_file::is_absent(&args.reports_dir) {
         return Err(crate::config_file::missing_default(
@@ -438,7 +443,7 @@ fn plan(args: &MakeReadyArgs, context: &Context) -> Result<Plan> {
     }
     let jobs = match args.jobs {
         Some(jobs) => jobs as usize,
-        None => std::thread::available_parallelism().map(|count| count.get()).unwrap_or(1),
+        None => crate::stats::available_cores(),
     };
     let baseline = match (&args.baseline, &args.baseline_tag) {
         (Some(path), _) => Some(baseline::from_file(path)?),

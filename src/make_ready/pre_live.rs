@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -217,7 +217,7 @@ pub(crate) fn run_all(
 /// Runs a step, and again after a failure up to `retries` times (`retry_delay` apart, never
 /// after an interrupt). The last attempt decides; every attempt is recorded when retries are on.
 fn run_step(step: &Step, interrupted: &AtomicBool) -> Outcome {
-    let started = Instant::now();
+    let started = crate::clock::monotonic();
     let mut attempts = Vec::new();
     let mut attempt = 0u32;
     loop {
@@ -240,7 +240,7 @@ fn run_step(step: &Step, interrupted: &AtomicBool) -> Outcome {
 
 /// Sleeps `delay` unless interrupted first; returns whether to go on.
 fn pause(delay: Duration, interrupted: &AtomicBool) -> bool {
-    let started = Instant::now();
+    let started = crate::clock::monotonic();
     while started.elapsed() < delay {
         if interrupted.load(Ordering::SeqCst) {
             return false;
@@ -251,7 +251,7 @@ fn pause(delay: Duration, interrupted: &AtomicBool) -> bool {
 }
 
 fn run_once(step: &Step, interrupted: &AtomicBool) -> Outcome {
-    let started = Instant::now();
+    let started = crate::clock::monotonic();
     let finished = |passed: bool, exit_code: Option<i32>, reason: Option<String>, output: Captured| Outcome {
         passed,
         exit_code,
@@ -263,7 +263,7 @@ fn run_once(step: &Step, interrupted: &AtomicBool) -> Outcome {
     let findings = |result: anyhow::Result<Vec<String>>| match result {
         Ok(lines) if lines.is_empty() => finished(true, None, None, Captured::default()),
         Ok(lines) => {
-            let reason = format!("{} finding{}", lines.len(), if lines.len() == 1 { "" } else { "s" });
+            let reason = crate::units::count_noun(lines.len() as u64, "finding");
             finished(false, None, Some(reason), Captured::from_text(lines.join("\n")))
         }
         Err(error) => finished(
@@ -391,12 +391,12 @@ fn run_command(
         });
     }
     let launcher_pid = rustix::process::Pid::from_child(&child);
-    let started = Instant::now();
+    let started = crate::clock::monotonic();
     let stop = |child: &mut std::process::Child| {
         // The launcher kills and reaps the step's whole tree (setsid escapees too) on SIGHUP;
         // the group kill is the fallback should it not finish in time.
         let _ = rustix::process::kill_process(launcher_pid, launcher::STOP_SIGNAL);
-        let asked = Instant::now();
+        let asked = crate::clock::monotonic();
         while asked.elapsed() < STOP_GRACE {
             if let Ok(Some(_)) = child.try_wait() {
                 return;

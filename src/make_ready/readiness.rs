@@ -137,15 +137,9 @@ pub(crate) fn evidence_gaps(days: &[SoakDay], names: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `statistics.median`: mean of the two middle values for an even count; 0 when empty.
+/// `statistics.median`; 0 when empty (the reference formula's rule for a column with no reports).
 fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let middle = sorted.len() / 2;
-    if sorted.len() % 2 == 1 { sorted[middle] } else { (sorted[middle - 1] + sorted[middle]) / 2.0 }
+    crate::stats::median(values).unwrap_or(0.0)
 }
 
 /// The reference formula. With no days: 60 (latency, taker, chaos and tests full).

@@ -183,17 +183,8 @@ pub(crate) fn bundles(version: &str) -> Result<Vec<Bundle>> {
 }
 
 fn hash_bundle(path: &Path, name: &str) -> Result<Bundle> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     let shown = display_path(path);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .with_context(|| format!("cannot open release bundle {shown} (a symlink is refused)"))?;
-    let kind = file.metadata().with_context(|| format!("cannot inspect {shown}"))?.file_type();
-    if !kind.is_file() {
-        bail!("release bundle {shown} is {}, not a regular file", crate::limits::describe_kind(&kind));
-    }
+    let file = crate::limits::open_regular(path, true, "release bundle")?;
     let mut hasher = Sha256::new();
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let mut buffer = vec![0u8; 1 << 16];

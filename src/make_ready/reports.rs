@@ -98,19 +98,9 @@ fn modified(path: &Path) -> Result<DateTime<Utc>, String> {
 }
 
 /// `SystemTime` → UTC without panicking; out of range is FUTURE (or before year −262,143).
+/// The fuzzed conversion in `clock.rs`; this only words its error for a soak report.
 pub(crate) fn from_system_time(time: std::time::SystemTime) -> Result<DateTime<Utc>, String> {
-    let (seconds, nanos) = match time.duration_since(std::time::UNIX_EPOCH) {
-        Ok(after) => (i64::try_from(after.as_secs()).ok(), after.subsec_nanos()),
-        Err(before) => {
-            let before = before.duration();
-            let whole = i64::try_from(before.as_secs()).ok().map(|s| -s);
-            match before.subsec_nanos() {
-                0 => (whole, 0),
-                nanos => (whole.and_then(|s| s.checked_sub(1)), 1_000_000_000 - nanos),
-            }
-        }
-    };
-    seconds.and_then(|seconds| DateTime::from_timestamp(seconds, nanos)).ok_or_else(|| {
+    crate::clock::from_system_time(time).map_err(|_| {
         "mtime is out of range (FUTURE or before year -262143); set a real date with touch".to_string()
     })
 }

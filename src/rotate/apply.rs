@@ -131,7 +131,7 @@ impl RunLock {
 /// When a run stops waiting for its locks: `--wait-lock` from now (capped by the caller; an
 /// overflow never panics). One deadline covers the run lock and the archive lock together.
 pub(crate) fn lock_deadline(wait: Duration) -> Instant {
-    let now = Instant::now();
+    let now = crate::clock::monotonic();
     now.checked_add(wait.min(MAX_WAIT_LOCK)).unwrap_or(now)
 }
 
@@ -141,8 +141,10 @@ pub(crate) fn wait_for_lock(file: &File, deadline: Instant) -> std::io::Result<b
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(true),
-            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(LOCK_POLL.min(deadline.saturating_duration_since(Instant::now())));
+            Err(std::fs::TryLockError::WouldBlock) if crate::clock::monotonic() < deadline => {
+                std::thread::sleep(
+                    LOCK_POLL.min(deadline.saturating_duration_since(crate::clock::monotonic())),
+                );
             }
             Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
             Err(std::fs::TryLockError::Error(error)) => return Err(error),

@@ -664,10 +664,7 @@ fn describe_limits(rule: &RuleView) -> String {
     if parts.is_empty() { "no limits: files kept".to_string() } else { parts.join(", ") }
 }
 
-/// `1 file`, `2 files`.
-fn count(number: u64, noun: &str) -> String {
-    if number == 1 { format!("1 {noun}") } else { format!("{number} {noun}s") }
-}
+use crate::units::count_noun as count;
 
 /// Writes a file name from the disk: printable ASCII as is (the common case, no allocation),
 /// anything else escaped by [`display_path`].

@@ -4,6 +4,8 @@
 
 // Trial counts go to stderr (`--nocapture` shows them) for the chaos report.
 #![allow(clippy::print_stderr)]
+// Tests build fixtures with std::fs and time their runs; clippy.toml's rules are for mmops.
+#![allow(clippy::disallowed_methods)]
 
 mod harness;
 // The CLI fixture's tool checks (`tool_available`, `mount_namespace_available`), shared so both

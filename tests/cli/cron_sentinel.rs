@@ -1085,3 +1085,73 @@ fn sizes_are_echoed_as_typed() {
         )
         .run();
 }
+
+/// Audit gap 4: a 3 MB `schedule`, `max_age` or `enabled` value became a 3,000,185-byte error
+/// line (twice that in JSON); errors quote at most a short excerpt, with the value's length.
+#[test]
+fn a_huge_config_value_gives_a_short_error() {
+    let big = "x".repeat(3_000_000);
+    for (field, line, column, says) in [
+        ("schedule", 4, 15, "schedule \"xxxx"),
+        ("max_age", 4, 14, "invalid duration \"xxxx"),
+        ("enabled", 5, 14, "enabled must be true or false, unquoted, not the text \"xxxx"),
+    ] {
+        let extra = if field == "max_age" { String::new() } else { "    max_age: 1h\n".to_string() };
+        let (first, second) = if field == "enabled" {
+            (extra, format!("    enabled: \"{big}\"\n"))
+        } else {
+            (format!("    {field}: \"{big}\"\n"), extra)
+        };
+        let env = env_with_config(&format!("tasks:\n  - name: a\n    artifact: a\n{first}{second}"));
+        let run = env
+            .check(["cron-sentinel"])
+            .code(2)
+            .stdout_empty()
+            .stderr_contains(&format!("mmops: error: deploy/cron/sentinel.yaml:{line}:{column}: {says}"))
+            .stderr_contains("…\" (3000000 characters)")
+            .run();
+        assert!(run.stderr.len() < 1024, "{field}: {} bytes", run.stderr.len());
+        let json = env
+            .check(["--format", "json", "cron-sentinel"])
+            .code(2)
+            .stdout(crate::support::Expect::Anything)
+            .stderr_contains("(3000000 characters)")
+            .run();
+        assert!(json.stdout.len() < 2048, "{field}: JSON {} bytes", json.stdout.len());
+    }
+}
+
+/// Audit gap 8: `timestamp: json:` epoch seconds beyond the representable range (8267000000000,
+/// also as a float or above i64) were ERROR while the same instant as an mtime is FUTURE; they
+/// agree now. Negative ones stay ERROR, as for mtimes.
+#[test]
+fn json_epoch_beyond_the_representable_range_is_future_like_an_mtime() {
+    let env = env_with_config(
+        "tasks:\n  - {name: a, artifact: a.json, max_age: 1h, timestamp: 'json:/ts'}\n  \
+         - {name: b, artifact: b.json, max_age: 1h, timestamp: 'json:/ts'}\n  \
+         - {name: c, artifact: c.json, max_age: 1h, timestamp: 'json:/ts'}\n  \
+         - {name: d, artifact: d.json, max_age: 1h, timestamp: 'json:/ts'}\n",
+    );
+    env.write("a.json", "{\"ts\": 8267000000000}");
+    env.write("b.json", "{\"ts\": 8.267e12}");
+    env.write("c.json", "{\"ts\": 18446744073709551615}");
+    env.write("d.json", "{\"ts\": -9000000000000}");
+    let range = "outside the range of dates mmops handles";
+    env.check(["cron-sentinel"])
+        .code(1)
+        .stdout_is(&format!(
+            "TASK  STATUS  AGE  MAX AGE  ARTIFACT\n\
+             a     FUTURE  -    1h       a.json\n  \
+             ↳ a.json: time at json:/ts 8267000000000 seconds since 1970 is after +262142-12-31T23:59:59Z, {range}; a clock is wrong, freshness cannot be trusted\n\
+             b     FUTURE  -    1h       b.json\n  \
+             ↳ b.json: time at json:/ts 8267000000000 seconds since 1970 is after +262142-12-31T23:59:59Z, {range}; a clock is wrong, freshness cannot be trusted\n\
+             c     FUTURE  -    1h       c.json\n  \
+             ↳ c.json: time at json:/ts 18446744073709551615 seconds since 1970 is after +262142-12-31T23:59:59Z, {range}; a clock is wrong, freshness cannot be trusted\n\
+             d     ERROR   -    1h       d.json\n  \
+             ↳ cannot check d.json: its time at json:/ts -9000000000000 seconds since 1970 is before -262143-01-01T00:00:00Z, {range}\n\
+             4 tasks: 1 error, 3 future\n\
+             | cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n"
+        ))
+        .stderr_empty()
+        .run();
+}

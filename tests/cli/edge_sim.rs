@@ -695,7 +695,7 @@ fn outputs_may_not_replace_the_input() {
     );
     assert_eq!(
         stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--timeline", "o", "--plot", "o"]),
-        "mmops: error: --timeline and --plot both name o; give them different paths"
+        "mmops: error: --plot o is also the --timeline file; give each output its own path"
     );
     assert_eq!(env.read("in.csv"), csv);
     assert!(!env.exists("o"));
@@ -1295,4 +1295,57 @@ fn a_sweep_of_gap_policies_with_max_gap_runs_each_policy_once() {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
     assert_eq!(settings, expected);
+}
+
+/// Audit gap 1: a live step whose `--prom-file` fails (ENOSPC) after the state file was replaced
+/// ended exit 2 ("nothing changed"); the window is applied, so it is PARTIAL, exit 1.
+#[test]
+fn a_prom_file_failing_after_the_state_was_written_is_partial_exit_1() {
+    let env = TestEnv::new();
+    env.mkdir("textfiles");
+    let script = "mount -t tmpfs -o size=4k mmops-full textfiles && \
+                  (head -c 4096 /dev/zero > textfiles/filler; true) && \
+                  exec \"$MMOPS\" edge-sim --state s.json --ts 1800 --ema1h 0 --ema24h 0 \
+                  --prom-file textfiles/edge.prom";
+    let Some(run) = crate::support::run_in_mount_namespace(&env, script, "2026-01-01T00:00:00Z") else {
+        return;
+    };
+    run.expect_code(1);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: applied the window to s.json, but the Prometheus file was not updated: cannot write \
+         the Prometheus file textfiles/edge.prom (--prom-file): No space left on device (os error 28)\n"
+    );
+    let state: Value = serde_json::from_str(&env.read("s.json")).expect("the state file is complete JSON");
+    assert!(state.is_object(), "{state}");
+}
+
+/// Audit gap 2: `--timeline` and `--plot` naming one file by two spellings (`out/t.csv` and
+/// `out/../out/t.csv`, folder not made yet) passed the check, and the chart replaced the timeline.
+#[test]
+fn timeline_and_plot_naming_one_file_by_two_spellings_are_refused() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(1.0, 1.0)]));
+    env.check(["edge-sim", "--input", "in.csv", "--timeline", "out/t.csv", "--plot", "out/../out/t.csv"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: --plot out/../out/t.csv is also the --timeline file; give each output its own path\n")
+        .run();
+    assert!(!env.exists("out"));
+}
+
+/// Audit gap 4: a 60 KB CSV field was quoted whole in the error line.
+#[test]
+fn a_huge_csv_field_gives_a_short_error() {
+    let env = TestEnv::new();
+    env.write("in.csv", format!("ts,ema1h,ema24h\n1800,{},1\n", "1".repeat(60_000)));
+    let run = env
+        .check(["edge-sim", "--input", "in.csv"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: in.csv:2: column 2 \"ema1h\": \"1111")
+        .stderr_contains("…\" (60000 characters)")
+        .run();
+    assert!(run.stderr.len() < 1024, "{} bytes", run.stderr.len());
 }

@@ -1,5 +1,8 @@
 //! End-to-end tests: the real `mmops` binary in temporary folders, one module per subcommand.
 
+// Tests build fixtures with std::fs and time their runs; clippy.toml's rules are for mmops.
+#![allow(clippy::disallowed_methods)]
+
 mod prom_tools;
 mod support;
 

@@ -1950,7 +1950,7 @@ fn hostile_bundles_and_step_text_cannot_hang_the_tag_or_forge_its_readiness() {
         .code(2)
         .stdout_empty()
         .stderr_contains(
-            "mmops: error: release bundle artifacts/release/mm-bot-v1.4.0.zip is a FIFO, not a regular file",
+            "mmops: error: artifacts/release/mm-bot-v1.4.0.zip: the release bundle is a FIFO, not a regular file",
         )
         .run();
     std::fs::remove_file(&fifo).unwrap();
@@ -1959,7 +1959,7 @@ fn hostile_bundles_and_step_text_cannot_hang_the_tag_or_forge_its_readiness() {
     release_check(&env, &["--tag-rc"])
         .code(2)
         .stdout_empty()
-        .stderr_contains("mmops: error: cannot open release bundle artifacts/release/mm-bot-v1.4.0.zip (a symlink is refused)")
+        .stderr_contains("mmops: error: cannot read the release bundle artifacts/release/mm-bot-v1.4.0.zip (a symlink is refused)")
         .run();
     std::fs::remove_file(&fifo).unwrap();
     assert!(tags(&env).is_empty());
@@ -2140,4 +2140,55 @@ fn a_duplicate_step_name_is_reported_where_the_duplicate_is() {
         )
         .run();
     assert!(!env.exists("artifacts/reports"));
+}
+
+/// Audit gap 2: `--out-json out/a.json --junit out/a.json` exited 0 MAKE_READY=OK with the JUnit
+/// XML in out/a.json; `--junit out/a.md` replaced the Markdown twin. Every pair of outputs is
+/// compared before anything runs: exit 2 naming both, nothing written.
+#[test]
+fn two_outputs_of_one_run_naming_the_same_file_are_refused() {
+    let env = env_with_reports(7);
+    env.mkdir("out");
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
+        (
+            &["--out-json", "out/a.json", "--junit", "out/a.json"],
+            &[],
+            "mmops: error: --junit out/a.json is also the --out-json file; give each output its own path\n",
+        ),
+        (
+            &["--out-json", "out/a.json", "--junit", "out/./a.md"],
+            &[],
+            "mmops: error: --junit out/./a.md is also the readiness Markdown (--out-json with .md) file; \
+             give each output its own path\n",
+        ),
+        (
+            &["--out-json", "out/a.md"],
+            &[],
+            "mmops: error: readiness Markdown (--out-json with .md) out/a.md is also the --out-json file; \
+             give each output its own path\n",
+        ),
+        (
+            &["--out-json", "out/a.json", "--junit", "out/j.xml"],
+            &[("GITHUB_STEP_SUMMARY", "out/../out/j.xml")],
+            "mmops: error: GITHUB_STEP_SUMMARY out/../out/j.xml is also the --junit file; give each output \
+             its own path\n",
+        ),
+        (
+            &["--out-json", "out/a.json", "--prom-file", "out/a.prom", "--junit", "out/a.prom"],
+            &[],
+            "mmops: error: --prom-file out/a.prom is also the --junit file; give the Prometheus file its own path\n",
+        ),
+    ];
+    for (extra, vars, message) in cases {
+        let mut args = vec!["make-ready", "--skip-pre-live"];
+        args.extend_from_slice(extra);
+        let mut check = env.check(&args).code(2).stdout_empty();
+        for (key, value) in vars {
+            check = check.env(key, value);
+        }
+        check.stderr_is(message).run();
+        assert_eq!(std::fs::read_dir(env.path("out")).unwrap().count(), 0, "{extra:?}: nothing written");
+        assert!(!env.exists("artifacts/reports/readiness.json"));
+    }
 }

@@ -112,7 +112,9 @@ impl TestEnv {
         command
     }
 
-    /// Runs `mmops ARGS` here with extra environment variables.
+    /// Runs `mmops ARGS` here with extra environment variables. "Now" is pinned to
+    /// [`PINNED_NOW`] unless `env` sets `CI_FAKE_UTC` itself, so no test reads the real clock by
+    /// accident; `("CI_FAKE_UTC", "")` (counted as unset) tests the clock or `SOURCE_DATE_EPOCH`.
     pub fn run_with_env<I, S>(&self, args: I, env: &[(&str, &str)]) -> Run
     where
         I: IntoIterator<Item = S>,
@@ -120,6 +122,7 @@ impl TestEnv {
     {
         let mut command = self.command();
         command.args(args);
+        command.env("CI_FAKE_UTC", PINNED_NOW);
         for (key, value) in env {
             command.env(key, value);
         }
@@ -424,4 +427,30 @@ impl Check<'_> {
         );
         run
     }
+}
+
+/// Runs `script` with `sh` in a private mount namespace with the env's root as working folder
+/// (`$MMOPS` is the binary, `CI_FAKE_UTC` pinned to `now`), for the cases that need a tiny
+/// tmpfs (ENOSPC) or a bind mount. `None` where mount namespaces are refused (skipped, or a
+/// failure under `CI=true`, as [`mount_namespace_available`] decides).
+pub fn run_in_mount_namespace(env: &TestEnv, script: &str, now: &str) -> Option<Run> {
+    if !mount_namespace_available() {
+        return None;
+    }
+    let mut command = Command::new("unshare");
+    command.args(["-m", "--propagation", "private", "sh", "-c", script]).current_dir(env.root());
+    for var in INHERITED_VARS {
+        command.env_remove(var);
+    }
+    let output = command
+        .env("MMOPS", env!("CARGO_BIN_EXE_mmops"))
+        .env("CI_FAKE_UTC", now)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run unshare");
+    Some(Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
 }

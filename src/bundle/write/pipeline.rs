@@ -5,6 +5,7 @@
 //! it only (see [`super::deflate`]).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -66,13 +67,15 @@ struct OpenEntry {
 }
 
 /// Streams every input into `sink` as an entry, compressing on `workers` threads. Returns the
-/// inputs' digests in order.
+/// inputs' digests in order. `stop` (SIGINT/SIGTERM, from `interrupt::Watch`) is checked before
+/// each chunk: once set, the build ends with an [`crate::outcome::Interrupted`] error.
 pub(crate) fn write_inputs(
     sink: &mut ZipSink<'_>,
     inputs: &[Input],
     level: u32,
     workers: usize,
     progress: &Progress,
+    stop: &AtomicBool,
 ) -> Result<Vec<FileDigest>> {
     let methods: Vec<Method> = inputs.iter().map(|input| Method::for_entry(&input.dest, level)).collect();
     let (job_sender, job_receiver) = sync_channel::<Job>(IN_FLIGHT);
@@ -93,7 +96,7 @@ pub(crate) fn write_inputs(
         drop(done_sender);
         let writer = scope.spawn(|| write_in_order(sink, inputs, &methods, done_receiver, token_sender));
 
-        let read_result = read_all(inputs, job_sender, token_receiver, progress);
+        let read_result = read_all(inputs, job_sender, token_receiver, progress, stop);
         let write_result = writer.join().unwrap_or_else(|_| Err(anyhow!("the bundle writer panicked")));
         match (read_result, write_result) {
             // The writer stopped first; its error is the cause, the reader only noticed.
@@ -118,6 +121,7 @@ fn read_all(
     job_sender: SyncSender<Job>,
     token_receiver: Receiver<()>,
     progress: &Progress,
+    stop: &AtomicBool,
 ) -> Result<Vec<FileDigest>, ReadError> {
     let mut sequence = 0u64;
     let mut digests = Vec::with_capacity(inputs.len());
@@ -126,6 +130,11 @@ fn read_all(
         let mut previous: Option<Arc<Vec<u8>>> = None;
         let result = read_input(input, |chunk, first, last| {
             let length = chunk.len() as u64;
+            if stop.load(Ordering::SeqCst) {
+                return Err(anyhow!(crate::outcome::Interrupted(
+                    "interrupted while building the bundle; nothing was written".into()
+                )));
+            }
             let data = Arc::new(chunk);
             if token_receiver.recv().is_err() {
                 writer_gone = true;
@@ -298,7 +307,7 @@ mod tests {
         let printer =
             crate::output::Printer::new(crate::cli::Format::Text, true, crate::cli::ColorChoice::Never);
         let progress = Progress::bytes(&printer, 0, u64::MAX, "");
-        write_inputs(&mut sink, inputs, 6, workers, &progress).unwrap();
+        write_inputs(&mut sink, inputs, 6, workers, &progress, &AtomicBool::new(false)).unwrap();
         sink.add_memory_entry(&MemoryEntry { name: "MANIFEST.json".into(), bytes: b"{}\n".to_vec() }, 6)
             .unwrap();
         let digest = sink.finish().unwrap();
@@ -315,7 +324,7 @@ mod tests {
         let mixed = [sample(CHUNK_SIZE / 2), noise(CHUNK_SIZE / 4), sample(CHUNK_SIZE / 2 + 4321)].concat();
         let files = [("big.json", sample(CHUNK_SIZE + CHUNK_SIZE / 3)), ("mixed.log", mixed)];
         let inputs = inputs_in(dir.path(), &files);
-        let default_workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(2, 8);
+        let default_workers = crate::stats::worker_count(2, 8);
         let mut hashes = std::collections::BTreeMap::new();
         for build in 0..100 {
             let workers = if build % 2 == 0 { default_workers } else { 1 };
@@ -386,7 +395,10 @@ mod tests {
         let printer =
             crate::output::Printer::new(crate::cli::Format::Text, true, crate::cli::ColorChoice::Never);
         let progress = Progress::bytes(&printer, 0, u64::MAX, "");
-        let error = format!("{:#}", write_inputs(&mut sink, &inputs, 6, 2, &progress).unwrap_err());
+        let error = format!(
+            "{:#}",
+            write_inputs(&mut sink, &inputs, 6, 2, &progress, &AtomicBool::new(false)).unwrap_err()
+        );
         assert!(error.contains("a.json changed while it was being bundled (modification time"), "{error}");
     }
 }

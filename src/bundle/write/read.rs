@@ -66,9 +66,8 @@ const RECENT: Duration = Duration::from_secs(2);
 
 /// The real time, to judge a file's status-change time (never `CI_FAKE_UTC`: that is for
 /// stamping outputs, and file times are real).
-#[allow(clippy::disallowed_methods, reason = "file times are compared with the real clock")]
 fn wall_clock_now() -> SystemTime {
-    SystemTime::now()
+    crate::clock::real_system_time()
 }
 
 /// The SHA-256 of the whole input, read again through its handle.

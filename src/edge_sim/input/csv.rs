@@ -29,7 +29,7 @@ impl Parser<'_> {
                     self.origin,
                     self.line,
                     self.column_label(which),
-                    if count == 1 { "" } else { "s" },
+                    crate::units::plural_s(count),
                     header.names.len()
                 );
             };

@@ -78,7 +78,10 @@ fn a_rebuild_at_another_time_names_source_date_epoch() {
             run.stderr.split("this build ").nth(1).unwrap().split(')').next().unwrap()
         )
     );
-    let run = env.run_with_env(["bundle", "--format", "json"], &[("SOURCE_DATE_EPOCH", "1760184000")]);
+    let run = env.run_with_env(
+        ["bundle", "--format", "json"],
+        &[("SOURCE_DATE_EPOCH", "1760184000"), ("CI_FAKE_UTC", "")],
+    );
     run.expect_code(0);
     assert_eq!(run.json()["outcome"], "unchanged");
     assert!(fs::read(env.path(ZIP)).unwrap() == original);
@@ -262,4 +265,95 @@ fn a_killed_run_leaves_no_file_under_a_final_name() {
         .collect();
     assert_eq!(run.stderr, expected);
     assert_eq!(files_in(&env, "artifacts/release"), RELEASE_FILES);
+}
+
+/// Item 17: the files beside the zip cannot be written (ENOSPC: a tmpfs exactly as large as the
+/// zip; the provenance is the first of them) → exit 2 and nothing under a final name; they are
+/// written to their temporary files before the zip is placed.
+#[test]
+fn a_full_disk_while_writing_the_sidecar_leaves_no_zip_and_exits_2() {
+    let env = repo();
+    bundle(&env, &["--out-dir", "sizing"]).expect_code(0);
+    let zip_size = fs::metadata(env.path("sizing/mm-bot-v1.4.0.zip")).unwrap().len();
+    let pages = zip_size.div_ceil(4096);
+    env.mkdir("artifacts/release");
+    let script = format!(
+        "mount -t tmpfs -o size={}k mmops-full artifacts/release && exec \"$MMOPS\" bundle",
+        pages * 4
+    );
+    let Some(run) = crate::support::run_in_mount_namespace(&env, &script, FAKE_NOW) else { return };
+    run.expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: cannot write artifacts/release/mm-bot-v1.4.0.zip.intoto.json: No space left on device (os error 28)\n"
+    );
+    // The namespace's tmpfs is gone; the folder below it holds nothing either.
+    assert_eq!(files_in(&env, "artifacts/release"), Vec::<String>::new());
+}
+
+/// Audit gap 1: `--prom-file` failing after the zip and sidecar were placed ended exit 2 ("nothing
+/// changed") because PARTIAL was attached as context; it is PARTIAL, exit 1, the release kept.
+#[test]
+fn a_prom_file_failing_after_the_release_is_placed_is_partial_exit_1() {
+    let env = repo();
+    env.mkdir("textfiles");
+    // Fill a one-page tmpfs: the textfile's temporary file is made, its first write fails.
+    let script = "mount -t tmpfs -o size=4k mmops-full textfiles && \
+                  (head -c 4096 /dev/zero > textfiles/filler; true) && \
+                  exec \"$MMOPS\" bundle --prom-file textfiles/mmops_bundle.prom";
+    let Some(run) = crate::support::run_in_mount_namespace(&env, script, FAKE_NOW) else { return };
+    run.expect_code(1);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "mmops: error: artifacts/release/mm-bot-v1.4.0.zip is in place, but the Prometheus file was not \
+         updated: cannot write the Prometheus file textfiles/mmops_bundle.prom (--prom-file): No space \
+         left on device (os error 28)\n"
+    );
+    assert_eq!(
+        files_in(&env, "artifacts/release"),
+        ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.intoto.json", "mm-bot-v1.4.0.zip.sha256"]
+    );
+    // The release placed is complete: verify accepts it.
+    bundle(&env, &["verify", ZIP]).expect_code(0);
+}
+
+/// Audit gap 6: SIGTERM during a build ended bundle by the default action (exit 143, no word);
+/// it is the one interrupt path now: exit 130, an `interrupted` error, no final name, no
+/// temporary file, and the folder the run made is gone.
+#[test]
+fn sigterm_during_a_build_is_interrupted_exit_130_with_nothing_left() {
+    let env = repo();
+    let file = fs::File::create(env.path("artifacts/reports/soak_metrics.json")).unwrap();
+    file.set_len(2_000_000_000).unwrap();
+    drop(file);
+    let child = env
+        .command()
+        .args(["bundle"])
+        .env("CI_FAKE_UTC", FAKE_NOW)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut child = child;
+    while !files_in(&env, "artifacts/release").iter().any(|name| {
+        name.starts_with(".mmops-tmp-")
+            && fs::metadata(env.path(format!("artifacts/release/{name}"))).is_ok_and(|m| m.len() > 0)
+    }) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the signal");
+        assert!(started.elapsed().as_secs() < 60, "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(2)); // polling for the build to start
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "mmops: error: interrupted while building the bundle; nothing was written\n"
+    );
+    assert!(!env.exists("artifacts/release"), "{:?}", files_in(&env, "artifacts/release"));
 }

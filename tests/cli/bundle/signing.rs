@@ -33,7 +33,10 @@ fn minisign(env: &TestEnv, args: &[&str], stdin: &str) -> Output {
 
 /// `mmops ARGS` in the repository with the password in the environment and a pinned epoch.
 fn signed(env: &TestEnv, args: &[&str]) -> Run {
-    env.run_with_env(args, &[("MMOPS_SIGNING_PASSWORD", PASSWORD), ("SOURCE_DATE_EPOCH", EPOCH)])
+    env.run_with_env(
+        args,
+        &[("MMOPS_SIGNING_PASSWORD", PASSWORD), ("SOURCE_DATE_EPOCH", EPOCH), ("CI_FAKE_UTC", "")],
+    )
 }
 
 fn keygen(env: &TestEnv) -> Run {
@@ -166,7 +169,7 @@ fn mmops_signatures_verify_with_minisign_and_are_reproducible() {
     env.write("pw.txt", PASSWORD);
     let run = env.run_with_env(
         ["bundle", "--sign", "keys/mmops.key", "--password-file", "pw.txt"],
-        &[("SOURCE_DATE_EPOCH", EPOCH)],
+        &[("SOURCE_DATE_EPOCH", EPOCH), ("CI_FAKE_UTC", "")],
     );
     run.expect_code(0);
     for (name, bytes) in names.iter().zip(&first) {
@@ -643,7 +646,8 @@ fn provenance_is_an_in_toto_slsa_statement_of_the_zip_and_manifest() {
 #[test]
 fn rebuild_passes_on_the_same_tree_and_names_the_entry_that_changed() {
     let env = repo();
-    let run = env.run_with_env(["bundle", "--level", "3"], &[("SOURCE_DATE_EPOCH", EPOCH)]);
+    let run =
+        env.run_with_env(["bundle", "--level", "3"], &[("SOURCE_DATE_EPOCH", EPOCH), ("CI_FAKE_UTC", "")]);
     run.expect_code(0);
     // No SOURCE_DATE_EPOCH now: the recorded one is used, and the recorded level.
     let run = env.run(["bundle", "verify", ZIP, "--rebuild"]);
@@ -701,8 +705,11 @@ fn rebuild_passes_on_the_same_tree_and_names_the_entry_that_changed() {
 fn rebuild_names_an_order_change_and_a_time_change() {
     let env = repo();
     env.write("list.yaml", "files:\n  - path: VERSION\n  - path: README.md\n  - path: CHANGELOG.md\n");
-    env.run_with_env(["bundle", "--config", "list.yaml", "--no-reports"], &[("SOURCE_DATE_EPOCH", EPOCH)])
-        .expect_code(0);
+    env.run_with_env(
+        ["bundle", "--config", "list.yaml", "--no-reports"],
+        &[("SOURCE_DATE_EPOCH", EPOCH), ("CI_FAKE_UTC", "")],
+    )
+    .expect_code(0);
     env.run(["bundle", "verify", ZIP, "--rebuild"]).expect_code(0);
     // The recorded recipe is tampered with (order swapped): the rebuild names the order.
     let swapped = env
@@ -723,7 +730,7 @@ fn rebuild_names_an_order_change_and_a_time_change() {
     // The recorded time changed: the first entry differs in its modification time.
     env.run_with_env(
         ["bundle", "--config", "list.yaml", "--no-reports", "--force"],
-        &[("SOURCE_DATE_EPOCH", EPOCH)],
+        &[("SOURCE_DATE_EPOCH", EPOCH), ("CI_FAKE_UTC", "")],
     )
     .expect_code(0);
     let later = env

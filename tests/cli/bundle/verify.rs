@@ -428,3 +428,21 @@ fn crafted_zips_are_failed_for_exactly_their_defect() {
         }
     }
 }
+
+/// Audit gap 2: `bundle verify X --prom-file X` replaced the zip being verified with the
+/// textfile (a zip whose name ends in `.prom`); the two paths are compared first.
+#[test]
+fn verify_refuses_a_prom_file_that_is_the_zip_itself() {
+    let env = repo();
+    bundle(&env, &[]).expect_code(0);
+    fs::copy(env.path(ZIP), env.path("release.prom")).unwrap();
+    let before = fs::read(env.path("release.prom")).unwrap();
+    env.check(["bundle", "verify", "release.prom", "--no-sidecar", "--prom-file", "./release.prom"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: --prom-file ./release.prom is also the ZIP file; give the Prometheus file its own path\n",
+        )
+        .run();
+    assert!(fs::read(env.path("release.prom")).unwrap() == before, "the zip is untouched");
+}

@@ -242,24 +242,11 @@ fn other_filesystems_mounted_below_the_base_dir_are_not_entered() {
     file(&env, "old", 1, 30.0);
     file(&env, "new", 1, 0.1);
     env.mkdir("artifacts/mnt");
-    let script = format!(
-        "mount -t tmpfs mmops-test artifacts/mnt || exit 97; \
+    let script = "mount -t tmpfs mmops-test artifacts/mnt && \
          echo x > artifacts/mnt/old_on_tmpfs && touch -d '2025-01-01T00:00:00Z' artifacts/mnt/old_on_tmpfs && \
-         exec {} rotate --days 7 --format json",
-        env!("CARGO_BIN_EXE_mmops")
-    );
-    let mut command = std::process::Command::new("unshare");
-    command
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .current_dir(env.root())
-        .env("CI_FAKE_UTC", NOW);
-    let output = command.output().unwrap();
-    assert_ne!(output.status.code(), Some(97), "mount refused: {}", String::from_utf8_lossy(&output.stderr));
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+         exec \"$MMOPS\" rotate --days 7 --format json";
+    // Skipped with a word where mount namespaces are refused; a failure under CI=true.
+    let Some(run) = crate::support::run_in_mount_namespace(&env, script, NOW) else { return };
     run.expect_code(0);
     assert_eq!(run.json()["scan"]["skipped"]["mounts"], 1);
     assert_eq!(file_rows(&run), [("old".into(), "ttl".into(), "deleted".into())]);
