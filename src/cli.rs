@@ -268,6 +268,11 @@ pub struct RotateArgs {
     #[arg(long, value_name = "N", value_parser = units::parse_count, allow_hyphen_values = true)]
     pub max_delete: Option<u64>,
 
+    /// Object storage only: take no lease (for stores without conditional puts, where only one run
+    /// can ever touch the prefix).
+    #[arg(long)]
+    pub no_lock: bool,
+
     /// Also write the result as a Prometheus textfile-collector file.
     #[arg(long, value_name = "PATH")]
     pub prom_file: Option<PathBuf>,

@@ -9,6 +9,7 @@ mod apply;
 mod archive;
 mod plan;
 mod policy;
+mod remote;
 mod report;
 mod retention;
 mod scan;
@@ -50,6 +51,12 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         );
     }
     let retention = policy::resolve(args)?;
+    if let Some(url) = crate::object_storage::StoreUrl::from_path(&args.base_dir) {
+        return remote::run(args, context, url?, retention);
+    }
+    if args.no_lock {
+        bail!("--no-lock applies to object storage only; a local run always takes its lock file");
+    }
     let base = BaseDir::open(&args.base_dir)?;
     let archive_identity = match &args.archive {
         Some(dir) => existing_identity(dir)?,
