@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `mmops` binary in temporary folders, one module per subcommand.
 
+mod moto;
 mod prom_tools;
 mod support;
 
@@ -10,4 +11,5 @@ mod edge_sim;
 mod global;
 mod make_ready;
 mod metrics;
+mod object_storage;
 mod rotate;

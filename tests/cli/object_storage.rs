@@ -1,0 +1,399 @@
+//! `rotate --base-dir s3://…` against a real S3-compatible server (moto) on loopback.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::moto::{self, Fault, Moto, Proxy, SECRET_KEY};
+use super::support::{Run, TestEnv};
+
+struct Bucket {
+    moto: &'static Moto,
+    name: String,
+    env: TestEnv,
+}
+
+impl Bucket {
+    fn new(test: &str) -> Option<Bucket> {
+        let moto = Moto::shared()?;
+        let name = moto::bucket(test);
+        moto.python(&format!("s3.create_bucket(Bucket='{name}')"));
+        Some(Bucket { moto, name, env: TestEnv::new() })
+    }
+
+    /// Puts objects `(key, size)`; each body is its key repeated to the size.
+    fn put(&self, objects: &[(&str, usize)]) {
+        let list: Vec<String> = objects.iter().map(|(key, size)| format!("('{key}', {size})")).collect();
+        self.moto.python(&format!(
+            "for key, size in [{}]:\n    s3.put_object(Bucket='{}', Key=key, Body=(key.encode() * (size // max(len(key), 1) + 1))[:size])",
+            list.join(", "),
+            self.name
+        ));
+    }
+
+    /// Puts `count` objects `prefix/fNNNNN.log` of 10 bytes, in one batch of requests.
+    fn put_many(&self, prefix: &str, count: usize) {
+        self.moto.python(&format!(
+            "from concurrent.futures import ThreadPoolExecutor\n\
+             def put(i): s3.put_object(Bucket='{}', Key=f'{prefix}/f{{i:05}}.log', Body=b'0123456789')\n\
+             list(ThreadPoolExecutor(16).map(put, range({count})))",
+            self.name
+        ));
+    }
+
+    /// Every object: key → [etag, last-modified, size], sorted by key.
+    fn listing(&self) -> Value {
+        let text = self.moto.python(&format!(
+            "out = {{}}\n\
+             for page in s3.get_paginator('list_objects_v2').paginate(Bucket='{}'):\n\
+             \x20   for o in page.get('Contents', []): out[o['Key']] = [o['ETag'], o['LastModified'].isoformat(), o['Size']]\n\
+             print(json.dumps(out, sort_keys=True))",
+            self.name
+        ));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.listing().as_object().unwrap().keys().cloned().collect()
+    }
+
+    fn url(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", self.name)
+    }
+
+    fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        self.run_at(&self.moto.endpoint(), args, extra)
+    }
+
+    fn run_at(&self, endpoint: &str, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let mut env = moto::env_for(endpoint);
+        for (key, value) in extra {
+            env.push((key, value.to_string()));
+        }
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+        let run = self.env.run_with_env(args, &pairs);
+        assert_no_secret(&run);
+        run
+    }
+}
+
+#[track_caller]
+fn assert_no_secret(run: &Run) {
+    assert!(
+        !run.stdout.contains(SECRET_KEY) && !run.stderr.contains(SECRET_KEY),
+        "the secret key was printed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+}
+
+fn now_plus(seconds: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(seconds)).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn totals(run: &Run) -> Value {
+    run.json()["totals"].clone()
+}
+
+#[test]
+fn keep_limit_dry_run_leaves_the_listing_identical_and_the_real_run_deletes_the_oldest() {
+    let Some(bucket) = Bucket::new("keep") else { return };
+    bucket.put(&[("p/a.json", 10), ("p/b.json", 20), ("p/sub/c.json", 30)]);
+    bucket.put(&[("p/.hidden/x.json", 5), ("p/.dot.json", 5), ("p/keep.pin", 5), ("other/z.json", 5)]);
+    bucket.put(&[("p/d.json", 40)]);
+    let before = bucket.listing();
+    let url = bucket.url("p/");
+    let fake_now = now_plus(60);
+
+    let dry = bucket.run(
+        &["rotate", "--base-dir", &url, "--keep", "1", "--exclude", "*.pin", "--dry-run"],
+        &[("CI_FAKE_UTC", &fake_now)],
+    );
+    dry.expect_code(0);
+    assert_eq!(bucket.listing(), before, "a dry run changed the listing");
+    assert!(dry.stdout.contains("would delete  a.json"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("would delete  sub/c.json"), "{}", dry.stdout);
+    assert!(!dry.stdout.contains("d.json"), "{}", dry.stdout);
+    assert!(!dry.stdout.contains("hidden") || dry.stdout.contains("skipped"), "{}", dry.stdout);
+    assert_eq!(dry.last_line(), "| rotate | OK | ROTATE=DRYRUN |");
+
+    let real = bucket.run(
+        &["rotate", "--base-dir", &url, "--keep", "1", "--exclude", "*.pin", "--format", "json"],
+        &[("CI_FAKE_UTC", &fake_now)],
+    );
+    real.expect_code(0);
+    let json = real.json();
+    assert_eq!(json["base_dir"], url.as_str());
+    assert_eq!(json["scan"]["skipped"]["hidden"], 2);
+    assert_eq!(json["scan"]["skipped"]["excluded"], 1);
+    assert_eq!(totals(&real)["deleted_files"], 3);
+    assert_eq!(totals(&real)["kept_files"], 1);
+    assert_eq!(
+        bucket.keys(),
+        ["other/z.json", "p/.dot.json", "p/.hidden/x.json", "p/d.json", "p/keep.pin"],
+        "only the planned objects went; the lease was released"
+    );
+}
+
+#[test]
+fn days_and_max_size_limits_use_last_modified_and_object_sizes() {
+    let Some(bucket) = Bucket::new("days") else { return };
+    bucket.put(&[("r/old1.json", 100), ("r/old2.json", 100)]);
+    std::thread::sleep(Duration::from_millis(2100));
+    bucket.put(&[("r/new1.json", 100), ("r/new2.json", 300)]);
+    let url = bucket.url("r");
+    let now = now_plus(1);
+    let run = bucket
+        .run(&["rotate", "--base-dir", &url, "--days", "2s", "--format", "json"], &[("CI_FAKE_UTC", &now)]);
+    run.expect_code(0);
+    let rows = run.json()["files"].clone();
+    let reasons: Vec<(String, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["path"].as_str().unwrap().to_string(), row["reason"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(reasons, [("old1.json".into(), "ttl".into()), ("old2.json".into(), "ttl".into())]);
+    assert_eq!(bucket.keys(), ["r/new1.json", "r/new2.json"]);
+
+    // 400 B left; at most 350 B kept: the oldest (new1, 100 B) goes.
+    let run = bucket.run(
+        &["rotate", "--base-dir", &url, "--max-size", "350", "--format", "json"],
+        &[("CI_FAKE_UTC", &now)],
+    );
+    run.expect_code(0);
+    assert_eq!(totals(&run)["kept_bytes"], 300);
+    assert_eq!(bucket.keys(), ["r/new2.json"]);
+}
+
+#[test]
+fn guards_refuse_delete_all_and_max_delete_with_nothing_deleted() {
+    let Some(bucket) = Bucket::new("guards") else { return };
+    bucket.put(&[("g/a", 1), ("g/b", 1), ("g/c", 1)]);
+    let before = bucket.listing();
+    let url = bucket.url("g/");
+    let now = now_plus(60);
+    let run = bucket.run(&["rotate", "--base-dir", &url, "--keep", "0"], &[("CI_FAKE_UTC", &now)]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("nothing was deleted"), "{}", run.stderr);
+    assert!(run.stderr.contains("--allow-delete-all"), "{}", run.stderr);
+    let run = bucket
+        .run(&["rotate", "--base-dir", &url, "--keep", "1", "--max-delete", "1"], &[("CI_FAKE_UTC", &now)]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--max-delete"), "{}", run.stderr);
+    assert_eq!(bucket.listing(), before);
+    let run = bucket
+        .run(&["rotate", "--base-dir", &url, "--keep", "0", "--allow-delete-all"], &[("CI_FAKE_UTC", &now)]);
+    run.expect_code(0);
+    assert!(bucket.keys().is_empty());
+}
+
+#[test]
+fn archive_and_prune_are_refused_on_object_storage() {
+    let Some(bucket) = Bucket::new("archive") else { return };
+    bucket.put(&[("a/x", 1)]);
+    let run =
+        bucket.run(&["rotate", "--base-dir", &bucket.url("a/"), "--keep", "0", "--archive", "zips"], &[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("not supported for object storage yet"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    let run =
+        bucket.run(&["rotate", "--base-dir", &bucket.url("a/"), "--keep", "0", "--prune-empty-dirs"], &[]);
+    run.expect_code(2);
+    assert_eq!(bucket.keys(), ["a/x"]);
+}
+
+#[test]
+fn an_object_overwritten_between_plan_and_delete_survives_and_is_reported_changed() {
+    let Some(bucket) = Bucket::new("overwrite") else { return };
+    bucket.put(&[("o/a.log", 10), ("o/b.log", 10), ("o/c.log", 10)]);
+    let endpoint = bucket.moto.endpoint();
+    let name = bucket.name.clone();
+    // The first HEAD (the re-check) waits until a.log has been rewritten behind mmops's back.
+    let proxy = Proxy::start(
+        bucket.moto.port,
+        Fault::Before(
+            "HEAD /",
+            Box::new(move || {
+                std::process::Command::new(
+                    std::env::var("MMOPS_TEST_PYTHON")
+                        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-venv/bin/python").into()),
+                )
+                .args([
+                    "-c",
+                    &format!(
+                        "import boto3; boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', \
+                         aws_access_key_id='x', aws_secret_access_key='y').put_object(Bucket='{name}', Key='o/a.log', \
+                         Body=b'rewritten')"
+                    ),
+                ])
+                .status()
+                .expect("overwrite");
+            }),
+        ),
+    );
+    let run = bucket.run_at(
+        &proxy.endpoint(),
+        &["rotate", "--base-dir", &bucket.url("o/"), "--keep", "0", "--allow-delete-all", "--format", "json"],
+        &[("CI_FAKE_UTC", &now_plus(60))],
+    );
+    run.expect_code(0);
+    assert_eq!(totals(&run)["changed"], 1);
+    assert_eq!(totals(&run)["deleted_files"], 2);
+    let row = &run.json()["files"][0];
+    assert_eq!(row["path"], "a.log");
+    assert_eq!(row["result"], "changed");
+    assert_eq!(bucket.keys(), ["o/a.log"]);
+}
+
+fn put_lease(bucket: &Bucket, key: &str, holder: &str, expires: &str) {
+    bucket.moto.python(&format!(
+        "s3.put_object(Bucket='{}', Key='{key}', Body=json.dumps({{'holder': '{holder}', 'acquired': '2020-01-01T00:00:00Z', 'expires': '{expires}'}}).encode())",
+        bucket.name
+    ));
+}
+
+#[test]
+fn a_live_lease_stops_a_second_run_and_an_expired_one_is_taken_over() {
+    let Some(bucket) = Bucket::new("lease") else { return };
+    bucket.put(&[("l/a", 1), ("l/b", 1)]);
+    let url = bucket.url("l/");
+    let now = now_plus(60);
+    put_lease(&bucket, "l/.mmops-rotate.lock", "mmops rotate on host-7 pid 42", "2099-01-01T00:00:00Z");
+
+    let run = bucket.run(&["rotate", "--base-dir", &url, "--keep", "1"], &[("CI_FAKE_UTC", &now)]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("holds the lease"), "{}", run.stderr);
+    assert!(run.stderr.contains("host-7 pid 42"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+
+    let started = Instant::now();
+    let run = bucket
+        .run(&["rotate", "--base-dir", &url, "--keep", "1", "--wait-lock", "1s"], &[("CI_FAKE_UTC", &now)]);
+    run.expect_code(1);
+    assert!(started.elapsed() >= Duration::from_secs(1), "did not wait");
+    // A dry run needs no lease.
+    bucket
+        .run(&["rotate", "--base-dir", &url, "--keep", "1", "--dry-run"], &[("CI_FAKE_UTC", &now)])
+        .expect_code(0);
+    assert_eq!(bucket.keys(), ["l/.mmops-rotate.lock", "l/a", "l/b"]);
+
+    put_lease(&bucket, "l/.mmops-rotate.lock", "mmops rotate on host-7 pid 42", "2020-01-01T00:00:00Z");
+    let run = bucket.run(&["rotate", "--base-dir", &url, "--keep", "1"], &[("CI_FAKE_UTC", &now)]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("took over the expired lease"), "{}", run.stderr);
+    assert!(run.stderr.contains("host-7 pid 42"), "{}", run.stderr);
+    assert_eq!(bucket.keys(), ["l/b"], "one object deleted and the lease released");
+}
+
+#[test]
+fn two_concurrent_real_runs_on_one_prefix_never_both_delete() {
+    let Some(bucket) = Bucket::new("concurrent") else { return };
+    bucket.put_many("c", 1500);
+    let url = bucket.url("c/");
+    let now = now_plus(60);
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    bucket.run(
+                        &["rotate", "--base-dir", &url, "--keep", "100", "--format", "json"],
+                        &[("CI_FAKE_UTC", &now)],
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+    });
+    let mut deleted = 0;
+    let mut winners = 0;
+    for run in &runs {
+        match run.code {
+            0 => {
+                winners += 1;
+                deleted += totals(run)["deleted_files"].as_u64().unwrap();
+                assert_eq!(totals(run)["failed"], 0);
+            }
+            1 => assert!(run.stderr.contains("holds the lease"), "{}", run.stderr),
+            _ => panic!("unexpected exit\n{}\n{}", run.stdout, run.stderr),
+        }
+    }
+    assert!(winners >= 1);
+    assert_eq!(deleted, 1400, "every planned object deleted exactly once");
+    assert_eq!(bucket.keys().len(), 100);
+}
+
+#[test]
+fn the_server_gone_mid_delete_is_partial_and_a_rerun_finishes_the_job() {
+    let Some(bucket) = Bucket::new("killed") else { return };
+    bucket.put_many("k", 2600);
+    let url = bucket.url("k/");
+    // The second DeleteObjects request never arrives: the server is gone from then on.
+    let proxy = Proxy::start(bucket.moto.port, Fault::KillOn("?delete", 2));
+    let started = Instant::now();
+    let run = bucket.run_at(
+        &proxy.endpoint(),
+        &["rotate", "--base-dir", &url, "--keep", "100"],
+        &[("CI_FAKE_UTC", &now_plus(60))],
+    );
+    run.expect_code(1);
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(proxy.killed.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(run.last_line(), "| rotate | FAIL | ROTATE=PARTIAL |", "{}", run.stdout);
+    assert!(run.stderr.contains("cannot delete"), "{}", run.stderr);
+    let keys = bucket.keys();
+    assert_eq!(keys.len(), 1601, "exactly the first batch of 1000 went; the lease stays");
+    assert!(keys.contains(&"k/.mmops-rotate.lock".to_string()));
+
+    // The killed run could not release its lease; a rerun after it expired takes it over.
+    let run = bucket.run(
+        &["rotate", "--base-dir", &url, "--keep", "100", "--format", "json"],
+        &[("CI_FAKE_UTC", &now_plus(3600))],
+    );
+    run.expect_code(0);
+    assert!(run.stderr.contains("took over the expired lease"), "{}", run.stderr);
+    assert_eq!(totals(&run)["deleted_files"], 1500);
+    let keys = bucket.keys();
+    assert_eq!(keys.len(), 100);
+    assert_eq!(keys[0], "k/f02500.log", "the 100 newest (ties by name) are kept");
+}
+
+#[test]
+fn an_unknown_bucket_and_a_store_that_is_down_are_exit_2_naming_bucket_and_key() {
+    let Some(bucket) = Bucket::new("errors") else { return };
+    let run =
+        bucket.run(&["rotate", "--base-dir", "s3://no-such-bucket-16/p/", "--keep", "1", "--dry-run"], &[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("s3://no-such-bucket-16/"), "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 404 NoSuchBucket"), "{}", run.stderr);
+    let run = bucket.run(&["rotate", "--base-dir", "s3://no-such-bucket-16/p/", "--keep", "1"], &[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("s3://no-such-bucket-16/p/.mmops-rotate.lock"), "{}", run.stderr);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let run = bucket.run_at(
+        &format!("http://127.0.0.1:{closed}"),
+        &["rotate", "--base-dir", &bucket.url("p/"), "--keep", "1"],
+        &[],
+    );
+    run.expect_code(2);
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(run.stderr.contains("no answer from the store"), "{}", run.stderr);
+    assert!(run.stderr.contains(&bucket.url("p/.mmops-rotate.lock")), "{}", run.stderr);
+}
+
+#[test]
+fn refused_credentials_are_exit_2_with_the_status_and_never_print_the_secret() {
+    // Its own server with authentication on: the test credentials are unknown to it.
+    let Some(moto) = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]) else { return };
+    let env = TestEnv::new();
+    let vars = moto.env();
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let run =
+        env.run_with_env(["rotate", "--base-dir", "s3://some-bucket/p/", "--keep", "1", "--dry-run"], &pairs);
+    assert_no_secret(&run);
+    run.expect_code(2);
+    assert!(run.stderr.contains("s3://some-bucket/p/"), "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 403"), "{}", run.stderr);
+}
