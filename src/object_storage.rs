@@ -498,7 +498,7 @@ pub(crate) fn describe(error: &::object_store::Error) -> String {
         (None, _) => {
             // No answer from the store: the innermost cause says why (refused, timed out, DNS).
             let innermost = chain.last().cloned().unwrap_or_default();
-            let retried = whole.contains("after").then_some(" (after retries)").unwrap_or_default();
+            let retried = if whole.contains("retries") { " (after retries)" } else { "" };
             format!("no answer from the store: {innermost}{retried}")
         }
     };

@@ -188,8 +188,7 @@ impl Proxy {
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || {
                     let mut buffer = vec![0u8; 64 * 1024];
-                    loop {
-                        let Ok(count) = client_read.read(&mut buffer) else { break };
+                    while let Ok(count) = client_read.read(&mut buffer) {
                         if count == 0 {
                             break;
                         }
