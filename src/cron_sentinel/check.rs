@@ -230,11 +230,22 @@ pub(crate) fn read_artifact_time(task: &Task, lookup: Lookup) -> Lookup {
         Ok(bytes) => bytes,
         Err(error) => return failed(format!("timestamp json:{pointer}: {error:#}")),
     };
-    let document: serde_json::Value = match serde_json::from_slice(&bytes) {
+    match time_from_json(pointer, &bytes) {
+        Ok(time) => {
+            facts.time = time;
+            Lookup::Found(facts)
+        }
+        Err(reason) => failed(reason),
+    }
+}
+
+/// The time at `pointer` in a JSON document (`timestamp: json:<pointer>`), or why there is none.
+pub(crate) fn time_from_json(pointer: &str, bytes: &[u8]) -> Result<DateTime<Utc>, String> {
+    let document: serde_json::Value = match serde_json::from_slice(bytes) {
         Ok(document) => document,
-        Err(error) => return failed(format!("timestamp json:{pointer}: not valid JSON ({error})")),
+        Err(error) => return Err(format!("timestamp json:{pointer}: not valid JSON ({error})")),
     };
-    let time = match document.pointer(pointer) {
+    match document.pointer(pointer) {
         None => Err(format!("timestamp json:{pointer}: the file has no value at {pointer}")),
         Some(serde_json::Value::String(text)) => crate::clock::parse_rfc3339(text).map_err(|error| {
             format!(
@@ -249,13 +260,6 @@ pub(crate) fn read_artifact_time(task: &Task, lookup: Lookup) -> Lookup {
             "timestamp json:{pointer}: the value is {}, not an RFC 3339 string or epoch seconds",
             json_kind(other)
         )),
-    };
-    match time {
-        Ok(time) => {
-            facts.time = time;
-            Lookup::Found(facts)
-        }
-        Err(reason) => failed(reason),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod check;
 mod config;
+mod remote;
 mod report;
 mod schedule;
 
@@ -41,17 +42,20 @@ pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
     if args.check_config {
         return context.printer.emit(&ConfigReport::new(config_path, &tasks));
     }
+    // Object-store artifacts share one listing per prefix; a store error is exit 2.
+    let mut finder = remote::Finder::default();
     let results: Vec<TaskResult> = tasks
         .iter()
         .map(|task| {
-            let lookup = if task.pause_at(context.now).is_some() {
-                find_artifact(task)
-            } else {
-                read_artifact_time(task, find_artifact(task))
+            let paused = task.pause_at(context.now).is_some();
+            let lookup = match finder.find(task, !paused)? {
+                Some(lookup) => lookup,
+                None if paused => find_artifact(task),
+                None => read_artifact_time(task, find_artifact(task)),
             };
-            TaskResult::new(task, classify(task, lookup, context.now))
+            Ok(TaskResult::new(task, classify(task, lookup, context.now)))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let report = SentinelReport::new(config_path, context.now, results, args.fail_on_warn);
     if let Some(path) = &args.prom_file {
         report

@@ -160,12 +160,15 @@ pub enum Fault {
     /// On the Nth request containing the pattern (1-based), drop every connection and stop
     /// listening: the server is gone as far as mmops can tell.
     KillOn(&'static str, usize),
+    /// Only count the requests containing the pattern ([`Proxy::seen`]).
+    Count(&'static str),
 }
 
 /// A TCP proxy in front of a server, with one fault.
 pub struct Proxy {
     pub port: u16,
     pub killed: Arc<AtomicBool>,
+    seen: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -175,6 +178,8 @@ impl Proxy {
         let killed = Arc::new(AtomicBool::new(false));
         let state = Arc::new(Mutex::new((Some(fault), 0usize, Vec::<TcpStream>::new())));
         let killed_flag = Arc::clone(&killed);
+        let seen = Arc::new(AtomicUsize::new(0));
+        let seen_outer = Arc::clone(&seen);
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if killed_flag.load(Ordering::SeqCst) {
@@ -183,7 +188,8 @@ impl Proxy {
                 let Ok(client) = client else { continue };
                 let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else { continue };
                 state.lock().unwrap().2.extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                let (state_in, killed_in) = (Arc::clone(&state), Arc::clone(&killed_flag));
+                let (state_in, killed_in, seen_in) =
+                    (Arc::clone(&state), Arc::clone(&killed_flag), Arc::clone(&seen));
                 let (mut client_read, mut server_write) =
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || {
@@ -206,6 +212,13 @@ impl Proxy {
                                 let nth = *nth;
                                 guard.1 += 1;
                                 kill = guard.1 >= nth;
+                            }
+                            Some(Fault::Count(pattern)) => {
+                                let found = chunk
+                                    .windows(pattern.len())
+                                    .filter(|window| *window == pattern.as_bytes())
+                                    .count();
+                                seen_in.fetch_add(found, Ordering::SeqCst);
                             }
                             _ => {}
                         }
@@ -236,7 +249,12 @@ impl Proxy {
                 });
             }
         });
-        Proxy { port, killed }
+        Proxy { port, killed, seen: seen_outer }
+    }
+
+    /// How many requests contained the [`Fault::Count`] pattern.
+    pub fn seen(&self) -> usize {
+        self.seen.load(Ordering::SeqCst)
     }
 
     pub fn endpoint(&self) -> String {

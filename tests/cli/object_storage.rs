@@ -397,3 +397,69 @@ fn refused_credentials_are_exit_2_with_the_status_and_never_print_the_secret() {
     assert!(run.stderr.contains("s3://some-bucket/p/"), "{}", run.stderr);
     assert!(run.stderr.contains("HTTP 403"), "{}", run.stderr);
 }
+
+#[test]
+fn cron_sentinel_checks_keys_and_globs_with_one_listing_per_prefix() {
+    let Some(bucket) = Bucket::new("sentinel") else { return };
+    bucket.put(&[("reports/nightly.json", 40), ("reports/a/summary.json", 10)]);
+    std::thread::sleep(Duration::from_millis(1100));
+    bucket.put(&[("reports/b/summary.json", 2)]);
+    let name = &bucket.name;
+    bucket.env.write(
+        "sentinel.yaml",
+        format!(
+            "tasks:\n\
+             \x20 - {{name: nightly, artifact: 's3://{name}/reports/nightly.json', max_age: 1h}}\n\
+             \x20 - {{name: nightly-small, artifact: 's3://{name}/reports/nightly.json', max_age: 1h, min_size: 1K}}\n\
+             \x20 - {{name: summary, artifact: 's3://{name}/reports/*/summary.json', max_age: 1h}}\n\
+             \x20 - {{name: summary-size, artifact: 's3://{name}/reports/*/summary.json', max_age: 1h, min_size: 5}}\n\
+             \x20 - {{name: gone, artifact: 's3://{name}/reports/missing.json', max_age: 1h}}\n\
+             \x20 - {{name: nomatch, artifact: 's3://{name}/other/*.json', max_age: 1h}}\n\
+             \x20 - {{name: stale, artifact: 's3://{name}/reports/nightly.json', max_age: 1m}}\n"
+        ),
+    );
+    let proxy = Proxy::start(bucket.moto.port, Fault::Count("list-type=2"));
+    let run = bucket.run_at(
+        &proxy.endpoint(),
+        &["cron-sentinel", "--config", "sentinel.yaml", "--format", "json"],
+        &[("CI_FAKE_UTC", &now_plus(600))],
+    );
+    run.expect_code(1);
+    let statuses: Vec<(String, String, String)> = run.json()["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| {
+            (
+                task["name"].as_str().unwrap().to_string(),
+                task["status"].as_str().unwrap().to_string(),
+                task["path"].as_str().or(task["artifact"].as_str()).unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let status = |name: &str| statuses.iter().find(|row| row.0 == name).unwrap().1.clone();
+    assert_eq!(status("nightly"), "FRESH", "{statuses:?}");
+    assert_eq!(status("nightly-small"), "EMPTY");
+    assert_eq!(status("summary"), "FRESH");
+    assert_eq!(status("summary-size"), "EMPTY", "the newest match (b, 2 B) counts");
+    assert_eq!(status("gone"), "MISSING");
+    assert_eq!(status("nomatch"), "MISSING");
+    assert_eq!(status("stale"), "STALE");
+    assert_eq!(proxy.seen(), 2, "one listing for reports/, one for other/");
+
+    let run = bucket.run(
+        &["cron-sentinel", "--config", "sentinel.yaml", "--task", "nightly"],
+        &[("CI_FAKE_UTC", &now_plus(600))],
+    );
+    run.expect_code(0);
+    assert!(run.stdout.contains(&format!("s3://{name}/reports/nightly.json")), "{}", run.stdout);
+
+    bucket.env.write(
+        "bad.yaml",
+        "tasks:\n  - {name: a, artifact: 's3://no-such-bucket-16/r/x.json', max_age: 1h}\n",
+    );
+    let run = bucket.run(&["cron-sentinel", "--config", "bad.yaml"], &[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("s3://no-such-bucket-16/r/"), "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 404 NoSuchBucket"), "{}", run.stderr);
+}
