@@ -329,6 +329,11 @@ pub struct BundleCreateArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// After building, upload the zip, its sidecar and any signature/provenance files beside it
+    /// to object storage (s3://bucket/releases/), create-only.
+    #[arg(long, value_name = "URL", conflicts_with = "dry_run")]
+    pub publish: Option<PathBuf>,
+
     /// Resolve and hash everything, print the manifest and summary, write nothing.
     #[arg(long)]
     pub dry_run: bool,

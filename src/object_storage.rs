@@ -35,6 +35,10 @@ pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(15);
 const MAX_RETRIES: usize = 4;
 /// At most this many HEAD requests in flight at once.
 const HEAD_CONCURRENCY: usize = 32;
+/// Files up to this size go up in one PUT; larger ones in multipart parts of this size, at most
+/// [`UPLOAD_PARTS_IN_FLIGHT`] at a time (memory stays bounded whatever the file's size).
+pub(crate) const UPLOAD_PART: usize = 8 << 20;
+const UPLOAD_PARTS_IN_FLIGHT: usize = 2;
 /// S3's limit of keys in one `DeleteObjects` request.
 pub(crate) const DELETE_BATCH: usize = 1000;
 
@@ -188,6 +192,9 @@ impl Store {
             std::env::var("AWS_ALLOW_HTTP").is_ok_and(|value| value.eq_ignore_ascii_case("true"));
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&url.bucket)
+            // A create-only copy (a staged multipart upload moved to its final key) completes with
+            // `If-None-Match: *`.
+            .with_copy_if_not_exists(::object_store::aws::S3CopyIfNotExists::Multipart)
             .with_client_options(
                 ClientOptions::new()
                     .with_connect_timeout(CONNECT_TIMEOUT)
@@ -373,6 +380,78 @@ impl Store {
             Ok(()) | Err(::object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(self.error("delete", &self.url.show(key), &error)),
         }
+    }
+
+    /// Uploads a local file to `key`. `create_only`: only if no object is there (`Put::Refused`
+    /// otherwise), else replacing what is there. A file larger than [`UPLOAD_PART`] goes up in
+    /// multipart parts; create-only then stages it under `staging_key` and copies it to `key`
+    /// with a create-only copy, so `key` never holds a partial or unconditional write.
+    pub fn upload_file(&self, key: &str, staging_key: &str, file: &Path, create_only: bool) -> Result<Put> {
+        let shown = self.url.show(key);
+        let mut reader =
+            std::fs::File::open(file).map_err(|error| anyhow!("cannot read {}: {error}", file.display()))?;
+        let size = reader.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+        if size <= UPLOAD_PART as u64 {
+            let mut bytes = Vec::with_capacity(size as usize);
+            (&mut reader)
+                .take(UPLOAD_PART as u64 + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|error| anyhow!("cannot read {}: {error}", file.display()))?;
+            return self.put(key, bytes, if create_only { PutMode::Create } else { PutMode::Overwrite });
+        }
+        let target = if create_only { staging_key } else { key };
+        let target_path = Store::path(target)?;
+        self.count(|counts| counts.put += 1);
+        let uploaded: Result<(), String> = self.block_on(async {
+            let upload = self.inner.put_multipart(&target_path).await.map_err(|error| describe(&error))?;
+            let mut writer = ::object_store::WriteMultipart::new_with_chunk_size(upload, UPLOAD_PART);
+            let mut buffer = vec![0u8; 1 << 20];
+            loop {
+                let count = reader
+                    .read(&mut buffer)
+                    .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
+                if count == 0 {
+                    break;
+                }
+                writer.wait_for_capacity(UPLOAD_PARTS_IN_FLIGHT).await.map_err(|error| describe(&error))?;
+                writer.write(&buffer[..count]);
+            }
+            writer.finish().await.map_err(|error| describe(&error))?;
+            Ok(())
+        });
+        uploaded.map_err(|error| anyhow!("cannot write {}: {error}", self.url.show(target)))?;
+        if !create_only {
+            return Ok(Put::Written(None));
+        }
+        let copied = self.block_on(self.inner.copy_if_not_exists(&target_path, &Store::path(key)?));
+        let cleanup = self.delete(staging_key);
+        let result = match copied {
+            Ok(()) => Ok(Put::Written(None)),
+            Err(::object_store::Error::AlreadyExists { .. } | ::object_store::Error::Precondition { .. }) => {
+                Ok(Put::Refused)
+            }
+            Err(error) => Err(self.error("write", &shown, &error)),
+        };
+        cleanup.and(result)
+    }
+
+    /// The SHA-256 (hex) and size of an object, read as a stream; `None` when it does not exist.
+    pub fn sha256(&self, key: &str) -> Result<Option<(String, u64)>> {
+        use sha2::Digest as _;
+        let Some(mut reader) = self.open(key)? else { return Ok(None) };
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let count = reader.read(&mut buffer)?;
+            if count == 0 {
+                break;
+            }
+            size += count as u64;
+            hasher.update(&buffer[..count]);
+        }
+        let digest = hasher.finalize();
+        Ok(Some((digest.iter().map(|byte| format!("{byte:02x}")).collect(), size)))
     }
 
     /// Reads a whole object of at most `limit` bytes; `None` when it does not exist.

@@ -64,6 +64,11 @@ impl VerifyReport {
     pub(crate) fn passed(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// Names the bundle as the operator gave it (an object-store URL checked from a spool copy).
+    pub(crate) fn set_bundle(&mut self, shown: String) {
+        self.bundle = shown;
+    }
 }
 
 impl Report for VerifyReport {
@@ -93,6 +98,9 @@ impl Report for VerifyReport {
 }
 
 pub(crate) fn run(args: &BundleVerifyArgs, context: &Context) -> Result<Verdict> {
+    if let Some(url) = crate::object_storage::StoreUrl::from_path(&args.zip) {
+        return super::publish::verify_remote(args, context, url?);
+    }
     let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
     let report = verify(&args.zip, args.no_sidecar, context)?;
     if let Some(file) = prom_file {
