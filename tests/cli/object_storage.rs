@@ -463,3 +463,123 @@ fn cron_sentinel_checks_keys_and_globs_with_one_listing_per_prefix() {
     assert!(run.stderr.contains("s3://no-such-bucket-16/r/"), "{}", run.stderr);
     assert!(run.stderr.contains("HTTP 404 NoSuchBucket"), "{}", run.stderr);
 }
+
+const RELEASE_NOW: &str = "2025-10-11T12:00:00Z";
+
+fn release_repo(bucket: &Bucket, readme: &str) {
+    for (path, text) in [
+        ("VERSION", "1.4.0\n"),
+        ("README.md", readme),
+        ("CHANGELOG.md", "## 1.4.0\n- faster\n"),
+        ("deploy/prometheus/alerts_soak.yml", "groups:\n  - name: soak_test_alerts\n"),
+        ("deploy/policies/rollback.yaml", "hard_gates: rollback\n"),
+        ("deploy/grafana/dashboards/mm_operability.json", "{\"title\": \"MM Bot Operability\"}\n"),
+    ] {
+        bucket.env.write(path, text);
+    }
+}
+
+fn object_sha256(bucket: &Bucket, key: &str) -> String {
+    bucket
+        .moto
+        .python(&format!(
+            "import hashlib; print(hashlib.sha256(s3.get_object(Bucket='{}', Key='{key}')['Body'].read()).hexdigest())",
+            bucket.name
+        ))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn publish_twice_is_already_there_different_bytes_are_refused_unless_force_and_verify_reads_the_bucket() {
+    let Some(bucket) = Bucket::new("publish") else { return };
+    release_repo(&bucket, "# mm-bot\n");
+    let url = bucket.url("releases/");
+    let zip_url = format!("{url}mm-bot-v1.4.0.zip");
+    let now = [("CI_FAKE_UTC", RELEASE_NOW)];
+
+    let run = bucket.run(&["bundle", "--publish", &url], &now);
+    run.expect_code(0);
+    assert!(run.stdout.contains(&format!("published: {zip_url}\n")), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("published: {zip_url}.sha256\n")), "{}", run.stdout);
+    let local = std::fs::read(bucket.env.path("artifacts/release/mm-bot-v1.4.0.zip")).unwrap();
+    let local_sha: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&local).iter().map(|byte| format!("{byte:02x}")).collect()
+    };
+    assert_eq!(object_sha256(&bucket, "releases/mm-bot-v1.4.0.zip"), local_sha);
+    let before = bucket.listing();
+
+    let run = bucket.run(&["bundle", "--publish", &url, "--format", "json"], &now);
+    run.expect_code(0);
+    let published = run.json()["published"].clone();
+    assert_eq!(published[0]["outcome"], "already_there");
+    assert_eq!(published[0]["sha256"], local_sha.as_str());
+    assert_eq!(bucket.listing(), before, "nothing rewritten");
+    let run = bucket.run(&["bundle", "--publish", &url], &now);
+    assert!(run.stdout.contains(&format!("published (already there): {zip_url}\n")), "{}", run.stdout);
+
+    let run = bucket.run(&["bundle", "verify", &zip_url], &[]);
+    run.expect_code(0);
+    assert_eq!(run.last_line(), "| bundle_verify | OK | BUNDLE_VERIFY=OK |");
+    assert!(run.stdout.contains(&format!("checked {zip_url}:")), "{}", run.stdout);
+
+    // Another build of the same version (other bytes) into another local folder: refused.
+    release_repo(&bucket, "# mm-bot, edited\n");
+    let run = bucket.run(&["bundle", "--out-dir", "other", "--publish", &url], &now);
+    run.expect_code(1);
+    assert!(run.stderr.contains("already exists with different content"), "{}", run.stderr);
+    assert!(run.stderr.contains(&zip_url), "{}", run.stderr);
+    assert_eq!(bucket.listing(), before, "nothing replaced");
+    let run = bucket.run(&["bundle", "--out-dir", "other", "--publish", &url, "--force"], &now);
+    run.expect_code(0);
+    assert!(run.stdout.contains(&format!("published (replaced, --force): {zip_url}\n")), "{}", run.stdout);
+    bucket.run(&["bundle", "verify", &zip_url], &[]).expect_code(0);
+
+    // A tampered object fails verification.
+    bucket.moto.python(&format!(
+        "b = bytearray(s3.get_object(Bucket='{0}', Key='releases/mm-bot-v1.4.0.zip')['Body'].read()); b[40] ^= 1\n\
+         s3.put_object(Bucket='{0}', Key='releases/mm-bot-v1.4.0.zip', Body=bytes(b))",
+        bucket.name
+    ));
+    let run = bucket.run(&["bundle", "verify", &zip_url], &[]);
+    run.expect_code(1);
+    assert_eq!(run.last_line(), "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |");
+    let run = bucket.run(&["bundle", "verify", &format!("{url}mm-bot-v9.9.9.zip")], &[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+}
+
+#[test]
+fn a_large_zip_goes_up_in_parts_create_only_and_reads_back_the_same() {
+    let Some(bucket) = Bucket::new("multipart") else { return };
+    // 12 MiB of incompressible text: above the 8 MiB single-put limit at --level 0.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let readme: String = (0..12 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'a' + (state % 26) as u8)
+        })
+        .collect();
+    release_repo(&bucket, &readme);
+    let url = bucket.url("big/");
+    let run = bucket.run(&["bundle", "--publish", &url, "--level", "0"], &[("CI_FAKE_UTC", RELEASE_NOW)]);
+    run.expect_code(0);
+    let local = std::fs::read(bucket.env.path("artifacts/release/mm-bot-v1.4.0.zip")).unwrap();
+    assert!(local.len() > 8 << 20);
+    let local_sha: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&local).iter().map(|byte| format!("{byte:02x}")).collect()
+    };
+    assert_eq!(object_sha256(&bucket, "big/mm-bot-v1.4.0.zip"), local_sha);
+    assert_eq!(
+        bucket.keys(),
+        ["big/mm-bot-v1.4.0.zip", "big/mm-bot-v1.4.0.zip.sha256"],
+        "no staging object left"
+    );
+    let run = bucket.run(&["bundle", "--publish", &url, "--level", "0"], &[("CI_FAKE_UTC", RELEASE_NOW)]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("published (already there)"), "{}", run.stdout);
+}
