@@ -213,7 +213,8 @@ pub struct CronSentinelArgs {
 
 #[derive(Debug, Args)]
 pub struct RotateArgs {
-    /// Folder whose files are rotated (it may itself be a symlink; nothing below it is followed).
+    /// Folder whose files are rotated (it may itself be a symlink; nothing below it is followed),
+    /// or an object-store prefix s3://bucket/prefix/ (see docs/object-storage.md).
     #[arg(long, value_name = "DIR", default_value = "artifacts")]
     pub base_dir: PathBuf,
 

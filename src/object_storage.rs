@@ -163,7 +163,10 @@ pub(crate) struct RequestCounts {
     pub head: u64,
     pub get: u64,
     pub put: u64,
+    /// Single-object deletes (the lease, a staging object).
     pub delete: u64,
+    /// `DeleteObjects` requests (up to 1000 keys each).
+    pub delete_batches: u64,
 }
 
 /// The result of a conditional put.
@@ -306,7 +309,7 @@ impl Store {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.count(|counts| counts.delete += 1);
+        self.count(|counts| counts.delete_batches += 1);
         let paths: Vec<ObjectPath> = keys.iter().map(|key| Store::path(key)).collect::<Result<_>>()?;
         let input: BoxStream<'static, ::object_store::Result<ObjectPath>> =
             futures::stream::iter(paths.into_iter().map(Ok)).boxed();

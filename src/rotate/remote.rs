@@ -340,8 +340,8 @@ fn rotate(
     };
     let requests = store.requests();
     printer.note(format!(
-        "requests: {} list, {} head, {} delete, {} put",
-        requests.list, requests.head, requests.delete, requests.put
+        "requests: {} list, {} head, {} DeleteObjects, {} delete, {} put",
+        requests.list, requests.head, requests.delete_batches, requests.delete, requests.put
     ));
     let deleted_any = report.totals.deleted_files > 0;
     let done = || {
