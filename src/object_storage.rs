@@ -258,8 +258,17 @@ impl Store {
         self.count(|counts| counts.list += 1);
         self.block_on(async {
             while let Some(item) = stream.next().await {
-                let meta =
-                    item.map_err(|error| self.error("list", &self.url.show_prefix_of(prefix), &error))?;
+                let meta = item.map_err(|error| match error {
+                    // Keys with `.`/`..`/empty segments or control characters: the client
+                    // cannot name them in a request, so the run stops before it plans anything.
+                    ::object_store::Error::InvalidPath { .. } => anyhow!(
+                        "cannot list {}: it holds a key this client cannot handle ({}); nothing was changed; \
+                             rename or remove that object, or point at a prefix without it",
+                        self.url.show_prefix_of(prefix),
+                        redact(&crate::sanitize::display_text(&error.to_string(), false))
+                    ),
+                    error => self.error("list", &self.url.show_prefix_of(prefix), &error),
+                })?;
                 seen += 1;
                 // A page holds up to 1000 keys: one more request per page.
                 if seen.is_multiple_of(1000) {
@@ -584,7 +593,7 @@ pub(crate) fn describe(error: &::object_store::Error) -> String {
             format!("no answer from the store: {innermost}{retried}")
         }
     };
-    redact(&text)
+    redact(&crate::sanitize::display_text(&text, false))
 }
 
 fn status_in(text: &str) -> Option<u16> {

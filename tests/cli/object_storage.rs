@@ -583,3 +583,37 @@ fn a_large_zip_goes_up_in_parts_create_only_and_reads_back_the_same() {
     run.expect_code(0);
     assert!(run.stdout.contains("published (already there)"), "{}", run.stdout);
 }
+
+#[test]
+fn keys_with_spaces_percent_signs_and_unicode_are_deleted_exactly_and_unusable_keys_stop_the_run() {
+    let Some(bucket) = Bucket::new("odd-keys") else { return };
+    let odd =
+        ["w/a b.txt", "w/100%.txt", "w/a%2Fb.txt", "w/plus+x.txt", "w/hash#x.txt", "w/q?x.txt", "w/ü.txt"];
+    let objects: Vec<(&str, usize)> = odd.iter().map(|key| (*key, 3)).collect();
+    bucket.put(&objects);
+    std::thread::sleep(Duration::from_millis(1100));
+    bucket.put(&[("w/newest.txt", 3), ("w%2Fdecoy.txt", 3), ("w2/a b.txt", 3)]);
+    let run = bucket.run(
+        &["rotate", "--base-dir", &bucket.url("w/"), "--keep", "1", "--format", "json"],
+        &[("CI_FAKE_UTC", &now_plus(60))],
+    );
+    run.expect_code(0);
+    assert_eq!(totals(&run)["deleted_files"], 7, "{}", run.stdout);
+    assert_eq!(bucket.keys(), ["w%2Fdecoy.txt", "w/newest.txt", "w2/a b.txt"], "only the planned keys went");
+
+    // A key the client cannot name in a request (a `..` segment, a control character): exit 2
+    // before anything is planned, the character escaped in the message.
+    bucket.moto.python(&format!(
+        "s3.put_object(Bucket='{0}', Key='w/../up.txt', Body=b'1'); s3.put_object(Bucket='{0}', Key='v/ctl\\x01.txt', Body=b'1')",
+        bucket.name
+    ));
+    let run =
+        bucket.run(&["rotate", "--base-dir", &bucket.url("w/"), "--keep", "0", "--allow-delete-all"], &[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("cannot handle"), "{}", run.stderr);
+    let run =
+        bucket.run(&["rotate", "--base-dir", &bucket.url("v/"), "--keep", "0", "--allow-delete-all"], &[]);
+    run.expect_code(2);
+    assert!(!run.stderr.contains('\u{1}'), "control character printed raw: {:?}", run.stderr);
+    assert_eq!(bucket.keys().len(), 5, "nothing deleted");
+}
