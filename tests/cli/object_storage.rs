@@ -617,3 +617,38 @@ fn keys_with_spaces_percent_signs_and_unicode_are_deleted_exactly_and_unusable_k
     assert!(!run.stderr.contains('\u{1}'), "control character printed raw: {:?}", run.stderr);
     assert_eq!(bucket.keys().len(), 5, "nothing deleted");
 }
+
+#[test]
+fn prom_file_no_lock_and_include_hidden_on_a_bucket() {
+    let Some(bucket) = Bucket::new("prom") else { return };
+    bucket.put(&[("m/a", 1), ("m/.h/b", 1)]);
+    std::thread::sleep(Duration::from_millis(1100));
+    bucket.put(&[("m/c", 1)]);
+    let url = bucket.url("m/");
+    let now = now_plus(60);
+    let run = bucket.run(
+        &["rotate", "--base-dir", &url, "--keep", "1", "--prom-file", "rotate.prom"],
+        &[("CI_FAKE_UTC", &now)],
+    );
+    run.expect_code(0);
+    let prom = bucket.env.read("rotate.prom");
+    assert!(prom.contains(&format!("mmops_rotate_deleted_files{{base_dir=\"{url}\"}} 1")), "{prom}");
+    assert!(prom.contains(&format!("mmops_rotate_success{{base_dir=\"{url}\"}} 1")), "{prom}");
+    assert_eq!(bucket.keys(), ["m/.h/b", "m/c"]);
+
+    // --include-hidden makes .h/b a candidate; the lease of a run is never one.
+    bucket.put(&[("m/.mmops-rotate.lock", 1)]);
+    let run = bucket.run(
+        &["rotate", "--base-dir", &url, "--keep", "1", "--include-hidden", "--no-lock", "--format", "json"],
+        &[("CI_FAKE_UTC", &now)],
+    );
+    run.expect_code(0);
+    assert!(run.stderr.contains("--no-lock: no lease taken"), "{}", run.stderr);
+    assert_eq!(totals(&run)["deleted_files"], 1);
+    assert_eq!(bucket.keys(), ["m/.mmops-rotate.lock", "m/c"]);
+
+    bucket.env.mkdir("local");
+    let run = bucket.run(&["rotate", "--base-dir", "local", "--keep", "1", "--no-lock"], &[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--no-lock applies to object storage only"), "{}", run.stderr);
+}
