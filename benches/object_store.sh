@@ -72,7 +72,7 @@ boto_seconds=$("$python" -c "print(round($t1 - $t0, 2))")
 echo "listing of $listed objects:   boto3 paginated ${boto_seconds} s, mmops rotate --dry-run ${rotate_seconds} s (ratio $("$python" -c "print(round($rotate_seconds / max($t1 - $t0, 0.01), 2))")x, target <= 1.2x)"
 echo "peak RSS of the dry run:      $((rss_kb / 1024)) MB (target <= 64 MB)"
 
-"$MMOPS" rotate --base-dir s3://bench/delete/ --keep 0 --allow-delete-all --quiet >/dev/null 2>"$work/real.err"
+"$MMOPS" rotate --base-dir s3://bench/delete/ --keep 0 --allow-delete-all >/dev/null 2>"$work/real.err"
 requests=$(grep -o 'requests: .*' "$work/real.err")
 echo "deleting $deletes objects:     $requests (target <= 11 DeleteObjects; the 1 delete is the lease's release)"
 left=$("$python" -c "import boto3; print(boto3.client('s3').list_objects_v2(Bucket='bench', Prefix='delete/').get('KeyCount', 0))")
