@@ -74,6 +74,6 @@ echo "peak RSS of the dry run:      $((rss_kb / 1024)) MB (target <= 64 MB)"
 
 "$MMOPS" rotate --base-dir s3://bench/delete/ --keep 0 --allow-delete-all >/dev/null 2>"$work/real.err"
 requests=$(grep -o 'requests: .*' "$work/real.err")
-echo "deleting $deletes objects:     $requests (target <= 11 DeleteObjects; the 1 delete is the lease's release)"
+echo "deleting $deletes objects:     $requests (target <= 11 DeleteObjects; the put is the lease, released after this count)"
 left=$("$python" -c "import boto3; print(boto3.client('s3').list_objects_v2(Bucket='bench', Prefix='delete/').get('KeyCount', 0))")
 echo "objects left under delete/:   $left"
