@@ -42,6 +42,11 @@ const UPLOAD_PARTS_IN_FLIGHT: usize = 2;
 /// S3's limit of keys in one `DeleteObjects` request.
 pub(crate) const DELETE_BATCH: usize = 1000;
 
+/// How [`describe`] starts when the store did not answer at all (down, unreachable, timed out).
+pub(crate) const NO_ANSWER: &str = "no answer from the store";
+/// How a result starts for a request that was never sent because the store had stopped answering.
+pub(crate) const NOT_ATTEMPTED: &str = "not attempted";
+
 /// The credential variables whose values must never be printed.
 const SECRET_VARS: &[&str] = &["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"];
 
@@ -293,21 +298,38 @@ impl Store {
 
     /// HEADs many keys, a bounded number at a time; results in the order of `keys`.
     pub fn head_many(&self, keys: &[&str]) -> Vec<Result<Option<Object>, String>> {
-        self.count(|counts| counts.head += keys.len() as u64);
         let store = &self.inner;
-        self.block_on(async {
+        // Once one HEAD gets no answer at all, the rest are not sent: a dead store costs one
+        // round of retries, not one per key.
+        let down = &std::sync::atomic::AtomicBool::new(false);
+        let sent = &std::sync::atomic::AtomicU64::new(0);
+        let results = self.block_on(async {
             futures::stream::iter(keys.iter().map(|key| async move {
+                use std::sync::atomic::Ordering::Relaxed;
+                if down.load(Relaxed) {
+                    return Err(format!("{NOT_ATTEMPTED}: the store stopped answering"));
+                }
                 let path = Store::path(key).map_err(|error| error.to_string())?;
+                sent.fetch_add(1, Relaxed);
                 match store.head(&path).await {
                     Ok(meta) => Ok(Some(Object::from_meta(meta))),
                     Err(::object_store::Error::NotFound { .. }) => Ok(None),
-                    Err(error) => Err(describe(&error)),
+                    Err(error) => {
+                        let text = describe(&error);
+                        if text.starts_with(NO_ANSWER) {
+                            down.store(true, Relaxed);
+                        }
+                        Err(text)
+                    }
                 }
             }))
             .buffered(HEAD_CONCURRENCY)
             .collect()
             .await
-        })
+        });
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        self.count(|counts| counts.head += sent);
+        results
     }
 
     /// Deletes up to [`DELETE_BATCH`] keys in one `DeleteObjects` request; one result per key, in
@@ -590,7 +612,7 @@ pub(crate) fn describe(error: &::object_store::Error) -> String {
             // No answer from the store: the innermost cause says why (refused, timed out, DNS).
             let innermost = chain.last().cloned().unwrap_or_default();
             let retried = if whole.contains("retries") { " (after retries)" } else { "" };
-            format!("no answer from the store: {innermost}{retried}")
+            format!("{NO_ANSWER}: {innermost}{retried}")
         }
     };
     redact(&crate::sanitize::display_text(&text, false))

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_write::AtomicFile;
 use crate::cli::RotateArgs;
 use crate::context::Context;
-use crate::object_storage::{DELETE_BATCH, Object, Put, Store, StoreUrl};
+use crate::object_storage::{DELETE_BATCH, NO_ANSWER, NOT_ATTEMPTED, Object, Put, Store, StoreUrl};
 use crate::outcome::{CheckFailed, Verdict};
 use crate::sanitize::display_path;
 
@@ -229,7 +229,7 @@ fn rotate(
                 continue;
             }
             if let Err(error) = delete_batch(store, &scan, &etags, batch, results) {
-                let reason = format!("not attempted: {error}");
+                let reason = format!("{NOT_ATTEMPTED}: {error}");
                 printer.problem(format!("{error}; the objects not yet deleted are kept"));
                 stopped = Some(reason);
             }
@@ -394,6 +394,9 @@ fn delete_batch(
         .collect();
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let heads = store.head_many(&key_refs);
+    let store_down = heads.iter().any(|head| {
+        head.as_ref().is_err_and(|error| error.starts_with(NO_ANSWER) || error.starts_with(NOT_ATTEMPTED))
+    });
     let mut to_delete = Vec::new();
     let mut positions = Vec::new();
     for (position, ((index, _), head)) in batch.iter().zip(heads).enumerate() {
@@ -409,6 +412,14 @@ fn delete_batch(
             Ok(Some(_)) => (FileResult::Changed, Some("overwritten since it was listed; kept".to_string())),
             Err(error) => (FileResult::Failed, Some(format!("cannot re-check it: {error}"))),
         };
+    }
+    if store_down {
+        // Nothing of this batch is deleted: the store stopped answering while it was re-checked.
+        let reason = format!("{NOT_ATTEMPTED}: the store stopped answering during the re-check");
+        for &position in &positions {
+            results[position] = (FileResult::Failed, Some(reason.clone()));
+        }
+        bail!("the store {} stopped answering", url.show_prefix());
     }
     let outcome = match store.delete_batch(&to_delete) {
         Ok(outcome) => outcome,

@@ -652,3 +652,24 @@ fn prom_file_no_lock_and_include_hidden_on_a_bucket() {
     run.expect_code(2);
     assert!(run.stderr.contains("--no-lock applies to object storage only"), "{}", run.stderr);
 }
+
+#[test]
+fn the_server_gone_during_the_re_check_deletes_nothing_and_gives_up_quickly() {
+    let Some(bucket) = Bucket::new("killed-head") else { return };
+    bucket.put_many("h", 1200);
+    let url = bucket.url("h/");
+    let proxy = Proxy::start(bucket.moto.port, Fault::KillOn("HEAD /", 40));
+    let started = Instant::now();
+    let run = bucket.run_at(
+        &proxy.endpoint(),
+        &["rotate", "--base-dir", &url, "--keep", "100", "--format", "json"],
+        &[("CI_FAKE_UTC", &now_plus(60))],
+    );
+    run.expect_code(1);
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(run.json()["marker"], "ROTATE=PARTIAL");
+    assert_eq!(totals(&run)["deleted_files"], 0);
+    assert_eq!(totals(&run)["failed"], 1100);
+    assert!(run.stderr.contains("stopped answering"), "{}", run.stderr);
+    assert_eq!(bucket.keys().len(), 1201, "nothing deleted; the lease stays until it expires");
+}
