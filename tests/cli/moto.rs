@@ -232,10 +232,12 @@ impl Proxy {
                             let _ = TcpStream::connect(("127.0.0.1", port));
                             break;
                         }
-                        drop(guard);
+                        // The hook runs under the lock: every other connection waits before
+                        // forwarding, so no request overtakes the change the hook makes.
                         if let Some(run) = hook {
                             run();
                         }
+                        drop(guard);
                         if server_write.write_all(chunk).is_err() {
                             break;
                         }
