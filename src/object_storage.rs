@@ -3,7 +3,7 @@
 //!
 //! The client is the `object_store` crate's S3 store, configured from the standard `AWS_*`
 //! environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
-//! `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`). Every request has a connect timeout, a request timeout
+//! `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`). Every request has a connect timeout, a read timeout
 //! and a bounded retry budget, so a store that is down fails the run within [`GIVE_UP_AFTER`].
 //! The async client runs on a current-thread tokio runtime that exists only while a command talks
 //! to a store; the local-disk paths never build one. Errors name the bucket, the key and the HTTP
@@ -26,8 +26,10 @@ use futures::stream::{BoxStream, StreamExt as _};
 
 /// How long one request may take to connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one request may take in all (a multipart part of 8 MiB on a slow link included).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a request may wait for the next bytes of an answer. There is no limit on the whole
+/// request: a large object may take minutes to stream, as long as bytes keep coming. A store that
+/// accepts connections and never answers costs two such waits before the retry budget is spent.
+const READ_TIMEOUT: Duration = Duration::from_secs(6);
 /// Retries of one request stop after this long: a store that is down or refuses the credentials
 /// fails the run well within 30 s.
 pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(15);
@@ -206,7 +208,8 @@ impl Store {
             .with_client_options(
                 ClientOptions::new()
                     .with_connect_timeout(CONNECT_TIMEOUT)
-                    .with_timeout(REQUEST_TIMEOUT)
+                    .with_timeout_disabled()
+                    .with_read_timeout(READ_TIMEOUT)
                     .with_allow_http(allow_http),
             )
             .with_retry(RetryConfig {

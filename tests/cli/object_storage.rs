@@ -381,6 +381,26 @@ fn an_unknown_bucket_and_a_store_that_is_down_are_exit_2_naming_bucket_and_key()
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
     assert!(run.stderr.contains("no answer from the store"), "{}", run.stderr);
     assert!(run.stderr.contains(&bucket.url("p/.mmops-rotate.lock")), "{}", run.stderr);
+
+    // A store that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let started = Instant::now();
+    let run = bucket.run_at(
+        &format!("http://127.0.0.1:{silent_port}"),
+        &["rotate", "--base-dir", &bucket.url("p/"), "--keep", "1", "--dry-run"],
+        &[],
+    );
+    run.expect_code(2);
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(run.stderr.contains(&bucket.url("p/")), "{}", run.stderr);
+    assert!(run.stderr.contains("no answer from the store"), "{}", run.stderr);
 }
 
 #[test]
