@@ -29,10 +29,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request may wait for the next bytes of an answer. There is no limit on the whole
 /// request: a large object may take minutes to stream, as long as bytes keep coming. A store that
 /// accepts connections and never answers costs two such waits before the retry budget is spent.
-const READ_TIMEOUT: Duration = Duration::from_secs(6);
+const READ_TIMEOUT: Duration = Duration::from_secs(12);
 /// Retries of one request stop after this long: a store that is down or refuses the credentials
 /// fails the run well within 30 s.
-pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(15);
+pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(10);
 /// At most this many retries of one request.
 const MAX_RETRIES: usize = 4;
 /// At most this many HEAD requests in flight at once.
