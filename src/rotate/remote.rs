@@ -593,3 +593,75 @@ fn release_lease(store: &Store, lease: &Lease) -> Result<()> {
         Err(error) => Err(anyhow!("cannot release the lease {shown}: {error}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::Limits;
+    use super::super::policy::{PathGlob, Rule};
+    use super::*;
+
+    fn retention(excludes: &[&str]) -> Retention {
+        Retention {
+            source: Source::Flags,
+            rules: vec![Rule {
+                label: "*".into(),
+                matcher: None,
+                limits: Limits { keep: Some(0), ..Limits::default() },
+            }],
+            excludes: excludes.iter().map(|glob| PathGlob::new(glob).unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn listed_keys_become_candidates_in_folders_and_hidden_keys_never_do() {
+        let retention = retention(&["*.pin"]);
+        let options = ScanOptions { include_hidden: false, retention: &retention, archive_dir: None };
+        let mut listing = ListingScan::new(&options);
+        let added: Vec<bool> = [
+            "a.json",
+            "x/y/b.json",
+            "x/y/c.json",
+            ".mmops-rotate.lock",
+            ".hidden/one",
+            ".hidden/two",
+            "x/.cache/three",
+            "x/.dot",
+            "keep.pin",
+            "x/",
+        ]
+        .iter()
+        .map(|key| listing.add(key, 1, 1_000_000_000))
+        .collect();
+        assert_eq!(added, [true, true, true, false, false, false, false, false, false, false]);
+        let scan = listing.finish();
+        let paths: Vec<String> =
+            scan.files.iter().map(|file| scan.relative_path(file).to_string_lossy().into_owned()).collect();
+        assert_eq!(paths, ["a.json", "x/y/b.json", "x/y/c.json"]);
+        assert_eq!(scan.dirs.len(), 3, "root, x, x/y");
+        // A hidden folder counts once, like on disk.
+        assert_eq!(scan.skipped.hidden, 3);
+        assert_eq!(scan.skipped.excluded, 1);
+        assert_eq!(scan.skipped.special, 1);
+        assert_eq!(scan.files[1].walk_order, 1);
+
+        let options = ScanOptions { include_hidden: true, retention: &retention, archive_dir: None };
+        let mut listing = ListingScan::new(&options);
+        assert!(listing.add(".hidden/one", 1, 0));
+        assert!(!listing.add(".mmops-rotate.lock", 1, 0), "the lease is never a candidate");
+    }
+
+    #[test]
+    fn the_re_check_compares_etag_second_and_size() {
+        let listed = Object {
+            key: "k".into(),
+            size: 3,
+            last_modified_nanos: 5_250_000_000,
+            etag: Some("\"abc\"".into()),
+        };
+        assert!(same_object(&listed, Some("abc"), 5_000_000_000, 3), "HEAD's second precision");
+        assert!(!same_object(&listed, Some("abd"), 5_250_000_000, 3));
+        assert!(!same_object(&listed, Some("abc"), 6_000_000_000, 3));
+        assert!(!same_object(&listed, Some("abc"), 5_250_000_000, 4));
+        assert!(!same_object(&listed, None, 5_250_000_000, 3));
+    }
+}
