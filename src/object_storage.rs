@@ -278,8 +278,8 @@ impl Store {
                     error => self.error("list", &self.url.show_prefix_of(prefix), &error),
                 })?;
                 seen += 1;
-                // A page holds up to 1000 keys: one more request per page.
-                if seen.is_multiple_of(1000) {
+                // A page holds up to 1000 keys: the 1001st, 2001st, … object came with a new request.
+                if seen > 1 && seen % 1000 == 1 {
                     self.count(|counts| counts.list += 1);
                 }
                 each(Object::from_meta(meta));
