@@ -259,7 +259,8 @@ pub struct CronSentinelArgs {
 
 #[derive(Debug, Args)]
 pub struct RotateArgs {
-    /// Folder whose files are rotated (it may itself be a symlink; nothing below it is followed).
+    /// Folder whose files are rotated (it may itself be a symlink; nothing below it is followed),
+    /// or an object-store prefix s3://bucket/prefix/ (see docs/object-storage.md).
     #[arg(long, value_name = "DIR", default_value = "artifacts")]
     pub base_dir: PathBuf,
 
@@ -366,6 +367,11 @@ pub struct RotateArgs {
     #[arg(long, value_name = "N", value_parser = units::parse_count, allow_hyphen_values = true)]
     pub max_delete: Option<u64>,
 
+    /// Object storage only: take no lease (for stores without conditional puts, where only one run
+    /// can ever touch the prefix).
+    #[arg(long)]
+    pub no_lock: bool,
+
     /// Also write the result as a Prometheus textfile-collector file.
     #[arg(long, value_name = "PATH")]
     pub prom_file: Option<PathBuf>,
@@ -442,6 +448,11 @@ pub struct BundleCreateArgs {
     /// Overwrite an existing bundle that differs.
     #[arg(long)]
     pub force: bool,
+
+    /// After building, upload the zip, its sidecar and any signature/provenance files beside it
+    /// to object storage (s3://bucket/releases/), create-only.
+    #[arg(long, value_name = "URL", conflicts_with = "dry_run")]
+    pub publish: Option<PathBuf>,
 
     /// Resolve and hash everything, print the manifest and summary, write nothing.
     #[arg(long)]

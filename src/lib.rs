@@ -18,6 +18,7 @@ pub mod context;
 pub mod fuzzing;
 pub mod interrupt;
 pub mod limits;
+pub mod object_storage;
 pub mod outcome;
 pub mod output;
 pub mod progress;

@@ -22,6 +22,7 @@ mod keygen;
 mod manifest;
 mod metrics;
 mod provenance;
+mod publish;
 mod rebuild;
 mod signing;
 mod summary;
@@ -219,6 +220,9 @@ struct CreateReport {
     /// RELEASE_SUMMARY.md, in a dry run.
     #[serde(skip_serializing_if = "Option::is_none")]
     summary: Option<String>,
+    /// What `--publish` put in object storage.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    published: Vec<publish::Published>,
 }
 
 impl Report for CreateReport {
@@ -264,12 +268,20 @@ impl Report for CreateReport {
             writeln!(out, "signature: {signature} (key id {key_id})")?;
             writeln!(out, "provenance signature: {provenance_signature}")?;
         }
-        writeln!(out, "sidecar: {}", self.sidecar)
+        writeln!(out, "sidecar: {}", self.sidecar)?;
+        for published in &self.published {
+            writeln!(out, "{}: {}", published.outcome.word(), published.url)?;
+        }
+        Ok(())
     }
 }
 
 fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
     let plan = plan(args, context)?;
+    let zip_name =
+        plan.zip_path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let publisher =
+        args.publish.as_deref().map(|url| publish::Publisher::prepare(url, &zip_name)).transpose()?;
     tidy_leftovers(&args.out_dir, args.dry_run, context);
     let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
     let total: u64 = plan.inputs.iter().map(|input| input.size).sum();
@@ -290,6 +302,7 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
             size: None,
             outcome: Outcome::DryRun,
             summary: Some(summary_text),
+            published: Vec::new(),
         }
     } else {
         let out_dir_existed = args.out_dir.is_dir();
@@ -332,6 +345,12 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
             size: Some(digest.size),
             outcome,
             summary: None,
+            published: match &publisher {
+                Some(publisher) => publisher
+                    .publish(&plan.zip_path, &plan.sidecar_path, args.force)
+                    .map_err(|error| publish::after_local_bundle(error, &display_path(&plan.zip_path)))?,
+                None => Vec::new(),
+            },
         }
     };
     if let Some(file) = prom_file {

@@ -80,6 +80,11 @@ impl VerifyReport {
     pub(crate) fn passed(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// Names the bundle as the operator gave it (an object-store URL checked from a spool copy).
+    pub(crate) fn set_bundle(&mut self, shown: String) {
+        self.bundle = shown;
+    }
 }
 
 impl Report for VerifyReport {
@@ -125,22 +130,35 @@ impl Report for VerifyReport {
 }
 
 pub(crate) fn run(args: &BundleVerifyArgs, context: &Context) -> Result<Verdict> {
+    if let Some(url) = crate::object_storage::StoreUrl::from_path(&args.zip) {
+        return super::publish::verify_remote(args, context, url?);
+    }
     let prom_file = args
         .prom_file
         .as_deref()
         .map(|path| crate::prometheus::PromFile::create_apart(path, &[("ZIP", args.zip.as_path())]))
         .transpose()?;
+    let report = check(&args.zip, args, context)?;
+    if let Some(file) = prom_file {
+        file.commit(&super::metrics::verify_exposition(&report, &args.zip, context.now)?)?;
+    }
+    context.printer.emit(&report)
+}
+
+/// Every check `bundle verify` makes of the zip at `zip` (a local file, or the copy of an
+/// object): structure and hashes, sidecar, signature and provenance with a key, `--rebuild`.
+pub(crate) fn check(zip: &Path, args: &BundleVerifyArgs, context: &Context) -> Result<VerifyReport> {
     let key = match (&args.pubkey, &args.pubkey_file) {
         (Some(text), _) => Some(PublicKey::from_base64(text)?),
         (None, Some(path)) => Some(PublicKey::from_file(path)?),
         (None, None) => None,
     };
-    let mut report = verify(&args.zip, &Options { no_sidecar: args.no_sidecar, key: key.as_ref() }, context)?;
+    let mut report = verify(zip, &Options { no_sidecar: args.no_sidecar, key: key.as_ref() }, context)?;
     if args.rebuild && report.entries == 0 && !report.passed() {
         // Nothing recorded can be read back from a zip that is not one: the problem is named.
         report.rebuild = Some("not attempted: the zip is not readable".into());
     } else if args.rebuild {
-        match super::rebuild::rebuild_and_compare(&args.zip, context)? {
+        match super::rebuild::rebuild_and_compare(zip, context)? {
             Ok(()) => report.rebuild = Some("identical: rebuilt from this tree, byte for byte".into()),
             Err(problem) => {
                 report.rebuild = Some("differs".into());
@@ -148,10 +166,7 @@ pub(crate) fn run(args: &BundleVerifyArgs, context: &Context) -> Result<Verdict>
             }
         }
     }
-    if let Some(file) = prom_file {
-        file.commit(&super::metrics::verify_exposition(&report, &args.zip, context.now)?)?;
-    }
-    context.printer.emit(&report)
+    Ok(report)
 }
 
 fn open_archive(path: &Path) -> Result<ZipArchive<BufReader<File>>> {

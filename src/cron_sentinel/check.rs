@@ -223,7 +223,7 @@ fn classify_file(
 /// Replaces a found file's time with the one its contents give (`timestamp: json:<pointer>`);
 /// a file that cannot supply it becomes an error naming the file and the pointer.
 pub(crate) fn read_artifact_time(task: &Task, lookup: Lookup) -> Lookup {
-    let (Timestamp::Json(pointer), Lookup::Found(mut facts)) = (&task.timestamp, lookup.clone()) else {
+    let (Timestamp::Json(pointer), Lookup::Found(facts)) = (&task.timestamp, lookup.clone()) else {
         return lookup;
     };
     let failed = |reason: String| Lookup::Failed { path: facts.path.clone(), reason };
@@ -231,43 +231,68 @@ pub(crate) fn read_artifact_time(task: &Task, lookup: Lookup) -> Lookup {
         Ok(bytes) => bytes,
         Err(error) => return failed(format!("timestamp json:{pointer}: {error:#}")),
     };
-    let document: serde_json::Value = match serde_json::from_slice(&bytes) {
+    facts.time_from_json(pointer, &bytes)
+}
+
+impl FileFacts {
+    /// These facts with the time at `pointer` in the file's bytes (`timestamp: json:<pointer>`):
+    /// the same for a local file and an object.
+    pub(crate) fn time_from_json(mut self, pointer: &str, bytes: &[u8]) -> Lookup {
+        match time_from_json(pointer, bytes) {
+            Ok(time) => {
+                self.time = time;
+                Lookup::Found(self)
+            }
+            Err(JsonTime::Invalid(reason)) => Lookup::Failed { path: self.path, reason },
+            Err(JsonTime::OutOfRange(error)) => {
+                Lookup::OutOfRange { path: self.path, what: format!("time at json:{pointer}"), error }
+            }
+        }
+    }
+}
+
+/// Why a JSON document gives no usable time.
+enum JsonTime {
+    /// No value, the wrong type, not a time: the reason.
+    Invalid(String),
+    /// Epoch seconds outside the representable range: FUTURE (or ERROR before it), as an mtime.
+    OutOfRange(clock::OutOfRange),
+}
+
+impl From<String> for JsonTime {
+    fn from(reason: String) -> JsonTime {
+        JsonTime::Invalid(reason)
+    }
+}
+
+/// The time at `pointer` in a JSON document (`timestamp: json:<pointer>`), or why there is none.
+fn time_from_json(pointer: &str, bytes: &[u8]) -> Result<DateTime<Utc>, JsonTime> {
+    let document: serde_json::Value = match serde_json::from_slice(bytes) {
         Ok(document) => document,
-        Err(error) => return failed(format!("timestamp json:{pointer}: not valid JSON ({error})")),
+        Err(error) => return Err(format!("timestamp json:{pointer}: not valid JSON ({error})").into()),
     };
-    let time = match document.pointer(pointer) {
-        None => Err(format!("timestamp json:{pointer}: the file has no value at {pointer}")),
+    match document.pointer(pointer) {
+        None => Err(format!("timestamp json:{pointer}: the file has no value at {pointer}").into()),
         Some(serde_json::Value::String(text)) => crate::clock::parse_rfc3339(text).map_err(|error| {
             format!(
                 "timestamp json:{pointer}: {:?} is not an RFC 3339 time ({error})",
                 crate::sanitize::excerpt(text, 64)
             )
+            .into()
         }),
         Some(serde_json::Value::Number(number)) => match epoch_seconds(number) {
             Some(Ok(time)) => Ok(time),
-            // Outside the representable range: FUTURE (or ERROR before it), as for an mtime.
-            Some(Err(error)) => {
-                return Lookup::OutOfRange {
-                    path: facts.path.clone(),
-                    what: format!("time at json:{pointer}"),
-                    error,
-                };
-            }
+            Some(Err(error)) => Err(JsonTime::OutOfRange(error)),
             None => {
-                Err(format!("timestamp json:{pointer}: {number} is not a usable number of epoch seconds"))
+                Err(format!("timestamp json:{pointer}: {number} is not a usable number of epoch seconds")
+                    .into())
             }
         },
         Some(other) => Err(format!(
             "timestamp json:{pointer}: the value is {}, not an RFC 3339 string or epoch seconds",
             json_kind(other)
-        )),
-    };
-    match time {
-        Ok(time) => {
-            facts.time = time;
-            Lookup::Found(facts)
-        }
-        Err(reason) => failed(reason),
+        )
+        .into()),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod check;
 mod config;
+mod remote;
 mod report;
 mod schedule;
 
@@ -49,17 +50,20 @@ pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
         .as_deref()
         .map(|path| PromFile::create_apart(path, &[("--config", args.config.as_path())]))
         .transpose()?;
+    // Object-store artifacts share one listing per prefix; a store error is exit 2.
+    let mut finder = remote::Finder::default();
     let results: Vec<TaskResult> = tasks
         .iter()
         .map(|task| {
-            let lookup = if task.pause_at(context.now).is_some() {
-                find_artifact(task)
-            } else {
-                read_artifact_time(task, find_artifact(task))
+            let paused = task.pause_at(context.now).is_some();
+            let lookup = match finder.find(task, !paused)? {
+                Some(lookup) => lookup,
+                None if paused => find_artifact(task),
+                None => read_artifact_time(task, find_artifact(task)),
             };
-            TaskResult::new(task, classify(task, lookup, context.now))
+            Ok(TaskResult::new(task, classify(task, lookup, context.now)))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let report = SentinelReport::new(config_path, context.now, results, args.fail_on_warn);
     if let Some(file) = prom_file {
         file.commit(&report.exposition(context.now))?;

@@ -11,6 +11,7 @@ mod explain;
 mod items;
 mod plan;
 mod policy;
+mod remote;
 mod report;
 mod retention;
 mod scan;
@@ -38,7 +39,7 @@ use report::{FilesView, PathError, RotateReport, RuleView, ScanView, Totals};
 use scan::{BaseDir, Identity, ScanOptions};
 
 /// Selected files counted by (rule, reason, result), in rule order, then reason, then result.
-fn reason_counts(
+pub(super) fn reason_counts(
     retention: &policy::Retention,
     scan: &scan::Scan,
     selected: &[(u32, plan::Reason)],
@@ -84,6 +85,12 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         PromFile::check_path(path, &others)?;
     }
     let retention = policy::resolve(args)?;
+    if let Some(url) = crate::object_storage::StoreUrl::from_path(&args.base_dir) {
+        return remote::run(args, context, url?, retention);
+    }
+    if args.no_lock {
+        bail!("--no-lock applies to object storage only; a local run always takes its lock file");
+    }
     let base = BaseDir::open(&args.base_dir)?;
     if let Some(path) = args.prom_file.as_deref().filter(|path| lies_under(path, base.identity)) {
         bail!(

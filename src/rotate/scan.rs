@@ -460,3 +460,144 @@ impl Walker<'_> {
         self.walk(handle.as_fd(), index);
     }
 }
+
+/// Builds a [`Scan`] from an object-store listing, one key at a time, so the planner, the guards
+/// and the report work on objects exactly as on files. A key's `/`-separated segments become
+/// folders; a key with any segment starting with `.` is hidden (a hidden folder counts once);
+/// the lease object at the top of the prefix is never a candidate. Folder records carry no
+/// identity (objects have none): nothing on the object path opens them.
+pub(crate) struct ListingScan<'a> {
+    options: &'a ScanOptions<'a>,
+    scan: Scan,
+    dir_indices: std::collections::HashMap<Box<str>, u32>,
+    hidden_dirs: std::collections::HashSet<Box<str>>,
+}
+
+impl<'a> ListingScan<'a> {
+    pub fn new(options: &'a ScanOptions<'a>) -> ListingScan<'a> {
+        let root = DirRecord {
+            relative: PathBuf::new(),
+            identity: Identity { device: 0, inode: 0 },
+            parent: ROOT,
+            depth: 0,
+            holds_skipped: false,
+        };
+        ListingScan {
+            options,
+            scan: Scan {
+                dirs: vec![root],
+                files: Vec::new(),
+                names: Vec::new(),
+                skipped: Skipped::default(),
+                errors: Vec::new(),
+                excluded_companions: Vec::new(),
+            },
+            dir_indices: std::collections::HashMap::new(),
+            hidden_dirs: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Adds one object by its key relative to the prefix; true when it became a candidate (its
+    /// position in [`Scan::files`] is then the number of candidates added before it, its
+    /// `walk_order`).
+    pub fn add(&mut self, relative: &str, size: u64, mtime_nanos: i128) -> bool {
+        let (folder, name) = relative.rsplit_once('/').unwrap_or(("", relative));
+        if folder.is_empty() && (name == LOCK_FILE_NAME || name.starts_with(QUARANTINE_PREFIX)) {
+            return false;
+        }
+        if name.is_empty() || folder.split('/').any(str::is_empty) && !folder.is_empty() {
+            // "a/" (a folder marker object) or "a//b": not a file name the planner can show.
+            self.scan.skipped.special += 1;
+            return false;
+        }
+        if !self.options.include_hidden {
+            if let Some(position) = hidden_folder_end(folder) {
+                if self.hidden_dirs.insert(folder[..position].into()) {
+                    self.scan.skipped.hidden += 1;
+                }
+                return false;
+            }
+            if name.starts_with('.') {
+                self.scan.skipped.hidden += 1;
+                return false;
+            }
+        }
+        let retention = self.options.retention;
+        let path = Path::new(relative);
+        let mut rule = NO_RULE;
+        if retention.needs_paths() {
+            if retention.is_excluded(path) {
+                self.scan.skipped.excluded += 1;
+                return false;
+            }
+            rule = retention.rule_for(path).map_or(NO_RULE, |index| index as u16);
+        } else if !retention.rules.is_empty() {
+            rule = 0;
+        }
+        let (Ok(name_length), Ok(walk_order)) =
+            (u16::try_from(name.len()), u32::try_from(self.scan.files.len()))
+        else {
+            self.scan.skipped.special += 1;
+            return false;
+        };
+        let dir = self.folder(folder);
+        let name_start = self.scan.names.len() as u64;
+        self.scan.names.extend_from_slice(name.as_bytes());
+        self.scan.files.push(FileEntry {
+            dir,
+            rule,
+            name_length,
+            name_start,
+            walk_order,
+            size,
+            mtime_seconds: mtime_nanos.div_euclid(1_000_000_000) as i64,
+            mtime_nanos: mtime_nanos.rem_euclid(1_000_000_000) as u32,
+            inode: 0,
+        });
+        true
+    }
+
+    /// The index of a folder, recording it and its parents on first sight.
+    fn folder(&mut self, folder: &str) -> u32 {
+        if folder.is_empty() {
+            return ROOT;
+        }
+        if let Some(&index) = self.dir_indices.get(folder) {
+            return index;
+        }
+        let parent = match folder.rsplit_once('/') {
+            Some((parent, _)) => self.folder(parent),
+            None => ROOT,
+        };
+        let index = self.scan.dirs.len() as u32;
+        let depth = self.scan.dirs[parent as usize].depth + 1;
+        self.scan.dirs.push(DirRecord {
+            relative: PathBuf::from(folder),
+            identity: Identity { device: 0, inode: 0 },
+            parent,
+            depth,
+            holds_skipped: false,
+        });
+        self.dir_indices.insert(folder.into(), index);
+        index
+    }
+
+    pub fn finish(self) -> Scan {
+        let mut scan = self.scan;
+        scan.files.shrink_to_fit();
+        scan.names.shrink_to_fit();
+        scan
+    }
+}
+
+/// The end of the first folder segment that starts with `.`, if any.
+fn hidden_folder_end(folder: &str) -> Option<usize> {
+    let mut start = 0;
+    for segment in folder.split('/') {
+        if segment.starts_with('.') {
+            return Some(start + segment.len());
+        }
+        start += segment.len() + 1;
+    }
+    None
+}

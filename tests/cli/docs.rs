@@ -168,7 +168,8 @@ fn mask_with(line: &str, hashes: bool) -> String {
     let mut i = 0;
     while i < chars.len() {
         if boundary(i.checked_sub(1)) {
-            let hex = chars[i..].iter().take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(c)).count();
+            let hex =
+                chars[i..].iter().take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(*c)).count();
             if hashes && (hex == 64 || hex == 12) && boundary(Some(i + hex)) {
                 out.push_str(if hex == 64 { "<sha256>" } else { "<hash>" });
                 i += hex;

@@ -3,6 +3,7 @@
 // Tests build fixtures with std::fs and time their runs; clippy.toml's rules are for mmops.
 #![allow(clippy::disallowed_methods)]
 
+mod moto;
 mod prom_tools;
 mod support;
 
@@ -13,4 +14,5 @@ mod edge_sim;
 mod global;
 mod make_ready;
 mod metrics;
+mod object_storage;
 mod rotate;

@@ -1447,6 +1447,11 @@ fn shipped_units_and_docs_write_where_debian_node_exporter_reads() {
     for file in shipped_text_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         let shown = file.strip_prefix(REPO).unwrap().display().to_string();
+        // In a container the textfile folder is a volume the exporter (or a Pushgateway push)
+        // is pointed at, not a Debian host's default (docs/object-storage.md says how).
+        if shown.starts_with("deploy/k8s/") || shown == "docs/object-storage.md" {
+            continue;
+        }
         let words: Vec<&str> = text.split_whitespace().collect();
         for (index, word) in words.iter().enumerate() {
             let path = match word.strip_prefix("--prom-file") {
