@@ -221,9 +221,23 @@ pub(crate) enum TagError {
 
 /// `git tag -a NAME COMMIT` with `message` verbatim. git refuses an existing name, which closes
 /// the race between counting the tags and creating one.
+///
+/// The message goes to git as a complete file, not through a pipe: killed while writing a pipe,
+/// make-ready would hand git an early end of input, and git would create the tag with half a
+/// message (found by the chaos suite under load). git outlives a killed make-ready and finishes
+/// the tag whole.
 pub(crate) fn create_annotated_tag(name: &str, commit: &str, message: &str) -> Result<(), TagError> {
-    let args = ["tag", "--annotate", "--cleanup=verbatim", "--file=-", name, commit];
-    let output = run(&args, Some(message.as_bytes())).map_err(TagError::Other)?;
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!("{}{}-tag-", crate::atomic_write::TEMP_PREFIX, std::process::id()))
+        .tempfile()
+        .and_then(|mut file| file.write_all(message.as_bytes()).and_then(|()| file.flush()).map(|()| file))
+        .map_err(|error| {
+            TagError::Other(anyhow::anyhow!("cannot write the tag message to a temporary file: {error}"))
+        })?;
+    let _ = file.as_file_mut().sync_all();
+    let from = format!("--file={}", file.path().display());
+    let args = ["tag", "--annotate", "--cleanup=verbatim", &from, name, commit];
+    let output = run(&args, None).map_err(TagError::Other)?;
     if output.status.success() {
         return Ok(());
     }

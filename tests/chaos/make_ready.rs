@@ -215,11 +215,16 @@ fn tag_rc_killed_at_random_leaves_whole_tags_and_a_whole_checklist() {
                 "seed {seed} trial {trial}: partial checklist"
             );
         }
+        // A git the killed run started finishes its tag on its own (a tag is made whole by git);
+        // a rerun racing it would be refused by design ("a tag appeared"), so it waits for it.
+        wait_for_git_in(root);
         // A rerun tags the next number and leaves no temporary file.
+        let rerun = tag_rc(root).stdin(std::process::Stdio::null()).output().expect("rerun");
         assert_eq!(
-            run_and_kill(tag_rc(root), Duration::from_secs(60)),
-            Ending::Exited(0),
-            "seed {seed} trial {trial}"
+            rerun.status.code(),
+            Some(0),
+            "seed {seed} trial {trial}: {}",
+            String::from_utf8_lossy(&rerun.stderr)
         );
         let after: Vec<String> = git(root, &["tag", "--list"]).lines().map(str::to_string).collect();
         assert_eq!(after.len(), tags.len() + 1, "seed {seed} trial {trial}");
@@ -230,4 +235,20 @@ fn tag_rc_killed_at_random_leaves_whole_tags_and_a_whole_checklist() {
         );
     }
     eprintln!("make-ready --tag-rc: {TRIALS} trials, {killed} killed mid-run (seed {seed})");
+}
+
+/// Waits (at most 10 s) until no `git` process works in `root`: one started by a killed run.
+fn wait_for_git_in(root: &Path) {
+    let root = root.canonicalize().unwrap();
+    let busy = || {
+        fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            let path = entry.path();
+            fs::read_to_string(path.join("comm")).is_ok_and(|comm| comm.trim() == "git")
+                && fs::read_link(path.join("cwd")).is_ok_and(|cwd| cwd.starts_with(&root))
+        })
+    };
+    let started = std::time::Instant::now();
+    while busy() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
