@@ -244,7 +244,9 @@ pub(crate) fn create_annotated_tag(name: &str, commit: &str, message: &str) -> R
     if output.stderr.contains("already exists") {
         return Err(TagError::Exists(output.stderr));
     }
-    Err(TagError::Other(refusal(&args, &output)))
+    // Named without the temporary file's path, which says nothing to the reader.
+    let shown = ["tag", "--annotate", "--cleanup=verbatim", "--file=<message>", name, commit];
+    Err(TagError::Other(refusal(&shown, &output)))
 }
 
 /// The message of the annotated tag `name` (what follows the tag object's header).

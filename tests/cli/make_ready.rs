@@ -1541,7 +1541,7 @@ fn a_tag_that_appears_while_make_ready_runs_is_refused_with_nothing_written() {
     release_check(&env, &["--tag-rc"])
         .code(2)
         .stdout_empty()
-        .stderr_contains("mmops: error: cannot create tag v1.4.0-rc1; nothing tagged, nothing written: git tag --annotate --cleanup=verbatim --file=- v1.4.0-rc1 ")
+        .stderr_contains("mmops: error: cannot create tag v1.4.0-rc1; nothing tagged, nothing written: git tag --annotate --cleanup=verbatim --file=<message> v1.4.0-rc1 ")
         .stderr_contains(".lock")
         .run();
     assert!(tags(&env).is_empty());
