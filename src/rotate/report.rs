@@ -539,20 +539,23 @@ impl RotateReport<'_> {
         let tenths = |file: &super::scan::FileEntry| {
             ((view.now_nanos - file.mtime_nanos()) as f64 / 8_640e9).round() as i64
         };
-        // A first pass for the column widths (lengths only, no strings kept).
+        let prefix_widths: Vec<usize> = dir_prefixes.iter().map(|prefix| prefix.chars().count()).collect();
+        // `{sign}{whole}.{tenth}`: its length by arithmetic.
+        let age_len = |tenths: i64| {
+            let whole = tenths.unsigned_abs() / 10;
+            usize::from(tenths < 0) + whole.checked_ilog10().unwrap_or(0) as usize + 1 + 2
+        };
+        // A first pass for the column widths (lengths only, nothing formatted or kept).
         let (mut path_width, mut size_width, mut age_width) = (0, 0, 0);
         for ((index, _), (result, _)) in view.selected.iter().zip(view.results) {
             if !shown(*result) {
                 continue;
             }
             let file = &view.scan.files[*index as usize];
-            let path = dir_prefixes[file.dir as usize].chars().count() + name_width(view.scan.name(file));
+            let path = prefix_widths[file.dir as usize] + name_width(view.scan.name(file));
             path_width = path_width.max(path.min(MAX_PATH_COLUMN));
-            size_width = size_width.max(format_size(file.size).len());
-            let age = tenths(file);
-            age_width = age_width.max(
-                format!("{}{}.{}", if age < 0 { "-" } else { "" }, age.abs() / 10, age.abs() % 10).len(),
-            );
+            size_width = size_width.max(crate::units::format_size_width(file.size));
+            age_width = age_width.max(age_len(tenths(file)));
         }
         for ((index, reason), (result, error)) in view.selected.iter().zip(view.results) {
             if !shown(*result) {
@@ -564,7 +567,7 @@ impl RotateReport<'_> {
             write!(out, "{label} {prefix}")?;
             let name = view.scan.name(file);
             write_name(out, name)?;
-            let padding = path_width.saturating_sub(prefix.chars().count() + name_width(name));
+            let padding = path_width.saturating_sub(prefix_widths[file.dir as usize] + name_width(name));
             let tenths = tenths(file);
             let sign = if tenths < 0 { "-" } else { "" };
             let age = format!("{sign}{}.{}", tenths.abs() / 10, tenths.abs() % 10);
