@@ -200,17 +200,39 @@ fn parse_plain_number(text: &str) -> Option<f64> {
 
 /// Bytes for humans, binary units: `512 B`, `1.5 KiB`, `2.0 GiB`.
 pub fn format_size(bytes: u64) -> String {
+    let mut out = String::with_capacity(12);
+    push_size(&mut out, bytes);
+    out
+}
+
+/// [`format_size`] appended to `out`, for report rows that reuse one buffer.
+pub fn push_size(out: &mut String, bytes: u64) {
+    use std::fmt::Write as _;
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if bytes < 1024 {
-        return format!("{bytes} B");
+        let _ = write!(out, "{bytes} B");
+        return;
     }
-    let mut value = bytes as f64 / 1024.0;
     let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
+    let mut divisor: u64 = 1024;
+    while bytes / divisor >= 1024 && unit + 1 < UNITS.len() {
+        divisor *= 1024;
         unit += 1;
     }
-    format!("{value:.1} {}", UNITS[unit])
+    if bytes < 1 << 53 {
+        // bytes / 1024^k is exact in f64 here, so rounding the tenths half to even in integers
+        // prints exactly what `{:.1}` of the float would (31.25 -> 31.2), without float formatting.
+        let scaled = u128::from(bytes) * 10;
+        let (divisor_wide, mut tenths) = (u128::from(divisor), scaled / u128::from(divisor));
+        let twice_rest = 2 * (scaled % divisor_wide);
+        if twice_rest > divisor_wide || (twice_rest == divisor_wide && tenths % 2 == 1) {
+            tenths += 1;
+        }
+        let _ = write!(out, "{}.{} {}", tenths / 10, tenths % 10, UNITS[unit]);
+    } else {
+        let value = bytes as f64 / divisor as f64;
+        let _ = write!(out, "{value:.1} {}", UNITS[unit]);
+    }
 }
 
 /// `format_size(bytes).len()` without formatting: report rows size their columns in a first pass
@@ -233,8 +255,8 @@ pub fn format_size_width(bytes: u64) -> usize {
         value /= 1024.0;
         unit += 1;
     }
-    // `{:.1}`: the whole part after rounding to tenths (a size over 1024^k is never a tie), the
-    // point and one decimal, a space and a three-letter unit.
+    // `{:.1}`: the whole part after rounding to tenths (a tie is x.x5, never x.95, so it never
+    // changes the whole part's digits), the point and one decimal, a space and a three-letter unit.
     let tenths = (value * 10.0).round() as u64;
     digits(tenths / 10) + 2 + 4
 }
@@ -381,7 +403,18 @@ mod tests {
             sizes.push(state >> (state % 60));
         }
         for size in sizes {
-            assert_eq!(format_size_width(size), format_size(size).len(), "{size}");
+            let text = format_size(size);
+            assert_eq!(format_size_width(size), text.len(), "{size}");
+            // The float rendering the integer path replaced, for every size above 1 KiB.
+            if size >= 1024 {
+                let (mut value, mut unit) = (size as f64 / 1024.0, 0);
+                while value >= 1024.0 && unit < 4 {
+                    value /= 1024.0;
+                    unit += 1;
+                }
+                let reference = format!("{value:.1} {}", ["KiB", "MiB", "GiB", "TiB", "PiB"][unit]);
+                assert_eq!(text, reference, "{size}");
+            }
         }
     }
 

@@ -557,6 +557,7 @@ impl RotateReport<'_> {
             size_width = size_width.max(crate::units::format_size_width(file.size));
             age_width = age_width.max(age_len(tenths(file)));
         }
+        let mut size_text = String::with_capacity(16);
         for ((index, reason), (result, error)) in view.selected.iter().zip(view.results) {
             if !shown(*result) {
                 continue;
@@ -570,13 +571,19 @@ impl RotateReport<'_> {
             let padding = path_width.saturating_sub(prefix_widths[file.dir as usize] + name_width(name));
             let tenths = tenths(file);
             let sign = if tenths < 0 { "-" } else { "" };
-            let age = format!("{sign}{}.{}", tenths.abs() / 10, tenths.abs() % 10);
+            // One buffer for every row's size: no allocation per row.
+            size_text.clear();
+            crate::units::push_size(&mut size_text, file.size);
             write!(
                 out,
-                "{:padding$}  {:>size_width$}  {age:>age_width$} days  {}",
+                "{:padding$}  {:>size_width$}  {:>age_pad$}{sign}{}.{} days  {}",
                 "",
-                format_size(file.size),
-                reason.label()
+                size_text,
+                "",
+                tenths.unsigned_abs() / 10,
+                tenths.unsigned_abs() % 10,
+                reason.label(),
+                age_pad = age_width - age_len(tenths),
             )?;
             match error {
                 Some(error) => writeln!(out, "  ({error})")?,
