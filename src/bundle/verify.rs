@@ -210,24 +210,23 @@ pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Resul
     let layout = zip_layout::read_layout(&file, size);
     drop(file);
     let zip_file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    // A file that is there but is not a readable zip (truncated, overwritten, the wrong file) is
-    // a failed verification, not "could not run": the deployed bundle is broken, and the
-    // textfile must say so (an exit 2 would leave the last good result in place).
-    let unreadable = |reason: String| -> Result<VerifyReport> {
+    // Hashes the zip and checks what needs none of its entries (sidecar, signature, provenance),
+    // for a zip whose entries cannot be trusted: `first` problems go before those, `last` after.
+    let without_entries = |entries: usize, first: Vec<String>, last: Vec<String>| -> Result<VerifyReport> {
         let progress = Progress::bytes(&context.printer, size, 8 << 20, "verifying");
         let zip_hash = hash_file(path, &progress)?;
         progress.finish();
-        let mut problems = Vec::new();
+        let mut problems = first;
         let sidecar = check_sidecar(path, &zip_file_name, &zip_hash, no_sidecar, &mut problems)?;
         let authenticity =
             check_authenticity(path, &zip_file_name, &zip_hash, None, options.key, &mut problems)?;
-        problems.insert(0, format!("{shown} {reason}"));
+        problems.extend(last);
         Ok(VerifyReport {
             bundle: shown.clone(),
             sha256: zip_hash,
             size,
             version: None,
-            entries: 0,
+            entries,
             sidecar,
             signature: authenticity.signature,
             key_id: options.key.map(|key| key.key_id.clone()),
@@ -239,37 +238,26 @@ pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Resul
     };
     let layout = match layout {
         Ok(layout) => layout,
-        Err(reason) => return unreadable(reason),
+        // A file that is there but is not a readable zip (truncated, overwritten, the wrong
+        // file) is a failed verification, not "could not run": the deployed bundle is broken,
+        // and the textfile must say so (an exit 2 would leave the last good result in place).
+        Err(reason) => return without_entries(0, vec![format!("{shown} {reason}")], Vec::new()),
     };
     if layout.unsafe_to_inflate {
         // Nothing is inflated: overlapping entries can expand to any size.
-        let progress = Progress::bytes(&context.printer, size, 8 << 20, "verifying");
-        let zip_hash = hash_file(path, &progress)?;
-        progress.finish();
-        let mut problems = Vec::new();
-        let sidecar = check_sidecar(path, &zip_file_name, &zip_hash, no_sidecar, &mut problems)?;
-        let authenticity =
-            check_authenticity(path, &zip_file_name, &zip_hash, None, options.key, &mut problems)?;
-        problems.extend(layout.problems);
-        problems.push("nothing was inflated: the archive's structure is unsafe".to_string());
-        return Ok(VerifyReport {
-            bundle: shown,
-            sha256: zip_hash,
-            size,
-            version: None,
-            entries: layout.entries.len(),
-            sidecar,
-            signature: authenticity.signature,
-            key_id: options.key.map(|key| key.key_id.clone()),
-            trusted_comment: authenticity.trusted_comment,
-            provenance: authenticity.provenance,
-            rebuild: None,
-            problems,
-        });
+        let mut last = layout.problems;
+        last.push("nothing was inflated: the archive's structure is unsafe".to_string());
+        return without_entries(layout.entries.len(), Vec::new(), last);
     }
     let mut archive = match ZipArchive::new(BufReader::with_capacity(256 * 1024, open_zip_file(path)?)) {
         Ok(archive) => archive,
-        Err(error) => return unreadable(format!("is not a readable zip archive: {error}")),
+        Err(error) => {
+            return without_entries(
+                0,
+                vec![format!("{shown} is not a readable zip archive: {error}")],
+                Vec::new(),
+            );
+        }
     };
     let count = archive.len();
     let mut structure_problems = layout.problems;
