@@ -446,10 +446,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     }
 
     let rule_labels: Vec<String> = retention.rules.iter().map(|rule| rule.label.clone()).collect();
-    let (policy, default_policy) = match &retention.source {
-        Source::Flags => (None, false),
-        Source::Policy { path, default } => (Some(display_path(path)), *default),
-    };
+    let views = plan_views(&retention, &plan, &scan, candidate_count, scanned_bytes);
     left_in_quarantine.sort();
     left_in_quarantine.dedup();
     let by_reason = reason_counts(&retention, &scan, &plan.selected, &attempts);
@@ -468,26 +465,11 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         base_dir: display_path(&args.base_dir),
         dry_run: args.dry_run,
         now: crate::clock::format_utc(context.now),
-        policy,
-        default_policy,
-        rules: retention
-            .rules
-            .iter()
-            .zip(&plan.groups)
-            .map(|(rule, summary)| RuleView::new(rule, summary.clone()))
-            .collect(),
+        policy: views.policy,
+        default_policy: views.default_policy,
+        rules: views.rules,
         uncovered: plan.uncovered.clone(),
-        scan: ScanView {
-            files: candidate_count,
-            bytes: scanned_bytes,
-            dirs: scan.dirs.len() as u64,
-            skipped: scan.skipped.clone(),
-            errors: scan
-                .errors
-                .iter()
-                .map(|error| PathError { path: display_path(&error.path), error: error.message.clone() })
-                .collect(),
-        },
+        scan: views.scan,
         files: FilesView {
             scan: &scan,
             selected: &plan.selected,
@@ -496,11 +478,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             now_nanos,
         },
         totals,
-        future_dated: plan
-            .future
-            .iter()
-            .map(|&index| display_path(&scan.relative_path(&scan.files[index as usize])))
-            .collect(),
+        future_dated: views.future_dated,
         archive: archive_summary,
         pruned_dirs,
         refusal: dry_run_refusal,
@@ -732,6 +710,55 @@ fn report_restored(
 }
 
 /// Bytes of selected files that someone else removed first (they are gone all the same).
+/// The parts of the report a local run and an object-store run describe the same way: where the
+/// rules came from, each rule's summary, the scan, and the future-dated files.
+pub(super) struct PlanViews {
+    pub policy: Option<String>,
+    pub default_policy: bool,
+    pub rules: Vec<RuleView>,
+    pub scan: ScanView,
+    pub future_dated: Vec<String>,
+}
+
+pub(super) fn plan_views(
+    retention: &policy::Retention,
+    plan: &plan::Plan,
+    scan: &scan::Scan,
+    candidate_count: u64,
+    scanned_bytes: u64,
+) -> PlanViews {
+    let (policy, default_policy) = match &retention.source {
+        Source::Flags => (None, false),
+        Source::Policy { path, default } => (Some(display_path(path)), *default),
+    };
+    PlanViews {
+        policy,
+        default_policy,
+        rules: retention
+            .rules
+            .iter()
+            .zip(&plan.groups)
+            .map(|(rule, summary)| RuleView::new(rule, summary.clone()))
+            .collect(),
+        scan: ScanView {
+            files: candidate_count,
+            bytes: scanned_bytes,
+            dirs: scan.dirs.len() as u64,
+            skipped: scan.skipped.clone(),
+            errors: scan
+                .errors
+                .iter()
+                .map(|error| PathError { path: display_path(&error.path), error: error.message.clone() })
+                .collect(),
+        },
+        future_dated: plan
+            .future
+            .iter()
+            .map(|&index| display_path(&scan.relative_path(&scan.files[index as usize])))
+            .collect(),
+    }
+}
+
 /// A removed folder keeps its open handle but has no link left.
 fn base_was_removed(base: &BaseDir) -> bool {
     fstat(&base.handle).is_ok_and(|stat| stat.st_nlink == 0)

@@ -27,8 +27,8 @@ use crate::sanitize::display_path;
 
 use super::apply::{Attempt, FileResult};
 use super::plan::{self, GuardInput, GuardRule, PlanFile as _, check_guards};
-use super::policy::{Retention, Source};
-use super::report::{FilesView, PathError, RotateReport, RuleView, ScanView, Totals};
+use super::policy::Retention;
+use super::report::{FilesView, RotateReport, Totals};
 use super::scan::{LOCK_FILE_NAME, ListingScan, Scan, ScanOptions};
 
 /// How long a lease is valid without renewal; a run renews it before each batch.
@@ -303,10 +303,7 @@ fn rotate(
     totals.kept_bytes = scanned_bytes - gone.1;
 
     let rule_labels: Vec<String> = retention.rules.iter().map(|rule| rule.label.clone()).collect();
-    let (policy, default_policy) = match &retention.source {
-        Source::Flags => (None, false),
-        Source::Policy { path, default } => (Some(path.display().to_string()), *default),
-    };
+    let views = super::plan_views(retention, &plan, &scan, candidate_count, scanned_bytes);
     let by_reason = super::reason_counts(retention, &scan, &plan.selected, &attempts);
     let report = RotateReport {
         would_archive: None,
@@ -318,26 +315,11 @@ fn rotate(
         base_dir: url.show_prefix(),
         dry_run: args.dry_run,
         now: crate::clock::format_utc(context.now),
-        policy,
-        default_policy,
-        rules: retention
-            .rules
-            .iter()
-            .zip(&plan.groups)
-            .map(|(rule, summary)| RuleView::new(rule, summary.clone()))
-            .collect(),
+        policy: views.policy,
+        default_policy: views.default_policy,
+        rules: views.rules,
         uncovered: plan.uncovered.clone(),
-        scan: ScanView {
-            files: candidate_count,
-            bytes: scanned_bytes,
-            dirs: scan.dirs.len() as u64,
-            skipped: scan.skipped.clone(),
-            errors: scan
-                .errors
-                .iter()
-                .map(|error| PathError { path: display_path(&error.path), error: error.message.clone() })
-                .collect(),
-        },
+        scan: views.scan,
         files: FilesView {
             scan: &scan,
             selected: &plan.selected,
@@ -346,11 +328,7 @@ fn rotate(
             now_nanos,
         },
         totals,
-        future_dated: plan
-            .future
-            .iter()
-            .map(|&index| display_path(&scan.relative_path(&scan.files[index as usize])))
-            .collect(),
+        future_dated: views.future_dated,
         archive: None,
         pruned_dirs: Vec::new(),
         refusal: dry_run_refusal,
@@ -616,7 +594,7 @@ fn release_lease(store: &Store, lease: &Lease) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::super::plan::Limits;
-    use super::super::policy::{PathGlob, Rule};
+    use super::super::policy::{PathGlob, Rule, Source};
     use super::*;
 
     fn retention(excludes: &[&str]) -> Retention {
