@@ -47,6 +47,16 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 
+    /// Reads stdout, the `--format json` document, into a typed mirror of it. Mirrors use
+    /// `#[serde(deny_unknown_fields)]`, so a field added, renamed or dropped fails the test
+    /// that reads it instead of passing silently.
+    #[track_caller]
+    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout does not match the typed mirror {} ({e}):\n{}", std::any::type_name::<T>(), self.stdout)
+        })
+    }
+
     /// Asserts the exit code, printing everything on mismatch.
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Self {
