@@ -15,6 +15,7 @@ mod remote;
 mod report;
 mod retention;
 mod scan;
+mod stat_pool;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -20,6 +20,7 @@ use rustix::io::Errno;
 
 use super::plan::PlanFile;
 use super::policy::Retention;
+use super::stat_pool::{NameBatch, StatPool, stat_all, with_pool};
 
 /// The lock file a real run holds, at the top of the base dir; the scan never lists it.
 pub(crate) const LOCK_FILE_NAME: &str = ".mmops-rotate.lock";
@@ -238,8 +239,21 @@ pub(crate) struct ScanOptions<'a> {
 
 /// Walks the base dir and returns the candidates, what was skipped and what could not be read.
 pub(crate) fn scan(base: &BaseDir, options: &ScanOptions<'_>) -> Scan {
+    let helpers = crate::stats::worker_count(1, MAX_SCAN_THREADS) - 1;
+    with_pool(helpers, |pool| walk_base(base, options, pool))
+}
+
+/// At most this many threads stat one folder's names.
+const MAX_SCAN_THREADS: usize = 4;
+
+/// Names statted per batch: large enough to share between threads, small enough that a folder
+/// of millions of files holds only this many answers at a time.
+const STAT_BATCH: usize = 4_096;
+
+fn walk_base(base: &BaseDir, options: &ScanOptions<'_>, pool: Option<&StatPool>) -> Scan {
     let mut walker = Walker {
         options,
+        pool,
         needs_paths: options.retention.needs_paths(),
         root_device: base.identity.device,
         base,
@@ -269,6 +283,8 @@ pub(crate) fn scan(base: &BaseDir, options: &ScanOptions<'_>) -> Scan {
 
 struct Walker<'a> {
     options: &'a ScanOptions<'a>,
+    /// Helper threads for the stats, when there is more than one core.
+    pool: Option<&'a StatPool>,
     needs_paths: bool,
     root_device: u64,
     base: &'a BaseDir,
@@ -292,6 +308,9 @@ impl Walker<'_> {
         };
         let mut subdirs: Vec<Box<OsStr>> = Vec::new();
         let skipped_before = (self.skipped_total(), self.scan.errors.len());
+        // Names that need a stat (regular files, and entries whose type the folder does not
+        // say), statted a batch at a time, on several threads when the batch is large.
+        let mut pending = NameBatch::default();
         while let Some(entry) = reader.read() {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -314,35 +333,19 @@ impl Walker<'_> {
                 self.scan.skipped.hidden += 1;
                 continue;
             }
-            let mut file_type = entry.file_type();
-            let mut stat = None;
-            if file_type == FileType::Unknown || file_type == FileType::RegularFile {
-                // One statx gives the facts and the mount id (a bind-mounted file is a mount).
-                match statx(
-                    handle,
-                    name,
-                    AtFlags::SYMLINK_NOFOLLOW,
-                    StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
-                ) {
-                    Ok(found) => {
-                        file_type = FileType::from_raw_mode(u32::from(found.stx_mode));
-                        stat = Some(found);
-                    }
-                    Err(Errno::NOENT) => continue, // deleted while we looked: not our concern
-                    Err(errno) => {
-                        let path = self.scan.dirs[dir_index as usize].relative.join(name);
-                        self.error(path, errno);
-                        continue;
+            match entry.file_type() {
+                FileType::Unknown | FileType::RegularFile => {
+                    pending.push(entry.file_name());
+                    if pending.len() >= STAT_BATCH {
+                        self.stat_pending(handle, dir_index, &mut pending, &mut subdirs);
                     }
                 }
-            }
-            match (file_type, stat) {
-                (FileType::Symlink, _) => self.scan.skipped.symlinks += 1,
-                (FileType::Directory, _) => subdirs.push(name.into()),
-                (FileType::RegularFile, Some(stat)) => self.add_file(dir_index, name, &stat),
+                FileType::Symlink => self.scan.skipped.symlinks += 1,
+                FileType::Directory => subdirs.push(name.into()),
                 _ => self.scan.skipped.special += 1,
             }
         }
+        self.stat_pending(handle, dir_index, &mut pending, &mut subdirs);
         drop(reader);
         if skipped_before != (self.skipped_total(), self.scan.errors.len()) {
             self.scan.dirs[dir_index as usize].holds_skipped = true;
@@ -357,6 +360,35 @@ impl Walker<'_> {
                 self.scan.dirs[dir_index as usize].holds_skipped = true;
             }
         }
+    }
+
+    /// Stats the pending names (one statx each gives the facts and the mount id: a bind-mounted
+    /// file is a mount) and files them, in the order they were read.
+    fn stat_pending(
+        &mut self,
+        handle: rustix::fd::BorrowedFd<'_>,
+        dir_index: u32,
+        pending: &mut NameBatch,
+        subdirs: &mut Vec<Box<OsStr>>,
+    ) {
+        let answers = stat_all(self.pool, handle, pending);
+        for (name, answer) in pending.iter().zip(answers) {
+            let name = OsStr::from_bytes(name.to_bytes());
+            match answer {
+                Ok(found) => match FileType::from_raw_mode(u32::from(found.stx_mode)) {
+                    FileType::RegularFile => self.add_file(dir_index, name, &found),
+                    FileType::Symlink => self.scan.skipped.symlinks += 1,
+                    FileType::Directory => subdirs.push(name.into()),
+                    _ => self.scan.skipped.special += 1,
+                },
+                Err(Errno::NOENT) => {} // deleted while we looked: not our concern
+                Err(errno) => {
+                    let path = self.scan.dirs[dir_index as usize].relative.join(name);
+                    self.error(path, errno);
+                }
+            }
+        }
+        pending.clear();
     }
 
     fn skipped_total(&self) -> u64 {
