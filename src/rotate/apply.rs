@@ -598,6 +598,19 @@ struct QuarantineSlot<'q> {
     folder: Option<(OwnedFd, String)>,
 }
 
+impl QuarantineSlot<'_> {
+    /// Removes the subfolder and its origin record once the folder's files are done. Only an
+    /// empty subfolder goes (rmdir refuses otherwise); one holding a file stays for
+    /// [`Quarantine::finish`] to report.
+    fn release(&mut self) {
+        let Some((handle, folder)) = self.folder.take() else { return };
+        drop(handle);
+        if unlinkat(&self.quarantine.handle, folder.as_str(), AtFlags::REMOVEDIR).is_ok() {
+            let _ = unlinkat(&self.quarantine.handle, format!("{folder}.origin").as_str(), AtFlags::empty());
+        }
+    }
+}
+
 /// Re-checks and deletes one file relative to its folder's handle: stat (a file already
 /// replaced is left where it is), rename into the quarantine, check the moved inode there, and
 /// only then unlink it. A file that is not the planned one (renamed over the planned name in
@@ -684,11 +697,18 @@ fn quarantine_and_unlink(
 /// Below this many files one thread deletes them all (a second thread costs more than it saves).
 const PARALLEL_THRESHOLD: usize = 4_096;
 
+/// At most this many deleting threads. Moving a file into the quarantine is a cross-folder rename,
+/// which the kernel serialises per filesystem; a thread or two more than the cores keeps a core
+/// busy with checks and unlinks while another thread waits for that lock.
+const MAX_DELETE_THREADS: usize = 4;
+
 /// Deletes the given files (indices into `scan.files`), folder by folder, and returns one
 /// attempt per entry of `selected`, in the same order. `on_each` is called after each file and
 /// returns whether to go on; once it says stop, the remaining files are `Interrupted` and kept.
-/// Large runs split the folders between two threads (the quarantine checks cost syscalls that
-/// `find -delete` does not make; a second core pays for them).
+/// Large runs share the folders between threads, each taking the next folder when it is done
+/// with one (the quarantine checks cost syscalls that `find -delete` does not make; the other
+/// cores pay for them). The attempts land by position, so the report does not depend on which
+/// thread did what.
 pub(crate) fn delete_files(
     base: &BaseDir,
     scan: &Scan,
@@ -704,11 +724,7 @@ pub(crate) fn delete_files(
         (file.dir, file.walk_order)
     });
     let dir_of = |position: usize| scan.files[selected[position] as usize].dir;
-    // Split at a folder boundary near the middle.
-    let mut split = by_dir.len() / 2;
-    while split > 0 && split < by_dir.len() && dir_of(by_dir[split]) == dir_of(by_dir[split - 1]) {
-        split += 1;
-    }
+    let folders: Vec<&[usize]> = by_dir.chunk_by(|&left, &right| dir_of(left) == dir_of(right)).collect();
     let stop = AtomicBool::new(false);
     let go_on = || {
         let going = !stop.load(Ordering::Relaxed) && on_each();
@@ -717,60 +733,91 @@ pub(crate) fn delete_files(
         }
         going
     };
-    let parts: Vec<Vec<(usize, Attempt)>> =
-        if by_dir.len() < PARALLEL_THRESHOLD || split == 0 || split >= by_dir.len() {
-            vec![delete_in_order(base, scan, quarantine, selected, &by_dir, &go_on)]
-        } else {
-            let (first, second) = by_dir.split_at(split);
-            std::thread::scope(|scope| {
-                let other = scope.spawn(|| delete_in_order(base, scan, quarantine, selected, second, &go_on));
-                let mine = delete_in_order(base, scan, quarantine, selected, first, &go_on);
-                // A panic in the other thread is a bug: surface it rather than report a guess.
-                vec![mine, other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))]
-            })
-        };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        let mut opener = DirOpener::new(base, scan);
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(positions) = folders.get(index) else { break };
+            if !delete_folder_files(
+                base,
+                scan,
+                quarantine,
+                selected,
+                positions,
+                &mut opener,
+                &go_on,
+                &mut done,
+            ) {
+                break;
+            }
+        }
+        done
+    };
+    let threads = if by_dir.len() < PARALLEL_THRESHOLD {
+        1
+    } else {
+        crate::stats::worker_count(2, MAX_DELETE_THREADS).min(folders.len())
+    };
+    let parts: Vec<Vec<(usize, Attempt)>> = if threads <= 1 {
+        vec![work()]
+    } else {
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut parts = vec![work()];
+            // A panic in another thread is a bug: surface it rather than report a guess.
+            parts.extend(
+                others
+                    .into_iter()
+                    .map(|other| other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
+            );
+            parts
+        })
+    };
     for (position, attempt) in parts.into_iter().flatten() {
         attempts[position] = attempt;
     }
     attempts
 }
 
-/// Deletes the files at `positions` (already in folder order) and returns their attempts.
-fn delete_in_order(
+/// Deletes one folder's files at `positions` (in walk order), pushing their attempts to `done`;
+/// returns false once `go_on` says stop. The folder's quarantine subfolder is removed as soon as
+/// its files are done (while the other threads work), so the run's end has little left to tidy.
+#[allow(clippy::too_many_arguments)]
+fn delete_folder_files(
     base: &BaseDir,
     scan: &Scan,
     quarantine: &Quarantine<'_>,
     selected: &[u32],
     positions: &[usize],
-    go_on: &(impl Fn() -> bool + Sync),
-) -> Vec<(usize, Attempt)> {
-    let mut attempts = Vec::with_capacity(positions.len());
-    let mut opener = DirOpener::new(base, scan);
-    let mut start = 0;
-    while start < positions.len() {
-        let dir = scan.files[selected[positions[start]] as usize].dir;
-        let end = start
-            + positions[start..].iter().take_while(|&&p| scan.files[selected[p] as usize].dir == dir).count();
-        let relative = &scan.dirs[dir as usize].relative;
-        let handle = opener.open(dir);
-        let mut slot = QuarantineSlot { quarantine, folder: None };
-        for &position in &positions[start..end] {
-            let file = &scan.files[selected[position] as usize];
-            let attempt = match &handle {
-                Ok(Some(handle)) => {
-                    delete_file(*handle, relative, scan.name(file), file, base.identity.device, &mut slot)
-                }
-                Ok(None) => (FileResult::Changed, None),
-                Err(error) => (FileResult::Failed, Some(format!("cannot open its folder: {error}"))),
-            };
-            attempts.push((position, attempt));
-            if !go_on() {
-                return attempts;
+    opener: &mut DirOpener<'_>,
+    go_on: &impl Fn() -> bool,
+    done: &mut Vec<(usize, Attempt)>,
+) -> bool {
+    let Some(&first) = positions.first() else { return true };
+    let dir = scan.files[selected[first] as usize].dir;
+    let relative = &scan.dirs[dir as usize].relative;
+    let handle = opener.open(dir);
+    let mut slot = QuarantineSlot { quarantine, folder: None };
+    let mut going = true;
+    for &position in positions {
+        let file = &scan.files[selected[position] as usize];
+        let attempt = match &handle {
+            Ok(Some(handle)) => {
+                delete_file(*handle, relative, scan.name(file), file, base.identity.device, &mut slot)
             }
+            Ok(None) => (FileResult::Changed, None),
+            Err(error) => (FileResult::Failed, Some(format!("cannot open its folder: {error}"))),
+        };
+        done.push((position, attempt));
+        if !go_on() {
+            going = false;
+            break;
         }
-        start = end;
     }
-    attempts
+    slot.release();
+    going
 }
 
 /// Removes folders this run left empty: folders it deleted files from, then their parents as
