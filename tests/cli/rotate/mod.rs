@@ -19,6 +19,7 @@ mod failures;
 mod guards;
 mod limits;
 mod lock;
+mod mirror;
 mod outputs;
 mod policy;
 mod property;
