@@ -29,6 +29,18 @@ fn unreadable_folder_is_reported_and_the_run_goes_on_with_exit_1() {
          | rotate | FAIL | ROTATE=PARTIAL |\n"
     );
     assert!(!env.exists("artifacts/open/old"));
+    // The JSON report names the folder it could not read in `scan.errors` (no test read it).
+    let run =
+        env.run_as_nobody_with_env(["rotate", "--days", "7", "--format", "json"], &[("CI_FAKE_UTC", NOW)]);
+    run.expect_code(1);
+    assert_eq!(run.stderr, "mmops: error: cannot read artifacts/locked: Permission denied (os error 13)\n");
+    let document: Document = run.json_as();
+    assert_eq!(
+        document.scan.errors,
+        [mirror::PathError { path: "locked".into(), error: "Permission denied (os error 13)".into() }]
+    );
+    assert_eq!((document.marker.as_str(), document.status), ("ROTATE=PARTIAL", mirror::Status::Fail));
+    assert!(document.files.is_empty(), "{:?}", document.files);
     fs::set_permissions(env.path("artifacts/locked"), fs::Permissions::from_mode(0o755)).unwrap();
     assert!(env.exists("artifacts/locked/secret"));
 }

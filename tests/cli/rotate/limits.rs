@@ -315,6 +315,24 @@ fn future_files_are_kept_with_a_clock_skew_warning() {
         )
         .run();
     assert_eq!(listing(&env.path("artifacts")), [".mmops-rotate.lock", "future"]);
+    // The JSON report names the limit still exceeded in the rule's `unmet`.
+    file(&env, "old", 1, 3.0);
+    let document: Document =
+        rotate(&env, &["--dry-run", "--keep", "0", "--allow-delete-all", "--format", "json"])
+            .code(0)
+            .stdout(Expect::Anything)
+            .stderr_is(
+                "mmops: warning: 1 file is dated in the future (clock skew?) and kept: future\n\
+             mmops: warning: rule *: the kept files still exceed keep 0 because future-dated files are never \
+             deleted\n",
+            )
+            .run()
+            .json_as();
+    let rule = &document.rules[0];
+    assert_eq!((rule.future_files, rule.kept_files, rule.unmet.clone()), (1, 1, vec!["keep 0".to_string()]));
+    assert_eq!(document.paths(), ["old"]);
+    assert_eq!(document.future_dated, ["future"]);
+    fs::remove_file(env.path("artifacts/old")).unwrap();
     let run = rotate(&env, &["--dry-run", "--days", "0", "--format", "json"])
         .code(0)
         .stdout(Expect::Anything)

@@ -47,6 +47,40 @@ fn keep_daily_and_weekly_flags_keep_the_newest_of_each_period() {
     );
     assert_eq!((rule.keep_within_seconds, rule.tz.as_deref()), (None, Some("UTC")));
     assert_eq!((rule.days, rule.keep, rule.max_size), (None, None, None));
+    // Every period flag lands in its own field.
+    let document: Document = rotate(
+        &env,
+        &[
+            "--dry-run",
+            "--keep-last",
+            "1",
+            "--keep-hourly",
+            "2",
+            "--keep-monthly",
+            "3",
+            "--keep-yearly",
+            "4",
+            "--format",
+            "json",
+        ],
+    )
+    .code(0)
+    .stdout(Expect::Anything)
+    .stderr_empty()
+    .run()
+    .json_as();
+    let rule = &document.rules[0];
+    assert_eq!(
+        (
+            rule.keep_last,
+            rule.keep_hourly,
+            rule.keep_daily,
+            rule.keep_weekly,
+            rule.keep_monthly,
+            rule.keep_yearly
+        ),
+        (Some(1), Some(2), None, None, Some(3), Some(4))
+    );
     // The real run deletes exactly what the dry run listed.
     rotate(&env, &["--keep-daily", "3", "--keep-weekly", "2"])
         .code(0)
