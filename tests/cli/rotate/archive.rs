@@ -22,12 +22,29 @@ fn archive_holds_exactly_the_deleted_files_before_they_go() {
     env.write("artifacts/b.json", "{\"b\":1}");
     env.set_mtime("artifacts/b.json", days_ago(20.0));
     file(&env, "new", 1, 0.1);
-    let run = rotate(&env, &["--days", "7", "--archive", "artifacts/archive", "--format", "json"]);
-    run.expect_code(0);
-    let json = run.json();
-    assert_eq!(json["archive"]["path"], "artifacts/archive/artifacts-20251011T120000Z.zip");
-    assert_eq!(json["archive"]["files"], 2);
-    assert_eq!(json["archive"]["bytes"], 12);
+    let document: Document =
+        rotate(&env, &["--days", "7", "--archive", "artifacts/archive", "--format", "json"])
+            .code(0)
+            .stdout(Expect::Anything)
+            .stderr_empty()
+            .run()
+            .json_as();
+    assert_eq!(
+        document.archive,
+        Some(mirror::Archive {
+            path: "artifacts/archive/artifacts-20251011T120000Z.zip".into(),
+            files: 2,
+            bytes: 12
+        })
+    );
+    assert_eq!(document.would_archive, None);
+    assert_eq!(
+        document.rows(),
+        [
+            ("logs/a.log".into(), Reason::Ttl, FileResult::Deleted),
+            ("b.json".into(), Reason::Ttl, FileResult::Deleted)
+        ]
+    );
     assert_eq!(
         zip_contents(&env.path("artifacts/archive/artifacts-20251011T120000Z.zip")),
         [("b.json".to_string(), b"{\"b\":1}".to_vec()), ("logs/a.log".to_string(), b"alpha".to_vec())]
@@ -38,10 +55,16 @@ fn archive_holds_exactly_the_deleted_files_before_they_go() {
     // inside the base dir is not scanned (its zip is not a candidate).
     env.write("artifacts/c", "gamma");
     env.set_mtime("artifacts/c", days_ago(20.0));
-    let run = rotate(&env, &["--days", "7", "--archive", "artifacts/archive", "--format", "json"]);
-    run.expect_code(0);
-    assert_eq!(run.json()["scan"]["skipped"]["archive_dir"], 1);
-    assert_eq!(file_rows(&run), [("c".into(), "ttl".into(), "deleted".into())]);
+    let document: Document =
+        rotate(&env, &["--days", "7", "--archive", "artifacts/archive", "--format", "json"])
+            .code(0)
+            .stdout(Expect::Anything)
+            .stderr_empty()
+            .run()
+            .json_as();
+    assert_eq!(document.scan.skipped, mirror::Skipped { archive_dir: 1, ..mirror::Skipped::default() });
+    assert_eq!(document.rows(), [("c".into(), Reason::Ttl, FileResult::Deleted)]);
+    assert_eq!(document.archive.unwrap().path, "artifacts/archive/artifacts-20251011T120000Z-2.zip");
     assert_eq!(
         zip_contents(&env.path("artifacts/archive/artifacts-20251011T120000Z-2.zip")),
         [("c".to_string(), b"gamma".to_vec())]
@@ -58,13 +81,13 @@ fn a_failing_archive_dir_deletes_nothing() {
     file(&env, "old", 1, 30.0);
     file(&env, "new", 1, 0.1);
     env.write("not_a_dir", "x");
-    let run = rotate(&env, &["--days", "7", "--archive", "not_a_dir/sub"]);
-    run.expect_code(2);
-    assert_eq!(
-        run.stderr,
-        "mmops: error: cannot stat the archive folder not_a_dir/sub: Not a directory (os error 20)\n"
-    );
-    assert_eq!(run.stdout, "");
+    rotate(&env, &["--days", "7", "--archive", "not_a_dir/sub"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: cannot stat the archive folder not_a_dir/sub: Not a directory (os error 20)\n",
+        )
+        .run();
     assert!(env.exists("artifacts/old"));
 
     // An archive folder the (unprivileged) user cannot write into: found out after planning,
@@ -74,6 +97,7 @@ fn a_failing_archive_dir_deletes_nothing() {
     }
     env.mkdir("archive");
     fs::set_permissions(env.path("archive"), fs::Permissions::from_mode(0o555)).unwrap();
+    // As nobody: not through `Check`, so all three streams are asserted here.
     let run = env
         .run_as_nobody_with_env(["rotate", "--days", "7", "--archive", "archive"], &[("CI_FAKE_UTC", NOW)]);
     run.expect_code(2);
@@ -81,6 +105,7 @@ fn a_failing_archive_dir_deletes_nothing() {
         run.stderr,
         "mmops: error: cannot open the lock file archive/.mmops-rotate-archive.lock: Permission denied (os error 13)\n"
     );
+    assert_eq!(run.stdout, "");
     assert!(env.exists("artifacts/old"));
     assert_eq!(listing(&env.path("archive")), Vec::<String>::new());
     fs::set_permissions(env.path("archive"), fs::Permissions::from_mode(0o755)).unwrap();
@@ -91,13 +116,14 @@ fn archive_into_the_base_dir_itself_is_refused() {
     let env = TestEnv::new();
     file(&env, "old", 1, 30.0);
     file(&env, "new", 1, 0.1);
-    let run = rotate(&env, &["--days", "7", "--archive", "artifacts"]);
-    run.expect_code(2);
-    assert_eq!(
-        run.stderr,
-        "mmops: error: --archive must not be the base dir itself (its zips would become candidates); use a \
-         folder such as artifacts/archive or one outside it\n"
-    );
+    rotate(&env, &["--days", "7", "--archive", "artifacts"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: --archive must not be the base dir itself (its zips would become candidates); use a \
+             folder such as artifacts/archive or one outside it\n",
+        )
+        .run();
     assert!(env.exists("artifacts/old"));
 }
 
@@ -111,9 +137,14 @@ fn non_utf8_names_stop_an_archiving_run_before_anything_is_deleted() {
         .unwrap();
     file(&env, "old", 1, 30.0);
     file(&env, "new", 1, 0.1);
-    let run = rotate(&env, &["--days", "7", "--archive", "archive"]);
-    run.expect_code(2);
-    assert!(run.stderr.contains("cannot archive x\\xff: the name is not valid UTF-8"), "{}", run.stderr);
+    rotate(&env, &["--days", "7", "--archive", "archive"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: nothing was deleted: cannot archive x\\xff: the name is not valid UTF-8, which zip cannot \
+             store; rename it or protect it with --exclude\n",
+        )
+        .run();
     assert!(path.exists() && env.exists("artifacts/old"));
     assert_eq!(listing(&env.path("archive")), [".mmops-rotate-archive.lock"]);
     // Exit 2 means nothing changed: no quarantine folder is left in the base dir either (issue 10
@@ -143,15 +174,15 @@ fn a_live_runs_temporary_file_in_the_archive_folder_is_left_alone() {
     let dead = super::dead_pid();
     env.write(format!("archive/.mmops-tmp-{live}-concurrent"), "a zip being written");
     env.write(format!("archive/.mmops-tmp-{dead}-killed"), "half a zip");
-    let run = rotate(&env, &["--days", "7", "--archive", "archive"]);
-    run.expect_code(0);
-    assert_eq!(
-        run.stderr,
-        format!(
+    rotate(&env, &["--days", "7", "--archive", "archive"])
+        .code(0)
+        .stdout_contains("archived 1 file (1 B) into archive/artifacts-20251011T120000Z.zip\n")
+        .stdout_contains("| rotate | OK | ROTATE=DONE |\n")
+        .stderr_is(&format!(
             "mmops: removed archive/.mmops-tmp-{dead}-killed, a temporary file of mmops process {dead}, which was \
              killed before it finished\n"
-        )
-    );
+        ))
+        .run();
     assert_eq!(env.read(format!("archive/.mmops-tmp-{live}-concurrent")), "a zip being written");
     assert!(!env.exists(format!("archive/.mmops-tmp-{dead}-killed")));
     assert!(!env.exists("artifacts/old"));
@@ -168,6 +199,7 @@ fn a_base_dir_where_the_quarantine_cannot_be_made_fails_before_the_archive_is_wr
     env.give_to_nobody("artifacts/.mmops-rotate.lock");
     env.mkdir("archive");
     env.give_to_nobody("archive");
+    // As nobody: not through `Check`, so all three streams are asserted here.
     let run = env
         .run_as_nobody_with_env(["rotate", "--days", "7", "--archive", "archive"], &[("CI_FAKE_UTC", NOW)]);
     run.expect_code(2);

@@ -16,6 +16,7 @@ fn unreadable_folder_is_reported_and_the_run_goes_on_with_exit_1() {
     }
     // 0o000 stops nobody (the folder is root's) and, when the tests do not run as root, the owner.
     fs::set_permissions(env.path("artifacts/locked"), fs::Permissions::from_mode(0o000)).unwrap();
+    // As nobody: not through `Check`, so all three streams are asserted here.
     let run = env.run_as_nobody_with_env(["rotate", "--days", "7"], &[("CI_FAKE_UTC", NOW)]);
     run.expect_code(1);
     assert_eq!(run.stderr, "mmops: error: cannot read artifacts/locked: Permission denied (os error 13)\n");
@@ -28,6 +29,18 @@ fn unreadable_folder_is_reported_and_the_run_goes_on_with_exit_1() {
          | rotate | FAIL | ROTATE=PARTIAL |\n"
     );
     assert!(!env.exists("artifacts/open/old"));
+    // The JSON report names the folder it could not read in `scan.errors` (no test read it).
+    let run =
+        env.run_as_nobody_with_env(["rotate", "--days", "7", "--format", "json"], &[("CI_FAKE_UTC", NOW)]);
+    run.expect_code(1);
+    assert_eq!(run.stderr, "mmops: error: cannot read artifacts/locked: Permission denied (os error 13)\n");
+    let document: Document = run.json_as();
+    assert_eq!(
+        document.scan.errors,
+        [mirror::PathError { path: "locked".into(), error: "Permission denied (os error 13)".into() }]
+    );
+    assert_eq!((document.marker.as_str(), document.status), ("ROTATE=PARTIAL", mirror::Status::Fail));
+    assert!(document.files.is_empty(), "{:?}", document.files);
     fs::set_permissions(env.path("artifacts/locked"), fs::Permissions::from_mode(0o755)).unwrap();
     assert!(env.exists("artifacts/locked/secret"));
 }
@@ -46,6 +59,7 @@ fn a_file_that_cannot_be_deleted_is_reported_and_the_run_continues() {
     }
     // Readable but not writable for the runner (nobody, or the owner when not root): the delete fails.
     fs::set_permissions(env.path("artifacts/root_owned"), fs::Permissions::from_mode(0o555)).unwrap();
+    // As nobody: not through `Check`, so all three streams are asserted here (stdout typed below).
     let run =
         env.run_as_nobody_with_env(["rotate", "--days", "7", "--format", "json"], &[("CI_FAKE_UTC", NOW)]);
     run.expect_code(1);
@@ -53,14 +67,33 @@ fn a_file_that_cannot_be_deleted_is_reported_and_the_run_continues() {
         run.stderr,
         "mmops: error: cannot delete artifacts/root_owned/old: Permission denied (os error 13)\n"
     );
-    let json = run.json();
-    assert_eq!(json["marker"], "ROTATE=PARTIAL");
-    assert_eq!(json["status"], "FAIL");
-    assert_eq!(json["files"][0]["path"], "root_owned/old");
-    assert_eq!(json["files"][0]["result"], "failed");
-    assert_eq!(json["files"][0]["error"], "Permission denied (os error 13)");
-    assert_eq!(json["files"][1]["result"], "deleted");
-    assert_eq!(json["totals"]["failed"], 1);
+    let document: Document = run.json_as();
+    assert_eq!((document.marker.as_str(), document.status), ("ROTATE=PARTIAL", mirror::Status::Fail));
+    assert_eq!(
+        document.rows(),
+        [
+            ("root_owned/old".into(), Reason::Ttl, FileResult::Failed),
+            ("mine/old".into(), Reason::Ttl, FileResult::Deleted)
+        ]
+    );
+    assert_eq!(document.files[0].error.as_deref(), Some("Permission denied (os error 13)"));
+    assert_eq!(document.files[1].error, None);
+    assert_eq!(
+        document.totals,
+        mirror::Totals {
+            selected_files: 2,
+            selected_bytes: 2,
+            deleted_files: 1,
+            deleted_bytes: 1,
+            // The file that could not be deleted is kept, and counted so.
+            kept_files: 2,
+            kept_bytes: 2,
+            failed: 1,
+            ..mirror::Totals::default()
+        }
+    );
+    // The failure is on stderr and in the row, not a warning.
+    assert_eq!(document.warnings, Vec::<String>::new());
     assert!(env.exists("artifacts/root_owned/old"));
     assert!(!env.exists("artifacts/mine/old"));
     fs::set_permissions(env.path("artifacts/root_owned"), fs::Permissions::from_mode(0o755)).unwrap();

@@ -12,13 +12,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::support::{Run, TestEnv, utc};
+use crate::support::{Check, Expect, Run, TestEnv, utc};
+use mirror::{Document, FileResult, Reason};
 
 mod archive;
 mod failures;
 mod guards;
 mod limits;
 mod lock;
+mod mirror;
 mod outputs;
 mod policy;
 mod property;
@@ -39,10 +41,11 @@ fn file(env: &TestEnv, relative: &str, size: usize, age_days: f64) {
     env.set_mtime(&path, days_ago(age_days));
 }
 
-fn rotate(env: &TestEnv, args: &[&str]) -> Run {
+/// `mmops rotate ARGS` at NOW: the caller states exit code, stdout and stderr, then `.run()`.
+fn rotate<'a>(env: &'a TestEnv, args: &[&str]) -> Check<'a> {
     let mut all = vec!["rotate"];
     all.extend_from_slice(args);
-    env.run_with_env(all, &[("CI_FAKE_UTC", NOW)])
+    env.check(all).env("CI_FAKE_UTC", NOW)
 }
 
 /// Relative paths of the regular files and symlinks left under `dir`.
@@ -73,21 +76,6 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, i64, i64, Vec<u8>)> {
                 Vec::new()
             };
             (entry.path().to_path_buf(), (meta.mode(), meta.mtime(), meta.mtime_nsec(), content))
-        })
-        .collect()
-}
-
-fn file_rows(run: &Run) -> Vec<(String, String, String)> {
-    run.json()["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            (
-                row["path"].as_str().unwrap().to_string(),
-                row["reason"].as_str().unwrap().to_string(),
-                row["result"].as_str().unwrap().to_string(),
-            )
         })
         .collect()
 }

@@ -15,25 +15,78 @@ fn soak_tree(env: &TestEnv) {
 fn keep_daily_and_weekly_flags_keep_the_newest_of_each_period() {
     let env = TestEnv::new();
     soak_tree(&env);
-    let run = rotate(&env, &["--dry-run", "--keep-daily", "3", "--keep-weekly", "2"]);
-    run.expect_code(0);
+    rotate(&env, &["--dry-run", "--keep-daily", "3", "--keep-weekly", "2"])
+        .code(0)
+        .stdout_is(
+            "scanned artifacts: 10 files, 20 B in 2 folders\n\
+             limits (keep_daily 3, keep_weekly 2): 10 files, 6 selected, 4 kept (8 B)\n\
+             would delete  soak/r70.json  2 B  70.0 days  retention\n\
+             would delete  soak/r40.json  2 B  40.0 days  retention\n\
+             would delete  soak/r15.json  2 B  15.0 days  retention\n\
+             would delete  soak/r09.json  2 B   9.0 days  retention\n\
+             would delete  soak/r05.json  2 B   5.0 days  retention\n\
+             would delete  soak/r04.json  2 B   4.0 days  retention\n\
+             would free 6 files, 12 B; would keep 4 files, 8 B\n\
+             | rotate | OK | ROTATE=DRYRUN |\n",
+        )
+        .stderr_empty()
+        .run();
+    // The rule's periods in JSON: only the ones given are written, with the time zone.
+    let document: Document =
+        rotate(&env, &["--dry-run", "--keep-daily", "3", "--keep-weekly", "2", "--format", "json"])
+            .code(0)
+            .stdout(Expect::Anything)
+            .stderr_empty()
+            .run()
+            .json_as();
+    let rule = &document.rules[0];
+    assert_eq!((rule.keep_daily, rule.keep_weekly), (Some(3), Some(2)));
     assert_eq!(
-        run.stdout,
-        "scanned artifacts: 10 files, 20 B in 2 folders\n\
-         limits (keep_daily 3, keep_weekly 2): 10 files, 6 selected, 4 kept (8 B)\n\
-         would delete  soak/r70.json  2 B  70.0 days  retention\n\
-         would delete  soak/r40.json  2 B  40.0 days  retention\n\
-         would delete  soak/r15.json  2 B  15.0 days  retention\n\
-         would delete  soak/r09.json  2 B   9.0 days  retention\n\
-         would delete  soak/r05.json  2 B   5.0 days  retention\n\
-         would delete  soak/r04.json  2 B   4.0 days  retention\n\
-         would free 6 files, 12 B; would keep 4 files, 8 B\n\
-         | rotate | OK | ROTATE=DRYRUN |\n"
+        (rule.keep_last, rule.keep_hourly, rule.keep_monthly, rule.keep_yearly),
+        (None, None, None, None)
     );
-    assert_eq!(run.stderr, "");
+    assert_eq!((rule.keep_within_seconds, rule.tz.as_deref()), (None, Some("UTC")));
+    assert_eq!((rule.days, rule.keep, rule.max_size), (None, None, None));
+    // Every period flag lands in its own field.
+    let document: Document = rotate(
+        &env,
+        &[
+            "--dry-run",
+            "--keep-last",
+            "1",
+            "--keep-hourly",
+            "2",
+            "--keep-monthly",
+            "3",
+            "--keep-yearly",
+            "4",
+            "--format",
+            "json",
+        ],
+    )
+    .code(0)
+    .stdout(Expect::Anything)
+    .stderr_empty()
+    .run()
+    .json_as();
+    let rule = &document.rules[0];
+    assert_eq!(
+        (
+            rule.keep_last,
+            rule.keep_hourly,
+            rule.keep_daily,
+            rule.keep_weekly,
+            rule.keep_monthly,
+            rule.keep_yearly
+        ),
+        (Some(1), Some(2), None, None, Some(3), Some(4))
+    );
     // The real run deletes exactly what the dry run listed.
-    let run = rotate(&env, &["--keep-daily", "3", "--keep-weekly", "2"]);
-    run.expect_code(0);
+    rotate(&env, &["--keep-daily", "3", "--keep-weekly", "2"])
+        .code(0)
+        .stdout_contains("freed 6 files, 12 B; kept 4 files, 8 B\n| rotate | OK | ROTATE=DONE |\n")
+        .stderr_empty()
+        .run();
     assert_eq!(listing(&env.path("artifacts/soak")), ["r01.json", "r02.json", "r03.json", "r08.json"]);
 }
 
@@ -42,24 +95,24 @@ fn days_with_keep_periods_is_refused_and_nothing_changes() {
     let env = TestEnv::new();
     soak_tree(&env);
     let before = snapshot(&env.path("artifacts"));
-    let run = rotate(&env, &["--days", "7", "--keep-daily", "3"]);
-    run.expect_code(2);
-    assert_eq!(run.stdout, "");
-    assert_eq!(
-        run.stderr,
-        "mmops: error: --days cannot be combined with --keep-* periods; use --keep-within (such as \
-         --keep-within 7d) to keep everything younger than an age\n"
-    );
+    rotate(&env, &["--days", "7", "--keep-daily", "3"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: --days cannot be combined with --keep-* periods; use --keep-within (such as \
+             --keep-within 7d) to keep everything younger than an age\n",
+        )
+        .run();
     env.write("policy.yaml", "rules:\n  - glob: 'soak/*'\n    days: 7\n    keep_weekly: 2\n");
-    let run = rotate(&env, &["--policy", "policy.yaml"]);
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains(
-            "policy.yaml:2:5: rule \"soak/*\": days cannot be combined with keep_* periods; use keep_within"
-        ),
-        "{}",
-        run.stderr
-    );
+    rotate(&env, &["--policy", "policy.yaml"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: cannot load retention policy policy.yaml: policy.yaml:2:5: rule \"soak/*\": days cannot \
+             be combined with keep_* periods; use keep_within (such as keep_within: 7d) to keep everything younger \
+             than an age\n",
+        )
+        .run();
     assert_eq!(snapshot(&env.path("artifacts")), before);
 }
 
@@ -68,26 +121,30 @@ fn max_size_is_a_hard_cap_after_the_periods_oldest_first() {
     let env = TestEnv::new();
     soak_tree(&env);
     // keep_daily 5 keeps r01..r05 (10 B); a 5 B cap then takes the oldest two of them.
-    let run = rotate(&env, &["--dry-run", "--format", "json", "--keep-daily", "5", "--max-size", "6"]);
-    run.expect_code(0);
-    let rows = file_rows(&run);
-    let reasons: Vec<(&str, &str)> =
-        rows.iter().map(|(path, reason, _)| (path.as_str(), reason.as_str())).collect();
+    let document: Document =
+        rotate(&env, &["--dry-run", "--format", "json", "--keep-daily", "5", "--max-size", "6"])
+            .code(0)
+            .stdout(Expect::Anything)
+            .stderr_empty()
+            .run()
+            .json_as();
+    let reasons: Vec<(&str, Reason)> =
+        document.files.iter().map(|row| (row.path.as_str(), row.reason)).collect();
     assert_eq!(
         reasons,
         [
-            ("soak/r70.json", "retention"),
-            ("soak/r40.json", "retention"),
-            ("soak/r15.json", "retention"),
-            ("soak/r09.json", "retention"),
-            ("soak/r08.json", "retention"),
-            ("soak/r05.json", "size"),
-            ("soak/r04.json", "size"),
+            ("soak/r70.json", Reason::Retention),
+            ("soak/r40.json", Reason::Retention),
+            ("soak/r15.json", Reason::Retention),
+            ("soak/r09.json", Reason::Retention),
+            ("soak/r08.json", Reason::Retention),
+            ("soak/r05.json", Reason::Size),
+            ("soak/r04.json", Reason::Size),
         ]
     );
-    let rule = &run.json()["rules"][0];
-    assert_eq!((rule["keep_daily"].as_u64(), rule["max_size"].as_u64()), (Some(5), Some(6)));
-    assert_eq!(rule["kept_bytes"].as_u64(), Some(6));
+    let rule = &document.rules[0];
+    assert_eq!((rule.keep_daily, rule.max_size), (Some(5), Some(6)));
+    assert_eq!(rule.kept_bytes, 6);
 }
 
 #[test]
@@ -104,21 +161,42 @@ fn keep_within_and_tz_decide_in_local_days() {
     let selected = |args: &[&str]| -> Vec<String> {
         let mut all = vec!["--dry-run", "--format", "json"];
         all.extend_from_slice(args);
-        let run = rotate(&env, &all);
-        run.expect_code(0);
-        file_rows(&run).into_iter().map(|(path, _, _)| path).collect()
+        rotate(&env, &all).code(0).stdout(Expect::Anything).stderr_empty().run().json_as::<Document>().paths()
     };
     assert_eq!(selected(&["--keep-daily", "2"]), ["c"]);
     assert_eq!(selected(&["--keep-daily", "2", "--tz", "America/New_York"]), ["b"]);
     // keep_within is an exact duration from now: b is 16 h old, c 33 h.
     assert_eq!(selected(&["--keep-daily", "1", "--keep-within", "17h"]), ["c"]);
     assert_eq!(selected(&["--keep-within", "11h"]), ["c", "b"]);
-    let run = rotate(&env, &["--dry-run", "--keep-daily", "1", "--tz", "Europe/Berln"]);
-    run.expect_code(2);
-    assert_eq!(
-        run.stderr,
-        "mmops: error: --tz: unknown time zone \"Europe/Berln\"; did you mean \"Europe/Berlin\"?\n"
-    );
+    // The time zone and keep_within are in the rule's JSON.
+    let document: Document = rotate(
+        &env,
+        &[
+            "--dry-run",
+            "--keep-daily",
+            "2",
+            "--keep-within",
+            "11h",
+            "--tz",
+            "America/New_York",
+            "--format",
+            "json",
+        ],
+    )
+    .code(0)
+    .stdout(Expect::Anything)
+    .stderr_empty()
+    .run()
+    .json_as();
+    assert_eq!(document.rules[0].tz.as_deref(), Some("America/New_York"));
+    assert_eq!(document.rules[0].keep_within_seconds, Some(39_600.0));
+    rotate(&env, &["--dry-run", "--keep-daily", "1", "--tz", "Europe/Berln"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: --tz: unknown time zone \"Europe/Berln\"; did you mean \"Europe/Berlin\"?\n",
+        )
+        .run();
 }
 
 #[test]
@@ -129,17 +207,31 @@ fn name_numeric_order_puts_9_before_10() {
     file(&env, "ITER_SUMMARY_10.json", 1, 2.0);
     file(&env, "ITER_SUMMARY_9.json", 1, 1.0);
     let kept = |order: &str| -> Vec<String> {
-        let run = rotate(&env, &["--dry-run", "--format", "json", "--keep", "1", "--order", order]);
-        run.expect_code(0);
-        let selected: Vec<String> = file_rows(&run).into_iter().map(|(path, _, _)| path).collect();
+        let document: Document =
+            rotate(&env, &["--dry-run", "--format", "json", "--keep", "1", "--order", order])
+                .code(0)
+                .stdout(Expect::Anything)
+                .stderr_empty()
+                .run()
+                .json_as();
+        // The default mtime order is not written; the others are.
+        let written = if order == "mtime" { None } else { Some(order) };
+        assert_eq!(document.rules[0].order.as_deref(), written);
+        let selected = document.paths();
         listing(&env.path("artifacts")).into_iter().filter(|name| !selected.contains(name)).collect()
     };
     assert_eq!(kept("mtime"), ["ITER_SUMMARY_9.json"]);
     assert_eq!(kept("name"), ["ITER_SUMMARY_9.json"]);
     assert_eq!(kept("name-numeric"), ["ITER_SUMMARY_11.json"]);
-    let run = rotate(&env, &["--dry-run", "--keep", "1", "--order", "numeric"]);
-    run.expect_code(2);
-    assert!(run.stderr.contains("invalid value 'numeric' for '--order <ORDER>'"), "{}", run.stderr);
+    // clap checks the value: its own error format (no `mmops:` prefix), with the close match.
+    rotate(&env, &["--dry-run", "--keep", "1", "--order", "numeric"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "error: invalid value 'numeric' for '--order <ORDER>'\n  [possible values: mtime, name, name-numeric]\n\n  \
+             tip: a similar value exists: 'name-numeric'\n\nFor more information, try '--help'.\n",
+        )
+        .run();
 }
 
 const RELEASE_POLICY: &str =
@@ -156,18 +248,22 @@ fn companions_go_with_their_primary_and_orphans_are_selected() {
     file(&env, "release/v2.zip", 10, 5.0);
     file(&env, "release/v2.zip.sha256", 2, 5.0);
     file(&env, "release/v0.zip.minisig", 2, 30.0);
-    let run = rotate(&env, &["--policy", "policy.yaml", "--format", "json"]);
-    run.expect_code(0);
+    let document: Document = rotate(&env, &["--policy", "policy.yaml", "--format", "json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
     assert_eq!(
-        file_rows(&run),
+        document.rows(),
         [
-            ("release/v0.zip.minisig".into(), "orphan".into(), "deleted".into()),
-            ("release/v1.zip".into(), "count".into(), "deleted".into()),
-            ("release/v1.zip.sha256".into(), "count".into(), "deleted".into()),
-            ("release/v1.zip.sha256.minisig".into(), "count".into(), "deleted".into()),
+            ("release/v0.zip.minisig".into(), Reason::Orphan, FileResult::Deleted),
+            ("release/v1.zip".into(), Reason::Count, FileResult::Deleted),
+            ("release/v1.zip.sha256".into(), Reason::Count, FileResult::Deleted),
+            ("release/v1.zip.sha256.minisig".into(), Reason::Count, FileResult::Deleted),
         ]
     );
-    assert_eq!(run.json()["rules"][0]["companions"], serde_json::json!([".sha256", ".minisig"]));
+    assert_eq!(document.rules[0].companions, [".sha256", ".minisig"]);
     assert_eq!(listing(&env.path("artifacts/release")), ["v2.zip", "v2.zip.sha256"]);
 }
 
@@ -183,11 +279,12 @@ fn shipped_policy_moves_release_sidecars_with_their_zip() {
         file(&env, &format!("release/mm-bot-v1.{index}.zip.minisig"), 1, 7.0);
     }
     file(&env, "release/mm-bot-v0.9.zip.sha256", 1, 300.0);
-    let run = env.run_with_env(
-        ["rotate", "--policy", shipped.to_str().unwrap(), "--format", "json"],
-        &[("CI_FAKE_UTC", NOW)],
-    );
-    run.expect_code(0);
+    let document: Document = rotate(&env, &["--policy", shipped.to_str().unwrap(), "--format", "json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
     let left = listing(&env.path("artifacts/release"));
     assert_eq!(left.len(), 30, "{left:?}");
     for index in 2..12 {
@@ -195,10 +292,9 @@ fn shipped_policy_moves_release_sidecars_with_their_zip() {
             assert!(left.contains(&format!("mm-bot-v1.{index}.zip{suffix}")), "{left:?}");
         }
     }
-    let reasons: Vec<String> =
-        file_rows(&run).into_iter().map(|(path, reason, _)| format!("{path} {reason}")).collect();
-    assert_eq!(reasons[0], "release/mm-bot-v0.9.zip.sha256 orphan");
-    assert_eq!(reasons.len(), 7);
+    let rows = document.rows();
+    assert_eq!(rows[0], ("release/mm-bot-v0.9.zip.sha256".into(), Reason::Orphan, FileResult::Deleted));
+    assert_eq!(rows.len(), 7);
 }
 
 #[test]
@@ -216,31 +312,30 @@ fn a_folder_unit_is_deleted_whole_and_one_holding_a_hidden_file_is_kept() {
     }
     env.mkdir("artifacts/runs/RUN_10/logs/empty");
     env.write("artifacts/runs/RUN_12/.keep-me", "x");
-    let run = rotate(&env, &["--policy", "policy.yaml"]);
-    run.expect_code(0);
-    assert_eq!(
-        run.stdout,
-        "scanned artifacts: 8 files, 32 B in 11 folders; skipped 1 hidden\n\
-         policy policy.yaml\n\
-         \x20 rule runs/RUN_* (keep_last 1, order name-numeric, unit dir): 8 files, 4 selected, 4 kept (16 B)\n\
-         deleted       runs/RUN_10/logs/bot.log  5 B  20.5 days  retention\n\
-         deleted       runs/RUN_10/summary.json  3 B  20.0 days  retention\n\
-         deleted       runs/RUN_9/logs/bot.log   5 B   1.5 days  retention\n\
-         deleted       runs/RUN_9/summary.json   3 B   1.0 days  retention\n\
-         removed empty folder runs/RUN_10\n\
-         removed empty folder runs/RUN_10/logs\n\
-         removed empty folder runs/RUN_10/logs/empty\n\
-         removed empty folder runs/RUN_9\n\
-         removed empty folder runs/RUN_9/logs\n\
-         freed 4 files, 16 B; kept 4 files, 16 B\n\
-         | rotate | OK | ROTATE=DONE |\n"
-    );
-    assert_eq!(
-        run.stderr,
-        "mmops: warning: folder runs/RUN_12 holds something rotate does not delete (a hidden or excluded file, \
-         a symlink, a special file, a mount, an unreadable folder or a file of another rule), so it cannot go \
-         whole; kept\n"
-    );
+    rotate(&env, &["--policy", "policy.yaml"])
+        .code(0)
+        .stdout_is(
+            "scanned artifacts: 8 files, 32 B in 11 folders; skipped 1 hidden\n\
+             policy policy.yaml\n\
+             \x20 rule runs/RUN_* (keep_last 1, order name-numeric, unit dir): 8 files, 4 selected, 4 kept (16 B)\n\
+             deleted       runs/RUN_10/logs/bot.log  5 B  20.5 days  retention\n\
+             deleted       runs/RUN_10/summary.json  3 B  20.0 days  retention\n\
+             deleted       runs/RUN_9/logs/bot.log   5 B   1.5 days  retention\n\
+             deleted       runs/RUN_9/summary.json   3 B   1.0 days  retention\n\
+             removed empty folder runs/RUN_10\n\
+             removed empty folder runs/RUN_10/logs\n\
+             removed empty folder runs/RUN_10/logs/empty\n\
+             removed empty folder runs/RUN_9\n\
+             removed empty folder runs/RUN_9/logs\n\
+             freed 4 files, 16 B; kept 4 files, 16 B\n\
+             | rotate | OK | ROTATE=DONE |\n",
+        )
+        .stderr_is(
+            "mmops: warning: folder runs/RUN_12 holds something rotate does not delete (a hidden or excluded \
+             file, a symlink, a special file, a mount, an unreadable folder or a file of another rule), so it \
+             cannot go whole; kept\n",
+        )
+        .run();
     assert!(!env.exists("artifacts/runs/RUN_9") && !env.exists("artifacts/runs/RUN_10"));
     assert!(env.exists("artifacts/runs/RUN_11/logs/bot.log") && env.exists("artifacts/runs/RUN_12/.keep-me"));
     assert!(env.exists("artifacts/runs/RUN_12/logs/bot.log"));
@@ -251,32 +346,44 @@ fn min_free_that_cannot_be_met_exits_1_with_the_shortfall() {
     let env = TestEnv::new();
     soak_tree(&env);
     // No real filesystem is ever 100% free: the target cannot be met whatever is deleted.
-    let run = rotate(&env, &["--dry-run", "--keep-daily", "3", "--min-free", "100%", "--format", "json"]);
-    run.expect_code(1);
-    let json = run.json();
-    let view = &json["min_free"];
-    assert_eq!(view["target"], "100%");
-    assert!(view["shortfall_bytes"].as_u64().unwrap() > 0, "{view}");
-    assert_eq!(json["marker"], "ROTATE=MIN_FREE_UNMET");
+    let run = rotate(&env, &["--dry-run", "--keep-daily", "3", "--min-free", "100%", "--format", "json"])
+        .code(1)
+        .stdout(Expect::Anything)
+        .stderr_contains(" short even after deleting every file a rule with a limit keeps")
+        .run();
+    let document: Document = run.json_as();
+    let view = document.min_free.as_ref().unwrap();
+    assert_eq!(view.target, "100%");
+    assert_eq!(view.target_bytes, view.total_bytes);
+    assert!(view.shortfall_bytes > 0, "{view:?}");
+    assert_eq!(view.shortfall_bytes, view.target_bytes - view.projected_bytes, "{view:?}");
+    assert_eq!((view.selected_files, view.selected_bytes), (0, 0), "{view:?}");
+    assert_eq!((document.marker.as_str(), document.status), ("ROTATE=MIN_FREE_UNMET", mirror::Status::Fail));
     // The periods keep r01-r03 and min_free never takes what a period keeps.
-    let rows = file_rows(&run);
-    assert_eq!(rows.len(), 7);
-    assert!(rows.iter().all(|(_, reason, _)| reason == "retention"));
+    assert_eq!(document.files.len(), 7);
+    assert!(document.files.iter().all(|row| row.reason == Reason::Retention));
     assert!(run.stderr.starts_with("mmops: error: the free-space target 100% ("), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(" short even after deleting every file a rule with a limit keeps"),
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     // A target already met takes nothing and says so.
-    let run = rotate(&env, &["--dry-run", "--keep-daily", "3", "--min-free", "0%"]);
-    run.expect_code(0);
-    assert!(run.stdout.contains("\nfree space: ") && run.stdout.contains(", target 0% (0 B); would be "));
-    for bad in ["120%", "x", "-1%"] {
+    rotate(&env, &["--dry-run", "--keep-daily", "3", "--min-free", "0%"])
+        .code(0)
+        .stdout_contains("\nfree space: ")
+        .stdout_contains(", target 0% (0 B); would be ")
+        .stdout_contains("| rotate | OK | ROTATE=DRYRUN |\n")
+        .stderr_empty()
+        .run();
+    let percentage = "use a number from 0 to 100 such as 10%";
+    for (bad, error) in [
+        ("120%", format!("invalid free-space percentage \"120%\"; {percentage}")),
+        ("x", "invalid size \"x\"; use bytes or a number with a unit such as 500M, 1.5G, 2GiB or 2GB".into()),
+        ("-1%", format!("invalid free-space percentage \"-1%\"; {percentage}")),
+    ] {
         let flag = format!("--min-free={bad}");
-        let run = rotate(&env, &["--dry-run", "--keep-daily", "3", &flag]);
-        run.expect_code(2);
-        assert!(run.stderr.starts_with("mmops: error: --min-free: "), "{}", run.stderr);
+        rotate(&env, &["--dry-run", "--keep-daily", "3", &flag])
+            .code(2)
+            .stdout_empty()
+            .stderr_is(&format!("mmops: error: --min-free: {error}\n"))
+            .run();
     }
 }
 
@@ -322,30 +429,34 @@ umount artifacts
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    // The dry run's stderr went to the script's: nothing.
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
     // s1 goes by its period (keep_last 1), then min_free takes logs/a and logs/b; pinned/p (no
     // limit) and soak/s2 (kept by a period) stay although they are older than logs/b.
     assert_eq!(stdout, "artifacts/logs/c\nartifacts/pinned/p\nartifacts/soak/s2\n");
-    let dry: serde_json::Value = serde_json::from_str(&env.read("dry.json")).unwrap();
-    let rows: Vec<(String, String)> = dry["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| (row["path"].as_str().unwrap().into(), row["reason"].as_str().unwrap().into()))
-        .collect();
+    let dry: Document = serde_json::from_str(&env.read("dry.json")).expect("dry.json is the rotate document");
     assert_eq!(
-        rows,
+        dry.rows(),
         [
-            ("soak/s1".into(), "retention".into()),
-            ("logs/a".into(), "min_free".into()),
-            ("logs/b".into(), "min_free".into())
+            ("soak/s1".into(), Reason::Retention, FileResult::WouldDelete),
+            ("logs/a".into(), Reason::MinFree, FileResult::WouldDelete),
+            ("logs/b".into(), Reason::MinFree, FileResult::WouldDelete)
         ]
     );
-    let view = &dry["min_free"];
-    assert_eq!(view["total_bytes"].as_u64(), Some(1 << 20));
-    assert_eq!(view["available_bytes"].as_u64(), Some(256 << 10));
-    assert_eq!(view["target_bytes"].as_u64(), Some(629_146));
-    assert_eq!(view["projected_bytes"].as_u64(), Some(640 << 10));
-    assert_eq!(view["shortfall_bytes"].as_u64(), Some(0));
+    assert_eq!(
+        dry.min_free,
+        Some(mirror::MinFree {
+            target: "60%".into(),
+            target_bytes: 629_146,
+            total_bytes: 1 << 20,
+            available_bytes: 256 << 10,
+            projected_bytes: 640 << 10,
+            selected_files: 2,
+            selected_bytes: 256 << 10,
+            shortfall_bytes: 0,
+        })
+    );
+    assert_eq!(dry.warnings, Vec::<String>::new());
     // The real run's lock file (one 4 KiB page on tmpfs) is written before the space is read.
     let real = env.read("real.txt");
     assert!(
@@ -439,8 +550,13 @@ fn companions_never_split_on_random_trees() {
             args.push(exclude.clone());
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = rotate(&env, &args);
-        assert!(run.code == 0, "seed {seed} trial {trial} ({limit}): {}\n{}", run.stdout, run.stderr);
+        // Future-dated files make warnings; what they say is not the point here.
+        let run = rotate(&env, &args).code(0).stdout(Expect::Anything).stderr(Expect::Anything).run();
+        assert!(
+            run.stderr.lines().all(|line| line.starts_with("mmops: warning: ")),
+            "seed {seed} trial {trial} ({limit}): {}",
+            run.stderr
+        );
         let exists = |name: &str| env.exists(format!("artifacts/{name}"));
         // A companion hangs on the name it extends by one listed suffix (`x.zip.sha256.minisig`
         // on `x.zip.sha256`); with that name absent it is an orphan, and so is what hangs on it.
@@ -482,15 +598,20 @@ fn a_folder_unit_holding_a_file_of_another_rule_is_kept() {
     file(&env, "runs/RUN_1/summary.json", 3, 5.0);
     file(&env, "runs/RUN_1/verdict.pin", 3, 5.0);
     file(&env, "runs/RUN_2/summary.json", 3, 5.0);
-    let run = rotate(&env, &["--policy", "policy.yaml", "--format", "json"]);
-    run.expect_code(0);
-    assert_eq!(file_rows(&run), [("runs/RUN_2/summary.json".into(), "retention".into(), "deleted".into())]);
-    assert_eq!(run.json()["pruned_dirs"], serde_json::json!(["runs/RUN_2"]));
-    assert!(
-        run.stderr.contains("folder runs/RUN_1 holds something rotate does not delete"),
-        "{}",
-        run.stderr
-    );
+    let warning = "folder runs/RUN_1 holds something rotate does not delete (a hidden or excluded file, a symlink, \
+                   a special file, a mount, an unreadable folder or a file of another rule), so it cannot go \
+                   whole; kept";
+    let document: Document = rotate(&env, &["--policy", "policy.yaml", "--format", "json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_is(&format!("mmops: warning: {warning}\n"))
+        .run()
+        .json_as();
+    assert_eq!(document.rows(), [("runs/RUN_2/summary.json".into(), Reason::Retention, FileResult::Deleted)]);
+    assert_eq!(document.pruned_dirs, ["runs/RUN_2"]);
+    assert_eq!(document.warnings, [warning]);
+    assert_eq!(document.rules[1].unit.as_deref(), Some("dir"));
+    assert_eq!(document.rules[1].keep_last, Some(0));
     assert_eq!(listing(&env.path("artifacts/runs")), ["RUN_1/summary.json", "RUN_1/verdict.pin"]);
 }
 
@@ -509,21 +630,28 @@ fn min_free_takes_companions_and_folders_whole() {
     file(&env, "runs/RUN_1/summary.json", 3, 8.0);
     file(&env, "runs/RUN_1/logs/bot.log", 3, 2.0);
     file(&env, "notes.txt", 1, 50.0);
-    let run = rotate(&env, &["--policy", "policy.yaml", "--min-free", "100%", "--format", "json"]);
-    run.expect_code(1);
+    let run = rotate(&env, &["--policy", "policy.yaml", "--min-free", "100%", "--format", "json"])
+        .code(1)
+        .stdout(Expect::Anything)
+        .stderr(Expect::Anything) // one error line, asserted below
+        .run();
+    assert!(run.stderr.starts_with("mmops: error: the free-space target 100% ("), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    let document: Document = run.json_as();
     assert_eq!(
-        file_rows(&run),
+        document.rows(),
         [
-            ("release/a.zip".into(), "min_free".into(), "deleted".into()),
-            ("runs/RUN_1/summary.json".into(), "min_free".into(), "deleted".into()),
-            ("runs/RUN_1/logs/bot.log".into(), "min_free".into(), "deleted".into()),
-            ("release/a.zip.sha256".into(), "min_free".into(), "deleted".into()),
+            ("release/a.zip".into(), Reason::MinFree, FileResult::Deleted),
+            ("runs/RUN_1/summary.json".into(), Reason::MinFree, FileResult::Deleted),
+            ("runs/RUN_1/logs/bot.log".into(), Reason::MinFree, FileResult::Deleted),
+            ("release/a.zip.sha256".into(), Reason::MinFree, FileResult::Deleted),
         ]
     );
-    let json = run.json();
-    assert_eq!(json["pruned_dirs"], serde_json::json!(["runs/RUN_1", "runs/RUN_1/logs"]));
-    assert_eq!(json["min_free"]["selected_files"].as_u64(), Some(4));
-    assert_eq!(json["marker"], "ROTATE=MIN_FREE_UNMET");
+    assert_eq!(document.pruned_dirs, ["runs/RUN_1", "runs/RUN_1/logs"]);
+    let view = document.min_free.as_ref().unwrap();
+    assert_eq!((view.selected_files, view.selected_bytes), (4, 10));
+    assert_eq!((document.marker.as_str(), document.status), ("ROTATE=MIN_FREE_UNMET", mirror::Status::Fail));
+    assert_eq!(document.uncovered.files, 1);
     assert_eq!(listing(&env.path("artifacts")), [".mmops-rotate.lock", "notes.txt"]);
 }
 
@@ -536,16 +664,18 @@ fn a_companion_rule_without_limits_protects_orphans_too() {
     file(&env, "release/a.zip", 3, 9.0);
     file(&env, "release/gone.zip.sha256", 1, 90.0);
     file(&env, "other", 1, 90.0);
-    let run = rotate(&env, &["--policy", "policy.yaml", "--dry-run"]);
-    run.expect_code(0);
-    assert!(
-        run.stdout.contains(
-            "  rule release/*.zip (companions .sha256): 2 files, 0 selected, 2 kept (4 B)\n\
-             \x20 not covered by any rule (kept): 1 file, 1 B\nwould free 0 files, 0 B; would keep 3 files, 5 B\n"
-        ),
-        "{}",
-        run.stdout
-    );
+    rotate(&env, &["--policy", "policy.yaml", "--dry-run"])
+        .code(0)
+        .stdout_is(
+            "scanned artifacts: 3 files, 5 B in 2 folders\n\
+             policy policy.yaml\n\
+             \x20 rule release/*.zip (companions .sha256): 2 files, 0 selected, 2 kept (4 B)\n\
+             \x20 not covered by any rule (kept): 1 file, 1 B\n\
+             would free 0 files, 0 B; would keep 3 files, 5 B\n\
+             | rotate | OK | ROTATE=DRYRUN |\n",
+        )
+        .stderr_empty()
+        .run();
 }
 
 /// A FIFO or a symlink inside a run folder pins it like a hidden file; the warnings are sorted.
@@ -565,10 +695,19 @@ fn folder_units_holding_a_fifo_or_a_symlink_are_kept_with_sorted_warnings() {
     )
     .unwrap();
     symlink("/etc/hostname", env.path("artifacts/runs/RUN_2/link")).unwrap();
-    let run = rotate(&env, &["--policy", "policy.yaml", "--allow-delete-all"]);
-    run.expect_code(0);
-    let warned: Vec<&str> = run.stderr.lines().map(|line| &line[..line.find(" holds").unwrap()]).collect();
-    assert_eq!(warned, ["mmops: warning: folder runs/RUN_1", "mmops: warning: folder runs/RUN_2"]);
+    let held = |folder: &str| {
+        format!(
+            "mmops: warning: folder {folder} holds something rotate does not delete (a hidden or excluded file, a \
+             symlink, a special file, a mount, an unreadable folder or a file of another rule), so it cannot go \
+             whole; kept\n"
+        )
+    };
+    rotate(&env, &["--policy", "policy.yaml", "--allow-delete-all"])
+        .code(0)
+        .stdout_contains("deleted       runs/RUN_3/summary.json  1 B  3.0 days  retention\n")
+        .stdout_contains("| rotate | OK | ROTATE=DONE |\n")
+        .stderr_is(&format!("{}{}", held("runs/RUN_1"), held("runs/RUN_2")))
+        .run();
     assert_eq!(
         listing(&env.path("artifacts/runs")),
         ["RUN_1/pipe", "RUN_1/summary.json", "RUN_2/link", "RUN_2/summary.json"]

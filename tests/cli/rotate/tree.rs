@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// `rotate --dry-run ARGS --format json`, exit 0 and nothing on stderr, read into the mirror.
+fn dry_json(env: &TestEnv, args: &[&str]) -> Document {
+    rotate(env, &[&["--dry-run"], args, &["--format", "json"]].concat())
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as()
+}
+
 #[test]
 fn hidden_files_and_folders_are_skipped_unless_asked() {
     let env = TestEnv::new();
@@ -10,14 +20,12 @@ fn hidden_files_and_folders_are_skipped_unless_asked() {
     file(&env, "sub/.dot", 1, 30.0);
     file(&env, "visible", 1, 30.0);
     file(&env, "fresh", 1, 0.5);
-    let run = rotate(&env, &["--dry-run", "--days", "7", "--format", "json"]);
-    assert_eq!(run.json()["scan"]["skipped"]["hidden"], 3);
-    assert_eq!(file_rows(&run).iter().map(|row| row.0.as_str()).collect::<Vec<_>>(), ["visible"]);
-    let run = rotate(&env, &["--dry-run", "--days", "7", "--include-hidden", "--format", "json"]);
-    assert_eq!(
-        file_rows(&run).iter().map(|row| row.0.as_str()).collect::<Vec<_>>(),
-        [".cache/a", ".hidden", "sub/.dot", "visible"]
-    );
+    let document = dry_json(&env, &["--days", "7"]);
+    assert_eq!(document.scan.skipped, mirror::Skipped { hidden: 3, ..mirror::Skipped::default() });
+    assert_eq!(document.paths(), ["visible"]);
+    let document = dry_json(&env, &["--days", "7", "--include-hidden"]);
+    assert_eq!(document.paths(), [".cache/a", ".hidden", "sub/.dot", "visible"]);
+    assert_eq!(document.scan.skipped, mirror::Skipped::default());
 }
 
 #[test]
@@ -25,11 +33,16 @@ fn lock_file_is_never_a_candidate_even_with_include_hidden() {
     let env = TestEnv::new();
     file(&env, "a", 1, 30.0);
     file(&env, "b", 1, 0.1);
-    rotate(&env, &["--days", "7"]).expect_code(0);
+    rotate(&env, &["--days", "7"])
+        .code(0)
+        .stdout_contains("deleted       a  1 B  30.0 days  ttl\n")
+        .stdout_contains("| rotate | OK | ROTATE=DONE |\n")
+        .stderr_empty()
+        .run();
     env.set_mtime("artifacts/.mmops-rotate.lock", days_ago(100.0));
-    let run = rotate(&env, &["--dry-run", "--days", "7", "--include-hidden", "--format", "json"]);
-    assert_eq!(run.json()["scan"]["files"], 1);
-    assert!(file_rows(&run).is_empty());
+    let document = dry_json(&env, &["--days", "7", "--include-hidden"]);
+    assert_eq!(document.scan.files, 1);
+    assert!(document.files.is_empty());
 }
 
 #[test]
@@ -40,31 +53,19 @@ fn exclude_globs_protect_files() {
     file(&env, "logs/pin.keep", 1, 30.0);
     file(&env, "reports/r.json", 1, 30.0);
     file(&env, "new", 1, 0.1);
-    let run = rotate(
-        &env,
-        &[
-            "--dry-run",
-            "--days",
-            "7",
-            "--exclude",
-            "logs/**/*.log",
-            "--exclude",
-            "*.keep",
-            "--format",
-            "json",
-        ],
-    );
-    assert_eq!(run.json()["scan"]["skipped"]["excluded"], 3);
-    assert_eq!(file_rows(&run).iter().map(|row| row.0.as_str()).collect::<Vec<_>>(), ["reports/r.json"]);
+    let document = dry_json(&env, &["--days", "7", "--exclude", "logs/**/*.log", "--exclude", "*.keep"]);
+    assert_eq!(document.scan.skipped, mirror::Skipped { excluded: 3, ..mirror::Skipped::default() });
+    assert_eq!(document.paths(), ["reports/r.json"]);
     // `*` stays inside one folder.
-    let run = rotate(&env, &["--dry-run", "--days", "7", "--exclude", "logs/*", "--format", "json"]);
-    assert_eq!(
-        file_rows(&run).iter().map(|row| row.0.as_str()).collect::<Vec<_>>(),
-        ["logs/deep/b.log", "reports/r.json"]
-    );
-    let run = rotate(&env, &["--dry-run", "--days", "7", "--exclude", "logs/[a"]);
-    run.expect_code(2);
-    assert!(run.stderr.starts_with("mmops: error: --exclude: invalid glob \"logs/[a\""), "{}", run.stderr);
+    let document = dry_json(&env, &["--days", "7", "--exclude", "logs/*"]);
+    assert_eq!(document.paths(), ["logs/deep/b.log", "reports/r.json"]);
+    rotate(&env, &["--dry-run", "--days", "7", "--exclude", "logs/[a"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: --exclude: invalid glob \"logs/[a\": unclosed character class; missing ']'\n",
+        )
+        .run();
 }
 
 #[test]
@@ -95,11 +96,14 @@ fn symlinks_are_never_followed_or_removed_and_nothing_outside_is_touched() {
     ] {
         env.set_mtime(format!("artifacts/{link}"), days_ago(90.0));
     }
-    let run = rotate(&env, &["--days", "7", "--format", "json"]);
-    run.expect_code(0);
-    let json = run.json();
-    assert_eq!(json["scan"]["skipped"]["symlinks"], 7);
-    assert_eq!(file_rows(&run), [("real/old".into(), "ttl".into(), "deleted".into())]);
+    let document: Document = rotate(&env, &["--days", "7", "--format", "json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.scan.skipped, mirror::Skipped { symlinks: 7, ..mirror::Skipped::default() });
+    assert_eq!(document.rows(), [("real/old".into(), Reason::Ttl, FileResult::Deleted)]);
     assert_eq!(
         listing(&base),
         [
@@ -126,9 +130,14 @@ fn base_dir_may_itself_be_a_symlink() {
     env.write("data/artifacts/new", "x");
     env.set_mtime("data/artifacts/new", days_ago(1.0));
     symlink("data/artifacts", env.path("artifacts")).unwrap();
-    let run = rotate(&env, &["--days", "7", "--format", "json"]);
-    run.expect_code(0);
-    assert_eq!(file_rows(&run), [("old".into(), "ttl".into(), "deleted".into())]);
+    let document: Document = rotate(&env, &["--days", "7", "--format", "json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.rows(), [("old".into(), Reason::Ttl, FileResult::Deleted)]);
+    assert_eq!(document.base_dir, "artifacts");
     assert!(!env.exists("data/artifacts/old"));
     assert!(env.path("artifacts").symlink_metadata().unwrap().is_symlink());
 }
@@ -136,21 +145,30 @@ fn base_dir_may_itself_be_a_symlink() {
 #[test]
 fn missing_base_dir_is_an_error_and_an_empty_one_is_fine() {
     let env = TestEnv::new();
-    let run = rotate(&env, &["--dry-run", "--days", "7", "--base-dir", "artefacts"]);
-    run.expect_code(2);
-    assert_eq!(
-        run.stderr,
-        "mmops: error: base dir artefacts does not exist; check --base-dir (default: artifacts) and -C\n"
-    );
-    assert_eq!(run.stdout, "");
+    rotate(&env, &["--dry-run", "--days", "7", "--base-dir", "artefacts"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: base dir artefacts does not exist; check --base-dir (default: artifacts) and -C\n",
+        )
+        .run();
     env.write("not_a_dir", "x");
-    let run = rotate(&env, &["--dry-run", "--days", "7", "--base-dir", "not_a_dir"]);
-    run.expect_code(2);
-    assert!(run.stderr.contains("is not a folder"), "{}", run.stderr);
+    rotate(&env, &["--dry-run", "--days", "7", "--base-dir", "not_a_dir"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: base dir not_a_dir is not a folder; check --base-dir\n")
+        .run();
     env.mkdir("artifacts");
-    let run = rotate(&env, &["--days", "7"]);
-    run.expect_code(0);
-    assert_eq!(run.last_line(), "| rotate | OK | ROTATE=DONE |");
+    rotate(&env, &["--days", "7"])
+        .code(0)
+        .stdout_is(
+            "scanned artifacts: 0 files, 0 B in 1 folder\n\
+             limits (days 7): 0 files, 0 selected, 0 kept (0 B)\n\
+             freed 0 files, 0 B; kept 0 files, 0 B\n\
+             | rotate | OK | ROTATE=DONE |\n",
+        )
+        .stderr_empty()
+        .run();
 }
 
 #[test]
@@ -163,13 +181,12 @@ fn non_utf8_names_are_deleted_and_printed_escaped() {
     filetime::set_file_mtime(&path, filetime::FileTime::from_unix_time(days_ago(30.0).timestamp(), 0))
         .unwrap();
     file(&env, "new", 1, 0.1);
-    let run = rotate(&env, &["--days", "7"]);
-    run.expect_code(0);
-    assert!(
-        run.stdout.contains("deleted       bad\\xffname\\n| rotate | OK |  1 B  30.0 days  ttl\n"),
-        "{}",
-        run.stdout
-    );
+    rotate(&env, &["--days", "7"])
+        .code(0)
+        .stdout_contains("deleted       bad\\xffname\\n| rotate | OK |  1 B  30.0 days  ttl\n")
+        .stdout_contains("freed 1 file, 1 B; kept 1 file, 1 B\n| rotate | OK | ROTATE=DONE |\n")
+        .stderr_empty()
+        .run();
     assert!(!path.exists());
 }
 
@@ -182,26 +199,34 @@ fn dry_run_leaves_the_tree_byte_for_byte_unchanged() {
     symlink("a", env.path("artifacts/link")).unwrap();
     env.mkdir("artifacts/empty");
     let before = snapshot(env.root());
-    for (code, args) in [
-        (
-            0,
-            vec![
-                "--dry-run",
-                "--days",
-                "7",
-                "--archive",
-                "artifacts/archive",
-                "--prune-empty-dirs",
-                "--prom-file",
-                "rotate.prom",
-            ],
-        ),
-        // Refused by the delete-all guard: the dry run fails as the real run would.
-        (2, vec!["--dry-run", "--keep", "0"]),
-    ] {
-        let run = rotate(&env, &args);
-        run.expect_code(code);
-    }
+    rotate(
+        &env,
+        &[
+            "--dry-run",
+            "--days",
+            "7",
+            "--archive",
+            "artifacts/archive",
+            "--prune-empty-dirs",
+            "--prom-file",
+            "rotate.prom",
+        ],
+    )
+    .code(0)
+    .stdout_contains("would archive 2 files (6 B) into artifacts/archive/artifacts-20251011T120000Z.zip\n")
+    .stdout_contains("| rotate | OK | ROTATE=DRYRUN |\n")
+    .stderr_is("mmops: warning: --prom-file is not written on a dry run (a dry run writes nothing)\n")
+    .run();
+    // Refused by the delete-all guard: the dry run fails as the real run would.
+    rotate(&env, &["--dry-run", "--keep", "0"])
+        .code(2)
+        .stdout_contains("| rotate | FAIL | ROTATE=REFUSED |\n")
+        .stderr_is(
+            "mmops: error: a real run would be refused: refusing to delete all 3 candidate files (a clock far ahead \
+             or a limit of 0 makes every file look old); check the clock and the limits, or pass \
+             --allow-delete-all\n",
+        )
+        .run();
     assert_eq!(snapshot(env.root()), before);
 }
 
@@ -216,13 +241,21 @@ fn prune_removes_only_folders_this_run_emptied() {
     env.mkdir("artifacts/already_empty");
     env.mkdir("artifacts/f/already_empty_inside");
     file(&env, "f/old", 1, 30.0);
-    let run = rotate(&env, &["--days", "7", "--prune-empty-dirs"]);
-    run.expect_code(0);
-    assert!(
-        run.stdout.contains("removed empty folder a\nremoved empty folder a/b\nremoved empty folder a/b/c\n"),
-        "{}",
-        run.stdout
-    );
+    rotate(&env, &["--days", "7", "--prune-empty-dirs"])
+        .code(0)
+        .stdout_contains("removed empty folder a\nremoved empty folder a/b\nremoved empty folder a/b/c\n")
+        .stdout_contains("| rotate | OK | ROTATE=DONE |\n")
+        .stderr_empty()
+        .run();
+    // The JSON form lists the same folders (this run emptied nothing more).
+    file(&env, "g/h/old", 1, 30.0);
+    let document: Document = rotate(&env, &["--days", "7", "--prune-empty-dirs", "--format", "json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.pruned_dirs, ["g", "g/h"]);
     assert!(!env.exists("artifacts/a"));
     assert!(env.exists("artifacts/d/.hidden"));
     assert!(env.exists("artifacts/e/new"));
@@ -247,7 +280,10 @@ fn other_filesystems_mounted_below_the_base_dir_are_not_entered() {
          exec \"$MMOPS\" rotate --days 7 --format json";
     // Skipped with a word where mount namespaces are refused; a failure under CI=true.
     let Some(run) = crate::support::run_in_mount_namespace(&env, script, NOW) else { return };
+    // In a mount namespace, not through `Check`: all three streams asserted here.
     run.expect_code(0);
-    assert_eq!(run.json()["scan"]["skipped"]["mounts"], 1);
-    assert_eq!(file_rows(&run), [("old".into(), "ttl".into(), "deleted".into())]);
+    assert_eq!(run.stderr, "");
+    let document: Document = run.json_as();
+    assert_eq!(document.scan.skipped, mirror::Skipped { mounts: 1, ..mirror::Skipped::default() });
+    assert_eq!(document.rows(), [("old".into(), Reason::Ttl, FileResult::Deleted)]);
 }
