@@ -2,111 +2,118 @@
 
 use std::os::unix::fs::symlink;
 
-use serde::Deserialize;
-
 use crate::global::mirror::ErrorDocument;
 use crate::support::{Check, Expect, TestEnv, utc};
+use mirror::{ConfigDocument, ConfiguredTask, Document, ExplainDocument, Start};
 
 const NOW: &str = "2025-10-11T12:00:00Z";
 
-/// The JSON document, read back into types (a contract, not a substring).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Document {
-    tool: String,
-    status: String,
-    marker: String,
-    config: String,
-    now: String,
-    tasks: Vec<TaskRow>,
-    summary: Summary,
-}
+/// Typed mirrors of every `--format json` document cron-sentinel writes (the check,
+/// `--check-config`, `--explain`), read back whole: a contract, not a substring.
+// Every field is mirrored so each document is checked whole; not every test reads every field.
+#[allow(dead_code)]
+pub(crate) mod mirror {
+    use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TaskRow {
-    name: String,
-    artifact: String,
-    path: Option<String>,
-    status: String,
-    age_seconds: Option<i64>,
-    max_age_seconds: Option<u64>,
-    warn_age_seconds: Option<u64>,
-    schedule: Option<String>,
-    tz: Option<String>,
-    grace_seconds: Option<u64>,
-    last_due: Option<String>,
-    next_due: Option<String>,
-    timestamp: String,
-    artifact_time: Option<String>,
-    mtime: Option<String>,
-    size: Option<u64>,
-    message: Option<String>,
-}
+    /// The check: one row per task and the counts.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Document {
+        pub tool: String,
+        pub status: String,
+        pub marker: String,
+        pub config: String,
+        pub now: String,
+        pub tasks: Vec<TaskRow>,
+        pub summary: Summary,
+    }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Summary {
-    total: usize,
-    fresh: usize,
-    stale: usize,
-    missing: usize,
-    empty: usize,
-    error: usize,
-    future: usize,
-    too_large: usize,
-    warn: usize,
-    paused: usize,
-}
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TaskRow {
+        pub name: String,
+        pub artifact: String,
+        pub path: Option<String>,
+        pub status: String,
+        pub age_seconds: Option<i64>,
+        pub max_age_seconds: Option<u64>,
+        pub warn_age_seconds: Option<u64>,
+        pub schedule: Option<String>,
+        pub tz: Option<String>,
+        pub grace_seconds: Option<u64>,
+        pub last_due: Option<String>,
+        pub next_due: Option<String>,
+        pub timestamp: String,
+        pub artifact_time: Option<String>,
+        pub mtime: Option<String>,
+        pub size: Option<u64>,
+        pub message: Option<String>,
+    }
 
-/// `--format json cron-sentinel --check-config`: the tasks as configured, no file looked at.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigDocument {
-    tool: String,
-    status: String,
-    marker: String,
-    config: String,
-    tasks: Vec<ConfiguredTask>,
-}
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Summary {
+        pub total: usize,
+        pub fresh: usize,
+        pub stale: usize,
+        pub missing: usize,
+        pub empty: usize,
+        pub error: usize,
+        pub future: usize,
+        pub too_large: usize,
+        pub warn: usize,
+        pub paused: usize,
+    }
 
-#[derive(Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfiguredTask {
-    name: String,
-    artifact: String,
-    max_age_seconds: Option<u64>,
-    warn_age_seconds: Option<u64>,
-    schedule: Option<String>,
-    tz: Option<String>,
-    grace_seconds: Option<u64>,
-    timestamp: String,
-    max_size: Option<u64>,
-    min_size: Option<u64>,
-    enabled: bool,
-    paused_until: Option<String>,
-}
+    /// `--format json cron-sentinel --check-config`: the tasks as configured, no file looked at.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ConfigDocument {
+        pub tool: String,
+        pub status: String,
+        pub marker: String,
+        pub config: String,
+        pub tasks: Vec<ConfiguredTask>,
+    }
 
-/// `--format json cron-sentinel --explain TASK`: a schedule's last and next starts.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExplainDocument {
-    tool: String,
-    status: String,
-    marker: String,
-    task: String,
-    schedule: String,
-    tz: String,
-    grace_seconds: u64,
-    last: Option<Start>,
-    next: Vec<Start>,
-}
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ConfiguredTask {
+        pub name: String,
+        pub artifact: String,
+        pub max_age_seconds: Option<u64>,
+        pub warn_age_seconds: Option<u64>,
+        pub schedule: Option<String>,
+        pub tz: Option<String>,
+        pub grace_seconds: Option<u64>,
+        pub timestamp: String,
+        pub max_size: Option<u64>,
+        pub min_size: Option<u64>,
+        pub enabled: bool,
+        pub paused_until: Option<String>,
+    }
 
-#[derive(Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Start {
-    local: String,
-    utc: String,
+    /// `--format json cron-sentinel --explain TASK`: a schedule's last and next starts.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ExplainDocument {
+        pub tool: String,
+        pub status: String,
+        pub marker: String,
+        pub task: String,
+        pub schedule: String,
+        pub tz: String,
+        pub grace_seconds: u64,
+        pub last: Option<Start>,
+        pub next: Vec<Start>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Start {
+        pub local: String,
+        pub utc: String,
+    }
 }
 
 fn env_with_config(config: &str) -> TestEnv {
@@ -925,7 +932,7 @@ fn schedules_agree_with_cronsim_across_zones_and_dst_changes() {
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
     assert!(output.status.success(), "cron_reference.py failed");
-    #[derive(Deserialize)]
+    #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Reference {
         valid: bool,
