@@ -2,60 +2,118 @@
 
 use std::os::unix::fs::symlink;
 
-use serde::Deserialize;
-
-use crate::support::{TestEnv, utc};
+use crate::global::mirror::ErrorDocument;
+use crate::support::{Check, Expect, TestEnv, utc};
+use mirror::{ConfigDocument, ConfiguredTask, Document, ExplainDocument, Start};
 
 const NOW: &str = "2025-10-11T12:00:00Z";
 
-/// The JSON document, read back into types (a contract, not a substring).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Document {
-    tool: String,
-    status: String,
-    marker: String,
-    config: String,
-    now: String,
-    tasks: Vec<TaskRow>,
-    summary: Summary,
-}
+/// Typed mirrors of every `--format json` document cron-sentinel writes (the check,
+/// `--check-config`, `--explain`), read back whole: a contract, not a substring.
+// Every field is mirrored so each document is checked whole; not every test reads every field.
+#[allow(dead_code)]
+pub(crate) mod mirror {
+    use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TaskRow {
-    name: String,
-    artifact: String,
-    path: Option<String>,
-    status: String,
-    age_seconds: Option<i64>,
-    max_age_seconds: Option<u64>,
-    warn_age_seconds: Option<u64>,
-    schedule: Option<String>,
-    tz: Option<String>,
-    grace_seconds: Option<u64>,
-    last_due: Option<String>,
-    next_due: Option<String>,
-    timestamp: String,
-    artifact_time: Option<String>,
-    mtime: Option<String>,
-    size: Option<u64>,
-    message: Option<String>,
-}
+    /// The check: one row per task and the counts.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Document {
+        pub tool: String,
+        pub status: String,
+        pub marker: String,
+        pub config: String,
+        pub now: String,
+        pub tasks: Vec<TaskRow>,
+        pub summary: Summary,
+    }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Summary {
-    total: usize,
-    fresh: usize,
-    stale: usize,
-    missing: usize,
-    empty: usize,
-    error: usize,
-    future: usize,
-    too_large: usize,
-    warn: usize,
-    paused: usize,
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TaskRow {
+        pub name: String,
+        pub artifact: String,
+        pub path: Option<String>,
+        pub status: String,
+        pub age_seconds: Option<i64>,
+        pub max_age_seconds: Option<u64>,
+        pub warn_age_seconds: Option<u64>,
+        pub schedule: Option<String>,
+        pub tz: Option<String>,
+        pub grace_seconds: Option<u64>,
+        pub last_due: Option<String>,
+        pub next_due: Option<String>,
+        pub timestamp: String,
+        pub artifact_time: Option<String>,
+        pub mtime: Option<String>,
+        pub size: Option<u64>,
+        pub message: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Summary {
+        pub total: usize,
+        pub fresh: usize,
+        pub stale: usize,
+        pub missing: usize,
+        pub empty: usize,
+        pub error: usize,
+        pub future: usize,
+        pub too_large: usize,
+        pub warn: usize,
+        pub paused: usize,
+    }
+
+    /// `--format json cron-sentinel --check-config`: the tasks as configured, no file looked at.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ConfigDocument {
+        pub tool: String,
+        pub status: String,
+        pub marker: String,
+        pub config: String,
+        pub tasks: Vec<ConfiguredTask>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ConfiguredTask {
+        pub name: String,
+        pub artifact: String,
+        pub max_age_seconds: Option<u64>,
+        pub warn_age_seconds: Option<u64>,
+        pub schedule: Option<String>,
+        pub tz: Option<String>,
+        pub grace_seconds: Option<u64>,
+        pub timestamp: String,
+        pub max_size: Option<u64>,
+        pub min_size: Option<u64>,
+        pub enabled: bool,
+        pub paused_until: Option<String>,
+    }
+
+    /// `--format json cron-sentinel --explain TASK`: a schedule's last and next starts.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ExplainDocument {
+        pub tool: String,
+        pub status: String,
+        pub marker: String,
+        pub task: String,
+        pub schedule: String,
+        pub tz: String,
+        pub grace_seconds: u64,
+        pub last: Option<Start>,
+        pub next: Vec<Start>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Start {
+        pub local: String,
+        pub utc: String,
+    }
 }
 
 fn env_with_config(config: &str) -> TestEnv {
@@ -64,17 +122,15 @@ fn env_with_config(config: &str) -> TestEnv {
     env
 }
 
-fn run_at(env: &TestEnv, args: &[&str]) -> crate::support::Run {
-    env.run_with_env(args, &[("CI_FAKE_UTC", NOW)])
+/// `mmops ARGS` with "now" at [`NOW`], for the caller to state what it expects.
+fn run_at<'a>(env: &'a TestEnv, args: &[&str]) -> Check<'a> {
+    env.check(args).env("CI_FAKE_UTC", NOW)
 }
 
-fn document(env: &TestEnv, args: &[&str]) -> (i32, Document) {
-    let mut all = vec!["--format", "json", "cron-sentinel"];
-    all.extend_from_slice(args);
-    let run = run_at(env, &all);
-    assert_eq!(run.stderr, "", "JSON mode printed diagnostics");
-    let document: Document = serde_json::from_str(&run.stdout).expect("stdout is the JSON document");
-    (run.code, document)
+/// `--format json cron-sentinel ARGS` at [`NOW`]: exit `code`, nothing on stderr, the document.
+#[track_caller]
+fn document(env: &TestEnv, args: &[&str], code: i32) -> Document {
+    document_at(env, NOW, args, code)
 }
 
 #[test]
@@ -86,17 +142,17 @@ fn all_fresh_is_ok_with_table_summary_and_marker() {
     env.set_mtime("reports/nightly.json", utc("2025-10-11T08:48:00Z"));
     env.write("reports/soak.json", "{}");
     env.set_mtime("reports/soak.json", utc("2025-10-09T12:00:00Z"));
-    let run = run_at(&env, &["cron-sentinel"]);
-    run.expect_code(0);
-    assert_eq!(
-        run.stdout,
-        "TASK     STATUS  AGE     MAX AGE  ARTIFACT\n\
-         nightly  FRESH   3h 12m  1d 12h   reports/nightly.json\n\
-         soak     FRESH   2d      1w       reports/soak.json\n\
-         2 tasks: 2 fresh\n\
-         | cron_sentinel | OK | CRON_SENTINEL=OK |\n"
-    );
-    assert_eq!(run.stderr, "");
+    run_at(&env, &["cron-sentinel"])
+        .code(0)
+        .stdout_is(
+            "TASK     STATUS  AGE     MAX AGE  ARTIFACT\n\
+             nightly  FRESH   3h 12m  1d 12h   reports/nightly.json\n\
+             soak     FRESH   2d      1w       reports/soak.json\n\
+             2 tasks: 2 fresh\n\
+             | cron_sentinel | OK | CRON_SENTINEL=OK |\n",
+        )
+        .stderr_empty()
+        .run();
 }
 
 #[test]
@@ -124,8 +180,7 @@ fn every_failing_status_with_its_message() {
         env.set_mtime(file, utc(mtime));
     }
     env.mkdir("adir");
-    let (code, doc) = document(&env, &[]);
-    assert_eq!(code, 1);
+    let doc = document(&env, &[], 1);
     assert_eq!(
         (doc.tool.as_str(), doc.status.as_str(), doc.marker.as_str()),
         ("cron_sentinel", "FAIL", "CRON_SENTINEL=FAIL")
@@ -172,11 +227,11 @@ fn every_failing_status_with_its_message() {
         (9, 1, 2, 1, 1, 1, 1, 2)
     );
 
-    let text = run_at(&env, &["cron-sentinel"]);
-    text.expect_code(1);
-    assert!(
-        text.stdout.contains("9 tasks: 1 fresh, 2 stale, 1 missing, 1 empty, 1 error, 1 future, 2 paused\n")
-    );
+    let text = run_at(&env, &["cron-sentinel"])
+        .code(1)
+        .stdout_contains("9 tasks: 1 fresh, 2 stale, 1 missing, 1 empty, 1 error, 1 future, 2 paused\n")
+        .stderr_empty()
+        .run();
     assert_eq!(text.last_line(), "| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |");
 }
 
@@ -184,9 +239,17 @@ fn every_failing_status_with_its_message() {
 fn paused_tasks_do_not_fail_the_check() {
     let env =
         env_with_config("tasks:\n  - {name: off, artifact: nothing.json, max_age: 1h, enabled: false}\n");
-    let run = run_at(&env, &["cron-sentinel"]);
-    run.expect_code(0);
-    assert!(run.stdout.contains("off   PAUSED"), "{}", run.stdout);
+    run_at(&env, &["cron-sentinel"])
+        .code(0)
+        .stdout_is(
+            "TASK  STATUS  AGE  MAX AGE  ARTIFACT\n\
+             off   PAUSED  -    1h       nothing.json\n  \
+             ↳ disabled in the config\n\
+             1 task: 1 paused\n\
+             | cron_sentinel | OK | CRON_SENTINEL=OK |\n",
+        )
+        .stderr_empty()
+        .run();
 }
 
 #[test]
@@ -200,8 +263,7 @@ fn glob_takes_newest_match_and_no_match_is_missing() {
     env.set_mtime("reports/nightly_20251011.json", utc("2025-10-11T01:00:00Z"));
     env.write("reports/sub/nightly_x.json", "{}"); // `*` does not cross folders
     env.set_mtime("reports/sub/nightly_x.json", utc("2025-10-11T11:00:00Z"));
-    let (code, doc) = document(&env, &[]);
-    assert_eq!(code, 1);
+    let doc = document(&env, &[], 1);
     assert_eq!(doc.tasks[0].status, "FRESH");
     assert_eq!(doc.tasks[0].path.as_deref(), Some("reports/nightly_20251011.json"));
     assert_eq!(doc.tasks[1].status, "MISSING");
@@ -218,7 +280,7 @@ fn symlinks_are_followed_and_dangling_ones_are_missing() {
     symlink("real/2025-10-11.json", env.path("current.json")).unwrap();
     env.set_mtime("current.json", utc("2020-01-01T00:00:00Z")); // the link's own date must not count
     symlink("real/gone.json", env.path("broken.json")).unwrap();
-    let (_, doc) = document(&env, &[]);
+    let doc = document(&env, &[], 1);
     assert_eq!((doc.tasks[0].status.as_str(), doc.tasks[0].age_seconds), ("FRESH", Some(3600)));
     assert_eq!(doc.tasks[1].status, "MISSING");
     assert_eq!(doc.tasks[1].message.as_deref(), Some("broken.json is a dangling symlink to real/gone.json"));
@@ -231,22 +293,20 @@ fn task_filter_checks_only_named_tasks() {
     );
     env.write("b.json", "{}");
     env.set_mtime("b.json", utc("2025-10-11T11:59:00Z"));
-    let (code, doc) = document(&env, &["--task", "b"]);
-    assert_eq!(code, 0);
+    let doc = document(&env, &["--task", "b"], 0);
     assert_eq!(doc.tasks.len(), 1);
     assert_eq!(doc.tasks[0].name, "b");
-    let (code, doc) = document(&env, &["--task", "c", "--task", "a"]);
-    assert_eq!(code, 1);
+    let doc = document(&env, &["--task", "c", "--task", "a"], 1);
     let names: Vec<&str> = doc.tasks.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["a", "c"], "config order, not flag order");
 
-    let run = run_at(&env, &["cron-sentinel", "--task", "zz"]);
-    run.expect_code(2);
-    assert_eq!(
-        run.stderr,
-        "mmops: error: unknown task \"zz\" in --task; deploy/cron/sentinel.yaml defines: a, b, c\n"
-    );
-    assert_eq!(run.stdout, "");
+    run_at(&env, &["cron-sentinel", "--task", "zz"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: unknown task \"zz\" in --task; deploy/cron/sentinel.yaml defines: a, b, c\n",
+        )
+        .run();
 }
 
 #[test]
@@ -255,8 +315,21 @@ fn chdir_resolves_config_and_artifacts_there() {
     env.write("ops/deploy/cron/sentinel.yaml", "tasks:\n  - {name: a, artifact: out/a.json, max_age: 1h}\n");
     env.write("ops/out/a.json", "{}");
     env.set_mtime("ops/out/a.json", utc("2025-10-11T11:00:00Z"));
-    run_at(&env, &["-C", "ops", "cron-sentinel"]).expect_code(0);
-    run_at(&env, &["cron-sentinel"]).expect_code(2);
+    run_at(&env, &["-C", "ops", "cron-sentinel"])
+        .code(0)
+        .stdout_is(
+            "TASK  STATUS  AGE  MAX AGE  ARTIFACT\n\
+             a     FRESH   1h   1h       out/a.json\n\
+             1 task: 1 fresh\n\
+             | cron_sentinel | OK | CRON_SENTINEL=OK |\n",
+        )
+        .stderr_empty()
+        .run();
+    run_at(&env, &["cron-sentinel"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: default config deploy/cron/sentinel.yaml not found in ")
+        .run();
 }
 
 #[test]
@@ -264,28 +337,51 @@ fn fake_clock_decides_freshness() {
     let env = env_with_config("tasks:\n  - {name: a, artifact: a.json, max_age: 1h}\n");
     env.write("a.json", "{}");
     env.set_mtime("a.json", utc("2025-10-11T11:00:00Z"));
-    env.run_with_env(["cron-sentinel"], &[("CI_FAKE_UTC", "2025-10-11T12:00:00Z")]).expect_code(0);
-    env.run_with_env(["cron-sentinel"], &[("CI_FAKE_UTC", "2025-10-11T12:00:01Z")]).expect_code(1);
-    // Without the fake clock the real "now" (years later) makes it stale.
-    env.run(["cron-sentinel"]).expect_code(1);
+    for (now, code, verdict) in [("2025-10-11T12:00:00Z", 0, "OK"), ("2025-10-11T12:00:01Z", 1, "FAIL")] {
+        env.check(["--marker-only", "cron-sentinel"])
+            .env("CI_FAKE_UTC", now)
+            .code(code)
+            .stdout_is(&format!("| cron_sentinel | {verdict} | CRON_SENTINEL={verdict} |\n"))
+            .stderr_empty()
+            .run();
+    }
+    // Without the fake clock (set empty: counted as unset) the real "now", years later, makes it
+    // stale.
+    env.check(["--marker-only", "cron-sentinel"])
+        .env("CI_FAKE_UTC", "")
+        .code(1)
+        .stdout_is("| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n")
+        .stderr_empty()
+        .run();
 }
 
 #[test]
 fn marker_only_prints_only_the_marker() {
     let env = env_with_config("tasks:\n  - {name: a, artifact: a.json, max_age: 1h}\n");
-    let run = run_at(&env, &["--marker-only", "cron-sentinel"]);
-    run.expect_code(1);
-    assert_eq!(run.stdout, "| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n");
-    assert_eq!(run.stderr, "");
+    run_at(&env, &["--marker-only", "cron-sentinel"])
+        .code(1)
+        .stdout_is("| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n")
+        .stderr_empty()
+        .run();
 }
 
 #[test]
 fn no_color_and_pipes_get_plain_text() {
     let env = env_with_config("tasks:\n  - {name: a, artifact: a.json, max_age: 1h}\n");
-    let run = env.run_with_env(["cron-sentinel"], &[("CI_FAKE_UTC", NOW), ("NO_COLOR", "1")]);
-    assert!(!run.stdout.contains('\x1b'));
-    let forced = run_at(&env, &["--color", "always", "cron-sentinel"]);
-    assert!(forced.stdout.contains("\x1b[31m| cron_sentinel | FAIL |"), "{}", forced.stdout);
+    let plain = "TASK  STATUS   AGE  MAX AGE  ARTIFACT\n\
+                 a     MISSING  -    1h       a.json\n  \
+                 ↳ a.json does not exist\n\
+                 1 task: 1 missing\n\
+                 | cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n";
+    run_at(&env, &["cron-sentinel"]).env("NO_COLOR", "1").code(1).stdout_is(plain).stderr_empty().run();
+    // A pipe without NO_COLOR is plain too.
+    run_at(&env, &["cron-sentinel"]).code(1).stdout_is(plain).stderr_empty().run();
+    let forced = run_at(&env, &["--color", "always", "cron-sentinel"])
+        .code(1)
+        .stdout_contains("\x1b[31m| cron_sentinel | FAIL |")
+        .stderr_empty()
+        .run();
+    assert_ne!(forced.stdout, plain);
 }
 
 #[test]
@@ -295,8 +391,11 @@ fn prom_file_has_exact_exposition() {
     );
     env.write("a.json", "{}");
     env.set_mtime("a.json", utc("2025-10-11T11:30:00Z"));
-    let run = run_at(&env, &["cron-sentinel", "--prom-file", "metrics/cron.prom"]);
-    run.expect_code(1);
+    run_at(&env, &["cron-sentinel", "--prom-file", "metrics/cron.prom"])
+        .code(1)
+        .stdout_contains("| cron_sentinel | FAIL | CRON_SENTINEL=FAIL |\n")
+        .stderr_empty()
+        .run();
     assert_eq!(
         env.read("metrics/cron.prom"),
         "# HELP mmops_cron_sentinel_task_fresh 1 when the task's artifact is fresh (WARN included), 0 when stale, missing, empty, unreadable, future-dated or paused.
@@ -338,11 +437,99 @@ mmops_cron_sentinel_last_run_timestamp_seconds 1760184000
 #[test]
 fn check_config_validates_without_looking_at_files() {
     let env = env_with_config("tasks:\n  - {name: a, artifact: never-there.json, max_age: 36h}\n");
-    let run = run_at(&env, &["cron-sentinel", "--check-config"]);
-    run.expect_code(0);
+    run_at(&env, &["cron-sentinel", "--check-config"])
+        .code(0)
+        .stdout_is(
+            "deploy/cron/sentinel.yaml: 1 task, valid\n  a: never-there.json within 1d 12h\n| cron_sentinel | OK | CRON_SENTINEL=CONFIG_OK |\n",
+        )
+        .stderr_empty()
+        .run();
+}
+
+// The --check-config and --explain documents had no JSON test at all: every field, typed.
+#[test]
+fn check_config_and_explain_json_documents() {
+    let env = env_with_config(concat!(
+        "tasks:\n",
+        "  - {name: nightly, artifact: a.json, schedule: '30 1 * * *', tz: Europe/London, min_size: 1K, max_size: 2MB}\n",
+        "  - {name: plain, artifact: b.json, max_age: 1h, warn_age: 20m, enabled: false}\n",
+        "  - {name: later, artifact: c.json, max_age: 1h, paused_until: '2026-10-30T00:00:00Z', timestamp: 'json:/runtime/utc'}\n",
+    ));
+    let config: ConfigDocument = env
+        .check(["--format", "json", "cron-sentinel", "--check-config"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
     assert_eq!(
-        run.stdout,
-        "deploy/cron/sentinel.yaml: 1 task, valid\n  a: never-there.json within 1d 12h\n| cron_sentinel | OK | CRON_SENTINEL=CONFIG_OK |\n"
+        (config.tool.as_str(), config.status.as_str(), config.marker.as_str(), config.config.as_str()),
+        ("cron_sentinel", "OK", "CRON_SENTINEL=CONFIG_OK", "deploy/cron/sentinel.yaml")
+    );
+    let task = |name: &str, artifact: &str| ConfiguredTask {
+        name: name.into(),
+        artifact: artifact.into(),
+        max_age_seconds: None,
+        warn_age_seconds: None,
+        schedule: None,
+        tz: None,
+        grace_seconds: None,
+        timestamp: "mtime".into(),
+        max_size: None,
+        min_size: None,
+        enabled: true,
+        paused_until: None,
+    };
+    assert_eq!(
+        config.tasks,
+        [
+            ConfiguredTask {
+                schedule: Some("30 1 * * *".into()),
+                tz: Some("Europe/London".into()),
+                grace_seconds: Some(3600),
+                max_size: Some(2_000_000),
+                min_size: Some(1024),
+                ..task("nightly", "a.json")
+            },
+            ConfiguredTask {
+                max_age_seconds: Some(3600),
+                warn_age_seconds: Some(1200),
+                enabled: false,
+                ..task("plain", "b.json")
+            },
+            ConfiguredTask {
+                max_age_seconds: Some(3600),
+                paused_until: Some("2026-10-30T00:00:00Z".into()),
+                timestamp: "json:/runtime/utc".into(),
+                ..task("later", "c.json")
+            },
+        ]
+    );
+
+    let explain: ExplainDocument = env
+        .check(["--format", "json", "cron-sentinel", "--explain", "nightly", "--runs", "2"])
+        .env("CI_FAKE_UTC", "2026-10-24T12:00:00Z")
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(
+        (explain.tool.as_str(), explain.status.as_str(), explain.marker.as_str()),
+        ("cron_sentinel", "OK", "CRON_SENTINEL=EXPLAINED")
+    );
+    assert_eq!(
+        (explain.task.as_str(), explain.schedule.as_str(), explain.tz.as_str(), explain.grace_seconds),
+        ("nightly", "30 1 * * *", "Europe/London", 3600)
+    );
+    let start = |local: &str, utc: &str| Start { local: local.into(), utc: utc.into() };
+    assert_eq!(explain.last, Some(start("2026-10-24T01:30:00+01:00", "2026-10-24T00:30:00Z")));
+    assert_eq!(
+        explain.next,
+        [
+            start("2026-10-25T01:30:00+01:00", "2026-10-25T00:30:00Z"),
+            start("2026-10-26T01:30:00+00:00", "2026-10-26T01:30:00Z"),
+        ]
     );
 }
 
@@ -350,8 +537,12 @@ fn check_config_validates_without_looking_at_files() {
 fn shipped_config_is_valid() {
     let env = TestEnv::new();
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/cron/sentinel.yaml");
-    let run = env.run(["cron-sentinel", "--check-config", "--config", shipped]);
-    run.expect_code(0);
+    let run = env
+        .check(["cron-sentinel", "--check-config", "--config", shipped])
+        .code(0)
+        .stdout_contains("| cron_sentinel | OK | CRON_SENTINEL=CONFIG_OK |\n")
+        .stderr_empty()
+        .run();
     for task in [
         "nightly_tests: artifacts/reports/nightly_results.json after each run of 0 2 * * MON-FRI Europe/London (+2h grace)",
         "soak_metrics: artifacts/reports/soak_metrics.json after each run of 0 1 * * SUN UTC (+8h grace)",
@@ -439,11 +630,14 @@ fn bad_inputs_exit_2_and_name_the_problem() {
         if let Some(config) = config {
             env.write("deploy/cron/sentinel.yaml", config);
         }
-        let run = run_at(&env, &["cron-sentinel", "--prom-file", "out.prom"]);
-        assert_eq!(run.code, 2, "{what}: {run:?}");
-        assert!(run.stderr.contains(needle), "{what}: stderr {:?} lacks {needle:?}", run.stderr);
+        let run = run_at(&env, &["cron-sentinel", "--prom-file", "out.prom"])
+            .code(2)
+            .stdout_empty()
+            .stderr_contains(needle)
+            .stderr_contains("mmops: error: ")
+            .run();
+        assert!(run.stderr.starts_with("mmops: error: "), "{what}: {}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "{what}: one error line");
-        assert_eq!(run.stdout, "", "{what}");
         assert!(!env.exists("out.prom"), "{what}: nothing written");
     }
 }
@@ -451,9 +645,15 @@ fn bad_inputs_exit_2_and_name_the_problem() {
 #[test]
 fn bad_fake_clock_is_exit_2() {
     let env = env_with_config("tasks:\n  - {name: a, artifact: a.json, max_age: 1h}\n");
-    let run = env.run_with_env(["cron-sentinel"], &[("CI_FAKE_UTC", "2025-13-01T00:00:00Z")]);
-    run.expect_code(2);
-    assert!(run.stderr.contains("CI_FAKE_UTC=\"2025-13-01T00:00:00Z\" is not an RFC 3339 instant"));
+    env.check(["cron-sentinel"])
+        .env("CI_FAKE_UTC", "2025-13-01T00:00:00Z")
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: CI_FAKE_UTC=\"2025-13-01T00:00:00Z\" is not an RFC 3339 instant; set it like \
+             1970-01-01T00:00:00Z or unset it: input is out of range\n",
+        )
+        .run();
 }
 
 /// Permission bits do not stop root, so the unreadable case runs as `nobody` via setpriv.
@@ -467,8 +667,10 @@ fn unreadable_artifact_is_error_with_reason() {
     std::fs::set_permissions(env.path("vault"), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let run = env.run_as_nobody_with_env(["--format", "json", "cron-sentinel"], &[("CI_FAKE_UTC", NOW)]);
     std::fs::set_permissions(env.path("vault"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Not a `Check` (that runs as the current user): all three streams asserted here.
     run.expect_code(1);
-    let doc: Document = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(run.stderr, "", "JSON mode printed diagnostics");
+    let doc: Document = run.json_as();
     assert_eq!(doc.tasks[0].status, "ERROR");
     assert_eq!(doc.tasks[0].message.as_deref(), Some("cannot check vault/a.json: permission denied"));
 }
@@ -511,7 +713,7 @@ fn mtime_beyond_the_representable_range_is_future_not_a_panic() {
         behind.display(),
         shm.path().display()
     ));
-    let run = run_at(&env, &["cron-sentinel"]);
+    let run = run_at(&env, &["cron-sentinel"]).code(1).stdout(Expect::Anything).stderr_empty().run();
     let range =
         "seconds since 1970 is after +262142-12-31T23:59:59Z, outside the range of dates mmops handles";
     let expected = format!(
@@ -528,7 +730,7 @@ fn mtime_beyond_the_representable_range_is_future_not_a_panic() {
         behind = behind.display(),
         dir = shm.path().display()
     );
-    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (1, expected.as_str(), ""));
+    assert_eq!(run.stdout, expected);
 }
 
 // Regression (issue 11 item 13): a config from /dev/zero grew cron-sentinel to 6.9 GB; a
@@ -730,7 +932,7 @@ fn schedules_agree_with_cronsim_across_zones_and_dst_changes() {
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
     assert!(output.status.success(), "cron_reference.py failed");
-    #[derive(Deserialize)]
+    #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Reference {
         valid: bool,
@@ -846,9 +1048,8 @@ runaway         TOO_LARGE  3d     1w       reports/nightly.json
         .stderr_empty()
         .run();
     assert_eq!(run.code, 1);
-    let (code, document) =
-        document_at(&env, MONDAY, &["--task", "weekday", "--task", "epoch", "--task", "restored"]);
-    assert_eq!(code, 1);
+    let document =
+        document_at(&env, MONDAY, &["--task", "weekday", "--task", "epoch", "--task", "restored"], 1);
     let weekday = &document.tasks[0];
     assert_eq!(
         (weekday.schedule.as_deref(), weekday.tz.as_deref(), weekday.grace_seconds),
@@ -885,12 +1086,12 @@ runaway         TOO_LARGE  3d     1w       reports/nightly.json
         .run();
 }
 
-fn document_at(env: &TestEnv, now: &str, args: &[&str]) -> (i32, Document) {
+/// `--format json cron-sentinel ARGS` at `now`: exit `code`, nothing on stderr, the document.
+#[track_caller]
+fn document_at(env: &TestEnv, now: &str, args: &[&str], code: i32) -> Document {
     let mut all = vec!["--format", "json", "cron-sentinel"];
     all.extend_from_slice(args);
-    let run = env.run_with_env(&all, &[("CI_FAKE_UTC", now)]);
-    assert_eq!(run.stderr, "", "JSON mode printed diagnostics");
-    (run.code, serde_json::from_str(&run.stdout).expect("stdout is the JSON document"))
+    env.check(all).env("CI_FAKE_UTC", now).code(code).stdout(Expect::Anything).stderr_empty().run().json_as()
 }
 
 #[test]
@@ -981,8 +1182,7 @@ fn json_timestamps_that_cannot_be_read_are_errors_naming_file_and_pointer() {
     env.write("c.json", "{\"runtime\": {\"utc\": \"yesterday\"}}");
     env.write("d.json", "not json");
     env.write("e.json", "{\"t\": 1e300}");
-    let (code, document) = document_at(&env, MONDAY, &[]);
-    assert_eq!(code, 1);
+    let document = document_at(&env, MONDAY, &[], 1);
     let messages: Vec<(&str, &str)> = document
         .tasks
         .iter()
@@ -1034,13 +1234,16 @@ fn a_duplicate_task_name_is_reported_where_the_duplicate_is() {
     let run = env
         .check(["--format", "json", "cron-sentinel", "--check-config"])
         .code(2)
-        .stdout(crate::support::Expect::Anything)
+        .stdout(Expect::Anything)
         .stderr_is(&format!("mmops: error: {message}\n"))
         .run();
+    let document: ErrorDocument = run.json_as();
     assert_eq!(
-        run.json()["location"],
-        serde_json::json!({"file": "deploy/cron/sentinel.yaml", "line": 8, "column": 5})
+        (document.status.as_str(), document.exit_code, document.error.as_str()),
+        ("error", 2, message)
     );
+    let location = document.location.expect("a location");
+    assert_eq!((location.file.as_str(), location.line, location.column), ("deploy/cron/sentinel.yaml", 8, 5));
 }
 
 /// Issue 12 item 2: sizes are echoed as typed next to their binary value, in the check and in the
@@ -1057,18 +1260,15 @@ fn sizes_are_echoed_as_typed() {
     // An hour before the Check's pinned "now".
     env.set_mtime("big.bin", utc("2025-12-31T23:00:00Z"));
     env.set_mtime("small.bin", utc("2025-12-31T23:00:00Z"));
-    let run = env
+    let doc: Document = env
         .check(["--format", "json", "cron-sentinel"])
         .code(1)
-        .stdout(crate::support::Expect::Anything)
+        .stdout(Expect::Anything)
         .stderr_empty()
-        .run();
-    let messages: Vec<String> = run.json()["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|task| task["message"].as_str().unwrap_or("").to_string())
-        .collect();
+        .run()
+        .json_as();
+    let messages: Vec<String> =
+        doc.tasks.iter().map(|task| task.message.clone().unwrap_or_default()).collect();
     assert_eq!(
         messages,
         ["size 2.0 KiB is above max_size 2KB (1.95 KiB)", "size 1000 B is below min_size 1.5K (1.5 KiB)"]
@@ -1114,10 +1314,14 @@ fn a_huge_config_value_gives_a_short_error() {
         let json = env
             .check(["--format", "json", "cron-sentinel"])
             .code(2)
-            .stdout(crate::support::Expect::Anything)
+            .stdout(Expect::Anything)
             .stderr_contains("(3000000 characters)")
             .run();
         assert!(json.stdout.len() < 2048, "{field}: JSON {} bytes", json.stdout.len());
+        let document: ErrorDocument = json.json_as();
+        assert_eq!(format!("mmops: error: {}\n", document.error), json.stderr, "{field}");
+        let location = document.location.expect("a location");
+        assert_eq!((location.line, location.column), (line, column), "{field}");
     }
 }
 

@@ -1,9 +1,206 @@
 //! `mmops edge-sim` end to end: the default rules on hand-made series, raw samples, a ladder,
 //! every bad-input case, the live step, the sweep, the timeline and the chart.
 
-use serde_json::Value;
+use crate::support::{Expect, TestEnv};
+use mirror::{LiveStep, Simulation, StateFile, Sweep};
 
-use crate::support::TestEnv;
+/// Typed mirrors of every JSON document edge-sim writes: the replay report, the sweep report,
+/// the live step's report and the state file. `deny_unknown_fields` everywhere, so a field
+/// added, renamed or dropped fails a test instead of passing silently.
+// Every field is mirrored so each document is checked whole; not every test reads every field.
+#[allow(dead_code)]
+mod mirror {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    /// `--format json edge-sim --input …`: the replay of a series.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Simulation {
+        pub input: String,
+        pub config: String,
+        /// `csv` or `json_lines`.
+        pub format: String,
+        /// `emas` or `raw_samples`.
+        pub series: String,
+        pub rows: u64,
+        pub window: String,
+        pub windows_seen: u64,
+        pub first_window: Option<String>,
+        pub last_window: Option<String>,
+        pub gaps: u64,
+        pub missing_windows: u64,
+        pub policy_applied_count: u64,
+        pub time_share: Vec<ProfileShare>,
+        pub final_profile: String,
+        pub final_profile_config: Profile,
+        pub transitions: Vec<Transition>,
+        pub timeline: Option<String>,
+        pub plot: Option<String>,
+        pub tool: String,
+        pub status: String,
+        pub marker: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ProfileShare {
+        pub profile: String,
+        pub windows: u64,
+        pub share: f64,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Profile {
+        pub name: String,
+        pub spread_multiplier: f64,
+        pub max_inflight: u64,
+        pub backoff_ms: u64,
+    }
+
+    /// One applied change, in the replay and in the live step alike.
+    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Transition {
+        pub ts: String,
+        pub window_index: u64,
+        pub from: String,
+        pub to: String,
+        pub reason: String,
+        pub ema1h: f64,
+        pub ema24h: f64,
+        pub profile: Profile,
+        /// Absent under the default rules (their bytes as before), set with an anti-flap rule
+        /// or for a pin.
+        pub rule: Option<String>,
+    }
+
+    /// `--format json edge-sim --sweep …`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Sweep {
+        pub input: String,
+        pub rows: u64,
+        pub series: String,
+        pub keys: Vec<String>,
+        pub combinations: Vec<Combination>,
+        pub tool: String,
+        pub status: String,
+        pub marker: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Combination {
+        /// Swept key → value as typed; the keys are whatever `--sweep` named.
+        pub settings: BTreeMap<String, String>,
+        pub policy_applied_count: u64,
+        pub windows_seen: u64,
+        pub gaps: u64,
+        pub conservative_windows: u64,
+        pub conservative_share: f64,
+        pub conservative_seconds: u64,
+        pub flaps: u64,
+        pub final_profile: String,
+    }
+
+    /// `--format json edge-sim --state …`: one live step (or a pin/unpin).
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct LiveStep {
+        pub state: String,
+        pub window: Option<String>,
+        pub ema1h: f64,
+        pub ema24h: f64,
+        pub profile: Profile,
+        pub changed: bool,
+        pub transition: Option<Transition>,
+        pub replaced_window: bool,
+        pub streak: u32,
+        pub streak_needed: Option<u32>,
+        pub recovery_streak: u32,
+        pub recovery_streak_needed: Option<u32>,
+        pub policy_applied_count: u64,
+        pub profile_switches: u64,
+        pub windows_seen: u64,
+        pub gaps: u64,
+        /// The optional fields below are absent (not null) when they say nothing.
+        pub pinned_until: Option<String>,
+        pub held: Option<HeldChange>,
+        pub pin_expired: Option<AuditEntry>,
+        pub operator: Option<AuditEntry>,
+        #[serde(default)]
+        pub shadow: bool,
+        pub tool: String,
+        pub status: String,
+        pub marker: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct HeldChange {
+        pub from: String,
+        pub to: String,
+        pub reason: String,
+        pub held_by: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct AuditEntry {
+        pub action: String,
+        pub profile: String,
+        pub until: Option<String>,
+        pub reason: String,
+        pub by: String,
+        pub at: String,
+    }
+
+    /// The live step's state file (`mmops-edge-sim-state/1`).
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct StateFile {
+        pub format: String,
+        pub window_seconds: i64,
+        pub current: Snapshot,
+        pub last_input: Option<LastInput>,
+        pub before_last_window: Option<Snapshot>,
+        #[serde(default)]
+        pub audit: Vec<AuditEntry>,
+        #[serde(default)]
+        pub audit_dropped: u64,
+        #[serde(default)]
+        pub profile_switches: u64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Snapshot {
+        pub profile: String,
+        pub streak: u32,
+        pub recovery_streak: u32,
+        pub last_window: Option<String>,
+        pub policy_applied_count: u64,
+        pub windows_seen: u64,
+        pub gaps: u64,
+        pub missing_windows: u64,
+        pub entered_window: Option<String>,
+        #[serde(default)]
+        pub backoff_level: u32,
+        pub backoff_anchor: Option<String>,
+        pub pinned_until: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct LastInput {
+        pub ts: String,
+        pub ema1h: f64,
+        pub ema24h: f64,
+    }
+}
 
 /// 2025-10-11T00:00:00Z, a window close.
 const DAY: i64 = 1_760_140_800;
@@ -18,62 +215,63 @@ fn ema_csv(windows: &[(f64, f64)]) -> String {
     text
 }
 
-fn transitions(run: &crate::support::Run) -> Vec<(String, String, String)> {
-    run.json()["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["ts"].as_str().unwrap().to_string(),
-                t["from"].as_str().unwrap().to_string(),
-                t["to"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+/// `(ts, from, to)` of every change in a replay.
+fn transitions(doc: &Simulation) -> Vec<(String, String, String)> {
+    doc.transitions.iter().map(|t| (t.ts.clone(), t.from.clone(), t.to.clone())).collect()
 }
 
-fn simulate_json(env: &TestEnv, csv: &str) -> crate::support::Run {
+/// Replays `csv` (written to `in.csv`) with the default rules: exit 0, nothing on stderr.
+fn simulate_json(env: &TestEnv, csv: &str) -> Simulation {
     env.write("in.csv", csv);
-    let run = env.run(["--format", "json", "edge-sim", "--input", "in.csv"]);
-    run.expect_code(0);
-    assert_eq!(run.stderr, "");
-    run
+    simulate_json_with(env, &[])
 }
 
-fn stderr_of_failure(env: &TestEnv, args: &[&str]) -> String {
-    let run = env.run(args);
-    run.expect_code(2);
-    assert_eq!(run.stdout, "");
-    run.stderr.trim_end().to_string()
+/// Runs `mmops ARGS`, which must fail with exit 2, nothing on stdout and exactly this error line.
+#[track_caller]
+fn fails_with(env: &TestEnv, args: &[&str], error: &str) {
+    env.check(args).code(2).stdout_empty().stderr_is(&format!("{error}\n")).run();
+}
+
+/// The state file, read into its mirror.
+fn read_state(env: &TestEnv) -> StateFile {
+    serde_json::from_str(&env.read("s.json")).expect("the state file matches its mirror")
 }
 
 #[test]
 fn exactly_three_negative_windows_switch_with_the_documented_line() {
     let env = TestEnv::new();
     env.write("in.csv", ema_csv(&[(-0.1, 1.0), (-0.2, 1.0), (-0.3, 1.0), (0.5, 1.2)]));
-    let run = env.run(["edge-sim", "--input", "in.csv"]);
-    run.expect_code(0);
-    assert_eq!(run.stderr, "");
+    let run = env
+        .check(["edge-sim", "--input", "in.csv"])
+        .code(0)
+        .stdout_contains("\npolicy_applied_count   1\n")
+        .stdout_contains(
+            "\ntime share             Moderate 50.0% (2 windows), Conservative 50.0% (2 windows)\n",
+        )
+        .stdout_contains("\ngaps                   0 (0 windows missing)\n")
+        .stderr_empty()
+        .run();
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
         lines[0],
         "2025-10-11T01:30:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (ema1h < 0.0 for 3 consecutive 30m windows) \
          spread_multiplier=1.5 max_inflight=5 backoff_ms=200"
     );
-    assert!(run.stdout.contains("\npolicy_applied_count   1\n"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains(
-            "\ntime share             Moderate 50.0% (2 windows), Conservative 50.0% (2 windows)\n"
-        )
-    );
-    assert!(run.stdout.contains("\ngaps                   0 (0 windows missing)\n"));
     assert_eq!(run.last_line(), "| edge_sim | OK | EDGE_PROFILE=Conservative |");
 
     let two = simulate_json(&env, &ema_csv(&[(-0.1, 1.0), (-0.2, 1.0), (0.1, 1.0), (-0.3, 1.0)]));
     assert_eq!(transitions(&two), []);
-    assert_eq!(two.json()["final_profile"], "Moderate");
-    assert_eq!(two.json()["marker"], "EDGE_PROFILE=Moderate");
+    assert_eq!(two.final_profile, "Moderate");
+    assert_eq!(two.marker, "EDGE_PROFILE=Moderate");
+    assert_eq!((two.tool.as_str(), two.status.as_str()), ("edge_sim", "OK"));
+    assert_eq!((two.format.as_str(), two.series.as_str(), two.window.as_str()), ("csv", "emas", "30m"));
+    assert_eq!(
+        (two.first_window.as_deref(), two.last_window.as_deref()),
+        (Some("2025-10-11T00:30:00Z"), Some("2025-10-11T02:00:00Z"))
+    );
+    assert_eq!((two.input.as_str(), two.config.as_str()), ("in.csv", "the built-in rules"));
+    assert_eq!((two.timeline.as_deref(), two.plot.as_deref()), (None, None));
+    assert_eq!(two.final_profile_config.name, "Moderate");
 }
 
 #[test]
@@ -90,12 +288,13 @@ fn zero_is_not_negative_and_one_and_a_half_recovers() {
             ("2025-10-11T02:30:00Z".into(), "Conservative".into(), "Moderate".into()),
         ]
     );
-    let json = run.json();
-    assert_eq!(json["transitions"][1]["reason"], "ema24h >= 1.5");
-    assert_eq!(json["transitions"][1]["window_index"], 4);
-    assert_eq!(json["transitions"][1]["ema24h"], 1.5);
-    assert_eq!(json["transitions"][1]["profile"]["max_inflight"], 10);
-    assert_eq!(json["policy_applied_count"], 2);
+    let recovery = &run.transitions[1];
+    assert_eq!(recovery.reason, "ema24h >= 1.5");
+    assert_eq!(recovery.window_index, 4);
+    assert_eq!((recovery.ema1h, recovery.ema24h), (-1.0, 1.5));
+    assert_eq!(recovery.profile.max_inflight, 10);
+    assert_eq!(recovery.rule, None, "default rules: no rule named");
+    assert_eq!(run.policy_applied_count, 2);
 }
 
 #[test]
@@ -110,11 +309,7 @@ fn a_gap_breaks_the_streak() {
     );
     let run = simulate_json(&env, &csv);
     assert_eq!(transitions(&run), []);
-    let json = run.json();
-    assert_eq!(
-        (json["gaps"].as_u64(), json["missing_windows"].as_u64(), json["windows_seen"].as_u64()),
-        (Some(1), Some(1), Some(3))
-    );
+    assert_eq!((run.gaps, run.missing_windows, run.windows_seen), (1, 1, 3));
 }
 
 // The original toolkit never reset its streak: one bad window after a recovery sent it straight
@@ -141,8 +336,8 @@ fn several_rows_in_one_window_the_last_counts() {
     }
     let run = simulate_json(&env, &csv);
     assert_eq!(transitions(&run), []);
-    assert_eq!(run.json()["windows_seen"], 3);
-    assert_eq!(run.json()["rows"], 9);
+    assert_eq!(run.windows_seen, 3);
+    assert_eq!(run.rows, 9);
 }
 
 #[test]
@@ -156,8 +351,11 @@ fn raw_samples_produce_the_expected_emas() {
         csv.push_str(&format!("{},{edge}\n", DAY + offset));
     }
     env.write("raw.csv", &csv);
-    let run = env.run(["edge-sim", "--input", "raw.csv", "--timeline", "t.csv"]);
-    run.expect_code(0);
+    env.check(["edge-sim", "--input", "raw.csv", "--timeline", "t.csv"])
+        .code(0)
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Moderate |\n")
+        .stderr_empty()
+        .run();
     let (mut ema1h, mut ema24h) = (2.0f64, 2.0f64);
     let mut expected_at_close = Vec::new();
     for pair in samples.windows(2) {
@@ -187,7 +385,11 @@ fn raw_samples_produce_the_expected_emas() {
 fn timeline_has_one_row_per_window() {
     let env = TestEnv::new();
     env.write("in.csv", ema_csv(&[(-1.0, 0.0), (-1.0, 0.0), (-1.0, 0.0), (0.5, 2.0)]));
-    env.run(["edge-sim", "--input", "in.csv", "--timeline", "out/t.csv"]).expect_code(0);
+    env.check(["edge-sim", "--input", "in.csv", "--timeline", "out/t.csv"])
+        .code(0)
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Moderate |\n")
+        .stderr_empty()
+        .run();
     assert_eq!(
         env.read("out/t.csv"),
         "ts,ema1h,ema24h,profile,streak,recovery_streak,changed\n\
@@ -222,17 +424,9 @@ fn ladder_of_four_profiles() {
             (1.0, 1.6),
         ]),
     );
-    let run = env.run(["--format", "json", "edge-sim", "--config", "ladder.yaml", "--input", "in.csv"]);
-    run.expect_code(0);
-    let json = run.json();
-    let steps: Vec<String> = json["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            format!("{} {}->{}", t["window_index"], t["from"].as_str().unwrap(), t["to"].as_str().unwrap())
-        })
-        .collect();
+    let json = simulate_json_with(&env, &["--config", "ladder.yaml"]);
+    let steps: Vec<String> =
+        json.transitions.iter().map(|t| format!("{} {}->{}", t.window_index, t.from, t.to)).collect();
     assert_eq!(
         steps,
         [
@@ -242,11 +436,13 @@ fn ladder_of_four_profiles() {
             "7 Conservative->Moderate"
         ]
     );
-    assert_eq!(json["transitions"][1]["reason"], "ema1h < -1.0 for 2 consecutive 30m windows");
-    assert_eq!(json["transitions"][2]["reason"], "ema24h >= 0.5");
-    assert_eq!(json["final_profile"], "Moderate");
-    assert_eq!(json["time_share"][0]["windows"], 0);
-    assert_eq!(json["time_share"][2]["windows"], 5);
+    assert_eq!(json.transitions[1].reason, "ema1h < -1.0 for 2 consecutive 30m windows");
+    assert_eq!(json.transitions[2].reason, "ema24h >= 0.5");
+    assert_eq!(json.final_profile, "Moderate");
+    assert_eq!(json.config, "ladder.yaml");
+    let shares: Vec<(&str, u64)> = json.time_share.iter().map(|s| (s.profile.as_str(), s.windows)).collect();
+    assert_eq!(shares, [("Aggressive", 0), ("Moderate", 2), ("Conservative", 5), ("Ultra-Conservative", 1)]);
+    assert_eq!(json.time_share[2].share, 0.625);
 }
 
 #[test]
@@ -280,11 +476,7 @@ fn bad_input_names_line_and_column() {
     ];
     for (csv, expected) in cases {
         env.write("in.csv", &csv);
-        assert_eq!(
-            stderr_of_failure(&env, &["edge-sim", "--input", "in.csv"]),
-            format!("mmops: error: {expected}"),
-            "input:\n{csv}"
-        );
+        fails_with(&env, &["edge-sim", "--input", "in.csv"], &format!("mmops: error: {expected}"));
     }
     env.write(
         "in.jsonl",
@@ -294,13 +486,15 @@ fn bad_input_names_line_and_column() {
             DAY + 1
         ),
     );
-    assert_eq!(
-        stderr_of_failure(&env, &["edge-sim", "--input", "in.jsonl"]),
-        "mmops: error: in.jsonl:2: field \"ema1h\": true is not a number"
+    fails_with(
+        &env,
+        &["edge-sim", "--input", "in.jsonl"],
+        "mmops: error: in.jsonl:2: field \"ema1h\": true is not a number",
     );
-    assert_eq!(
-        stderr_of_failure(&env, &["edge-sim", "--input", "missing.csv"]),
-        "mmops: error: cannot open input missing.csv: No such file or directory (os error 2)"
+    fails_with(
+        &env,
+        &["edge-sim", "--input", "missing.csv"],
+        "mmops: error: cannot open input missing.csv: No such file or directory (os error 2)",
     );
 }
 
@@ -322,11 +516,14 @@ fn bad_config_names_the_field_and_writes_nothing() {
     ];
     for (config, expected) in cases {
         env.write("c.yaml", config);
-        let stderr = stderr_of_failure(
-            &env,
-            &["edge-sim", "--config", "c.yaml", "--input", "in.csv", "--timeline", "t.csv"],
-        );
-        assert!(stderr.starts_with(expected), "{config}: {stderr}");
+        let run = env
+            .check(["edge-sim", "--config", "c.yaml", "--input", "in.csv", "--timeline", "t.csv"])
+            .code(2)
+            .stdout_empty()
+            .stderr_contains(expected)
+            .run();
+        assert!(run.stderr.starts_with(expected), "{config}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{config}: one error line");
         assert!(!env.exists("t.csv"));
     }
 }
@@ -338,24 +535,24 @@ fn json_lines_from_stdin() {
     for index in 1..=3 {
         lines.push_str(&format!("{{\"ts\":\"2025-10-11T0{index}:00:00Z\",\"ema1h\":-1,\"ema24h\":0}}\n"));
     }
-    let mut command = env.command();
-    command.args(["--format", "json", "edge-sim", "--input", "-"]);
-    command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), lines.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(json["format"], "json_lines");
-    assert_eq!(json["input"], "<stdin>");
+    let json: Simulation = env
+        .check(["--format", "json", "edge-sim", "--input", "-"])
+        .stdin(lines)
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(json.format, "json_lines");
+    assert_eq!(json.input, "<stdin>");
     // Windows an hour apart are not adjacent: two gaps, no switch.
-    assert_eq!(json["gaps"], 2);
-    assert_eq!(json["final_profile"], "Moderate");
+    assert_eq!((json.gaps, json.missing_windows), (2, 2));
+    assert_eq!(json.final_profile, "Moderate");
 }
 
-/// Runs the live step and returns the run.
-fn live(env: &TestEnv, ts: &str, ema1h: f64, ema24h: f64) -> crate::support::Run {
-    env.run([
+/// The live step on `s.json` in JSON mode, for the caller to state what it expects.
+fn live<'a>(env: &'a TestEnv, ts: &str, ema1h: f64, ema24h: f64) -> crate::support::Check<'a> {
+    env.check([
         "--format",
         "json",
         "edge-sim",
@@ -368,6 +565,12 @@ fn live(env: &TestEnv, ts: &str, ema1h: f64, ema24h: f64) -> crate::support::Run
         "--ema24h",
         &ema24h.to_string(),
     ])
+}
+
+/// A live step that must succeed quietly: its report, read into the mirror.
+#[track_caller]
+fn live_ok(env: &TestEnv, ts: &str, ema1h: f64, ema24h: f64) -> LiveStep {
+    live(env, ts, ema1h, ema24h).code(0).stdout(Expect::Anything).stderr_empty().run().json_as()
 }
 
 #[test]
@@ -385,129 +588,142 @@ fn live_steps_match_the_batch_simulation() {
     ];
     let batch = simulate_json(&env, &ema_csv(&series));
     let mut live_transitions = Vec::new();
-    let mut last = Value::Null;
+    let mut last = None;
     for (index, (ema1h, ema24h)) in series.iter().enumerate() {
         let ts = (DAY + WINDOW * (index as i64 + 1)).to_string();
-        let run = live(&env, &ts, *ema1h, *ema24h);
-        run.expect_code(0);
-        last = run.json();
-        if last["changed"] == true {
-            live_transitions.push(last["transition"].clone());
-        }
+        let step = live_ok(&env, &ts, *ema1h, *ema24h);
+        assert_eq!(step.changed, step.transition.is_some(), "{step:?}");
+        live_transitions.extend(step.transition.clone());
+        last = Some(step);
     }
+    let last = last.expect("eight steps");
     // Every field agrees, window positions and profile configs included.
-    let batch_transitions: Vec<Value> = batch.json()["transitions"].as_array().unwrap().clone();
     assert_eq!(live_transitions.len(), 2);
-    assert_eq!(live_transitions, batch_transitions);
-    assert_eq!(last["profile"]["name"], batch.json()["final_profile"]);
-    assert_eq!(last["policy_applied_count"], batch.json()["policy_applied_count"]);
-    assert_eq!(last["marker"], "EDGE_PROFILE=Moderate");
+    assert_eq!(live_transitions, batch.transitions);
+    assert_eq!(last.profile.name, batch.final_profile);
+    assert_eq!(last.profile, batch.final_profile_config);
+    assert_eq!(last.policy_applied_count, batch.policy_applied_count);
+    assert_eq!(last.profile_switches, 2);
+    assert_eq!((last.windows_seen, last.gaps), (batch.windows_seen, batch.gaps));
+    assert_eq!((last.state.as_str(), last.window.as_deref()), ("s.json", Some("2025-10-11T04:00:00Z")));
+    assert_eq!((last.ema1h, last.ema24h), (-1.0, 1.0));
+    assert_eq!(
+        (last.streak, last.streak_needed, last.recovery_streak, last.recovery_streak_needed),
+        (1, Some(3), 0, None)
+    );
+    assert!(!last.replaced_window && !last.shadow);
+    assert!(
+        last.pinned_until.is_none()
+            && last.held.is_none()
+            && last.pin_expired.is_none()
+            && last.operator.is_none()
+    );
+    assert_eq!((last.tool.as_str(), last.status.as_str()), ("edge_sim", "OK"));
+    assert_eq!(last.marker, "EDGE_PROFILE=Moderate");
 
     // The text form: profile config, and the EDGE_POLICY_APPLIED line only on a change.
-    let text = env.run([
-        "edge-sim",
-        "--state",
-        "s.json",
-        "--ts",
-        &(DAY + 9 * WINDOW).to_string(),
-        "--ema1h",
-        "-1",
-        "--ema24h",
-        "0",
-    ]);
-    text.expect_code(0);
-    assert_eq!(
-        text.stdout,
-        "profile Moderate spread_multiplier=1.0 max_inflight=10 backoff_ms=100\n\
-         window 2025-10-11T04:30:00Z: streak 2/3, policy_applied_count 2\n\
-         | edge_sim | OK | EDGE_PROFILE=Moderate |\n"
-    );
-    let text = env.run([
-        "edge-sim",
-        "--state",
-        "s.json",
-        "--ts",
-        "2025-10-11T05:00:00Z",
-        "--ema1h",
-        "-1",
-        "--ema24h",
-        "0",
-    ]);
+    env.check(step_args(&(DAY + 9 * WINDOW).to_string(), "-1", "0", &[]))
+        .code(0)
+        .stdout_is(
+            "profile Moderate spread_multiplier=1.0 max_inflight=10 backoff_ms=100\n\
+             window 2025-10-11T04:30:00Z: streak 2/3, policy_applied_count 2\n\
+             | edge_sim | OK | EDGE_PROFILE=Moderate |\n",
+        )
+        .stderr_empty()
+        .run();
+    let text = env
+        .check(step_args("2025-10-11T05:00:00Z", "-1", "0", &[]))
+        .code(0)
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Conservative |\n")
+        .stderr_empty()
+        .run();
     assert_eq!(
         text.stdout.lines().next().unwrap(),
         "2025-10-11T05:00:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (ema1h < 0.0 for 3 consecutive 30m windows) \
          spread_multiplier=1.5 max_inflight=5 backoff_ms=200"
     );
-    let state: Value = serde_json::from_str(&env.read("s.json")).unwrap();
-    assert_eq!(state["current"]["profile"], "Conservative");
-    assert_eq!(state["current"]["streak"], 0);
-    assert_eq!(state["current"]["last_window"], "2025-10-11T05:00:00Z");
-    assert_eq!(state["current"]["policy_applied_count"], 3);
+    let state = read_state(&env);
+    assert_eq!(state.format, "mmops-edge-sim-state/1");
+    assert_eq!(state.window_seconds, 1800);
+    assert_eq!(state.current.profile, "Conservative");
+    assert_eq!(state.current.streak, 0);
+    assert_eq!(state.current.last_window.as_deref(), Some("2025-10-11T05:00:00Z"));
+    assert_eq!(state.current.policy_applied_count, 3);
+    assert_eq!(state.last_input.as_ref().map(|input| input.ts.as_str()), Some("2025-10-11T05:00:00Z"));
+    assert_eq!(state.before_last_window.as_ref().map(|before| before.streak), Some(2));
+    assert!(state.audit.is_empty() && state.audit_dropped == 0);
 }
 
 #[test]
 fn live_step_resending_a_window_replaces_it() {
     let env = TestEnv::new();
-    live(&env, "2025-10-11T00:30:00Z", -1.0, 0.0).expect_code(0);
-    live(&env, "2025-10-11T01:00:00Z", -1.0, 0.0).expect_code(0);
-    let first = live(&env, "2025-10-11T01:30:00Z", -1.0, 0.0);
-    assert_eq!(first.json()["profile"]["name"], "Conservative");
+    live_ok(&env, "2025-10-11T00:30:00Z", -1.0, 0.0);
+    live_ok(&env, "2025-10-11T01:00:00Z", -1.0, 0.0);
+    let first = live_ok(&env, "2025-10-11T01:30:00Z", -1.0, 0.0);
+    assert_eq!(first.profile.name, "Conservative");
+    assert!(first.changed && !first.replaced_window);
     // Same window, corrected value (a row at 01:20 belongs to the window closing 01:30).
-    let again = live(&env, "2025-10-11T01:20:00Z", 0.5, 0.0);
-    again.expect_code(0);
-    let json = again.json();
-    assert_eq!(json["profile"]["name"], "Moderate");
-    assert_eq!(json["replaced_window"], true);
-    assert_eq!(json["policy_applied_count"], 0);
-    assert_eq!(json["streak"], 0);
-    assert_eq!(json["windows_seen"], 3);
+    let json = live_ok(&env, "2025-10-11T01:20:00Z", 0.5, 0.0);
+    assert_eq!(json.profile.name, "Moderate");
+    assert_eq!(json.window.as_deref(), Some("2025-10-11T01:30:00Z"));
+    assert!(json.replaced_window);
+    assert_eq!(json.policy_applied_count, 0);
+    // The bot was told Conservative, and is now told Moderate again: two switches.
+    assert_eq!(json.profile_switches, 2);
+    assert_eq!(json.streak, 0);
+    assert_eq!(json.windows_seen, 3);
 }
 
 #[test]
 fn live_step_refuses_older_windows_and_corrupt_state_leaving_the_file_alone() {
     let env = TestEnv::new();
-    live(&env, "2025-10-11T01:00:00Z", -1.0, 0.0).expect_code(0);
+    live_ok(&env, "2025-10-11T01:00:00Z", -1.0, 0.0);
     let before = env.read("s.json");
-    let older = live(&env, "2025-10-11T00:10:00Z", -1.0, 0.0);
-    older.expect_code(2);
-    assert_eq!(
-        older.stderr.trim_end(),
-        "mmops: error: --ts 2025-10-11T00:10:00Z falls in the window closing 2025-10-11T00:30:00Z, older than the \
-         state's last window 2025-10-11T01:00:00Z; refused, s.json is unchanged (windows must be sent in time order)"
-    );
+    let refused = "--ts 2025-10-11T00:10:00Z falls in the window closing 2025-10-11T00:30:00Z, older than the \
+                   state's last window 2025-10-11T01:00:00Z; refused, s.json is unchanged (windows must be sent in \
+                   time order)";
+    let older = live(&env, "2025-10-11T00:10:00Z", -1.0, 0.0)
+        .code(2)
+        .stdout(Expect::Anything)
+        .stderr_is(&format!("mmops: error: {refused}\n"))
+        .run();
+    assert_error_document(&older, refused);
     assert_eq!(env.read("s.json"), before);
 
     for corrupt in ["{\"format\": \"mmops-edge-sim-state/1\", \"current\": ", "", "{\"format\":\"x\"}"] {
         env.write("s.json", corrupt);
-        let run = live(&env, "2025-10-11T02:00:00Z", -1.0, 0.0);
-        run.expect_code(2);
+        let run = live(&env, "2025-10-11T02:00:00Z", -1.0, 0.0)
+            .code(2)
+            .stdout_contains("\"status\": \"error\"")
+            .stderr_contains("mmops: error: the state file s.json is corrupt (")
+            .stderr_contains("it was left untouched")
+            .run();
         assert!(run.stderr.starts_with("mmops: error: the state file s.json is corrupt ("), "{}", run.stderr);
-        assert!(run.stderr.contains("it was left untouched"));
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert_eq!(env.read("s.json"), corrupt);
     }
     // A state written under another ladder is not corrupt, but it does not fit: refused, kept.
     env.write("ladder.yaml", "profiles:\n- {name: Calm, spread_multiplier: 1, max_inflight: 9, backoff_ms: 1}\n- {name: Careful, spread_multiplier: 2, max_inflight: 2, backoff_ms: 9}\n");
     std::fs::remove_file(env.path("s.json")).unwrap();
-    live(&env, "2025-10-11T01:00:00Z", -1.0, 0.0).expect_code(0);
+    live_ok(&env, "2025-10-11T01:00:00Z", -1.0, 0.0);
     let written = env.read("s.json");
-    let other = env.run([
-        "edge-sim",
-        "--config",
-        "ladder.yaml",
-        "--state",
-        "s.json",
-        "--ts",
-        "2025-10-11T01:30:00Z",
-        "--ema1h",
-        "0",
-        "--ema24h",
-        "0",
-    ]);
-    other.expect_code(2);
-    assert_eq!(
-        other.stderr.trim_end(),
+    fails_with(
+        &env,
+        &[
+            "edge-sim",
+            "--config",
+            "ladder.yaml",
+            "--state",
+            "s.json",
+            "--ts",
+            "2025-10-11T01:30:00Z",
+            "--ema1h",
+            "0",
+            "--ema24h",
+            "0",
+        ],
         "mmops: error: the state file s.json names the profile \"Moderate\", which the rules in use do not have \
-         (Calm, Careful); it was left untouched — use the same --config, or delete the state file to start again"
+         (Calm, Careful); it was left untouched — use the same --config, or delete the state file to start again",
     );
     assert_eq!(env.read("s.json"), written);
     std::fs::remove_file(env.path("ladder.yaml")).unwrap();
@@ -519,9 +735,11 @@ fn live_step_refuses_older_windows_and_corrupt_state_leaving_the_file_alone() {
     names.sort();
     assert_eq!(names, ["s.json", "s.json.lock"], "no temporary files left behind");
 
-    let nan = env.run(["edge-sim", "--state", "t.json", "--ts", "1", "--ema1h", "NaN", "--ema24h", "0"]);
-    nan.expect_code(2);
-    assert_eq!(nan.stderr.trim_end(), "mmops: error: --ema1h NaN is not a finite number");
+    fails_with(
+        &env,
+        &["edge-sim", "--state", "t.json", "--ts", "1", "--ema1h", "NaN", "--ema24h", "0"],
+        "mmops: error: --ema1h NaN is not a finite number",
+    );
     assert!(!env.exists("t.json"));
 }
 
@@ -535,50 +753,61 @@ fn sweep_agrees_with_separate_runs() {
         })
         .collect();
     env.write("in.csv", ema_csv(&series));
-    let sweep = env.run([
-        "--format",
-        "json",
-        "edge-sim",
-        "--input",
-        "in.csv",
-        "--sweep",
-        "ema1h_threshold=-0.5,0",
-        "--sweep",
-        "consecutive_windows=2,3",
-        "--sweep",
-        "ema24h_recovery_threshold=1.5,2",
-    ]);
-    sweep.expect_code(0);
-    let json = sweep.json();
-    assert_eq!(json["marker"], "EDGE_SWEEP=8_combinations");
-    let combinations = json["combinations"].as_array().unwrap();
+    let json = sweep_json(
+        &env,
+        &[
+            "--sweep",
+            "ema1h_threshold=-0.5,0",
+            "--sweep",
+            "consecutive_windows=2,3",
+            "--sweep",
+            "ema24h_recovery_threshold=1.5,2",
+        ],
+    );
+    assert_eq!(json.marker, "EDGE_SWEEP=8_combinations");
+    assert_eq!((json.tool.as_str(), json.status.as_str()), ("edge_sim", "OK"));
+    assert_eq!((json.input.as_str(), json.rows, json.series.as_str()), ("in.csv", 200, "emas"));
+    assert_eq!(json.keys, ["ema1h_threshold", "consecutive_windows", "ema24h_recovery_threshold"]);
+    let combinations = &json.combinations;
     assert_eq!(combinations.len(), 8);
     let mut changes_seen = std::collections::BTreeSet::new();
     for combination in combinations {
-        let settings = &combination["settings"];
+        let settings = &combination.settings;
+        assert_eq!(
+            settings.keys().collect::<Vec<_>>(),
+            ["consecutive_windows", "ema1h_threshold", "ema24h_recovery_threshold"]
+        );
         let config = format!(
             "ema1h_threshold: {}\nconsecutive_windows: {}\nema24h_recovery_threshold: {}\n",
-            settings["ema1h_threshold"].as_str().unwrap(),
-            settings["consecutive_windows"].as_str().unwrap(),
-            settings["ema24h_recovery_threshold"].as_str().unwrap()
+            settings["ema1h_threshold"],
+            settings["consecutive_windows"],
+            settings["ema24h_recovery_threshold"]
         );
         env.write("c.yaml", config);
-        let single = env.run(["--format", "json", "edge-sim", "--config", "c.yaml", "--input", "in.csv"]);
-        single.expect_code(0);
-        let single = single.json();
-        assert_eq!(combination["policy_applied_count"], single["policy_applied_count"], "{settings}");
-        assert_eq!(combination["final_profile"], single["final_profile"], "{settings}");
-        assert_eq!(combination["conservative_windows"], single["time_share"][1]["windows"], "{settings}");
-        assert_eq!(combination["conservative_share"], single["time_share"][1]["share"], "{settings}");
-        changes_seen.insert(single["policy_applied_count"].as_u64().unwrap());
+        let single = simulate_json_with(&env, &["--config", "c.yaml"]);
+        assert_eq!(combination.policy_applied_count, single.policy_applied_count, "{settings:?}");
+        assert_eq!(combination.final_profile, single.final_profile, "{settings:?}");
+        assert_eq!(combination.conservative_windows, single.time_share[1].windows, "{settings:?}");
+        assert_eq!(combination.conservative_share, single.time_share[1].share, "{settings:?}");
+        assert_eq!(combination.conservative_seconds, combination.conservative_windows * 1800, "{settings:?}");
+        assert_eq!(
+            (combination.windows_seen, combination.gaps),
+            (single.windows_seen, single.gaps),
+            "{settings:?}"
+        );
+        changes_seen.insert(single.policy_applied_count);
     }
     assert!(changes_seen.len() > 2, "the series should tell the combinations apart: {changes_seen:?}");
     // First key varies slowest.
-    assert_eq!(combinations[0]["settings"]["ema1h_threshold"], "-0.5");
-    assert_eq!(combinations[7]["settings"]["ema1h_threshold"], "0");
+    assert_eq!(combinations[0].settings["ema1h_threshold"], "-0.5");
+    assert_eq!(combinations[7].settings["ema1h_threshold"], "0");
 
-    let text = env.run(["edge-sim", "--input", "in.csv", "--sweep", "consecutive_windows=2,3"]);
-    text.expect_code(0);
+    let text = env
+        .check(["edge-sim", "--input", "in.csv", "--sweep", "consecutive_windows=2,3"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run();
     let lines: Vec<&str> = text.stdout.lines().collect();
     assert_eq!(
         lines[0],
@@ -587,16 +816,18 @@ fn sweep_agrees_with_separate_runs() {
     assert_eq!(lines.len(), 5);
     assert_eq!(text.last_line(), "| edge_sim | OK | EDGE_SWEEP=2_combinations |");
 
-    assert_eq!(
-        stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--sweep", "streak=2"]),
+    fails_with(
+        &env,
+        &["edge-sim", "--input", "in.csv", "--sweep", "streak=2"],
         "mmops: error: --sweep unknown sweep key \"streak\"; use one of ema1h_threshold, consecutive_windows, \
          ema24h_recovery_threshold, recovery_windows, window, min_dwell, gap_policy, max_gap, \
-         cooldown_backoff.factor, cooldown_backoff.max_windows, cooldown_backoff.reset_after (or PROFILE.key)"
+         cooldown_backoff.factor, cooldown_backoff.max_windows, cooldown_backoff.reset_after (or PROFILE.key)",
     );
-    assert_eq!(
-        stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--sweep", "consecutive_windows=2,0"]),
+    fails_with(
+        &env,
+        &["edge-sim", "--input", "in.csv", "--sweep", "consecutive_windows=2,0"],
         "mmops: error: the built-in rules with --sweep consecutive_windows=0: consecutive_windows must be a whole \
-         number of windows, at least 1 (got 0)"
+         number of windows, at least 1 (got 0)",
     );
 }
 
@@ -626,8 +857,11 @@ fn plot_is_well_formed_svg_with_the_series() {
     let series: Vec<(f64, f64)> =
         (0..48).map(|i| if (20..26).contains(&i) { (-1.0, 1.0) } else { (1.0, 2.0) }).collect();
     env.write("in.csv", ema_csv(&series));
-    let run = env.run(["edge-sim", "--input", "in.csv", "--plot", "charts/edge.svg"]);
-    run.expect_code(0);
+    env.check(["edge-sim", "--input", "in.csv", "--plot", "charts/edge.svg"])
+        .code(0)
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Moderate |\n")
+        .stderr_empty()
+        .run();
     let svg = env.read("charts/edge.svg");
     assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
     assert_well_formed(&svg);
@@ -647,14 +881,18 @@ fn plot_is_well_formed_svg_with_the_series() {
     let points = ema1h_line.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
     assert_eq!(points.split_whitespace().count(), 48);
     // Deterministic: the same input draws the same bytes.
-    env.run(["edge-sim", "--input", "in.csv", "--plot", "again.svg"]).expect_code(0);
+    env.check(["edge-sim", "--input", "in.csv", "--plot", "again.svg"])
+        .code(0)
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Moderate |\n")
+        .stderr_empty()
+        .run();
     assert_eq!(env.read("again.svg"), svg);
     assert!(!svg.contains("[streak]"), "default rules: labels as before");
     // With an anti-flap rule each change label names the rule that fired.
     env.write("rules.yaml", "gap_policy: hold\n");
     env.check(["edge-sim", "--config", "rules.yaml", "--input", "in.csv", "--plot", "rules.svg"])
         .code(0)
-        .stdout(crate::support::Expect::Anything)
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Moderate |\n")
         .stderr_empty()
         .run();
     let svg = env.read("rules.svg");
@@ -671,9 +909,12 @@ fn shipped_config_and_sample_pass_as_make_ready_runs_them() {
     let root = env!("CARGO_MANIFEST_DIR");
     let config = format!("{root}/deploy/edge/sentinel.yaml");
     let input = format!("{root}/deploy/edge/sample_windows.csv");
-    let run = env.run(["edge-sim", "--config", &config, "--input", &input]);
-    run.expect_code(0);
-    assert_eq!(run.stderr, "");
+    let run = env
+        .check(["edge-sim", "--config", &config, "--input", &input])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run();
     let changes: Vec<&str> =
         run.stdout.lines().filter(|line| line.contains(" EDGE_POLICY_APPLIED ")).collect();
     assert_eq!(changes.len(), 2, "{}", run.stdout);
@@ -689,13 +930,15 @@ fn outputs_may_not_replace_the_input() {
     let env = TestEnv::new();
     let csv = ema_csv(&[(0.0, 0.0)]);
     env.write("in.csv", &csv);
-    assert_eq!(
-        stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--timeline", "./in.csv"]),
-        "mmops: error: --timeline ./in.csv is the input file; choose another output path"
+    fails_with(
+        &env,
+        &["edge-sim", "--input", "in.csv", "--timeline", "./in.csv"],
+        "mmops: error: --timeline ./in.csv is the input file; choose another output path",
     );
-    assert_eq!(
-        stderr_of_failure(&env, &["edge-sim", "--input", "in.csv", "--timeline", "o", "--plot", "o"]),
-        "mmops: error: --plot o is also the --timeline file; give each output its own path"
+    fails_with(
+        &env,
+        &["edge-sim", "--input", "in.csv", "--timeline", "o", "--plot", "o"],
+        "mmops: error: --plot o is also the --timeline file; give each output its own path",
     );
     assert_eq!(env.read("in.csv"), csv);
     assert!(!env.exists("o"));
@@ -707,9 +950,14 @@ fn outputs_may_not_replace_the_input() {
 fn twenty_digit_timestamp_is_a_located_error() {
     let env = TestEnv::new();
     env.write("series.csv", "ts,ema1h,ema24h\n99999999999999999999,1,1\n");
-    let run = env.run(["edge-sim", "--input", "series.csv"]);
-    run.expect_code(2);
+    let run = env
+        .check(["edge-sim", "--input", "series.csv"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: series.csv:2: column 1 \"ts\"")
+        .run();
     assert!(run.stderr.starts_with("mmops: error: series.csv:2: column 1 \"ts\""), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }
 
 // Issue 11 item 21: `"a,b"` was split at its comma, so the EMA columns moved one to the right.
@@ -723,9 +971,8 @@ fn a_quoted_comma_stays_in_its_field() {
         DAY + 3 * WINDOW
     );
     let run = simulate_json(&env, &csv);
-    let json = run.json();
-    assert_eq!((json["rows"].as_u64(), json["windows_seen"].as_u64()), (Some(3), Some(3)));
-    assert_eq!(json["marker"], "EDGE_PROFILE=Conservative");
+    assert_eq!((run.rows, run.windows_seen), (3, 3));
+    assert_eq!(run.marker, "EDGE_PROFILE=Conservative");
     assert_eq!(
         transitions(&run),
         [("2025-10-11T01:30:00Z".into(), "Moderate".into(), "Conservative".into())]
@@ -738,53 +985,25 @@ fn a_quoted_comma_stays_in_its_field() {
 #[test]
 fn a_locked_state_makes_the_step_wait_then_fail_naming_the_holder() {
     let env = TestEnv::new();
-    live(&env, "2025-10-11T00:30:00Z", -1.0, 0.0).expect_code(0);
+    live_ok(&env, "2025-10-11T00:30:00Z", -1.0, 0.0);
     let before = env.read("s.json");
     let lock = std::fs::OpenOptions::new().read(true).write(true).open(env.path("s.json.lock")).unwrap();
     lock.lock().unwrap();
     std::fs::write(env.path("s.json.lock"), "pid 4242 since 2026-01-01T00:00:00Z\n").unwrap();
     let started = std::time::Instant::now();
-    let run = env.run([
-        "edge-sim",
-        "--state",
-        "s.json",
-        "--ts",
-        "2025-10-11T01:00:00Z",
-        "--ema1h",
-        "-1",
-        "--ema24h",
-        "0",
-        "--lock-wait",
-        "300ms",
-    ]);
+    env.check(step_args("2025-10-11T01:00:00Z", "-1", "0", &["--lock-wait", "300ms"]))
+        .code(1)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: the state file s.json is locked by another edge-sim step (pid 4242 since \
+             2026-01-01T00:00:00Z); gave up after waiting 300ms; nothing was changed — retry, or raise --lock-wait\n",
+        )
+        .run();
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
-    run.expect_code(1);
-    assert_eq!(run.stdout, "");
-    assert_eq!(
-        run.stderr.trim_end(),
-        "mmops: error: the state file s.json is locked by another edge-sim step (pid 4242 since \
-         2026-01-01T00:00:00Z); gave up after waiting 300ms; nothing was changed — retry, or raise --lock-wait"
-    );
     assert_eq!(env.read("s.json"), before);
     drop(lock);
-    live(&env, "2025-10-11T01:00:00Z", -1.0, 0.0).expect_code(0);
-    assert_eq!(
-        env.run([
-            "--format",
-            "json",
-            "edge-sim",
-            "--state",
-            "s.json",
-            "--ts",
-            "2025-10-11T01:30:00Z",
-            "--ema1h",
-            "-1",
-            "--ema24h",
-            "0"
-        ])
-        .json()["windows_seen"],
-        3
-    );
+    live_ok(&env, "2025-10-11T01:00:00Z", -1.0, 0.0);
+    assert_eq!(live_ok(&env, "2025-10-11T01:30:00Z", -1.0, 0.0).windows_seen, 3);
 }
 
 // Issue 11 item 13: `--state /dev/zero` grew to 5.5 GB; a config from /dev/zero likewise.
@@ -927,18 +1146,21 @@ fn anti_flap_rules_name_the_rule_in_every_output() {
     assert_eq!(lines[4], "2025-10-11T02:00:00Z,1,2,Conservative,0,1,0,held_by_min_dwell");
     assert_eq!(lines[7], "2025-10-11T03:30:00Z,1,2,Moderate,0,0,1,recovery");
     assert_eq!(lines[8], "2025-10-11T04:00:00Z,1,2,Moderate,0,0,0,");
-    let json = env
-        .check(["--format", "json", "edge-sim", "--config", "rules.yaml", "--input", "in.csv"])
+    let json = simulate_json_with(&env, &["--config", "rules.yaml"]);
+    let rules: Vec<Option<&str>> = json.transitions.iter().map(|t| t.rule.as_deref()).collect();
+    assert_eq!(rules, [Some("streak"), Some("recovery")]);
+    // Without the option the same series has no rule anywhere (bytes as before).
+    let plain = simulate_json(&env, &ema_csv(&series));
+    assert!(plain.transitions.iter().all(|t| t.rule.is_none()), "{:?}", plain.transitions);
+    // Untyped on purpose: absent is the contract here, and the mirror reads absent and null alike.
+    let plain = env
+        .check(["--format", "json", "edge-sim", "--input", "in.csv"])
         .code(0)
-        .stdout(crate::support::Expect::Anything)
+        .stdout(Expect::Anything)
         .stderr_empty()
         .run()
         .json();
-    assert_eq!(json["transitions"][0]["rule"], "streak");
-    assert_eq!(json["transitions"][1]["rule"], "recovery");
-    // Without the option the same series has no rule anywhere (bytes as before).
-    let plain = simulate_json(&env, &ema_csv(&series));
-    assert!(plain.json()["transitions"][0].get("rule").is_none());
+    assert!(plain["transitions"][0].get("rule").is_none());
 }
 
 /// A live-step command line for `s.json`.
@@ -960,7 +1182,7 @@ fn pin_holds_the_profile_reports_the_held_change_and_expires() {
     env.check(step_args("2025-10-11T00:30:00Z", "1", "2", &[]))
         .env("CI_FAKE_UTC", now)
         .code(0)
-        .stdout(crate::support::Expect::Anything)
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Moderate |\n")
         .stderr_empty()
         .run();
     let pin = |until: &str| {
@@ -1039,22 +1261,22 @@ fn pin_holds_the_profile_reports_the_held_change_and_expires() {
                 .collect::<Vec<_>>(),
         )
         .code(0)
-        .stdout(crate::support::Expect::Anything)
+        .stdout(Expect::Anything)
         .stderr_empty()
         .run();
-    let json = run.json();
-    assert_eq!(json["pin_expired"]["until"], "2025-10-11T02:00:00Z");
+    let json: LiveStep = run.json_as();
+    let expired = json.pin_expired.as_ref().expect("pin_expired");
+    assert_eq!(expired.until.as_deref(), Some("2025-10-11T02:00:00Z"));
     // The pinned profile, not the one the same window then moves to.
-    assert_eq!(json["pin_expired"]["profile"], "Conservative");
-    assert_eq!(json["transition"]["to"], "Moderate");
-    assert!(json.get("pinned_until").is_none());
-    let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
-    let actions: Vec<(&str, &str)> = state["audit"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| (entry["action"].as_str().unwrap(), entry["by"].as_str().unwrap()))
-        .collect();
+    assert_eq!(expired.profile, "Conservative");
+    assert_eq!((expired.action.as_str(), expired.by.as_str()), ("expired", "edge-sim"));
+    assert_eq!(json.transition.as_ref().map(|t| t.to.as_str()), Some("Moderate"));
+    assert!(json.changed);
+    assert!(json.pinned_until.is_none());
+    assert!(json.operator.is_none());
+    let state = read_state(&env);
+    let actions: Vec<(&str, &str)> =
+        state.audit.iter().map(|entry| (entry.action.as_str(), entry.by.as_str())).collect();
     assert_eq!(actions, [("pin", "alice (as root via sudo)"), ("expired", "edge-sim")]);
     // Nothing to unpin now; a new pin can be ended early.
     env.check(["edge-sim", "--state", "s.json", "--unpin", "--reason", "done"])
@@ -1077,9 +1299,9 @@ fn pin_holds_the_profile_reports_the_held_change_and_expires() {
         .stdout_is("unpin Conservative by bob: resolved\nprofile Conservative spread_multiplier=1.5 max_inflight=5 backoff_ms=200\n| edge_sim | OK | EDGE_PROFILE=Conservative |\n")
         .stderr_empty()
         .run();
-    let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
-    assert_eq!(state["audit"].as_array().unwrap().len(), 4);
-    assert!(state["current"].get("pinned_until").is_none());
+    let state = read_state(&env);
+    assert_eq!(state.audit.len(), 4);
+    assert!(state.current.pinned_until.is_none());
 }
 
 // A reason or user with a newline cannot forge a marker row: control characters in --reason are
@@ -1091,7 +1313,7 @@ fn pin_reasons_and_users_cannot_forge_report_lines() {
     env.check(step_args("2025-10-11T00:30:00Z", "1", "2", &[]))
         .env("CI_FAKE_UTC", now)
         .code(0)
-        .stdout(crate::support::Expect::Anything)
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Moderate |\n")
         .stderr_empty()
         .run();
     let before = env.read("s.json");
@@ -1136,7 +1358,7 @@ fn a_resent_window_after_a_pin_keeps_the_pins_change() {
     env.check(step_args("2025-10-11T00:30:00Z", "1", "2", &[]))
         .env("CI_FAKE_UTC", now)
         .code(0)
-        .stdout(crate::support::Expect::Anything)
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Moderate |\n")
         .stderr_empty()
         .run();
     env.check([
@@ -1152,25 +1374,23 @@ fn a_resent_window_after_a_pin_keeps_the_pins_change() {
     ])
     .env("CI_FAKE_UTC", now)
     .code(0)
-    .stdout(crate::support::Expect::Anything)
+    .stdout_contains("pin Conservative until 2025-10-11T02:00:00Z by ")
+    .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Conservative |\n")
     .stderr_empty()
     .run();
     let count = |env: &TestEnv| {
-        let state: serde_json::Value = serde_json::from_str(&env.read("s.json")).unwrap();
-        (
-            state["current"]["policy_applied_count"].as_u64(),
-            state["current"]["profile"].as_str().map(String::from),
-        )
+        let state = read_state(env);
+        (state.current.policy_applied_count, state.current.profile)
     };
-    assert_eq!(count(&env), (Some(1), Some("Conservative".to_string())));
+    assert_eq!(count(&env), (1, "Conservative".to_string()));
     // The same window again, with good numbers: still pinned, the change still counted.
     env.check(step_args("2025-10-11T00:30:00Z", "1", "2", &[]))
         .env("CI_FAKE_UTC", now)
         .code(0)
-        .stdout(crate::support::Expect::Anything)
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Conservative |\n")
         .stderr_empty()
         .run();
-    assert_eq!(count(&env), (Some(1), Some("Conservative".to_string())));
+    assert_eq!(count(&env), (1, "Conservative".to_string()));
 }
 
 // Issue 19: the sweep takes the anti-flap fields and reports flaps and time in Conservative, so
@@ -1182,16 +1402,10 @@ fn sweep_of_min_dwell_trades_flaps_for_reaction_time() {
     let series: Vec<(f64, f64)> =
         (0..48).map(|index| if index % 4 == 3 { (1.0, 2.0) } else { (-1.0, 0.0) }).collect();
     env.write("in.csv", ema_csv(&series));
-    let run = env
-        .check(["--format", "json", "edge-sim", "--input", "in.csv", "--sweep", "min_dwell=0,2h,4h"])
-        .code(0)
-        .stdout(crate::support::Expect::Anything)
-        .stderr_empty()
-        .run();
-    let json = run.json();
-    let combos = json["combinations"].as_array().unwrap();
-    let flaps: Vec<u64> = combos.iter().map(|c| c["flaps"].as_u64().unwrap()).collect();
-    let changes: Vec<u64> = combos.iter().map(|c| c["policy_applied_count"].as_u64().unwrap()).collect();
+    let json = sweep_json(&env, &["--sweep", "min_dwell=0,2h,4h"]);
+    let combos = &json.combinations;
+    let flaps: Vec<u64> = combos.iter().map(|c| c.flaps).collect();
+    let changes: Vec<u64> = combos.iter().map(|c| c.policy_applied_count).collect();
     assert_eq!(
         flaps[0],
         changes[0] - 1,
@@ -1199,20 +1413,39 @@ fn sweep_of_min_dwell_trades_flaps_for_reaction_time() {
     );
     assert!(flaps[0] > flaps[1] && flaps[1] >= flaps[2], "{flaps:?}");
     assert!(changes[0] > changes[1] && changes[1] > changes[2], "{changes:?}");
-    let seconds: Vec<u64> = combos.iter().map(|c| c["conservative_seconds"].as_u64().unwrap()).collect();
-    let windows: Vec<u64> = combos.iter().map(|c| c["conservative_windows"].as_u64().unwrap()).collect();
+    let seconds: Vec<u64> = combos.iter().map(|c| c.conservative_seconds).collect();
+    let windows: Vec<u64> = combos.iter().map(|c| c.conservative_windows).collect();
     assert_eq!(seconds, windows.iter().map(|w| w * 1800).collect::<Vec<_>>());
     // The swept value behaves as the same value in a config file.
     env.write("c.yaml", "min_dwell: 2h\n");
     let single = simulate_json_with(&env, &["--config", "c.yaml"]);
-    assert_eq!(single["policy_applied_count"], combos[1]["policy_applied_count"]);
-    assert_eq!(single["time_share"][1]["windows"], combos[1]["conservative_windows"]);
+    assert_eq!(single.policy_applied_count, combos[1].policy_applied_count);
+    assert_eq!(single.time_share[1].windows, combos[1].conservative_windows);
 }
 
-fn simulate_json_with(env: &TestEnv, extra: &[&str]) -> serde_json::Value {
+/// `--format json edge-sim --input in.csv EXTRA…`: exit 0, nothing on stderr, the replay report.
+#[track_caller]
+fn simulate_json_with(env: &TestEnv, extra: &[&str]) -> Simulation {
     let mut args = vec!["--format", "json", "edge-sim", "--input", "in.csv"];
     args.extend_from_slice(extra);
-    env.check(args).code(0).stdout(crate::support::Expect::Anything).stderr_empty().run().json()
+    env.check(args).code(0).stdout(Expect::Anything).stderr_empty().run().json_as()
+}
+
+/// `--format json edge-sim --input in.csv EXTRA…` with `--sweep`s: the sweep report.
+#[track_caller]
+fn sweep_json(env: &TestEnv, extra: &[&str]) -> Sweep {
+    let mut args = vec!["--format", "json", "edge-sim", "--input", "in.csv"];
+    args.extend_from_slice(extra);
+    env.check(args).code(0).stdout(Expect::Anything).stderr_empty().run().json_as()
+}
+
+/// A `--format json` run that failed: stdout is the error document, naming the same error as
+/// stderr's line.
+#[track_caller]
+fn assert_error_document(run: &crate::support::Run, error: &str) {
+    let document: crate::global::mirror::ErrorDocument = run.json_as();
+    assert_eq!((document.status.as_str(), document.exit_code, document.error.as_str()), ("error", 2, error));
+    assert!(document.location.is_none(), "{document:?}");
 }
 
 // Issue 19: a replay with `--pins` holds changes as the live `--pin` would, counts a pin that
@@ -1222,14 +1455,15 @@ fn pins_replayed_with_the_series_hold_changes_and_are_marked_on_the_chart() {
     let env = TestEnv::new();
     env.write("in.csv", ema_csv(&[(-1.0, 0.0); 10]));
     let unpinned = simulate_json_with(&env, &[]);
-    assert_eq!(unpinned["transitions"][0]["ts"], "2025-10-11T01:30:00Z");
+    assert_eq!(unpinned.transitions[0].ts, "2025-10-11T01:30:00Z");
     // Held in Moderate until 02:40: the degradation waits for the first window after it.
     env.write("hold.yaml", "pins:\n  - {profile: Moderate, from: 2025-10-11T00:00:00Z, until: 2025-10-11T02:40:00Z, reason: release}\n");
     let held = simulate_json_with(&env, &["--pins", "hold.yaml", "--plot", "chart.svg"]);
-    let changes = held["transitions"].as_array().unwrap();
+    let changes = &held.transitions;
     assert_eq!(changes.len(), 1, "{changes:?}");
-    assert_eq!(changes[0]["ts"], "2025-10-11T03:00:00Z");
-    assert_eq!(changes[0]["to"], "Conservative");
+    assert_eq!(changes[0].ts, "2025-10-11T03:00:00Z");
+    assert_eq!(changes[0].to, "Conservative");
+    assert_eq!(held.plot.as_deref(), Some("chart.svg"));
     let svg = env.read("chart.svg");
     assert!(svg.contains("pinned by an operator"), "the chart has no pinned stretch");
     // Pinned to Conservative on good data: the pin is a change, recovery waits for its expiry.
@@ -1239,17 +1473,10 @@ fn pins_replayed_with_the_series_hold_changes_and_are_marked_on_the_chart() {
         r#"{"pins": [{"profile": "Conservative", "from": 1760140800, "until": "2025-10-11T01:10:00Z"}]}"#,
     );
     let pinned = simulate_json_with(&env, &["--pins", "cons.json"]);
-    let summary: Vec<(String, String, String)> = pinned["transitions"]
-        .as_array()
-        .unwrap()
+    let summary: Vec<(String, String, String)> = pinned
+        .transitions
         .iter()
-        .map(|t| {
-            (
-                t["ts"].as_str().unwrap().into(),
-                t["to"].as_str().unwrap().into(),
-                t["rule"].as_str().unwrap_or("").into(),
-            )
-        })
+        .map(|t| (t.ts.clone(), t.to.clone(), t.rule.clone().unwrap_or_default()))
         .collect();
     assert_eq!(
         summary,
@@ -1259,7 +1486,7 @@ fn pins_replayed_with_the_series_hold_changes_and_are_marked_on_the_chart() {
             ("2025-10-11T01:30:00Z".to_string(), "Moderate".to_string(), String::new()),
         ]
     );
-    assert_eq!(pinned["policy_applied_count"], 2);
+    assert_eq!(pinned.policy_applied_count, 2);
     // A bad pins file: exit 2, the pin and the problem named, no chart written.
     env.write("bad.yaml", "pins:\n  - {profile: Wild, from: 0, until: 60}\n");
     env.check(["edge-sim", "--input", "in.csv", "--pins", "bad.yaml", "--plot", "bad.svg"])
@@ -1276,18 +1503,12 @@ fn pins_replayed_with_the_series_hold_changes_and_are_marked_on_the_chart() {
 fn a_sweep_of_gap_policies_with_max_gap_runs_each_policy_once() {
     let env = TestEnv::new();
     env.write("in.csv", ema_csv(&[(-1.0, 0.0), (1.0, 2.0), (-1.0, 0.0)]));
-    let json =
-        simulate_json_with(&env, &["--sweep", "max_gap=2h,4h", "--sweep", "gap_policy=reset,hold,degrade"]);
-    let settings: Vec<(String, String)> = json["combinations"]
-        .as_array()
-        .unwrap()
+    let json = sweep_json(&env, &["--sweep", "max_gap=2h,4h", "--sweep", "gap_policy=reset,hold,degrade"]);
+    assert_eq!(json.keys, ["max_gap", "gap_policy"]);
+    let settings: Vec<(String, String)> = json
+        .combinations
         .iter()
-        .map(|c| {
-            (
-                c["settings"]["max_gap"].as_str().unwrap().into(),
-                c["settings"]["gap_policy"].as_str().unwrap().into(),
-            )
-        })
+        .map(|c| (c.settings["max_gap"].clone(), c.settings["gap_policy"].clone()))
         .collect();
     let expected: Vec<(String, String)> =
         [("-", "reset"), ("-", "hold"), ("2h", "degrade"), ("4h", "degrade")]
@@ -1317,8 +1538,8 @@ fn a_prom_file_failing_after_the_state_was_written_is_partial_exit_1() {
         "mmops: error: applied the window to s.json, but the Prometheus file was not updated: cannot write \
          the Prometheus file textfiles/edge.prom (--prom-file): No space left on device (os error 28)\n"
     );
-    let state: Value = serde_json::from_str(&env.read("s.json")).expect("the state file is complete JSON");
-    assert!(state.is_object(), "{state}");
+    let state = read_state(&env);
+    assert_eq!(state.current.last_window.as_deref(), Some("1970-01-01T00:30:00Z"));
 }
 
 /// Audit gap 2: `--timeline` and `--plot` naming one file by two spellings (`out/t.csv` and

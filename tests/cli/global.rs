@@ -1,11 +1,47 @@
 //! Behaviour shared by every subcommand: help, version, usage errors, completions, -C, CI_FAKE_UTC.
 
-use crate::support::{TestEnv, utc};
+use crate::support::{Expect, TestEnv, utc};
+use mirror::ErrorDocument;
+
+/// Typed mirrors of the documents every subcommand shares.
+pub(crate) mod mirror {
+    use serde::Deserialize;
+
+    /// `--format json`'s document for a run that could not start or ended in an error
+    /// (`src/output.rs` `error_document`), the same for every subcommand.
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ErrorDocument {
+        /// `error`, or `interrupted` for exit 130.
+        pub status: String,
+        pub exit_code: i32,
+        pub error: String,
+        /// Where in a file the error is, when it is in one.
+        pub location: Option<Location>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Location {
+        pub file: String,
+        pub line: u64,
+        pub column: u64,
+    }
+}
+
+/// The first lines of the short help, which a bare `mmops` prints on stderr.
+const HELP_HEAD: &str =
+    "Operations toolkit for the mm-bot market maker\n\nUsage: mmops [OPTIONS] <COMMAND>\n";
 
 #[test]
 fn help_documents_exit_codes_and_environment() {
-    let run = TestEnv::new().run(["--help"]);
-    run.expect_code(0);
+    let run = TestEnv::new()
+        .check(["--help"])
+        .code(0)
+        .stdout_contains("\nUsage: mmops [OPTIONS] <COMMAND>\n")
+        .stderr_empty()
+        .run();
+    assert!(run.stdout.starts_with("Operations toolkit for the mm-bot market maker.\n"), "{}", run.stdout);
     for needle in [
         "Exit codes:",
         "0    the check passed",
@@ -23,49 +59,83 @@ fn help_documents_exit_codes_and_environment() {
 
 #[test]
 fn version_comes_from_the_crate() {
-    let run = TestEnv::new().run(["--version"]);
-    run.expect_code(0);
-    assert_eq!(run.stdout, format!("mmops {}\n", env!("CARGO_PKG_VERSION")));
+    TestEnv::new()
+        .check(["--version"])
+        .code(0)
+        .stdout_is(&format!("mmops {}\n", env!("CARGO_PKG_VERSION")))
+        .stderr_empty()
+        .run();
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let env = TestEnv::new();
-    env.run(["no-such-subcommand"]).expect_code(2);
-    env.run(["--format", "xml", "cron-sentinel"]).expect_code(2);
-    env.run(Vec::<&str>::new()).expect_code(2);
+    env.check(["no-such-subcommand"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "error: unrecognized subcommand 'no-such-subcommand'\n\nUsage: mmops [OPTIONS] <COMMAND>\n\n\
+             For more information, try '--help'.\n",
+        )
+        .run();
+    env.check(["--format", "xml", "cron-sentinel"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "error: invalid value 'xml' for '--format <FORMAT>'\n  [possible values: text, json]\n\n\
+             For more information, try '--help'.\n",
+        )
+        .run();
+    // No subcommand: the help, on stderr since it is an error.
+    let run = env.check(Vec::<&str>::new()).code(2).stdout_empty().stderr_contains(HELP_HEAD).run();
+    assert!(run.stderr.starts_with(HELP_HEAD), "{}", run.stderr);
 }
 
 #[test]
 fn completions_for_each_shell() {
     let env = TestEnv::new();
     for (shell, needle) in [("bash", "_mmops()"), ("zsh", "#compdef mmops"), ("fish", "complete -c mmops")] {
-        let run = env.run(["completions", shell]);
-        run.expect_code(0);
-        assert!(run.stdout.contains(needle), "{shell} completion lacks {needle:?}");
-        assert!(run.stdout.contains("cron-sentinel"), "{shell} completion lacks subcommands");
+        env.check(["completions", shell])
+            .code(0)
+            .stdout_contains(needle)
+            .stdout_contains("cron-sentinel")
+            .stderr_empty()
+            .run();
     }
-    env.run(["completions", "tcsh"]).expect_code(2);
+    env.check(["completions", "tcsh"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "error: invalid value 'tcsh' for '<SHELL>'\n  [possible values: bash, elvish, fish, powershell, zsh]\n\n\
+             \x20 tip: a similar value exists: 'zsh'\n\nFor more information, try '--help'.\n",
+        )
+        .run();
 }
 
 #[test]
 fn bad_fake_clock_is_exit_2_naming_the_variable() {
     let env = TestEnv::new();
-    let run = env.run_with_env(["cron-sentinel"], &[("CI_FAKE_UTC", "yesterday")]);
-    run.expect_code(2);
-    assert!(
-        run.stderr.starts_with("mmops: error: CI_FAKE_UTC=\"yesterday\" is not an RFC 3339 instant"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(run.stdout, "");
+    env.check(["cron-sentinel"])
+        .env("CI_FAKE_UTC", "yesterday")
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: CI_FAKE_UTC=\"yesterday\" is not an RFC 3339 instant; set it like \
+             1970-01-01T00:00:00Z or unset it: premature end of input\n",
+        )
+        .run();
 }
 
 #[test]
 fn chdir_to_missing_folder_is_exit_2() {
-    let run = TestEnv::new().run(["-C", "nowhere", "cron-sentinel"]);
-    run.expect_code(2);
-    assert!(run.stderr.contains("cannot change to directory nowhere (-C)"), "{}", run.stderr);
+    TestEnv::new()
+        .check(["-C", "nowhere", "cron-sentinel"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: cannot change to directory nowhere (-C): No such file or directory (os error 2)\n",
+        )
+        .run();
 }
 
 #[test]
@@ -153,21 +223,31 @@ fn json_errors_are_json_on_stdout_too() {
     let run = env
         .check(["--format", "json", "cron-sentinel", "--config", "c.yaml"])
         .code(2)
-        .stdout(crate::support::Expect::Anything)
+        .stdout(Expect::Anything)
         .stderr_contains("mmops: error: c.yaml:4:5: unknown field \"max_ag\"")
         .run();
-    let document = run.json();
-    assert_eq!(document["status"], "error");
-    assert_eq!(document["exit_code"], 2);
-    assert_eq!(document["location"], serde_json::json!({"file": "c.yaml", "line": 4, "column": 5}));
-    assert!(document["error"].as_str().unwrap().ends_with("did you mean \"max_age\"?"));
+    let document: ErrorDocument = run.json_as();
+    assert_eq!((document.status.as_str(), document.exit_code), ("error", 2));
+    assert_eq!(document.location, Some(mirror::Location { file: "c.yaml".into(), line: 4, column: 5 }));
+    assert!(document.error.starts_with("c.yaml:4:5: unknown field \"max_ag\""), "{}", document.error);
+    assert!(document.error.ends_with("did you mean \"max_age\"?"), "{}", document.error);
+    // The document says what stderr's one line says.
+    assert_eq!(format!("mmops: error: {}\n", document.error), run.stderr);
     let run = env
         .check(["--format", "json", "rotate", "--keep", "10.5"])
         .code(2)
-        .stdout(crate::support::Expect::Anything)
+        .stdout(Expect::Anything)
         .stderr_contains("\"10.5\" is not a whole number; use a whole number of files")
         .run();
-    assert_eq!(run.json()["exit_code"], 2);
+    let document: ErrorDocument = run.json_as();
+    assert_eq!(
+        (document.status.as_str(), document.exit_code, document.location.as_ref()),
+        ("error", 2, None)
+    );
+    assert!(
+        document.error.contains("\"10.5\" is not a whole number; use a whole number of files"),
+        "{document:?}"
+    );
 }
 
 #[test]
@@ -413,16 +493,20 @@ fn json_usage_errors_name_the_missing_argument() {
     let run = env
         .check(["--format", "json", "edge-sim"])
         .code(2)
-        .stdout(crate::support::Expect::Anything)
+        .stdout(Expect::Anything)
         .stderr_is(
             "error: the following required arguments were not provided:\n  --input <FILE>\n\n\
              Usage: mmops edge-sim --input <FILE>\n\nFor more information, try '--help'.\n",
         )
         .run();
     assert_eq!(
-        run.json(),
-        serde_json::json!({"status": "error", "exit_code": 2, "location": null,
-            "error": "the following required arguments were not provided: --input <FILE>"})
+        run.json_as::<ErrorDocument>(),
+        ErrorDocument {
+            status: "error".into(),
+            exit_code: 2,
+            error: "the following required arguments were not provided: --input <FILE>".into(),
+            location: None,
+        }
     );
 }
 
