@@ -340,6 +340,7 @@ impl Check<'_> {
     }
 
     pub fn stdout(mut self, expect: Expect) -> Self {
+        assert!(self.stdout.is_none(), "stdout is already expected to be {:?}; state it once", self.stdout);
         self.stdout = Some(expect);
         self
     }
@@ -357,6 +358,7 @@ impl Check<'_> {
     }
 
     pub fn stderr(mut self, expect: Expect) -> Self {
+        assert!(self.stderr.is_none(), "stderr is already expected to be {:?}; state it once", self.stderr);
         self.stderr = Some(expect);
         self
     }
@@ -365,13 +367,16 @@ impl Check<'_> {
         self.stderr(Expect::Exact(text.to_string()))
     }
 
+    /// Adds a part stderr must contain (repeatable). Mixing it with another kind of stderr
+    /// expectation is a mistake in the test and panics, rather than dropping the first one.
     pub fn stderr_contains(mut self, part: &str) -> Self {
         self.stderr = Some(match self.stderr.take() {
             Some(Expect::Contains(mut parts)) => {
                 parts.push(part.to_string());
                 Expect::Contains(parts)
             }
-            _ => Expect::Contains(vec![part.to_string()]),
+            None => Expect::Contains(vec![part.to_string()]),
+            Some(other) => panic!("stderr is already expected to be {other:?}; do not add a `contains` part to it"),
         });
         self
     }
@@ -386,7 +391,8 @@ impl Check<'_> {
                 parts.push(part.to_string());
                 Expect::Contains(parts)
             }
-            _ => Expect::Contains(vec![part.to_string()]),
+            None => Expect::Contains(vec![part.to_string()]),
+            Some(other) => panic!("stdout is already expected to be {other:?}; do not add a `contains` part to it"),
         });
         self
     }
