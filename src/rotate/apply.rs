@@ -69,7 +69,9 @@ pub(crate) struct RunLock {
 /// (`ROTATE=LOCKED`), nothing deleted.
 #[derive(Debug)]
 pub(crate) struct LockHeld {
-    /// The lock file as printed.
+    /// What is held: `lock` (a lock file) or `lease` (the lease object of an `s3://` base dir).
+    pub kind: &'static str,
+    /// The lock file (or lease object) as printed.
     pub lock: String,
     /// What the holder wrote into it (`pid 4242`), escaped; empty when unknown.
     pub holder: String,
@@ -80,7 +82,7 @@ pub(crate) struct LockHeld {
 impl std::fmt::Display for LockHeld {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let holder = if self.holder.is_empty() { String::new() } else { format!(" ({})", self.holder) };
-        write!(formatter, "another rotation holds the lock {}{holder}; ", self.lock)?;
+        write!(formatter, "another rotation holds the {} {}{holder}; ", self.kind, self.lock)?;
         if self.waited.is_zero() {
             write!(
                 formatter,
@@ -113,6 +115,7 @@ impl RunLock {
         if !wait_for_lock(&file, deadline).map_err(|error| anyhow!("cannot lock {shown}: {error}"))? {
             let holder = read_holder(&mut file);
             return Err(anyhow::Error::new(LockHeld {
+                kind: "lock",
                 lock: shown,
                 holder,
                 waited: waited.min(MAX_WAIT_LOCK),

@@ -22,7 +22,7 @@ use crate::atomic_write::AtomicFile;
 use crate::cli::RotateArgs;
 use crate::context::Context;
 use crate::object_storage::{DELETE_BATCH, NO_ANSWER, NOT_ATTEMPTED, Object, Put, Store, StoreUrl};
-use crate::outcome::{CheckFailed, Verdict};
+use crate::outcome::Verdict;
 use crate::sanitize::display_path;
 
 use super::apply::{Attempt, FileResult};
@@ -111,7 +111,17 @@ pub(super) fn run(
             ));
         } else {
             let (taken, takeover) =
-                acquire_lease(&store, args.wait_lock.unwrap_or(Duration::ZERO), &lease_now)?;
+                match acquire_lease(&store, args.wait_lock.unwrap_or(Duration::ZERO), &lease_now) {
+                    Ok(taken) => taken,
+                    Err(error) => match error.downcast::<super::apply::LockHeld>() {
+                        Ok(held) => {
+                            printer.problem(&held);
+                            let shown = url.show_prefix();
+                            return printer.emit(&super::report::LockedReport::new(shown, held));
+                        }
+                        Err(error) => return Err(error),
+                    },
+                };
             if let Some(previous) = takeover {
                 printer.warn(format!("took over the expired lease {} from {previous}", url.show(&taken.key)));
             }
@@ -523,10 +533,13 @@ fn acquire_lease(
         if crate::clock::monotonic() >= deadline {
             let until =
                 expires.map_or(String::new(), |time| format!(" until {}", crate::clock::format_utc(time)));
-            return Err(anyhow::Error::new(CheckFailed(format!(
-                "another rotation holds the lease {shown}: {current_holder}{until}; let it finish, or wait for it with \
-                 --wait-lock 10m"
-            ))));
+            // The same report as a held local lock: exit 1 with the ROTATE=LOCKED marker row.
+            return Err(anyhow::Error::new(super::apply::LockHeld {
+                kind: "lease",
+                lock: shown,
+                holder: format!("{current_holder}{until}"),
+                waited: wait,
+            }));
         }
         std::thread::sleep(LEASE_POLL.min(deadline.saturating_duration_since(crate::clock::monotonic())));
     }

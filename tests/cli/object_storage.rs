@@ -331,6 +331,10 @@ impl<'a> S3Check<'a> {
         S3Check(self.0.stdout(expect))
     }
 
+    fn stdout_is(self, text: &str) -> Self {
+        S3Check(self.0.stdout_is(text))
+    }
+
     fn stdout_contains(self, part: &str) -> Self {
         S3Check(self.0.stdout_contains(part))
     }
@@ -591,6 +595,20 @@ fn put_lease(bucket: &Bucket, key: &str, holder: &str, expires: &str) {
     ));
 }
 
+/// `rotate`'s report when another run holds the lease (the same document as a held local lock).
+#[derive(Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockedDocument {
+    base_dir: String,
+    lock: String,
+    holder: String,
+    waited_seconds: f64,
+    error: String,
+    tool: String,
+    status: String,
+    marker: String,
+}
+
 #[test]
 fn a_live_lease_stops_a_second_run_and_an_expired_one_is_taken_over() {
     let Some(bucket) = Bucket::new("lease") else { return };
@@ -599,25 +617,46 @@ fn a_live_lease_stops_a_second_run_and_an_expired_one_is_taken_over() {
     let now = now_plus(60);
     put_lease(&bucket, "l/.mmops-rotate.lock", "mmops rotate on host-7 pid 42", "2099-01-01T00:00:00Z");
 
-    // Unlike a held local lock (LockedReport, marker ROTATE=LOCKED), a held lease is an error
-    // line alone: no marker row on stdout.
+    // Like a held local lock: the error line, and the ROTATE=LOCKED marker row CI greps for.
     let held = format!(
-        "mmops: error: another rotation holds the lease {url}.mmops-rotate.lock: mmops rotate on host-7 pid 42 \
-         until 2099-01-01T00:00:00Z; let it finish, or wait for it with --wait-lock 10m\n"
+        "another rotation holds the lease {url}.mmops-rotate.lock (mmops rotate on host-7 pid 42 until \
+         2099-01-01T00:00:00Z); did not wait (no --wait-lock); nothing was deleted — let it finish, or wait for it \
+         with --wait-lock 10m"
     );
     bucket
         .check(&["rotate", "--base-dir", &url, "--keep", "1"], &[("CI_FAKE_UTC", &now)])
         .code(1)
-        .stdout_empty()
-        .stderr_is(&held)
+        .stdout_is("| rotate | FAIL | ROTATE=LOCKED |\n")
+        .stderr_is(&format!("mmops: error: {held}\n"))
         .run();
+    let locked: LockedDocument = bucket
+        .check(&["rotate", "--base-dir", &url, "--keep", "1", "--format", "json"], &[("CI_FAKE_UTC", &now)])
+        .code(1)
+        .stdout(Expect::Anything)
+        .stderr_is(&format!("mmops: error: {held}\n"))
+        .run()
+        .json_as();
+    assert_eq!(
+        locked,
+        LockedDocument {
+            base_dir: url.clone(),
+            lock: format!("{url}.mmops-rotate.lock"),
+            holder: "mmops rotate on host-7 pid 42 until 2099-01-01T00:00:00Z".into(),
+            waited_seconds: 0.0,
+            error: held.clone(),
+            tool: "rotate".into(),
+            status: "FAIL".into(),
+            marker: "ROTATE=LOCKED".into(),
+        }
+    );
 
     let started = Instant::now();
     bucket
         .check(&["rotate", "--base-dir", &url, "--keep", "1", "--wait-lock", "1s"], &[("CI_FAKE_UTC", &now)])
         .code(1)
-        .stdout_empty()
+        .stdout_is("| rotate | FAIL | ROTATE=LOCKED |\n")
         .stderr_contains("holds the lease")
+        .stderr_contains("gave up after waiting 1s")
         .stderr_contains("host-7 pid 42")
         .run();
     assert!(started.elapsed() >= Duration::from_secs(1), "did not wait");

@@ -376,7 +376,9 @@ impl Check<'_> {
                 Expect::Contains(parts)
             }
             None => Expect::Contains(vec![part.to_string()]),
-            Some(other) => panic!("stderr is already expected to be {other:?}; do not add a `contains` part to it"),
+            Some(other) => {
+                panic!("stderr is already expected to be {other:?}; do not add a `contains` part to it")
+            }
         });
         self
     }
@@ -392,7 +394,9 @@ impl Check<'_> {
                 Expect::Contains(parts)
             }
             None => Expect::Contains(vec![part.to_string()]),
-            Some(other) => panic!("stdout is already expected to be {other:?}; do not add a `contains` part to it"),
+            Some(other) => {
+                panic!("stdout is already expected to be {other:?}; do not add a `contains` part to it")
+            }
         });
         self
     }
