@@ -164,14 +164,14 @@ impl Publisher {
 }
 
 /// A publishing failure comes after the local bundle is in place: never "nothing changed".
+/// The message names the local zip, so nobody thinks the refused run left nothing behind; a
+/// refusal by the bucket stays a FAIL, anything else is PARTIAL.
 pub(super) fn after_local_bundle(error: anyhow::Error, zip: &str) -> anyhow::Error {
-    if error.chain().any(|cause| cause.is::<CheckFailed>() || cause.is::<Partial>()) {
-        return error;
+    let message = format!("{zip} is in place, but publishing failed: {}", crate::output::error_line(&error));
+    if error.chain().any(|cause| cause.is::<CheckFailed>()) {
+        return anyhow!(CheckFailed(message));
     }
-    anyhow!(Partial(format!(
-        "{zip} is in place, but publishing failed: {}",
-        crate::output::error_line(&error)
-    )))
+    anyhow!(Partial(message))
 }
 
 fn hash_file(path: &Path) -> Result<(String, u64)> {

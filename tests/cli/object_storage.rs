@@ -730,10 +730,10 @@ fn two_concurrent_real_runs_on_one_prefix_never_both_delete() {
             1 => {
                 assert!(run.stderr.contains("holds the lease"), "{}", run.stderr);
                 assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-                // A held lease is the JSON error document, not rotate's LockedReport.
-                let error: crate::global::mirror::ErrorDocument = run.json_as();
-                assert_eq!((error.status.as_str(), error.exit_code, error.location), ("error", 1, None));
-                assert_eq!(format!("mmops: error: {}\n", error.error), run.stderr);
+                // A held lease is rotate's locked report, as a held local lock is.
+                let locked: LockedDocument = run.json_as();
+                assert_eq!((locked.status.as_str(), locked.marker.as_str()), ("FAIL", "ROTATE=LOCKED"));
+                assert_eq!(format!("mmops: error: {}\n", locked.error), run.stderr);
             }
             _ => panic!("unexpected exit\n{}\n{}", run.stdout, run.stderr),
         }
@@ -1034,12 +1034,13 @@ fn publish_twice_is_already_there_different_bytes_are_refused_unless_force_and_v
         .code(1)
         .stdout_empty()
         .stderr_contains(&format!(
-            "mmops: error: {zip_url} already exists with different content (sha256 {local_sha}, this build "
+            "mmops: error: other/mm-bot-v1.4.0.zip is in place, but publishing failed: {zip_url} already exists \
+             with different content (sha256 {local_sha}, this build "
         ))
         .stderr_contains("); releases are immutable: bump the version, or pass --force to replace it\n")
         .run();
-    // The refusal comes after the local build: that zip is written (exit 1, not 2), though the
-    // error line does not say so.
+    // The refusal comes after the local build: that zip is written (exit 1, not 2), and the
+    // error line says so.
     assert!(bucket.env.exists("other/mm-bot-v1.4.0.zip"));
     assert_eq!(bucket.listing(), before, "nothing replaced");
     bucket
