@@ -146,3 +146,140 @@ pub struct KeygenDoc {
     pub status: Status,
     pub marker: String,
 }
+
+/// `<zip>.intoto.json`: an in-toto Statement v1 with an SLSA Provenance v1 predicate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    #[serde(rename = "_type")]
+    pub statement_type: String,
+    pub subject: Vec<Subject>,
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    pub predicate: Predicate,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    pub name: String,
+    pub digest: Sha256Digest,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sha256Digest {
+    pub sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Predicate {
+    pub build_definition: BuildDefinition,
+    pub run_details: RunDetails,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuildDefinition {
+    pub build_type: String,
+    pub external_parameters: Recipe,
+    pub resolved_dependencies: Vec<Dependency>,
+}
+
+/// How the bundle was made: enough for `bundle verify --rebuild` to make it again.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub name: String,
+    pub version: String,
+    pub level: u32,
+    pub config: BundleConfig,
+    pub config_origin: String,
+    pub include_reports: bool,
+    pub reports_dir: String,
+    pub out_dir: String,
+}
+
+/// The file list as loaded (the built-in one or `--config`'s).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleConfig {
+    pub files: Vec<EntrySpec>,
+    pub reports: Vec<EntrySpec>,
+}
+
+/// One list entry; what the list left out is left out here too.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntrySpec {
+    pub path: Option<String>,
+    pub glob: Option<String>,
+    pub dest: Option<String>,
+    pub description: Option<String>,
+    pub required: Option<bool>,
+}
+
+/// The source commit (first, in a git work tree) or one input file: whichever of the two
+/// shapes (each with `deny_unknown_fields`) the entry matches.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Dependency {
+    Commit(CommitDependency),
+    Input(InputDependency),
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitDependency {
+    pub uri: String,
+    pub digest: CommitDigest,
+    pub annotations: Annotations,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputDependency {
+    pub name: String,
+    pub digest: Sha256Digest,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommitDigest {
+    pub git_commit: String,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Annotations {
+    pub dirty: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunDetails {
+    pub builder: Builder,
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Builder {
+    pub id: String,
+    pub version: BuilderVersion,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderVersion {
+    pub mmops: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    pub started_on: String,
+    pub finished_on: String,
+    pub source_date_epoch: i64,
+}

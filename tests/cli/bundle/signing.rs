@@ -8,7 +8,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use super::mirror::KeygenDoc;
+use super::mirror::{Dependency, EntrySpec, KeygenDoc, Sha256Digest, Statement, Subject};
 use super::*;
 use crate::support::tool_available;
 
@@ -85,6 +85,11 @@ fn passes(check: Check<'_>) -> Run {
 
 fn problems(run: &Run) -> Vec<String> {
     run.stdout.lines().filter_map(|line| line.strip_prefix("FAIL ")).map(str::to_string).collect()
+}
+
+/// A provenance statement, read into its typed mirror.
+fn statement_of(env: &TestEnv, path: &str) -> Statement {
+    serde_json::from_str(&env.read(path)).expect("the provenance matches its mirror")
 }
 
 fn mode(env: &TestEnv, path: &str) -> u32 {
@@ -656,10 +661,19 @@ fn provenance_records_the_recipe_inputs_and_git_commit() {
         let head = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(env.root()).output().unwrap();
         let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
         bundle(&env, &[]).code(0).stdout_contains(MARKER).stderr_empty().run();
-        let statement: Value = serde_json::from_str(&env.read(PROVENANCE)).unwrap();
-        let dependencies = &statement["predicate"]["buildDefinition"]["resolvedDependencies"];
-        assert_eq!(dependencies[0]["digest"]["gitCommit"], head.as_str());
-        assert_eq!(dependencies[0]["annotations"]["dirty"], false);
+        let commit = |path: &str| match statement_of(&env, path)
+            .predicate
+            .build_definition
+            .resolved_dependencies
+            .into_iter()
+            .next()
+        {
+            Some(Dependency::Commit(commit)) => commit,
+            other => panic!("the first dependency is not the source commit: {other:?}"),
+        };
+        let clean = commit(PROVENANCE);
+        assert_eq!((clean.uri.as_str(), clean.digest.git_commit.as_str()), ("git+file:.", head.as_str()));
+        assert!(!clean.annotations.dirty);
         // A tree with uncommitted changes is flagged.
         env.write("CHANGELOG.md", "## 1.4.0\n- faster\n- dirty\n");
         bundle(&env, &["--out-dir", "artifacts/dirty"])
@@ -667,12 +681,9 @@ fn provenance_records_the_recipe_inputs_and_git_commit() {
             .stdout_contains("| bundle | OK | RELEASE_BUNDLE=artifacts/dirty/mm-bot-v1.4.0.zip |\n")
             .stderr_empty()
             .run();
-        let dirty: Value =
-            serde_json::from_str(&env.read("artifacts/dirty/mm-bot-v1.4.0.zip.intoto.json")).unwrap();
-        assert_eq!(
-            dirty["predicate"]["buildDefinition"]["resolvedDependencies"][0]["annotations"]["dirty"],
-            true
-        );
+        let dirty = commit("artifacts/dirty/mm-bot-v1.4.0.zip.intoto.json");
+        assert_eq!(dirty.digest.git_commit, head);
+        assert!(dirty.annotations.dirty);
         return;
     }
     bundle(&env, &[]).code(0).stdout_contains(MARKER).stderr_empty().run();
@@ -683,38 +694,58 @@ fn provenance_is_an_in_toto_slsa_statement_of_the_zip_and_manifest() {
     let env = repo();
     bundle(&env, &["--level", "9"]).code(0).stdout_contains(MARKER).stderr_empty().run();
     let text = env.read(PROVENANCE);
-    let statement: Value = serde_json::from_str(&text).unwrap();
+    let statement = statement_of(&env, PROVENANCE);
     let zip_bytes = fs::read(env.path(ZIP)).unwrap();
-    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
-    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(statement.statement_type, "https://in-toto.io/Statement/v1");
+    assert_eq!(statement.predicate_type, "https://slsa.dev/provenance/v1");
     assert_eq!(
-        statement["subject"],
-        serde_json::json!([{ "name": "mm-bot-v1.4.0.zip", "digest": { "sha256": sha256_hex(&zip_bytes) } }])
+        statement.subject,
+        [Subject {
+            name: "mm-bot-v1.4.0.zip".into(),
+            digest: Sha256Digest { sha256: sha256_hex(&zip_bytes) }
+        }]
     );
-    let definition = &statement["predicate"]["buildDefinition"];
-    assert_eq!(definition["externalParameters"]["version"], "1.4.0");
-    assert_eq!(definition["externalParameters"]["level"], 9);
-    assert_eq!(definition["externalParameters"]["config"]["files"][0]["path"], "VERSION");
+    let definition = statement.predicate.build_definition;
+    assert_eq!(definition.build_type, "urn:mmops:bundle:v1");
+    let recipe = definition.external_parameters;
+    assert_eq!((recipe.name.as_str(), recipe.version.as_str(), recipe.level), ("mm-bot", "1.4.0", 9));
+    assert_eq!(
+        (recipe.config_origin.as_str(), recipe.include_reports),
+        ("built-in file list (deploy/release/bundle.yaml)", true)
+    );
+    assert_eq!(
+        (recipe.reports_dir.as_str(), recipe.out_dir.as_str()),
+        ("artifacts/reports", "artifacts/release")
+    );
+    // The built-in list, as loaded: six files and three reports, by path.
+    let paths = |entries: &[EntrySpec]| -> Vec<String> {
+        entries.iter().map(|entry| entry.path.clone().expect("the built-in list names paths")).collect()
+    };
+    let listed_files: Vec<String> = REPO_FILES.iter().map(|(path, _)| path.to_string()).collect();
+    assert_eq!(paths(&recipe.config.files), listed_files);
+    assert_eq!(paths(&recipe.config.reports), ["SOAK_RESULTS.md", "soak_metrics.json", "readiness.json"]);
     // Not a git work tree: no commit is claimed; the inputs are the manifest's list.
     let manifest = manifest_of(&env.path(ZIP));
-    let recorded: Vec<(String, String)> = definition["resolvedDependencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|dependency| {
-            (
-                dependency["name"].as_str().unwrap().into(),
-                dependency["digest"]["sha256"].as_str().unwrap().into(),
-            )
+    let recorded: Vec<(String, String)> = definition
+        .resolved_dependencies
+        .into_iter()
+        .map(|dependency| match dependency {
+            Dependency::Input(input) => (input.name, input.digest.sha256),
+            Dependency::Commit(commit) => panic!("a commit outside a git work tree: {commit:?}"),
         })
         .collect();
     let listed: Vec<(String, String)> =
         manifest.files.iter().map(|file| (file.path.clone(), file.sha256.clone())).collect();
     assert_eq!(recorded, listed);
-    let run_details = &statement["predicate"]["runDetails"];
-    assert_eq!(run_details["builder"]["version"]["mmops"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(run_details["metadata"]["startedOn"], FAKE_NOW);
-    assert_eq!(run_details["metadata"]["sourceDateEpoch"], 1_760_184_000);
+    let run_details = statement.predicate.run_details;
+    assert_eq!(run_details.builder.id, "urn:mmops:builder:bundle");
+    assert_eq!(run_details.builder.version.mmops, env!("CARGO_PKG_VERSION"));
+    let metadata = run_details.metadata;
+    assert_eq!((metadata.started_on.as_str(), metadata.finished_on.as_str()), (FAKE_NOW, FAKE_NOW));
+    assert_eq!(metadata.source_date_epoch, 1_760_184_000);
+    // Document-level property, so read untyped: sorted keys, two-space indent, one trailing
+    // newline, the bytes serde_json would write.
+    let statement: Value = serde_json::from_str(&text).unwrap();
     // Sorted keys, two-space indent, one trailing newline: the bytes serde_json would write.
     assert_eq!(text, serde_json::to_string_pretty(&statement).unwrap() + "\n");
 }
