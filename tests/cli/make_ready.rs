@@ -7,7 +7,7 @@ use std::path::Path;
 
 use mmops::readiness_doc::{ReadinessDoc, ReadinessVerdict};
 
-use crate::support::{Check, Expect, TestEnv, utc};
+use crate::support::{Check, Expect, Run, TestEnv, utc};
 use mirror::{MakeReadyDoc, MakeReadyVerdict, Readiness, Status, StepStatus, ValidateDoc};
 
 const NOW: &str = "2026-11-28T12:00:00Z";
@@ -68,9 +68,10 @@ fn written(env: &TestEnv) -> Readiness {
 trait Progress {
     /// `--skip-pre-live`: exactly its warning, then the readiness line naming the reports folder.
     fn stderr_skipped_pack(self, reports_dir: &str) -> Self;
-    /// A pack run: the plan, one line per step as it ends (with its status and time, in the
-    /// order the steps end), then the readiness line.
-    fn stderr_pack(self, steps: &[(&str, &str)]) -> Self;
+    /// Runs a text-mode pack run whose stderr is its progress and nothing else: the plan, one
+    /// line per step as it ends (its status and time; in the order the steps end), the readiness
+    /// line, then exactly the lines of `tail`. The times vary, so the lines are compared by shape.
+    fn run_pack(self, steps: &[(&str, &str)], tail: &[&str]) -> Run;
 }
 
 impl Progress for Check<'_> {
@@ -81,12 +82,39 @@ impl Progress for Check<'_> {
         ))
     }
 
-    fn stderr_pack(self, steps: &[(&str, &str)]) -> Self {
+    #[track_caller]
+    fn run_pack(self, steps: &[(&str, &str)], tail: &[&str]) -> Run {
         let mut check = self.stderr_contains(&format!("mmops: pre-live pack: {} steps, ", steps.len()));
         for (name, status) in steps {
             check = check.stderr_contains(&format!("\nmmops:   {name} {status} ("));
         }
-        check.stderr_contains("\nmmops: readiness: scoring the last 7 soak reports in artifacts\n")
+        let run =
+            check.stderr_contains("\nmmops: readiness: scoring the last 7 soak reports in artifacts\n").run();
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        let plan = format!("mmops: pre-live pack: {} steps, ", steps.len());
+        assert!(lines.len() == steps.len() + 2 + tail.len(), "unexpected stderr lines:\n{}", run.stderr);
+        assert!(lines[0].starts_with(&plan) && lines[0].ends_with(" at a time"), "{}", run.stderr);
+        let mut ended: Vec<String> = lines[1..=steps.len()]
+            .iter()
+            .map(|line| {
+                let time = line.rsplit_once(" (").map(|(_, time)| time).unwrap_or_default();
+                let seconds = time.strip_suffix("s)").unwrap_or_default();
+                assert!(seconds.parse::<f64>().is_ok(), "not a step line: {line:?}\n{}", run.stderr);
+                line[..line.len() - time.len() - 2].to_string()
+            })
+            .collect();
+        ended.sort();
+        let mut expected: Vec<String> =
+            steps.iter().map(|(name, status)| format!("mmops:   {name} {status}")).collect();
+        expected.sort();
+        assert_eq!(ended, expected, "{}", run.stderr);
+        assert_eq!(
+            lines[steps.len() + 1..],
+            [&["mmops: readiness: scoring the last 7 soak reports in artifacts"], tail].concat(),
+            "{}",
+            run.stderr
+        );
+        run
     }
 }
 
@@ -419,8 +447,7 @@ fn failing_step_blocks_and_shows_its_last_lines() {
     let run = pack(&env, config, &[])
         .code(1)
         .stdout_contains(MAKE_READY_BLOCKED)
-        .stderr_pack(&[("ok_step", "OK"), ("broken", "FAIL")])
-        .run();
+        .run_pack(&[("ok_step", "OK"), ("broken", "FAIL")], &[]);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(lines[0].starts_with("| ok_step | OK | "), "{}", run.stdout);
     assert!(
@@ -442,8 +469,7 @@ fn all_steps_passing_with_go_is_ok() {
         pack(&env, "steps:\n  - name: a\n    run: [sh, -c, 'exit 0']\n  - name: b\n    run: [true]\n", &[])
             .code(0)
             .stdout_contains(MAKE_READY_OK)
-            .stderr_pack(&[("a", "OK"), ("b", "OK")])
-            .run();
+            .run_pack(&[("a", "OK"), ("b", "OK")], &[]);
     assert!(run.stdout.contains("| pre_live_pack | OK | PRE_LIVE_PACK=DRYRUN |\n"), "{}", run.stdout);
     assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK |");
 }
@@ -454,8 +480,7 @@ fn program_not_found_fails_rather_than_passing() {
     let run = pack(&env, "steps:\n  - name: ghost\n    run: [mmops-no-such-program-xyz]\n", &[])
         .code(1)
         .stdout_contains(MAKE_READY_BLOCKED)
-        .stderr_pack(&[("ghost", "FAIL")])
-        .run();
+        .run_pack(&[("ghost", "FAIL")], &[]);
     assert!(run.stdout.contains("| ghost | FAIL | "), "{}", run.stdout);
     assert!(
         run.stdout.contains("cannot start mmops-no-such-program-xyz: No such file or directory"),
@@ -479,8 +504,7 @@ fn timed_out_step_is_killed_with_its_children_and_blocks() {
     let run = pack(&env, config, &[])
         .code(1)
         .stdout_contains(MAKE_READY_BLOCKED)
-        .stderr_pack(&[("hang", "FAIL")])
-        .run();
+        .run_pack(&[("hang", "FAIL")], &[]);
     assert!(
         run.stdout.contains("timed out after 300ms; killed with its process group |\n    > started\n"),
         "{}",
@@ -507,8 +531,7 @@ fn steps_really_run_in_parallel() {
     pack(&env, config, &["--jobs", "2"])
         .code(0)
         .stdout_contains(MAKE_READY_OK)
-        .stderr_pack(&[("left", "OK"), ("right", "OK")])
-        .run();
+        .run_pack(&[("left", "OK"), ("right", "OK")], &[]);
     assert!(env.exists("left.started") && env.exists("right.started"));
 }
 
@@ -520,19 +543,15 @@ fn jobs_one_runs_steps_one_after_another() {
     pack(&env, config, &["--jobs", "1"])
         .code(0)
         .stdout_contains(MAKE_READY_OK)
-        .stderr_pack(&[("first", "OK"), ("second", "OK")])
-        .run();
+        .run_pack(&[("first", "OK"), ("second", "OK")], &[]);
 }
 
 #[test]
 fn waiver_holds_until_its_date_then_is_ignored() {
     let env = TestEnv::new();
     let config = "steps:\n  - name: flaky\n    run: [sh, -c, 'exit 1']\n    waive: {until: 2026-11-28, reason: upstream outage INC-42}\n";
-    let run = pack(&env, config, &[])
-        .code(0)
-        .stdout_contains(MAKE_READY_OK)
-        .stderr_pack(&[("flaky", "WAIVED")])
-        .run();
+    let run =
+        pack(&env, config, &[]).code(0).stdout_contains(MAKE_READY_OK).run_pack(&[("flaky", "WAIVED")], &[]);
     assert!(
         run.stdout.contains(" | exit 1 | waived until 2026-11-28: upstream outage INC-42 |\n"),
         "{}",
@@ -545,8 +564,7 @@ fn waiver_holds_until_its_date_then_is_ignored() {
         .stdout_contains("| flaky | FAIL | ")
         .stdout_contains("waiver expired on 2026-11-28 and is ignored")
         .stdout_contains(MAKE_READY_BLOCKED)
-        .stderr_pack(&[("flaky", "FAIL")])
-        .run();
+        .run_pack(&[("flaky", "FAIL")], &[]);
 }
 
 /// Writes the six bundle inputs (clean copies of the repository's deploy files).
@@ -571,7 +589,7 @@ fn builtin_checks_pass_on_the_shipped_deploy_files() {
         &env,
         "steps:\n  - name: rollback\n    check: rollback-vs-alerts\n  - name: secrets\n    check: secret-scan\n",
         &[],
-    ).code(0).stdout_contains(MAKE_READY_OK).stderr_pack(&[("rollback", "OK"), ("secrets", "OK")]).run();
+    ).code(0).stdout_contains(MAKE_READY_OK).run_pack(&[("rollback", "OK"), ("secrets", "OK")], &[]);
 }
 
 #[test]
@@ -587,8 +605,7 @@ fn planted_secrets_in_bundle_inputs_are_found_and_not_echoed() {
     let run = pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n", &[])
         .code(1)
         .stdout_contains(MAKE_READY_BLOCKED)
-        .stderr_pack(&[("secrets", "FAIL")])
-        .run();
+        .run_pack(&[("secrets", "FAIL")], &[]);
     assert!(run.stdout.contains("| secrets | FAIL | "), "{}", run.stdout);
     assert!(
         run.stdout
@@ -619,8 +636,7 @@ fn missing_bundle_input_fails_the_secret_scan() {
     let run = pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n", &[])
         .code(1)
         .stdout_contains(MAKE_READY_BLOCKED)
-        .stderr_pack(&[("secrets", "FAIL")])
-        .run();
+        .run_pack(&[("secrets", "FAIL")], &[]);
     // The list comes from `mmops bundle --dry-run`, which refuses a missing required file.
     assert!(
         run.stdout.contains("| secrets | FAIL | ")
@@ -633,8 +649,7 @@ fn missing_bundle_input_fails_the_secret_scan() {
         pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n    files: [CHANGELOG.md]\n", &[])
             .code(1)
             .stdout_contains(MAKE_READY_BLOCKED)
-            .stderr_pack(&[("secrets", "FAIL")])
-            .run();
+            .run_pack(&[("secrets", "FAIL")], &[]);
     assert!(
         run.stdout.contains(
             "    > cannot read file to scan CHANGELOG.md: No such file or directory (os error 2)\n"
@@ -659,8 +674,7 @@ fn inconsistent_rollback_policy_is_found() {
     let run = pack(&env, "steps:\n  - name: rollback\n    check: rollback-vs-alerts\n", &[])
         .code(1)
         .stdout_contains(MAKE_READY_BLOCKED)
-        .stderr_pack(&[("rollback", "FAIL")])
-        .run();
+        .run_pack(&[("rollback", "FAIL")], &[]);
     let tail: Vec<&str> = run.stdout.lines().filter(|line| line.starts_with("    > ")).collect();
     assert_eq!(
         tail,
@@ -679,8 +693,7 @@ fn junit_report_is_valid_xml_with_a_case_per_step_and_readiness() {
     pack(&env, config, &["--junit", "out/junit.xml"])
         .code(1)
         .stdout_contains(MAKE_READY_BLOCKED)
-        .stderr_pack(&[("good", "OK"), ("bad", "FAIL")])
-        .run();
+        .run_pack(&[("good", "OK"), ("bad", "FAIL")], &[]);
     let xml = env.read("out/junit.xml");
     let document = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("invalid XML ({e}):\n{xml}"));
     let cases: Vec<_> = document.descendants().filter(|node| node.has_tag_name("testcase")).collect();
@@ -711,9 +724,7 @@ fn github_step_summary_is_appended_and_errors_annotated() {
         .env("GITHUB_ACTIONS", "true")
         .code(1)
         .stdout_contains(MAKE_READY_BLOCKED)
-        .stderr_pack(&[("bad", "FAIL")])
-        .stderr_contains("mmops: readiness: scoring the last 7 soak reports in artifacts\n::error title=make-ready step bad::exit 4\n")
-        .run();
+        .run_pack(&[("bad", "FAIL")], &["::error title=make-ready step bad::exit 4"]);
     let text = env.read("summary.md");
     assert!(text.starts_with("# earlier job output\n## mmops make-ready: MAKE_READY=BLOCKED\n"), "{text}");
     assert!(text.contains("| bad | FAIL | ") && text.contains("| exit 4 |\n"), "{text}");
@@ -855,7 +866,7 @@ fn reports_without_latency_or_taker_evidence_hold_naming_fields() {
         .stdout_contains(&format!("    > 7 reports lack taker_share_pct ({names})\n"))
         .stdout_contains(&format!("    > 7 reports lack bug_bash ({names})\n"))
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
     assert!(!run.stdout.contains("READINESS=GO"), "{}", run.stdout);
     // The score keeps the reference formula's numbers; only the verdict changes.
@@ -889,7 +900,7 @@ fn text_and_negative_measurements_are_invalid_evidence() {
         .stdout_contains("    > 1 report has a negative order_age_p95_ms (REPORT_SOAK_20261105.json)\n")
         .stdout_contains("    > 1 report has a negative taker_share_pct (REPORT_SOAK_20261106.json)\n")
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
     let document = ReadinessDoc::parse(env.read("artifacts/reports/readiness.json").as_bytes()).unwrap();
     assert_eq!(document.verdict, ReadinessVerdict::Hold);
@@ -933,8 +944,12 @@ fn huge_soak_report_counts_as_absent_without_reading_it_whole() {
         .env("CI_FAKE_UTC", NOW)
         .code(1)
         .stdout_contains("| readiness | FAIL | READINESS=HOLD |\n")
-        .stderr_contains("mmops: warning: soak report REPORT_SOAK_20261107.json: artifacts/REPORT_SOAK_20261107.json: the soak report is larger than the 16.0 MiB limit for a soak report; is this the right file? (counted as absent)\n")
-        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .stderr_is(
+            "mmops: warning: pre-live pack skipped (--skip-pre-live): MAKE_READY reflects the readiness score only\n\
+             mmops: readiness: scoring the last 7 soak reports in artifacts\n\
+             mmops: warning: soak report REPORT_SOAK_20261107.json: artifacts/REPORT_SOAK_20261107.json: the soak \
+             report is larger than the 16.0 MiB limit for a soak report; is this the right file? (counted as absent)\n",
+        )
         .run();
 }
 
@@ -1109,8 +1124,7 @@ fn a_step_that_calls_setsid_is_cleaned_up_when_it_ends() {
         .code(0)
         .stdout_contains("| escape | OK | ")
         .stdout_contains("| make_ready | OK | MAKE_READY=OK |\n")
-        .stderr_contains("mmops: pre-live pack: 1 steps, 1 at a time\n")
-        .run();
+        .run_pack(&[("escape", "OK")], &[]);
     assert_eq!(survivors(&marker), Vec::<String>::new(), "processes outlived their step");
 }
 
@@ -1272,7 +1286,7 @@ fn without_a_scoring_section_the_shipped_examples_keep_their_exact_bytes() {
                 .env("CI_FAKE_UTC", NOW)
                 .code(code)
                 .stdout_contains(marker)
-                .stderr_contains("pre-live pack skipped")
+                .stderr_skipped_pack(&dir)
                 .run();
             assert_eq!(env.read("artifacts/reports/readiness.json"), bytes, "{example}");
             let markdown = env.read("artifacts/reports/readiness.md");
@@ -1305,8 +1319,7 @@ fn marginal_blocks_without_a_sign_off_and_passes_with_one_recorded_everywhere() 
         .code(1)
         .stdout_contains("| readiness | FAIL | READINESS=MARGINAL |\n    > score 85 is MARGINAL (marginal_at 80 ≤ score < go_at 90): passes only with --sign-off \"name: reason\"\n")
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("pre-live pack: 1 steps")
-        .run();
+        .run_pack(&[("good", "OK")], &[]);
     let unsigned = env.read("artifacts/reports/readiness.json");
     assert_eq!(
         unsigned,
@@ -1318,8 +1331,7 @@ fn marginal_blocks_without_a_sign_off_and_passes_with_one_recorded_everywhere() 
         .code(0)
         .stdout_contains("| readiness | OK | READINESS=MARGINAL |\n    > MARGINAL signed off by Ana Ruiz: edge dip is the holiday week\n\n")
         .stdout_contains("| make_ready | OK | MAKE_READY=OK_SIGNED_OFF |\n")
-        .stderr_contains("pre-live pack: 1 steps")
-        .run();
+        .run_pack(&[("good", "OK")], &[]);
     assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK_SIGNED_OFF |");
     let signed = env.read("artifacts/reports/readiness.json");
     assert_eq!(
@@ -1373,7 +1385,7 @@ fn critical_sections_min_reports_and_weights_decide_with_scoring() {
         .code(0)
         .stdout_contains("readiness: artifacts/reports/readiness.json (score 100; ")
         .stdout_contains("| make_ready | OK | MAKE_READY=OK |\n")
-        .stderr_contains("pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
     // Three readable reports of seven required.
     for day in 4..=7 {
@@ -1385,7 +1397,7 @@ fn critical_sections_min_reports_and_weights_decide_with_scoring() {
         .code(1)
         .stdout_contains("    > 3 of 7 required reports (scoring.min_reports)\n")
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
 }
 
@@ -1525,8 +1537,7 @@ fn tag_rc_tags_head_after_the_highest_rc_and_the_message_reads_back() {
     let run = release_check(&env, &["--tag-rc"])
         .code(0)
         .stdout_contains("canary checklist: artifacts/release/CANARY_CHECKLIST.md\n| release_tag | OK | RELEASE_TAG=v1.4.0-rc4 |\n| make_ready | OK | MAKE_READY=OK |\n")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK |");
     assert_eq!(git(&env, &["rev-parse", "v1.4.0-rc4^{commit}"]).trim(), head);
     assert_eq!(git(&env, &["cat-file", "-t", "v1.4.0-rc4"]).trim(), "tag");
@@ -1549,8 +1560,7 @@ fn tag_rc_tags_head_after_the_highest_rc_and_the_message_reads_back() {
         .code(0)
         .stdout_contains("baseline tag v1.4.0-rc4 (1.4.0, GO): score 100 → 100 (0); no section changed\n")
         .stdout_contains("| release_tag | OK | RELEASE_TAG=v1.4.0-rc5 |\n")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     assert!(tag_message(&env, "v1.4.0-rc5").contains(
         "\nbaseline: baseline tag v1.4.0-rc4 (1.4.0, GO): score 100 → 100 (0); no section changed\n"
     ));
@@ -1584,8 +1594,7 @@ fn tag_rc_dry_run_prints_the_tag_and_message_and_writes_nothing() {
         .stdout_contains(
             "| release_tag | OK | RELEASE_TAG_DRY_RUN=v1.4.0-rc2 |\n| make_ready | OK | MAKE_READY=OK |\n",
         )
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     assert_eq!(tags(&env), ["v1.4.0-rc1"]);
     assert_nothing_written(&env);
     assert!(!env.exists("artifacts/reports") && !env.exists("artifacts/release"));
@@ -1671,8 +1680,7 @@ fn a_blocked_release_never_tags() {
     release_check(&env, &["--tag-rc"])
         .code(1)
         .stdout_contains("| release_tag | FAIL | RELEASE_TAG=NONE |\n    > not tagged: the release is not ready (MAKE_READY is not OK)\n| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     assert!(tags(&env).is_empty());
     assert!(!env.exists("artifacts/release/CANARY_CHECKLIST.md"));
     // The readiness files are still written, as without --tag-rc.
@@ -1798,8 +1806,7 @@ fn a_signed_off_release_records_the_sign_off_and_the_bundle_hash() {
     release_check(&env, &["--tag-rc"])
         .code(1)
         .stdout_contains("| release_tag | FAIL | RELEASE_TAG=NONE |\n")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     // A bundle of this version (and one of another version, ignored) with a matching sidecar.
     env.write("artifacts/release/mm-bot-v1.4.0.zip", "zip bytes");
     let sha = "9d43b8fb82b5c2c3e6e5b7bc1fa5c1f47ad7b2d4d5e0aa6f9c29c3c0de8c1f4a";
@@ -1817,8 +1824,7 @@ fn a_signed_off_release_records_the_sign_off_and_the_bundle_hash() {
         .stdout_contains(
             "| release_tag | OK | RELEASE_TAG=v1.4.0-rc1 |\n| make_ready | OK | MAKE_READY=OK_SIGNED_OFF |\n",
         )
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     let message = tag_message(&env, "v1.4.0-rc1");
     assert!(
         message.contains("\nverdict: MAKE_READY=OK_SIGNED_OFF (readiness MARGINAL)\nscore: 85 (min 90)\n"),
@@ -1959,7 +1965,10 @@ fn baseline_file_shows_each_change_and_max_drop_blocks() {
         .env("CI_FAKE_UTC", NOW)
         .code(0)
         .stdout(Expect::Anything)
-        .stderr_contains("pre-live pack skipped")
+        // JSON mode prints no progress; the warning stays.
+        .stderr_is(
+            "mmops: warning: pre-live pack skipped (--skip-pre-live): MAKE_READY reflects the readiness score only\n",
+        )
         .run();
     let document: MakeReadyDoc = run.json_as();
     assert_eq!((document.verdict, document.marker.as_str()), (MakeReadyVerdict::Ok, "MAKE_READY=OK"));
@@ -2003,7 +2012,7 @@ fn baseline_file_shows_each_change_and_max_drop_blocks() {
         .code(1)
         .stdout_contains("baseline file old.json (1.4.0, GO): score 100 → 85 (-15); edge 30 → 15 (-15)\n| readiness | FAIL | READINESS=BLOCKED |\n    > edge dropped 15 since the baseline (30 → 15); scoring.sections.edge.max_drop is 10\n")
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
     let markdown = env.read("artifacts/reports/readiness.md");
     assert!(
@@ -2027,7 +2036,7 @@ fn baseline_file_shows_each_change_and_max_drop_blocks() {
         .env("CI_FAKE_UTC", NOW)
         .code(0)
         .stdout_contains("baseline file old.json (1.4.0, GO): score 100 → 85 (-15); edge 30 → 15 (-15)\n| readiness | OK | READINESS=GO |\n")
-        .stderr_contains("pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
     // max_drop with nothing to compare: said, not silently ignored.
     env.check(["make-ready", "--config", "make_ready.yaml", "--skip-pre-live"])
@@ -2171,8 +2180,7 @@ fn hostile_bundles_and_step_text_cannot_hang_the_tag_or_forge_its_readiness() {
     release_check(&env, &["--tag-rc"])
         .code(0)
         .stdout_contains("| release_tag | OK | RELEASE_TAG=v1.4.0-rc1 |\n")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("flaky", "WAIVED"), ("rollback_vs_alerts", "OK")], &[]);
     let message = tag_message(&env, "v1.4.0-rc1");
     assert!(
         message.contains("\n  flaky: WAIVED (exit 1; waived until 2026-12-31: x\\nreadiness.json:\\n{"),
@@ -2182,8 +2190,7 @@ fn hostile_bundles_and_step_text_cannot_hang_the_tag_or_forge_its_readiness() {
     release_check(&env, &["--baseline-tag", "v1.4.0-rc1"])
         .code(0)
         .stdout_contains("baseline tag v1.4.0-rc1 (1.4.0, GO)")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("flaky", "WAIVED"), ("rollback_vs_alerts", "OK")], &[]);
 }
 
 #[test]
