@@ -257,7 +257,8 @@ fn release_for(
         tag: Some(tag_plan.name.clone()),
         commit: tag_plan.commit.clone(),
         message: Some(message),
-        checklist: Some(release::CHECKLIST.to_string()),
+        // A dry run writes no checklist, so the report names none.
+        checklist: (!tag_plan.dry_run).then(|| release::CHECKLIST.to_string()),
         bundles,
     };
     Ok((tag, Some(checklist)))

@@ -1,11 +1,14 @@
 //! `mmops make-ready` end to end: readiness scoring and validation, the pre-live pack (failures,
 //! timeouts, parallelism, waivers, built-in checks), JUnit, GitHub summary, config errors.
 
+mod mirror;
+
 use std::path::Path;
 
 use mmops::readiness_doc::{ReadinessDoc, ReadinessVerdict};
 
-use crate::support::{Run, TestEnv, utc};
+use crate::support::{Check, Expect, Run, TestEnv, utc};
+use mirror::{MakeReadyDoc, MakeReadyVerdict, Readiness, Status, StepStatus, ValidateDoc};
 
 const NOW: &str = "2026-11-28T12:00:00Z";
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -28,14 +31,21 @@ fn env_with_reports(count: u32) -> TestEnv {
     env
 }
 
-fn readiness_only(env: &TestEnv, extra: &[&str]) -> Run {
+/// The closing rows of a run that passed and of one that is blocked.
+const MAKE_READY_OK: &str = "\n| make_ready | OK | MAKE_READY=OK |\n";
+const MAKE_READY_BLOCKED: &str = "\n| make_ready | FAIL | MAKE_READY=BLOCKED |\n";
+
+/// `mmops make-ready --skip-pre-live EXTRA` at [`NOW`]; the caller states exit code, stdout and
+/// stderr.
+fn readiness_only<'a>(env: &'a TestEnv, extra: &[&str]) -> Check<'a> {
     let mut args = vec!["make-ready", "--skip-pre-live"];
     args.extend_from_slice(extra);
-    env.run_with_env(args, &[("CI_FAKE_UTC", NOW)])
+    env.check(args).env("CI_FAKE_UTC", NOW)
 }
 
-/// Runs the pre-live pack of `config` with 7 perfect reports, so readiness is GO.
-fn pack(env: &TestEnv, config: &str, extra: &[&str]) -> Run {
+/// Runs the pre-live pack of `config` with 7 perfect reports, so readiness is GO; the caller
+/// states exit code, stdout and stderr.
+fn pack<'a>(env: &'a TestEnv, config: &str, extra: &[&str]) -> Check<'a> {
     for day in 1..=7 {
         env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(3.0, 10.0));
     }
@@ -45,13 +55,71 @@ fn pack(env: &TestEnv, config: &str, extra: &[&str]) -> Run {
     env.write("make_ready.yaml", config);
     let mut args = vec!["make-ready", "--config", "make_ready.yaml"];
     args.extend_from_slice(extra);
-    env.run_with_env(args, &[("CI_FAKE_UTC", NOW)])
+    env.check(args).env("CI_FAKE_UTC", NOW)
+}
+
+/// `artifacts/reports/readiness.json`, read into its typed mirror.
+fn written(env: &TestEnv) -> Readiness {
+    serde_json::from_str(&env.read("artifacts/reports/readiness.json"))
+        .expect("readiness.json matches its mirror")
+}
+
+/// The stderr of text-mode runs, which report progress there.
+trait Progress {
+    /// `--skip-pre-live`: exactly its warning, then the readiness line naming the reports folder.
+    fn stderr_skipped_pack(self, reports_dir: &str) -> Self;
+    /// Runs a text-mode pack run whose stderr is its progress and nothing else: the plan, one
+    /// line per step as it ends (its status and time; in the order the steps end), the readiness
+    /// line, then exactly the lines of `tail`. The times vary, so the lines are compared by shape.
+    fn run_pack(self, steps: &[(&str, &str)], tail: &[&str]) -> Run;
+}
+
+impl Progress for Check<'_> {
+    fn stderr_skipped_pack(self, reports_dir: &str) -> Self {
+        self.stderr_is(&format!(
+            "mmops: warning: pre-live pack skipped (--skip-pre-live): MAKE_READY reflects the readiness score \
+             only\nmmops: readiness: scoring the last 7 soak reports in {reports_dir}\n"
+        ))
+    }
+
+    #[track_caller]
+    fn run_pack(self, steps: &[(&str, &str)], tail: &[&str]) -> Run {
+        let mut check = self.stderr_contains(&format!("mmops: pre-live pack: {} steps, ", steps.len()));
+        for (name, status) in steps {
+            check = check.stderr_contains(&format!("\nmmops:   {name} {status} ("));
+        }
+        let run =
+            check.stderr_contains("\nmmops: readiness: scoring the last 7 soak reports in artifacts\n").run();
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        let plan = format!("mmops: pre-live pack: {} steps, ", steps.len());
+        assert!(lines.len() == steps.len() + 2 + tail.len(), "unexpected stderr lines:\n{}", run.stderr);
+        assert!(lines[0].starts_with(&plan) && lines[0].ends_with(" at a time"), "{}", run.stderr);
+        let mut ended: Vec<String> = lines[1..=steps.len()]
+            .iter()
+            .map(|line| {
+                let time = line.rsplit_once(" (").map(|(_, time)| time).unwrap_or_default();
+                let seconds = time.strip_suffix("s)").unwrap_or_default();
+                assert!(seconds.parse::<f64>().is_ok(), "not a step line: {line:?}\n{}", run.stderr);
+                line[..line.len() - time.len() - 2].to_string()
+            })
+            .collect();
+        ended.sort();
+        let mut expected: Vec<String> =
+            steps.iter().map(|(name, status)| format!("mmops:   {name} {status}")).collect();
+        expected.sort();
+        assert_eq!(ended, expected, "{}", run.stderr);
+        assert_eq!(
+            lines[steps.len() + 1..],
+            [&["mmops: readiness: scoring the last 7 soak reports in artifacts"], tail].concat(),
+            "{}",
+            run.stderr
+        );
+        run
+    }
 }
 
 fn score_of(env: &TestEnv) -> f64 {
-    let document: serde_json::Value =
-        serde_json::from_str(&env.read("artifacts/reports/readiness.json")).unwrap();
-    document["score"].as_f64().unwrap()
+    written(env).score
 }
 
 /// Issue 12 item 4: a missing reports folder is a wrong folder or a typo (exit 2, nothing
@@ -119,8 +187,11 @@ fn missing_reports_folder_is_exit_2_and_an_empty_one_holds_with_a_reason() {
 #[test]
 fn seven_perfect_reports_go_with_exact_bytes_and_markdown_twin() {
     let env = env_with_reports(7);
-    let run = readiness_only(&env, &[]);
-    run.expect_code(0);
+    let run = readiness_only(&env, &[])
+        .code(0)
+        .stdout_contains(MAKE_READY_OK)
+        .stderr_skipped_pack("artifacts")
+        .run();
     assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK |");
     assert!(run.stdout.contains("| readiness | OK | READINESS=GO |\n"), "{}", run.stdout);
     assert_eq!(env.read("artifacts/reports/readiness.json"), PERFECT_JSON);
@@ -131,7 +202,7 @@ fn seven_perfect_reports_go_with_exact_bytes_and_markdown_twin() {
     );
     assert!(markdown.contains("Verdict: **GO**"), "{markdown}");
     // Deterministic: a second run writes the same bytes.
-    readiness_only(&env, &[]).expect_code(0);
+    readiness_only(&env, &[]).code(0).stdout_contains(MAKE_READY_OK).stderr_skipped_pack("artifacts").run();
     assert_eq!(env.read("artifacts/reports/readiness.json"), PERFECT_JSON);
 }
 
@@ -140,11 +211,18 @@ fn shipped_examples_go_and_hold() {
     let env = TestEnv::new();
     env.write("VERSION", "1.4.0\n");
     let good = format!("{REPO}/deploy/examples/soak/good");
-    readiness_only(&env, &["--reports-dir", &good]).expect_code(0);
+    readiness_only(&env, &["--reports-dir", &good])
+        .code(0)
+        .stdout_contains(MAKE_READY_OK)
+        .stderr_skipped_pack(&good)
+        .run();
     assert_eq!(score_of(&env), 100.0);
     let degraded = format!("{REPO}/deploy/examples/soak/degraded");
-    let run = readiness_only(&env, &["--reports-dir", &degraded]);
-    run.expect_code(1);
+    readiness_only(&env, &["--reports-dir", &degraded])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .stderr_skipped_pack(&degraded)
+        .run();
     assert!(score_of(&env) < 100.0);
 }
 
@@ -153,13 +231,17 @@ fn only_the_last_seven_reports_by_name_count() {
     let env = env_with_reports(7);
     // Sorts before the others by name: outside the window, so its bad edge is ignored.
     env.write("artifacts/REPORT_SOAK_20261031.json", soak(0.0, 90.0));
-    readiness_only(&env, &[]).expect_code(0);
+    readiness_only(&env, &[]).code(0).stdout_contains(MAKE_READY_OK).stderr_skipped_pack("artifacts").run();
     assert_eq!(score_of(&env), 100.0);
     // Sorts last: it enters the window and pushes the oldest perfect one out.
     for day in 8..=11 {
         env.write(format!("artifacts/REPORT_SOAK_202611{day:02}.json"), soak(0.0, 30.0));
     }
-    readiness_only(&env, &[]).expect_code(1);
+    readiness_only(&env, &[])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .stderr_skipped_pack("artifacts")
+        .run();
     // 4 of 7 at edge 0 → median 0; taker median 30 → 7.5.
     assert_eq!(score_of(&env), 100.0 - 30.0 - 7.5);
 }
@@ -168,13 +250,12 @@ fn only_the_last_seven_reports_by_name_count() {
 fn malformed_report_is_named_and_counts_as_absent() {
     let env = env_with_reports(6);
     env.write("artifacts/REPORT_SOAK_20261107.json", "{not json");
-    let run = readiness_only(&env, &[]);
-    run.expect_code(1);
-    assert!(
-        run.stderr.contains("mmops: warning: soak report REPORT_SOAK_20261107.json: key must be a string"),
-        "{}",
-        run.stderr
-    );
+    readiness_only(&env, &[]).code(1).stdout_contains(MAKE_READY_BLOCKED).stderr_is(
+            "mmops: warning: pre-live pack skipped (--skip-pre-live): MAKE_READY reflects the readiness score only\n\
+             mmops: readiness: scoring the last 7 soak reports in artifacts\n\
+             mmops: warning: soak report REPORT_SOAK_20261107.json: key must be a string at line 1 column 2 \
+             (counted as absent)\n",
+        ).run();
     // 6 ok guard days out of 7.
     assert_eq!(score_of(&env), 98.571429);
 }
@@ -184,30 +265,46 @@ fn min_score_lowers_the_go_bar() {
     let env = TestEnv::new();
     env.write("VERSION", "1.4.0\n");
     let degraded = format!("{REPO}/deploy/examples/soak/degraded");
-    readiness_only(&env, &["--reports-dir", &degraded, "--min-score", "65"]).expect_code(0);
-    let written: serde_json::Value =
-        serde_json::from_str(&env.read("artifacts/reports/readiness.json")).unwrap();
-    assert_eq!(written["verdict"], "GO");
-    readiness_only(&env, &["--reports-dir", &degraded, "--min-score", "66"]).expect_code(1);
-    readiness_only(&env, &["--min-score", "101"]).expect_code(2);
+    readiness_only(&env, &["--reports-dir", &degraded, "--min-score", "65"])
+        .code(0)
+        .stdout_contains(MAKE_READY_OK)
+        .stderr_skipped_pack(&degraded)
+        .run();
+    assert_eq!(written(&env).verdict, mirror::ReadinessVerdict::Go);
+    readiness_only(&env, &["--reports-dir", &degraded, "--min-score", "66"])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .stderr_skipped_pack(&degraded)
+        .run();
+    readiness_only(&env, &["--min-score", "101"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: --min-score 101 is outside 0..100; the score is out of 100\n")
+        .run();
 }
 
 #[test]
 fn stale_evidence_holds_even_at_100() {
     let env = env_with_reports(7);
     // Newest report covers 2026-11-07, i.e. ends 2026-11-08T00:00Z; now is 2026-11-28.
-    let run = readiness_only(&env, &["--max-evidence-age", "7d"]);
-    run.expect_code(1);
+    let run = readiness_only(&env, &["--max-evidence-age", "7d"])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .stderr_skipped_pack("artifacts")
+        .run();
     assert!(
         run.stdout
             .contains("stale evidence: newest soak report REPORT_SOAK_20261107.json is 2w 6d old (limit 1w)"),
         "{}",
         run.stdout
     );
-    let written: serde_json::Value =
-        serde_json::from_str(&env.read("artifacts/reports/readiness.json")).unwrap();
-    assert_eq!((written["score"].as_f64(), written["verdict"].as_str()), (Some(100.0), Some("HOLD")));
-    readiness_only(&env, &["--max-evidence-age", "21d"]).expect_code(0);
+    let document = written(&env);
+    assert_eq!((document.score, document.verdict), (100.0, mirror::ReadinessVerdict::Hold));
+    readiness_only(&env, &["--max-evidence-age", "21d"])
+        .code(0)
+        .stdout_contains(MAKE_READY_OK)
+        .stderr_skipped_pack("artifacts")
+        .run();
 }
 
 #[test]
@@ -219,26 +316,50 @@ fn stale_evidence_uses_mtime_when_the_name_has_no_date() {
         env.write(&name, soak(3.0, 10.0));
         env.set_mtime(&name, utc("2026-11-28T06:00:00Z"));
     }
-    readiness_only(&env, &["--max-evidence-age", "12h"]).expect_code(0);
-    readiness_only(&env, &["--max-evidence-age", "5h"]).expect_code(1);
+    readiness_only(&env, &["--max-evidence-age", "12h"])
+        .code(0)
+        .stdout_contains(MAKE_READY_OK)
+        .stderr_skipped_pack("artifacts")
+        .run();
+    readiness_only(&env, &["--max-evidence-age", "5h"])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .stderr_skipped_pack("artifacts")
+        .run();
 }
 
 #[test]
 fn validate_accepts_go_and_rejects_hold_and_each_invalid_shape() {
     let env = TestEnv::new();
     env.write("go.json", PERFECT_JSON);
-    let run = env.run(["make-ready", "--validate", "go.json"]);
-    run.expect_code(0);
-    assert_eq!(run.stdout, "go.json: valid, verdict GO\n| readiness | OK | READINESS=GO |\n");
+    env.check(["make-ready", "--validate", "go.json"])
+        .code(0)
+        .stdout_is("go.json: valid, verdict GO\n| readiness | OK | READINESS=GO |\n")
+        .stderr_empty()
+        .run();
+    let document: ValidateDoc = env
+        .check(["--format", "json", "make-ready", "--validate", "go.json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.file, "go.json");
+    assert_eq!(document.verdict.as_deref(), Some("GO"));
+    assert_eq!((document.signed_off, document.errors), (None, Vec::<String>::new()));
+    assert_eq!(document.tool, "readiness");
+    assert_eq!((document.status, document.marker.as_str()), (Status::Ok, "READINESS=GO"));
 
     let hold = PERFECT_JSON
         .replace("100.0,\"sections\"", "90.0,\"sections\"")
         .replace("\"edge\":30.0", "\"edge\":20.0")
         .replace("\"GO\"", "\"HOLD\"");
     env.write("hold.json", hold);
-    let run = env.run(["make-ready", "--validate", "hold.json"]);
-    run.expect_code(1);
-    assert_eq!(run.last_line(), "| readiness | FAIL | READINESS=HOLD |");
+    env.check(["make-ready", "--validate", "hold.json"])
+        .code(1)
+        .stdout_is("hold.json: valid, verdict HOLD\n| readiness | FAIL | READINESS=HOLD |\n")
+        .stderr_empty()
+        .run();
 
     let cases = [
         (PERFECT_JSON.replace("\"score\":100.0,", ""), "go.json: missing required key \"score\""),
@@ -293,24 +414,40 @@ fn validate_accepts_go_and_rejects_hold_and_each_invalid_shape() {
     ];
     for (text, expected) in cases {
         env.write("go.json", text);
-        let run = env.run(["make-ready", "--validate", "go.json"]);
-        run.expect_code(1);
-        assert_eq!(run.stdout, format!("{expected}\n| readiness | FAIL | READINESS=INVALID |\n"));
+        env.check(["make-ready", "--validate", "go.json"])
+            .code(1)
+            .stdout_is(&format!("{expected}\n| readiness | FAIL | READINESS=INVALID |\n"))
+            .stderr_empty()
+            .run();
+        let document: ValidateDoc = env
+            .check(["--format", "json", "make-ready", "--validate", "go.json"])
+            .code(1)
+            .stdout(Expect::Anything)
+            .stderr_empty()
+            .run()
+            .json_as();
+        let errors: Vec<String> =
+            expected.lines().map(|line| line.strip_prefix("go.json: ").unwrap().into()).collect();
+        assert_eq!(document.errors, errors);
+        assert_eq!((document.status, document.marker.as_str()), (Status::Fail, "READINESS=INVALID"));
     }
-    let run = env.run(["make-ready", "--validate", "missing.json"]);
-    run.expect_code(2);
-    assert_eq!(
-        run.stderr,
-        "mmops: error: cannot read readiness JSON missing.json: No such file or directory (os error 2)\n"
-    );
+    env.check(["make-ready", "--validate", "missing.json"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: cannot read readiness JSON missing.json: No such file or directory (os error 2)\n",
+        )
+        .run();
 }
 
 #[test]
 fn failing_step_blocks_and_shows_its_last_lines() {
     let env = TestEnv::new();
     let config = "steps:\n  - name: ok_step\n    run: [sh, -c, 'echo fine']\n  - name: broken\n    run: [sh, -c, 'echo first; echo boom >&2; exit 3']\n";
-    let run = pack(&env, config, &[]);
-    run.expect_code(1);
+    let run = pack(&env, config, &[])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("ok_step", "OK"), ("broken", "FAIL")], &[]);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(lines[0].starts_with("| ok_step | OK | "), "{}", run.stdout);
     assert!(
@@ -329,8 +466,10 @@ fn failing_step_blocks_and_shows_its_last_lines() {
 fn all_steps_passing_with_go_is_ok() {
     let env = TestEnv::new();
     let run =
-        pack(&env, "steps:\n  - name: a\n    run: [sh, -c, 'exit 0']\n  - name: b\n    run: [true]\n", &[]);
-    run.expect_code(0);
+        pack(&env, "steps:\n  - name: a\n    run: [sh, -c, 'exit 0']\n  - name: b\n    run: [true]\n", &[])
+            .code(0)
+            .stdout_contains(MAKE_READY_OK)
+            .run_pack(&[("a", "OK"), ("b", "OK")], &[]);
     assert!(run.stdout.contains("| pre_live_pack | OK | PRE_LIVE_PACK=DRYRUN |\n"), "{}", run.stdout);
     assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK |");
 }
@@ -338,8 +477,10 @@ fn all_steps_passing_with_go_is_ok() {
 #[test]
 fn program_not_found_fails_rather_than_passing() {
     let env = TestEnv::new();
-    let run = pack(&env, "steps:\n  - name: ghost\n    run: [mmops-no-such-program-xyz]\n", &[]);
-    run.expect_code(1);
+    let run = pack(&env, "steps:\n  - name: ghost\n    run: [mmops-no-such-program-xyz]\n", &[])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("ghost", "FAIL")], &[]);
     assert!(run.stdout.contains("| ghost | FAIL | "), "{}", run.stdout);
     assert!(
         run.stdout.contains("cannot start mmops-no-such-program-xyz: No such file or directory"),
@@ -360,8 +501,10 @@ fn process_is_gone(pid: &str) -> bool {
 fn timed_out_step_is_killed_with_its_children_and_blocks() {
     let env = TestEnv::new();
     let config = "steps:\n  - name: hang\n    run: [sh, -c, 'sleep 300 & echo $! > child.pid; echo started; wait']\n    timeout: 300ms\n";
-    let run = pack(&env, config, &[]);
-    run.expect_code(1);
+    let run = pack(&env, config, &[])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("hang", "FAIL")], &[]);
     assert!(
         run.stdout.contains("timed out after 300ms; killed with its process group |\n    > started\n"),
         "{}",
@@ -385,7 +528,10 @@ fn steps_really_run_in_parallel() {
     // Each step waits for the other's file: they can only both pass when running at once.
     let env = TestEnv::new();
     let config = "steps:\n  - name: left\n    run: [sh, -c, 'touch left.started; while [ ! -f right.started ]; do sleep 0.01; done']\n    timeout: 20s\n  - name: right\n    run: [sh, -c, 'touch right.started; while [ ! -f left.started ]; do sleep 0.01; done']\n    timeout: 20s\n";
-    pack(&env, config, &["--jobs", "2"]).expect_code(0);
+    pack(&env, config, &["--jobs", "2"])
+        .code(0)
+        .stdout_contains(MAKE_READY_OK)
+        .run_pack(&[("left", "OK"), ("right", "OK")], &[]);
     assert!(env.exists("left.started") && env.exists("right.started"));
 }
 
@@ -394,28 +540,31 @@ fn jobs_one_runs_steps_one_after_another() {
     let env = TestEnv::new();
     // With one job the second step starts only after the first finished and left its file.
     let config = "steps:\n  - name: first\n    run: [sh, -c, 'touch first.done']\n  - name: second\n    run: [sh, -c, 'test -f first.done']\n";
-    pack(&env, config, &["--jobs", "1"]).expect_code(0);
+    pack(&env, config, &["--jobs", "1"])
+        .code(0)
+        .stdout_contains(MAKE_READY_OK)
+        .run_pack(&[("first", "OK"), ("second", "OK")], &[]);
 }
 
 #[test]
 fn waiver_holds_until_its_date_then_is_ignored() {
     let env = TestEnv::new();
     let config = "steps:\n  - name: flaky\n    run: [sh, -c, 'exit 1']\n    waive: {until: 2026-11-28, reason: upstream outage INC-42}\n";
-    let run = pack(&env, config, &[]);
-    run.expect_code(0);
+    let run =
+        pack(&env, config, &[]).code(0).stdout_contains(MAKE_READY_OK).run_pack(&[("flaky", "WAIVED")], &[]);
     assert!(
         run.stdout.contains(" | exit 1 | waived until 2026-11-28: upstream outage INC-42 |\n"),
         "{}",
         run.stdout
     );
     assert!(run.stdout.contains("| flaky | WAIVED | "), "{}", run.stdout);
-    let run = env.run_with_env(
-        ["make-ready", "--config", "make_ready.yaml"],
-        &[("CI_FAKE_UTC", "2026-11-29T00:00:00Z")],
-    );
-    run.expect_code(1);
-    assert!(run.stdout.contains("| flaky | FAIL | "), "{}", run.stdout);
-    assert!(run.stdout.contains("waiver expired on 2026-11-28 and is ignored"), "{}", run.stdout);
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .env("CI_FAKE_UTC", "2026-11-29T00:00:00Z")
+        .code(1)
+        .stdout_contains("| flaky | FAIL | ")
+        .stdout_contains("waiver expired on 2026-11-28 and is ignored")
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("flaky", "FAIL")], &[]);
 }
 
 /// Writes the six bundle inputs (clean copies of the repository's deploy files).
@@ -436,12 +585,11 @@ fn bundle_inputs(env: &TestEnv) {
 fn builtin_checks_pass_on_the_shipped_deploy_files() {
     let env = TestEnv::new();
     bundle_inputs(&env);
-    let run = pack(
+    pack(
         &env,
         "steps:\n  - name: rollback\n    check: rollback-vs-alerts\n  - name: secrets\n    check: secret-scan\n",
         &[],
-    );
-    run.expect_code(0);
+    ).code(0).stdout_contains(MAKE_READY_OK).run_pack(&[("rollback", "OK"), ("secrets", "OK")], &[]);
 }
 
 #[test]
@@ -454,8 +602,10 @@ fn planted_secrets_in_bundle_inputs_are_found_and_not_echoed() {
         "deploy/grafana/dashboards/mm_operability.json",
         "{\n  \"title\": \"MM Bot Operability\",\n  \"grafana_api_token\": \"glsa_0123456789abcdef\"\n}\n",
     );
-    let run = pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n", &[]);
-    run.expect_code(1);
+    let run = pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n", &[])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("secrets", "FAIL")], &[]);
     assert!(run.stdout.contains("| secrets | FAIL | "), "{}", run.stdout);
     assert!(
         run.stdout
@@ -483,8 +633,10 @@ fn missing_bundle_input_fails_the_secret_scan() {
     let env = TestEnv::new();
     bundle_inputs(&env);
     std::fs::remove_file(env.path("CHANGELOG.md")).unwrap();
-    let run = pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n", &[]);
-    run.expect_code(1);
+    let run = pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n", &[])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("secrets", "FAIL")], &[]);
     // The list comes from `mmops bundle --dry-run`, which refuses a missing required file.
     assert!(
         run.stdout.contains("| secrets | FAIL | ")
@@ -494,8 +646,10 @@ fn missing_bundle_input_fails_the_secret_scan() {
     );
     // A listed file given explicitly is still read directly.
     let run =
-        pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n    files: [CHANGELOG.md]\n", &[]);
-    run.expect_code(1);
+        pack(&env, "steps:\n  - name: secrets\n    check: secret-scan\n    files: [CHANGELOG.md]\n", &[])
+            .code(1)
+            .stdout_contains(MAKE_READY_BLOCKED)
+            .run_pack(&[("secrets", "FAIL")], &[]);
     assert!(
         run.stdout.contains(
             "    > cannot read file to scan CHANGELOG.md: No such file or directory (os error 2)\n"
@@ -517,8 +671,10 @@ fn inconsistent_rollback_policy_is_found() {
         )
         .replace("{alert: MMGuardTrips, severity: hard", "{alert: MMGuardTripped, severity: hard");
     env.write("deploy/policies/rollback.yaml", policy);
-    let run = pack(&env, "steps:\n  - name: rollback\n    check: rollback-vs-alerts\n", &[]);
-    run.expect_code(1);
+    let run = pack(&env, "steps:\n  - name: rollback\n    check: rollback-vs-alerts\n", &[])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("rollback", "FAIL")], &[]);
     let tail: Vec<&str> = run.stdout.lines().filter(|line| line.starts_with("    > ")).collect();
     assert_eq!(
         tail,
@@ -534,8 +690,10 @@ fn inconsistent_rollback_policy_is_found() {
 fn junit_report_is_valid_xml_with_a_case_per_step_and_readiness() {
     let env = TestEnv::new();
     let config = "steps:\n  - name: good\n    run: [true]\n  - name: bad\n    run: [sh, -c, 'echo \"<oops> & \\\"quotes\\\"\"; exit 1']\n";
-    let run = pack(&env, config, &["--junit", "out/junit.xml"]);
-    run.expect_code(1);
+    pack(&env, config, &["--junit", "out/junit.xml"])
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("good", "OK"), ("bad", "FAIL")], &[]);
     let xml = env.read("out/junit.xml");
     let document = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("invalid XML ({e}):\n{xml}"));
     let cases: Vec<_> = document.descendants().filter(|node| node.has_tag_name("testcase")).collect();
@@ -560,40 +718,57 @@ fn github_step_summary_is_appended_and_errors_annotated() {
     }
     env.write("VERSION", "1.4.0\n");
     env.write("make_ready.yaml", "steps:\n  - name: bad\n    run: [sh, -c, 'exit 4']\n");
-    let run = env.run_with_env(
-        ["make-ready", "--config", "make_ready.yaml"],
-        &[
-            ("CI_FAKE_UTC", NOW),
-            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
-            ("GITHUB_ACTIONS", "true"),
-        ],
-    );
-    run.expect_code(1);
+    env.check(["make-ready", "--config", "make_ready.yaml"])
+        .env("CI_FAKE_UTC", NOW)
+        .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
+        .env("GITHUB_ACTIONS", "true")
+        .code(1)
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("bad", "FAIL")], &["::error title=make-ready step bad::exit 4"]);
     let text = env.read("summary.md");
     assert!(text.starts_with("# earlier job output\n## mmops make-ready: MAKE_READY=BLOCKED\n"), "{text}");
     assert!(text.contains("| bad | FAIL | ") && text.contains("| exit 4 |\n"), "{text}");
-    assert!(run.stderr.contains("::error title=make-ready step bad::exit 4\n"), "{}", run.stderr);
 }
 
 #[test]
 fn json_output_lists_steps_readiness_and_verdict() {
     let env = TestEnv::new();
-    let run =
-        pack(&env, "steps:\n  - name: a\n    run: [sh, -c, 'echo hi; exit 2']\n", &["--format", "json"]);
-    run.expect_code(1);
-    let json = run.json();
-    assert_eq!(json["verdict"], "BLOCKED");
-    assert_eq!(json["marker"], "MAKE_READY=BLOCKED");
-    let step = &json["steps"][0];
+    let document: MakeReadyDoc =
+        pack(&env, "steps:\n  - name: a\n    run: [sh, -c, 'echo hi; exit 2']\n", &["--format", "json"])
+            .code(1)
+            .stdout(Expect::Anything)
+            .stderr_empty()
+            .run()
+            .json_as();
+    assert_eq!(document.verdict, MakeReadyVerdict::Blocked);
+    assert!(document.partial.is_none() && document.release.is_none());
+    assert_eq!(document.tool, "make_ready");
+    assert_eq!((document.status, document.marker.as_str()), (Status::Fail, "MAKE_READY=BLOCKED"));
+    let [step] = &document.steps[..] else { panic!("one step: {:?}", document.steps) };
+    assert_eq!((step.name.as_str(), step.status, step.exit_code), ("a", StepStatus::Fail, Some(2)));
+    assert_eq!((step.reason.as_deref(), step.waiver.as_deref()), (Some("exit 2"), None));
+    assert_eq!(step.output_tail, ["hi"]);
+    assert_eq!((step.output_bytes, step.output_elided_bytes), (3, 0));
+    assert!(step.attempts.is_empty());
+    assert!(step.duration >= 0.0);
+    let pack = document.pre_live_pack.expect("the pack ran");
     assert_eq!(
-        (step["name"].as_str(), step["status"].as_str(), step["exit_code"].as_i64()),
-        (Some("a"), Some("FAIL"), Some(2))
+        (pack.status.as_str(), pack.ok, pack.waived, pack.failed, pack.report_only),
+        ("FAIL", 0, 0, 1, 0)
     );
-    assert_eq!(step["output_tail"], serde_json::json!(["hi"]));
-    assert!(step["duration"].as_f64().unwrap() >= 0.0);
-    let readiness: serde_json::Value = serde_json::from_str(PERFECT_JSON).unwrap();
-    assert_eq!(json["readiness"], readiness);
-    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    assert!(pack.wall_time >= 0.0 && pack.serial_time >= step.duration - 0.001, "{pack:?}");
+    let readiness: Readiness = serde_json::from_str(PERFECT_JSON).unwrap();
+    assert_eq!(document.readiness, Some(readiness));
+    let detail = document.readiness_detail.expect("readiness was scored");
+    assert_eq!((detail.status.as_str(), detail.score, detail.min_score), ("GO", 100.0, 100.0));
+    assert_eq!(detail.file, "artifacts/reports/readiness.json");
+    assert_eq!(
+        detail.reports,
+        (1..=7).map(|day| format!("REPORT_SOAK_202611{day:02}.json")).collect::<Vec<_>>()
+    );
+    assert!(detail.unusable_reports.is_empty() && detail.hold_reasons.is_empty());
+    assert!(detail.validation_errors.is_empty());
+    assert!(detail.sign_off.is_none() && detail.baseline.is_none());
 }
 
 #[test]
@@ -604,15 +779,21 @@ fn bad_config_is_exit_2_with_its_line_and_runs_nothing() {
         "make_ready.yaml",
         "steps:\n  - name: first\n    run: [sh, -c, 'touch ran']\n  - name: second\n    comand: [true]\n",
     );
-    let run = env.run(["make-ready", "--config", "make_ready.yaml"]);
-    run.expect_code(2);
+    let run = env
+        .check(["make-ready", "--config", "make_ready.yaml"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("comand")
+        .run();
     assert!(run.stderr.starts_with("mmops: error: invalid make-ready config make_ready.yaml (choose another with --config): make_ready.yaml:5:"), "{}", run.stderr);
-    assert!(run.stderr.contains("comand"), "{}", run.stderr);
     assert!(!env.exists("ran") && !env.exists("artifacts"));
 
-    let run = env.run(["make-ready"]);
-    run.expect_code(2);
-    assert!(run.stderr.contains("deploy/release/make_ready.yaml"), "{}", run.stderr);
+    env.check(["make-ready"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: ")
+        .stderr_contains("deploy/release/make_ready.yaml")
+        .run();
 }
 
 #[test]
@@ -685,7 +866,7 @@ fn reports_without_latency_or_taker_evidence_hold_naming_fields() {
         .stdout_contains(&format!("    > 7 reports lack taker_share_pct ({names})\n"))
         .stdout_contains(&format!("    > 7 reports lack bug_bash ({names})\n"))
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
     assert!(!run.stdout.contains("READINESS=GO"), "{}", run.stdout);
     // The score keeps the reference formula's numbers; only the verdict changes.
@@ -719,7 +900,7 @@ fn text_and_negative_measurements_are_invalid_evidence() {
         .stdout_contains("    > 1 report has a negative order_age_p95_ms (REPORT_SOAK_20261105.json)\n")
         .stdout_contains("    > 1 report has a negative taker_share_pct (REPORT_SOAK_20261106.json)\n")
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
     let document = ReadinessDoc::parse(env.read("artifacts/reports/readiness.json").as_bytes()).unwrap();
     assert_eq!(document.verdict, ReadinessVerdict::Hold);
@@ -763,8 +944,12 @@ fn huge_soak_report_counts_as_absent_without_reading_it_whole() {
         .env("CI_FAKE_UTC", NOW)
         .code(1)
         .stdout_contains("| readiness | FAIL | READINESS=HOLD |\n")
-        .stderr_contains("mmops: warning: soak report REPORT_SOAK_20261107.json: artifacts/REPORT_SOAK_20261107.json: the soak report is larger than the 16.0 MiB limit for a soak report; is this the right file? (counted as absent)\n")
-        .stderr_contains("mmops: warning: pre-live pack skipped")
+        .stderr_is(
+            "mmops: warning: pre-live pack skipped (--skip-pre-live): MAKE_READY reflects the readiness score only\n\
+             mmops: readiness: scoring the last 7 soak reports in artifacts\n\
+             mmops: warning: soak report REPORT_SOAK_20261107.json: artifacts/REPORT_SOAK_20261107.json: the soak \
+             report is larger than the 16.0 MiB limit for a soak report; is this the right file? (counted as absent)\n",
+        )
         .run();
 }
 
@@ -939,8 +1124,7 @@ fn a_step_that_calls_setsid_is_cleaned_up_when_it_ends() {
         .code(0)
         .stdout_contains("| escape | OK | ")
         .stdout_contains("| make_ready | OK | MAKE_READY=OK |\n")
-        .stderr_contains("mmops: pre-live pack: 1 steps, 1 at a time\n")
-        .run();
+        .run_pack(&[("escape", "OK")], &[]);
     assert_eq!(survivors(&marker), Vec::<String>::new(), "processes outlived their step");
 }
 
@@ -1020,18 +1204,21 @@ fn flaky_step(passes_on: u32, retries: u32) -> String {
 fn retries_run_a_flaky_step_again_and_show_every_attempt() {
     let env = TestEnv::new();
     write_pack(&env, &flaky_step(3, 2));
-    let run = env
+    let document: MakeReadyDoc = env
         .check(["make-ready", "--config", "make_ready.yaml", "--format", "json"])
         .env("CI_FAKE_UTC", NOW)
         .code(0)
-        .stdout_contains("\"marker\": \"MAKE_READY=OK\"")
+        .stdout(Expect::Anything)
         .stderr_empty()
-        .run();
+        .run()
+        .json_as();
     assert_eq!(env.read("count"), "3\n");
-    let step = &run.json()["steps"][0];
-    assert_eq!(step["status"], "OK");
-    let reasons: Vec<_> = step["attempts"].as_array().unwrap().iter().map(|a| a["reason"].clone()).collect();
-    assert_eq!(reasons, [serde_json::json!("exit 1"), serde_json::json!("exit 1"), serde_json::Value::Null]);
+    assert_eq!((document.verdict, document.marker.as_str()), (MakeReadyVerdict::Ok, "MAKE_READY=OK"));
+    let step = &document.steps[0];
+    assert_eq!((step.status, step.exit_code, step.reason.as_deref()), (StepStatus::Ok, Some(0), None));
+    let attempts: Vec<_> =
+        step.attempts.iter().map(|attempt| (attempt.exit_code, attempt.reason.as_deref())).collect();
+    assert_eq!(attempts, [(Some(1), Some("exit 1")), (Some(1), Some("exit 1")), (Some(0), None)]);
     // The flaky pass is visible in the text row too.
     std::fs::remove_file(env.path("count")).unwrap();
     env.check(["make-ready", "--config", "make_ready.yaml"])
@@ -1099,7 +1286,7 @@ fn without_a_scoring_section_the_shipped_examples_keep_their_exact_bytes() {
                 .env("CI_FAKE_UTC", NOW)
                 .code(code)
                 .stdout_contains(marker)
-                .stderr_contains("pre-live pack skipped")
+                .stderr_skipped_pack(&dir)
                 .run();
             assert_eq!(env.read("artifacts/reports/readiness.json"), bytes, "{example}");
             let markdown = env.read("artifacts/reports/readiness.md");
@@ -1132,8 +1319,7 @@ fn marginal_blocks_without_a_sign_off_and_passes_with_one_recorded_everywhere() 
         .code(1)
         .stdout_contains("| readiness | FAIL | READINESS=MARGINAL |\n    > score 85 is MARGINAL (marginal_at 80 ≤ score < go_at 90): passes only with --sign-off \"name: reason\"\n")
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("pre-live pack: 1 steps")
-        .run();
+        .run_pack(&[("good", "OK")], &[]);
     let unsigned = env.read("artifacts/reports/readiness.json");
     assert_eq!(
         unsigned,
@@ -1145,8 +1331,7 @@ fn marginal_blocks_without_a_sign_off_and_passes_with_one_recorded_everywhere() 
         .code(0)
         .stdout_contains("| readiness | OK | READINESS=MARGINAL |\n    > MARGINAL signed off by Ana Ruiz: edge dip is the holiday week\n\n")
         .stdout_contains("| make_ready | OK | MAKE_READY=OK_SIGNED_OFF |\n")
-        .stderr_contains("pre-live pack: 1 steps")
-        .run();
+        .run_pack(&[("good", "OK")], &[]);
     assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK_SIGNED_OFF |");
     let signed = env.read("artifacts/reports/readiness.json");
     assert_eq!(
@@ -1200,7 +1385,7 @@ fn critical_sections_min_reports_and_weights_decide_with_scoring() {
         .code(0)
         .stdout_contains("readiness: artifacts/reports/readiness.json (score 100; ")
         .stdout_contains("| make_ready | OK | MAKE_READY=OK |\n")
-        .stderr_contains("pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
     // Three readable reports of seven required.
     for day in 4..=7 {
@@ -1212,7 +1397,7 @@ fn critical_sections_min_reports_and_weights_decide_with_scoring() {
         .code(1)
         .stdout_contains("    > 3 of 7 required reports (scoring.min_reports)\n")
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
 }
 
@@ -1352,8 +1537,7 @@ fn tag_rc_tags_head_after_the_highest_rc_and_the_message_reads_back() {
     let run = release_check(&env, &["--tag-rc"])
         .code(0)
         .stdout_contains("canary checklist: artifacts/release/CANARY_CHECKLIST.md\n| release_tag | OK | RELEASE_TAG=v1.4.0-rc4 |\n| make_ready | OK | MAKE_READY=OK |\n")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     assert_eq!(run.last_line(), "| make_ready | OK | MAKE_READY=OK |");
     assert_eq!(git(&env, &["rev-parse", "v1.4.0-rc4^{commit}"]).trim(), head);
     assert_eq!(git(&env, &["cat-file", "-t", "v1.4.0-rc4"]).trim(), "tag");
@@ -1376,8 +1560,7 @@ fn tag_rc_tags_head_after_the_highest_rc_and_the_message_reads_back() {
         .code(0)
         .stdout_contains("baseline tag v1.4.0-rc4 (1.4.0, GO): score 100 → 100 (0); no section changed\n")
         .stdout_contains("| release_tag | OK | RELEASE_TAG=v1.4.0-rc5 |\n")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     assert!(tag_message(&env, "v1.4.0-rc5").contains(
         "\nbaseline: baseline tag v1.4.0-rc4 (1.4.0, GO): score 100 → 100 (0); no section changed\n"
     ));
@@ -1387,16 +1570,20 @@ fn tag_rc_tags_head_after_the_highest_rc_and_the_message_reads_back() {
 fn tag_rc_dry_run_prints_the_tag_and_message_and_writes_nothing() {
     let Some(env) = release_repo() else { return };
     git(&env, &["tag", "-a", "-m", "old", "v1.4.0-rc1"]);
-    let run = release_check(&env, &["--tag-rc", "--dry-run", "--format", "json"])
+    let document: MakeReadyDoc = release_check(&env, &["--tag-rc", "--dry-run", "--format", "json"])
         .code(0)
-        .stdout_contains("\"marker\": \"MAKE_READY=OK\"")
+        .stdout(Expect::Anything)
         .stderr_empty()
-        .run();
-    let release = &run.json()["release"];
-    assert_eq!((release["status"].as_str(), release["tag"].as_str()), (Some("DRY_RUN"), Some("v1.4.0-rc2")));
-    assert!(
-        release["message"].as_str().unwrap().starts_with("mmops make-ready: release candidate v1.4.0-rc2\n")
-    );
+        .run()
+        .json_as();
+    assert_eq!((document.verdict, document.marker.as_str()), (MakeReadyVerdict::Ok, "MAKE_READY=OK"));
+    let release = document.release.expect("--tag-rc reports the tag");
+    assert_eq!((release.status.as_str(), release.tag.as_deref()), ("DRY_RUN", Some("v1.4.0-rc2")));
+    assert_eq!(release.commit, git(&env, &["rev-parse", "HEAD"]).trim());
+    assert!(release.message.unwrap().starts_with("mmops make-ready: release candidate v1.4.0-rc2\n"));
+    // A dry run writes no checklist, so it names none (it used to name the file it did not write).
+    assert_eq!(release.checklist, None);
+    assert!(release.bundles.is_empty());
     release_check(&env, &["--tag-rc", "--dry-run"])
         .code(0)
         .stdout_contains("tag v1.4.0-rc2 on ")
@@ -1407,8 +1594,7 @@ fn tag_rc_dry_run_prints_the_tag_and_message_and_writes_nothing() {
         .stdout_contains(
             "| release_tag | OK | RELEASE_TAG_DRY_RUN=v1.4.0-rc2 |\n| make_ready | OK | MAKE_READY=OK |\n",
         )
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     assert_eq!(tags(&env), ["v1.4.0-rc1"]);
     assert_nothing_written(&env);
     assert!(!env.exists("artifacts/reports") && !env.exists("artifacts/release"));
@@ -1494,8 +1680,7 @@ fn a_blocked_release_never_tags() {
     release_check(&env, &["--tag-rc"])
         .code(1)
         .stdout_contains("| release_tag | FAIL | RELEASE_TAG=NONE |\n    > not tagged: the release is not ready (MAKE_READY is not OK)\n| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     assert!(tags(&env).is_empty());
     assert!(!env.exists("artifacts/release/CANARY_CHECKLIST.md"));
     // The readiness files are still written, as without --tag-rc.
@@ -1621,8 +1806,7 @@ fn a_signed_off_release_records_the_sign_off_and_the_bundle_hash() {
     release_check(&env, &["--tag-rc"])
         .code(1)
         .stdout_contains("| release_tag | FAIL | RELEASE_TAG=NONE |\n")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     // A bundle of this version (and one of another version, ignored) with a matching sidecar.
     env.write("artifacts/release/mm-bot-v1.4.0.zip", "zip bytes");
     let sha = "9d43b8fb82b5c2c3e6e5b7bc1fa5c1f47ad7b2d4d5e0aa6f9c29c3c0de8c1f4a";
@@ -1640,8 +1824,7 @@ fn a_signed_off_release_records_the_sign_off_and_the_bundle_hash() {
         .stdout_contains(
             "| release_tag | OK | RELEASE_TAG=v1.4.0-rc1 |\n| make_ready | OK | MAKE_READY=OK_SIGNED_OFF |\n",
         )
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("good", "OK"), ("rollback_vs_alerts", "OK")], &[]);
     let message = tag_message(&env, "v1.4.0-rc1");
     assert!(
         message.contains("\nverdict: MAKE_READY=OK_SIGNED_OFF (readiness MARGINAL)\nscore: 85 (min 90)\n"),
@@ -1781,17 +1964,40 @@ fn baseline_file_shows_each_change_and_max_drop_blocks() {
         ])
         .env("CI_FAKE_UTC", NOW)
         .code(0)
-        .stdout_contains("\"marker\": \"MAKE_READY=OK\"")
-        .stderr_contains("pre-live pack skipped")
+        .stdout(Expect::Anything)
+        // JSON mode prints no progress; the warning stays.
+        .stderr_is(
+            "mmops: warning: pre-live pack skipped (--skip-pre-live): MAKE_READY reflects the readiness score only\n",
+        )
         .run();
-    let baseline = &run.json()["readiness_detail"]["baseline"];
-    assert_eq!(baseline["source"], "file old.json");
-    assert_eq!(baseline["score"]["change"], -15.0);
+    let document: MakeReadyDoc = run.json_as();
+    assert_eq!((document.verdict, document.marker.as_str()), (MakeReadyVerdict::Ok, "MAKE_READY=OK"));
+    assert_eq!(document.pre_live_pack.map(|pack| pack.status), None, "--skip-pre-live");
+    let baseline =
+        document.readiness_detail.and_then(|detail| detail.baseline).expect("a baseline comparison");
+    assert_eq!(baseline.source, "file old.json");
     assert_eq!(
-        baseline["sections"][1],
-        serde_json::json!({"name": "edge", "baseline": 30.0, "current": 15.0, "change": -15.0})
+        (baseline.version.as_str(), baseline.utc.as_str(), baseline.verdict.as_str()),
+        ("1.4.0", NOW, "GO")
     );
-    assert_eq!(baseline["different_rules"], false);
+    assert_eq!(
+        baseline.score,
+        mirror::Change {
+            name: "score".into(),
+            baseline: 100.0,
+            current: 85.0,
+            change: -15.0,
+            max_drop: None
+        }
+    );
+    assert_eq!(
+        baseline.sections[1],
+        mirror::Change { name: "edge".into(), baseline: 30.0, current: 15.0, change: -15.0, max_drop: None }
+    );
+    let names: Vec<&str> = baseline.sections.iter().map(|change| change.name.as_str()).collect();
+    assert_eq!(names, ["chaos", "edge", "guards", "latency", "taker", "tests"]);
+    assert!(!baseline.different_rules);
+    assert!(baseline.drops.is_empty());
     let markdown = env.read("artifacts/reports/readiness.md");
     assert!(markdown.contains("| edge | 30 | 15 | -15 |  |\n"), "{markdown}");
     // The readiness JSON itself keeps its shape.
@@ -1806,7 +2012,7 @@ fn baseline_file_shows_each_change_and_max_drop_blocks() {
         .code(1)
         .stdout_contains("baseline file old.json (1.4.0, GO): score 100 → 85 (-15); edge 30 → 15 (-15)\n| readiness | FAIL | READINESS=BLOCKED |\n    > edge dropped 15 since the baseline (30 → 15); scoring.sections.edge.max_drop is 10\n")
         .stdout_contains("| make_ready | FAIL | MAKE_READY=BLOCKED |\n")
-        .stderr_contains("pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
     let markdown = env.read("artifacts/reports/readiness.md");
     assert!(
@@ -1830,7 +2036,7 @@ fn baseline_file_shows_each_change_and_max_drop_blocks() {
         .env("CI_FAKE_UTC", NOW)
         .code(0)
         .stdout_contains("baseline file old.json (1.4.0, GO): score 100 → 85 (-15); edge 30 → 15 (-15)\n| readiness | OK | READINESS=GO |\n")
-        .stderr_contains("pre-live pack skipped")
+        .stderr_skipped_pack("artifacts")
         .run();
     // max_drop with nothing to compare: said, not silently ignored.
     env.check(["make-ready", "--config", "make_ready.yaml", "--skip-pre-live"])
@@ -1974,8 +2180,7 @@ fn hostile_bundles_and_step_text_cannot_hang_the_tag_or_forge_its_readiness() {
     release_check(&env, &["--tag-rc"])
         .code(0)
         .stdout_contains("| release_tag | OK | RELEASE_TAG=v1.4.0-rc1 |\n")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("flaky", "WAIVED"), ("rollback_vs_alerts", "OK")], &[]);
     let message = tag_message(&env, "v1.4.0-rc1");
     assert!(
         message.contains("\n  flaky: WAIVED (exit 1; waived until 2026-12-31: x\\nreadiness.json:\\n{"),
@@ -1985,8 +2190,7 @@ fn hostile_bundles_and_step_text_cannot_hang_the_tag_or_forge_its_readiness() {
     release_check(&env, &["--baseline-tag", "v1.4.0-rc1"])
         .code(0)
         .stdout_contains("baseline tag v1.4.0-rc1 (1.4.0, GO)")
-        .stderr_contains("pre-live pack: 2 steps")
-        .run();
+        .run_pack(&[("flaky", "WAIVED"), ("rollback_vs_alerts", "OK")], &[]);
 }
 
 #[test]
@@ -2095,21 +2299,23 @@ fn concurrent_tag_rc_runs_never_share_or_skip_a_number() {
 #[test]
 fn the_tag_is_in_the_json_report_and_the_github_summary() {
     let Some(env) = release_repo() else { return };
-    let run = release_check(&env, &["--tag-rc", "--format", "json"])
+    let document: MakeReadyDoc = release_check(&env, &["--tag-rc", "--format", "json"])
         .env("GITHUB_STEP_SUMMARY", "summary.md")
         .code(0)
-        .stdout_contains("\"marker\": \"MAKE_READY=OK\"")
+        .stdout(Expect::Anything)
         .stderr_empty()
-        .run();
-    let release = &run.json()["release"];
+        .run()
+        .json_as();
+    assert_eq!((document.verdict, document.marker.as_str()), (MakeReadyVerdict::Ok, "MAKE_READY=OK"));
+    let release = document.release.expect("--tag-rc reports the tag");
     let head = git(&env, &["rev-parse", "HEAD"]).trim().to_string();
     assert_eq!(
-        (release["status"].as_str(), release["tag"].as_str(), release["commit"].as_str()),
-        (Some("TAGGED"), Some("v1.4.0-rc1"), Some(head.as_str()))
+        (release.status.as_str(), release.tag.as_deref(), release.commit.as_str()),
+        ("TAGGED", Some("v1.4.0-rc1"), head.as_str())
     );
-    assert_eq!(release["checklist"], "artifacts/release/CANARY_CHECKLIST.md");
-    assert_eq!(release["message"].as_str().unwrap(), tag_message(&env, "v1.4.0-rc1"));
-    assert_eq!(release["bundles"], serde_json::json!([]));
+    assert_eq!(release.checklist.as_deref(), Some("artifacts/release/CANARY_CHECKLIST.md"));
+    assert_eq!(release.message.unwrap(), tag_message(&env, "v1.4.0-rc1"));
+    assert_eq!(release.bundles, []);
     let summary = env.read("summary.md");
     assert!(summary.contains("| **release_tag** | **TAGGED** | | v1.4.0-rc1 |\n\n"), "{summary}");
     // The summary file is outside the ignored artifacts/: it made the tree dirty, so the next

@@ -6,30 +6,29 @@ use super::*;
 #[test]
 fn bundle_holds_the_list_in_order_with_a_manifest_of_independent_hashes() {
     let env = repo();
-    let run = bundle(&env, &[]);
-    run.expect_code(0);
+    let run = bundle(&env, &[]).code(0).stdout_contains(&format!("\n{MARKER}\n")).stderr_empty().run();
     assert_eq!(run.last_line(), MARKER);
-    assert_eq!(run.stderr, "");
     assert_eq!(entry_names(&env.path(ZIP)), EXPECTED_ORDER);
 
-    let manifest: Value = serde_json::from_slice(&read_entry(&env.path(ZIP), "MANIFEST.json")).unwrap();
-    assert_eq!(manifest["version"], "1.4.0");
-    assert_eq!(manifest["created_at"], FAKE_NOW);
-    assert_eq!(manifest["generator"]["tool"], "mmops");
-    assert_eq!(manifest["generator"]["level"], 6);
-    assert!(manifest["generator"]["compressor"].as_str().unwrap().starts_with("zlib-rs 0.6.8 raw deflate"));
-    let files = manifest["files"].as_array().unwrap();
-    let listed: Vec<&str> = files.iter().map(|file| file["path"].as_str().unwrap()).collect();
+    let manifest = manifest_of(&env.path(ZIP));
+    assert_eq!(manifest.version, "1.4.0");
+    assert_eq!(manifest.created_at, FAKE_NOW);
+    assert_eq!(manifest.generator.tool, "mmops");
+    assert_eq!(manifest.generator.tool_version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(manifest.generator.level, 6);
+    assert!(manifest.generator.compressor.starts_with("zlib-rs 0.6.8 raw deflate"));
+    let files = &manifest.files;
+    let listed: Vec<&str> = files.iter().map(|file| file.path.as_str()).collect();
     assert_eq!(listed, EXPECTED_ORDER[..10]);
     let sources: Vec<&str> = REPO_FILES.iter().chain(REPORTS.iter()).map(|(path, _)| *path).collect();
     for (file, source) in files.iter().zip(&sources) {
         let bytes = fs::read(env.path(source)).unwrap();
-        assert_eq!(file["sha256"], sha256_hex(&bytes), "{source}");
-        assert_eq!(file["size"], bytes.len() as u64, "{source}");
+        assert_eq!(file.sha256, sha256_hex(&bytes), "{source}");
+        assert_eq!(file.size, bytes.len() as u64, "{source}");
     }
     let summary = read_entry(&env.path(ZIP), "RELEASE_SUMMARY.md");
-    assert_eq!(files[9]["sha256"], sha256_hex(&summary));
-    let descriptions: Vec<&str> = files.iter().map(|file| file["description"].as_str().unwrap()).collect();
+    assert_eq!(files[9].sha256, sha256_hex(&summary));
+    let descriptions: Vec<&str> = files.iter().map(|file| file.description.as_str()).collect();
     assert_eq!(
         descriptions,
         [
@@ -62,7 +61,7 @@ fn bundle_holds_the_list_in_order_with_a_manifest_of_independent_hashes() {
 #[test]
 fn summary_has_readiness_and_soak_medians() {
     let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    bundle(&env, &[]).code(0).stdout_contains(MARKER).stderr_empty().run();
     let summary = String::from_utf8(read_entry(&env.path(ZIP), "RELEASE_SUMMARY.md")).unwrap();
     assert!(
         summary
@@ -84,26 +83,35 @@ fn summary_has_readiness_and_soak_medians() {
 #[test]
 fn json_output_is_the_manifest_plus_bundle_hash_and_size() {
     let env = repo();
-    let run = bundle(&env, &["--format", "json"]);
-    run.expect_code(0);
-    let document = run.json();
+    let document: CreateDoc =
+        bundle(&env, &["--format", "json"]).code(0).stdout(Expect::Anything).stderr_empty().run().json_as();
     let zip_bytes = fs::read(env.path(ZIP)).unwrap();
-    assert_eq!(document["bundle"], ZIP);
-    assert_eq!(document["sha256"], sha256_hex(&zip_bytes));
-    assert_eq!(document["size"], zip_bytes.len() as u64);
-    assert_eq!(document["outcome"], "created");
-    assert_eq!(document["status"], "OK");
-    assert_eq!(document["marker"], format!("RELEASE_BUNDLE={ZIP}"));
-    let manifest: Value = serde_json::from_slice(&read_entry(&env.path(ZIP), "MANIFEST.json")).unwrap();
-    for key in ["version", "created_at", "generator", "files"] {
-        assert_eq!(document[key], manifest[key], "{key}");
-    }
+    assert_eq!(document.bundle, ZIP);
+    assert_eq!(document.sidecar, SIDECAR);
+    assert_eq!(document.provenance, PROVENANCE);
+    assert_eq!(document.sha256.as_deref(), Some(sha256_hex(&zip_bytes).as_str()));
+    assert_eq!(document.size, Some(zip_bytes.len() as u64));
+    assert_eq!(document.outcome, Outcome::Created);
+    assert_eq!(document.tool, "bundle");
+    assert_eq!(document.status, Status::Ok);
+    assert_eq!(document.marker, format!("RELEASE_BUNDLE={ZIP}"));
+    // Unsigned, not a dry run, not published: those fields are left out.
+    assert_eq!(
+        (&document.signature, &document.provenance_signature, &document.key_id, &document.summary),
+        (&None, &None, &None, &None)
+    );
+    assert!(document.published.is_empty());
+    let manifest = manifest_of(&env.path(ZIP));
+    assert_eq!(document.version, manifest.version);
+    assert_eq!(document.created_at, manifest.created_at);
+    assert_eq!(document.generator, manifest.generator);
+    assert_eq!(document.files, manifest.files);
 }
 
 #[test]
 fn real_sha256sum_unzip_and_python_accept_the_bundle() {
     let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    bundle(&env, &[]).code(0).stdout_contains(MARKER).stderr_empty().run();
     let release = env.path("artifacts/release");
     // A missing tool is a skip with the install hint locally, a failure under CI=true.
     if !tool_available("sha256sum", "apt-get install coreutils")
@@ -184,8 +192,10 @@ fn byte_identical_across_mtimes_umask_time_zone_and_creation_order() {
     }
     second.write("bundle.yaml", glob_config);
     second.write("VERSION", "1.4.0\n");
-    bundle_with_umask(&first, "022", "UTC", &["--config", "bundle.yaml"]).expect_code(0);
-    bundle_with_umask(&second, "077", "Asia/Kathmandu", &["--config", "bundle.yaml"]).expect_code(0);
+    for (env, umask, time_zone) in [(&first, "022", "UTC"), (&second, "077", "Asia/Kathmandu")] {
+        let run = bundle_with_umask(env, umask, time_zone, &["--config", "bundle.yaml"]);
+        assert_eq!((run.code, run.last_line(), run.stderr.as_str()), (0, MARKER, ""), "{}", run.stdout);
+    }
     let one = fs::read(first.path(ZIP)).unwrap();
     let two = fs::read(second.path(ZIP)).unwrap();
     assert!(one == two, "bundles differ");
@@ -208,12 +218,16 @@ fn byte_identical_across_mtimes_umask_time_zone_and_creation_order() {
 fn timestamps_come_from_the_build_time_clamped_to_1980() {
     let env = repo();
     // An empty CI_FAKE_UTC counts as unset (the fixture pins it otherwise).
-    let run = env.run_with_env(
-        ["bundle", "--format", "json"],
-        &[("SOURCE_DATE_EPOCH", "1700000000"), ("CI_FAKE_UTC", "")],
-    );
-    run.expect_code(0);
-    assert_eq!(run.json()["created_at"], "2023-11-14T22:13:20Z");
+    let document: CreateDoc = env
+        .check(["bundle", "--format", "json"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("CI_FAKE_UTC", "")
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.created_at, "2023-11-14T22:13:20Z");
     let mut archive = open_zip(&env.path(ZIP));
     for index in 0..archive.len() {
         let entry = archive.by_index(index).unwrap();
@@ -227,12 +241,16 @@ fn timestamps_come_from_the_build_time_clamped_to_1980() {
     }
     // CI_FAKE_UTC wins over SOURCE_DATE_EPOCH; 1970 is below the zip minimum and is clamped.
     let env = repo();
-    let run = env.run_with_env(
-        ["bundle", "--format", "json"],
-        &[("SOURCE_DATE_EPOCH", "1700000000"), ("CI_FAKE_UTC", "1970-01-01T00:00:00Z")],
-    );
-    run.expect_code(0);
-    assert_eq!(run.json()["created_at"], "1970-01-01T00:00:00Z");
+    let document: CreateDoc = env
+        .check(["bundle", "--format", "json"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("CI_FAKE_UTC", "1970-01-01T00:00:00Z")
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.created_at, "1970-01-01T00:00:00Z");
     let mut archive = open_zip(&env.path(ZIP));
     let time = archive.by_index(0).unwrap().last_modified().unwrap();
     assert_eq!((time.year(), time.month(), time.day(), time.hour()), (1980, 1, 1, 0));

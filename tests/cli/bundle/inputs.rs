@@ -9,14 +9,14 @@ fn every_missing_required_file_is_listed_and_nothing_is_written() {
     fs::remove_file(env.path("README.md")).unwrap();
     fs::remove_file(env.path("deploy/policies/rollback.yaml")).unwrap();
     fs::remove_file(env.path("artifacts/reports/readiness.json")).unwrap(); // optional: not listed
-    let run = bundle(&env, &[]);
-    run.expect_code(2);
-    assert_eq!(run.stdout, "");
-    assert_eq!(
-        run.stderr,
-        "mmops: error: 2 required files are missing, nothing was written: README.md, deploy/policies/rollback.yaml; \
-         create them or change the list (--config)\n"
-    );
+    bundle(&env, &[])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: 2 required files are missing, nothing was written: README.md, deploy/policies/rollback.yaml; \
+             create them or change the list (--config)\n",
+        )
+        .run();
     assert!(!env.exists("artifacts/release"));
 }
 
@@ -37,52 +37,59 @@ fn bad_versions_are_refused_before_anything_is_written() {
         if let Some(flag) = flag {
             args.extend(["--version", flag]);
         }
-        let run = bundle(&env, &args);
-        run.expect_code(2);
+        let run = bundle(&env, &args)
+            .code(2)
+            .stdout_empty()
+            .stderr_contains("mmops: error: bad release version from ")
+            .stderr_contains(expected)
+            .run();
         assert!(run.stderr.starts_with("mmops: error: bad release version from "), "{}", run.stderr);
-        assert!(run.stderr.contains(expected), "{file:?} {flag:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{file:?} {flag:?}: {}", run.stderr);
         assert!(!env.exists("artifacts/release"), "{file:?} {flag:?}");
     }
     // A missing VERSION file says where it looked and suggests -C, not creating it there.
     let env = repo();
     fs::remove_file(env.path("VERSION")).unwrap();
-    let run = bundle(&env, &[]);
-    run.expect_code(2);
-    assert_eq!(
-        run.stderr,
-        format!(
+    bundle(&env, &[])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(&format!(
             "mmops: error: version file VERSION not found in {}; run mmops in the repository or pass -C DIR \
              (or --version X.Y.Z)\n",
             env.root().display()
-        )
-    );
+        ))
+        .run();
     // A 300 MB VERSION (sparse) is refused at the size limit while reading, not quoted whole; a
     // FIFO is refused without blocking.
     let env = repo();
     fs::File::create(env.path("VERSION")).unwrap().set_len(300_000_000).unwrap();
-    let run = bundle(&env, &[]);
-    run.expect_code(2);
-    assert_eq!(run.stdout, "");
-    assert_eq!(
-        run.stderr,
-        "mmops: error: VERSION: the version file is larger than the 256 B limit for a version file; is this \
-         the right file?\n"
-    );
+    bundle(&env, &[])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: VERSION: the version file is larger than the 256 B limit for a version file; is this \
+             the right file?\n",
+        )
+        .run();
     fs::remove_file(env.path("VERSION")).unwrap();
     assert!(Command::new("mkfifo").arg(env.path("VERSION")).status().unwrap().success());
-    let run = bundle(&env, &[]);
-    run.expect_code(2);
-    assert_eq!(run.stderr, "mmops: error: VERSION: the version file is a FIFO, not a regular file\n");
+    bundle(&env, &[])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: VERSION: the version file is a FIFO, not a regular file\n")
+        .run();
     assert!(!env.exists("artifacts/release"));
     // --version overrides the file, and a pre-release is fine.
     let env = repo();
-    let run = bundle(&env, &["--version", "1.5.0-rc.1"]);
-    run.expect_code(0);
+    let run = bundle(&env, &["--version", "1.5.0-rc.1"])
+        .code(0)
+        .stdout_contains("| bundle | OK | RELEASE_BUNDLE=artifacts/release/mm-bot-v1.5.0-rc.1.zip |\n")
+        .stderr_is(
+            "mmops: warning: --version 1.5.0-rc.1 differs from the VERSION file (1.4.0); a bundled VERSION still \
+             says the latter\n",
+        )
+        .run();
     assert_eq!(run.last_line(), "| bundle | OK | RELEASE_BUNDLE=artifacts/release/mm-bot-v1.5.0-rc.1.zip |");
-    assert_eq!(
-        run.stderr,
-        "mmops: warning: --version 1.5.0-rc.1 differs from the VERSION file (1.4.0); a bundled VERSION still says the latter\n"
-    );
 }
 
 #[test]
@@ -108,9 +115,12 @@ fn paths_escaping_the_repository_are_refused() {
         std::os::unix::fs::symlink(outside.path("secret.txt"), env.path("link.txt")).unwrap();
         std::os::unix::fs::symlink(outside.root(), env.path("linkdir")).unwrap();
         env.write("bundle.yaml", config);
-        let run = bundle(&env, &["--config", "bundle.yaml"]);
-        run.expect_code(2);
-        assert!(run.stderr.contains(expected), "{config}: {}", run.stderr);
+        let run = bundle(&env, &["--config", "bundle.yaml"])
+            .code(2)
+            .stdout_empty()
+            .stderr_contains("mmops: error: ")
+            .stderr_contains(expected)
+            .run();
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert!(!env.exists("artifacts/release"), "{config}");
     }
@@ -119,14 +129,14 @@ fn paths_escaping_the_repository_are_refused() {
     let env = repo();
     std::os::unix::fs::symlink("README.md", env.path("docs-link.md")).unwrap();
     env.write("bundle.yaml", "files:\n  - path: docs-link.md\n");
-    let run = bundle(&env, &["--config", "bundle.yaml"]);
-    run.expect_code(2);
-    assert_eq!(run.stdout, "");
-    assert_eq!(
-        run.stderr,
-        "mmops: error: files[0]: docs-link.md is a symbolic link, or a folder on its way is; bundles take \
-         only regular files and never follow links: list the file the link points to\n"
-    );
+    bundle(&env, &["--config", "bundle.yaml"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: files[0]: docs-link.md is a symbolic link, or a folder on its way is; bundles take \
+             only regular files and never follow links: list the file the link points to\n",
+        )
+        .run();
     assert!(!env.exists("artifacts/release"));
 }
 
@@ -137,14 +147,14 @@ fn a_fifo_input_is_refused_without_hanging() {
     fs::remove_file(env.path("README.md")).unwrap();
     let status = Command::new("mkfifo").arg(env.path("README.md")).status().unwrap();
     assert!(status.success());
-    let run = bundle(&env, &[]);
-    run.expect_code(2);
-    assert_eq!(run.stdout, "");
-    assert_eq!(
-        run.stderr,
-        "mmops: error: files[1]: README.md is not a regular file (a FIFO, device or socket); bundles take \
-         only regular files\n"
-    );
+    bundle(&env, &[])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: files[1]: README.md is not a regular file (a FIFO, device or socket); bundles take \
+             only regular files\n",
+        )
+        .run();
     assert!(!env.exists("artifacts/release"));
 }
 
@@ -160,14 +170,11 @@ fn input_names_with_control_characters_are_refused_escaped() {
         let env = repo();
         env.write(format!("extra/{name}"), "x\n");
         env.write("bundle.yaml", "files:\n  - path: VERSION\n  - glob: 'extra/*'\n");
-        let run = bundle(&env, &["--config", "bundle.yaml"]);
-        run.expect_code(2);
-        assert_eq!(run.stdout, "");
-        assert!(
-            run.stderr.contains(&format!("\"extra/{shown}\" has a control character")),
-            "{name:?}: {}",
-            run.stderr
-        );
+        let run = bundle(&env, &["--config", "bundle.yaml"])
+            .code(2)
+            .stdout_empty()
+            .stderr_contains(&format!("\"extra/{shown}\" has a control character"))
+            .run();
         assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert!(!env.exists("artifacts/release"));
@@ -195,18 +202,22 @@ fn bad_configs_are_exit_2_with_the_spot() {
     for (config, expected) in cases {
         let env = repo();
         env.write("bundle.yaml", config);
-        let run = bundle(&env, &["--config", "bundle.yaml"]);
-        run.expect_code(2);
-        assert!(run.stderr.contains(expected), "{config}: {}", run.stderr);
+        let run = bundle(&env, &["--config", "bundle.yaml"])
+            .code(2)
+            .stdout_empty()
+            .stderr_contains("mmops: error: ")
+            .stderr_contains(expected)
+            .run();
+        assert_eq!(run.stderr.lines().count(), 1, "{config}: {}", run.stderr);
         assert!(!env.exists("artifacts/release"), "{config}");
     }
     let env = repo();
-    let run = bundle(&env, &["--config", "nope.yaml"]);
-    run.expect_code(2);
-    assert!(run.stderr.contains("cannot read config file nope.yaml"), "{}", run.stderr);
-    let run = bundle(&env, &["--name", "../evil"]);
-    run.expect_code(2);
-    assert!(run.stderr.contains("--name \"../evil\""), "{}", run.stderr);
+    bundle(&env, &["--config", "nope.yaml"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot read config file nope.yaml")
+        .run();
+    bundle(&env, &["--name", "../evil"]).code(2).stdout_empty().stderr_contains("--name \"../evil\"").run();
 }
 
 /// Every input stays open from resolution to the end of the run. mmops raises its soft

@@ -10,6 +10,7 @@
 
 mod contents;
 mod inputs;
+pub(crate) mod mirror;
 mod release;
 mod signing;
 mod verify;
@@ -19,12 +20,12 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use zip::ZipArchive;
 use zip::write::SimpleFileOptions;
 
-use crate::support::{Run, TestEnv, tool_available, utc};
+use crate::support::{Check, Expect, Run, TestEnv, tool_available, utc};
+use mirror::{CreateDoc, Manifest, Outcome, Status, VerifyDoc};
 
 const FAKE_NOW: &str = "2025-10-11T12:00:00Z";
 const ZIP: &str = "artifacts/release/mm-bot-v1.4.0.zip";
@@ -34,6 +35,8 @@ const PROVENANCE: &str = "artifacts/release/mm-bot-v1.4.0.zip.intoto.json";
 const RELEASE_FILES: [&str; 3] =
     ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.intoto.json", "mm-bot-v1.4.0.zip.sha256"];
 const MARKER: &str = "| bundle | OK | RELEASE_BUNDLE=artifacts/release/mm-bot-v1.4.0.zip |";
+const VERIFY_OK: &str = "| bundle_verify | OK | BUNDLE_VERIFY=OK |";
+const VERIFY_FAIL: &str = "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |";
 
 /// The six files every release needs, plus the three optional reports.
 const REPO_FILES: [(&str, &str); 6] = [
@@ -67,10 +70,16 @@ fn repo() -> TestEnv {
     env
 }
 
-fn bundle(env: &TestEnv, args: &[&str]) -> Run {
+/// `mmops bundle ARGS` at [`FAKE_NOW`]; the caller states exit code, stdout and stderr.
+fn bundle<'a>(env: &'a TestEnv, args: &[&str]) -> Check<'a> {
     let mut all = vec!["bundle"];
     all.extend_from_slice(args);
-    env.run_with_env(all, &[("CI_FAKE_UTC", FAKE_NOW)])
+    env.check(all).env("CI_FAKE_UTC", FAKE_NOW)
+}
+
+/// `MANIFEST.json` of the zip at `path`, read into its typed mirror.
+fn manifest_of(path: &Path) -> Manifest {
+    serde_json::from_slice(&read_entry(path, "MANIFEST.json")).expect("MANIFEST.json matches its mirror")
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

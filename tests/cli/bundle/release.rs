@@ -7,52 +7,61 @@ use super::*;
 fn shipped_list_gives_the_same_bytes_as_the_built_in_one() {
     let env = repo();
     env.write("deploy/release/bundle.yaml", include_str!("../../../deploy/release/bundle.yaml"));
-    bundle(&env, &[]).expect_code(0);
+    bundle(&env, &[]).code(0).stdout_contains(MARKER).stderr_empty().run();
     let built_in = fs::read(env.path(ZIP)).unwrap();
-    let run = bundle(&env, &["--config", "deploy/release/bundle.yaml", "--out-dir", "other"]);
-    run.expect_code(0);
+    bundle(&env, &["--config", "deploy/release/bundle.yaml", "--out-dir", "other"])
+        .code(0)
+        .stdout_contains("| bundle | OK | RELEASE_BUNDLE=other/mm-bot-v1.4.0.zip |\n")
+        .stderr_empty()
+        .run();
     assert!(fs::read(env.path("other/mm-bot-v1.4.0.zip")).unwrap() == built_in);
 }
 
 #[test]
 fn existing_release_is_unchanged_refused_or_replaced_with_force() {
     let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    bundle(&env, &[]).code(0).stdout_contains(MARKER).stderr_empty().run();
     let original = fs::read(env.path(ZIP)).unwrap();
 
     // Same inputs: unchanged, exit 0; a lost sidecar is restored.
     fs::remove_file(env.path(SIDECAR)).unwrap();
-    let run = bundle(&env, &["--format", "json"]);
-    run.expect_code(0);
-    assert_eq!(run.json()["outcome"], "unchanged");
-    assert_eq!(run.stderr, format!("mmops: warning: {SIDECAR} was missing or wrong; rewrote it\n"));
+    let document: CreateDoc = bundle(&env, &["--format", "json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_is(&format!("mmops: warning: {SIDECAR} was missing or wrong; rewrote it\n"))
+        .run()
+        .json_as();
+    assert_eq!(document.outcome, Outcome::Unchanged);
+    assert_eq!(document.sha256.as_deref(), Some(sha256_hex(&original).as_str()));
     assert_eq!(env.read(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&original)));
 
     // Different inputs: refused with exit 1, the release untouched, no temp file left.
     env.write("README.md", "# mm-bot, edited\n");
-    let run = bundle(&env, &[]);
-    run.expect_code(1);
-    assert_eq!(run.stdout, "");
-    assert!(run.stderr.contains("already exists with different content"), "{}", run.stderr);
-    assert!(run.stderr.contains("pass --force to replace it"), "{}", run.stderr);
-    // The message names the first entry that differs.
-    assert!(
-        run.stderr.contains(&format!(
+    bundle(&env, &[])
+        .code(1)
+        .stdout_empty()
+        .stderr_contains(&format!("mmops: error: {ZIP} already exists with different content"))
+        .stderr_contains("pass --force to replace it\n")
+        // The message names the first entry that differs.
+        .stderr_contains(&format!(
             "the first entry that differs is README.md: sha256 {} (9 bytes) in the release, {} (17 bytes) in this build",
             sha256_hex(b"# mm-bot\n"),
             sha256_hex(b"# mm-bot, edited\n")
-        )),
-        "{}",
-        run.stderr
-    );
+        ))
+        .run();
     assert!(fs::read(env.path(ZIP)).unwrap() == original);
     assert_eq!(files_in(&env, "artifacts/release"), RELEASE_FILES);
 
     // --force replaces both.
-    let run = bundle(&env, &["--force", "--format", "json"]);
-    run.expect_code(0);
-    assert_eq!(run.json()["outcome"], "replaced");
+    let document: CreateDoc = bundle(&env, &["--force", "--format", "json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.outcome, Outcome::Replaced);
     let replaced = fs::read(env.path(ZIP)).unwrap();
+    assert_eq!(document.sha256.as_deref(), Some(sha256_hex(&replaced).as_str()));
     assert!(replaced != original);
     assert_eq!(env.read(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&replaced)));
 }
@@ -62,11 +71,16 @@ fn existing_release_is_unchanged_refused_or_replaced_with_force() {
 #[test]
 fn a_rebuild_at_another_time_names_source_date_epoch() {
     let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    bundle(&env, &[]).code(0).stdout_contains(MARKER).stderr_empty().run();
     let original = fs::read(env.path(ZIP)).unwrap();
-    let run = env.run_with_env(["bundle"], &[("CI_FAKE_UTC", "2025-10-12T08:00:00Z")]);
-    run.expect_code(1);
-    assert_eq!(run.stdout, "");
+    // The exact text is compared below: it quotes this build's hash, known only from the run.
+    let run = env
+        .check(["bundle"])
+        .env("CI_FAKE_UTC", "2025-10-12T08:00:00Z")
+        .code(1)
+        .stdout_empty()
+        .stderr_contains(&format!("mmops: error: {ZIP} already exists with different content"))
+        .run();
     assert_eq!(
         run.stderr,
         format!(
@@ -78,12 +92,17 @@ fn a_rebuild_at_another_time_names_source_date_epoch() {
             run.stderr.split("this build ").nth(1).unwrap().split(')').next().unwrap()
         )
     );
-    let run = env.run_with_env(
-        ["bundle", "--format", "json"],
-        &[("SOURCE_DATE_EPOCH", "1760184000"), ("CI_FAKE_UTC", "")],
-    );
-    run.expect_code(0);
-    assert_eq!(run.json()["outcome"], "unchanged");
+    let document: CreateDoc = env
+        .check(["bundle", "--format", "json"])
+        .env("SOURCE_DATE_EPOCH", "1760184000")
+        .env("CI_FAKE_UTC", "")
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.outcome, Outcome::Unchanged);
+    assert_eq!(document.created_at, "2025-10-11T12:00:00Z");
     assert!(fs::read(env.path(ZIP)).unwrap() == original);
 }
 
@@ -139,37 +158,43 @@ fn final_names_that_are_not_regular_files_are_refused() {
 #[test]
 fn dry_run_prints_the_manifest_and_summary_and_writes_nothing() {
     let env = repo();
-    let run = bundle(&env, &["--dry-run"]);
-    run.expect_code(0);
+    let run = bundle(&env, &["--dry-run"])
+        .code(0)
+        .stdout_contains(&format!("dry run: would write {ZIP}, {PROVENANCE} and {SIDECAR}\n"))
+        .stderr_empty()
+        .run();
     assert_eq!(run.last_line(), MARKER);
-    assert!(run.stdout.contains(&format!("dry run: would write {ZIP}, {PROVENANCE} and {SIDECAR}\n")));
     assert!(!env.exists("artifacts/release"));
     // --sign makes no sense without writing: refused by the command line (exit 2).
-    let signed = bundle(&env, &["--dry-run", "--sign", "key"]);
-    signed.expect_code(2);
-    assert!(signed.stderr.contains("cannot be used with"), "{}", signed.stderr);
-    let json = bundle(&env, &["--dry-run", "--format", "json"]);
-    json.expect_code(0);
-    let document = json.json();
-    assert_eq!(document["outcome"], "dry_run");
-    assert_eq!(document["sha256"], Value::Null);
+    bundle(&env, &["--dry-run", "--sign", "key"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("error: the argument '--dry-run' cannot be used with")
+        .run();
+    let document: CreateDoc = bundle(&env, &["--dry-run", "--format", "json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.outcome, Outcome::DryRun);
+    assert_eq!((document.sha256, document.size), (None, None));
     assert!(!env.exists("artifacts/release"));
 
     // The dry run's manifest and summary are exactly what a real run puts in the zip.
-    bundle(&env, &[]).expect_code(0);
+    bundle(&env, &[]).code(0).stdout_contains(MARKER).stderr_empty().run();
     let manifest_text = String::from_utf8(read_entry(&env.path(ZIP), "MANIFEST.json")).unwrap();
     let summary_text = String::from_utf8(read_entry(&env.path(ZIP), "RELEASE_SUMMARY.md")).unwrap();
     assert!(run.stdout.starts_with(&format!("{manifest_text}\n{summary_text}\n")), "{}", run.stdout);
-    assert_eq!(document["summary"], summary_text.as_str());
-    let manifest: Value = serde_json::from_str(&manifest_text).unwrap();
-    assert_eq!(document["files"], manifest["files"]);
+    assert_eq!(document.summary.as_deref(), Some(summary_text.as_str()));
+    let manifest: Manifest = serde_json::from_str(&manifest_text).unwrap();
+    assert_eq!(document.files, manifest.files);
 }
 
 #[test]
 fn no_reports_level_and_precompressed_inputs() {
     let env = repo();
-    let run = bundle(&env, &["--no-reports"]);
-    run.expect_code(0);
+    bundle(&env, &["--no-reports"]).code(0).stdout_contains(MARKER).stderr_empty().run();
     let names = entry_names(&env.path(ZIP));
     assert_eq!(names.len(), 8);
     assert!(!names.iter().any(|name| name.starts_with("reports/")));
@@ -177,7 +202,7 @@ fn no_reports_level_and_precompressed_inputs() {
     let env = repo();
     env.write("artifacts/reports/logs.tar.gz", [0x1f, 0x8b, 8, 0, 1, 2, 3]);
     env.write("bundle.yaml", "files:\n  - path: VERSION\nreports:\n  - glob: '*'\n");
-    bundle(&env, &["--config", "bundle.yaml"]).expect_code(0);
+    bundle(&env, &["--config", "bundle.yaml"]).code(0).stdout_contains(MARKER).stderr_empty().run();
     let mut archive = open_zip(&env.path(ZIP));
     assert_eq!(archive.by_name("reports/logs.tar.gz").unwrap().compression(), zip::CompressionMethod::Stored);
     assert_eq!(
@@ -187,13 +212,16 @@ fn no_reports_level_and_precompressed_inputs() {
     drop(archive);
 
     let env = repo();
-    bundle(&env, &["--level", "0"]).expect_code(0);
+    bundle(&env, &["--level", "0"]).code(0).stdout_contains(MARKER).stderr_empty().run();
     let mut archive = open_zip(&env.path(ZIP));
     for index in 0..archive.len() {
         assert_eq!(archive.by_index(index).unwrap().compression(), zip::CompressionMethod::Stored);
     }
-    let run = bundle(&env, &["--level", "10"]);
-    run.expect_code(2);
+    bundle(&env, &["--level", "10"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("error: invalid value '10' for '--level <N>': 10 is not in 0..=9\n")
+        .run();
 }
 
 #[test]
@@ -208,10 +236,14 @@ fn multi_chunk_inputs_round_trip() {
     }
     env.write("artifacts/reports/soak_metrics.json", &data);
     env.write("CHANGELOG.md", ""); // an empty entry is still one deflate stream
-    bundle(&env, &[]).expect_code(0);
+    bundle(&env, &[]).code(0).stdout_contains(MARKER).stderr_empty().run();
     assert!(read_entry(&env.path(ZIP), "reports/soak_metrics.json") == data);
     assert_eq!(read_entry(&env.path(ZIP), "CHANGELOG.md"), b"");
-    env.run(["bundle", "verify", ZIP]).expect_code(0);
+    env.check(["bundle", "verify", ZIP])
+        .code(0)
+        .stdout_contains(&format!("\n{VERIFY_OK}\n"))
+        .stderr_empty()
+        .run();
 }
 
 #[test]
@@ -251,8 +283,6 @@ fn a_killed_run_leaves_no_file_under_a_final_name() {
     );
     // The next run removes the dead run's leftovers, says so once per file, and still works.
     fs::write(env.path("artifacts/reports/soak_metrics.json"), "[]\n").unwrap();
-    let run = bundle(&env, &[]);
-    run.expect_code(0);
     let pid = child.id();
     let expected: String = leftovers
         .iter()
@@ -263,7 +293,7 @@ fn a_killed_run_leaves_no_file_under_a_final_name() {
             )
         })
         .collect();
-    assert_eq!(run.stderr, expected);
+    bundle(&env, &[]).code(0).stdout_contains(MARKER).stderr_is(&expected).run();
     assert_eq!(files_in(&env, "artifacts/release"), RELEASE_FILES);
 }
 
@@ -273,7 +303,11 @@ fn a_killed_run_leaves_no_file_under_a_final_name() {
 #[test]
 fn a_full_disk_while_writing_the_sidecar_leaves_no_zip_and_exits_2() {
     let env = repo();
-    bundle(&env, &["--out-dir", "sizing"]).expect_code(0);
+    bundle(&env, &["--out-dir", "sizing"])
+        .code(0)
+        .stdout_contains("| bundle | OK | RELEASE_BUNDLE=sizing/mm-bot-v1.4.0.zip |\n")
+        .stderr_empty()
+        .run();
     let zip_size = fs::metadata(env.path("sizing/mm-bot-v1.4.0.zip")).unwrap().len();
     let pages = zip_size.div_ceil(4096);
     env.mkdir("artifacts/release");
@@ -316,7 +350,7 @@ fn a_prom_file_failing_after_the_release_is_placed_is_partial_exit_1() {
         ["mm-bot-v1.4.0.zip", "mm-bot-v1.4.0.zip.intoto.json", "mm-bot-v1.4.0.zip.sha256"]
     );
     // The release placed is complete: verify accepts it.
-    bundle(&env, &["verify", ZIP]).expect_code(0);
+    bundle(&env, &["verify", ZIP]).code(0).stdout_contains(&format!("\n{VERIFY_OK}\n")).stderr_empty().run();
 }
 
 /// Audit gap 6: SIGTERM during a build ended bundle by the default action (exit 143, no word);

@@ -3,10 +3,23 @@
 
 use super::*;
 
-fn verify(env: &TestEnv, args: &[&str]) -> Run {
+/// `mmops bundle verify ZIP ARGS`; the caller states exit code, stdout and stderr.
+fn verify<'a>(env: &'a TestEnv, args: &[&str]) -> Check<'a> {
     let mut all = vec!["bundle", "verify", ZIP];
     all.extend_from_slice(args);
-    env.run(all)
+    env.check(all)
+}
+
+/// `verify` of a zip with a defect in text mode: exit 1, the FAIL marker, nothing on stderr.
+fn verify_fails(env: &TestEnv, args: &[&str]) -> Run {
+    verify(env, args).code(1).stdout_contains(&format!("\n{VERIFY_FAIL}\n")).stderr_empty().run()
+}
+
+/// A fresh release at [`FAKE_NOW`].
+fn released(args: &[&str]) -> TestEnv {
+    let env = repo();
+    bundle(&env, args).code(0).stdout_contains(MARKER).stderr_empty().run();
+    env
 }
 
 /// Rewrites the bundle through the zip crate: `change` may rename, alter or drop each entry;
@@ -48,33 +61,37 @@ fn problems(run: &Run) -> Vec<String> {
     run.stdout.lines().filter_map(|line| line.strip_prefix("FAIL ")).map(str::to_string).collect()
 }
 
-const VERIFY_FAIL: &str = "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |";
-
 #[test]
 fn verify_passes_a_fresh_bundle() {
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
-    let run = verify(&env, &[]);
-    run.expect_code(0);
+    let env = released(&[]);
     let zip_bytes = fs::read(env.path(ZIP)).unwrap();
-    assert_eq!(
-        run.stdout,
-        format!(
+    verify(&env, &[])
+        .code(0)
+        .stdout_is(&format!(
             "checked {ZIP}: 11 entries, {}, sha256 {}\nversion: 1.4.0\nsidecar: ok\n\
              signature: not checked (no --pubkey or --pubkey-file): authenticity was not checked; the sidecar only \
              shows the bytes were not damaged, not who made them\nprovenance: ok\n| bundle_verify | OK | BUNDLE_VERIFY=OK |\n",
             format_kib(zip_bytes.len()),
             sha256_hex(&zip_bytes)
-        )
-    );
-    assert_eq!(run.stderr, "");
-    let json = verify(&env, &["--format", "json"]);
-    json.expect_code(0);
-    assert_eq!(json.json()["problems"], serde_json::json!([]));
-    assert_eq!(json.json()["sidecar"], "ok");
-    assert_eq!(json.json()["signature"], "not checked");
-    assert_eq!(json.json()["provenance"], "ok");
-    assert!(json.json().get("key_id").is_none());
+        ))
+        .stderr_empty()
+        .run();
+    let document: VerifyDoc =
+        verify(&env, &["--format", "json"]).code(0).stdout(Expect::Anything).stderr_empty().run().json_as();
+    assert_eq!(document.bundle, ZIP);
+    assert_eq!(document.sha256, sha256_hex(&zip_bytes));
+    assert_eq!(document.size, zip_bytes.len() as u64);
+    assert_eq!(document.version.as_deref(), Some("1.4.0"));
+    assert_eq!(document.entries, 11);
+    assert_eq!(document.problems, Vec::<String>::new());
+    assert_eq!(document.sidecar, "ok");
+    assert_eq!(document.signature, "not checked");
+    assert_eq!(document.provenance, "ok");
+    // No key, so no key id or trusted comment; no --rebuild.
+    assert_eq!((&document.key_id, &document.trusted_comment, &document.rebuild), (&None, &None, &None));
+    assert_eq!(document.tool, "bundle_verify");
+    assert_eq!(document.status, Status::Ok);
+    assert_eq!(document.marker, "BUNDLE_VERIFY=OK");
 }
 
 fn format_kib(bytes: usize) -> String {
@@ -83,8 +100,7 @@ fn format_kib(bytes: usize) -> String {
 
 #[test]
 fn verify_catches_a_flipped_byte_in_an_entry() {
-    let env = repo();
-    bundle(&env, &["--level", "0"]).expect_code(0);
+    let env = released(&["--level", "0"]);
     // Flip one byte of README.md's stored data, then fix the sidecar so only the entry is wrong.
     let mut bytes = fs::read(env.path(ZIP)).unwrap();
     let offset = {
@@ -95,23 +111,20 @@ fn verify_catches_a_flipped_byte_in_an_entry() {
     fs::write(env.path(ZIP), &bytes).unwrap();
     let _ = fs::remove_file(env.path(PROVENANCE));
     fs::write(env.path(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&bytes))).unwrap();
-    let run = verify(&env, &[]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &[]);
     assert_eq!(problems(&run), ["README.md: CRC-32 mismatch: the data is corrupted"]);
     assert_eq!(run.last_line(), VERIFY_FAIL);
 }
 
 #[test]
 fn verify_catches_removed_added_and_renamed_entries() {
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     rewrite(
         &env,
         |name, bytes| (name != "CHANGELOG.md").then(|| (name.to_string(), bytes)),
         &[("extra.sh", b"rm -rf /\n")],
     );
-    let run = verify(&env, &[]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &[]);
     assert_eq!(
         problems(&run),
         [
@@ -120,11 +133,9 @@ fn verify_catches_removed_added_and_renamed_entries() {
         ]
     );
 
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     rewrite(&env, |name, bytes| Some((name.to_string(), bytes)), &[("../evil", b"x")]);
-    let run = verify(&env, &[]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &[]);
     assert_eq!(
         problems(&run),
         [
@@ -136,8 +147,7 @@ fn verify_catches_removed_added_and_renamed_entries() {
 
 #[test]
 fn verify_catches_a_repeated_entry_name() {
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     rewrite(&env, |name, bytes| Some((name.to_string(), bytes)), &[("dup-1", b"one"), ("dup-2", b"two")]);
     // Rename the second extra entry onto the first, in its local and central headers.
     let bytes = fs::read(env.path(ZIP)).unwrap();
@@ -147,8 +157,7 @@ fn verify_catches_a_repeated_entry_name() {
     };
     fs::write(env.path(ZIP), &patched).unwrap();
     fs::write(env.path(SIDECAR), format!("{}  mm-bot-v1.4.0.zip\n", sha256_hex(&patched))).unwrap();
-    let run = verify(&env, &[]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &[]);
     let found = problems(&run);
     // Repeated raw names make the entries ambiguous: reported, and nothing is inflated.
     assert_eq!(
@@ -162,8 +171,7 @@ fn verify_catches_a_repeated_entry_name() {
 
 #[test]
 fn verify_catches_a_tampered_manifest_and_a_missing_one() {
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     let real_hash = sha256_hex(REPO_FILES[1].1.as_bytes());
     let fake_hash = "0".repeat(64);
     rewrite(
@@ -178,22 +186,18 @@ fn verify_catches_a_tampered_manifest_and_a_missing_one() {
         },
         &[],
     );
-    let run = verify(&env, &[]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &[]);
     assert_eq!(
         problems(&run),
         [format!("README.md: sha256 {real_hash} in the zip, MANIFEST.json says {fake_hash}")]
     );
 
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     rewrite(&env, |name, bytes| (name != "MANIFEST.json").then(|| (name.to_string(), bytes)), &[]);
-    let run = verify(&env, &[]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &[]);
     assert_eq!(problems(&run), ["MANIFEST.json: missing from the zip"]);
 
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     rewrite(
         &env,
         |name, bytes| {
@@ -201,8 +205,7 @@ fn verify_catches_a_tampered_manifest_and_a_missing_one() {
         },
         &[],
     );
-    let run = verify(&env, &[]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &[]);
     assert!(
         problems(&run)[0].starts_with("MANIFEST.json: cannot be read as a bundle manifest"),
         "{}",
@@ -212,40 +215,49 @@ fn verify_catches_a_tampered_manifest_and_a_missing_one() {
 
 #[test]
 fn verify_checks_the_sidecar() {
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     let zip_hash = sha256_hex(&fs::read(env.path(ZIP)).unwrap());
     let other = "f".repeat(64);
     fs::write(env.path(SIDECAR), format!("{other}  mm-bot-v1.4.0.zip\n")).unwrap();
-    let run = verify(&env, &[]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &[]);
     assert_eq!(problems(&run), [format!("{SIDECAR}: says sha256 {other}, but the zip's is {zip_hash}")]);
     // --no-sidecar skips the check.
-    verify(&env, &["--no-sidecar"]).expect_code(0);
+    verify(&env, &["--no-sidecar"])
+        .code(0)
+        .stdout_contains("\nsidecar: skipped\n")
+        .stdout_contains(&format!("\n{VERIFY_OK}\n"))
+        .stderr_empty()
+        .run();
 
     fs::write(env.path(SIDECAR), format!("{zip_hash}  other.zip\n")).unwrap();
-    let run = verify(&env, &[]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &[]);
     assert_eq!(problems(&run), [format!("{SIDECAR}: names \"other.zip\", not \"mm-bot-v1.4.0.zip\"")]);
 
     fs::remove_file(env.path(SIDECAR)).unwrap();
-    let run = verify(&env, &[]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &[]);
     assert_eq!(problems(&run), [format!("{SIDECAR}: missing (pass --no-sidecar to check without it)")]);
     assert!(run.stdout.contains("sidecar: missing\n"));
-    let run = verify(&env, &["--no-sidecar", "--format", "json"]);
-    run.expect_code(0);
-    assert_eq!(run.json()["sidecar"], "skipped");
+    let document: VerifyDoc = verify(&env, &["--no-sidecar", "--format", "json"])
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.sidecar, "skipped");
+    assert_eq!(document.problems, Vec::<String>::new());
 }
 
 #[test]
 fn verify_catches_a_renamed_release() {
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     let renamed = "artifacts/release/mm-bot-v1.5.0.zip";
     fs::rename(env.path(ZIP), env.path(renamed)).unwrap();
-    let run = env.run(["bundle", "verify", "--no-sidecar", renamed]);
-    run.expect_code(1);
+    let run = env
+        .check(["bundle", "verify", "--no-sidecar", renamed])
+        .code(1)
+        .stdout_contains(&format!("\n{VERIFY_FAIL}\n"))
+        .stderr_empty()
+        .run();
     assert_eq!(
         problems(&run),
         ["mm-bot-v1.5.0.zip: the file name says version 1.5.0, MANIFEST.json says 1.4.0"]
@@ -257,64 +269,77 @@ fn verify_catches_a_renamed_release() {
 /// result in place. A path that is not a file at all is exit 2 (could not run).
 #[test]
 fn verify_of_a_non_zip_fails_and_of_a_missing_file_is_exit_2() {
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     let good = fs::read(env.path(ZIP)).unwrap();
     fs::write(env.path(ZIP), &good[..good.len() / 2]).unwrap();
-    let run = verify(&env, &["--no-sidecar"]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &["--no-sidecar"]);
     let found = problems(&run);
     assert_eq!(found[0], format!("{ZIP} is not a readable zip archive (no end-of-central-directory record)"));
     // The provenance written with the bundle names the old bytes, so it no longer matches either.
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[1].starts_with(&format!("{ZIP}.intoto.json: its subject digest is sha256 ")), "{found:?}");
     assert_eq!(run.last_line(), VERIFY_FAIL);
-    assert_eq!(run.stderr, "");
-    let run = verify(&env, &["--format", "json"]);
-    run.expect_code(1);
-    let json = run.json();
-    assert_eq!(json["entries"], 0);
-    assert_eq!(json["size"], good.len() / 2);
-    assert_eq!(json["sidecar"], "mismatch");
-    assert_eq!(json["provenance"], "mismatch");
-    assert_eq!(json["problems"].as_array().unwrap().len(), 3, "{json}");
+    let document: VerifyDoc =
+        verify(&env, &["--format", "json"]).code(1).stdout(Expect::Anything).stderr_empty().run().json_as();
+    assert_eq!(document.entries, 0);
+    assert_eq!(document.version, None);
+    assert_eq!(document.size, good.len() as u64 / 2);
+    assert_eq!(document.sha256, sha256_hex(&good[..good.len() / 2]));
+    assert_eq!(document.sidecar, "mismatch");
+    assert_eq!(document.provenance, "mismatch");
+    assert_eq!(document.problems.len(), 3, "{:?}", document.problems);
+    assert_eq!((document.status, document.marker.as_str()), (Status::Fail, "BUNDLE_VERIFY=FAIL"));
+    // --rebuild of a zip that cannot be read is not attempted, and says so.
+    let document: VerifyDoc = verify(&env, &["--format", "json", "--rebuild"])
+        .code(1)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!(document.rebuild.as_deref(), Some("not attempted: the zip is not readable"));
+    assert_eq!(document.problems.len(), 3, "{:?}", document.problems);
     env.write(ZIP, "not a zip at all");
-    let run = verify(&env, &["--no-sidecar"]);
-    run.expect_code(1);
+    let run = verify_fails(&env, &["--no-sidecar"]);
     let found = problems(&run);
     assert_eq!(found[0], format!("{ZIP} is not a readable zip archive (no end-of-central-directory record)"));
     // The provenance written with the bundle names the old bytes, so it no longer matches either.
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[1].starts_with(&format!("{ZIP}.intoto.json: its subject digest is sha256 ")), "{found:?}");
-    let run = env.run(["bundle", "verify", "nope.zip"]);
-    run.expect_code(2);
-    assert!(run.stderr.contains("cannot open nope.zip"), "{}", run.stderr);
+    env.check(["bundle", "verify", "nope.zip"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot open nope.zip")
+        .run();
     // A folder or a FIFO given as the zip: a plain message, no "os error 22", no hang.
     env.mkdir("folder.zip");
-    let run = env.run(["bundle", "verify", "folder.zip"]);
-    run.expect_code(2);
-    assert_eq!(run.stdout, "");
-    assert_eq!(
-        run.stderr,
-        "mmops: error: folder.zip is a folder, not a zip file; give the path of the release's .zip\n"
-    );
+    env.check(["bundle", "verify", "folder.zip"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: folder.zip is a folder, not a zip file; give the path of the release's .zip\n",
+        )
+        .run();
     assert!(Command::new("mkfifo").arg(env.path("fifo.zip")).status().unwrap().success());
-    let run = env.run(["bundle", "verify", "fifo.zip"]);
-    run.expect_code(2);
-    assert_eq!(run.stderr, "mmops: error: fifo.zip is a FIFO, not a zip file\n");
+    env.check(["bundle", "verify", "fifo.zip"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is("mmops: error: fifo.zip is a FIFO, not a zip file\n")
+        .run();
     // Create flags do not mix with verify.
-    let run = env.run(["bundle", "--force", "verify", ZIP]);
-    run.expect_code(2);
+    env.check(["bundle", "--force", "verify", ZIP])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("error: the subcommand 'verify' cannot be used with '--force'\n")
+        .run();
 }
 
 #[test]
 fn verify_never_extracts() {
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     fs::remove_dir_all(env.path("deploy")).unwrap();
     fs::remove_file(env.path("README.md")).unwrap();
     let before = files_in(&env, ".");
-    verify(&env, &[]).expect_code(0);
+    verify(&env, &[]).code(0).stdout_contains(&format!("\n{VERIFY_OK}\n")).stderr_empty().run();
     assert_eq!(files_in(&env, "."), before);
     assert!(!env.exists("deploy"));
 }
@@ -328,17 +353,14 @@ fn crafted_zips_never_verify() {
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        let run = env.run(["bundle", "verify", "--no-sidecar", path.to_str().unwrap()]);
-        match run.code {
-            1 => assert_eq!(
-                run.last_line(),
-                "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |",
-                "{}",
-                path.display()
-            ),
-            2 => assert!(run.stderr.starts_with("mmops: error: "), "{}: {}", path.display(), run.stderr),
-            other => panic!("{} verified with exit {other}:\n{}", path.display(), run.stdout),
-        }
+        // Every one is a failed verification (exit 1), never a run that could not start: each
+        // is a file, and what is wrong with it is a finding, not an error.
+        env.check(["bundle", "verify", "--no-sidecar", path.to_str().unwrap()])
+            .code(1)
+            .stdout_contains(&format!("\n{VERIFY_FAIL}\n"))
+            .stdout_contains("\nFAIL ")
+            .stderr_empty()
+            .run();
         checked += 1;
     }
     assert!(checked >= 9, "only {checked} crafted zips found");
@@ -407,16 +429,16 @@ fn crafted_zips_are_failed_for_exactly_their_defect() {
     for (name, expected) in cases {
         let path = dir.join(name);
         let started = std::time::Instant::now();
-        let run = env.run(["bundle", "verify", "--no-sidecar", "--format", "json", path.to_str().unwrap()]);
+        let document: VerifyDoc = env
+            .check(["bundle", "verify", "--no-sidecar", "--format", "json", path.to_str().unwrap()])
+            .code(1)
+            .stdout(Expect::Anything)
+            .stderr_empty()
+            .run()
+            .json_as();
         assert!(started.elapsed().as_secs() < 20, "{name}: took {:?}", started.elapsed());
-        run.expect_code(1);
-        assert_eq!(run.stderr, "", "{name}");
-        let problems: Vec<String> = run.json()["problems"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|problem| problem.as_str().unwrap().to_string())
-            .collect();
+        assert_eq!((document.sidecar.as_str(), document.status), ("skipped", Status::Fail), "{name}");
+        let problems = document.problems;
         if name == "overlapping_entries.zip" {
             // 200 entries, one stream: the overlap comes first, the listing is capped.
             assert_eq!(&problems[..2], expected, "{name}");
@@ -433,8 +455,7 @@ fn crafted_zips_are_failed_for_exactly_their_defect() {
 /// textfile (a zip whose name ends in `.prom`); the two paths are compared first.
 #[test]
 fn verify_refuses_a_prom_file_that_is_the_zip_itself() {
-    let env = repo();
-    bundle(&env, &[]).expect_code(0);
+    let env = released(&[]);
     fs::copy(env.path(ZIP), env.path("release.prom")).unwrap();
     let before = fs::read(env.path("release.prom")).unwrap();
     env.check(["bundle", "verify", "release.prom", "--no-sidecar", "--prom-file", "./release.prom"])
