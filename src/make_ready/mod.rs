@@ -79,8 +79,8 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
     let interrupted = watch.flag();
     let pack = plan.steps.as_ref().map(|steps| {
         printer.note(format!(
-            "pre-live pack: {} steps, {} at a time",
-            steps.len(),
+            "pre-live pack: {}, {} at a time",
+            crate::units::count_noun(steps.len() as u64, "step"),
             plan.jobs.min(steps.len())
         ));
         let started = crate::clock::monotonic();

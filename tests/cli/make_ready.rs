@@ -84,14 +84,17 @@ impl Progress for Check<'_> {
 
     #[track_caller]
     fn run_pack(self, steps: &[(&str, &str)], tail: &[&str]) -> Run {
-        let mut check = self.stderr_contains(&format!("mmops: pre-live pack: {} steps, ", steps.len()));
+        let plan = match steps.len() {
+            1 => "mmops: pre-live pack: 1 step, ".to_string(),
+            count => format!("mmops: pre-live pack: {count} steps, "),
+        };
+        let mut check = self.stderr_contains(&plan);
         for (name, status) in steps {
             check = check.stderr_contains(&format!("\nmmops:   {name} {status} ("));
         }
         let run =
             check.stderr_contains("\nmmops: readiness: scoring the last 7 soak reports in artifacts\n").run();
         let lines: Vec<&str> = run.stderr.lines().collect();
-        let plan = format!("mmops: pre-live pack: {} steps, ", steps.len());
         assert!(lines.len() == steps.len() + 2 + tail.len(), "unexpected stderr lines:\n{}", run.stderr);
         assert!(lines[0].starts_with(&plan) && lines[0].ends_with(" at a time"), "{}", run.stderr);
         let mut ended: Vec<String> = lines[1..=steps.len()]
@@ -829,7 +832,7 @@ fn sigterm_kills_running_steps_and_gives_no_verdict() {
     assert!(stdout.ends_with("| make_ready | FAIL | MAKE_READY=INTERRUPTED |\n"), "{stdout}");
     assert!(stdout.contains("no readiness written"), "{stdout}");
     assert!(
-        stderr.starts_with("mmops: pre-live pack: 1 steps, 1 at a time\nmmops:   hang FAIL (")
+        stderr.starts_with("mmops: pre-live pack: 1 step, 1 at a time\nmmops:   hang FAIL (")
             && stderr.lines().count() == 2,
         "{stderr}"
     );
@@ -1058,7 +1061,7 @@ fn a_step_printing_200_mb_costs_bounded_memory_and_is_elided_in_junit() {
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("| chatty | FAIL | ") && stdout.contains(" | exit 3 |\n"), "{stdout}");
     assert!(stdout.contains("    > y\n    > last\n| pre_live_pack | FAIL |"), "{stdout}");
-    assert!(stderr.starts_with("mmops: pre-live pack: 1 steps"), "{stderr}");
+    assert!(stderr.starts_with("mmops: pre-live pack: 1 step"), "{stderr}");
     assert!(peak > 0 && peak < 64 * 1024, "make-ready peaked at {peak} KiB");
     let xml = env.read("junit.xml");
     let document = roxmltree::Document::parse(&xml).unwrap();
