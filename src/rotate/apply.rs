@@ -652,6 +652,10 @@ fn quarantine_and_unlink(
     if slot.folder.is_none() {
         match slot.quarantine.folder_for(relative) {
             Ok(folder) => slot.folder = Some(folder),
+            // The file went too (the base dir removed with the quarantine in it): gone, not failed.
+            Err(_) if matches!(statat(dir, name, AtFlags::SYMLINK_NOFOLLOW), Err(Errno::NOENT)) => {
+                return (FileResult::Vanished, None);
+            }
             Err(error) => {
                 return (FileResult::Failed, Some(format!("cannot prepare the quarantine: {error}")));
             }
@@ -667,8 +671,11 @@ fn quarantine_and_unlink(
     let unlink_error = match statat(quarantine, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(stat) if is_same_file(&stat, file, device) => match unlinkat(quarantine, name, AtFlags::empty()) {
             Ok(()) => return (FileResult::Deleted, None),
+            // Removed from under us (the whole base dir going, say): gone, not ours to report.
+            Err(Errno::NOENT) => return (FileResult::Vanished, None),
             Err(errno) => Some(errno),
         },
+        Err(Errno::NOENT) => return (FileResult::Vanished, None),
         _ => None,
     };
     // Not the planned file (someone renamed another file over the name after the stat above),
@@ -678,6 +685,12 @@ fn quarantine_and_unlink(
             Some(errno) => failed(errno),
             None => (FileResult::Changed, None),
         },
+        // The file left the quarantine meanwhile (removed with the base dir): nothing is kept.
+        Err(Errno::NOENT)
+            if matches!(statat(quarantine, name, AtFlags::SYMLINK_NOFOLLOW), Err(Errno::NOENT)) =>
+        {
+            (FileResult::Vanished, None)
+        }
         Err(errno) => {
             let kept =
                 crate::sanitize::display_path(&Path::new(slot.quarantine.name()).join(folder).join(name));
@@ -687,8 +700,11 @@ fn quarantine_and_unlink(
                     std::io::Error::from(unlink),
                     std::io::Error::from(errno)
                 ),
+                None if errno == Errno::EXIST => {
+                    "it was replaced while being deleted and its name is taken again".to_string()
+                }
                 None => format!(
-                    "it was replaced while being deleted and its name is taken again ({})",
+                    "it was replaced while being deleted and could not be moved back ({})",
                     std::io::Error::from(errno)
                 ),
             };
@@ -1193,6 +1209,30 @@ mod tests {
         assert_eq!(left.len(), 1);
         assert!(kept.exists());
         assert_eq!(fs::read_to_string(dir.path().join("a/second")).unwrap(), "arrived meanwhile");
+    }
+
+    #[test]
+    fn a_file_removed_from_the_quarantine_after_the_move_is_vanished_not_kept() {
+        // The base dir (quarantine included) removed between the move and the check: the file
+        // is gone, and the report must not say it was kept in the quarantine.
+        let (dir, base, scan) = setup(&["a/first"]);
+        let quarantine = Quarantine::create(&base).unwrap();
+        let handle = open_component(base.handle.as_fd(), OsStr::new("a")).unwrap();
+        let mut slot = QuarantineSlot { quarantine: &quarantine, folder: None };
+        let first = &scan.files[index_of(&scan, "a/first") as usize];
+        let moved = dir.path().join(quarantine.name()).join("0/first");
+        let attempt = quarantine_and_unlink(
+            handle.as_fd(),
+            Path::new("a"),
+            OsStr::new("first"),
+            first,
+            base.identity.device,
+            &mut slot,
+            || fs::remove_file(&moved).unwrap(),
+        );
+        assert_eq!(attempt, (FileResult::Vanished, None));
+        slot.release();
+        assert_eq!(quarantine.finish(), Vec::<PathBuf>::new());
     }
 
     #[test]

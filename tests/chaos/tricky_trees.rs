@@ -180,8 +180,20 @@ fn base_dir_removed_mid_run_touches_nothing_outside() {
 /// Issue 10 item 8: the base dir removed mid-run used to end DONE, exit 0, reporting thousands of
 /// files as kept that no longer existed. The run is stopped (SIGSTOP) as its deletions start,
 /// the base dir removed, the run continued: it must end FAIL with PARTIAL, exit 1, kept 0.
+///
+/// Several trials: with four deleting threads the stop lands at different steps of a file's
+/// delete (before its quarantine subfolder exists, between the move and the check); each of
+/// those once reported a file the removal took as "failed" or "quarantined".
 #[test]
 fn base_dir_removed_mid_run_is_a_failure_with_true_totals() {
+    const TRIALS: usize = 8;
+    let deleted: Vec<u64> = (0..TRIALS).map(|_| base_dir_removed_trial()).collect();
+    eprintln!(
+        "base dir removed mid-run: {TRIALS} trials, deleted before the removal: {deleted:?} of 3000 each, all PARTIAL"
+    );
+}
+
+fn base_dir_removed_trial() -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("artifacts");
     for index in 0..3000 {
@@ -218,15 +230,25 @@ fn base_dir_removed_mid_run_is_a_failure_with_true_totals() {
     assert_eq!(report["totals"]["kept_files"], 0);
     // The files the run did not delete went with the folder: vanished, not "changed, kept"
     // (issue 10 audit 9).
-    assert_eq!(report["totals"]["changed"], 0);
+    assert_eq!(report["totals"]["changed"], 0, "{}", report["totals"]);
     assert_eq!(
         report["totals"]["deleted_files"].as_u64().unwrap() + report["totals"]["vanished"].as_u64().unwrap(),
-        3000
+        3000,
+        "{}",
+        serde_json::to_string(
+            &report["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["result"] != "deleted" && f["result"] != "vanished")
+                .collect::<Vec<_>>()
+        )
+        .unwrap()
     );
     let deleted = report["totals"]["deleted_files"].as_u64().unwrap();
     assert!(deleted < 3000, "the run was stopped before it finished ({deleted} deleted)");
     assert!(stderr.contains("the base dir artifacts was removed during the run"), "{stderr}");
-    eprintln!("base dir removed mid-run: {deleted} of 3000 deleted before the removal, reported PARTIAL");
+    deleted
 }
 
 /// Issue 10 item 1: a bind mount of a folder outside appearing over a scanned folder at a random
