@@ -53,7 +53,11 @@ impl Run {
     #[track_caller]
     pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> T {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout does not match the typed mirror {} ({e}):\n{}", std::any::type_name::<T>(), self.stdout)
+            panic!(
+                "stdout does not match the typed mirror {} ({e}):\n{}",
+                std::any::type_name::<T>(),
+                self.stdout
+            )
         })
     }
 
