@@ -104,6 +104,8 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             RootEnd::Ran(run) => run,
             RootEnd::Locked(locked) => return printer.emit(&locked),
             RootEnd::Explained(verdict) => return Ok(verdict),
+            // Only a shared watch stops a lock wait, and a single run has none.
+            RootEnd::Stopped => bail!("interrupted while waiting for the lock; nothing was deleted"),
         };
     let changed_disk = report.changed_disk();
     // The outputs are committed before the report is printed, so the report can say whether
@@ -219,6 +221,8 @@ enum RootEnd {
     Locked(report::LockedReport),
     /// `--explain` printed its report.
     Explained(Verdict),
+    /// Interrupted while waiting for its lock (a run with several roots): nothing done.
+    Stopped,
 }
 
 /// A base dir that was rotated (or dry-run): its report, and the `--prom-file` prepared for it.
@@ -334,7 +338,8 @@ fn run_root(
     let _lock = if read_only {
         None
     } else {
-        match RunLock::acquire(base, lock_deadline, wait_lock) {
+        let stop = || options.watch.and_then(std::cell::OnceCell::get).is_some_and(|watch| watch.requested());
+        match RunLock::acquire(base, lock_deadline, wait_lock, &stop) {
             Ok(lock) => Some(lock),
             // Exit 1 with a marker row like every other run, not a bare error line.
             Err(error) => match error.downcast::<apply::LockHeld>() {
@@ -342,6 +347,7 @@ fn run_root(
                     printer.problem(&held);
                     return Ok(RootEnd::Locked(report::LockedReport::new(display_path(&base.path), held)));
                 }
+                Err(error) if error.is::<apply::LockWaitStopped>() => return Ok(RootEnd::Stopped),
                 Err(error) => return Err(error),
             },
         }

@@ -100,10 +100,9 @@ pub(super) fn run(args: &RotateArgs, context: &Context, retention: &policy::Rete
     let mut sections = Vec::with_capacity(count);
     for root in &roots {
         if watch.get().is_some_and(Watch::requested) {
-            sections.push(Section::NotRun {
-                base_dir: root.shown.clone(),
-                not_run: "interrupted before this base dir was started".to_string(),
-            });
+            let not_run = "interrupted before this base dir was started; nothing was deleted in it";
+            printer.problem(format!("--base-dir {}: {not_run}", root.shown));
+            sections.push(Section::NotRun { base_dir: root.shown.clone(), not_run: not_run.to_string() });
             continue;
         }
         if let Some(why) = moved_since_planned(root) {
@@ -117,6 +116,11 @@ pub(super) fn run(args: &RotateArgs, context: &Context, retention: &policy::Rete
             Ok(RootEnd::Ran(run)) => sections.push(Section::Ran(Box::new(run.report))),
             Ok(RootEnd::Locked(locked)) => sections.push(Section::Locked(locked)),
             Ok(RootEnd::Explained(_)) => bail!("--explain looks at one base dir"),
+            Ok(RootEnd::Stopped) => {
+                let not_run = "interrupted while waiting for its lock; nothing was deleted in it";
+                printer.problem(format!("--base-dir {}: {not_run}", root.shown));
+                sections.push(Section::NotRun { base_dir: root.shown.clone(), not_run: not_run.to_string() });
+            }
             // A dry run changed nothing anywhere: an error is the whole run's.
             Err(error) if args.dry_run => {
                 return Err(error.context(format!("--base-dir {}; nothing was changed", root.shown)));
