@@ -98,7 +98,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     }
     let base = BaseDir::open(base_dir)?;
     let archive_identity = check_root(args, &base)?;
-    let options = RootOptions { watch: None, prepare_prom: true, warning_prefix: None };
+    let options = RootOptions { watch: None, prepare_prom: true, warning_prefix: None, archives_taken: &[] };
     let RootRun { mut report, prom_output } =
         match run_root(args, context, &retention, &base, archive_identity, &options)? {
             RootEnd::Ran(run) => run,
@@ -212,6 +212,8 @@ struct RootOptions<'a> {
     prepare_prom: bool,
     /// Put before each warning on stderr, naming the root when there are several.
     warning_prefix: Option<&'a str>,
+    /// The zips the earlier roots of a dry run would write (a real run finds them on disk).
+    archives_taken: &'a [String],
 }
 
 /// How one base dir's run ended.
@@ -633,7 +635,7 @@ fn run_root(
     let by_reason = reason_counts(retention, &scan, &plan.selected, &attempts);
     let would_archive = match (&args.archive, args.dry_run && !plan.selected.is_empty()) {
         (Some(dir), true) => Some(archive::ArchiveSummary {
-            path: display_path(&archive::free_archive_name(dir, context.now)),
+            path: display_path(&archive::free_archive_name_besides(dir, context.now, options.archives_taken)),
             files: totals.selected_files,
             bytes: totals.selected_bytes,
         }),

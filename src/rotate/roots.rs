@@ -98,6 +98,7 @@ pub(super) fn run(args: &RotateArgs, context: &Context, retention: &policy::Rete
     // Started by the first root that reaches its deletes, then kept for the rest of the run.
     let watch: OnceCell<Watch> = OnceCell::new();
     let mut sections = Vec::with_capacity(count);
+    let mut archives_taken: Vec<String> = Vec::new();
     for root in &roots {
         if watch.get().is_some_and(Watch::requested) {
             let not_run = "interrupted before this base dir was started; nothing was deleted in it";
@@ -111,9 +112,17 @@ pub(super) fn run(args: &RotateArgs, context: &Context, retention: &policy::Rete
             continue;
         }
         let prefix = format!("--base-dir {}: ", root.shown);
-        let options = RootOptions { watch: Some(&watch), prepare_prom: false, warning_prefix: Some(&prefix) };
+        let options = RootOptions {
+            watch: Some(&watch),
+            prepare_prom: false,
+            warning_prefix: Some(&prefix),
+            archives_taken: &archives_taken,
+        };
         match super::run_root(args, context, retention, &root.base, root.archive_identity, &options) {
-            Ok(RootEnd::Ran(run)) => sections.push(Section::Ran(Box::new(run.report))),
+            Ok(RootEnd::Ran(run)) => {
+                archives_taken.extend(run.report.would_archive.as_ref().map(|archive| archive.path.clone()));
+                sections.push(Section::Ran(Box::new(run.report)));
+            }
             Ok(RootEnd::Locked(locked)) => sections.push(Section::Locked(locked)),
             Ok(RootEnd::Explained(_)) => bail!("--explain looks at one base dir"),
             Ok(RootEnd::Stopped) => {

@@ -704,3 +704,87 @@ fn a_kill_between_roots_leaves_the_first_rotated_and_the_rest_untouched() {
         .run();
     assert_eq!(listing(&env.path("b")), [".mmops-rotate.lock", "new.log"]);
 }
+
+/// The entry names of a zip.
+fn zip_names(path: &Path) -> Vec<String> {
+    let mut archive = zip::ZipArchive::new(fs::File::open(path).unwrap()).unwrap();
+    (0..archive.len()).map(|index| archive.by_index(index).unwrap().name().unwrap().into_owned()).collect()
+}
+
+#[test]
+fn each_root_archives_into_its_own_zip_and_a_dry_run_names_them_as_the_real_run_does() {
+    let env = TestEnv::new();
+    two_roots(&env);
+    root_file(&env, "b", "older.log", 2, 40.0);
+    let first = "archive/artifacts-20251011T120000Z.zip";
+    let second = "archive/artifacts-20251011T120000Z-2.zip";
+    rotate_check(&env, &["--base-dir", "a", "--base-dir", "b", "--days", "7", "--archive", "archive", "--dry-run"])
+        .code(0)
+        .stdout_contains(&format!("== base dir a ==\nscanned a: 2 files, 3 B in 1 folder\nlimits (days 7): 2 files, 1 selected, 1 kept (1 B)\nwould archive 1 file (2 B) into {first}\n"))
+        .stdout_contains(&format!("would archive 2 files (4 B) into {second}\n"))
+        .stderr_empty()
+        .run();
+    assert!(!env.exists("archive"));
+    rotate_check(&env, &["--base-dir", "a", "--base-dir", "b", "--days", "7", "--archive", "archive"])
+        .code(0)
+        .stdout_contains(&format!("archived 1 file (2 B) into {first}\n"))
+        .stdout_contains(&format!("archived 2 files (4 B) into {second}\n"))
+        .stdout_contains("| rotate | OK | ROTATE=DONE |\n")
+        .stderr_empty()
+        .run();
+    assert_eq!(zip_names(&env.path(first)), ["old.log"]);
+    assert_eq!(zip_names(&env.path(second)), ["old.log", "older.log"]);
+    assert_eq!(listing(&env.path("b")), [".mmops-rotate.lock", "new.log"]);
+}
+
+#[test]
+fn warnings_name_their_root_and_a_root_that_cannot_run_with_nothing_changed_exits_2() {
+    let env = TestEnv::new();
+    two_roots(&env);
+    root_file(&env, "b", "future.log", 1, -3.0);
+    // Nothing to delete in a; b swapped for a symlink after planning: nothing changed anywhere,
+    // so exit 2 as a single refused run, after the report.
+    fs::remove_file(env.path("a/old.log")).unwrap();
+    let lock = hold_lock(&env, "a");
+    let child =
+        spawn_rotate(&env, &["--base-dir", "a", "--base-dir", "b", "--days", "7", "--wait-lock", "60s"]);
+    wait_for_lock_wait(&env, &child, "a");
+    fs::rename(env.path("b"), env.path("b.planned")).unwrap();
+    env.mkdir("elsewhere");
+    symlink("elsewhere", env.path("b")).unwrap();
+    drop(lock);
+    let run = finish(child);
+    let why = "its path leads to another folder than the one planned (renamed, replaced or swapped for a \
+               symlink since the run started); not rotated";
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (
+            2,
+            format!(
+                "== base dir a ==\nscanned a: 1 file, 1 B in 1 folder\nlimits (days 7): 1 file, 0 selected, 1 kept \
+                 (1 B)\nfreed 0 files, 0 B; kept 1 file, 1 B\n\n== base dir b ==\nnot rotated: {why}\n| rotate | \
+                 FAIL | ROTATE=REFUSED |\n"
+            )
+            .as_str(),
+            format!(
+                "mmops: error: --base-dir b: {why}\nmmops: error: --base-dir b could not be rotated; nothing was \
+                 deleted under any --base-dir\n"
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(listing(&env.path("b.planned")), ["future.log", "new.log", "old.log"]);
+    assert!(listing(&env.path("elsewhere")).is_empty());
+    // A symlink put in its place that leads to the very folder planned is the same root.
+    fs::remove_file(env.path("b")).unwrap();
+    symlink("b.planned", env.path("b")).unwrap();
+    // A warning on stderr says which root it is about.
+    rotate_check(&env, &["--base-dir", "a", "--base-dir", "b", "--days", "7"])
+        .code(0)
+        .stdout_contains("== base dir b ==\n")
+        .stderr_is(
+            "mmops: warning: --base-dir b: 1 file is dated in the future (clock skew?) and kept: future.log\n",
+        )
+        .run();
+    assert_eq!(listing(&env.path("b.planned")), [".mmops-rotate.lock", "future.log", "new.log"]);
+}
