@@ -775,6 +775,27 @@ fn warnings_name_their_root_and_a_root_that_cannot_run_with_nothing_changed_exit
     );
     assert_eq!(listing(&env.path("b.planned")), ["future.log", "new.log", "old.log"]);
     assert!(listing(&env.path("elsewhere")).is_empty());
+    // In JSON the root's section carries the error and its status.
+    fs::remove_file(env.path("b")).unwrap();
+    fs::rename(env.path("b.planned"), env.path("b")).unwrap();
+    let lock = hold_lock(&env, "a");
+    let child = spawn_rotate(
+        &env,
+        &["--base-dir", "a", "--base-dir", "b", "--days", "7", "--wait-lock", "60s", "--format", "json"],
+    );
+    wait_for_lock_wait(&env, &child, "a");
+    fs::rename(env.path("b"), env.path("b.planned")).unwrap();
+    symlink("elsewhere", env.path("b")).unwrap();
+    drop(lock);
+    let run = finish(child);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let document: RootsDocument = run.json_as();
+    assert_eq!((document.status.as_str(), document.marker.as_str()), ("FAIL", "ROTATE=REFUSED"));
+    assert_eq!(section::<RanRoot>(&document.roots[0]).status, "OK");
+    assert_eq!(
+        section::<FailedRoot>(&document.roots[1]),
+        FailedRoot { base_dir: "b".into(), error: why.into(), status: "FAIL".into() }
+    );
     // A symlink put in its place that leads to the very folder planned is the same root.
     fs::remove_file(env.path("b")).unwrap();
     symlink("b.planned", env.path("b")).unwrap();
