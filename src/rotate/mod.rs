@@ -101,7 +101,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     let options = RootOptions { watch: None, prepare_prom: true, warning_prefix: None, archives_taken: &[] };
     let RootRun { mut report, prom_output } =
         match run_root(args, context, &retention, &base, archive_identity, &options)? {
-            RootEnd::Ran(run) => run,
+            RootEnd::Ran(run) => *run,
             RootEnd::Locked(locked) => return printer.emit(&locked),
             RootEnd::Explained(verdict) => return Ok(verdict),
             // Only a shared watch stops a lock wait, and a single run has none.
@@ -218,7 +218,7 @@ struct RootOptions<'a> {
 
 /// How one base dir's run ended.
 enum RootEnd {
-    Ran(RootRun),
+    Ran(Box<RootRun>),
     /// Another run holds the lock (already said on stderr).
     Locked(report::LockedReport),
     /// `--explain` printed its report.
@@ -674,7 +674,7 @@ fn run_root(
             if args.dry_run { "even after deleting" } else { "after deleting" }
         ));
     }
-    Ok(RootEnd::Ran(RootRun { report, prom_output }))
+    Ok(RootEnd::Ran(Box::new(RootRun { report, prom_output })))
 }
 
 /// Deletes the planned files when some belong to `unit: dir` folders or are companions: plain

@@ -180,15 +180,14 @@ pub(super) fn run(args: &RotateArgs, context: &Context, retention: &policy::Rete
         let message = format!("a real run would be refused: --base-dir {root}: {refusal}");
         return Err(anyhow::Error::new(crate::outcome::Reported(message)));
     }
-    if !changed_disk && verdict != Verdict::Interrupted {
-        if let Some(Section::Failed { base_dir, .. }) =
+    if !changed_disk
+        && verdict != Verdict::Interrupted
+        && let Some(Section::Failed { base_dir, .. }) =
             report.roots.iter().find(|section| matches!(section, Section::Failed { .. }))
-        {
-            let message = format!(
-                "--base-dir {base_dir} could not be rotated; nothing was deleted under any --base-dir"
-            );
-            return Err(anyhow::Error::new(crate::outcome::Reported(message)));
-        }
+    {
+        let message =
+            format!("--base-dir {base_dir} could not be rotated; nothing was deleted under any --base-dir");
+        return Err(anyhow::Error::new(crate::outcome::Reported(message)));
     }
     Ok(verdict)
 }

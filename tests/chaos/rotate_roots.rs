@@ -131,7 +131,7 @@ fn has_open(pid: u32, path: &Path) -> bool {
 
 #[test]
 fn a_root_swapped_for_a_symlink_mid_run_never_reaches_the_victim() {
-    let (mut rng, seed) = Rng::from_env(0x5_3A9_0007);
+    let (mut rng, seed) = Rng::from_env(0x53A9_0007);
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
     let build = || {
