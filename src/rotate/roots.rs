@@ -448,3 +448,68 @@ impl Report for RootsReport {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn locked(base_dir: &str) -> Section {
+        Section::Locked(LockedReport {
+            base_dir: base_dir.into(),
+            lock: format!("{base_dir}/.mmops-rotate.lock"),
+            holder: String::new(),
+            waited_seconds: 0.0,
+            error: "held".into(),
+        })
+    }
+
+    fn failed(base_dir: &str) -> Section {
+        Section::Failed { base_dir: base_dir.into(), error: "moved".into() }
+    }
+
+    fn not_run(base_dir: &str) -> Section {
+        Section::NotRun { base_dir: base_dir.into(), not_run: "interrupted".into() }
+    }
+
+    #[test]
+    fn the_marker_is_the_worst_root_interrupted_first() {
+        let marker = |roots: Vec<Section>| {
+            let marker = RootsReport { roots }.marker();
+            (marker.verdict, marker.value)
+        };
+        assert_eq!(marker(vec![failed("a"), locked("b")]), (Verdict::Fail, "LOCKED".to_string()));
+        assert_eq!(marker(vec![failed("a")]), (Verdict::Fail, "REFUSED".to_string()));
+        assert_eq!(
+            marker(vec![locked("a"), not_run("b")]),
+            (Verdict::Interrupted, "INTERRUPTED".to_string())
+        );
+    }
+
+    #[test]
+    fn sections_serialize_with_their_own_status() {
+        let document = serde_json::to_value(RootsReport { roots: vec![not_run("a"), failed("b")] }).unwrap();
+        assert_eq!(
+            document,
+            serde_json::json!({"roots": [
+                {"base_dir": "a", "not_run": "interrupted", "status": "FAIL"},
+                {"base_dir": "b", "error": "moved", "status": "FAIL"},
+            ]})
+        );
+    }
+
+    #[test]
+    fn ancestors_are_found_through_the_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("outer/inner")).unwrap();
+        let outer = BaseDir::open(&dir.path().join("outer")).unwrap();
+        let inner = BaseDir::open(&dir.path().join("outer/inner")).unwrap();
+        let above = ancestors(&inner).unwrap();
+        assert_eq!(above.first(), Some(&outer.identity));
+        assert!(!ancestors(&outer).unwrap().contains(&inner.identity));
+        // It ends at `/`, whose `..` is itself.
+        let root = BaseDir::open(Path::new("/")).unwrap();
+        assert!(ancestors(&root).unwrap().is_empty());
+    }
+}
