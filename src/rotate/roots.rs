@@ -26,7 +26,7 @@ use crate::output::{Marker, Report, Style};
 use crate::sanitize::display_path;
 
 use super::report::{LockedReport, RotateReport};
-use super::scan::{BaseDir, Identity};
+use super::scan::{BaseDir, DirRecord, Identity};
 use super::{RootEnd, RootOptions, check_root, plan_root, policy};
 
 /// How many folders up the nesting check walks from a root before it gives up (a deeper tree
@@ -77,6 +77,7 @@ pub(super) fn run(args: &RotateArgs, context: &Context, retention: &policy::Rete
     // Every root planned before any is touched (read only: no lock, no quarantine restore).
     // Each root is planned again under its lock when its turn comes, as a single run does.
     if !args.dry_run {
+        let mut walked = Vec::with_capacity(count);
         for root in &roots {
             let planned = plan_root(args, context, retention, &root.base, root.archive_identity, false)
                 .with_context(|| format!("--base-dir {}; no base dir was touched", root.shown))?;
@@ -87,7 +88,9 @@ pub(super) fn run(args: &RotateArgs, context: &Context, retention: &policy::Rete
                     refusal.message()
                 );
             }
+            walked.push(planned.scan.dirs);
         }
+        refuse_walked_overlaps(&roots, &walked)?;
     }
 
     // The one --prom-file, prepared before the first delete so a bad path changes nothing.
@@ -140,6 +143,18 @@ pub(super) fn run(args: &RotateArgs, context: &Context, retention: &policy::Rete
                 sections.push(Section::Failed { base_dir: root.shown.clone(), error: line });
             }
         }
+    }
+    if args.dry_run {
+        // A dry run plans each root once, in its turn: the overlap its scans show is checked
+        // before anything is printed.
+        let walked: Vec<&[DirRecord]> = sections
+            .iter()
+            .map(|section| match section {
+                Section::Ran(report) => report.files.scan.dirs.as_slice(),
+                _ => &[],
+            })
+            .collect();
+        refuse_walked_overlaps(&roots, &walked)?;
     }
     let mut report = RootsReport { roots: sections };
 
@@ -217,6 +232,31 @@ fn refuse_overlaps(roots: &[Root]) -> Result<()> {
                     other.shown
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a root whose folder another root's scan walked through: a folder of one root
+/// bind-mounted (or otherwise reachable) as another, which the walk up through `..` cannot
+/// see. Its files would be planned twice.
+fn refuse_walked_overlaps(roots: &[Root], walked: &[impl AsRef<[DirRecord]>]) -> Result<()> {
+    for root in roots {
+        for (other, dirs) in roots.iter().zip(walked) {
+            let Some(dir) = dirs
+                .as_ref()
+                .iter()
+                .find(|dir| !dir.relative.as_os_str().is_empty() && dir.identity == root.base.identity)
+            else {
+                continue;
+            };
+            bail!(
+                "--base-dir {} is the folder {} of --base-dir {} (a bind mount or another path to it): its files \
+                 would be planned twice; give only one of them; no base dir was touched",
+                root.shown,
+                display_path(&other.base.path.join(&dir.relative)),
+                other.shown
+            );
         }
     }
     Ok(())

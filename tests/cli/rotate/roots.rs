@@ -809,3 +809,30 @@ fn warnings_name_their_root_and_a_root_that_cannot_run_with_nothing_changed_exit
         .run();
     assert_eq!(listing(&env.path("b.planned")), [".mmops-rotate.lock", "future.log", "new.log"]);
 }
+
+#[test]
+fn a_root_bind_mounted_inside_another_is_refused_as_planned_twice() {
+    // Attack: the `..` walk cannot see that c is b/sub mounted elsewhere; b's scan walks b/sub,
+    // so c's files would be planned twice (found by the attack, before the fix both ran).
+    let env = TestEnv::new();
+    root_file(&env, "b", "sub/old.log", 2, 30.0);
+    root_file(&env, "b", "sub/new.log", 1, 1.0);
+    root_file(&env, "b", "new.log", 1, 1.0);
+    env.mkdir("c");
+    let script = "mount --bind b/sub c || exit 99\n\
+                  \"$MMOPS\" rotate --base-dir b --base-dir c --days 7 --dry-run 2>&1; echo \"exit $?\"\n\
+                  \"$MMOPS\" rotate --base-dir c --base-dir b --days 7 2>&1; echo \"exit $?\"";
+    let before = snapshot(env.root());
+    let Some(run) = crate::support::run_in_mount_namespace(&env, script, NOW) else { return };
+    let refused = |inner: &str, outer: &str| {
+        format!(
+            "mmops: error: --base-dir {inner} is the folder b/sub of --base-dir {outer} (a bind mount or another \
+             path to it): its files would be planned twice; give only one of them; no base dir was touched\nexit 2\n"
+        )
+    };
+    assert_eq!(
+        (run.code, run.stdout.clone(), run.stderr.as_str()),
+        (0, format!("{}{}", refused("c", "b"), refused("c", "b")), "")
+    );
+    assert_eq!(snapshot(env.root()), before);
+}
