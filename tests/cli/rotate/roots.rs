@@ -836,3 +836,32 @@ fn a_root_bind_mounted_inside_another_is_refused_as_planned_twice() {
     );
     assert_eq!(snapshot(env.root()), before);
 }
+
+#[test]
+fn headings_escape_the_root_and_a_fifo_root_is_refused_without_blocking() {
+    let env = TestEnv::new();
+    two_roots(&env);
+    root_file(&env, "new\nline\u{202e}", "old.log", 2, 30.0);
+    root_file(&env, "new\nline\u{202e}", "new.log", 1, 1.0);
+    rotate_check(&env, &["--base-dir", "a", "--base-dir", "new\nline\u{202e}", "--days", "7"])
+        .code(0)
+        .stdout_is(&format!(
+            "{}\n{}| rotate | OK | ROTATE=DONE |\n",
+            done_section("a"),
+            done_section("new\\nline\\u{202e}")
+        ))
+        .stderr_empty()
+        .run();
+    let fifo = env.path("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let before = snapshot(&env.path("b"));
+    rotate_check(&env, &["--base-dir", "b", "--base-dir", "fifo", "--days", "7"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: --base-dir fifo (2 of 2); no base dir was touched: base dir fifo is not a folder; check \
+             --base-dir\n",
+        )
+        .run();
+    assert_eq!(snapshot(&env.path("b")), before);
+}
