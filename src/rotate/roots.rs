@@ -461,7 +461,8 @@ impl RootsReport {
 
 impl Report for RootsReport {
     /// The worst of the roots: `INTERRUPTED` first; `PARTIAL` once any root changed the disk and
-    /// another failed; else the worst failing root's value; `DONE`/`DRYRUN` when all passed.
+    /// another failed; `REFUSED` when a root could not be rotated and nothing changed (the run
+    /// then exits 2); else the worst failing root's value; `DONE`/`DRYRUN` when all passed.
     fn marker(&self) -> Marker {
         let markers: Vec<Marker> = self.roots.iter().map(Section::marker).collect();
         let value = |value: &str| Marker::new("rotate", Verdict::Fail, "ROTATE", value);
@@ -471,7 +472,13 @@ impl Report for RootsReport {
         if let Some(failing) = markers.iter().filter(|marker| !marker.verdict.passed()).min_by_key(|marker| {
             FAILURE_RANK.iter().position(|rank| *rank == marker.value).unwrap_or(FAILURE_RANK.len())
         }) {
-            return if self.changed_disk() { value("PARTIAL") } else { failing.clone() };
+            // A root that could not be rotated while nothing changed anywhere: exit 2, REFUSED.
+            let could_not_run = self.roots.iter().any(|section| matches!(section, Section::Failed { .. }));
+            return match (self.changed_disk(), could_not_run) {
+                (true, _) => value("PARTIAL"),
+                (false, true) => value("REFUSED"),
+                (false, false) => failing.clone(),
+            };
         }
         markers.into_iter().next().unwrap_or_else(|| value("REFUSED"))
     }
@@ -519,7 +526,8 @@ mod tests {
             let marker = RootsReport { roots }.marker();
             (marker.verdict, marker.value)
         };
-        assert_eq!(marker(vec![failed("a"), locked("b")]), (Verdict::Fail, "LOCKED".to_string()));
+        assert_eq!(marker(vec![failed("a"), locked("b")]), (Verdict::Fail, "REFUSED".to_string()));
+        assert_eq!(marker(vec![locked("a"), locked("b")]), (Verdict::Fail, "LOCKED".to_string()));
         assert_eq!(marker(vec![failed("a")]), (Verdict::Fail, "REFUSED".to_string()));
         assert_eq!(
             marker(vec![locked("a"), not_run("b")]),
