@@ -492,8 +492,8 @@ fn run_root(
                 &started
             }
         };
-        // A signal that came before this root's first delete (a run with several roots watches
-        // from its start) deletes nothing here.
+        // A signal that came before this root's first delete (caught by the watch an earlier
+        // root of a run with several started) deletes nothing here.
         let stopped_before = watch.requested();
         let on_each = || {
             progress.advance(1);
