@@ -196,3 +196,115 @@ fn a_root_swapped_for_a_symlink_mid_run_never_reaches_the_victim() {
     );
     assert!(swapped_in_time > 0, "seed {seed}: no swap landed while mmops ran (run takes {full:?})");
 }
+
+/// SIGTERM/SIGINT at a random moment: the run stops after the current file of the current root,
+/// the roots after it are reported `not_run` and untouched, and each root's report lists exactly
+/// the files that are gone from it.
+#[test]
+fn sigterm_over_several_roots_stops_in_the_current_root_and_reports_the_rest_as_not_run() {
+    let (mut rng, seed) = Rng::from_env(0x5167_2007);
+    let dir = tempfile::tempdir().unwrap();
+    let rebuild = || -> BTreeSet<String> {
+        let mut keep = BTreeSet::new();
+        for root in ROOTS {
+            let _ = fs::remove_dir_all(dir.path().join(root));
+            keep = build_root(&dir.path().join(root));
+        }
+        keep
+    };
+    let keep = rebuild();
+    let full = time_one_run(rotate_command(dir.path()));
+    let all: BTreeSet<String> = (0..FILES).map(|index| format!("d{}/f{index:04}.log", index % 5)).collect();
+    let (mut interrupted, mut with_not_run) = (0, 0);
+    for trial in 0..TRIALS {
+        rebuild();
+        let child = rotate_command(dir.path())
+            .args(["--format", "json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(0.2) + rng.delay(full.mul_f64(0.8)));
+        let signal = if trial % 2 == 0 { "-TERM" } else { "-INT" };
+        std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        let output = child.wait_with_output().unwrap();
+        let left: Vec<BTreeSet<String>> =
+            ROOTS.iter().map(|root| remaining(&dir.path().join(root))).collect();
+        for (index, root) in ROOTS.iter().enumerate() {
+            assert!(
+                keep.is_subset(&left[index]),
+                "seed {seed} trial {trial}: a file outside {root}'s plan is gone"
+            );
+        }
+        match output.status.code() {
+            // Killed by the signal before any root reached its deletes (nothing was changed).
+            None => {
+                assert!(
+                    left.iter().all(|set| set.len() == FILES),
+                    "seed {seed} trial {trial}: killed after a change"
+                );
+                continue;
+            }
+            Some(0) => {
+                assert!(
+                    left.iter().all(|set| *set == keep),
+                    "seed {seed} trial {trial}: exit 0 but not done"
+                );
+                continue;
+            }
+            Some(code) => assert_eq!(
+                code,
+                130,
+                "seed {seed} trial {trial}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+        interrupted += 1;
+        let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(document["marker"], "ROTATE=INTERRUPTED", "seed {seed} trial {trial}");
+        let roots = document["roots"].as_array().unwrap();
+        let mut reached_not_run = false;
+        for (index, section) in roots.iter().enumerate() {
+            if section.get("not_run").is_some() {
+                reached_not_run = true;
+                assert_eq!(
+                    left[index].len(),
+                    FILES,
+                    "seed {seed} trial {trial}: {} not run but touched",
+                    ROOTS[index]
+                );
+                continue;
+            }
+            assert!(!reached_not_run, "seed {seed} trial {trial}: a root ran after one was not run");
+            let reported: BTreeSet<String> = section["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|row| row["result"] == "deleted")
+                .map(|row| row["path"].as_str().unwrap().to_string())
+                .collect();
+            let gone: BTreeSet<String> = all.difference(&left[index]).cloned().collect();
+            assert_eq!(
+                reported, gone,
+                "seed {seed} trial {trial}: {} reports other files than are gone",
+                ROOTS[index]
+            );
+        }
+        with_not_run += usize::from(reached_not_run);
+        // The locks were released: a rerun finishes every root.
+        assert_eq!(run_and_kill(rotate_command(dir.path()), Duration::from_secs(120)), Ending::Exited(0));
+        for root in ROOTS {
+            assert_eq!(
+                remaining(&dir.path().join(root)),
+                keep,
+                "seed {seed} trial {trial}: rerun left {root}"
+            );
+        }
+    }
+    eprintln!(
+        "rotate, {} roots, SIGTERM/SIGINT: {TRIALS} trials, {interrupted} interrupted, {with_not_run} with roots \
+         reported not run (seed {seed})",
+        ROOTS.len()
+    );
+    assert!(interrupted > 0, "seed {seed}: no signal landed during the deletions (run takes {full:?})");
+}
