@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::units;
 
@@ -260,9 +260,10 @@ pub struct CronSentinelArgs {
 #[derive(Debug, Args)]
 pub struct RotateArgs {
     /// Folder whose files are rotated (it may itself be a symlink; nothing below it is followed),
-    /// or an object-store prefix s3://bucket/prefix/ (see docs/object-storage.md).
-    #[arg(long, value_name = "DIR", default_value = "artifacts")]
-    pub base_dir: PathBuf,
+    /// or an object-store prefix s3://bucket/prefix/ (see docs/object-storage.md). Repeatable:
+    /// every folder is planned first, then each is rotated in the order given, under its own lock.
+    #[arg(long = "base-dir", value_name = "DIR", default_value = "artifacts", action = ArgAction::Append)]
+    pub base_dirs: Vec<PathBuf>,
 
     /// Delete files older than N days (a number of days, decimals allowed, or a duration such as
     /// 7d or 36h; 0 selects every file older than now).
@@ -375,6 +376,13 @@ pub struct RotateArgs {
     /// Also write the result as a Prometheus textfile-collector file.
     #[arg(long, value_name = "PATH")]
     pub prom_file: Option<PathBuf>,
+}
+
+impl RotateArgs {
+    /// The first `--base-dir` (the only one, unless it was repeated).
+    pub fn base_dir(&self) -> &std::path::Path {
+        self.base_dirs.first().map_or(std::path::Path::new("artifacts"), PathBuf::as_path)
+    }
 }
 
 #[derive(Debug, Args)]

@@ -101,6 +101,18 @@ impl std::fmt::Display for LockHeld {
 
 impl std::error::Error for LockHeld {}
 
+/// The wait for a run lock ended early because the run was interrupted.
+#[derive(Debug)]
+pub(crate) struct LockWaitStopped;
+
+impl std::fmt::Display for LockWaitStopped {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("interrupted while waiting for its lock")
+    }
+}
+
+impl std::error::Error for LockWaitStopped {}
+
 /// The longest `--wait-lock` accepted: beyond it a typo (or an overflow) rather than a plan.
 pub(crate) const MAX_WAIT_LOCK: Duration = Duration::from_secs(7 * 86_400);
 
@@ -108,11 +120,23 @@ impl RunLock {
     /// Takes the lock inside the base dir, waiting up to `wait` for another run to finish.
     /// A lock still held after that is a [`LockHeld`] error naming the lock file and the wait
     /// (`waited`, the `--wait-lock` that `deadline` came from).
-    pub fn acquire(base: &BaseDir, deadline: Instant, waited: Duration) -> Result<RunLock> {
+    /// `stop` ends the wait early (an interrupt during a run with several base dirs): a
+    /// [`LockWaitStopped`] error.
+    pub fn acquire(
+        base: &BaseDir,
+        deadline: Instant,
+        waited: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<RunLock> {
         let lock_path = base.path.join(LOCK_FILE_NAME);
         let shown = crate::sanitize::display_path(&lock_path);
         let mut file = open_lock_file(base.handle.as_fd(), OsStr::new(LOCK_FILE_NAME), &shown)?;
-        if !wait_for_lock(&file, deadline).map_err(|error| anyhow!("cannot lock {shown}: {error}"))? {
+        if !wait_for_lock_unless(&file, deadline, stop)
+            .map_err(|error| anyhow!("cannot lock {shown}: {error}"))?
+        {
+            if stop() {
+                return Err(anyhow::Error::new(LockWaitStopped));
+            }
             let holder = read_holder(&mut file);
             return Err(anyhow::Error::new(LockHeld {
                 kind: "lock",
@@ -141,10 +165,15 @@ pub(crate) fn lock_deadline(wait: Duration) -> Instant {
 /// Takes the OS lock on `file`, trying again every [`LOCK_POLL`] until `deadline`. `Ok(false)`
 /// when another process still holds it then: no lock of mmops ever blocks without a bound.
 pub(crate) fn wait_for_lock(file: &File, deadline: Instant) -> std::io::Result<bool> {
+    wait_for_lock_unless(file, deadline, &|| false)
+}
+
+/// [`wait_for_lock`] that also gives up (`Ok(false)`) as soon as `stop` says so.
+fn wait_for_lock_unless(file: &File, deadline: Instant, stop: &dyn Fn() -> bool) -> std::io::Result<bool> {
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(true),
-            Err(std::fs::TryLockError::WouldBlock) if crate::clock::monotonic() < deadline => {
+            Err(std::fs::TryLockError::WouldBlock) if crate::clock::monotonic() < deadline && !stop() => {
                 std::thread::sleep(
                     LOCK_POLL.min(deadline.saturating_duration_since(crate::clock::monotonic())),
                 );

@@ -202,10 +202,16 @@ fn fill_zip(
 /// `artifacts-20251011T120000Z.zip`, or `…-2.zip`, `…-3.zip` when that name is taken: an
 /// existing archive is never overwritten.
 pub(crate) fn free_archive_name(archive_dir: &Path, now: DateTime<Utc>) -> PathBuf {
+    free_archive_name_besides(archive_dir, now, &[])
+}
+
+/// [`free_archive_name`], also passing over the names (as printed) in `taken`: the zips that the
+/// earlier roots of a dry run with several `--base-dir` would write.
+pub(crate) fn free_archive_name_besides(archive_dir: &Path, now: DateTime<Utc>, taken: &[String]) -> PathBuf {
     let stamp = now.format("%Y%m%dT%H%M%SZ");
     let mut path = archive_dir.join(format!("artifacts-{stamp}.zip"));
     let mut counter = 2;
-    while path.symlink_metadata().is_ok() {
+    while path.symlink_metadata().is_ok() || taken.contains(&crate::sanitize::display_path(&path)) {
         path = archive_dir.join(format!("artifacts-{stamp}-{counter}.zip"));
         counter += 1;
     }

@@ -14,6 +14,7 @@ mod policy;
 mod remote;
 mod report;
 mod retention;
+mod roots;
 mod scan;
 mod stat_pool;
 
@@ -86,19 +87,107 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         PromFile::check_path(path, &others)?;
     }
     let retention = policy::resolve(args)?;
-    if let Some(url) = crate::object_storage::StoreUrl::from_path(&args.base_dir) {
+    if args.base_dirs.len() > 1 {
+        return roots::run(args, context, &retention);
+    }
+    let base_dir = args.base_dir();
+    if let Some(url) = crate::object_storage::StoreUrl::from_path(base_dir) {
         return remote::run(args, context, url?, retention);
     }
     if args.no_lock {
         bail!("--no-lock applies to object storage only; a local run always takes its lock file");
     }
-    let base = BaseDir::open(&args.base_dir)?;
+    let base = BaseDir::open(base_dir)?;
+    let archive_identity = check_root(args, &base)?;
+    let options = RootOptions { watch: None, prepare_prom: true, warning_prefix: None, archives_taken: &[] };
+    let RootRun { mut report, prom_output } =
+        match run_root(args, context, &retention, &base, archive_identity, &options)? {
+            RootEnd::Ran(run) => *run,
+            RootEnd::Locked(locked) => return printer.emit(&locked),
+            RootEnd::Explained(verdict) => return Ok(verdict),
+            // Only a shared watch stops a lock wait, and a single run has none.
+            RootEnd::Stopped => bail!("interrupted while waiting for the lock; nothing was deleted"),
+        };
+    let changed_disk = report.changed_disk();
+    // The outputs are committed before the report is printed, so the report can say whether
+    // they were: a failure here comes after the deletions, so the run is PARTIAL (exit 1), never
+    // "nothing changed".
+    if let Some(atomic) = prom_output {
+        let text = prom_text(&[&report], &[], context);
+        if let Err(message) = commit_prom(atomic, &text) {
+            printer.problem(format!("{message}; {}; ROTATE=PARTIAL", done_line(&report)));
+            report.output_error = Some(message);
+        }
+    }
+    if let Some(refusal) = &report.refusal {
+        // The pre-live step dry-runs the policy: it must fail as the real run would (exit 2),
+        // after printing the plan with the refusal (in JSON: one document with both).
+        let refusal = format!("a real run would be refused: {refusal}");
+        printer.emit(&report)?;
+        return Err(anyhow::Error::new(crate::outcome::Reported(refusal)));
+    }
+    match printer.emit(&report) {
+        Ok(verdict) => Ok(verdict),
+        Err(error) if changed_disk => {
+            // The report is lost: the paths deleted go to stderr (bounded), then PARTIAL.
+            print_deleted(printer, &base, &report);
+            printer.problem(format!("{}; | rotate | FAIL | ROTATE=PARTIAL |", done_line(&report)));
+            Err(partial(error))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// `3 files were deleted (3.0 MiB), archived into …`: what a run did, for the lines that must
+/// say so when its report could not be completed.
+fn done_line(report: &RotateReport) -> String {
+    format!(
+        "{} {} deleted ({}){}",
+        report.totals.deleted_files,
+        if report.totals.deleted_files == 1 { "file was" } else { "files were" },
+        crate::units::format_size(report.totals.deleted_bytes),
+        report.archive.as_ref().map_or(String::new(), |archive| format!(", archived into {}", archive.path))
+    )
+}
+
+/// Writes and commits a prepared `--prom-file`; the error line when it could not be.
+fn commit_prom(mut atomic: AtomicFile, text: &str) -> std::result::Result<(), String> {
+    atomic
+        .write_all(text.as_bytes())
+        .context("cannot write --prom-file")
+        .and_then(|()| atomic.commit())
+        .map_err(|error| crate::output::error_line(&error))
+}
+
+/// The paths a run deleted, on stderr (bounded), for when its report could not be printed.
+fn print_deleted(printer: &crate::output::Printer, base: &BaseDir, report: &RotateReport) {
+    let files = &report.files;
+    let deleted: Vec<String> = files
+        .selected
+        .iter()
+        .zip(&files.results)
+        .filter(|(_, (result, _))| *result == FileResult::Deleted)
+        .map(|((index, _), _)| {
+            shown_relative(base, &files.scan.relative_path(&files.scan.files[*index as usize]))
+        })
+        .collect();
+    for path in deleted.iter().take(DELETED_NAMES_SHOWN) {
+        printer.problem(format!("deleted {path}"));
+    }
+    if deleted.len() > DELETED_NAMES_SHOWN {
+        printer.problem(format!("and {} more deleted files", deleted.len() - DELETED_NAMES_SHOWN));
+    }
+}
+
+/// The checks of one opened base dir against the other paths of the run (`--prom-file` must not
+/// lie inside it, `--archive` must not be it); returns the archive folder's identity.
+fn check_root(args: &RotateArgs, base: &BaseDir) -> Result<Option<Identity>> {
     if let Some(path) = args.prom_file.as_deref().filter(|path| lies_under(path, base.identity)) {
         bail!(
             "--prom-file {} is inside --base-dir {}, where the rotation would count it as an artifact and \
              delete it; write it to node_exporter's textfile folder instead; nothing was deleted",
             display_path(path),
-            display_path(&args.base_dir)
+            display_path(&base.path)
         );
     }
     let archive_identity = match &args.archive {
@@ -108,54 +197,79 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     if archive_identity == Some(base.identity) {
         bail!(
             "--archive must not be the base dir itself (its zips would become candidates); use a folder such as {}/archive or one outside it",
-            display_path(&args.base_dir)
+            display_path(&base.path)
         );
     }
+    Ok(archive_identity)
+}
 
-    // One deadline for every lock of the run (the run lock, then the archive folder's).
-    let wait_lock = args.wait_lock.unwrap_or(Duration::ZERO);
-    let lock_deadline = apply::lock_deadline(wait_lock);
-    // --explain reads only: no lock, no quarantine recovery, nothing deleted.
-    let read_only = args.dry_run || args.explain.is_some();
-    let _lock = if read_only {
-        None
-    } else {
-        match RunLock::acquire(&base, lock_deadline, wait_lock) {
-            Ok(lock) => Some(lock),
-            // Exit 1 with a marker row like every other run, not a bare error line.
-            Err(error) => match error.downcast::<apply::LockHeld>() {
-                Ok(held) => {
-                    printer.problem(&held);
-                    return printer.emit(&report::LockedReport::new(display_path(&args.base_dir), held));
-                }
-                Err(error) => return Err(error),
-            },
-        }
-    };
-    let mut warnings = Vec::new();
-    // Files that stay in a quarantine folder (an interrupted run's or this run's): a failure.
-    let mut left_in_quarantine: Vec<PathBuf> = Vec::new();
-    if !read_only {
-        let restored = apply::restore_dead_quarantines(&base);
-        report_restored(printer, &base, &restored, &mut warnings);
-        left_in_quarantine.extend(restored.left);
-    }
+/// How one base dir is run: alone, or as one root of a run with several `--base-dir`.
+struct RootOptions<'a> {
+    /// The interrupt watch of a run with several roots: started by the first root that reaches
+    /// its deletes, then kept for the others. `None`: the root starts its own there.
+    watch: Option<&'a std::cell::OnceCell<crate::interrupt::Watch>>,
+    /// Whether the root prepares the `--prom-file` itself (a run with several roots prepares the
+    /// one file for all of them before the first).
+    prepare_prom: bool,
+    /// Put before each warning on stderr, naming the root when there are several.
+    warning_prefix: Option<&'a str>,
+    /// The zips the earlier roots of a dry run would write (a real run finds them on disk).
+    archives_taken: &'a [String],
+}
 
+/// How one base dir's run ended.
+enum RootEnd {
+    Ran(Box<RootRun>),
+    /// Another run holds the lock (already said on stderr).
+    Locked(report::LockedReport),
+    /// `--explain` printed its report.
+    Explained(Verdict),
+    /// Interrupted while waiting for its lock (a run with several roots): nothing done.
+    Stopped,
+}
+
+/// A base dir that was rotated (or dry-run): its report, and the `--prom-file` prepared for it.
+struct RootRun {
+    report: RotateReport,
+    prom_output: Option<AtomicFile>,
+}
+
+/// One base dir's scan, plan and guard verdict: what a run would do, before anything is done.
+struct Planned {
+    scan: scan::Scan,
+    plan: plan::Plan,
+    shaped: items::ShapedPlan,
+    min_free: Option<items::MinFreeView>,
+    candidate_count: u64,
+    refusal: Option<plan::Refusal>,
+}
+
+/// Scans `base` and plans it: the plain and retention planners, `--min-free`, the guards.
+/// Reads only. `scan_problems`: say each folder the scan could not read on stderr.
+fn plan_root(
+    args: &RotateArgs,
+    context: &Context,
+    retention: &policy::Retention,
+    base: &BaseDir,
+    archive_identity: Option<Identity>,
+    scan_problems: bool,
+) -> Result<Planned> {
     let mut scan = scan::scan(
-        &base,
-        &ScanOptions {
-            include_hidden: args.include_hidden,
-            retention: &retention,
-            archive_dir: archive_identity,
-        },
+        base,
+        &ScanOptions { include_hidden: args.include_hidden, retention, archive_dir: archive_identity },
     );
-    for error in &scan.errors {
-        printer.problem(format!("cannot read {}: {}", shown_relative(&base, &error.path), error.message));
+    if scan_problems {
+        for error in &scan.errors {
+            context.printer.problem(format!(
+                "cannot read {}: {}",
+                shown_relative(base, &error.path),
+                error.message
+            ));
+        }
     }
 
     scan.sort_oldest_first();
-    let now_nanos = i128::from(context.now.timestamp()) * 1_000_000_000
-        + i128::from(context.now.timestamp_subsec_nanos());
+    let now_nanos = now_nanos(context);
     // Plain rules go through the plain planner; rules with keep_* periods, companions, an order
     // or folder units through the retention planner (items.rs), merged into one plan.
     let limits: Vec<plan::Limits> = retention
@@ -168,7 +282,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     items::merge(&mut plan, &mut shaped);
     let min_free = match retention.min_free {
         Some(target) => {
-            let space = free_space(&base)?;
+            let space = free_space(base)?;
             let plain_offers: Vec<bool> =
                 retention.rules.iter().map(|rule| !rule.is_shaped() && rule.has_limit()).collect();
             Some(items::apply_min_free(
@@ -199,17 +313,66 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         allow_delete_all: args.allow_delete_all,
         max_delete: args.max_delete,
     });
+    Ok(Planned { scan, plan, shaped, min_free, candidate_count, refusal })
+}
+
+/// The run's "now" in nanoseconds since the epoch.
+fn now_nanos(context: &Context) -> i128 {
+    i128::from(context.now.timestamp()) * 1_000_000_000 + i128::from(context.now.timestamp_subsec_nanos())
+}
+
+/// One base dir's run, exactly as a run with one `--base-dir` does it: the lock, the restore of
+/// a killed run's quarantine, scan, plan, guards, archive, deletes, prune, and the report (not
+/// printed: the caller prints it, alone or as a section).
+fn run_root(
+    args: &RotateArgs,
+    context: &Context,
+    retention: &policy::Retention,
+    base: &BaseDir,
+    archive_identity: Option<Identity>,
+    options: &RootOptions<'_>,
+) -> Result<RootEnd> {
+    let printer = &context.printer;
+    // One deadline for every lock of the run (the run lock, then the archive folder's).
+    let wait_lock = args.wait_lock.unwrap_or(Duration::ZERO);
+    let lock_deadline = apply::lock_deadline(wait_lock);
+    // --explain reads only: no lock, no quarantine recovery, nothing deleted.
+    let read_only = args.dry_run || args.explain.is_some();
+    let _lock = if read_only {
+        None
+    } else {
+        let stop = || options.watch.and_then(std::cell::OnceCell::get).is_some_and(|watch| watch.requested());
+        match RunLock::acquire(base, lock_deadline, wait_lock, &stop) {
+            Ok(lock) => Some(lock),
+            // Exit 1 with a marker row like every other run, not a bare error line.
+            Err(error) => match error.downcast::<apply::LockHeld>() {
+                Ok(held) => {
+                    printer.problem(&held);
+                    return Ok(RootEnd::Locked(report::LockedReport::new(display_path(&base.path), held)));
+                }
+                Err(error) if error.is::<apply::LockWaitStopped>() => return Ok(RootEnd::Stopped),
+                Err(error) => return Err(error),
+            },
+        }
+    };
+    let mut warnings = Vec::new();
+    // Files that stay in a quarantine folder (an interrupted run's or this run's): a failure.
+    let mut left_in_quarantine: Vec<PathBuf> = Vec::new();
+    if !read_only {
+        let restored = apply::restore_dead_quarantines(base);
+        report_restored(printer, base, &restored, &mut warnings);
+        left_in_quarantine.extend(restored.left);
+    }
+
+    let Planned { scan, plan, mut shaped, min_free, candidate_count, refusal } =
+        plan_root(args, context, retention, base, archive_identity, true)?;
+    let now_nanos = now_nanos(context);
 
     if let Some(path) = &args.explain {
-        let target = explain::relative_target(&args.base_dir, path);
-        return printer.emit(&explain::explain(
-            &args.base_dir,
-            &target,
-            &scan,
-            &plan,
-            &retention,
-            now_nanos,
-        )?);
+        let target = explain::relative_target(&base.path, path);
+        return Ok(RootEnd::Explained(
+            printer.emit(&explain::explain(&base.path, &target, &scan, &plan, retention, now_nanos)?)?,
+        ));
     }
     if !plan.future.is_empty() {
         let names: Vec<String> = plan
@@ -269,7 +432,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         }
         // Every output is prepared (its folder checked, its temporary file made) before the first
         // delete, so a bad output path fails with nothing changed.
-        if let Some(path) = &args.prom_file {
+        if let Some(path) = args.prom_file.as_ref().filter(|_| options.prepare_prom) {
             prom_output = Some(AtomicFile::create(path).context("--prom-file: nothing was deleted")?);
         }
         let mut archived: Vec<Option<Attempt>> = vec![None; selected_indices.len()];
@@ -293,17 +456,17 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         let quarantine = if selected_indices.is_empty() {
             None
         } else {
-            match Quarantine::create(&base) {
+            match Quarantine::create(base) {
                 Ok(quarantine) => Some(quarantine),
                 // The base dir went between the scan and here: nothing of the plan is left to
                 // delete, and the report below says the run failed with true totals.
-                Err(_) if base_was_removed(&base) => None,
+                Err(_) if base_was_removed(base) => None,
                 Err(error) => return Err(error),
             }
         };
         if let Some(atomic) = archive_file {
             archive_summary =
-                Some(archive::write_archive(atomic, &base, &scan, &selected_indices, &mut archived)?);
+                Some(archive::write_archive(atomic, base, &scan, &selected_indices, &mut archived)?);
         }
         drop(archive_dir);
         // Files that changed, vanished or could not be read while archiving are not deleted.
@@ -316,18 +479,35 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         let progress = Progress::items(printer, to_delete.len() as u64, PROGRESS_THRESHOLD, "deleting");
         // From here on SIGINT/SIGTERM stop the run between two files, so the report says exactly
         // what was deleted and the lock is released by a normal exit.
-        let watch = crate::interrupt::Watch::start()?;
+        let started;
+        let watch = match options.watch {
+            Some(shared) => match shared.get() {
+                Some(watch) => watch,
+                None => {
+                    let watch = crate::interrupt::Watch::start()?;
+                    shared.get_or_init(|| watch)
+                }
+            },
+            None => {
+                started = crate::interrupt::Watch::start()?;
+                &started
+            }
+        };
+        // A signal that came before this root's first delete (caught by the watch an earlier
+        // root of a run with several started) deletes nothing here.
+        let stopped_before = watch.requested();
         let on_each = || {
             progress.advance(1);
             !watch.requested()
         };
         let mut deleted = match &quarantine {
+            Some(_) if stopped_before => to_delete.iter().map(|_| (FileResult::Interrupted, None)).collect(),
             Some(quarantine) if shaped.folders.is_empty() && shaped.companions.is_empty() => {
-                apply::delete_files(&base, &scan, quarantine, &to_delete, on_each)
+                apply::delete_files(base, &scan, quarantine, &to_delete, on_each)
             }
             Some(quarantine) => {
                 let (attempts, removed, problems) = delete_with_units(
-                    &base,
+                    base,
                     &scan,
                     quarantine,
                     &to_delete,
@@ -353,7 +533,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             };
         }
         for ((index, _), (result, error)) in plan.selected.iter().zip(&attempts) {
-            let path = || shown_relative(&base, &scan.relative_path(&scan.files[*index as usize]));
+            let path = || shown_relative(base, &scan.relative_path(&scan.files[*index as usize]));
             match result {
                 FileResult::Failed => printer.problem(format!(
                     "cannot delete {}: {}",
@@ -381,7 +561,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
                 .collect();
             touched.sort_unstable();
             touched.dedup();
-            let (removed, problems) = apply::prune_empty_dirs(&base, &scan, &touched);
+            let (removed, problems) = apply::prune_empty_dirs(base, &scan, &touched);
             pruned_dirs = removed.iter().map(|path| display_path(path)).collect();
             warnings.extend(problems);
         }
@@ -390,7 +570,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             pruned_dirs.sort();
             pruned_dirs.dedup();
         }
-        base_dir_removed = base_was_removed(&base);
+        base_dir_removed = base_was_removed(base);
         if base_dir_removed {
             // Whatever this run found changed went with the folder: gone, not kept.
             for attempt in &mut attempts {
@@ -406,7 +586,10 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         }
     }
     for warning in &warnings {
-        printer.warn(warning);
+        match options.warning_prefix {
+            Some(prefix) => printer.warn(format_args!("{prefix}{warning}")),
+            None => printer.warn(warning),
+        }
     }
 
     let mut totals = Totals {
@@ -447,23 +630,23 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
     }
 
     let rule_labels: Vec<String> = retention.rules.iter().map(|rule| rule.label.clone()).collect();
-    let views = plan_views(&retention, &plan, &scan, candidate_count, scanned_bytes);
+    let views = plan_views(retention, &plan, &scan, candidate_count, scanned_bytes);
     left_in_quarantine.sort();
     left_in_quarantine.dedup();
-    let by_reason = reason_counts(&retention, &scan, &plan.selected, &attempts);
+    let by_reason = reason_counts(retention, &scan, &plan.selected, &attempts);
     let would_archive = match (&args.archive, args.dry_run && !plan.selected.is_empty()) {
         (Some(dir), true) => Some(archive::ArchiveSummary {
-            path: display_path(&archive::free_archive_name(dir, context.now)),
+            path: display_path(&archive::free_archive_name_besides(dir, context.now, options.archives_taken)),
             files: totals.selected_files,
             bytes: totals.selected_bytes,
         }),
         _ => None,
     };
-    let mut report = RotateReport {
+    let report = RotateReport {
         would_archive,
         by_reason,
         summary_only: args.summary,
-        base_dir: display_path(&args.base_dir),
+        base_dir: display_path(&base.path),
         dry_run: args.dry_run,
         now: crate::clock::format_utc(context.now),
         policy: views.policy,
@@ -471,13 +654,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         rules: views.rules,
         uncovered: plan.uncovered.clone(),
         scan: views.scan,
-        files: FilesView {
-            scan: &scan,
-            selected: &plan.selected,
-            results: &attempts,
-            rule_labels: &rule_labels,
-            now_nanos,
-        },
+        files: FilesView { scan, selected: plan.selected, results: attempts, rule_labels, now_nanos },
         totals,
         future_dated: views.future_dated,
         archive: archive_summary,
@@ -489,7 +666,6 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
         min_free,
         warnings,
     };
-    let changed_disk = report.totals.deleted_files > 0 || report.archive.is_some();
     if let Some(view) = report.min_free.as_ref().filter(|view| view.shortfall_bytes > 0) {
         printer.problem(format!(
             "the free-space target {} ({}) cannot be met: {} short {} every file a rule with a limit keeps",
@@ -499,63 +675,7 @@ pub fn run(args: &RotateArgs, context: &Context) -> Result<Verdict> {
             if args.dry_run { "even after deleting" } else { "after deleting" }
         ));
     }
-    let done = || {
-        format!(
-            "{} {} deleted ({}){}",
-            report.totals.deleted_files,
-            if report.totals.deleted_files == 1 { "file was" } else { "files were" },
-            crate::units::format_size(report.totals.deleted_bytes),
-            report
-                .archive
-                .as_ref()
-                .map_or(String::new(), |archive| format!(", archived into {}", archive.path))
-        )
-    };
-    // The outputs are committed before the report is printed, so the report can say whether
-    // they were: a failure here comes after the deletions, so the run is PARTIAL (exit 1), never
-    // "nothing changed".
-    if let Some(mut atomic) = prom_output {
-        let written = atomic
-            .write_all(prom_text(&report, context).as_bytes())
-            .context("cannot write --prom-file")
-            .and_then(|()| atomic.commit());
-        if let Err(error) = written {
-            let message = crate::output::error_line(&error);
-            printer.problem(format!("{message}; {}; ROTATE=PARTIAL", done()));
-            report.output_error = Some(message);
-        }
-    }
-    if let Some(refusal) = &report.refusal {
-        // The pre-live step dry-runs the policy: it must fail as the real run would (exit 2),
-        // after printing the plan with the refusal (in JSON: one document with both).
-        let refusal = format!("a real run would be refused: {refusal}");
-        printer.emit(&report)?;
-        return Err(anyhow::Error::new(crate::outcome::Reported(refusal)));
-    }
-    match printer.emit(&report) {
-        Ok(verdict) => Ok(verdict),
-        Err(error) if changed_disk => {
-            // The report is lost: the paths deleted go to stderr (bounded), then PARTIAL.
-            let deleted: Vec<String> = plan
-                .selected
-                .iter()
-                .zip(&attempts)
-                .filter(|(_, (result, _))| *result == FileResult::Deleted)
-                .map(|((index, _), _)| {
-                    shown_relative(&base, &scan.relative_path(&scan.files[*index as usize]))
-                })
-                .collect();
-            for path in deleted.iter().take(DELETED_NAMES_SHOWN) {
-                printer.problem(format!("deleted {path}"));
-            }
-            if deleted.len() > DELETED_NAMES_SHOWN {
-                printer.problem(format!("and {} more deleted files", deleted.len() - DELETED_NAMES_SHOWN));
-            }
-            printer.problem(format!("{}; | rotate | FAIL | ROTATE=PARTIAL |", done()));
-            Err(partial(error))
-        }
-        Err(error) => Err(error),
-    }
+    Ok(RootEnd::Ran(Box::new(RootRun { report, prom_output })))
 }
 
 /// Deletes the planned files when some belong to `unit: dir` folders or are companions: plain
@@ -802,37 +922,78 @@ fn shown_relative(base: &BaseDir, relative: &Path) -> String {
     display_path(&base.path.join(relative))
 }
 
-/// The Prometheus textfile: what was deleted and kept, failures, and when this ran.
-fn prom_text(report: &RotateReport<'_>, context: &Context) -> String {
-    let base = report.base_dir.as_str();
-    let labels = || vec![("base_dir", base)];
-    let totals = &report.totals;
+/// The Prometheus textfile: what was deleted and kept, failures, and when this ran; one series per
+/// base dir (label `base_dir`). `not_run`: the base dirs of a run with several that were not
+/// rotated (lock held, an error, an interrupt): only their failure and success series.
+fn prom_text(reports: &[&RotateReport], not_run: &[&str], context: &Context) -> String {
     // This run's quarantined files are also in `left_in_quarantine`: counted once.
-    let failures = totals.failed
-        + totals.quarantined.max(report.left_in_quarantine.len() as u64)
-        + report.scan.errors.len() as u64
-        + u64::from(report.base_dir_removed);
+    let failures = |report: &RotateReport| {
+        report.totals.failed
+            + report.totals.quarantined.max(report.left_in_quarantine.len() as u64)
+            + report.scan.errors.len() as u64
+            + u64::from(report.base_dir_removed)
+    };
+    let series = |value: &dyn Fn(&RotateReport) -> f64, for_not_run: Option<f64>| {
+        let mut samples: Vec<(Vec<(&str, &str)>, f64)> = reports
+            .iter()
+            .map(|report| (vec![("base_dir", report.base_dir.as_str())], value(report)))
+            .collect();
+        if let Some(fixed) = for_not_run {
+            samples.extend(not_run.iter().map(|base| (vec![("base_dir", *base)], fixed)));
+        }
+        samples
+    };
     let mut exposition = Exposition::new();
-    for (name, help, value) in [
-        ("mmops_rotate_deleted_files", "Files deleted by the last rotation.", totals.deleted_files),
-        ("mmops_rotate_deleted_bytes", "Bytes freed by the last rotation.", totals.deleted_bytes),
-        ("mmops_rotate_kept_files", "Candidate files kept by the last rotation.", totals.kept_files),
-        ("mmops_rotate_kept_bytes", "Bytes of candidate files kept by the last rotation.", totals.kept_bytes),
-        ("mmops_rotate_failures", "Files or folders the last rotation could not read or delete.", failures),
+    for (name, help, value, for_not_run) in [
+        (
+            "mmops_rotate_deleted_files",
+            "Files deleted by the last rotation.",
+            (|report: &RotateReport| report.totals.deleted_files) as fn(&RotateReport) -> u64,
+            None,
+        ),
+        (
+            "mmops_rotate_deleted_bytes",
+            "Bytes freed by the last rotation.",
+            |report| report.totals.deleted_bytes,
+            None,
+        ),
+        (
+            "mmops_rotate_kept_files",
+            "Candidate files kept by the last rotation.",
+            |report| report.totals.kept_files,
+            None,
+        ),
+        (
+            "mmops_rotate_kept_bytes",
+            "Bytes of candidate files kept by the last rotation.",
+            |report| report.totals.kept_bytes,
+            None,
+        ),
+        (
+            "mmops_rotate_failures",
+            "Files or folders the last rotation could not read or delete.",
+            failures,
+            Some(1.0),
+        ),
     ] {
-        exposition.metric(name, help, MetricType::Gauge, &[(labels(), value as f64)]);
+        exposition.metric(
+            name,
+            help,
+            MetricType::Gauge,
+            &series(&|report| value(report) as f64, for_not_run),
+        );
     }
     exposition.metric(
         "mmops_rotate_success",
         "1 when the last rotation finished without failures, else 0.",
         MetricType::Gauge,
-        &[(labels(), if failures == 0 { 1.0 } else { 0.0 })],
+        &series(&|report| if failures(report) == 0 { 1.0 } else { 0.0 }, Some(0.0)),
     );
     exposition.metric(
         "mmops_rotate_last_run_timestamp_seconds",
         "When the last rotation ran (Unix seconds).",
         MetricType::Gauge,
-        &[(labels(), context.now.timestamp() as f64)],
+        &series(&|_| context.now.timestamp() as f64, None),
     );
     exposition.as_str().to_string()
 }

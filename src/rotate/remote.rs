@@ -330,13 +330,7 @@ fn rotate(
         rules: views.rules,
         uncovered: plan.uncovered.clone(),
         scan: views.scan,
-        files: FilesView {
-            scan: &scan,
-            selected: &plan.selected,
-            results: &attempts,
-            rule_labels: &rule_labels,
-            now_nanos,
-        },
+        files: FilesView { scan, selected: plan.selected, results: attempts, rule_labels, now_nanos },
         totals,
         future_dated: views.future_dated,
         archive: None,
@@ -361,7 +355,7 @@ fn rotate(
     };
     if let Some(mut atomic) = prom_output {
         let written = atomic
-            .write_all(super::prom_text(&report, context).as_bytes())
+            .write_all(super::prom_text(&[&report], &[], context).as_bytes())
             .context("cannot write --prom-file")
             .and_then(|()| atomic.commit());
         if let Err(error) = written {

@@ -23,7 +23,7 @@ use super::scan::{Scan, Skipped};
 
 /// The whole report of one run.
 #[derive(Serialize)]
-pub(crate) struct RotateReport<'a> {
+pub(crate) struct RotateReport {
     pub base_dir: String,
     pub dry_run: bool,
     pub now: String,
@@ -35,7 +35,7 @@ pub(crate) struct RotateReport<'a> {
     /// Candidates no rule covers: kept.
     pub uncovered: GroupSummary,
     pub scan: ScanView,
-    pub files: FilesView<'a>,
+    pub files: FilesView,
     pub totals: Totals,
     pub future_dated: Vec<String>,
     pub archive: Option<ArchiveSummary>,
@@ -211,13 +211,14 @@ pub(crate) struct Totals {
     pub quarantined: u64,
 }
 
-/// The selected files with their results, rendered lazily.
-pub(crate) struct FilesView<'a> {
-    pub scan: &'a Scan,
-    pub selected: &'a [(u32, Reason)],
+/// The selected files with their results, rendered lazily. It owns the scan, so a finished
+/// root's report can wait for the others of a run with several `--base-dir`.
+pub(crate) struct FilesView {
+    pub scan: Scan,
+    pub selected: Vec<(u32, Reason)>,
     /// One attempt per selected file (all `WouldDelete` on a dry run).
-    pub results: &'a [Attempt],
-    pub rule_labels: &'a [String],
+    pub results: Vec<Attempt>,
+    pub rule_labels: Vec<String>,
     pub now_nanos: i128,
 }
 
@@ -235,17 +236,17 @@ struct FileRow<'a> {
     error: Option<&'a str>,
 }
 
-impl FilesView<'_> {
+impl FilesView {
     fn age_days(&self, mtime_nanos: i128) -> f64 {
         let days = (self.now_nanos - mtime_nanos) as f64 / 86_400e9;
         (days * 1000.0).round() / 1000.0
     }
 }
 
-impl Serialize for FilesView<'_> {
+impl Serialize for FilesView {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut sequence = serializer.serialize_seq(Some(self.selected.len()))?;
-        for ((index, reason), (result, error)) in self.selected.iter().zip(self.results) {
+        for ((index, reason), (result, error)) in self.selected.iter().zip(&self.results) {
             let file = &self.scan.files[*index as usize];
             let mtime = chrono::DateTime::from_timestamp(file.mtime_seconds, file.mtime_nanos)
                 .map(format_utc)
@@ -265,8 +266,13 @@ impl Serialize for FilesView<'_> {
     }
 }
 
-impl RotateReport<'_> {
-    fn failed(&self) -> bool {
+impl RotateReport {
+    /// Whether the run changed the disk: deleted a file or wrote an archive.
+    pub(crate) fn changed_disk(&self) -> bool {
+        self.totals.deleted_files > 0 || self.archive.is_some()
+    }
+
+    pub(crate) fn failed(&self) -> bool {
         self.totals.failed > 0
             || self.totals.interrupted > 0
             || self.totals.quarantined > 0
@@ -277,7 +283,7 @@ impl RotateReport<'_> {
     }
 }
 
-impl Report for RotateReport<'_> {
+impl Report for RotateReport {
     fn marker(&self) -> Marker {
         let short_of_space = self.min_free.as_ref().is_some_and(|view| view.shortfall_bytes > 0);
         let value = if self.totals.interrupted > 0 {
@@ -311,7 +317,7 @@ impl Report for RotateReport<'_> {
             writeln!(out, "{}", style.warning(&format!("a real run would stop here: {refusal}")))?;
         }
         let view = &self.files;
-        for ((index, _), (result, error)) in view.selected.iter().zip(view.results) {
+        for ((index, _), (result, error)) in view.selected.iter().zip(&view.results) {
             if matches!(result, FileResult::Failed | FileResult::Quarantined) {
                 let path = display_path(&view.scan.relative_path(&view.scan.files[*index as usize]));
                 let reason = error.as_deref().map_or(String::new(), |error| format!("  ({error})"));
@@ -329,7 +335,7 @@ impl Report for RotateReport<'_> {
     }
 }
 
-impl RotateReport<'_> {
+impl RotateReport {
     fn write_body(&self, out: &mut impl Write, style: &Style) -> io::Result<()> {
         let skipped = &self.scan.skipped;
         let mut skipped_parts = Vec::new();
@@ -491,7 +497,7 @@ impl RotateReport<'_> {
 /// right instead of every row's.
 const MAX_PATH_COLUMN: usize = 100;
 
-impl RotateReport<'_> {
+impl RotateReport {
     /// One row per selected file, columns aligned: `would delete  logs/a.log  1.0 MiB  11.0 days  ttl`.
     /// With `--summary`, only the files that did not go as planned (failed, changed, vanished…).
     fn write_rows(&self, out: &mut impl Write, style: &Style) -> io::Result<()> {
@@ -547,7 +553,7 @@ impl RotateReport<'_> {
         };
         // A first pass for the column widths (lengths only, nothing formatted or kept).
         let (mut path_width, mut size_width, mut age_width) = (0, 0, 0);
-        for ((index, _), (result, _)) in view.selected.iter().zip(view.results) {
+        for ((index, _), (result, _)) in view.selected.iter().zip(&view.results) {
             if !shown(*result) {
                 continue;
             }
@@ -558,7 +564,7 @@ impl RotateReport<'_> {
             age_width = age_width.max(age_len(tenths(file)));
         }
         let mut size_text = String::with_capacity(16);
-        for ((index, reason), (result, error)) in view.selected.iter().zip(view.results) {
+        for ((index, reason), (result, error)) in view.selected.iter().zip(&view.results) {
             if !shown(*result) {
                 continue;
             }

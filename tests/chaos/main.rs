@@ -23,4 +23,5 @@ mod limits;
 mod make_ready;
 mod metrics;
 mod rotate;
+mod rotate_roots;
 mod tricky_trees;

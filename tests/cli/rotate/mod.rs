@@ -25,6 +25,7 @@ mod outputs;
 mod policy;
 mod property;
 mod retention;
+mod roots;
 mod safety;
 mod tree;
 
