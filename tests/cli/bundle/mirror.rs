@@ -56,10 +56,8 @@ pub struct CreateDoc {
     pub marker: String,
 }
 
-/// One file `--publish` put in object storage. The publish runs are tested against a real S3
-/// server in `object_storage.rs`; no test in this folder reads these fields yet, but the
-/// document still has to match them.
-#[allow(dead_code)]
+/// One file `--publish` put in object storage (read by the publish runs against a real S3
+/// server in `object_storage.rs`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Published {

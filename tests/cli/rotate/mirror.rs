@@ -23,7 +23,7 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> 
 
 /// The marker row's verdict, as the document's `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub(super) enum Status {
+pub(crate) enum Status {
     #[serde(rename = "OK")]
     Ok,
     #[serde(rename = "FAIL")]
@@ -33,7 +33,7 @@ pub(super) enum Status {
 /// Why a file was selected (`plan.rs` `Reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(super) enum Reason {
+pub(crate) enum Reason {
     Ttl,
     Count,
     Size,
@@ -45,7 +45,7 @@ pub(super) enum Reason {
 /// What happened to a selected file (`apply.rs` `FileResult`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(super) enum FileResult {
+pub(crate) enum FileResult {
     WouldDelete,
     Deleted,
     Vanished,
@@ -59,7 +59,7 @@ pub(super) enum FileResult {
 /// `status` and `marker`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Document {
+pub(crate) struct Document {
     pub base_dir: String,
     pub dry_run: bool,
     pub now: String,
@@ -113,7 +113,7 @@ impl Document {
 /// One rule with its limits and its summary (`RuleView`, the `GroupSummary` flattened in).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RuleRow {
+pub(crate) struct RuleRow {
     pub glob: String,
     #[serde(deserialize_with = "nullable")]
     pub days: Option<f64>,
@@ -159,7 +159,7 @@ pub(super) struct RuleRow {
 /// Totals of the files no rule covers (`GroupSummary`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Group {
+pub(crate) struct Group {
     pub files: u64,
     pub bytes: u64,
     pub selected_files: u64,
@@ -172,7 +172,7 @@ pub(super) struct Group {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ScanView {
+pub(crate) struct ScanView {
     pub files: u64,
     pub bytes: u64,
     pub dirs: u64,
@@ -182,7 +182,7 @@ pub(super) struct ScanView {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Skipped {
+pub(crate) struct Skipped {
     pub symlinks: u64,
     pub hidden: u64,
     pub excluded: u64,
@@ -193,7 +193,7 @@ pub(super) struct Skipped {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct PathError {
+pub(crate) struct PathError {
     pub path: String,
     pub error: String,
 }
@@ -201,7 +201,7 @@ pub(super) struct PathError {
 /// One selected file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct FileRow {
+pub(crate) struct FileRow {
     pub path: String,
     pub size: u64,
     pub mtime: String,
@@ -216,7 +216,7 @@ pub(super) struct FileRow {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Totals {
+pub(crate) struct Totals {
     pub selected_files: u64,
     pub selected_bytes: u64,
     pub deleted_files: u64,
@@ -233,7 +233,7 @@ pub(super) struct Totals {
 /// The zip written (`archive`) or that a real run would write (`would_archive`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Archive {
+pub(crate) struct Archive {
     pub path: String,
     pub files: u64,
     pub bytes: u64,
@@ -242,7 +242,7 @@ pub(super) struct Archive {
 /// `by_reason`: selected files counted by rule, reason and result.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ReasonCount {
+pub(crate) struct ReasonCount {
     pub rule: String,
     pub reason: Reason,
     pub result: FileResult,
@@ -253,7 +253,7 @@ pub(super) struct ReasonCount {
 /// The `--min-free` target and what it took (`MinFreeView`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct MinFree {
+pub(crate) struct MinFree {
     pub target: String,
     pub target_bytes: u64,
     pub total_bytes: u64,
@@ -267,7 +267,7 @@ pub(super) struct MinFree {
 /// A real run that found the run lock held (`LockedReport`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Locked {
+pub(crate) struct Locked {
     pub base_dir: String,
     pub lock: String,
     pub holder: String,
@@ -281,7 +281,7 @@ pub(super) struct Locked {
 /// `--explain PATH` (`ExplainReport`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Explained {
+pub(crate) struct Explained {
     pub path: String,
     /// `selected`, `kept` or `not_a_candidate`.
     pub decision: String,
@@ -298,7 +298,7 @@ pub(super) struct Explained {
 /// The document of a run that stopped with an error before any report (`output::error_document`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ErrorDocument {
+pub(crate) struct ErrorDocument {
     /// `error`, or `interrupted`.
     pub status: String,
     pub exit_code: i32,
@@ -309,7 +309,7 @@ pub(super) struct ErrorDocument {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Location {
+pub(crate) struct Location {
     pub file: String,
     pub line: u64,
     pub column: u64,

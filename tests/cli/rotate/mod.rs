@@ -20,7 +20,7 @@ mod failures;
 mod guards;
 mod limits;
 mod lock;
-mod mirror;
+pub(crate) mod mirror;
 mod outputs;
 mod policy;
 mod property;
