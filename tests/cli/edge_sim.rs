@@ -9,7 +9,7 @@ use mirror::{LiveStep, Simulation, StateFile, Sweep};
 /// added, renamed or dropped fails a test instead of passing silently.
 // Every field is mirrored so each document is checked whole; not every test reads every field.
 #[allow(dead_code)]
-mod mirror {
+pub(crate) mod mirror {
     use std::collections::BTreeMap;
 
     use serde::Deserialize;
