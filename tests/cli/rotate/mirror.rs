@@ -1,5 +1,6 @@
-//! Typed mirrors of every `mmops rotate --format json` document (the report, the LOCKED report,
-//! the `--explain` report and the error document), read with `Run::json_as`. Every struct denies
+//! Typed mirrors of every `mmops rotate --format json` document (the report, the LOCKED report
+//! and the `--explain` report), read with `Run::json_as`; the error document every subcommand
+//! shares is `crate::global::mirror::ErrorDocument`. Every struct denies
 //! unknown fields and names every field `src/rotate/report.rs` (and the printer) writes, so a
 //! field added, renamed or dropped fails the tests that read a document instead of passing
 //! silently.
@@ -13,13 +14,9 @@
 // whole document; not every test reads every field.
 #![allow(dead_code)]
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-/// An always-present field that may be `null`. A plain `Option` field would be filled with
-/// `None` when its key is missing; through `deserialize_with` a missing key is an error.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
-    Option::<T>::deserialize(deserializer)
-}
+use crate::global::mirror::nullable;
 
 /// The marker row's verdict, as the document's `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -293,24 +290,4 @@ pub(crate) struct Explained {
     pub tool: String,
     pub status: Status,
     pub marker: String,
-}
-
-/// The document of a run that stopped with an error before any report (`output::error_document`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ErrorDocument {
-    /// `error`, or `interrupted`.
-    pub status: String,
-    pub exit_code: i32,
-    pub error: String,
-    #[serde(deserialize_with = "nullable")]
-    pub location: Option<Location>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Location {
-    pub file: String,
-    pub line: u64,
-    pub column: u64,
 }

@@ -1,6 +1,7 @@
 //! Outputs: --prom-file, --quiet, --format json, and outputs that fail.
 
 use super::*;
+use crate::global::mirror::ErrorDocument;
 
 #[test]
 fn prom_file_records_deleted_kept_and_failures() {
@@ -323,7 +324,7 @@ fn explain_says_why_one_file_is_kept_or_selected() {
                      give a path relative to the base dir";
     explain("nope").code(2).stdout_empty().stderr_is(&format!("mmops: error: {not_found}\n")).run();
     // With --format json the error is a document too.
-    let error: mirror::ErrorDocument = explain_json("nope")
+    let error: ErrorDocument = explain_json("nope")
         .code(2)
         .stdout(Expect::Anything)
         .stderr_is(&format!("mmops: error: {not_found}\n"))
@@ -331,12 +332,7 @@ fn explain_says_why_one_file_is_kept_or_selected() {
         .json_as();
     assert_eq!(
         error,
-        mirror::ErrorDocument {
-            status: "error".into(),
-            exit_code: 2,
-            error: not_found.into(),
-            location: None
-        }
+        ErrorDocument { status: "error".into(), exit_code: 2, error: not_found.into(), location: None }
     );
     // Nothing outside the base dir is looked at: `..` is refused, a symlinked folder is not entered.
     explain("../artifacts/logs/old.log")
