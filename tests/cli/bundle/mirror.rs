@@ -2,9 +2,12 @@
 //! `bundle`, `bundle verify` and `bundle keygen`, and `MANIFEST.json` inside the zip. Each uses
 //! `deny_unknown_fields`, so a field added, renamed or dropped fails the tests that read it.
 //! Optional fields the binary leaves out when they do not apply are `Option` (or a defaulted
-//! `Vec`); their presence is asserted by the tests that expect them.
+//! `Vec`); their presence is asserted by the tests that expect them. Fields always written but
+//! possibly `null` are read through `nullable`, so a dropped key fails.
 
 use serde::Deserialize;
+
+use crate::global::mirror::nullable;
 
 /// What happened to the release on disk (`outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -43,7 +46,9 @@ pub struct CreateDoc {
     pub provenance_signature: Option<String>,
     pub key_id: Option<String>,
     /// Always present; `null` in a dry run.
+    #[serde(deserialize_with = "nullable")]
     pub sha256: Option<String>,
+    #[serde(deserialize_with = "nullable")]
     pub size: Option<u64>,
     pub outcome: Outcome,
     /// RELEASE_SUMMARY.md, in a dry run only.
@@ -111,6 +116,7 @@ pub struct VerifyDoc {
     pub sha256: String,
     pub size: u64,
     /// `null` when no manifest could be read.
+    #[serde(deserialize_with = "nullable")]
     pub version: Option<String>,
     pub entries: usize,
     /// `ok`, `mismatch`, `missing`, `malformed` or `skipped`.
