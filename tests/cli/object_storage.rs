@@ -701,16 +701,10 @@ fn cron_sentinel_checks_keys_and_globs_with_one_listing_per_prefix() {
 
 const RELEASE_NOW: &str = "2025-10-11T12:00:00Z";
 
+/// The bundle tests' six release inputs, with `readme` as README.md.
 fn release_repo(bucket: &Bucket, readme: &str) {
-    for (path, text) in [
-        ("VERSION", "1.4.0\n"),
-        ("README.md", readme),
-        ("CHANGELOG.md", "## 1.4.0\n- faster\n"),
-        ("deploy/prometheus/alerts_soak.yml", "groups:\n  - name: soak_test_alerts\n"),
-        ("deploy/policies/rollback.yaml", "hard_gates: rollback\n"),
-        ("deploy/grafana/dashboards/mm_operability.json", "{\"title\": \"MM Bot Operability\"}\n"),
-    ] {
-        bucket.env.write(path, text);
+    for (path, text) in crate::bundle::REPO_FILES {
+        bucket.env.write(path, if path == "README.md" { readme } else { text });
     }
 }
 
