@@ -16,6 +16,16 @@ pub(crate) mod mirror {
         Option::<T>::deserialize(deserializer)
     }
 
+    /// The `status` of every report document: the marker row's verdict (`output.rs`, from
+    /// `Verdict::label`), the same for every subcommand. The subcommands' mirrors re-export it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+    pub enum Status {
+        #[serde(rename = "OK")]
+        Ok,
+        #[serde(rename = "FAIL")]
+        Fail,
+    }
+
     /// `--format json`'s document for a run that could not start or ended in an error
     /// (`src/output.rs` `error_document`), the same for every subcommand.
     #[derive(Debug, PartialEq, Deserialize)]

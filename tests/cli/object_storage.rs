@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::moto::{self, Fault, Moto, Proxy, SECRET_KEY};
 use super::support::{Check, Expect, Run, TestEnv};
-use crate::bundle::mirror::{self as bundle_mirror, CreateDoc, PublishOutcome};
+use crate::bundle::mirror::{CreateDoc, PublishOutcome};
 use crate::rotate::mirror::{Document as RotateDocument, FileResult, Locked, Reason, Status};
 
 struct Bucket {
@@ -758,7 +758,7 @@ fn publish_twice_is_already_there_different_bytes_are_refused_unless_force_and_v
     assert_eq!((json.sha256.as_deref(), json.size), (Some(local_sha.as_str()), Some(local.len() as u64)));
     assert_eq!((json.version.as_str(), json.created_at.as_str()), ("1.4.0", "2025-10-11T12:00:00Z"));
     assert_eq!(json.bundle, "artifacts/release/mm-bot-v1.4.0.zip");
-    assert_eq!((json.tool.as_str(), json.status), ("bundle", bundle_mirror::Status::Ok));
+    assert_eq!((json.tool.as_str(), json.status), ("bundle", Status::Ok));
     assert_eq!(json.marker, "RELEASE_BUNDLE=artifacts/release/mm-bot-v1.4.0.zip");
     assert!(json.signature.is_none() && json.key_id.is_none() && json.summary.is_none());
     assert_eq!(bucket.listing(), before, "nothing rewritten");

@@ -19,15 +19,8 @@ pub enum Outcome {
     DryRun,
 }
 
-/// The `status` every document carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Status {
-    #[serde(rename = "OK")]
-    Ok,
-    #[serde(rename = "FAIL")]
-    Fail,
-}
+/// The `status` every report document carries (one definition for every subcommand).
+pub use crate::global::mirror::Status;
 
 /// `mmops bundle --format json`: the manifest's fields (flattened in the binary, listed here
 /// because serde cannot combine `flatten` with `deny_unknown_fields`) plus where the release is.

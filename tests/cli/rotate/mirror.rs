@@ -18,14 +18,8 @@ use serde::Deserialize;
 
 use crate::global::mirror::nullable;
 
-/// The marker row's verdict, as the document's `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub(crate) enum Status {
-    #[serde(rename = "OK")]
-    Ok,
-    #[serde(rename = "FAIL")]
-    Fail,
-}
+/// The `status` every report document carries (one definition for every subcommand).
+pub use crate::global::mirror::Status;
 
 /// Why a file was selected (`plan.rs` `Reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
