@@ -2,17 +2,22 @@
 //! every bad-input case, the live step, the sweep, the timeline and the chart.
 
 use crate::support::{Expect, TestEnv};
-use mirror::{LiveStep, Simulation, StateFile, Sweep};
+use mirror::{LiveStep, Simulation, StateFile, Status, Sweep};
 
 /// Typed mirrors of every JSON document edge-sim writes: the replay report, the sweep report,
 /// the live step's report and the state file. `deny_unknown_fields` everywhere, so a field
-/// added, renamed or dropped fails a test instead of passing silently.
+/// added, renamed or dropped fails a test instead of passing silently. A field always written
+/// but possibly `null` goes through `nullable` (its key missing fails); a plain `Option` is one
+/// the binary leaves out when it says nothing.
 // Every field is mirrored so each document is checked whole; not every test reads every field.
 #[allow(dead_code)]
 pub(crate) mod mirror {
     use std::collections::BTreeMap;
 
     use serde::Deserialize;
+
+    pub use crate::global::mirror::Status;
+    use crate::global::mirror::nullable;
 
     /// `--format json edge-sim --input …`: the replay of a series.
     #[derive(Debug, Deserialize)]
@@ -27,7 +32,9 @@ pub(crate) mod mirror {
         pub rows: u64,
         pub window: String,
         pub windows_seen: u64,
+        #[serde(deserialize_with = "nullable")]
         pub first_window: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub last_window: Option<String>,
         pub gaps: u64,
         pub missing_windows: u64,
@@ -36,10 +43,12 @@ pub(crate) mod mirror {
         pub final_profile: String,
         pub final_profile_config: Profile,
         pub transitions: Vec<Transition>,
+        #[serde(deserialize_with = "nullable")]
         pub timeline: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub plot: Option<String>,
         pub tool: String,
-        pub status: String,
+        pub status: Status,
         pub marker: String,
     }
 
@@ -87,7 +96,7 @@ pub(crate) mod mirror {
         pub keys: Vec<String>,
         pub combinations: Vec<Combination>,
         pub tool: String,
-        pub status: String,
+        pub status: Status,
         pub marker: String,
     }
 
@@ -111,16 +120,20 @@ pub(crate) mod mirror {
     #[serde(deny_unknown_fields)]
     pub struct LiveStep {
         pub state: String,
+        #[serde(deserialize_with = "nullable")]
         pub window: Option<String>,
         pub ema1h: f64,
         pub ema24h: f64,
         pub profile: Profile,
         pub changed: bool,
+        #[serde(deserialize_with = "nullable")]
         pub transition: Option<Transition>,
         pub replaced_window: bool,
         pub streak: u32,
+        #[serde(deserialize_with = "nullable")]
         pub streak_needed: Option<u32>,
         pub recovery_streak: u32,
+        #[serde(deserialize_with = "nullable")]
         pub recovery_streak_needed: Option<u32>,
         pub policy_applied_count: u64,
         pub profile_switches: u64,
@@ -134,7 +147,7 @@ pub(crate) mod mirror {
         #[serde(default)]
         pub shadow: bool,
         pub tool: String,
-        pub status: String,
+        pub status: Status,
         pub marker: String,
     }
 
@@ -165,7 +178,9 @@ pub(crate) mod mirror {
         pub format: String,
         pub window_seconds: i64,
         pub current: Snapshot,
+        #[serde(deserialize_with = "nullable")]
         pub last_input: Option<LastInput>,
+        #[serde(deserialize_with = "nullable")]
         pub before_last_window: Option<Snapshot>,
         #[serde(default)]
         pub audit: Vec<AuditEntry>,
@@ -181,6 +196,7 @@ pub(crate) mod mirror {
         pub profile: String,
         pub streak: u32,
         pub recovery_streak: u32,
+        #[serde(deserialize_with = "nullable")]
         pub last_window: Option<String>,
         pub policy_applied_count: u64,
         pub windows_seen: u64,
@@ -263,7 +279,7 @@ fn exactly_three_negative_windows_switch_with_the_documented_line() {
     assert_eq!(transitions(&two), []);
     assert_eq!(two.final_profile, "Moderate");
     assert_eq!(two.marker, "EDGE_PROFILE=Moderate");
-    assert_eq!((two.tool.as_str(), two.status.as_str()), ("edge_sim", "OK"));
+    assert_eq!((two.tool.as_str(), two.status), ("edge_sim", Status::Ok));
     assert_eq!((two.format.as_str(), two.series.as_str(), two.window.as_str()), ("csv", "emas", "30m"));
     assert_eq!(
         (two.first_window.as_deref(), two.last_window.as_deref()),
@@ -618,7 +634,7 @@ fn live_steps_match_the_batch_simulation() {
             && last.pin_expired.is_none()
             && last.operator.is_none()
     );
-    assert_eq!((last.tool.as_str(), last.status.as_str()), ("edge_sim", "OK"));
+    assert_eq!((last.tool.as_str(), last.status), ("edge_sim", Status::Ok));
     assert_eq!(last.marker, "EDGE_PROFILE=Moderate");
 
     // The text form: profile config, and the EDGE_POLICY_APPLIED line only on a change.
@@ -765,7 +781,7 @@ fn sweep_agrees_with_separate_runs() {
         ],
     );
     assert_eq!(json.marker, "EDGE_SWEEP=8_combinations");
-    assert_eq!((json.tool.as_str(), json.status.as_str()), ("edge_sim", "OK"));
+    assert_eq!((json.tool.as_str(), json.status), ("edge_sim", Status::Ok));
     assert_eq!((json.input.as_str(), json.rows, json.series.as_str()), ("in.csv", 200, "emas"));
     assert_eq!(json.keys, ["ema1h_threshold", "consecutive_windows", "ema24h_recovery_threshold"]);
     let combinations = &json.combinations;

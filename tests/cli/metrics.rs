@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use crate::edge_sim::mirror::LiveStep;
+use crate::edge_sim::mirror::{LiveStep, Status};
 use crate::prom_tools::{
     Family, NODE_EXPORTER, NODE_EXPORTER_INSTALL, NodeExporter, PROMTOOL_INSTALL, parse_exposition, promtool,
     value_of,
@@ -1406,7 +1406,7 @@ fn edge_policy_changes_counter_never_decreases_on_a_resend() {
     // Nothing changed at this window (already Conservative), so the counters are the state's.
     assert_eq!((document.changed, document.profile.name.as_str()), (false, "Conservative"));
     assert!(document.transition.is_none());
-    assert_eq!((document.status.as_str(), document.marker.as_str()), ("OK", "EDGE_PROFILE=Conservative"));
+    assert_eq!((document.status, document.marker.as_str()), (Status::Ok, "EDGE_PROFILE=Conservative"));
 }
 
 /// Every file mmops ships or documents, for the path checks below: README, docs, deploy.
