@@ -78,8 +78,12 @@ pub(crate) mod mirror {
         pub from: String,
         pub to: String,
         pub reason: String,
-        pub ema1h: f64,
-        pub ema24h: f64,
+        /// `null` for the change a live `--pin` makes (no window applied; a replayed pin has
+        /// the window's).
+        #[serde(deserialize_with = "nullable")]
+        pub ema1h: Option<f64>,
+        #[serde(deserialize_with = "nullable")]
+        pub ema24h: Option<f64>,
         pub profile: Profile,
         /// Absent under the default rules (their bytes as before), set with an anti-flap rule
         /// or for a pin.
@@ -122,8 +126,11 @@ pub(crate) mod mirror {
         pub state: String,
         #[serde(deserialize_with = "nullable")]
         pub window: Option<String>,
-        pub ema1h: f64,
-        pub ema24h: f64,
+        /// `null` for a pin or unpin, which applies no window.
+        #[serde(deserialize_with = "nullable")]
+        pub ema1h: Option<f64>,
+        #[serde(deserialize_with = "nullable")]
+        pub ema24h: Option<f64>,
         pub profile: Profile,
         pub changed: bool,
         #[serde(deserialize_with = "nullable")]
@@ -307,7 +314,7 @@ fn zero_is_not_negative_and_one_and_a_half_recovers() {
     let recovery = &run.transitions[1];
     assert_eq!(recovery.reason, "ema24h >= 1.5");
     assert_eq!(recovery.window_index, 4);
-    assert_eq!((recovery.ema1h, recovery.ema24h), (-1.0, 1.5));
+    assert_eq!((recovery.ema1h, recovery.ema24h), (Some(-1.0), Some(1.5)));
     assert_eq!(recovery.profile.max_inflight, 10);
     assert_eq!(recovery.rule, None, "default rules: no rule named");
     assert_eq!(run.policy_applied_count, 2);
@@ -622,7 +629,7 @@ fn live_steps_match_the_batch_simulation() {
     assert_eq!(last.profile_switches, 2);
     assert_eq!((last.windows_seen, last.gaps), (batch.windows_seen, batch.gaps));
     assert_eq!((last.state.as_str(), last.window.as_deref()), ("s.json", Some("2025-10-11T04:00:00Z")));
-    assert_eq!((last.ema1h, last.ema24h), (-1.0, 1.0));
+    assert_eq!((last.ema1h, last.ema24h), (Some(-1.0), Some(1.0)));
     assert_eq!(
         (last.streak, last.streak_needed, last.recovery_streak, last.recovery_streak_needed),
         (1, Some(3), 0, None)
@@ -1318,6 +1325,61 @@ fn pin_holds_the_profile_reports_the_held_change_and_expires() {
     let state = read_state(&env);
     assert_eq!(state.audit.len(), 4);
     assert!(state.current.pinned_until.is_none());
+    // A pin's JSON document: no window applied, so `window` and the EMAs (of the document and
+    // of the transition the pin makes) are written as null; the operator's entry.
+    let json: LiveStep = env
+        .check([
+            "--format",
+            "json",
+            "edge-sim",
+            "--state",
+            "s.json",
+            "--pin",
+            "Moderate",
+            "--until",
+            "2025-10-11T05:00:00Z",
+            "--reason",
+            "drill",
+        ])
+        .env("CI_FAKE_UTC", "2025-10-11T03:30:00Z")
+        .env("USER", "bob")
+        .env("SUDO_USER", "")
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!((json.window.as_deref(), json.ema1h, json.ema24h), (None, None, None));
+    assert_eq!(json.pinned_until.as_deref(), Some("2025-10-11T05:00:00Z"));
+    assert!(json.changed);
+    let transition = json.transition.as_ref().expect("the pin's transition");
+    assert_eq!(
+        (
+            transition.from.as_str(),
+            transition.to.as_str(),
+            transition.rule.as_deref(),
+            transition.ema1h,
+            transition.ema24h
+        ),
+        ("Conservative", "Moderate", Some("pin"), None, None)
+    );
+    let operator = json.operator.as_ref().expect("operator");
+    assert_eq!(
+        (
+            operator.action.as_str(),
+            operator.profile.as_str(),
+            operator.until.as_deref(),
+            operator.reason.as_str(),
+            operator.by.as_str(),
+            operator.at.as_str()
+        ),
+        ("pin", "Moderate", Some("2025-10-11T05:00:00Z"), "drill", "bob", "2025-10-11T03:30:00Z")
+    );
+    assert_eq!(
+        (json.profile.name.as_str(), json.status, json.marker.as_str()),
+        ("Moderate", Status::Ok, "EDGE_PROFILE=Moderate")
+    );
+    assert_eq!(read_state(&env).audit.len(), 5);
 }
 
 // A reason or user with a newline cannot forge a marker row: control characters in --reason are
