@@ -48,6 +48,13 @@ fn rotate<'a>(env: &'a TestEnv, args: &[&str]) -> Check<'a> {
     env.check(all).env("CI_FAKE_UTC", NOW)
 }
 
+/// `mmops rotate ARGS` (with `--format json` among them) at NOW that must exit 0 with nothing on
+/// stderr: its document.
+#[track_caller]
+fn rotate_document(env: &TestEnv, args: &[&str]) -> Document {
+    rotate(env, args).code(0).stdout(Expect::Anything).stderr_empty().run().json_as()
+}
+
 /// Relative paths of the regular files and symlinks left under `dir`.
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = walkdir::WalkDir::new(dir)
