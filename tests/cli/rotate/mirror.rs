@@ -1,9 +1,8 @@
-//! Typed mirrors of every `mmops rotate --format json` document (the report, the LOCKED report
-//! and the `--explain` report), read with `Run::json_as`; the error document every subcommand
-//! shares is `crate::global::mirror::ErrorDocument`. Every struct denies
-//! unknown fields and names every field `src/rotate/report.rs` (and the printer) writes, so a
-//! field added, renamed or dropped fails the tests that read a document instead of passing
-//! silently.
+//! Typed mirrors of every `mmops rotate --format json` document (the report, the LOCKED report,
+//! the `--explain` report and the error document, the last re-exported from `global.rs` as every
+//! subcommand shares it), read with `Run::json_as`. Every struct denies unknown fields and names
+//! every field `src/rotate/report.rs` (and the printer) writes, so a field added, renamed or
+//! dropped fails the tests that read a document instead of passing silently.
 //!
 //! Two kinds of optional field: one that is always written and may be `null` is read with
 //! [`nullable`] (its key missing is an error); one that is only written in some runs
@@ -17,6 +16,8 @@
 use serde::Deserialize;
 
 use crate::global::mirror::nullable;
+/// The error document, the same for every subcommand (one definition, in `global.rs`).
+pub(crate) use crate::global::mirror::{ErrorDocument, Location};
 
 /// The `status` every report document carries (one definition for every subcommand).
 pub use crate::global::mirror::Status;

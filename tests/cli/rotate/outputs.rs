@@ -1,7 +1,6 @@
 //! Outputs: --prom-file, --quiet, --format json, and outputs that fail.
 
 use super::*;
-use crate::global::mirror::ErrorDocument;
 
 #[test]
 fn prom_file_records_deleted_kept_and_failures() {
@@ -314,7 +313,7 @@ fn explain_says_why_one_file_is_kept_or_selected() {
                      give a path relative to the base dir";
     explain("nope").code(2).stdout_empty().stderr_is(&format!("mmops: error: {not_found}\n")).run();
     // With --format json the error is a document too.
-    let error: ErrorDocument = explain_json("nope")
+    let error: mirror::ErrorDocument = explain_json("nope")
         .code(2)
         .stdout(Expect::Anything)
         .stderr_is(&format!("mmops: error: {not_found}\n"))
@@ -322,7 +321,12 @@ fn explain_says_why_one_file_is_kept_or_selected() {
         .json_as();
     assert_eq!(
         error,
-        ErrorDocument { status: "error".into(), exit_code: 2, error: not_found.into(), location: None }
+        mirror::ErrorDocument {
+            status: "error".into(),
+            exit_code: 2,
+            error: not_found.into(),
+            location: None
+        }
     );
     // Nothing outside the base dir is looked at: `..` is refused, a symlinked folder is not entered.
     explain("../artifacts/logs/old.log")

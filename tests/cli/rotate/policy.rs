@@ -1,7 +1,6 @@
 //! Policy files: the default policy, the shipped one, rule order and policy errors.
 
 use super::*;
-use crate::global::mirror::{ErrorDocument, Location};
 
 #[test]
 fn no_limit_and_no_default_policy_is_an_error_naming_the_flags() {
@@ -154,7 +153,7 @@ fn bad_policy_file_exits_2_with_line_and_column_and_deletes_nothing() {
         .stderr_is(&format!("mmops: error: {unknown}\n"))
         .run();
     // With --format json: the error document, with the file, line and column.
-    let error: ErrorDocument = rotate(&env, &["--policy", "policy.yaml", "--format", "json"])
+    let error: mirror::ErrorDocument = rotate(&env, &["--policy", "policy.yaml", "--format", "json"])
         .code(2)
         .stdout(Expect::Anything)
         .stderr_is(&format!("mmops: error: {unknown}\n"))
@@ -162,11 +161,11 @@ fn bad_policy_file_exits_2_with_line_and_column_and_deletes_nothing() {
         .json_as();
     assert_eq!(
         error,
-        ErrorDocument {
+        mirror::ErrorDocument {
             status: "error".into(),
             exit_code: 2,
             error: unknown.into(),
-            location: Some(Location { file: "policy.yaml".into(), line: 3, column: 5 }),
+            location: Some(mirror::Location { file: "policy.yaml".into(), line: 3, column: 5 }),
         }
     );
     rotate(&env, &["--policy", "missing.yaml"])
