@@ -782,31 +782,12 @@ fn rotate_retention() -> Fixture {
     fixture
 }
 
-/// Small stand-ins for the six release inputs and the three reports, so sizes in the examples
-/// do not change whenever README.md or CHANGELOG.md do.
+/// Small stand-ins for the six release inputs and the three reports (the bundle tests' own), so
+/// sizes in the examples do not change whenever README.md or CHANGELOG.md do.
 fn bundle_sample() -> Fixture {
     let mut fixture = Fixture::new("2025-10-11T12:00:00Z");
     fixture.vars.push(("SOURCE_DATE_EPOCH".into(), utc("2025-10-11T12:00:00Z").timestamp().to_string()));
-    for (path, text) in [
-        ("VERSION", "1.4.0\n"),
-        ("README.md", "# mm-bot\n"),
-        ("CHANGELOG.md", "## 1.4.0\n- faster\n"),
-        ("deploy/prometheus/alerts_soak.yml", "groups:\n  - name: soak_test_alerts\n"),
-        ("deploy/policies/rollback.yaml", "hard_gates: rollback\n"),
-        ("deploy/grafana/dashboards/mm_operability.json", "{\"title\": \"MM Bot Operability\"}\n"),
-        ("artifacts/reports/SOAK_RESULTS.md", "# Soak\nall green\n"),
-        (
-            "artifacts/reports/soak_metrics.json",
-            "[{\"edge_net_bps\": 2.7, \"order_age_p95_ms\": 300, \"taker_share_pct\": 12},\n \
-             {\"edge_net_bps\": 3.1, \"order_age_p95_ms\": 320, \"taker_share_pct\": 10}]\n",
-        ),
-        (
-            "artifacts/reports/readiness.json",
-            "{\"runtime\":{\"utc\":\"2025-10-11T12:00:00Z\",\"version\":\"1.4.0\"},\"score\":100.0,\
-             \"sections\":{\"chaos\":10.0,\"edge\":30.0,\"guards\":10.0,\"latency\":25.0,\"taker\":15.0,\"tests\":10.0},\
-             \"verdict\":\"GO\"}\n",
-        ),
-    ] {
+    for (path, text) in crate::bundle::REPO_FILES.iter().chain(crate::bundle::REPORTS.iter()) {
         fixture.env.write(path, text);
     }
     fixture

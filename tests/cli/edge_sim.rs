@@ -2,17 +2,22 @@
 //! every bad-input case, the live step, the sweep, the timeline and the chart.
 
 use crate::support::{Expect, TestEnv};
-use mirror::{LiveStep, Simulation, StateFile, Sweep};
+use mirror::{LiveStep, Simulation, StateFile, Status, Sweep};
 
 /// Typed mirrors of every JSON document edge-sim writes: the replay report, the sweep report,
 /// the live step's report and the state file. `deny_unknown_fields` everywhere, so a field
-/// added, renamed or dropped fails a test instead of passing silently.
+/// added, renamed or dropped fails a test instead of passing silently. A field always written
+/// but possibly `null` goes through `nullable` (its key missing fails); a plain `Option` is one
+/// the binary leaves out when it says nothing.
 // Every field is mirrored so each document is checked whole; not every test reads every field.
 #[allow(dead_code)]
-mod mirror {
+pub(crate) mod mirror {
     use std::collections::BTreeMap;
 
     use serde::Deserialize;
+
+    pub use crate::global::mirror::Status;
+    use crate::global::mirror::nullable;
 
     /// `--format json edge-sim --input …`: the replay of a series.
     #[derive(Debug, Deserialize)]
@@ -27,7 +32,9 @@ mod mirror {
         pub rows: u64,
         pub window: String,
         pub windows_seen: u64,
+        #[serde(deserialize_with = "nullable")]
         pub first_window: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub last_window: Option<String>,
         pub gaps: u64,
         pub missing_windows: u64,
@@ -36,10 +43,12 @@ mod mirror {
         pub final_profile: String,
         pub final_profile_config: Profile,
         pub transitions: Vec<Transition>,
+        #[serde(deserialize_with = "nullable")]
         pub timeline: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub plot: Option<String>,
         pub tool: String,
-        pub status: String,
+        pub status: Status,
         pub marker: String,
     }
 
@@ -69,8 +78,12 @@ mod mirror {
         pub from: String,
         pub to: String,
         pub reason: String,
-        pub ema1h: f64,
-        pub ema24h: f64,
+        /// `null` for the change a live `--pin` makes (no window applied; a replayed pin has
+        /// the window's).
+        #[serde(deserialize_with = "nullable")]
+        pub ema1h: Option<f64>,
+        #[serde(deserialize_with = "nullable")]
+        pub ema24h: Option<f64>,
         pub profile: Profile,
         /// Absent under the default rules (their bytes as before), set with an anti-flap rule
         /// or for a pin.
@@ -87,7 +100,7 @@ mod mirror {
         pub keys: Vec<String>,
         pub combinations: Vec<Combination>,
         pub tool: String,
-        pub status: String,
+        pub status: Status,
         pub marker: String,
     }
 
@@ -111,16 +124,23 @@ mod mirror {
     #[serde(deny_unknown_fields)]
     pub struct LiveStep {
         pub state: String,
+        #[serde(deserialize_with = "nullable")]
         pub window: Option<String>,
-        pub ema1h: f64,
-        pub ema24h: f64,
+        /// `null` for a pin or unpin, which applies no window.
+        #[serde(deserialize_with = "nullable")]
+        pub ema1h: Option<f64>,
+        #[serde(deserialize_with = "nullable")]
+        pub ema24h: Option<f64>,
         pub profile: Profile,
         pub changed: bool,
+        #[serde(deserialize_with = "nullable")]
         pub transition: Option<Transition>,
         pub replaced_window: bool,
         pub streak: u32,
+        #[serde(deserialize_with = "nullable")]
         pub streak_needed: Option<u32>,
         pub recovery_streak: u32,
+        #[serde(deserialize_with = "nullable")]
         pub recovery_streak_needed: Option<u32>,
         pub policy_applied_count: u64,
         pub profile_switches: u64,
@@ -134,7 +154,7 @@ mod mirror {
         #[serde(default)]
         pub shadow: bool,
         pub tool: String,
-        pub status: String,
+        pub status: Status,
         pub marker: String,
     }
 
@@ -165,7 +185,9 @@ mod mirror {
         pub format: String,
         pub window_seconds: i64,
         pub current: Snapshot,
+        #[serde(deserialize_with = "nullable")]
         pub last_input: Option<LastInput>,
+        #[serde(deserialize_with = "nullable")]
         pub before_last_window: Option<Snapshot>,
         #[serde(default)]
         pub audit: Vec<AuditEntry>,
@@ -181,6 +203,7 @@ mod mirror {
         pub profile: String,
         pub streak: u32,
         pub recovery_streak: u32,
+        #[serde(deserialize_with = "nullable")]
         pub last_window: Option<String>,
         pub policy_applied_count: u64,
         pub windows_seen: u64,
@@ -263,7 +286,7 @@ fn exactly_three_negative_windows_switch_with_the_documented_line() {
     assert_eq!(transitions(&two), []);
     assert_eq!(two.final_profile, "Moderate");
     assert_eq!(two.marker, "EDGE_PROFILE=Moderate");
-    assert_eq!((two.tool.as_str(), two.status.as_str()), ("edge_sim", "OK"));
+    assert_eq!((two.tool.as_str(), two.status), ("edge_sim", Status::Ok));
     assert_eq!((two.format.as_str(), two.series.as_str(), two.window.as_str()), ("csv", "emas", "30m"));
     assert_eq!(
         (two.first_window.as_deref(), two.last_window.as_deref()),
@@ -291,7 +314,7 @@ fn zero_is_not_negative_and_one_and_a_half_recovers() {
     let recovery = &run.transitions[1];
     assert_eq!(recovery.reason, "ema24h >= 1.5");
     assert_eq!(recovery.window_index, 4);
-    assert_eq!((recovery.ema1h, recovery.ema24h), (-1.0, 1.5));
+    assert_eq!((recovery.ema1h, recovery.ema24h), (Some(-1.0), Some(1.5)));
     assert_eq!(recovery.profile.max_inflight, 10);
     assert_eq!(recovery.rule, None, "default rules: no rule named");
     assert_eq!(run.policy_applied_count, 2);
@@ -606,7 +629,7 @@ fn live_steps_match_the_batch_simulation() {
     assert_eq!(last.profile_switches, 2);
     assert_eq!((last.windows_seen, last.gaps), (batch.windows_seen, batch.gaps));
     assert_eq!((last.state.as_str(), last.window.as_deref()), ("s.json", Some("2025-10-11T04:00:00Z")));
-    assert_eq!((last.ema1h, last.ema24h), (-1.0, 1.0));
+    assert_eq!((last.ema1h, last.ema24h), (Some(-1.0), Some(1.0)));
     assert_eq!(
         (last.streak, last.streak_needed, last.recovery_streak, last.recovery_streak_needed),
         (1, Some(3), 0, None)
@@ -618,7 +641,7 @@ fn live_steps_match_the_batch_simulation() {
             && last.pin_expired.is_none()
             && last.operator.is_none()
     );
-    assert_eq!((last.tool.as_str(), last.status.as_str()), ("edge_sim", "OK"));
+    assert_eq!((last.tool.as_str(), last.status), ("edge_sim", Status::Ok));
     assert_eq!(last.marker, "EDGE_PROFILE=Moderate");
 
     // The text form: profile config, and the EDGE_POLICY_APPLIED line only on a change.
@@ -765,7 +788,7 @@ fn sweep_agrees_with_separate_runs() {
         ],
     );
     assert_eq!(json.marker, "EDGE_SWEEP=8_combinations");
-    assert_eq!((json.tool.as_str(), json.status.as_str()), ("edge_sim", "OK"));
+    assert_eq!((json.tool.as_str(), json.status), ("edge_sim", Status::Ok));
     assert_eq!((json.input.as_str(), json.rows, json.series.as_str()), ("in.csv", 200, "emas"));
     assert_eq!(json.keys, ["ema1h_threshold", "consecutive_windows", "ema24h_recovery_threshold"]);
     let combinations = &json.combinations;
@@ -1302,6 +1325,61 @@ fn pin_holds_the_profile_reports_the_held_change_and_expires() {
     let state = read_state(&env);
     assert_eq!(state.audit.len(), 4);
     assert!(state.current.pinned_until.is_none());
+    // A pin's JSON document: no window applied, so `window` and the EMAs (of the document and
+    // of the transition the pin makes) are written as null; the operator's entry.
+    let json: LiveStep = env
+        .check([
+            "--format",
+            "json",
+            "edge-sim",
+            "--state",
+            "s.json",
+            "--pin",
+            "Moderate",
+            "--until",
+            "2025-10-11T05:00:00Z",
+            "--reason",
+            "drill",
+        ])
+        .env("CI_FAKE_UTC", "2025-10-11T03:30:00Z")
+        .env("USER", "bob")
+        .env("SUDO_USER", "")
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as();
+    assert_eq!((json.window.as_deref(), json.ema1h, json.ema24h), (None, None, None));
+    assert_eq!(json.pinned_until.as_deref(), Some("2025-10-11T05:00:00Z"));
+    assert!(json.changed);
+    let transition = json.transition.as_ref().expect("the pin's transition");
+    assert_eq!(
+        (
+            transition.from.as_str(),
+            transition.to.as_str(),
+            transition.rule.as_deref(),
+            transition.ema1h,
+            transition.ema24h
+        ),
+        ("Conservative", "Moderate", Some("pin"), None, None)
+    );
+    let operator = json.operator.as_ref().expect("operator");
+    assert_eq!(
+        (
+            operator.action.as_str(),
+            operator.profile.as_str(),
+            operator.until.as_deref(),
+            operator.reason.as_str(),
+            operator.by.as_str(),
+            operator.at.as_str()
+        ),
+        ("pin", "Moderate", Some("2025-10-11T05:00:00Z"), "drill", "bob", "2025-10-11T03:30:00Z")
+    );
+    assert_eq!(
+        (json.profile.name.as_str(), json.status, json.marker.as_str()),
+        ("Moderate", Status::Ok, "EDGE_PROFILE=Moderate")
+    );
+    assert_eq!(read_state(&env).audit.len(), 5);
 }
 
 // A reason or user with a newline cannot forge a marker row: control characters in --reason are

@@ -5,7 +5,26 @@ use mirror::ErrorDocument;
 
 /// Typed mirrors of the documents every subcommand shares.
 pub(crate) mod mirror {
-    use serde::Deserialize;
+    use serde::{Deserialize, Deserializer};
+
+    /// An always-present field that may be `null`, for `#[serde(deserialize_with = "nullable")]`.
+    /// A plain `Option` field would be filled with `None` when its key is missing; through
+    /// `deserialize_with` a missing key is an error.
+    pub(crate) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        Option::<T>::deserialize(deserializer)
+    }
+
+    /// The `status` of every report document: the marker row's verdict (`output.rs`, from
+    /// `Verdict::label`), the same for every subcommand. The subcommands' mirrors re-export it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+    pub enum Status {
+        #[serde(rename = "OK")]
+        Ok,
+        #[serde(rename = "FAIL")]
+        Fail,
+    }
 
     /// `--format json`'s document for a run that could not start or ended in an error
     /// (`src/output.rs` `error_document`), the same for every subcommand.
@@ -16,7 +35,8 @@ pub(crate) mod mirror {
         pub status: String,
         pub exit_code: i32,
         pub error: String,
-        /// Where in a file the error is, when it is in one.
+        /// Where in a file the error is; always written, `null` when it is in none.
+        #[serde(deserialize_with = "nullable")]
         pub location: Option<Location>,
     }
 

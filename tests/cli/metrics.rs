@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
+use crate::edge_sim::mirror::{LiveStep, Status};
 use crate::prom_tools::{
     Family, NODE_EXPORTER, NODE_EXPORTER_INSTALL, NodeExporter, PROMTOOL_INSTALL, parse_exposition, promtool,
     value_of,
@@ -24,93 +25,6 @@ const INSTANCE: &str = "bot-1:9100";
 const JOB: &str = "node";
 /// A textfile written by something other than mmops, broken, to make node_exporter fail a scrape.
 const FOREIGN: &str = "textfiles/foreign.prom";
-
-/// `mmops edge-sim --state FILE --format json`: the document of one live step, read whole
-/// (`deny_unknown_fields`, every field), for the counters it shares with the Prometheus file.
-/// It belongs with the edge-sim tests' mirrors; it is here until those exist in one place.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Fields not asserted here are still checked for presence and type.
-struct EdgeLiveDoc {
-    state: String,
-    window: Option<String>,
-    ema1h: f64,
-    ema24h: f64,
-    profile: EdgeProfile,
-    changed: bool,
-    transition: Option<EdgeTransition>,
-    replaced_window: bool,
-    streak: u32,
-    streak_needed: Option<u32>,
-    recovery_streak: u32,
-    recovery_streak_needed: Option<u32>,
-    policy_applied_count: u64,
-    profile_switches: u64,
-    windows_seen: u64,
-    gaps: u64,
-    /// Left out unless a pin is in force.
-    pinned_until: Option<String>,
-    /// Left out unless a change was held back.
-    held: Option<EdgeHeld>,
-    /// Left out unless a pin ended at this window.
-    pin_expired: Option<EdgeAudit>,
-    /// Left out unless this run pinned or unpinned.
-    operator: Option<EdgeAudit>,
-    /// Left out unless `--shadow`.
-    #[serde(default)]
-    shadow: bool,
-    tool: String,
-    status: String,
-    marker: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct EdgeProfile {
-    name: String,
-    spread_multiplier: f64,
-    max_inflight: u64,
-    backoff_ms: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct EdgeTransition {
-    ts: String,
-    window_index: u64,
-    from: String,
-    to: String,
-    reason: String,
-    ema1h: f64,
-    ema24h: f64,
-    profile: EdgeProfile,
-    /// Only for rules with an anti-flap rule, or a pin.
-    rule: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct EdgeHeld {
-    from: String,
-    to: String,
-    reason: String,
-    held_by: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct EdgeAudit {
-    action: String,
-    profile: String,
-    until: Option<String>,
-    reason: String,
-    by: String,
-    at: String,
-}
 
 fn promtool_available() -> bool {
     tool_available("promtool", PROMTOOL_INSTALL)
@@ -1469,7 +1383,7 @@ fn edge_policy_changes_counter_never_decreases_on_a_resend() {
         (Some(1), Some(3))
     );
     // The JSON document carries the same number.
-    let document: EdgeLiveDoc = env
+    let document: LiveStep = env
         .check([
             "edge-sim",
             "--state",
@@ -1492,7 +1406,7 @@ fn edge_policy_changes_counter_never_decreases_on_a_resend() {
     // Nothing changed at this window (already Conservative), so the counters are the state's.
     assert_eq!((document.changed, document.profile.name.as_str()), (false, "Conservative"));
     assert!(document.transition.is_none());
-    assert_eq!((document.status.as_str(), document.marker.as_str()), ("OK", "EDGE_PROFILE=Conservative"));
+    assert_eq!((document.status, document.marker.as_str()), (Status::Ok, "EDGE_PROFILE=Conservative"));
 }
 
 /// Every file mmops ships or documents, for the path checks below: README, docs, deploy.

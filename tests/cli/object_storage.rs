@@ -6,241 +6,8 @@ use serde_json::Value;
 
 use super::moto::{self, Fault, Moto, Proxy, SECRET_KEY};
 use super::support::{Check, Expect, Run, TestEnv};
-use mirror::{BundleDocument, RotateDocument};
-
-/// Typed mirrors of the `--format json` documents these tests read: `rotate` and `bundle` on
-/// object storage. `deny_unknown_fields`, so a field added, renamed or dropped fails a test.
-// These mirror the whole documents of two subcommands whose own test areas (tests/cli/rotate,
-// tests/cli/bundle) are being migrated in parallel; once both land, one mirror per subcommand
-// should serve all three places.
-#[allow(dead_code)]
-mod mirror {
-    use serde::Deserialize;
-
-    /// `rotate --format json` (a run that got as far as a plan).
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct RotateDocument {
-        pub base_dir: String,
-        pub dry_run: bool,
-        pub now: String,
-        pub policy: Option<String>,
-        pub default_policy: bool,
-        pub rules: Vec<RuleView>,
-        pub uncovered: GroupSummary,
-        pub scan: ScanView,
-        pub files: Vec<FileRow>,
-        pub totals: Totals,
-        pub future_dated: Vec<String>,
-        pub archive: Option<ArchiveSummary>,
-        pub would_archive: Option<ArchiveSummary>,
-        pub by_reason: Vec<ReasonCount>,
-        pub pruned_dirs: Vec<String>,
-        pub refusal: Option<String>,
-        pub base_dir_removed: bool,
-        pub left_in_quarantine: Vec<String>,
-        pub output_error: Option<String>,
-        /// Only with `--min-free` (a local-disk option).
-        pub min_free: Option<MinFreeView>,
-        pub warnings: Vec<String>,
-        pub tool: String,
-        pub status: String,
-        pub marker: String,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct RuleView {
-        pub glob: String,
-        pub days: Option<f64>,
-        pub keep: Option<u64>,
-        pub max_size: Option<u64>,
-        /// The calendar fields below are present only when the rule uses them.
-        pub keep_last: Option<u64>,
-        pub keep_hourly: Option<u64>,
-        pub keep_daily: Option<u64>,
-        pub keep_weekly: Option<u64>,
-        pub keep_monthly: Option<u64>,
-        pub keep_yearly: Option<u64>,
-        pub keep_within_seconds: Option<f64>,
-        pub tz: Option<String>,
-        #[serde(default)]
-        pub companions: Vec<String>,
-        pub unit: Option<String>,
-        pub order: Option<String>,
-        // The rule's `GroupSummary`, flattened in the document; spelled out here because serde
-        // does not combine `flatten` with `deny_unknown_fields`.
-        pub files: u64,
-        pub bytes: u64,
-        pub selected_files: u64,
-        pub selected_bytes: u64,
-        pub kept_files: u64,
-        pub kept_bytes: u64,
-        pub future_files: u64,
-        pub unmet: Vec<String>,
-    }
-
-    /// What a rule (or no rule: `uncovered`) saw and selected.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct GroupSummary {
-        pub files: u64,
-        pub bytes: u64,
-        pub selected_files: u64,
-        pub selected_bytes: u64,
-        pub kept_files: u64,
-        pub kept_bytes: u64,
-        pub future_files: u64,
-        pub unmet: Vec<String>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct ScanView {
-        pub files: u64,
-        pub bytes: u64,
-        pub dirs: u64,
-        pub skipped: Skipped,
-        pub errors: Vec<PathError>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Skipped {
-        pub symlinks: u64,
-        pub hidden: u64,
-        pub excluded: u64,
-        pub mounts: u64,
-        pub special: u64,
-        pub archive_dir: u64,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct PathError {
-        pub path: String,
-        pub error: String,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct FileRow {
-        pub path: String,
-        pub size: u64,
-        pub mtime: String,
-        pub age_days: f64,
-        pub rule: String,
-        /// `ttl`, `count`, `size`, `retention`, `orphan` or `min_free`.
-        pub reason: String,
-        /// `would_delete`, `deleted`, `vanished`, `changed`, `failed`, `interrupted`, `quarantined`.
-        pub result: String,
-        pub error: Option<String>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Totals {
-        pub selected_files: u64,
-        pub selected_bytes: u64,
-        pub deleted_files: u64,
-        pub deleted_bytes: u64,
-        pub kept_files: u64,
-        pub kept_bytes: u64,
-        pub vanished: u64,
-        pub changed: u64,
-        pub failed: u64,
-        pub interrupted: u64,
-        pub quarantined: u64,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct ArchiveSummary {
-        pub path: String,
-        pub files: u64,
-        pub bytes: u64,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct ReasonCount {
-        pub rule: String,
-        pub reason: String,
-        pub result: String,
-        pub files: u64,
-        pub bytes: u64,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct MinFreeView {
-        pub target: String,
-        pub target_bytes: u64,
-        pub total_bytes: u64,
-        pub available_bytes: u64,
-        pub projected_bytes: u64,
-        pub selected_files: u64,
-        pub selected_bytes: u64,
-        pub shortfall_bytes: u64,
-    }
-
-    /// `bundle --format json` (a bundle built, and with `--publish` put in a bucket).
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct BundleDocument {
-        pub version: String,
-        pub created_at: String,
-        pub generator: Generator,
-        pub files: Vec<ManifestFile>,
-        pub bundle: String,
-        pub sidecar: String,
-        pub provenance: String,
-        /// With `--sign` only.
-        pub signature: Option<String>,
-        pub provenance_signature: Option<String>,
-        pub key_id: Option<String>,
-        /// Absent in a dry run.
-        pub sha256: Option<String>,
-        pub size: Option<u64>,
-        pub outcome: String,
-        /// In a dry run only.
-        pub summary: Option<String>,
-        /// With `--publish` only.
-        #[serde(default)]
-        pub published: Vec<Published>,
-        pub tool: String,
-        pub status: String,
-        pub marker: String,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Generator {
-        pub tool: String,
-        pub tool_version: String,
-        pub compressor: String,
-        pub level: u32,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct ManifestFile {
-        pub path: String,
-        pub sha256: String,
-        pub size: u64,
-        pub description: String,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Published {
-        pub url: String,
-        /// `published`, `already_there` or `replaced`.
-        pub outcome: String,
-        pub size: u64,
-        pub sha256: String,
-    }
-}
+use crate::bundle::mirror::{CreateDoc, PublishOutcome};
+use crate::rotate::mirror::{Document as RotateDocument, FileResult, Locked, Reason, Status};
 
 struct Bucket {
     moto: &'static Moto,
@@ -424,8 +191,8 @@ fn keep_limit_dry_run_leaves_the_listing_identical_and_the_real_run_deletes_the_
     );
     assert_eq!(json.base_dir, url.as_str());
     assert_eq!(
-        (json.tool.as_str(), json.status.as_str(), json.marker.as_str()),
-        ("rotate", "OK", "ROTATE=DONE")
+        (json.tool.as_str(), json.status, json.marker.as_str()),
+        ("rotate", Status::Ok, "ROTATE=DONE")
     );
     assert!(!json.dry_run);
     assert_eq!(json.now, fake_now);
@@ -435,14 +202,14 @@ fn keep_limit_dry_run_leaves_the_listing_identical_and_the_real_run_deletes_the_
     assert_eq!((json.totals.deleted_files, json.totals.deleted_bytes), (3, 60));
     assert_eq!((json.totals.kept_files, json.totals.kept_bytes), (1, 40));
     assert_eq!(json.totals.failed + json.totals.changed + json.totals.vanished, 0);
-    let rows: Vec<(&str, &str, &str, u64)> =
-        json.files.iter().map(|f| (f.path.as_str(), f.reason.as_str(), f.result.as_str(), f.size)).collect();
+    let rows: Vec<(&str, Reason, FileResult, u64)> =
+        json.files.iter().map(|f| (f.path.as_str(), f.reason, f.result, f.size)).collect();
     assert_eq!(
         rows,
         [
-            ("a.json", "count", "deleted", 10),
-            ("b.json", "count", "deleted", 20),
-            ("sub/c.json", "count", "deleted", 30)
+            ("a.json", Reason::Count, FileResult::Deleted, 10),
+            ("b.json", Reason::Count, FileResult::Deleted, 20),
+            ("sub/c.json", Reason::Count, FileResult::Deleted, 30)
         ]
     );
     assert_eq!(json.rules.len(), 1);
@@ -465,10 +232,13 @@ fn days_and_max_size_limits_use_last_modified_and_object_sizes() {
     let now = now_plus(1);
     let json =
         rotate_json(&bucket, &["rotate", "--base-dir", &url, "--days", "2s", "--format", "json"], &now);
-    let reasons: Vec<(&str, &str)> =
-        json.files.iter().map(|row| (row.path.as_str(), row.reason.as_str())).collect();
-    assert_eq!(reasons, [("old1.json", "ttl"), ("old2.json", "ttl")]);
-    assert!(json.files.iter().all(|row| row.result == "deleted" && row.error.is_none()), "{:?}", json.files);
+    let reasons: Vec<(&str, Reason)> = json.files.iter().map(|row| (row.path.as_str(), row.reason)).collect();
+    assert_eq!(reasons, [("old1.json", Reason::Ttl), ("old2.json", Reason::Ttl)]);
+    assert!(
+        json.files.iter().all(|row| row.result == FileResult::Deleted && row.error.is_none()),
+        "{:?}",
+        json.files
+    );
     assert_eq!(bucket.keys(), ["r/new1.json", "r/new2.json"]);
 
     // 400 B left; at most 350 B kept: the oldest (new1, 100 B) goes.
@@ -584,7 +354,7 @@ fn an_object_overwritten_between_plan_and_delete_survives_and_is_reported_change
     assert_eq!(json.totals.changed, 1);
     assert_eq!(json.totals.deleted_files, 2);
     let row = &json.files[0];
-    assert_eq!((row.path.as_str(), row.result.as_str()), ("a.log", "changed"));
+    assert_eq!((row.path.as_str(), row.result), ("a.log", FileResult::Changed));
     assert_eq!(bucket.keys(), ["o/a.log"]);
 }
 
@@ -593,20 +363,6 @@ fn put_lease(bucket: &Bucket, key: &str, holder: &str, expires: &str) {
         "s3.put_object(Bucket='{}', Key='{key}', Body=json.dumps({{'holder': '{holder}', 'acquired': '2020-01-01T00:00:00Z', 'expires': '{expires}'}}).encode())",
         bucket.name
     ));
-}
-
-/// `rotate`'s report when another run holds the lease (the same document as a held local lock).
-#[derive(Debug, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LockedDocument {
-    base_dir: String,
-    lock: String,
-    holder: String,
-    waited_seconds: f64,
-    error: String,
-    tool: String,
-    status: String,
-    marker: String,
 }
 
 #[test]
@@ -629,7 +385,7 @@ fn a_live_lease_stops_a_second_run_and_an_expired_one_is_taken_over() {
         .stdout_is("| rotate | FAIL | ROTATE=LOCKED |\n")
         .stderr_is(&format!("mmops: error: {held}\n"))
         .run();
-    let locked: LockedDocument = bucket
+    let locked: Locked = bucket
         .check(&["rotate", "--base-dir", &url, "--keep", "1", "--format", "json"], &[("CI_FAKE_UTC", &now)])
         .code(1)
         .stdout(Expect::Anything)
@@ -638,14 +394,14 @@ fn a_live_lease_stops_a_second_run_and_an_expired_one_is_taken_over() {
         .json_as();
     assert_eq!(
         locked,
-        LockedDocument {
+        Locked {
             base_dir: url.clone(),
             lock: format!("{url}.mmops-rotate.lock"),
             holder: "mmops rotate on host-7 pid 42 until 2099-01-01T00:00:00Z".into(),
             waited_seconds: 0.0,
             error: held.clone(),
             tool: "rotate".into(),
-            status: "FAIL".into(),
+            status: Status::Fail,
             marker: "ROTATE=LOCKED".into(),
         }
     );
@@ -731,8 +487,8 @@ fn two_concurrent_real_runs_on_one_prefix_never_both_delete() {
                 assert!(run.stderr.contains("holds the lease"), "{}", run.stderr);
                 assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
                 // A held lease is rotate's locked report, as a held local lock is.
-                let locked: LockedDocument = run.json_as();
-                assert_eq!((locked.status.as_str(), locked.marker.as_str()), ("FAIL", "ROTATE=LOCKED"));
+                let locked: Locked = run.json_as();
+                assert_eq!((locked.status, locked.marker.as_str()), (Status::Fail, "ROTATE=LOCKED"));
                 assert_eq!(format!("mmops: error: {}\n", locked.error), run.stderr);
             }
             _ => panic!("unexpected exit\n{}\n{}", run.stdout, run.stderr),
@@ -945,16 +701,10 @@ fn cron_sentinel_checks_keys_and_globs_with_one_listing_per_prefix() {
 
 const RELEASE_NOW: &str = "2025-10-11T12:00:00Z";
 
+/// The bundle tests' six release inputs, with `readme` as README.md.
 fn release_repo(bucket: &Bucket, readme: &str) {
-    for (path, text) in [
-        ("VERSION", "1.4.0\n"),
-        ("README.md", readme),
-        ("CHANGELOG.md", "## 1.4.0\n- faster\n"),
-        ("deploy/prometheus/alerts_soak.yml", "groups:\n  - name: soak_test_alerts\n"),
-        ("deploy/policies/rollback.yaml", "hard_gates: rollback\n"),
-        ("deploy/grafana/dashboards/mm_operability.json", "{\"title\": \"MM Bot Operability\"}\n"),
-    ] {
-        bucket.env.write(path, text);
+    for (path, text) in crate::bundle::REPO_FILES {
+        bucket.env.write(path, if path == "README.md" { readme } else { text });
     }
 }
 
@@ -992,23 +742,23 @@ fn publish_twice_is_already_there_different_bytes_are_refused_unless_force_and_v
     assert_eq!(object_sha256(&bucket, "releases/mm-bot-v1.4.0.zip"), local_sha);
     let before = bucket.listing();
 
-    let json: BundleDocument = bucket
+    let json: CreateDoc = bucket
         .check(&["bundle", "--publish", &url, "--format", "json"], &now)
         .code(0)
         .stdout(Expect::Anything)
         .stderr_empty()
         .run()
         .json_as();
-    let published: Vec<(&str, &str, &str)> =
-        json.published.iter().map(|p| (p.url.as_str(), p.outcome.as_str(), p.sha256.as_str())).collect();
-    assert_eq!(published[0], (zip_url.as_str(), "already_there", local_sha.as_str()));
+    let published: Vec<(&str, PublishOutcome, &str)> =
+        json.published.iter().map(|p| (p.url.as_str(), p.outcome, p.sha256.as_str())).collect();
+    assert_eq!(published[0], (zip_url.as_str(), PublishOutcome::AlreadyThere, local_sha.as_str()));
     assert_eq!(published.len(), 3, "{published:?}");
-    assert!(published.iter().all(|p| p.1 == "already_there"), "{published:?}");
+    assert!(published.iter().all(|p| p.1 == PublishOutcome::AlreadyThere), "{published:?}");
     assert_eq!(json.published[0].size, local.len() as u64);
     assert_eq!((json.sha256.as_deref(), json.size), (Some(local_sha.as_str()), Some(local.len() as u64)));
     assert_eq!((json.version.as_str(), json.created_at.as_str()), ("1.4.0", "2025-10-11T12:00:00Z"));
     assert_eq!(json.bundle, "artifacts/release/mm-bot-v1.4.0.zip");
-    assert_eq!((json.tool.as_str(), json.status.as_str()), ("bundle", "OK"));
+    assert_eq!((json.tool.as_str(), json.status), ("bundle", Status::Ok));
     assert_eq!(json.marker, "RELEASE_BUNDLE=artifacts/release/mm-bot-v1.4.0.zip");
     assert!(json.signature.is_none() && json.key_id.is_none() && json.summary.is_none());
     assert_eq!(bucket.listing(), before, "nothing rewritten");
@@ -1237,9 +987,12 @@ fn the_server_gone_during_the_re_check_deletes_nothing_and_gives_up_quickly() {
         .run()
         .json_as();
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
-    assert_eq!((json.status.as_str(), json.marker.as_str()), ("FAIL", "ROTATE=PARTIAL"));
+    assert_eq!((json.status, json.marker.as_str()), (Status::Fail, "ROTATE=PARTIAL"));
     assert_eq!(json.totals.deleted_files, 0);
     assert_eq!(json.totals.failed, 1100);
-    assert!(json.files.iter().all(|row| row.result == "failed"), "every planned object is reported failed");
+    assert!(
+        json.files.iter().all(|row| row.result == FileResult::Failed),
+        "every planned object is reported failed"
+    );
     assert_eq!(bucket.keys().len(), 1201, "nothing deleted; the lease stays until it expires");
 }

@@ -2,9 +2,12 @@
 //! `bundle`, `bundle verify` and `bundle keygen`, and `MANIFEST.json` inside the zip. Each uses
 //! `deny_unknown_fields`, so a field added, renamed or dropped fails the tests that read it.
 //! Optional fields the binary leaves out when they do not apply are `Option` (or a defaulted
-//! `Vec`); their presence is asserted by the tests that expect them.
+//! `Vec`); their presence is asserted by the tests that expect them. Fields always written but
+//! possibly `null` are read through `nullable`, so a dropped key fails.
 
 use serde::Deserialize;
+
+use crate::global::mirror::nullable;
 
 /// What happened to the release on disk (`outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -16,15 +19,8 @@ pub enum Outcome {
     DryRun,
 }
 
-/// The `status` every document carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Status {
-    #[serde(rename = "OK")]
-    Ok,
-    #[serde(rename = "FAIL")]
-    Fail,
-}
+/// The `status` every report document carries (one definition for every subcommand).
+pub use crate::global::mirror::Status;
 
 /// `mmops bundle --format json`: the manifest's fields (flattened in the binary, listed here
 /// because serde cannot combine `flatten` with `deny_unknown_fields`) plus where the release is.
@@ -43,7 +39,9 @@ pub struct CreateDoc {
     pub provenance_signature: Option<String>,
     pub key_id: Option<String>,
     /// Always present; `null` in a dry run.
+    #[serde(deserialize_with = "nullable")]
     pub sha256: Option<String>,
+    #[serde(deserialize_with = "nullable")]
     pub size: Option<u64>,
     pub outcome: Outcome,
     /// RELEASE_SUMMARY.md, in a dry run only.
@@ -56,10 +54,8 @@ pub struct CreateDoc {
     pub marker: String,
 }
 
-/// One file `--publish` put in object storage. The publish runs are tested against a real S3
-/// server in `object_storage.rs`; no test in this folder reads these fields yet, but the
-/// document still has to match them.
-#[allow(dead_code)]
+/// One file `--publish` put in object storage (read by the publish runs against a real S3
+/// server in `object_storage.rs`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Published {
@@ -113,6 +109,7 @@ pub struct VerifyDoc {
     pub sha256: String,
     pub size: u64,
     /// `null` when no manifest could be read.
+    #[serde(deserialize_with = "nullable")]
     pub version: Option<String>,
     pub entries: usize,
     /// `ok`, `mismatch`, `missing`, `malformed` or `skipped`.

@@ -38,8 +38,9 @@ const MARKER: &str = "| bundle | OK | RELEASE_BUNDLE=artifacts/release/mm-bot-v1
 const VERIFY_OK: &str = "| bundle_verify | OK | BUNDLE_VERIFY=OK |";
 const VERIFY_FAIL: &str = "| bundle_verify | FAIL | BUNDLE_VERIFY=FAIL |";
 
-/// The six files every release needs, plus the three optional reports.
-const REPO_FILES: [(&str, &str); 6] = [
+/// The six files every release needs, plus the three optional reports; also the release
+/// inputs of the docs examples (`docs.rs`) and of the publish tests (`object_storage.rs`).
+pub(crate) const REPO_FILES: [(&str, &str); 6] = [
     ("VERSION", "1.4.0\n"),
     ("README.md", "# mm-bot\n"),
     ("CHANGELOG.md", "## 1.4.0\n- faster\n"),
@@ -47,7 +48,7 @@ const REPO_FILES: [(&str, &str); 6] = [
     ("deploy/policies/rollback.yaml", "hard_gates: rollback\n"),
     ("deploy/grafana/dashboards/mm_operability.json", "{\"title\": \"MM Bot Operability\"}\n"),
 ];
-const REPORTS: [(&str, &str); 3] = [
+pub(crate) const REPORTS: [(&str, &str); 3] = [
     ("artifacts/reports/SOAK_RESULTS.md", "# Soak\nall green\n"),
     (
         "artifacts/reports/soak_metrics.json",

@@ -8,15 +8,8 @@
 
 use serde::Deserialize;
 
-/// The `status` every `--format json` document carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Status {
-    #[serde(rename = "OK")]
-    Ok,
-    #[serde(rename = "FAIL")]
-    Fail,
-}
+/// The `status` every report document carries (one definition for every subcommand).
+pub use crate::global::mirror::Status;
 
 /// `mmops make-ready --format json`.
 #[derive(Debug, Deserialize)]

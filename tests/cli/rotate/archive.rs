@@ -22,13 +22,8 @@ fn archive_holds_exactly_the_deleted_files_before_they_go() {
     env.write("artifacts/b.json", "{\"b\":1}");
     env.set_mtime("artifacts/b.json", days_ago(20.0));
     file(&env, "new", 1, 0.1);
-    let document: Document =
-        rotate(&env, &["--days", "7", "--archive", "artifacts/archive", "--format", "json"])
-            .code(0)
-            .stdout(Expect::Anything)
-            .stderr_empty()
-            .run()
-            .json_as();
+    let document =
+        rotate_document(&env, &["--days", "7", "--archive", "artifacts/archive", "--format", "json"]);
     assert_eq!(
         document.archive,
         Some(mirror::Archive {
@@ -55,13 +50,8 @@ fn archive_holds_exactly_the_deleted_files_before_they_go() {
     // inside the base dir is not scanned (its zip is not a candidate).
     env.write("artifacts/c", "gamma");
     env.set_mtime("artifacts/c", days_ago(20.0));
-    let document: Document =
-        rotate(&env, &["--days", "7", "--archive", "artifacts/archive", "--format", "json"])
-            .code(0)
-            .stdout(Expect::Anything)
-            .stderr_empty()
-            .run()
-            .json_as();
+    let document =
+        rotate_document(&env, &["--days", "7", "--archive", "artifacts/archive", "--format", "json"]);
     assert_eq!(document.scan.skipped, mirror::Skipped { archive_dir: 1, ..mirror::Skipped::default() });
     assert_eq!(document.rows(), [("c".into(), Reason::Ttl, FileResult::Deleted)]);
     assert_eq!(document.archive.unwrap().path, "artifacts/archive/artifacts-20251011T120000Z-2.zip");

@@ -50,12 +50,7 @@ fn keep_counts_newest_and_zero_values_are_real() {
     for (name, age) in [("a", 5.0), ("b", 4.0), ("c", 3.0), ("d", 2.0)] {
         file(&env, name, 1, age);
     }
-    let document: Document = rotate(&env, &["--dry-run", "--keep", "2", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--dry-run", "--keep", "2", "--format", "json"]);
     // The whole document once, every field (the other tests pick the fields they are about).
     let row = |path: &str, mtime: &str, age_days: f64| mirror::FileRow {
         path: path.into(),
@@ -221,13 +216,8 @@ fn combined_limits_select_the_union_with_the_first_reason() {
     file(&env, "b", 10, 5.0);
     file(&env, "c", 10, 4.0);
     file(&env, "d", 10, 1.0);
-    let document: Document =
-        rotate(&env, &["--days", "7", "--keep", "3", "--max-size", "10", "--format", "json"])
-            .code(0)
-            .stdout(Expect::Anything)
-            .stderr_empty()
-            .run()
-            .json_as();
+    let document =
+        rotate_document(&env, &["--days", "7", "--keep", "3", "--max-size", "10", "--format", "json"]);
     assert_eq!(
         document.rows(),
         [
@@ -290,12 +280,7 @@ fn ties_in_mtime_are_broken_by_path() {
     for name in ["b", "a/z", "c", "a/b"] {
         file(&env, name, 1, 3.0);
     }
-    let document: Document = rotate(&env, &["--dry-run", "--keep", "1", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--dry-run", "--keep", "1", "--format", "json"]);
     assert_eq!(document.paths(), ["a/b", "a/z", "b"]);
 }
 

@@ -1,8 +1,8 @@
 //! Typed mirrors of every `mmops rotate --format json` document (the report, the LOCKED report,
-//! the `--explain` report and the error document), read with `Run::json_as`. Every struct denies
-//! unknown fields and names every field `src/rotate/report.rs` (and the printer) writes, so a
-//! field added, renamed or dropped fails the tests that read a document instead of passing
-//! silently.
+//! the `--explain` report and the error document, the last re-exported from `global.rs` as every
+//! subcommand shares it), read with `Run::json_as`. Every struct denies unknown fields and names
+//! every field `src/rotate/report.rs` (and the printer) writes, so a field added, renamed or
+//! dropped fails the tests that read a document instead of passing silently.
 //!
 //! Two kinds of optional field: one that is always written and may be `null` is read with
 //! [`nullable`] (its key missing is an error); one that is only written in some runs
@@ -13,27 +13,19 @@
 // whole document; not every test reads every field.
 #![allow(dead_code)]
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-/// An always-present field that may be `null`. A plain `Option` field would be filled with
-/// `None` when its key is missing; through `deserialize_with` a missing key is an error.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
-    Option::<T>::deserialize(deserializer)
-}
+use crate::global::mirror::nullable;
+/// The error document, the same for every subcommand (one definition, in `global.rs`).
+pub(crate) use crate::global::mirror::{ErrorDocument, Location};
 
-/// The marker row's verdict, as the document's `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub(super) enum Status {
-    #[serde(rename = "OK")]
-    Ok,
-    #[serde(rename = "FAIL")]
-    Fail,
-}
+/// The `status` every report document carries (one definition for every subcommand).
+pub use crate::global::mirror::Status;
 
 /// Why a file was selected (`plan.rs` `Reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(super) enum Reason {
+pub(crate) enum Reason {
     Ttl,
     Count,
     Size,
@@ -45,7 +37,7 @@ pub(super) enum Reason {
 /// What happened to a selected file (`apply.rs` `FileResult`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(super) enum FileResult {
+pub(crate) enum FileResult {
     WouldDelete,
     Deleted,
     Vanished,
@@ -59,7 +51,7 @@ pub(super) enum FileResult {
 /// `status` and `marker`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Document {
+pub(crate) struct Document {
     pub base_dir: String,
     pub dry_run: bool,
     pub now: String,
@@ -113,7 +105,7 @@ impl Document {
 /// One rule with its limits and its summary (`RuleView`, the `GroupSummary` flattened in).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RuleRow {
+pub(crate) struct RuleRow {
     pub glob: String,
     #[serde(deserialize_with = "nullable")]
     pub days: Option<f64>,
@@ -159,7 +151,7 @@ pub(super) struct RuleRow {
 /// Totals of the files no rule covers (`GroupSummary`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Group {
+pub(crate) struct Group {
     pub files: u64,
     pub bytes: u64,
     pub selected_files: u64,
@@ -172,7 +164,7 @@ pub(super) struct Group {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ScanView {
+pub(crate) struct ScanView {
     pub files: u64,
     pub bytes: u64,
     pub dirs: u64,
@@ -182,7 +174,7 @@ pub(super) struct ScanView {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Skipped {
+pub(crate) struct Skipped {
     pub symlinks: u64,
     pub hidden: u64,
     pub excluded: u64,
@@ -193,7 +185,7 @@ pub(super) struct Skipped {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct PathError {
+pub(crate) struct PathError {
     pub path: String,
     pub error: String,
 }
@@ -201,7 +193,7 @@ pub(super) struct PathError {
 /// One selected file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct FileRow {
+pub(crate) struct FileRow {
     pub path: String,
     pub size: u64,
     pub mtime: String,
@@ -216,7 +208,7 @@ pub(super) struct FileRow {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Totals {
+pub(crate) struct Totals {
     pub selected_files: u64,
     pub selected_bytes: u64,
     pub deleted_files: u64,
@@ -233,7 +225,7 @@ pub(super) struct Totals {
 /// The zip written (`archive`) or that a real run would write (`would_archive`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Archive {
+pub(crate) struct Archive {
     pub path: String,
     pub files: u64,
     pub bytes: u64,
@@ -242,7 +234,7 @@ pub(super) struct Archive {
 /// `by_reason`: selected files counted by rule, reason and result.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ReasonCount {
+pub(crate) struct ReasonCount {
     pub rule: String,
     pub reason: Reason,
     pub result: FileResult,
@@ -253,7 +245,7 @@ pub(super) struct ReasonCount {
 /// The `--min-free` target and what it took (`MinFreeView`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct MinFree {
+pub(crate) struct MinFree {
     pub target: String,
     pub target_bytes: u64,
     pub total_bytes: u64,
@@ -267,7 +259,7 @@ pub(super) struct MinFree {
 /// A real run that found the run lock held (`LockedReport`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Locked {
+pub(crate) struct Locked {
     pub base_dir: String,
     pub lock: String,
     pub holder: String,
@@ -281,7 +273,7 @@ pub(super) struct Locked {
 /// `--explain PATH` (`ExplainReport`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Explained {
+pub(crate) struct Explained {
     pub path: String,
     /// `selected`, `kept` or `not_a_candidate`.
     pub decision: String,
@@ -293,24 +285,4 @@ pub(super) struct Explained {
     pub tool: String,
     pub status: Status,
     pub marker: String,
-}
-
-/// The document of a run that stopped with an error before any report (`output::error_document`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ErrorDocument {
-    /// `error`, or `interrupted`.
-    pub status: String,
-    pub exit_code: i32,
-    pub error: String,
-    #[serde(deserialize_with = "nullable")]
-    pub location: Option<Location>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Location {
-    pub file: String,
-    pub line: u64,
-    pub column: u64,
 }

@@ -20,7 +20,7 @@ mod failures;
 mod guards;
 mod limits;
 mod lock;
-mod mirror;
+pub(crate) mod mirror;
 mod outputs;
 mod policy;
 mod property;
@@ -47,6 +47,13 @@ fn rotate<'a>(env: &'a TestEnv, args: &[&str]) -> Check<'a> {
     let mut all = vec!["rotate"];
     all.extend_from_slice(args);
     env.check(all).env("CI_FAKE_UTC", NOW)
+}
+
+/// `mmops rotate ARGS` (with `--format json` among them) at NOW that must exit 0 with nothing on
+/// stderr: its document.
+#[track_caller]
+fn rotate_document(env: &TestEnv, args: &[&str]) -> Document {
+    rotate(env, args).code(0).stdout(Expect::Anything).stderr_empty().run().json_as()
 }
 
 /// Relative paths of the regular files and symlinks left under `dir`.

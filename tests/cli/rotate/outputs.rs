@@ -176,13 +176,8 @@ fn rows_align_and_the_archive_line_comes_first_also_on_a_dry_run() {
         .stderr_empty()
         .run();
     // The JSON dry run names it as `would_archive`, and `archive` stays null.
-    let document: Document =
-        rotate(&env, &["--dry-run", "--days", "7", "--archive", "archive", "--format", "json"])
-            .code(0)
-            .stdout(Expect::Anything)
-            .stderr_empty()
-            .run()
-            .json_as();
+    let document =
+        rotate_document(&env, &["--dry-run", "--days", "7", "--archive", "archive", "--format", "json"]);
     assert_eq!(
         document.would_archive,
         Some(mirror::Archive { path: "archive/artifacts-20251011T120000Z-2.zip".into(), files: 1, bytes: 1 })
@@ -220,13 +215,8 @@ fn summary_counts_per_rule_and_reason_without_a_line_per_file() {
         .stderr_empty()
         .run();
     // JSON carries the same counts (and still every file).
-    let document: Document =
-        rotate(&env, &["--dry-run", "--policy", "policy.yaml", "--summary", "--format", "json"])
-            .code(0)
-            .stdout(Expect::Anything)
-            .stderr_empty()
-            .run()
-            .json_as();
+    let document =
+        rotate_document(&env, &["--dry-run", "--policy", "policy.yaml", "--summary", "--format", "json"]);
     assert_eq!(document.files.len(), 21);
     let count = |rule: &str, reason, files, bytes| mirror::ReasonCount {
         rule: rule.into(),

@@ -38,12 +38,7 @@ fn default_policy_is_used_and_announced_when_no_limit_is_given() {
         .stderr_empty()
         .run();
     // The JSON document says which policy and that it was the default.
-    let document: Document = rotate(&env, &["--dry-run", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--dry-run", "--format", "json"]);
     assert_eq!(document.policy.as_deref(), Some("deploy/ops/rotation.yaml"));
     assert!(document.default_policy);
     assert_eq!(
@@ -110,12 +105,7 @@ fn policy_rules_take_the_first_matching_glob_and_flags_are_the_catch_all() {
     file(&env, "other/e.txt", 1, 50.0);
     file(&env, "other/f.log", 1, 0.5);
     file(&env, "other/g.txt", 1, 1.0);
-    let document: Document = rotate(&env, &["--dry-run", "--policy", "policy.yaml", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--dry-run", "--policy", "policy.yaml", "--format", "json"]);
     assert_eq!(
         document.rows(),
         [
@@ -133,13 +123,8 @@ fn policy_rules_take_the_first_matching_glob_and_flags_are_the_catch_all() {
     assert_eq!((protecting.days, protecting.keep, protecting.max_size), (None, None, None));
     assert_eq!((protecting.files, protecting.kept_files), (1, 1));
     // Command-line limits then cover what no rule matched.
-    let document: Document =
-        rotate(&env, &["--dry-run", "--policy", "policy.yaml", "--days", "30", "--format", "json"])
-            .code(0)
-            .stdout(Expect::Anything)
-            .stderr_empty()
-            .run()
-            .json_as();
+    let document =
+        rotate_document(&env, &["--dry-run", "--policy", "policy.yaml", "--days", "30", "--format", "json"]);
     assert_eq!(document.paths(), ["logs/b.log", "other/e.txt", "other/d.log"]);
     assert_eq!(document.files[1].rule, "*");
     assert_eq!(document.uncovered.files, 0);

@@ -32,13 +32,8 @@ fn keep_daily_and_weekly_flags_keep_the_newest_of_each_period() {
         .stderr_empty()
         .run();
     // The rule's periods in JSON: only the ones given are written, with the time zone.
-    let document: Document =
-        rotate(&env, &["--dry-run", "--keep-daily", "3", "--keep-weekly", "2", "--format", "json"])
-            .code(0)
-            .stdout(Expect::Anything)
-            .stderr_empty()
-            .run()
-            .json_as();
+    let document =
+        rotate_document(&env, &["--dry-run", "--keep-daily", "3", "--keep-weekly", "2", "--format", "json"]);
     let rule = &document.rules[0];
     assert_eq!((rule.keep_daily, rule.keep_weekly), (Some(3), Some(2)));
     assert_eq!(
@@ -121,13 +116,8 @@ fn max_size_is_a_hard_cap_after_the_periods_oldest_first() {
     let env = TestEnv::new();
     soak_tree(&env);
     // keep_daily 5 keeps r01..r05 (10 B); a 5 B cap then takes the oldest two of them.
-    let document: Document =
-        rotate(&env, &["--dry-run", "--format", "json", "--keep-daily", "5", "--max-size", "6"])
-            .code(0)
-            .stdout(Expect::Anything)
-            .stderr_empty()
-            .run()
-            .json_as();
+    let document =
+        rotate_document(&env, &["--dry-run", "--format", "json", "--keep-daily", "5", "--max-size", "6"]);
     let reasons: Vec<(&str, Reason)> =
         document.files.iter().map(|row| (row.path.as_str(), row.reason)).collect();
     assert_eq!(
@@ -207,13 +197,8 @@ fn name_numeric_order_puts_9_before_10() {
     file(&env, "ITER_SUMMARY_10.json", 1, 2.0);
     file(&env, "ITER_SUMMARY_9.json", 1, 1.0);
     let kept = |order: &str| -> Vec<String> {
-        let document: Document =
-            rotate(&env, &["--dry-run", "--format", "json", "--keep", "1", "--order", order])
-                .code(0)
-                .stdout(Expect::Anything)
-                .stderr_empty()
-                .run()
-                .json_as();
+        let document =
+            rotate_document(&env, &["--dry-run", "--format", "json", "--keep", "1", "--order", order]);
         // The default mtime order is not written; the others are.
         let written = if order == "mtime" { None } else { Some(order) };
         assert_eq!(document.rules[0].order.as_deref(), written);
@@ -248,12 +233,7 @@ fn companions_go_with_their_primary_and_orphans_are_selected() {
     file(&env, "release/v2.zip", 10, 5.0);
     file(&env, "release/v2.zip.sha256", 2, 5.0);
     file(&env, "release/v0.zip.minisig", 2, 30.0);
-    let document: Document = rotate(&env, &["--policy", "policy.yaml", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--policy", "policy.yaml", "--format", "json"]);
     assert_eq!(
         document.rows(),
         [
@@ -279,12 +259,7 @@ fn shipped_policy_moves_release_sidecars_with_their_zip() {
         file(&env, &format!("release/mm-bot-v1.{index}.zip.minisig"), 1, 7.0);
     }
     file(&env, "release/mm-bot-v0.9.zip.sha256", 1, 300.0);
-    let document: Document = rotate(&env, &["--policy", shipped.to_str().unwrap(), "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--policy", shipped.to_str().unwrap(), "--format", "json"]);
     let left = listing(&env.path("artifacts/release"));
     assert_eq!(left.len(), 30, "{left:?}");
     for index in 2..12 {

@@ -208,12 +208,7 @@ fn paths_longer_than_path_max_are_deleted_and_archived_under_their_full_name() {
     let shown = format!("{relative}deep.log");
     assert!(shown.len() > 4096);
 
-    let document: Document = rotate(&env, &["--days", "7", "--archive", "archive", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--days", "7", "--archive", "archive", "--format", "json"]);
     assert_eq!(document.rows(), [(shown.clone(), Reason::Ttl, FileResult::Deleted)]);
     assert_eq!(document.archive.as_ref().map(|archive| archive.files), Some(1));
     let archives = listing(&env.path("archive"));
@@ -226,12 +221,7 @@ fn paths_longer_than_path_max_are_deleted_and_archived_under_their_full_name() {
     assert_eq!(gone.unwrap_err(), rustix::io::Errno::NOENT);
     // And without --archive, on a second such file.
     old(&dir);
-    let document: Document = rotate(&env, &["--days", "7", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--days", "7", "--format", "json"]);
     assert_eq!(document.rows(), [(shown, Reason::Ttl, FileResult::Deleted)]);
 }
 
@@ -353,12 +343,7 @@ fn bidi_and_zero_width_characters_in_names_are_escaped() {
         .stderr_empty()
         .run();
     // The JSON paths are escaped the same way.
-    let document: Document = rotate(&env, &["--days", "7", "--dry-run", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--days", "7", "--dry-run", "--format", "json"]);
     assert_eq!(document.paths(), ["a\\u{200b}b", "invoice\\u{202e}gol.exe"]);
 }
 
@@ -413,12 +398,7 @@ fn the_base_dir_is_printed_escaped_everywhere() {
     assert!(prom.contains(&format!("base_dir=\"{}\"", escaped.replace('\\', "\\\\"))), "{prom}");
     env.write(format!("{base}/old"), "x");
     env.set_mtime(format!("{base}/old"), days_ago(30.0));
-    let document: Document = rotate(&env, &["--days", "7", "--base-dir", base, "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--days", "7", "--base-dir", base, "--format", "json"]);
     assert_eq!(document.base_dir, escaped);
     let missing = format!("{base}-missing");
     let run = rotate(&env, &["--days", "7", "--base-dir", &missing])

@@ -96,12 +96,7 @@ fn symlinks_are_never_followed_or_removed_and_nothing_outside_is_touched() {
     ] {
         env.set_mtime(format!("artifacts/{link}"), days_ago(90.0));
     }
-    let document: Document = rotate(&env, &["--days", "7", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--days", "7", "--format", "json"]);
     assert_eq!(document.scan.skipped, mirror::Skipped { symlinks: 7, ..mirror::Skipped::default() });
     assert_eq!(document.rows(), [("real/old".into(), Reason::Ttl, FileResult::Deleted)]);
     assert_eq!(
@@ -130,12 +125,7 @@ fn base_dir_may_itself_be_a_symlink() {
     env.write("data/artifacts/new", "x");
     env.set_mtime("data/artifacts/new", days_ago(1.0));
     symlink("data/artifacts", env.path("artifacts")).unwrap();
-    let document: Document = rotate(&env, &["--days", "7", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--days", "7", "--format", "json"]);
     assert_eq!(document.rows(), [("old".into(), Reason::Ttl, FileResult::Deleted)]);
     assert_eq!(document.base_dir, "artifacts");
     assert!(!env.exists("data/artifacts/old"));
@@ -249,12 +239,7 @@ fn prune_removes_only_folders_this_run_emptied() {
         .run();
     // The JSON form lists the same folders (this run emptied nothing more).
     file(&env, "g/h/old", 1, 30.0);
-    let document: Document = rotate(&env, &["--days", "7", "--prune-empty-dirs", "--format", "json"])
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = rotate_document(&env, &["--days", "7", "--prune-empty-dirs", "--format", "json"]);
     assert_eq!(document.pruned_dirs, ["g", "g/h"]);
     assert!(!env.exists("artifacts/a"));
     assert!(env.exists("artifacts/d/.hidden"));
