@@ -750,6 +750,9 @@ const PARALLEL_THRESHOLD: usize = 4_096;
 /// busy with checks and unlinks while another thread waits for that lock.
 const MAX_DELETE_THREADS: usize = 4;
 
+/// The most files of one folder a thread takes at a time.
+const FILES_PER_UNIT: usize = 2_048;
+
 /// Deletes the given files (indices into `scan.files`), folder by folder, and returns one
 /// attempt per entry of `selected`, in the same order. `on_each` is called after each file and
 /// returns whether to go on; once it says stop, the remaining files are `Interrupted` and kept.
@@ -772,7 +775,12 @@ pub(crate) fn delete_files(
         (file.dir, file.walk_order)
     });
     let dir_of = |position: usize| scan.files[selected[position] as usize].dir;
-    let folders: Vec<&[usize]> = by_dir.chunk_by(|&left, &right| dir_of(left) == dir_of(right)).collect();
+    // Work units: a folder's files, a large folder cut into pieces so that one flat folder of
+    // 100,000 logs keeps every thread busy too (each piece gets its own quarantine subfolder).
+    let folders: Vec<&[usize]> = by_dir
+        .chunk_by(|&left, &right| dir_of(left) == dir_of(right))
+        .flat_map(|folder| folder.chunks(FILES_PER_UNIT))
+        .collect();
     let stop = AtomicBool::new(false);
     let go_on = || {
         let going = !stop.load(Ordering::Relaxed) && on_each();

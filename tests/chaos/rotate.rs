@@ -12,18 +12,37 @@ use crate::harness::{Ending, Rng, TRIALS, mmops, run_and_kill, temp_files_under,
 const FILES: usize = 1500;
 const KEEP: usize = 300;
 
-/// Builds `base/` with FILES files; file i is older than file i+1. Returns the names to keep.
-fn build_tree(base: &Path) -> BTreeSet<String> {
+/// The shape of a kill-trial tree: `files` files over `folders` folders, the newest `keep` kept.
+#[derive(Clone, Copy)]
+struct Shape {
+    files: usize,
+    folders: usize,
+    keep: usize,
+}
+
+/// Small enough for one deleting thread.
+const SMALL: Shape = Shape { files: FILES, folders: 7, keep: KEEP };
+
+/// Past the parallel threshold (4,096 selected files) and the per-thread unit (2,048 files of
+/// one folder): four threads share folders and pieces of folders.
+const LARGE: Shape = Shape { files: 9_000, folders: 2, keep: 1_000 };
+
+fn file_name(shape: Shape, index: usize) -> String {
+    format!("d{}/f{index:05}.log", index % shape.folders)
+}
+
+/// Builds `base/` with the shape's files; file i is older than file i+1. Returns the names to keep.
+fn build_tree(base: &Path, shape: Shape) -> BTreeSet<String> {
     let now = 1_760_184_000; // 2025-10-11T12:00:00Z
     let mut keep = BTreeSet::new();
-    for index in 0..FILES {
-        let name = format!("d{}/f{index:05}.log", index % 7);
+    for index in 0..shape.files {
+        let name = file_name(shape, index);
         let path = base.join(&name);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, content_of(&name)).unwrap();
         let mtime = filetime::FileTime::from_unix_time(now - 86_400 * 30 + index as i64 * 60, 0);
         filetime::set_file_mtime(&path, mtime).unwrap();
-        if index >= FILES - KEEP {
+        if index >= shape.files - shape.keep {
             keep.insert(name);
         }
     }
@@ -65,37 +84,37 @@ fn archived(dir: &Path, seed: u64) -> BTreeSet<String> {
     names
 }
 
-fn kill_trials(archive: bool, default_seed: u64) {
+fn kill_trials(archive: bool, shape: Shape, default_seed: u64) {
     let (mut rng, seed) = Rng::from_env(default_seed);
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("artifacts");
     let archive_dir = dir.path().join("archive");
     let command = || {
         let mut command = mmops(dir.path());
-        command.args(["rotate", "--keep", &KEEP.to_string()]);
+        command.args(["rotate", "--keep", &shape.keep.to_string()]);
         if archive {
             command.args(["--archive", "archive"]);
         }
         command.env("CI_FAKE_UTC", "2025-10-11T12:00:00Z");
         command
     };
-    let keep = build_tree(&base);
+    let keep = build_tree(&base, shape);
     let full = time_one_run(command());
-    assert_eq!(remaining(&base), keep, "an undisturbed run keeps exactly the newest {KEEP}");
+    assert_eq!(remaining(&base), keep, "an undisturbed run keeps exactly the newest {}", shape.keep);
 
     let mut killed = 0;
     for trial in 0..TRIALS {
         fs::remove_dir_all(&base).unwrap();
         fs::remove_dir_all(&archive_dir).ok();
-        build_tree(&base);
+        build_tree(&base, shape);
         let ending = run_and_kill(command(), rng.delay(full.mul_f64(1.1)));
         killed += usize::from(ending == Ending::Killed);
         let left = remaining(&base);
         assert!(keep.is_subset(&left), "seed {seed} trial {trial}: a file outside the plan is gone");
         if archive {
-            let gone = FILES - left.len();
+            let gone = shape.files - left.len();
             let in_archives = archived(&archive_dir, seed);
-            let all_names: BTreeSet<String> = (0..FILES).map(|i| format!("d{}/f{i:05}.log", i % 7)).collect();
+            let all_names: BTreeSet<String> = (0..shape.files).map(|i| file_name(shape, i)).collect();
             for name in all_names.difference(&left) {
                 assert!(
                     in_archives.contains(name),
@@ -121,17 +140,27 @@ fn kill_trials(archive: bool, default_seed: u64) {
         assert_eq!(quarantines, Vec::<String>::new(), "seed {seed} trial {trial}: quarantine left");
     }
     assert!(killed > 0, "seed {seed}: no trial was killed mid-run (run takes {full:?})");
-    eprintln!("rotate (archive: {archive}): {TRIALS} trials, {killed} killed mid-run (seed {seed})");
+    eprintln!(
+        "rotate (archive: {archive}, {} files in {} folders): {TRIALS} trials, {killed} killed mid-run (seed {seed})",
+        shape.files, shape.folders
+    );
 }
 
 #[test]
 fn killed_rotate_loses_nothing() {
-    kill_trials(false, 0xA11CE);
+    kill_trials(false, SMALL, 0xA11CE);
+}
+
+/// The same with four threads deleting at once, each killed at a random moment: every
+/// quarantine subfolder in flight (several per folder) is put back by the rerun.
+#[test]
+fn killed_parallel_rotate_loses_nothing() {
+    kill_trials(false, LARGE, 0x9A4A11E1);
 }
 
 #[test]
 fn killed_rotate_with_archive_loses_nothing() {
-    kill_trials(true, 0xB0B);
+    kill_trials(true, SMALL, 0xB0B);
 }
 
 /// SIGTERM (and SIGINT) during the deletions stops between two files: the report lists exactly
@@ -146,12 +175,12 @@ fn sigterm_stops_between_files_and_reports_what_was_done() {
         command.args(["rotate", "--keep", &KEEP.to_string()]).env("CI_FAKE_UTC", "2025-10-11T12:00:00Z");
         command
     };
-    let keep = build_tree(&base);
+    let keep = build_tree(&base, SMALL);
     let full = time_one_run(command());
     let mut interrupted = 0;
     for trial in 0..TRIALS {
         fs::remove_dir_all(&base).unwrap();
-        build_tree(&base);
+        build_tree(&base, SMALL);
         let signal = if trial % 2 == 0 { "-TERM" } else { "-INT" };
         let child = command()
             .stdout(std::process::Stdio::piped())
@@ -172,7 +201,7 @@ fn sigterm_stops_between_files_and_reports_what_was_done() {
                 .filter_map(|line| line.strip_prefix("deleted "))
                 .map(|rest| rest.split_whitespace().next().unwrap().to_string())
                 .collect();
-            let all: BTreeSet<String> = (0..FILES).map(|i| format!("d{}/f{i:05}.log", i % 7)).collect();
+            let all: BTreeSet<String> = (0..FILES).map(|i| file_name(SMALL, i)).collect();
             let gone: BTreeSet<String> = all.difference(&left).cloned().collect();
             assert_eq!(
                 reported, gone,
@@ -204,16 +233,26 @@ fn sigterm_stops_between_files_and_reports_what_was_done() {
 /// are raced, not the archiving.
 #[test]
 fn files_renamed_over_planned_names_mid_delete_are_never_lost() {
+    // One deleting thread: the racer follows its order closely.
+    rename_race(1_000, 20_000, 0x2E11A3E);
+}
+
+/// The same race past the parallel threshold: four threads delete pieces of the four folders
+/// at once, so the racer's renames land all over the deletions in flight.
+#[test]
+fn files_renamed_over_planned_names_mid_parallel_delete_are_never_lost() {
+    rename_race(1_100, 13_200, 0x9A4A12E);
+}
+
+fn rename_race(per_folder: usize, tries_wanted: usize, default_seed: u64) {
     const FOLDERS: usize = 4;
-    const PER_FOLDER: usize = 1_000;
-    const TRIES_WANTED: usize = 20_000;
-    let (mut rng, seed) = Rng::from_env(0x2E11A3E);
+    let (mut rng, seed) = Rng::from_env(default_seed);
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("artifacts");
     let spare = dir.path().join("spare");
     let old = filetime::FileTime::from_unix_time(1_760_184_000 - 30 * 86_400, 0);
     let (mut tries, mut runs, mut kept_aside, mut archived_tries) = (0, 0, 0, 0);
-    while tries < TRIES_WANTED {
+    while tries < tries_wanted {
         let _ = fs::remove_dir_all(&base);
         let _ = fs::remove_dir_all(&spare);
         let _ = fs::remove_dir_all(dir.path().join("archive"));
@@ -222,7 +261,7 @@ fn files_renamed_over_planned_names_mid_delete_are_never_lost() {
             let folder_path = base.join(format!("d{folder}"));
             fs::create_dir_all(&folder_path).unwrap();
             fs::write(folder_path.join("fresh.log"), "fresh").unwrap();
-            for index in 0..PER_FOLDER {
+            for index in 0..per_folder {
                 let path = folder_path.join(format!("f{index:04}.log"));
                 fs::write(&path, "planned").unwrap();
                 filetime::set_file_mtime(&path, old).unwrap();
@@ -323,7 +362,8 @@ fn files_renamed_over_planned_names_mid_delete_are_never_lost() {
         runs += 1;
     }
     eprintln!(
-        "rotate renames over planned names: {tries} timed renames in {runs} runs ({archived_tries} with --archive), \
-         {kept_aside} kept as changed, 0 unplanned files lost (seed {seed})"
+        "rotate renames over planned names ({} files per run): {tries} timed renames in {runs} runs \
+         ({archived_tries} with --archive), {kept_aside} kept as changed, 0 unplanned files lost (seed {seed})",
+        FOLDERS * per_folder
     );
 }
