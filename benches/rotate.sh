@@ -136,4 +136,4 @@ find_del_ms=$(median "${find_times[@]}")
 per_file() { awk -v ms="$1" -v n="$DELETE_FILES" 'BEGIN { printf "%.2f", ms * 1000 / n }'; }
 echo "mmops rotate --days 7 --allow-delete-all: ${mmops_del_ms} ms, $(per_file "$mmops_del_ms") µs/file (rounds: ${mmops_times[*]} ms)"
 echo "find -type f -mtime +7 -delete:           ${find_del_ms} ms, $(per_file "$find_del_ms") µs/file (rounds: ${find_times[*]} ms)"
-echo "ratio mmops/find: $(ratio "$mmops_del_ms" "$find_del_ms") (target <= 1.2; mmops checks each file, moves it into its quarantine and checks it again before unlinking it, on two threads across folders)"
+echo "ratio mmops/find: $(ratio "$mmops_del_ms" "$find_del_ms") (target <= 1.2; mmops checks each file, moves it into its quarantine and checks it again before unlinking it, on up to four threads sharing folders and pieces of folders; cross-folder renames serialise on a per-filesystem kernel lock)"
