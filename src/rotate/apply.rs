@@ -351,9 +351,10 @@ pub(crate) type Attempt = (FileResult, Option<String>);
 /// A private folder at the top of the base dir, `.mmops-quarantine-<pid>-<random>` (mode 0700,
 /// hidden, never scanned), where a planned file is moved before it is unlinked: a name is only
 /// unlinked after the inode under it was checked, and nobody else can put a file under a name
-/// in here. One subfolder `<n>` per source folder (per piece of one, when threads share a large folder) keeps the original names; `<n>.origin`, written
-/// before `<n>` exists, holds the source folder's path relative to the base dir, so a killed
-/// run's quarantine can be put back by the next run. Dropping it removes the folder when it is
+/// in here. One subfolder `<n>` per source folder (per piece of one, when threads share a large
+/// folder) keeps the original names; `<n>.origin`, written before `<n>` exists, holds the source
+/// folder's path relative to the base dir, so a killed run's quarantine can be put back by the
+/// next run. Dropping it removes the folder when it is
 /// empty, on every path out of the run (an error after it was made included).
 pub(crate) struct Quarantine<'a> {
     base: BorrowedFd<'a>,
