@@ -323,6 +323,74 @@ fn min_free_over_two_roots_on_one_filesystem_is_refused_and_object_storage_does_
     assert_eq!(snapshot(env.root()), before);
 }
 
+/// `--min-free` over two roots on two filesystems (the temp folder and a tmpfs): each root's
+/// section carries its own filesystem's `min_free`. Under `CI=true` a missing tmpfs, or one on
+/// the temp folder's filesystem, fails the test instead of skipping it.
+#[test]
+fn min_free_over_roots_on_two_filesystems_reports_each_filesystem() {
+    let env = TestEnv::new();
+    let shm = match tempfile::Builder::new().prefix("mmops-test-").tempdir_in("/dev/shm") {
+        Ok(dir) => dir,
+        Err(error) => {
+            assert!(!crate::support::skip_or_fail(
+                &format!("no tmpfs at /dev/shm ({error})"),
+                "mount a tmpfs on /dev/shm"
+            ));
+            return;
+        }
+    };
+    let tmpfs = shm.path().to_str().unwrap().to_string();
+    root_file(&env, "a", "old.log", 2, 30.0);
+    root_file(&env, "a", "new.log", 1, 1.0);
+    root_file(&env, &tmpfs, "old.log", 2, 30.0);
+    root_file(&env, &tmpfs, "new.log", 1, 1.0);
+    if fs::metadata(env.path("a")).unwrap().dev() == fs::metadata(&tmpfs).unwrap().dev() {
+        assert!(!crate::support::skip_or_fail(
+            "the temp folder is on the tmpfs at /dev/shm",
+            "set TMPDIR to a folder on another filesystem"
+        ));
+        return;
+    }
+    let run = rotate_check(
+        &env,
+        &["--base-dir", "a", "--base-dir", &tmpfs, "--days", "7", "--min-free", "1B", "--format", "json"],
+    )
+    .code(0)
+    .stdout(Expect::Anything)
+    .stderr_empty()
+    .run();
+    let document: RootsDocument = run.json_as();
+    assert_eq!(
+        (document.status, document.marker.as_str(), document.roots.len()),
+        (Status::Ok, "ROTATE=DONE", 2)
+    );
+    for (section, root) in document.roots.iter().zip(["a", tmpfs.as_str()]) {
+        let ran = section.ran();
+        assert_eq!((ran.base_dir.as_str(), ran.status, &ran.totals), (root, Status::Ok, &totals(1, 1)));
+        assert_eq!(ran.rows(), [("old.log".to_string(), Reason::Ttl, FileResult::Deleted)]);
+        let min_free = ran.min_free.as_ref().unwrap_or_else(|| panic!("{root}: no min_free"));
+        // The target is met before any delete: nothing is selected for it, nothing is short.
+        assert_eq!(
+            (
+                min_free.target.as_str(),
+                min_free.target_bytes,
+                min_free.selected_files,
+                min_free.shortfall_bytes
+            ),
+            ("1 B", 1, 0, 0),
+            "{root}"
+        );
+        assert!(
+            0 < min_free.available_bytes
+                && min_free.available_bytes <= min_free.total_bytes
+                && min_free.available_bytes <= min_free.projected_bytes,
+            "{root}: {min_free:?}"
+        );
+    }
+    assert_eq!(listing(&env.path("a")), [".mmops-rotate.lock", "new.log"]);
+    assert_eq!(listing(shm.path()), [".mmops-rotate.lock", "new.log"]);
+}
+
 /// Holds `<root>/.mmops-rotate.lock` as another live run would (an OS lock by this process).
 fn hold_lock(env: &TestEnv, root: &str) -> fs::File {
     let lock = fs::File::create(env.path(format!("{root}/.mmops-rotate.lock"))).unwrap();
