@@ -4,23 +4,44 @@ use std::os::unix::fs::symlink;
 
 use crate::global::mirror::ErrorDocument;
 use crate::support::{Check, Expect, TestEnv, utc};
-use mirror::{ConfigDocument, ConfiguredTask, Document, ExplainDocument, Start};
+use mirror::{ConfigDocument, ConfiguredTask, Document, ExplainDocument, Start, Status, TaskStatus};
 
 const NOW: &str = "2025-10-11T12:00:00Z";
 
 /// Typed mirrors of every `--format json` document cron-sentinel writes (the check,
-/// `--check-config`, `--explain`), read back whole: a contract, not a substring.
+/// `--check-config`, `--explain`), read back whole: a contract, not a substring. Every optional
+/// field of these documents is always written, `null` when unset (`src/cron_sentinel/report.rs`
+/// has no `skip_serializing_if`), so each is read with `nullable`: its key missing is an error.
 // Every field is mirrored so each document is checked whole; not every test reads every field.
 #[allow(dead_code)]
 pub(crate) mod mirror {
     use serde::Deserialize;
+
+    /// The `status` every report document carries (one definition for every subcommand).
+    pub use crate::global::mirror::Status;
+    use crate::global::mirror::nullable;
+
+    /// A task row's status (`check.rs` `Status`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum TaskStatus {
+        Fresh,
+        Stale,
+        Missing,
+        Empty,
+        Error,
+        Future,
+        TooLarge,
+        Warn,
+        Paused,
+    }
 
     /// The check: one row per task and the counts.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct Document {
         pub tool: String,
-        pub status: String,
+        pub status: Status,
         pub marker: String,
         pub config: String,
         pub now: String,
@@ -33,20 +54,33 @@ pub(crate) mod mirror {
     pub struct TaskRow {
         pub name: String,
         pub artifact: String,
+        #[serde(deserialize_with = "nullable")]
         pub path: Option<String>,
-        pub status: String,
+        pub status: TaskStatus,
+        #[serde(deserialize_with = "nullable")]
         pub age_seconds: Option<i64>,
+        #[serde(deserialize_with = "nullable")]
         pub max_age_seconds: Option<u64>,
+        #[serde(deserialize_with = "nullable")]
         pub warn_age_seconds: Option<u64>,
+        #[serde(deserialize_with = "nullable")]
         pub schedule: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub tz: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub grace_seconds: Option<u64>,
+        #[serde(deserialize_with = "nullable")]
         pub last_due: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub next_due: Option<String>,
         pub timestamp: String,
+        #[serde(deserialize_with = "nullable")]
         pub artifact_time: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub mtime: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub size: Option<u64>,
+        #[serde(deserialize_with = "nullable")]
         pub message: Option<String>,
     }
 
@@ -70,7 +104,7 @@ pub(crate) mod mirror {
     #[serde(deny_unknown_fields)]
     pub struct ConfigDocument {
         pub tool: String,
-        pub status: String,
+        pub status: Status,
         pub marker: String,
         pub config: String,
         pub tasks: Vec<ConfiguredTask>,
@@ -81,15 +115,23 @@ pub(crate) mod mirror {
     pub struct ConfiguredTask {
         pub name: String,
         pub artifact: String,
+        #[serde(deserialize_with = "nullable")]
         pub max_age_seconds: Option<u64>,
+        #[serde(deserialize_with = "nullable")]
         pub warn_age_seconds: Option<u64>,
+        #[serde(deserialize_with = "nullable")]
         pub schedule: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub tz: Option<String>,
+        #[serde(deserialize_with = "nullable")]
         pub grace_seconds: Option<u64>,
         pub timestamp: String,
+        #[serde(deserialize_with = "nullable")]
         pub max_size: Option<u64>,
+        #[serde(deserialize_with = "nullable")]
         pub min_size: Option<u64>,
         pub enabled: bool,
+        #[serde(deserialize_with = "nullable")]
         pub paused_until: Option<String>,
     }
 
@@ -98,12 +140,13 @@ pub(crate) mod mirror {
     #[serde(deny_unknown_fields)]
     pub struct ExplainDocument {
         pub tool: String,
-        pub status: String,
+        pub status: Status,
         pub marker: String,
         pub task: String,
         pub schedule: String,
         pub tz: String,
         pub grace_seconds: u64,
+        #[serde(deserialize_with = "nullable")]
         pub last: Option<Start>,
         pub next: Vec<Start>,
     }
@@ -182,24 +225,23 @@ fn every_failing_status_with_its_message() {
     env.mkdir("adir");
     let doc = document(&env, &[], 1);
     assert_eq!(
-        (doc.tool.as_str(), doc.status.as_str(), doc.marker.as_str()),
-        ("cron_sentinel", "FAIL", "CRON_SENTINEL=FAIL")
+        (doc.tool.as_str(), doc.status, doc.marker.as_str()),
+        ("cron_sentinel", Status::Fail, "CRON_SENTINEL=FAIL")
     );
     assert_eq!((doc.config.as_str(), doc.now.as_str()), ("deploy/cron/sentinel.yaml", NOW));
-    let statuses: Vec<(&str, &str)> =
-        doc.tasks.iter().map(|t| (t.name.as_str(), t.status.as_str())).collect();
+    let statuses: Vec<(&str, TaskStatus)> = doc.tasks.iter().map(|t| (t.name.as_str(), t.status)).collect();
     assert_eq!(
         statuses,
         [
-            ("fresh", "FRESH"),
-            ("stale", "STALE"),
-            ("missing", "MISSING"),
-            ("empty", "EMPTY"),
-            ("future", "FUTURE"),
-            ("directory", "ERROR"),
-            ("disabled", "PAUSED"),
-            ("maintenance", "PAUSED"),
-            ("pause_over", "STALE"),
+            ("fresh", TaskStatus::Fresh),
+            ("stale", TaskStatus::Stale),
+            ("missing", TaskStatus::Missing),
+            ("empty", TaskStatus::Empty),
+            ("future", TaskStatus::Future),
+            ("directory", TaskStatus::Error),
+            ("disabled", TaskStatus::Paused),
+            ("maintenance", TaskStatus::Paused),
+            ("pause_over", TaskStatus::Stale),
         ]
     );
     let by_name = |name: &str| doc.tasks.iter().find(|t| t.name == name).unwrap();
@@ -264,9 +306,9 @@ fn glob_takes_newest_match_and_no_match_is_missing() {
     env.write("reports/sub/nightly_x.json", "{}"); // `*` does not cross folders
     env.set_mtime("reports/sub/nightly_x.json", utc("2025-10-11T11:00:00Z"));
     let doc = document(&env, &[], 1);
-    assert_eq!(doc.tasks[0].status, "FRESH");
+    assert_eq!(doc.tasks[0].status, TaskStatus::Fresh);
     assert_eq!(doc.tasks[0].path.as_deref(), Some("reports/nightly_20251011.json"));
-    assert_eq!(doc.tasks[1].status, "MISSING");
+    assert_eq!(doc.tasks[1].status, TaskStatus::Missing);
     assert_eq!(doc.tasks[1].message.as_deref(), Some("no file matches reports/weekly_*.json"));
 }
 
@@ -281,8 +323,8 @@ fn symlinks_are_followed_and_dangling_ones_are_missing() {
     env.set_mtime("current.json", utc("2020-01-01T00:00:00Z")); // the link's own date must not count
     symlink("real/gone.json", env.path("broken.json")).unwrap();
     let doc = document(&env, &[], 1);
-    assert_eq!((doc.tasks[0].status.as_str(), doc.tasks[0].age_seconds), ("FRESH", Some(3600)));
-    assert_eq!(doc.tasks[1].status, "MISSING");
+    assert_eq!((doc.tasks[0].status, doc.tasks[0].age_seconds), (TaskStatus::Fresh, Some(3600)));
+    assert_eq!(doc.tasks[1].status, TaskStatus::Missing);
     assert_eq!(doc.tasks[1].message.as_deref(), Some("broken.json is a dangling symlink to real/gone.json"));
 }
 
@@ -463,8 +505,8 @@ fn check_config_and_explain_json_documents() {
         .run()
         .json_as();
     assert_eq!(
-        (config.tool.as_str(), config.status.as_str(), config.marker.as_str(), config.config.as_str()),
-        ("cron_sentinel", "OK", "CRON_SENTINEL=CONFIG_OK", "deploy/cron/sentinel.yaml")
+        (config.tool.as_str(), config.status, config.marker.as_str(), config.config.as_str()),
+        ("cron_sentinel", Status::Ok, "CRON_SENTINEL=CONFIG_OK", "deploy/cron/sentinel.yaml")
     );
     let task = |name: &str, artifact: &str| ConfiguredTask {
         name: name.into(),
@@ -515,8 +557,8 @@ fn check_config_and_explain_json_documents() {
         .run()
         .json_as();
     assert_eq!(
-        (explain.tool.as_str(), explain.status.as_str(), explain.marker.as_str()),
-        ("cron_sentinel", "OK", "CRON_SENTINEL=EXPLAINED")
+        (explain.tool.as_str(), explain.status, explain.marker.as_str()),
+        ("cron_sentinel", Status::Ok, "CRON_SENTINEL=EXPLAINED")
     );
     assert_eq!(
         (explain.task.as_str(), explain.schedule.as_str(), explain.tz.as_str(), explain.grace_seconds),
@@ -671,7 +713,7 @@ fn unreadable_artifact_is_error_with_reason() {
     run.expect_code(1);
     assert_eq!(run.stderr, "", "JSON mode printed diagnostics");
     let doc: Document = run.json_as();
-    assert_eq!(doc.tasks[0].status, "ERROR");
+    assert_eq!(doc.tasks[0].status, TaskStatus::Error);
     assert_eq!(doc.tasks[0].message.as_deref(), Some("cannot check vault/a.json: permission denied"));
 }
 
@@ -1067,8 +1109,8 @@ runaway         TOO_LARGE  3d     1w       reports/nightly.json
     );
     let epoch = &document.tasks[2];
     assert_eq!(
-        (epoch.status.as_str(), epoch.warn_age_seconds, epoch.age_seconds),
-        ("WARN", Some(7200), Some(10800))
+        (epoch.status, epoch.warn_age_seconds, epoch.age_seconds),
+        (TaskStatus::Warn, Some(7200), Some(10800))
     );
     assert_eq!((document.summary.warn, document.summary.too_large, document.summary.stale), (1, 0, 1));
     // WARN alone passes, unless --fail-on-warn.
@@ -1183,32 +1225,29 @@ fn json_timestamps_that_cannot_be_read_are_errors_naming_file_and_pointer() {
     env.write("d.json", "not json");
     env.write("e.json", "{\"t\": 1e300}");
     let document = document_at(&env, MONDAY, &[], 1);
-    let messages: Vec<(&str, &str)> = document
-        .tasks
-        .iter()
-        .map(|task| (task.status.as_str(), task.message.as_deref().unwrap_or("")))
-        .collect();
+    let messages: Vec<(TaskStatus, &str)> =
+        document.tasks.iter().map(|task| (task.status, task.message.as_deref().unwrap_or(""))).collect();
     assert_eq!(
         messages,
         [
             (
-                "ERROR",
+                TaskStatus::Error,
                 "cannot check a.json: timestamp json:/runtime/utc: the file has no value at /runtime/utc"
             ),
             (
-                "ERROR",
+                TaskStatus::Error,
                 "cannot check b.json: timestamp json:/runtime/utc: the value is a boolean, not an RFC 3339 string or epoch seconds"
             ),
             (
-                "ERROR",
+                TaskStatus::Error,
                 "cannot check c.json: timestamp json:/runtime/utc: \"yesterday\" is not an RFC 3339 time (premature end of input)"
             ),
             (
-                "ERROR",
+                TaskStatus::Error,
                 "cannot check d.json: timestamp json:/runtime/utc: not valid JSON (expected ident at line 1 column 2)"
             ),
             (
-                "ERROR",
+                TaskStatus::Error,
                 "cannot check e.json: timestamp json:/t: 1e+300 is not a usable number of epoch seconds"
             ),
         ]

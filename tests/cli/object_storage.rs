@@ -649,25 +649,22 @@ fn cron_sentinel_checks_keys_and_globs_with_one_listing_per_prefix() {
         .stderr_empty()
         .run()
         .json_as();
-    let statuses: Vec<(String, String, String)> = document
+    use crate::cron_sentinel::mirror::TaskStatus;
+    let statuses: Vec<(String, TaskStatus, String)> = document
         .tasks
         .iter()
         .map(|task| {
-            (
-                task.name.clone(),
-                task.status.clone(),
-                task.path.clone().unwrap_or_else(|| task.artifact.clone()),
-            )
+            (task.name.clone(), task.status, task.path.clone().unwrap_or_else(|| task.artifact.clone()))
         })
         .collect();
-    let status = |name: &str| statuses.iter().find(|row| row.0 == name).unwrap().1.clone();
-    assert_eq!(status("nightly"), "FRESH", "{statuses:?}");
-    assert_eq!(status("nightly-small"), "EMPTY");
-    assert_eq!(status("summary"), "FRESH");
-    assert_eq!(status("summary-size"), "EMPTY", "the newest match (b, 2 B) counts");
-    assert_eq!(status("gone"), "MISSING");
-    assert_eq!(status("nomatch"), "MISSING");
-    assert_eq!(status("stale"), "STALE");
+    let status = |name: &str| statuses.iter().find(|row| row.0 == name).unwrap().1;
+    assert_eq!(status("nightly"), TaskStatus::Fresh, "{statuses:?}");
+    assert_eq!(status("nightly-small"), TaskStatus::Empty);
+    assert_eq!(status("summary"), TaskStatus::Fresh);
+    assert_eq!(status("summary-size"), TaskStatus::Empty, "the newest match (b, 2 B) counts");
+    assert_eq!(status("gone"), TaskStatus::Missing);
+    assert_eq!(status("nomatch"), TaskStatus::Missing);
+    assert_eq!(status("stale"), TaskStatus::Stale);
     assert_eq!(proxy.seen(), 2, "one listing for reports/, one for other/");
     let s = &document.summary;
     assert_eq!((s.total, s.fresh, s.empty, s.missing, s.stale), (7, 2, 2, 2, 1));

@@ -1,6 +1,7 @@
 //! Typed mirrors of every `mmops rotate --format json` document (the report, the LOCKED report,
-//! the `--explain` report and the error document, the last re-exported from `global.rs` as every
-//! subcommand shares it), read with `Run::json_as`. Every struct denies unknown fields and names
+//! the `--explain` report, the report of a run with several `--base-dir` and the error document,
+//! the last re-exported from `global.rs` as every subcommand shares it), read with
+//! `Run::json_as`. Every struct denies unknown fields and names
 //! every field `src/rotate/report.rs` (and the printer) writes, so a field added, renamed or
 //! dropped fails the tests that read a document instead of passing silently.
 //!
@@ -285,4 +286,127 @@ pub(crate) struct Explained {
     pub tool: String,
     pub status: Status,
     pub marker: String,
+}
+
+/// The report of a run with several `--base-dir` (`roots.rs` `RootsReport` plus the printer's
+/// `tool`, `status` and `marker`): one section per root, in the order given.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RootsDocument {
+    pub roots: Vec<RootSection>,
+    pub tool: String,
+    pub status: Status,
+    pub marker: String,
+}
+
+/// One root's section (`roots.rs` `Section`). Untagged: each variant's struct denies unknown
+/// fields and requires all of its own, so exactly one variant matches a section the binary
+/// writes (a `Failed` section has no `lock`/`holder`, a `Locked` one no `dry_run`), and a
+/// section with a field added, renamed or dropped matches none and fails the test.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RootSection {
+    /// Rotated (or planned, on a dry run).
+    Ran(Box<RanRoot>),
+    /// Its lock was held by another run.
+    Locked(LockedRoot),
+    /// Not started: the run was interrupted before it.
+    NotRun(NotRunRoot),
+    /// Not rotated: an error before anything was deleted under it.
+    Failed(FailedRoot),
+}
+
+impl RootSection {
+    /// The rotated root's section; panics (printing the section) for any other kind.
+    #[track_caller]
+    pub fn ran(&self) -> &RanRoot {
+        match self {
+            RootSection::Ran(ran) => ran,
+            other => panic!("expected a rotated root's section, got {other:#?}"),
+        }
+    }
+
+    /// The LOCKED root's section; panics (printing the section) for any other kind.
+    #[track_caller]
+    pub fn locked(&self) -> &LockedRoot {
+        match self {
+            RootSection::Locked(locked) => locked,
+            other => panic!("expected a LOCKED root's section, got {other:#?}"),
+        }
+    }
+}
+
+/// A rotated root's section: the single-root [`Document`] without `tool` and `marker`, with
+/// its own `status`. serde cannot combine `flatten` with `deny_unknown_fields`, so the fields
+/// are listed again here (keep them in step with [`Document`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RanRoot {
+    pub base_dir: String,
+    pub dry_run: bool,
+    pub now: String,
+    #[serde(deserialize_with = "nullable")]
+    pub policy: Option<String>,
+    pub default_policy: bool,
+    pub rules: Vec<RuleRow>,
+    pub uncovered: Group,
+    pub scan: ScanView,
+    pub files: Vec<FileRow>,
+    pub totals: Totals,
+    pub future_dated: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub archive: Option<Archive>,
+    #[serde(deserialize_with = "nullable")]
+    pub would_archive: Option<Archive>,
+    pub by_reason: Vec<ReasonCount>,
+    pub pruned_dirs: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub refusal: Option<String>,
+    pub base_dir_removed: bool,
+    pub left_in_quarantine: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub output_error: Option<String>,
+    /// Only with `--min-free` or a policy's `min_free`.
+    #[serde(default)]
+    pub min_free: Option<MinFree>,
+    pub warnings: Vec<String>,
+    pub status: Status,
+}
+
+impl RanRoot {
+    /// The selected files as (path, reason, result), in the report's order.
+    pub fn rows(&self) -> Vec<(String, Reason, FileResult)> {
+        self.files.iter().map(|row| (row.path.clone(), row.reason, row.result)).collect()
+    }
+}
+
+/// A root whose lock another run held: the single-root [`Locked`] document without `tool` and
+/// `marker`, with its own `status`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LockedRoot {
+    pub base_dir: String,
+    pub lock: String,
+    pub holder: String,
+    pub waited_seconds: f64,
+    pub error: String,
+    pub status: Status,
+}
+
+/// A root not reached because the run was interrupted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NotRunRoot {
+    pub base_dir: String,
+    pub not_run: String,
+    pub status: Status,
+}
+
+/// A root that could not be rotated (an error before anything was deleted in it).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FailedRoot {
+    pub base_dir: String,
+    pub error: String,
+    pub status: Status,
 }

@@ -5,8 +5,9 @@
 use std::process::{Child, Stdio};
 use std::time::Instant;
 
-use serde::Deserialize;
-
+use super::mirror::{
+    ErrorDocument, FailedRoot, Group, NotRunRoot, RootSection, RootsDocument, Status, Totals,
+};
 use super::*;
 use crate::prom_tools::{PROMTOOL_INSTALL, promtool};
 use crate::support::{Check, Expect, tool_available};
@@ -42,105 +43,6 @@ fn done_section(root: &str) -> String {
          deleted       old.log  2 B  30.0 days  ttl\n\
          freed 1 file, 2 B; kept 1 file, 1 B\n"
     )
-}
-
-/// The whole document of a run with several roots.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct RootsDocument {
-    roots: Vec<serde_json::Value>,
-    tool: String,
-    status: String,
-    marker: String,
-}
-
-/// A rotated root's section: the single-root document without `tool`/`marker`, with its status.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct RanRoot {
-    base_dir: String,
-    dry_run: bool,
-    now: String,
-    policy: Option<String>,
-    default_policy: bool,
-    rules: Vec<serde_json::Value>,
-    uncovered: serde_json::Value,
-    scan: serde_json::Value,
-    files: Vec<FileRow>,
-    totals: Totals,
-    future_dated: Vec<String>,
-    archive: Option<serde_json::Value>,
-    would_archive: Option<serde_json::Value>,
-    by_reason: Vec<serde_json::Value>,
-    pruned_dirs: Vec<String>,
-    refusal: Option<String>,
-    base_dir_removed: bool,
-    left_in_quarantine: Vec<String>,
-    output_error: Option<String>,
-    warnings: Vec<String>,
-    status: String,
-}
-
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct FileRow {
-    path: String,
-    size: u64,
-    mtime: String,
-    age_days: f64,
-    rule: String,
-    reason: String,
-    result: String,
-}
-
-#[derive(Deserialize, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-struct Totals {
-    selected_files: u64,
-    selected_bytes: u64,
-    deleted_files: u64,
-    deleted_bytes: u64,
-    kept_files: u64,
-    kept_bytes: u64,
-    vanished: u64,
-    changed: u64,
-    failed: u64,
-    interrupted: u64,
-    quarantined: u64,
-}
-
-/// A root whose lock another run held: the single-root LOCKED document with its status.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct LockedRoot {
-    base_dir: String,
-    lock: String,
-    holder: String,
-    waited_seconds: f64,
-    error: String,
-    status: String,
-}
-
-/// A root not reached because the run was interrupted.
-#[derive(Deserialize, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-struct NotRunRoot {
-    base_dir: String,
-    not_run: String,
-    status: String,
-}
-
-/// A root that could not be rotated (an error before anything was deleted in it).
-#[derive(Deserialize, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-struct FailedRoot {
-    base_dir: String,
-    error: String,
-    status: String,
-}
-
-fn section<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> T {
-    serde_json::from_value(value.clone()).unwrap_or_else(|error| panic!("{error}: {value:#}"))
 }
 
 fn totals(deleted: u64, kept: u64) -> Totals {
@@ -208,19 +110,16 @@ fn json_has_one_section_per_root_each_with_its_status() {
         .run();
     let document: RootsDocument = run.json_as();
     assert_eq!(
-        (document.tool.as_str(), document.status.as_str(), document.marker.as_str(), document.roots.len()),
-        ("rotate", "OK", "ROTATE=DONE", 2)
+        (document.tool.as_str(), document.status, document.marker.as_str(), document.roots.len()),
+        ("rotate", Status::Ok, "ROTATE=DONE", 2)
     );
-    for (value, root) in document.roots.iter().zip(["a", "b"]) {
-        let ran: RanRoot = section(value);
-        assert_eq!((ran.base_dir.as_str(), ran.status.as_str(), ran.dry_run), (root, "OK", false));
+    for (section, root) in document.roots.iter().zip(["a", "b"]) {
+        let ran = section.ran();
+        assert_eq!((ran.base_dir.as_str(), ran.status, ran.dry_run), (root, Status::Ok, false));
         assert_eq!(ran.totals, totals(1, 1));
-        assert_eq!(ran.files.len(), 1);
+        assert_eq!(ran.rows(), [("old.log".to_string(), Reason::Ttl, FileResult::Deleted)]);
         let row = &ran.files[0];
-        assert_eq!(
-            (row.path.as_str(), row.size, row.rule.as_str(), row.reason.as_str(), row.result.as_str()),
-            ("old.log", 2, "*", "ttl", "deleted")
-        );
+        assert_eq!((row.size, row.rule.as_str(), row.error.as_deref()), (2, "*", None));
         assert_eq!((ran.now.as_str(), row.mtime.as_str(), row.age_days), (NOW, "2025-09-11T12:00:00Z", 30.0));
         assert!(
             ran.policy.is_none()
@@ -231,7 +130,23 @@ fn json_has_one_section_per_root_each_with_its_status() {
         assert!(ran.warnings.is_empty() && ran.left_in_quarantine.is_empty() && !ran.base_dir_removed);
         assert!(ran.archive.is_none() && ran.would_archive.is_none() && ran.pruned_dirs.is_empty());
         assert!(ran.future_dated.is_empty() && ran.rules.len() == 1 && ran.by_reason.len() == 1);
-        assert!(ran.uncovered.is_object() && ran.scan["files"] == 2);
+        assert!(ran.min_free.is_none());
+        // The rule `*` covers every file: nothing is left uncovered.
+        assert_eq!(
+            ran.uncovered,
+            Group {
+                files: 0,
+                bytes: 0,
+                selected_files: 0,
+                selected_bytes: 0,
+                kept_files: 0,
+                kept_bytes: 0,
+                future_files: 0,
+                unmet: vec![],
+            }
+        );
+        assert_eq!((ran.scan.files, ran.scan.bytes, ran.scan.dirs), (2, 3, 1));
+        assert!(ran.scan.errors.is_empty());
     }
     // With one --base-dir the document is today's, with no "roots" (byte-for-byte in the other tests).
     root_file(&env, "a", "older.log", 2, 40.0);
@@ -240,7 +155,9 @@ fn json_has_one_section_per_root_each_with_its_status() {
         .stdout(Expect::Anything)
         .stderr_empty()
         .run();
-    assert!(run.json().get("roots").is_none() && run.json()["base_dir"] == "a", "{}", run.stdout);
+    let single: Document = run.json_as();
+    assert_eq!((single.base_dir.as_str(), single.marker.as_str()), ("a", "ROTATE=DONE"));
+    assert_eq!(single.rows(), [("older.log".to_string(), Reason::Ttl, FileResult::Deleted)]);
 }
 
 #[test]
@@ -264,7 +181,17 @@ fn a_missing_root_refuses_the_whole_run_and_no_root_is_touched() {
             .stdout(Expect::Anything)
             .stderr_contains("base dir missing does not exist")
             .run();
-    assert_eq!((run.json()["status"].as_str(), run.json()["exit_code"].as_u64()), (Some("error"), Some(2)));
+    assert_eq!(
+        run.json_as::<ErrorDocument>(),
+        ErrorDocument {
+            status: "error".into(),
+            exit_code: 2,
+            error: "--base-dir missing (2 of 2); no base dir was touched: base dir missing does not exist; check \
+                    --base-dir (default: artifacts) and -C"
+                .into(),
+            location: None,
+        }
+    );
     // A file where a folder is expected, and a bad policy, are refused the same way.
     env.write("file", "x");
     rotate_check(&env, &["--base-dir", "a", "--base-dir", "file", "--days", "7"])
@@ -396,6 +323,74 @@ fn min_free_over_two_roots_on_one_filesystem_is_refused_and_object_storage_does_
     assert_eq!(snapshot(env.root()), before);
 }
 
+/// `--min-free` over two roots on two filesystems (the temp folder and a tmpfs): each root's
+/// section carries its own filesystem's `min_free`. Under `CI=true` a missing tmpfs, or one on
+/// the temp folder's filesystem, fails the test instead of skipping it.
+#[test]
+fn min_free_over_roots_on_two_filesystems_reports_each_filesystem() {
+    let env = TestEnv::new();
+    let shm = match tempfile::Builder::new().prefix("mmops-test-").tempdir_in("/dev/shm") {
+        Ok(dir) => dir,
+        Err(error) => {
+            assert!(!crate::support::skip_or_fail(
+                &format!("no tmpfs at /dev/shm ({error})"),
+                "mount a tmpfs on /dev/shm"
+            ));
+            return;
+        }
+    };
+    let tmpfs = shm.path().to_str().unwrap().to_string();
+    root_file(&env, "a", "old.log", 2, 30.0);
+    root_file(&env, "a", "new.log", 1, 1.0);
+    root_file(&env, &tmpfs, "old.log", 2, 30.0);
+    root_file(&env, &tmpfs, "new.log", 1, 1.0);
+    if fs::metadata(env.path("a")).unwrap().dev() == fs::metadata(&tmpfs).unwrap().dev() {
+        assert!(!crate::support::skip_or_fail(
+            "the temp folder is on the tmpfs at /dev/shm",
+            "set TMPDIR to a folder on another filesystem"
+        ));
+        return;
+    }
+    let run = rotate_check(
+        &env,
+        &["--base-dir", "a", "--base-dir", &tmpfs, "--days", "7", "--min-free", "1B", "--format", "json"],
+    )
+    .code(0)
+    .stdout(Expect::Anything)
+    .stderr_empty()
+    .run();
+    let document: RootsDocument = run.json_as();
+    assert_eq!(
+        (document.status, document.marker.as_str(), document.roots.len()),
+        (Status::Ok, "ROTATE=DONE", 2)
+    );
+    for (section, root) in document.roots.iter().zip(["a", tmpfs.as_str()]) {
+        let ran = section.ran();
+        assert_eq!((ran.base_dir.as_str(), ran.status, &ran.totals), (root, Status::Ok, &totals(1, 1)));
+        assert_eq!(ran.rows(), [("old.log".to_string(), Reason::Ttl, FileResult::Deleted)]);
+        let min_free = ran.min_free.as_ref().unwrap_or_else(|| panic!("{root}: no min_free"));
+        // The target is met before any delete: nothing is selected for it, nothing is short.
+        assert_eq!(
+            (
+                min_free.target.as_str(),
+                min_free.target_bytes,
+                min_free.selected_files,
+                min_free.shortfall_bytes
+            ),
+            ("1 B", 1, 0, 0),
+            "{root}"
+        );
+        assert!(
+            0 < min_free.available_bytes
+                && min_free.available_bytes <= min_free.total_bytes
+                && min_free.available_bytes <= min_free.projected_bytes,
+            "{root}: {min_free:?}"
+        );
+    }
+    assert_eq!(listing(&env.path("a")), [".mmops-rotate.lock", "new.log"]);
+    assert_eq!(listing(shm.path()), [".mmops-rotate.lock", "new.log"]);
+}
+
 /// Holds `<root>/.mmops-rotate.lock` as another live run would (an OS lock by this process).
 fn hold_lock(env: &TestEnv, root: &str) -> fs::File {
     let lock = fs::File::create(env.path(format!("{root}/.mmops-rotate.lock"))).unwrap();
@@ -434,15 +429,15 @@ fn a_root_whose_lock_is_held_is_reported_and_the_other_roots_still_rotate() {
     .stderr_is(&format!("mmops: error: {message}\n"))
     .run();
     let document: RootsDocument = run.json_as();
-    assert_eq!((document.status.as_str(), document.marker.as_str()), ("FAIL", "ROTATE=LOCKED"));
-    let locked: LockedRoot = section(&document.roots[1]);
+    assert_eq!((document.status, document.marker.as_str()), (Status::Fail, "ROTATE=LOCKED"));
+    let locked = document.roots[1].locked();
     assert_eq!(
         (locked.base_dir.as_str(), locked.lock.as_str(), locked.holder.as_str(), locked.waited_seconds),
         ("b", "b/.mmops-rotate.lock", "", 0.0)
     );
-    assert_eq!((locked.error.as_str(), locked.status.as_str()), (message, "FAIL"));
-    let ran: RanRoot = section(&document.roots[2]);
-    assert_eq!((ran.base_dir.as_str(), ran.status.as_str(), ran.totals.deleted_files), ("c", "OK", 0));
+    assert_eq!((locked.error.as_str(), locked.status), (message, Status::Fail));
+    let ran = document.roots[2].ran();
+    assert_eq!((ran.base_dir.as_str(), ran.status, ran.totals.deleted_files), ("c", Status::Ok, 0));
     // --quiet: only the failing root's section and the marker row.
     rotate_check(&env, &["--base-dir", "a", "--base-dir", "b", "--days", "7", "--quiet"])
         .code(1)
@@ -659,22 +654,18 @@ fn an_interrupt_stops_after_the_current_root_and_reports_the_rest_as_not_run() {
          mmops: error: --base-dir c: interrupted before this base dir was started; nothing was deleted in it\n"
     );
     let document: RootsDocument = run.json_as();
-    assert_eq!((document.status.as_str(), document.marker.as_str()), ("FAIL", "ROTATE=INTERRUPTED"));
-    let ran: RanRoot = section(&document.roots[0]);
-    assert_eq!((ran.status.as_str(), ran.totals.deleted_files), ("OK", 1));
-    let not_run = |base_dir: &str, not_run: &str| NotRunRoot {
-        base_dir: base_dir.into(),
-        not_run: format!("{not_run}; nothing was deleted in it"),
-        status: "FAIL".into(),
+    assert_eq!((document.status, document.marker.as_str()), (Status::Fail, "ROTATE=INTERRUPTED"));
+    let ran = document.roots[0].ran();
+    assert_eq!((ran.status, ran.totals.deleted_files), (Status::Ok, 1));
+    let not_run = |base_dir: &str, not_run: &str| {
+        RootSection::NotRun(NotRunRoot {
+            base_dir: base_dir.into(),
+            not_run: format!("{not_run}; nothing was deleted in it"),
+            status: Status::Fail,
+        })
     };
-    assert_eq!(
-        section::<NotRunRoot>(&document.roots[1]),
-        not_run("b", "interrupted while waiting for its lock")
-    );
-    assert_eq!(
-        section::<NotRunRoot>(&document.roots[2]),
-        not_run("c", "interrupted before this base dir was started")
-    );
+    assert_eq!(document.roots[1], not_run("b", "interrupted while waiting for its lock"));
+    assert_eq!(document.roots[2], not_run("c", "interrupted before this base dir was started"));
     assert_eq!(listing(&env.path("a")), [".mmops-rotate.lock", "new.log"]);
     assert_eq!(listing(&env.path("b")), [".mmops-rotate.lock", "new.log", "old.log"]);
     assert_eq!(listing(&env.path("c")), ["new.log", "old.log"]);
@@ -790,11 +781,11 @@ fn warnings_name_their_root_and_a_root_that_cannot_run_with_nothing_changed_exit
     let run = finish(child);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
     let document: RootsDocument = run.json_as();
-    assert_eq!((document.status.as_str(), document.marker.as_str()), ("FAIL", "ROTATE=REFUSED"));
-    assert_eq!(section::<RanRoot>(&document.roots[0]).status, "OK");
+    assert_eq!((document.status, document.marker.as_str()), (Status::Fail, "ROTATE=REFUSED"));
+    assert_eq!(document.roots[0].ran().status, Status::Ok);
     assert_eq!(
-        section::<FailedRoot>(&document.roots[1]),
-        FailedRoot { base_dir: "b".into(), error: why.into(), status: "FAIL".into() }
+        document.roots[1],
+        RootSection::Failed(FailedRoot { base_dir: "b".into(), error: why.into(), status: Status::Fail })
     );
     // A symlink put in its place that leads to the very folder planned is the same root.
     fs::remove_file(env.path("b")).unwrap();
