@@ -9,6 +9,7 @@
 //! the planner and the deleter need.
 
 use std::cmp::Ordering;
+use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -20,7 +21,7 @@ use rustix::io::Errno;
 
 use super::plan::PlanFile;
 use super::policy::Retention;
-use super::stat_pool::{NameBatch, StatPool, stat_all, with_pool};
+use super::stat_pool::{NameBatch, Pending, StatPool, submit, with_pool};
 
 /// The lock file a real run holds, at the top of the base dir; the scan never lists it.
 pub(crate) const LOCK_FILE_NAME: &str = ".mmops-rotate.lock";
@@ -239,21 +240,35 @@ pub(crate) struct ScanOptions<'a> {
 
 /// Walks the base dir and returns the candidates, what was skipped and what could not be read.
 pub(crate) fn scan(base: &BaseDir, options: &ScanOptions<'_>) -> Scan {
-    let helpers = crate::stats::worker_count(1, MAX_SCAN_THREADS) - 1;
+    // The scanning thread mostly lists folders; one helper per core stats (none on one core).
+    let cores = crate::stats::available_cores();
+    let helpers = if cores > 1 { cores.min(MAX_SCAN_THREADS) } else { 0 };
     with_pool(helpers, |pool| walk_base(base, options, pool))
 }
 
-/// At most this many threads stat one folder's names.
+/// At most this many threads stat names.
 const MAX_SCAN_THREADS: usize = 4;
 
-/// Names statted per batch: large enough to share between threads, small enough that a folder
-/// of millions of files holds only this many answers at a time.
+/// Names handed over per batch: large enough to share between threads.
 const STAT_BATCH: usize = 4_096;
+
+/// At most this many names wait for their answers at a time, so a folder of millions of files
+/// holds only this many answers (a few hundred bytes each) at once.
+const MAX_PENDING_NAMES: usize = 2 * STAT_BATCH;
+
+/// A batch of one folder's names with the helpers.
+struct PendingBatch {
+    dir_index: u32,
+    names: NameBatch,
+    answers: Pending,
+}
 
 fn walk_base(base: &BaseDir, options: &ScanOptions<'_>, pool: Option<&StatPool>) -> Scan {
     let mut walker = Walker {
         options,
         pool,
+        pending: VecDeque::new(),
+        pending_names: 0,
         needs_paths: options.retention.needs_paths(),
         root_device: base.identity.device,
         base,
@@ -274,6 +289,7 @@ fn walk_base(base: &BaseDir, options: &ScanOptions<'_>, pool: Option<&StatPool>)
         path_buffer: PathBuf::new(),
     };
     walker.walk(base.handle.as_fd(), ROOT);
+    walker.file_all();
     let mut scan = walker.scan;
     scan.errors.sort_by(|a, b| a.path.cmp(&b.path));
     scan.files.shrink_to_fit();
@@ -285,6 +301,10 @@ struct Walker<'a> {
     options: &'a ScanOptions<'a>,
     /// Helper threads for the stats, when there is more than one core.
     pool: Option<&'a StatPool>,
+    /// Batches handed to the helpers and not yet filed, oldest first.
+    pending: VecDeque<PendingBatch>,
+    /// How many names those batches hold (bounded: each answer is a few hundred bytes).
+    pending_names: usize,
     needs_paths: bool,
     root_device: u64,
     base: &'a BaseDir,
@@ -307,16 +327,20 @@ impl Walker<'_> {
             }
         };
         let mut subdirs: Vec<Box<OsStr>> = Vec::new();
-        let skipped_before = (self.skipped_total(), self.scan.errors.len());
+        // Something directly inside skipped or unreadable (what the stats find is noted when
+        // their answers are filed).
+        let mut skipped_here = false;
         // Names that need a stat (regular files, and entries whose type the folder does not
-        // say), statted a batch at a time, on several threads when the batch is large.
-        let mut pending = NameBatch::default();
+        // say), handed to the stat helpers a batch at a time while the walk goes on.
+        let mut batch = NameBatch::default();
+        let mut batch_has_unknown = false;
         while let Some(entry) = reader.read() {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(errno) => {
                     let path = self.scan.dirs[dir_index as usize].relative.clone();
                     self.error(path, errno);
+                    skipped_here = true;
                     break;
                 }
             };
@@ -331,23 +355,40 @@ impl Walker<'_> {
             }
             if !self.options.include_hidden && name.as_bytes().first() == Some(&b'.') {
                 self.scan.skipped.hidden += 1;
+                skipped_here = true;
                 continue;
             }
             match entry.file_type() {
-                FileType::Unknown | FileType::RegularFile => {
-                    pending.push(entry.file_name());
-                    if pending.len() >= STAT_BATCH {
-                        self.stat_pending(handle, dir_index, &mut pending, &mut subdirs);
+                file_type @ (FileType::Unknown | FileType::RegularFile) => {
+                    batch.push(entry.file_name());
+                    batch_has_unknown |= file_type == FileType::Unknown;
+                    if batch.len() >= STAT_BATCH {
+                        let full = std::mem::take(&mut batch);
+                        self.submit(
+                            handle,
+                            dir_index,
+                            full,
+                            std::mem::take(&mut batch_has_unknown),
+                            &mut subdirs,
+                        );
                     }
                 }
-                FileType::Symlink => self.scan.skipped.symlinks += 1,
+                FileType::Symlink => {
+                    self.scan.skipped.symlinks += 1;
+                    skipped_here = true;
+                }
                 FileType::Directory => subdirs.push(name.into()),
-                _ => self.scan.skipped.special += 1,
+                _ => {
+                    self.scan.skipped.special += 1;
+                    skipped_here = true;
+                }
             }
         }
-        self.stat_pending(handle, dir_index, &mut pending, &mut subdirs);
         drop(reader);
-        if skipped_before != (self.skipped_total(), self.scan.errors.len()) {
+        if batch.len() > 0 {
+            self.submit(handle, dir_index, batch, batch_has_unknown, &mut subdirs);
+        }
+        if skipped_here {
             self.scan.dirs[dir_index as usize].holds_skipped = true;
         }
         for name in subdirs {
@@ -355,6 +396,7 @@ impl Walker<'_> {
             let dirs_before = self.scan.dirs.len();
             self.enter(handle, dir_index, &name);
             // A subfolder not entered (a mount, a symlink swapped in, unreadable) stays behind.
+            // (Not entered means no walk ran in between, so no other folder's answers were filed.)
             if self.scan.dirs.len() == dirs_before && before != (self.skipped_total(), self.scan.errors.len())
             {
                 self.scan.dirs[dir_index as usize].holds_skipped = true;
@@ -362,33 +404,79 @@ impl Walker<'_> {
         }
     }
 
-    /// Stats the pending names (one statx each gives the facts and the mount id: a bind-mounted
-    /// file is a mount) and files them, in the order they were read.
-    fn stat_pending(
+    /// Hands a batch of one folder's names to the stat helpers. The answers are filed in the
+    /// order the batches were handed out, which is the order a single thread would file them;
+    /// a batch with entries of unknown type is waited for at once, since some may be folders to
+    /// walk into now.
+    fn submit(
         &mut self,
         handle: rustix::fd::BorrowedFd<'_>,
         dir_index: u32,
-        pending: &mut NameBatch,
+        names: NameBatch,
+        has_unknown: bool,
         subdirs: &mut Vec<Box<OsStr>>,
     ) {
-        let answers = stat_all(self.pool, handle, pending);
-        for (name, answer) in pending.iter().zip(answers) {
+        while self.pending_names + names.len() > MAX_PENDING_NAMES
+            && let Some(oldest) = self.pending.pop_front()
+        {
+            self.file_answers(oldest, None);
+        }
+        self.pending_names += names.len();
+        let answers = submit(self.pool, handle, &names);
+        self.pending.push_back(PendingBatch { dir_index, names, answers });
+        if has_unknown {
+            while let Some(oldest) = self.pending.pop_front() {
+                let is_this = self.pending.is_empty();
+                self.file_answers(oldest, is_this.then_some(&mut *subdirs));
+            }
+        }
+    }
+
+    /// Files every batch still with the helpers (the end of the walk).
+    fn file_all(&mut self) {
+        while let Some(oldest) = self.pending.pop_front() {
+            self.file_answers(oldest, None);
+        }
+    }
+
+    /// Files one batch's answers, in the order the names were read. `subdirs` is given when the
+    /// batch's folder is still being walked, so a name that turned out to be a folder is entered;
+    /// a folder found later (a file replaced by a folder after the listing) is not entered, like
+    /// anything created after the folder was read, and its folder is marked as holding
+    /// something skipped.
+    fn file_answers(&mut self, batch: PendingBatch, mut subdirs: Option<&mut Vec<Box<OsStr>>>) {
+        let PendingBatch { dir_index, names, answers } = batch;
+        self.pending_names -= names.len();
+        let mut skipped_here = false;
+        for (name, answer) in names.iter().zip(answers.wait()) {
             let name = OsStr::from_bytes(name.to_bytes());
             match answer {
                 Ok(found) => match FileType::from_raw_mode(u32::from(found.stx_mode)) {
                     FileType::RegularFile => self.add_file(dir_index, name, &found),
-                    FileType::Symlink => self.scan.skipped.symlinks += 1,
-                    FileType::Directory => subdirs.push(name.into()),
-                    _ => self.scan.skipped.special += 1,
+                    FileType::Symlink => {
+                        self.scan.skipped.symlinks += 1;
+                        skipped_here = true;
+                    }
+                    FileType::Directory => match subdirs.as_mut() {
+                        Some(subdirs) => subdirs.push(name.into()),
+                        None => skipped_here = true,
+                    },
+                    _ => {
+                        self.scan.skipped.special += 1;
+                        skipped_here = true;
+                    }
                 },
                 Err(Errno::NOENT) => {} // deleted while we looked: not our concern
                 Err(errno) => {
                     let path = self.scan.dirs[dir_index as usize].relative.join(name);
                     self.error(path, errno);
+                    skipped_here = true;
                 }
             }
         }
-        pending.clear();
+        if skipped_here {
+            self.scan.dirs[dir_index as usize].holds_skipped = true;
+        }
     }
 
     fn skipped_total(&self) -> u64 {
@@ -632,4 +720,85 @@ fn hidden_folder_end(folder: &str) -> Option<usize> {
         start += segment.len() + 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rotate::plan::Limits;
+    use crate::rotate::policy::{Retention, Rule, Source};
+    use std::fs;
+
+    /// Everything a scan produced, as comparable text.
+    fn summary(scan: &Scan) -> String {
+        let dirs: Vec<String> = scan
+            .dirs
+            .iter()
+            .map(|dir| {
+                format!("{}<{}:{}:{}", dir.relative.display(), dir.parent, dir.depth, dir.holds_skipped)
+            })
+            .collect();
+        let files: Vec<String> = scan
+            .files
+            .iter()
+            .map(|file| {
+                format!(
+                    "{}@{}:{}:{}",
+                    scan.relative_path(file).display(),
+                    file.dir,
+                    file.walk_order,
+                    file.size
+                )
+            })
+            .collect();
+        let errors: Vec<String> = scan.errors.iter().map(|error| error.path.display().to_string()).collect();
+        format!("{dirs:?}\n{files:?}\n{:?}\n{errors:?}", scan.skipped)
+    }
+
+    #[test]
+    fn the_threaded_scan_equals_the_single_threaded_one() {
+        // Folders large enough to be handed over (and one past a batch), small ones statted at
+        // once, and in between the things a scan skips: hidden files, symlinks, FIFOs.
+        let dir = tempfile::tempdir().unwrap();
+        for (folder, count) in [("big", 5_000), ("mid", 300), ("small", 3), ("big/inner", 700)] {
+            fs::create_dir_all(dir.path().join(folder)).unwrap();
+            for index in 0..count {
+                fs::write(dir.path().join(format!("{folder}/f{index:05}")), vec![b'x'; index % 7]).unwrap();
+            }
+        }
+        fs::write(dir.path().join("mid/.hidden"), "h").unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("mid/link")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("small/fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let base = BaseDir::open(dir.path()).unwrap();
+        let retention = Retention {
+            source: Source::Flags,
+            rules: vec![Rule {
+                label: "*".into(),
+                matcher: None,
+                limits: Limits { keep: Some(0), ..Limits::default() },
+                shape: Default::default(),
+                max_size_typed: None,
+            }],
+            excludes: Vec::new(),
+            min_free: None,
+        };
+        let options = ScanOptions { include_hidden: false, retention: &retention, archive_dir: None };
+        let alone = summary(&with_pool(0, |pool| walk_base(&base, &options, pool)));
+        for helpers in 1..=3 {
+            let shared = summary(&with_pool(helpers, |pool| walk_base(&base, &options, pool)));
+            assert_eq!(shared, alone, "{helpers} helpers");
+        }
+        assert!(alone.contains("mid<0:1:true"), "{alone}");
+        assert!(
+            alone.contains("symlinks: 1") && alone.contains("hidden: 1") && alone.contains("special: 1"),
+            "{alone}"
+        );
+    }
 }

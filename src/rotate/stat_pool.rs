@@ -1,12 +1,13 @@
 //! Parallel `statx` for the scan. Looking names up and statting them is most of a scan's time
-//! (the kernel's dentry lookup and the inode's attributes), and it is independent per name: a
-//! large batch of one folder's names is split between the scanning thread and helper threads,
-//! and the answers come back in the batch's order, so the walk (and everything after it) sees
-//! exactly what a single thread would have seen.
+//! (the kernel's dentry lookup and the inode's attributes), and it is independent per name. The
+//! scanning thread lists folders and hands each batch of names to helper threads
+//! ([`submit`]), then goes on listing; it takes the answers back ([`Pending::wait`]) in the
+//! order it handed them out, so the walk (and everything after it) sees exactly what a single
+//! thread would have seen.
 
 use std::ffi::CStr;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 
 use rustix::fs::{AtFlags, Statx, StatxFlags, statx};
 use rustix::io::Errno;
@@ -14,9 +15,12 @@ use rustix::io::Errno;
 /// One answer: the facts and the mount id (a bind-mounted file is a mount), or why not.
 pub(crate) type StatAnswer = Result<Statx, Errno>;
 
-/// Below this many names a batch is statted by the scanning thread alone: handing work over
-/// costs a duplicated folder handle and two channel messages.
-const PARALLEL_MIN: usize = 256;
+/// Below this many names a batch is statted at once by the scanning thread: handing work over
+/// costs a duplicated folder handle, two channel messages and a thread wake-up.
+const HAND_OVER_MIN: usize = 32;
+
+/// The fewest names one helper gets from a batch.
+const CHUNK_MIN: usize = 128;
 
 /// Stats `name` relative to the folder `dir`, never following a symlink.
 pub(crate) fn stat_one(dir: BorrowedFd<'_>, name: &CStr) -> StatAnswer {
@@ -41,11 +45,6 @@ impl NameBatch {
         self.starts.len()
     }
 
-    pub fn clear(&mut self) {
-        self.bytes.clear();
-        self.starts.clear();
-    }
-
     /// The names from `range.start` up to `range.end`, as the bytes that hold them.
     fn span(&self, range: std::ops::Range<usize>) -> &[u8] {
         let end = self.starts.get(range.end).copied().unwrap_or(self.bytes.len());
@@ -63,17 +62,17 @@ fn names_in(bytes: &[u8]) -> impl Iterator<Item = &CStr> {
 }
 
 struct Job {
-    chunk: usize,
     /// The folder's handle, duplicated, so the job owns what it uses.
     dir: OwnedFd,
     /// NUL-terminated names, back to back.
     names: Vec<u8>,
+    reply: mpsc::Sender<Vec<StatAnswer>>,
 }
 
-/// Helper threads that stat chunks of a batch; built by [`with_pool`].
+/// Helper threads that stat chunks of batches; built by [`with_pool`].
 pub(crate) struct StatPool {
-    jobs: Vec<mpsc::Sender<Job>>,
-    answers: mpsc::Receiver<(usize, Vec<StatAnswer>)>,
+    jobs: mpsc::Sender<Job>,
+    helpers: usize,
 }
 
 /// Runs `body` with a pool of `helpers` threads (none when `helpers` is 0); they stop when
@@ -82,66 +81,82 @@ pub(crate) fn with_pool<T>(helpers: usize, body: impl FnOnce(Option<&StatPool>) 
     if helpers == 0 {
         return body(None);
     }
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Mutex::new(queue);
+    let queue = &queue;
     std::thread::scope(|scope| {
-        let (answer_sender, answers) = mpsc::channel();
-        let mut jobs = Vec::with_capacity(helpers);
         for _ in 0..helpers {
-            let (job_sender, job_receiver) = mpsc::channel::<Job>();
-            let answer_sender = answer_sender.clone();
             scope.spawn(move || {
-                for job in job_receiver {
+                loop {
+                    // The lock is held only to take the next job, not while statting it.
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
                     let dir = std::os::fd::AsFd::as_fd(&job.dir);
-                    let found = names_in(&job.names).map(|name| stat_one(dir, name));
-                    if answer_sender.send((job.chunk, found.collect())).is_err() {
-                        break;
-                    }
+                    let answers = names_in(&job.names).map(|name| stat_one(dir, name)).collect();
+                    // The scanning thread may have stopped waiting (it panicked): nothing to do.
+                    let _ = job.reply.send(answers);
                 }
             });
-            jobs.push(job_sender);
         }
-        let pool = StatPool { jobs, answers };
-        // The senders go with the pool at the end of `body`, and the helpers' loops end.
+        let pool = StatPool { jobs, helpers };
+        // The sender goes with the pool at the end of `body`, and the helpers' loops end.
         body(Some(&pool))
     })
 }
 
-/// Stats every name of `names` relative to `dir`, in order: on the helpers too when there is a
-/// pool and the batch is large enough.
-pub(crate) fn stat_all(pool: Option<&StatPool>, dir: BorrowedFd<'_>, names: &NameBatch) -> Vec<StatAnswer> {
+/// The answers for one batch, in the batch's order: some ready, some still with a helper.
+pub(crate) struct Pending {
+    parts: Vec<Part>,
+}
+
+enum Part {
+    Ready(Vec<StatAnswer>),
+    Waiting(mpsc::Receiver<Vec<StatAnswer>>),
+}
+
+impl Pending {
+    /// Waits for the helpers and returns every answer, in the batch's order.
+    pub fn wait(self) -> Vec<StatAnswer> {
+        let mut all = Vec::new();
+        for part in self.parts {
+            match part {
+                Part::Ready(answers) => all.extend(answers),
+                // A helper only stats; one that stopped without answering is a bug.
+                Part::Waiting(receiver) => all.extend(receiver.recv().expect("a stat helper thread stopped")),
+            }
+        }
+        all
+    }
+}
+
+/// Starts statting every name of `names` relative to `dir`: on the helpers when there is a pool
+/// and the batch is worth handing over, otherwise here and now.
+pub(crate) fn submit(pool: Option<&StatPool>, dir: BorrowedFd<'_>, names: &NameBatch) -> Pending {
     let count = names.len();
-    let Some(pool) = pool.filter(|_| count >= PARALLEL_MIN) else {
-        return names.iter().map(|name| stat_one(dir, name)).collect();
-    };
-    let chunks = pool.jobs.len() + 1;
+    let here =
+        || Pending { parts: vec![Part::Ready(names.iter().map(|name| stat_one(dir, name)).collect())] };
+    let Some(pool) = pool.filter(|_| count >= HAND_OVER_MIN) else { return here() };
+    let chunks = count.div_ceil(CHUNK_MIN).clamp(1, pool.helpers);
     let size = count.div_ceil(chunks);
-    let range = |chunk: usize| (chunk * size).min(count)..((chunk + 1) * size).min(count);
-    let mut sent = 0;
-    for (index, sender) in pool.jobs.iter().enumerate() {
-        let chunk = index + 1;
-        if range(chunk).is_empty() {
-            continue;
-        }
-        // Without a second handle the helper cannot work; the scanning thread then does it.
-        let Ok(copy) = rustix::io::fcntl_dupfd_cloexec(dir, 0) else { continue };
-        if sender.send(Job { chunk, dir: copy, names: names.span(range(chunk)).to_vec() }).is_ok() {
-            sent += 1;
-        }
+    let mut parts = Vec::with_capacity(chunks);
+    for chunk in 0..chunks {
+        let range = (chunk * size).min(count)..((chunk + 1) * size).min(count);
+        let span = names.span(range.clone());
+        let (reply, receiver) = mpsc::channel();
+        // Without a second handle (out of descriptors) the chunk is statted here instead.
+        let sent = rustix::io::fcntl_dupfd_cloexec(dir, 0)
+            .ok()
+            .is_some_and(|copy| pool.jobs.send(Job { dir: copy, names: span.to_vec(), reply }).is_ok());
+        parts.push(if sent {
+            Part::Waiting(receiver)
+        } else {
+            Part::Ready(names_in(span).map(|name| stat_one(dir, name)).collect())
+        });
     }
-    let mut parts: Vec<Option<Vec<StatAnswer>>> = (0..chunks).map(|_| None).collect();
-    parts[0] = Some(names_in(names.span(range(0))).map(|name| stat_one(dir, name)).collect());
-    for _ in 0..sent {
-        // A helper that vanished is a bug (it only stats); its chunk is redone below.
-        let Ok((chunk, answers)) = pool.answers.recv() else { break };
-        parts[chunk] = Some(answers);
-    }
-    let mut all = Vec::with_capacity(count);
-    for (chunk, part) in parts.into_iter().enumerate() {
-        match part {
-            Some(answers) => all.extend(answers),
-            None => all.extend(names_in(names.span(range(chunk))).map(|name| stat_one(dir, name))),
-        }
-    }
-    all
+    Pending { parts }
 }
 
 #[cfg(test)]
@@ -170,9 +185,9 @@ mod tests {
         let summary = |answers: Vec<StatAnswer>| -> Vec<Option<u64>> {
             answers.into_iter().map(|answer| answer.ok().map(|found| found.stx_size)).collect()
         };
-        let alone = summary(stat_all(None, handle.as_fd(), &names));
+        let alone = summary(submit(None, handle.as_fd(), &names).wait());
         for helpers in 1..=3 {
-            let shared = with_pool(helpers, |pool| summary(stat_all(pool, handle.as_fd(), &names)));
+            let shared = with_pool(helpers, |pool| summary(submit(pool, handle.as_fd(), &names).wait()));
             assert_eq!(shared, alone, "{helpers} helpers");
         }
         assert_eq!(alone[0], None);
