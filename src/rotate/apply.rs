@@ -1111,8 +1111,7 @@ pub(crate) fn open_planned_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rotate::plan::Limits;
-    use crate::rotate::policy::{Retention, Rule, Source};
+    use crate::rotate::policy::Retention;
     use crate::rotate::scan::{ScanOptions, scan};
     use std::fs;
 
@@ -1124,18 +1123,7 @@ mod tests {
             fs::write(&path, "planned").unwrap();
         }
         let base = BaseDir::open(dir.path()).unwrap();
-        let retention = Retention {
-            source: Source::Flags,
-            rules: vec![Rule {
-                label: "*".into(),
-                matcher: None,
-                limits: Limits { keep: Some(0), ..Limits::default() },
-                shape: Default::default(),
-                max_size_typed: None,
-            }],
-            excludes: Vec::new(),
-            min_free: None,
-        };
+        let retention = Retention::select_everything();
         let scanned =
             scan(&base, &ScanOptions { include_hidden: false, retention: &retention, archive_dir: None });
         (dir, base, scanned)

@@ -1006,8 +1006,7 @@ pub(crate) fn fuzz_policy(path: &std::path::Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rotate::plan::Limits;
-    use crate::rotate::policy::{Retention, Rule, Source};
+    use crate::rotate::policy::Retention;
     use std::fs;
 
     /// A primary that changed after the plan is kept, and so are its companions: they are
@@ -1019,18 +1018,7 @@ mod tests {
             fs::write(dir.path().join(name), "planned").unwrap();
         }
         let base = BaseDir::open(dir.path()).unwrap();
-        let retention = Retention {
-            source: Source::Flags,
-            rules: vec![Rule {
-                label: "*".into(),
-                matcher: None,
-                limits: Limits { keep: Some(0), ..Limits::default() },
-                shape: Default::default(),
-                max_size_typed: None,
-            }],
-            excludes: Vec::new(),
-            min_free: None,
-        };
+        let retention = Retention::select_everything();
         let scan = scan::scan(
             &base,
             &ScanOptions { include_hidden: false, retention: &retention, archive_dir: None },

@@ -78,6 +78,24 @@ const MAX_COMPANIONS: usize = 64;
 const MAX_COMPANION_CHAIN: usize = 8;
 
 impl Retention {
+    /// One catch-all rule from the command line with `keep: 0` (every file a candidate): the
+    /// retention the unit tests of the scan and the delete start from.
+    #[cfg(test)]
+    pub(crate) fn select_everything() -> Retention {
+        Retention {
+            source: Source::Flags,
+            rules: vec![Rule {
+                label: "*".into(),
+                matcher: None,
+                limits: super::plan::Limits { keep: Some(0), ..super::plan::Limits::default() },
+                shape: Default::default(),
+                max_size_typed: None,
+            }],
+            excludes: Vec::new(),
+            min_free: None,
+        }
+    }
+
     /// The rule a file belongs to, or `None` when no rule covers it and it is therefore kept:
     /// - a companion (its path is a file path of a rule with `companions` plus one of them)
     ///   belongs to its primary's rule, whatever its own name matches, so the two never split;

@@ -600,22 +600,13 @@ fn release_lease(store: &Store, lease: &Lease) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::plan::Limits;
-    use super::super::policy::{PathGlob, Rule, Source};
+    use super::super::policy::PathGlob;
     use super::*;
 
     fn retention(excludes: &[&str]) -> Retention {
         Retention {
-            source: Source::Flags,
-            rules: vec![Rule {
-                label: "*".into(),
-                matcher: None,
-                limits: Limits { keep: Some(0), ..Limits::default() },
-                shape: Default::default(),
-                max_size_typed: None,
-            }],
             excludes: excludes.iter().map(|glob| PathGlob::new(glob).unwrap()).collect(),
-            min_free: None,
+            ..Retention::select_everything()
         }
     }
 

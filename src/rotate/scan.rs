@@ -725,8 +725,7 @@ fn hidden_folder_end(folder: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rotate::plan::Limits;
-    use crate::rotate::policy::{Retention, Rule, Source};
+    use crate::rotate::policy::Retention;
     use std::fs;
 
     /// Everything a scan produced, as comparable text.
@@ -777,18 +776,7 @@ mod tests {
         )
         .unwrap();
         let base = BaseDir::open(dir.path()).unwrap();
-        let retention = Retention {
-            source: Source::Flags,
-            rules: vec![Rule {
-                label: "*".into(),
-                matcher: None,
-                limits: Limits { keep: Some(0), ..Limits::default() },
-                shape: Default::default(),
-                max_size_typed: None,
-            }],
-            excludes: Vec::new(),
-            min_free: None,
-        };
+        let retention = Retention::select_everything();
         let options = ScanOptions { include_hidden: false, retention: &retention, archive_dir: None };
         let alone = summary(&with_pool(0, |pool| walk_base(&base, &options, pool)));
         for helpers in 1..=3 {
