@@ -987,7 +987,11 @@ fn prom_text(reports: &[&RotateReport], not_run: &[&str], context: &Context) -> 
         "mmops_rotate_success",
         "1 when the last rotation finished without failures, else 0.",
         MetricType::Gauge,
-        &series(&|report| if failures(report) == 0 { 1.0 } else { 0.0 }, Some(0.0)),
+        // An interrupted rotation did not finish (ROTATE=INTERRUPTED): not a success either.
+        &series(
+            &|report| if failures(report) == 0 && report.totals.interrupted == 0 { 1.0 } else { 0.0 },
+            Some(0.0),
+        ),
     );
     exposition.metric(
         "mmops_rotate_last_run_timestamp_seconds",

@@ -172,9 +172,12 @@ fn sigterm_stops_between_files_and_reports_what_was_done() {
     let base = dir.path().join("artifacts");
     let command = || {
         let mut command = mmops(dir.path());
-        command.args(["rotate", "--keep", &KEEP.to_string()]).env("CI_FAKE_UTC", "2025-10-11T12:00:00Z");
+        command
+            .args(["rotate", "--keep", &KEEP.to_string(), "--prom-file", "rotate.prom"])
+            .env("CI_FAKE_UTC", "2025-10-11T12:00:00Z");
         command
     };
+    let prom = dir.path().join("rotate.prom");
     let keep = build_tree(&base, SMALL);
     let full = time_one_run(command());
     let mut interrupted = 0;
@@ -211,6 +214,13 @@ fn sigterm_stops_between_files_and_reports_what_was_done() {
                 String::from_utf8_lossy(&output.stderr).contains("interrupted"),
                 "seed {seed} trial {trial}"
             );
+            // An interrupted run is not a success (docs/metrics.md: 1 only for ROTATE=DONE): an
+            // alert on the success gauge must see a rotation that a timeout stops every night.
+            let text = fs::read_to_string(&prom).unwrap();
+            assert!(
+                text.contains("\nmmops_rotate_success{base_dir=\"artifacts\"} 0\n"),
+                "seed {seed} trial {trial}: an interrupted run's textfile says success:\n{text}"
+            );
         }
         // The lock was released: a rerun takes it at once and finishes the job.
         assert_eq!(
@@ -219,6 +229,9 @@ fn sigterm_stops_between_files_and_reports_what_was_done() {
             "seed {seed} trial {trial}"
         );
         assert_eq!(remaining(&base), keep, "seed {seed} trial {trial}");
+        assert!(
+            fs::read_to_string(&prom).unwrap().contains("\nmmops_rotate_success{base_dir=\"artifacts\"} 1\n")
+        );
     }
     eprintln!("rotate SIGTERM/SIGINT: {TRIALS} trials, {interrupted} stopped between files (seed {seed})");
     assert!(interrupted > 0, "seed {seed}: no signal landed during the deletions (run takes {full:?})");
