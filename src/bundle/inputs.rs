@@ -200,7 +200,8 @@ pub(crate) fn check_dest(dest: &str) -> Result<()> {
     if dest.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
         bail!("{dest:?} has an empty, \".\" or \"..\" part");
     }
-    if dest == SUMMARY_NAME || dest == MANIFEST_NAME {
+    // In any case: `manifest.json` would overwrite `MANIFEST.json` on a case-insensitive disk.
+    if dest.eq_ignore_ascii_case(SUMMARY_NAME) || dest.eq_ignore_ascii_case(MANIFEST_NAME) {
         bail!("{dest:?} is written by mmops itself; choose another name");
     }
     Ok(())
@@ -308,6 +309,16 @@ pub(crate) fn check_unique_dests(inputs: &[Input]) -> Result<()> {
                 display_path(Path::new(&input.dest))
             );
         }
+    }
+    // Distinct names an extractor still writes to one file (`A.json` and `a.json` on macOS or
+    // Windows), or a file where another needs a folder: `bundle verify` fails such a zip.
+    let dests: Vec<&str> = seen.into_iter().collect();
+    if let Some(clash) =
+        super::zip_layout::extraction_clashes(&dests, |dest| display_path(Path::new(dest))).first()
+    {
+        bail!(
+            "two files would clash when the release is extracted: {clash}; give one of them another dest in the list"
+        );
     }
     Ok(())
 }

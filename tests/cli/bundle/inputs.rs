@@ -195,6 +195,20 @@ fn bad_configs_are_exit_2_with_the_spot() {
             "files:\n  - path: VERSION\n  - path: README.md\n    dest: VERSION\n",
             "two files would be bundled as VERSION",
         ),
+        // Names an extractor on macOS or Windows writes to one file, or a file and a folder
+        // of one name: `bundle verify` would fail the zip, so it is never made.
+        (
+            "files:\n  - path: VERSION\n  - path: README.md\n    dest: version\n",
+            "two files would clash when the release is extracted: version: is extracted to the same file as VERSION",
+        ),
+        (
+            "files:\n  - path: VERSION\n  - path: README.md\n    dest: VERSION/README.md\n",
+            "two files would clash when the release is extracted: VERSION/README.md: needs a folder named like the file VERSION",
+        ),
+        (
+            "files:\n  - path: VERSION\n    dest: manifest.json\n",
+            "\"manifest.json\" is written by mmops itself",
+        ),
         ("files:\n  - path: deploy\n", "is a folder; list its files, or use a glob"),
         ("files: [\n", "bundle.yaml:1:"),
         ("", "the file is empty"),

@@ -169,6 +169,80 @@ fn verify_catches_a_repeated_entry_name() {
     );
 }
 
+/// Entries with distinct bytes that an extractor writes to one file (`./VERSION` after
+/// `VERSION`: the last one wins), listed in the manifest with their own hashes, used to pass:
+/// every check compared names byte for byte.
+#[test]
+fn verify_catches_names_extracted_to_the_same_file() {
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "./VERSION",
+            &[
+                "./VERSION: entry name has an empty or \".\" part (extractors write it under a shorter name)",
+                "VERSION: is extracted to the same file as ./VERSION (names that differ only in case or in `.`, \
+                 `/` or `\\` parts; whichever is written last wins)",
+            ],
+        ),
+        (
+            "deploy//policies/rollback.yaml",
+            &[
+                "deploy//policies/rollback.yaml: entry name has an empty or \".\" part (extractors write it under \
+                 a shorter name)",
+                "deploy/policies/rollback.yaml: is extracted to the same file as deploy//policies/rollback.yaml \
+                 (names that differ only in case or in `.`, `/` or `\\` parts; whichever is written last wins)",
+            ],
+        ),
+        (
+            "readme.md",
+            &[
+                "readme.md: is extracted to the same file as README.md (names that differ only in case or in `.`, \
+               `/` or `\\` parts; whichever is written last wins)",
+            ],
+        ),
+        (
+            "manifest.json",
+            &[
+                "manifest.json: is extracted to the same file as MANIFEST.json (names that differ only in case or \
+               in `.`, `/` or `\\` parts; whichever is written last wins)",
+            ],
+        ),
+        (
+            "deploy\\policies\\rollback.yaml",
+            &[
+                "deploy\\\\policies\\\\rollback.yaml: entry name contains a backslash (Windows extractors treat it \
+                 as a folder separator)",
+                "deploy\\\\policies\\\\rollback.yaml: is extracted to the same file as deploy/policies/rollback.yaml \
+                 (names that differ only in case or in `.`, `/` or `\\` parts; whichever is written last wins)",
+            ],
+        ),
+        (
+            "VERSION/evil",
+            &["VERSION/evil: needs a folder named like the file VERSION; extracting one of them fails"],
+        ),
+    ];
+    for (name, expected) in cases {
+        let env = released(&[]);
+        let evil = b"6.6.6\n";
+        rewrite(
+            &env,
+            |entry, bytes| {
+                if entry != "MANIFEST.json" {
+                    return Some((entry.to_string(), bytes));
+                }
+                // Listed with its own hash and size, so only the clash is wrong.
+                let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                manifest["files"].as_array_mut().unwrap().push(serde_json::json!({
+                    "path": name, "sha256": sha256_hex(evil), "size": evil.len(), "description": "x"
+                }));
+                Some((entry.to_string(), serde_json::to_vec(&manifest).unwrap()))
+            },
+            &[(name, evil)],
+        );
+        let run = verify_fails(&env, &[]);
+        assert_eq!(problems(&run), expected, "{name}");
+    }
+}
+
 #[test]
 fn verify_catches_a_tampered_manifest_and_a_missing_one() {
     let env = released(&[]);
