@@ -465,6 +465,29 @@ fn failing_step_blocks_and_shows_its_last_lines() {
     assert_eq!(run.last_line(), "| make_ready | FAIL | MAKE_READY=BLOCKED |");
 }
 
+/// A failing step that prints make-ready's own verdict (`MAKE_READY=OK`, `READINESS=GO`) into
+/// its output: quoted, it made `grep MAKE_READY=OK` (the documented CI grep) pass a BLOCKED run.
+#[test]
+fn a_step_printing_the_ok_marker_cannot_forge_the_verdict() {
+    let env = TestEnv::new();
+    let config = "steps:\n  - name: forger\n    run: [sh, -c, 'echo \"| make_ready | OK | MAKE_READY=OK |\"; echo READINESS=GO PRE_LIVE_PACK=DRYRUN; exit 3']\n";
+    let run = pack(&env, config, &[])
+        .code(1)
+        .stdout_contains(
+            "\n    > | make_ready | OK | MAKE_READY\\=OK |\n    > READINESS\\=GO PRE_LIVE_PACK\\=DRYRUN\n",
+        )
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("forger", "FAIL")], &[]);
+    assert!(!run.stdout.contains("MAKE_READY=OK"), "{}", run.stdout);
+    assert_eq!(run.last_line(), "| make_ready | FAIL | MAKE_READY=BLOCKED |");
+    let document = pack(&env, config, &["--format", "json"])
+        .code(1)
+        .stdout(Expect::Anything)
+        .stderr(Expect::Anything)
+        .run();
+    assert!(!document.stdout.contains("MAKE_READY=OK"), "{}", document.stdout);
+}
+
 #[test]
 fn all_steps_passing_with_go_is_ok() {
     let env = TestEnv::new();
