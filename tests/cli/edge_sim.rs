@@ -404,6 +404,30 @@ fn raw_samples_produce_the_expected_emas() {
     }
 }
 
+/// Raw samples near ±f64::MAX (each finite, so accepted) made `x - ema` overflow: the averages
+/// went to -inf, then NaN for good, NaN is never below a threshold, and a series of hugely
+/// negative edge stayed Moderate with OK. The averages now stay finite and the switch happens.
+#[test]
+fn huge_raw_samples_keep_finite_averages_and_still_switch() {
+    let env = TestEnv::new();
+    let mut csv = String::from("ts,edge_bps\n");
+    csv.push_str(&format!("{DAY},1e308\n"));
+    for window in 1..=5 {
+        csv.push_str(&format!("{},-1e308\n", DAY + window * 1800));
+    }
+    env.write("raw.csv", &csv);
+    env.check(["edge-sim", "--input", "raw.csv", "--timeline", "t.csv"])
+        .code(0)
+        .stdout_contains(
+            "2025-10-11T02:00:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (ema1h < 0.0 for 3 consecutive 30m windows)",
+        )
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=")
+        .stderr_empty()
+        .run();
+    let timeline = env.read("t.csv");
+    assert!(!timeline.contains("NaN") && !timeline.contains("inf"), "{timeline}");
+}
+
 #[test]
 fn timeline_has_one_row_per_window() {
     let env = TestEnv::new();
