@@ -329,6 +329,14 @@ pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Resul
             None
         }
         Ok(bytes) => match serde_json::from_slice::<ReadManifest>(&bytes) {
+            Ok(manifest) if manifest.files.is_empty() => {
+                // Nothing listed means nothing checked: an empty release never passes.
+                problems.push(format!(
+                    "{MANIFEST_NAME}: lists no files: nothing was checked, and a release always holds {}",
+                    super::inputs::SUMMARY_NAME
+                ));
+                Some(manifest)
+            }
             Ok(manifest) => Some(manifest),
             Err(error) => {
                 problems.push(format!("{MANIFEST_NAME}: cannot be read as a bundle manifest: {error}"));

@@ -285,6 +285,23 @@ fn verify_catches_a_tampered_manifest_and_a_missing_one() {
         "{}",
         run.stdout
     );
+
+    // A zip of nothing but a manifest listing nothing, with a matching sidecar, passed: an
+    // empty release is not a release.
+    let env = released(&[]);
+    rewrite(
+        &env,
+        |name, _| {
+            (name == "MANIFEST.json")
+                .then(|| (name.to_string(), b"{\"version\": \"1.4.0\", \"files\": []}".to_vec()))
+        },
+        &[],
+    );
+    let run = verify_fails(&env, &[]);
+    assert_eq!(
+        problems(&run),
+        ["MANIFEST.json: lists no files: nothing was checked, and a release always holds RELEASE_SUMMARY.md"]
+    );
 }
 
 #[test]
