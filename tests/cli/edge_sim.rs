@@ -1106,6 +1106,28 @@ fn a_bad_plot_path_fails_before_the_timeline_is_written() {
     assert_eq!(env.read("file"), "not a folder");
 }
 
+// Exit 2 means nothing changed: the folders made for an output that was never written (a bad
+// --plot path, an input refused halfway) were left behind, empty.
+#[test]
+fn a_refused_run_leaves_no_folder_it_made() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(-1.0, 0.0), (-1.0, 0.0), (-1.0, 0.0)]));
+    env.write("file", "not a folder");
+    env.check(["edge-sim", "--input", "in.csv", "--timeline", "new/deeper/t.csv", "--plot", "file/p.svg"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot create the chart file/p.svg")
+        .run();
+    assert!(!env.exists("new"));
+    env.write("backwards.csv", "ts,ema1h,ema24h\n1760184000,1,1\n1760183000,1,1\n");
+    env.check(["edge-sim", "--input", "backwards.csv", "--timeline", "new/t.csv", "--plot", "new/p.svg"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("timestamps must not go backwards")
+        .run();
+    assert!(!env.exists("new"));
+}
+
 // A failure after the timeline is in place is PARTIAL (exit 1) and says what was written: here
 // the chart's final name turns into a folder while the input is still being read from stdin.
 #[test]
