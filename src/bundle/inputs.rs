@@ -344,6 +344,10 @@ fn check_file(root: &File, relative: &Path, source: &Path, at: &str) -> Result<O
             "{at}: cannot open {shown}: too many files open at once (every input stays open until \
              it is bundled); raise the limit with `ulimit -n` or list fewer files"
         ),
+        // open(2) of a Unix socket is ENXIO, "No such device or address": say what is there.
+        Err(error) if error.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) => bail!(
+            "{at}: {shown} is not a regular file (a FIFO, device or socket); bundles take only regular files"
+        ),
         Err(error) => return Err(error).with_context(|| format!("{at}: cannot open {shown}")),
     };
     let metadata = file.metadata().with_context(|| format!("{at}: cannot read {shown}"))?;

@@ -158,6 +158,24 @@ fn a_fifo_input_is_refused_without_hanging() {
     assert!(!env.exists("artifacts/release"));
 }
 
+/// A Unix socket where a listed file should be said only "No such device or address (os error
+/// 6)": now it is named as what it is, like a FIFO.
+#[test]
+fn a_socket_input_is_named_as_not_a_regular_file() {
+    let env = repo();
+    fs::remove_file(env.path("README.md")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(env.path("README.md")).unwrap();
+    bundle(&env, &[])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: files[1]: README.md is not a regular file (a FIFO, device or socket); bundles take \
+             only regular files\n",
+        )
+        .run();
+    assert!(!env.exists("artifacts/release"));
+}
+
 /// Names with control characters are refused at bundle time, escaped in the message (the ESC
 /// used to reach the terminal raw, and bundle's own verify then failed the release).
 #[test]
