@@ -428,6 +428,20 @@ fn huge_raw_samples_keep_finite_averages_and_still_switch() {
     assert!(!timeline.contains("NaN") && !timeline.contains("inf"), "{timeline}");
 }
 
+/// A JSON Lines row naming a key twice was read with the last value (serde_json's choice; other
+/// readers take the first), while a CSV header naming a column twice is refused: now both are.
+#[test]
+fn a_json_lines_key_given_twice_is_a_located_error() {
+    let env = TestEnv::new();
+    env.write("in.jsonl", "{\"ts\":1760184000,\"ema1h\":1,\"ema24h\":1}\n{\"ts\":1760185800,\"ema1h\":1,\"ema24h\":1,\"ema1h\":-5}\n");
+    fails_with(
+        &env,
+        &["edge-sim", "--input", "in.jsonl", "--timeline", "t.csv"],
+        "mmops: error: in.jsonl:2:45: not a JSON object: key \"ema1h\" appears twice (each key may appear only once)",
+    );
+    assert!(!env.exists("t.csv"));
+}
+
 #[test]
 fn timeline_has_one_row_per_window() {
     let env = TestEnv::new();
