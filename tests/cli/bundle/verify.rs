@@ -338,6 +338,42 @@ fn verify_checks_the_sidecar() {
     assert_eq!(document.problems, Vec::<String>::new());
 }
 
+/// A sidecar or provenance that is there but is no file (a FIFO, a folder, a dangling link)
+/// was exit 2, "could not run", which leaves the `--prom-file` of the last run in place — a
+/// success, for a release whose sidecar is now broken. It is a failed check, like a missing one.
+#[test]
+fn a_sidecar_or_provenance_that_is_no_file_fails_the_check() {
+    let env = released(&[]);
+    fs::remove_file(env.path(SIDECAR)).unwrap();
+    assert!(Command::new("mkfifo").arg(env.path(SIDECAR)).status().unwrap().success());
+    let run = verify(&env, &["--prom-file", "verify.prom"])
+        .code(1)
+        .stdout_contains("\nsidecar: malformed\n")
+        .stdout_contains(&format!("\n{VERIFY_FAIL}\n"))
+        .stderr_empty()
+        .run();
+    assert_eq!(problems(&run), [format!("{SIDECAR}: the sidecar is a FIFO, not a regular file")]);
+    assert!(
+        env.read("verify.prom").contains("\nmmops_bundle_verify_success{bundle=\"mm-bot-v1.4.0.zip\"} 0\n"),
+        "{}",
+        env.read("verify.prom")
+    );
+
+    fs::remove_file(env.path(SIDECAR)).unwrap();
+    std::os::unix::fs::symlink("nowhere", env.path(SIDECAR)).unwrap();
+    let run = verify_fails(&env, &[]);
+    assert_eq!(problems(&run), [format!("{SIDECAR}: is a symbolic link pointing nowhere")]);
+
+    let env = released(&[]);
+    fs::remove_file(env.path(PROVENANCE)).unwrap();
+    fs::create_dir(env.path(PROVENANCE)).unwrap();
+    let run = verify(&env, &[]).code(1).stdout_contains("\nprovenance: mismatch\n").stderr_empty().run();
+    assert_eq!(
+        problems(&run),
+        [format!("{PROVENANCE}: the provenance statement is a folder, not a regular file")]
+    );
+}
+
 #[test]
 fn verify_catches_a_renamed_release() {
     let env = released(&[]);
