@@ -735,6 +735,32 @@ fn live_step_resending_a_window_replaces_it() {
     assert_eq!(json.windows_seen, 3);
 }
 
+/// `--ts 9999-12-31T23:59:59Z` (a clock gone wrong) was applied and reported OK, but its window
+/// closes at `+10000-01-01T00:00:00Z`, which the state file cannot hold: every later step was
+/// refused as "corrupt". Refused up front now, with neither the state nor its lock created.
+#[test]
+fn live_step_refuses_a_window_the_state_cannot_record() {
+    let env = TestEnv::new();
+    for ts in ["9999-12-31T23:59:59Z", "999999999999"] {
+        let run = env
+            .check(["edge-sim", "--state", "s.json", &format!("--ts={ts}"), "--ema1h", "1", "--ema24h", "1"])
+            .code(2)
+            .stdout_empty()
+            .stderr_contains("outside the years 0000 to 9999 the state file can record; s.json is unchanged")
+            .run();
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(!env.exists("s.json") && !env.exists("s.json.lock"));
+    }
+    // The last window the state can hold still works, and the state reads back.
+    for ts in ["9999-12-31T23:00:00Z", "9999-12-31T23:29:59Z"] {
+        env.check(["edge-sim", "--state", "s.json", "--ts", ts, "--ema1h", "1", "--ema24h", "1"])
+            .code(0)
+            .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Moderate |\n")
+            .stderr_empty()
+            .run();
+    }
+}
+
 #[test]
 fn live_step_refuses_older_windows_and_corrupt_state_leaving_the_file_alone() {
     let env = TestEnv::new();
