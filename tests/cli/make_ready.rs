@@ -488,6 +488,45 @@ fn a_step_printing_the_ok_marker_cannot_forge_the_verdict() {
     assert!(!document.stdout.contains("MAKE_READY=OK"), "{}", document.stdout);
 }
 
+/// `--out-json artifacts/REPORT_SOAK_20261107.json` replaced the soak report the run had just
+/// scored, with exit 0; `--junit` onto the config replaced the config. Outputs over inputs are
+/// refused before anything runs, and the inputs keep their bytes.
+#[test]
+fn an_output_over_a_soak_report_or_the_config_is_exit_2() {
+    let env = env_with_reports(7);
+    env.write("make_ready.yaml", "steps:\n  - name: ok\n    run: [sh, -c, 'true']\n");
+    let before = env.read("artifacts/REPORT_SOAK_20261107.json");
+    for (flag, path, expected) in [
+        (
+            "--out-json",
+            "artifacts/REPORT_SOAK_20261107.json",
+            "mmops: error: --out-json artifacts/REPORT_SOAK_20261107.json would be a soak report in the reports \
+             folder artifacts (REPORT_SOAK_*.json are the evidence make-ready scores); choose another path\n",
+        ),
+        (
+            "--junit",
+            "artifacts/./REPORT_SOAK_20261108.json",
+            "mmops: error: --junit artifacts/./REPORT_SOAK_20261108.json would be a soak report in the reports \
+             folder artifacts (REPORT_SOAK_*.json are the evidence make-ready scores); choose another path\n",
+        ),
+        (
+            "--junit",
+            "make_ready.yaml",
+            "mmops: error: --junit make_ready.yaml is the make-ready config (--config); choose another path\n",
+        ),
+    ] {
+        env.check(["make-ready", "--config", "make_ready.yaml", flag, path])
+            .env("CI_FAKE_UTC", NOW)
+            .code(2)
+            .stdout_empty()
+            .stderr_is(expected)
+            .run();
+    }
+    assert_eq!(env.read("artifacts/REPORT_SOAK_20261107.json"), before);
+    assert!(!env.exists("artifacts/REPORT_SOAK_20261108.json") && !env.exists("artifacts/reports"));
+    assert_eq!(env.read("make_ready.yaml"), "steps:\n  - name: ok\n    run: [sh, -c, 'true']\n");
+}
+
 #[test]
 fn all_steps_passing_with_go_is_ok() {
     let env = TestEnv::new();
