@@ -1029,6 +1029,25 @@ fn outputs_may_not_replace_the_input() {
     );
     assert_eq!(env.read("in.csv"), csv);
     assert!(!env.exists("o"));
+    // The config was replaced by the timeline with exit 0; the pins file likewise.
+    let config = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/edge/sentinel.yaml"),
+    )
+    .unwrap();
+    env.write("rules.yaml", &config);
+    fails_with(
+        &env,
+        &["edge-sim", "--config", "rules.yaml", "--input", "in.csv", "--timeline", "rules.yaml"],
+        "mmops: error: --timeline rules.yaml is the --config file; choose another output path",
+    );
+    env.write("pins.yaml", "pins: []\n");
+    fails_with(
+        &env,
+        &["edge-sim", "--input", "in.csv", "--pins", "pins.yaml", "--plot", "./pins.yaml"],
+        "mmops: error: --plot ./pins.yaml is the --pins file; choose another output path",
+    );
+    assert_eq!(env.read("rules.yaml"), config);
+    assert_eq!(env.read("pins.yaml"), "pins: []\n");
 }
 
 /// Found by fuzzing: a 20-digit timestamp overflowed the fast CSV path (a panic in debug
