@@ -158,6 +158,25 @@ fn a_fifo_input_is_refused_without_hanging() {
     assert!(!env.exists("artifacts/release"));
 }
 
+/// `--prom-file` naming a file the release bundles replaced it in the working tree (exit 0);
+/// refused before anything is written now, the input left as it was.
+#[test]
+fn a_prom_file_over_a_bundled_file_is_exit_2() {
+    let env = repo();
+    env.write("deploy/up.prom", "up 1\n");
+    env.write("bundle.yaml", "files:\n  - path: VERSION\n  - path: deploy/up.prom\n");
+    bundle(&env, &["--config", "bundle.yaml", "--prom-file", "./deploy/up.prom"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: --prom-file ./deploy/up.prom is a file this release bundles; give the Prometheus \
+             file its own path\n",
+        )
+        .run();
+    assert_eq!(env.read("deploy/up.prom"), "up 1\n");
+    assert!(!env.exists("artifacts/release"));
+}
+
 /// A Unix socket where a listed file should be said only "No such device or address (os error
 /// 6)": now it is named as what it is, like a FIFO.
 #[test]
