@@ -64,6 +64,14 @@ fn refuse_outputs_over_inputs(args: &MakeReadyArgs, outputs: &[(&str, &Path)]) -
         if crate::atomic_write::same_destination(output, &args.config) {
             bail!("{flag} {} is the make-ready config (--config); choose another path", display_path(output));
         }
+        // --out-json over --baseline is the usual round (compare with the last, then replace
+        // it); any other output there would replace the baseline with something else.
+        if flag != "--out-json"
+            && let Some(baseline) = &args.baseline
+            && crate::atomic_write::same_destination(output, baseline)
+        {
+            bail!("{flag} {} is the --baseline file; choose another path", display_path(output));
+        }
     }
     Ok(())
 }

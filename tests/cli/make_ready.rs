@@ -495,6 +495,7 @@ fn a_step_printing_the_ok_marker_cannot_forge_the_verdict() {
 fn an_output_over_a_soak_report_or_the_config_is_exit_2() {
     let env = env_with_reports(7);
     env.write("make_ready.yaml", "steps:\n  - name: ok\n    run: [sh, -c, 'true']\n");
+    env.write("prev.json", PERFECT_JSON);
     let before = env.read("artifacts/REPORT_SOAK_20261107.json");
     for (flag, path, expected) in [
         (
@@ -514,8 +515,13 @@ fn an_output_over_a_soak_report_or_the_config_is_exit_2() {
             "make_ready.yaml",
             "mmops: error: --junit make_ready.yaml is the make-ready config (--config); choose another path\n",
         ),
+        (
+            "--junit",
+            "prev.json",
+            "mmops: error: --junit prev.json is the --baseline file; choose another path\n",
+        ),
     ] {
-        env.check(["make-ready", "--config", "make_ready.yaml", flag, path])
+        env.check(["make-ready", "--config", "make_ready.yaml", "--baseline", "prev.json", flag, path])
             .env("CI_FAKE_UTC", NOW)
             .code(2)
             .stdout_empty()
@@ -525,6 +531,7 @@ fn an_output_over_a_soak_report_or_the_config_is_exit_2() {
     assert_eq!(env.read("artifacts/REPORT_SOAK_20261107.json"), before);
     assert!(!env.exists("artifacts/REPORT_SOAK_20261108.json") && !env.exists("artifacts/reports"));
     assert_eq!(env.read("make_ready.yaml"), "steps:\n  - name: ok\n    run: [sh, -c, 'true']\n");
+    assert_eq!(env.read("prev.json"), PERFECT_JSON);
 }
 
 #[test]
