@@ -152,8 +152,51 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
 /// A file being written under a temporary name; [`AtomicFile::commit`] puts it in place.
 /// Dropped without commit, the temporary file is removed and the final name is untouched.
 pub struct AtomicFile {
+    // Dropped in this order: the temporary file first, then the folders it made, now empty.
     temp: NamedTempFile,
     path: PathBuf,
+    folders: MadeFolders,
+}
+
+/// Folders [`AtomicFile::create`] made that hold no committed file yet, shared by every
+/// output of the run (`--out-json x/r.json` and its `x/r.md` twin make `x` once).
+static MADE_FOLDERS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes, when an [`AtomicFile`] is dropped without being committed, the folders the run made
+/// that are empty again: a run refused with exit 2 (a later output's path is bad, the input is
+/// malformed) or interrupted leaves no empty `out/` behind. A folder holding anything — another
+/// output's temporary or final file, someone else's file — is kept.
+struct MadeFolders {
+    armed: bool,
+}
+
+impl MadeFolders {
+    /// Remembers the folders of `dir` that do not exist yet; call before creating them.
+    fn about_to_create(dir: &Path) -> Vec<PathBuf> {
+        dir.ancestors()
+            .take_while(|part| !part.as_os_str().is_empty() && fs::symlink_metadata(part).is_err())
+            .map(Path::to_path_buf)
+            .collect()
+    }
+
+    /// A file was committed at `path`: its folders are kept for good.
+    fn keep(&mut self, path: &Path) {
+        self.armed = false;
+        let mut folders = MADE_FOLDERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        folders.retain(|folder| !path.starts_with(folder));
+    }
+}
+
+impl Drop for MadeFolders {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut folders = MADE_FOLDERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Deepest first, so `a/b` goes before `a`; `remove_dir` only removes an empty folder.
+        folders.sort_by_key(|folder| std::cmp::Reverse(folder.components().count()));
+        folders.retain(|folder| fs::remove_dir(folder).is_err() && fs::symlink_metadata(folder).is_ok());
+    }
 }
 
 impl AtomicFile {
@@ -163,7 +206,16 @@ impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile> {
         check_final_name(path)?;
         let dir = parent_dir(path);
-        if let Err(error) = fs::create_dir_all(dir) {
+        // A failure from here drops `folders`, which removes what was made — after `registry`
+        // (declared later, dropped first) is unlocked.
+        let folders = MadeFolders { armed: true };
+        // Held until the temporary file exists, so another output's cleanup cannot remove the
+        // new, still empty folder in between.
+        let mut registry = MADE_FOLDERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let made = MadeFolders::about_to_create(dir);
+        let created = fs::create_dir_all(dir);
+        registry.extend(made);
+        if let Err(error) = created {
             // "File exists" would not say which part is wrong: name the file in the way.
             if let Some(blocking) = dir.ancestors().find(|part| {
                 !part.as_os_str().is_empty() && part.symlink_metadata().is_ok_and(|meta| !meta.is_dir())
@@ -182,7 +234,8 @@ impl AtomicFile {
             .prefix(&temp_prefix())
             .tempfile_in(dir)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-        Ok(AtomicFile { temp, path: path.to_path_buf() })
+        drop(registry);
+        Ok(AtomicFile { temp, path: path.to_path_buf(), folders })
     }
 
     /// The final path this file will get.
@@ -216,20 +269,29 @@ impl AtomicFile {
     }
 
     fn finish(self, replace: bool, fixed_mode: Option<u32>) -> Result<()> {
-        let path = self.path;
+        let AtomicFile { temp, path, mut folders } = self;
         let existing_mode = if replace { fs::metadata(&path).ok() } else { None };
         let mode = fixed_mode.unwrap_or_else(|| {
             existing_mode.map_or(0o644, |metadata| metadata.permissions().mode() & 0o7777)
         });
-        let file = self.temp.as_file();
-        file.set_permissions(fs::Permissions::from_mode(mode)).with_context(|| {
-            format!("cannot set permissions on the temporary file for {}", path.display())
-        })?;
-        file.sync_all().with_context(|| format!("cannot flush {} to disk", path.display()))?;
-        let persisted = if replace { self.temp.persist(&path) } else { self.temp.persist_noclobber(&path) };
+        let file = temp.as_file();
+        let prepared = file
+            .set_permissions(fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set permissions on the temporary file for {}", path.display()))
+            .and_then(|()| {
+                file.sync_all().with_context(|| format!("cannot flush {} to disk", path.display()))
+            });
+        if let Err(error) = prepared {
+            // The temporary file goes before the folders it is in.
+            drop(temp);
+            drop(folders);
+            return Err(error);
+        }
+        let persisted = if replace { temp.persist(&path) } else { temp.persist_noclobber(&path) };
         persisted
             .map_err(|error| error.error)
             .with_context(|| format!("cannot move the new file into place at {}", path.display()))?;
+        folders.keep(&path);
         sync_dir(parent_dir(&path)).with_context(|| format!("cannot flush the folder of {}", path.display()))
     }
 }
@@ -282,6 +344,33 @@ fn parent_dir(path: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run refused after preparing its outputs (exit 2) used to leave the folders
+    /// `AtomicFile::create` made; they go with the last uncommitted file in them.
+    #[test]
+    fn folders_made_for_uncommitted_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = AtomicFile::create(&dir.path().join("new/deeper/a.csv")).unwrap();
+        let second = AtomicFile::create(&dir.path().join("new/deeper/b.svg")).unwrap();
+        drop(first);
+        assert!(dir.path().join("new/deeper").is_dir(), "the second file is still in it");
+        drop(second);
+        assert!(!dir.path().join("new").exists(), "both uncommitted: the folders go");
+
+        // A committed file keeps its folders; the uncommitted one's temp file goes alone.
+        let kept = AtomicFile::create(&dir.path().join("out/r.json")).unwrap();
+        let dropped = AtomicFile::create(&dir.path().join("out/sub/r.md")).unwrap();
+        kept.commit().unwrap();
+        drop(dropped);
+        let names: Vec<_> =
+            fs::read_dir(dir.path().join("out")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("r.json")]);
+
+        // A folder that existed before is never removed, even when left empty.
+        fs::create_dir(dir.path().join("mine")).unwrap();
+        drop(AtomicFile::create(&dir.path().join("mine/x")).unwrap());
+        assert!(dir.path().join("mine").is_dir());
+    }
 
     #[test]
     fn writes_and_replaces_without_leftovers() {

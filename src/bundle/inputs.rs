@@ -200,7 +200,8 @@ pub(crate) fn check_dest(dest: &str) -> Result<()> {
     if dest.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
         bail!("{dest:?} has an empty, \".\" or \"..\" part");
     }
-    if dest == SUMMARY_NAME || dest == MANIFEST_NAME {
+    // In any case: `manifest.json` would overwrite `MANIFEST.json` on a case-insensitive disk.
+    if dest.eq_ignore_ascii_case(SUMMARY_NAME) || dest.eq_ignore_ascii_case(MANIFEST_NAME) {
         bail!("{dest:?} is written by mmops itself; choose another name");
     }
     Ok(())
@@ -309,6 +310,16 @@ pub(crate) fn check_unique_dests(inputs: &[Input]) -> Result<()> {
             );
         }
     }
+    // Distinct names an extractor still writes to one file (`A.json` and `a.json` on macOS or
+    // Windows), or a file where another needs a folder: `bundle verify` fails such a zip.
+    let dests: Vec<&str> = seen.into_iter().collect();
+    if let Some(clash) =
+        super::zip_layout::extraction_clashes(&dests, |dest| display_path(Path::new(dest))).first()
+    {
+        bail!(
+            "two files would clash when the release is extracted: {clash}; give one of them another dest in the list"
+        );
+    }
     Ok(())
 }
 
@@ -332,6 +343,10 @@ fn check_file(root: &File, relative: &Path, source: &Path, at: &str) -> Result<O
         Err(error) if error.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => bail!(
             "{at}: cannot open {shown}: too many files open at once (every input stays open until \
              it is bundled); raise the limit with `ulimit -n` or list fewer files"
+        ),
+        // open(2) of a Unix socket is ENXIO, "No such device or address": say what is there.
+        Err(error) if error.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) => bail!(
+            "{at}: {shown} is not a regular file (a FIFO, device or socket); bundles take only regular files"
         ),
         Err(error) => return Err(error).with_context(|| format!("{at}: cannot open {shown}")),
     };

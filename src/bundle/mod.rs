@@ -276,6 +276,18 @@ impl Report for CreateReport {
     }
 }
 
+/// `--prom-file deploy/x.prom` where the list bundles `deploy/x.prom` replaced that input in the
+/// working tree with the textfile (exit 0): the release then held a file the tree no longer has.
+fn refuse_prom_file_over_an_input(prom: &Path, plan: &Plan, config: Option<&Path>) -> Result<()> {
+    let inputs = plan.inputs.iter().map(|input| ("a file this release bundles", input.source.as_path()));
+    for (what, input) in config.map(|config| ("the --config file", config)).into_iter().chain(inputs) {
+        if crate::atomic_write::same_destination(prom, input) {
+            bail!("--prom-file {} is {what}; give the Prometheus file its own path", display_path(prom));
+        }
+    }
+    Ok(())
+}
+
 fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
     let plan = plan(args, context)?;
     let zip_name =
@@ -283,6 +295,9 @@ fn create(args: &BundleCreateArgs, context: &Context) -> Result<Verdict> {
     let publisher =
         args.publish.as_deref().map(|url| publish::Publisher::prepare(url, &zip_name)).transpose()?;
     tidy_leftovers(&args.out_dir, args.dry_run, context);
+    if let Some(prom) = args.prom_file.as_deref() {
+        refuse_prom_file_over_an_input(prom, &plan, args.config.as_deref())?;
+    }
     let prom_file = args.prom_file.as_deref().map(crate::prometheus::PromFile::create).transpose()?;
     let total: u64 = plan.inputs.iter().map(|input| input.size).sum();
     let progress = Progress::bytes(&context.printer, total, PROGRESS_THRESHOLD, "bundling");

@@ -329,6 +329,14 @@ pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Resul
             None
         }
         Ok(bytes) => match serde_json::from_slice::<ReadManifest>(&bytes) {
+            Ok(manifest) if manifest.files.is_empty() => {
+                // Nothing listed means nothing checked: an empty release never passes.
+                problems.push(format!(
+                    "{MANIFEST_NAME}: lists no files: nothing was checked, and a release always holds {}",
+                    super::inputs::SUMMARY_NAME
+                ));
+                Some(manifest)
+            }
             Ok(manifest) => Some(manifest),
             Err(error) => {
                 problems.push(format!("{MANIFEST_NAME}: cannot be read as a bundle manifest: {error}"));
@@ -399,7 +407,13 @@ fn check_authenticity(
     {
         return Ok(Authenticity { signature, trusted_comment, provenance: "absent".into() });
     }
-    let bytes = limits::read_limited(&provenance_path, limits::PROVENANCE_MAX, "provenance statement")?;
+    let bytes = match limits::read_limited(&provenance_path, limits::PROVENANCE_MAX, "provenance statement") {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            problems.push(unreadable_companion(&provenance_path, &error));
+            return Ok(Authenticity { signature, trusted_comment, provenance: "mismatch".into() });
+        }
+    };
     let found = match provenance::parse(&bytes) {
         Err(problem) => vec![problem],
         Ok(parsed) => {
@@ -446,14 +460,33 @@ fn check_signature(
         )));
     }
     let data = signing::open_signed(signed)?;
-    let comment = match signing::verify(key, &signature_path, data)? {
-        Ok(comment) => comment,
-        Err(problem) => return Ok(Err(("invalid", format!("{shown}: {problem}")))),
+    let comment = match signing::verify(key, &signature_path, data) {
+        Ok(Ok(comment)) => comment,
+        Ok(Err(problem)) => return Ok(Err(("invalid", format!("{shown}: {problem}")))),
+        // A signature that is there but is no file (a FIFO, a folder, a dangling link) fails.
+        Err(error) => return Ok(Err(("invalid", unreadable_companion(&signature_path, &error)))),
     };
     if let Some(problem) = signing::check_trusted_comment(&comment, file_name, version, sha256) {
         return Ok(Err(("invalid", format!("{shown}: {problem}"))));
     }
     Ok(Ok(comment))
+}
+
+/// The problem line for a file next to the zip that exists but cannot be read as one.
+fn unreadable_companion(path: &Path, error: &anyhow::Error) -> String {
+    let shown = display_path(path);
+    if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink())
+        && std::fs::metadata(path).is_err()
+    {
+        return format!("{shown}: is a symbolic link pointing nowhere");
+    }
+    let reason = crate::sanitize::bounded_message(&format!("{error:#}"));
+    // The limits' messages name the path already; don't name it twice.
+    let named = format!("{shown}: ");
+    match reason.rfind(&named) {
+        Some(at) => format!("{shown}: {}", &reason[at + named.len()..]),
+        None => format!("{shown}: {reason}"),
+    }
 }
 
 /// `<path><suffix>`.
@@ -549,7 +582,16 @@ fn check_sidecar(
         problems.push(format!("{shown}: missing (pass --no-sidecar to check without it)"));
         return Ok("missing".into());
     }
-    let text = limits::read_limited(sidecar_path, limits::SIDECAR_MAX, "sidecar")?;
+    // Something is there but cannot be read as a file (a FIFO, a folder, a dangling link): the
+    // release's sidecar is broken, a failed check like a missing one — not "could not run",
+    // which would leave the last `--prom-file` result (perhaps a success) in place.
+    let text = match limits::read_limited(sidecar_path, limits::SIDECAR_MAX, "sidecar") {
+        Ok(text) => text,
+        Err(error) => {
+            problems.push(unreadable_companion(sidecar_path, &error));
+            return Ok("malformed".into());
+        }
+    };
     match parse_sidecar(&text, zip_file_name) {
         Err(problem) => {
             problems.push(format!("{shown}: {problem}"));

@@ -397,8 +397,8 @@ fn check_names(layout: &mut Layout) {
         }
         *seen.entry(entry.name.as_slice()).or_insert(0) += 1;
     }
-    for (name, count) in seen {
-        if count > 1 {
+    for (name, count) in &seen {
+        if *count > 1 {
             problems.push(format!(
                 "{}: entry name appears {count} times; an extractor could write either copy",
                 display_name(name)
@@ -406,7 +406,77 @@ fn check_names(layout: &mut Layout) {
             layout.unsafe_to_inflate = true;
         }
     }
+    // Names that differ byte for byte can still be extracted to one file: `./VERSION`,
+    // `deploy//x`, `deploy\x`, `x/` next to `x`, or `README.md` next to `readme.md` on a
+    // case-insensitive file system. Whichever is written last wins, unseen by this check.
+    let names: Vec<&str> = seen.keys().filter_map(|name| std::str::from_utf8(name).ok()).collect();
+    for name in &names {
+        if let Some(problem) = non_canonical_name(name) {
+            problems.push(format!("{}: entry name {problem}", display_name(name.as_bytes())));
+        }
+    }
+    problems.extend(extraction_clashes(&names, |name| display_name(name.as_bytes())));
     layout.problems.extend(problems);
+}
+
+/// Why a name is not in the one form mmops writes (`/`-separated, no empty or `.` parts; a
+/// folder ends in one `/`), if it is not: extractors normalize such names, so two entries can
+/// land on one file.
+pub(crate) fn non_canonical_name(name: &str) -> Option<&'static str> {
+    if name.contains('\\') {
+        return Some("contains a backslash (Windows extractors treat it as a folder separator)");
+    }
+    let body = name.strip_suffix('/').unwrap_or(name);
+    if !body.is_empty() && body.split('/').any(|part| part.is_empty() || part == ".") {
+        return Some("has an empty or \".\" part (extractors write it under a shorter name)");
+    }
+    None
+}
+
+/// The file an extractor on a case-insensitive file system writes `name` to: `/` and `\`
+/// separated, empty and `.` parts dropped, lower case.
+pub(crate) fn extraction_key(name: &str) -> String {
+    name.split(['/', '\\'])
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+        .to_lowercase()
+}
+
+/// One line per pair of distinct names that an extractor would write to the same file, or where
+/// one is a file and the other needs a folder of that name; `show` prints a name.
+pub(crate) fn extraction_clashes(names: &[&str], show: impl Fn(&str) -> String) -> Vec<String> {
+    let mut by_key: BTreeMap<String, &str> = BTreeMap::new();
+    let mut clashes = Vec::new();
+    for &name in names {
+        match by_key.entry(extraction_key(name)) {
+            std::collections::btree_map::Entry::Occupied(first) => clashes.push(format!(
+                "{}: is extracted to the same file as {} (names that differ only in case or in `.`, `/` or \
+                 `\\` parts; whichever is written last wins)",
+                show(name),
+                show(first.get())
+            )),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(name);
+            }
+        }
+    }
+    for (key, &name) in &by_key {
+        if name.ends_with('/') || key.is_empty() {
+            continue;
+        }
+        let inside = format!("{key}/");
+        if let Some((_, &other)) =
+            by_key.range(inside.clone()..).next().filter(|(k, _)| k.starts_with(&inside))
+        {
+            clashes.push(format!(
+                "{}: needs a folder named like the file {}; extracting one of them fails",
+                show(other),
+                show(name)
+            ));
+        }
+    }
+    clashes
 }
 
 /// Unix mode from the high half of the external attributes (0 when the writer set none).

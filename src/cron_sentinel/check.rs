@@ -329,8 +329,14 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
 }
 
 /// Finds the file a task's artifact names: the path itself, or for a glob the newest match.
-pub(crate) fn find_artifact(task: &Task) -> Lookup {
-    if task.is_glob() { find_newest_match(&task.artifact) } else { inspect(Path::new(&task.artifact)) }
+/// `own_output` (the run's `--prom-file`) never counts as a match: the sentinel rewrites it on
+/// every run, so a task whose glob covers it would always be FRESH.
+pub(crate) fn find_artifact(task: &Task, own_output: Option<&Path>) -> Lookup {
+    if task.is_glob() {
+        find_newest_match(&task.artifact, own_output)
+    } else {
+        inspect(Path::new(&task.artifact))
+    }
 }
 
 /// Looks at one path, following symlinks; a dangling link is missing, not an error.
@@ -367,7 +373,7 @@ fn file_lookup(path: &Path, modified: std::time::SystemTime, size: u64) -> Looku
 
 /// Walks from the pattern's literal prefix and keeps the newest regular file that matches
 /// (ties broken by path, so the choice is deterministic).
-fn find_newest_match(pattern: &str) -> Lookup {
+fn find_newest_match(pattern: &str, own_output: Option<&Path>) -> Lookup {
     let matcher = match GlobBuilder::new(pattern).literal_separator(true).build() {
         Ok(glob) => glob.compile_matcher(),
         Err(error) => {
@@ -398,6 +404,13 @@ fn find_newest_match(pattern: &str) -> Lookup {
         };
         let path = strip_dot_prefix(entry.path(), &base, pattern);
         if entry.depth() == 0 || entry.file_type().is_dir() || !matcher.is_match(&path) {
+            continue;
+        }
+        // A temporary file of a run in progress (this one's `--prom-file` included) is no job's
+        // output, and neither is the textfile this sentinel writes.
+        if crate::atomic_write::is_temp_name(entry.file_name())
+            || own_output.is_some_and(|own| crate::atomic_write::same_destination(&path, own))
+        {
             continue;
         }
         match inspect(&path) {

@@ -45,6 +45,20 @@ pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
     }
     // Prepared before the tasks are looked at: a name node_exporter would ignore, or the task
     // list's own path, is refused with nothing written.
+    if let Some(prom) = args.prom_file.as_deref()
+        && let Some(task) = tasks.iter().find(|task| {
+            !task.is_glob()
+                && crate::atomic_write::same_destination(std::path::Path::new(&task.artifact), prom)
+        })
+    {
+        // The sentinel would rewrite the artifact it checks on every run: always FRESH.
+        anyhow::bail!(
+            "--prom-file {} is the artifact of task {:?}; the sentinel would keep it fresh itself: give \
+             the Prometheus file its own path",
+            display_path(prom),
+            task.name
+        );
+    }
     let prom_file = args
         .prom_file
         .as_deref()
@@ -58,8 +72,8 @@ pub fn run(args: &CronSentinelArgs, context: &Context) -> Result<Verdict> {
             let paused = task.pause_at(context.now).is_some();
             let lookup = match finder.find(task, !paused)? {
                 Some(lookup) => lookup,
-                None if paused => find_artifact(task),
-                None => read_artifact_time(task, find_artifact(task)),
+                None if paused => find_artifact(task, args.prom_file.as_deref()),
+                None => read_artifact_time(task, find_artifact(task, args.prom_file.as_deref())),
             };
             Ok(TaskResult::new(task, classify(task, lookup, context.now)))
         })

@@ -43,13 +43,24 @@ impl EdgeEmas {
                     self.weight1h = weight(interval, ONE_HOUR_MICROS);
                     self.weight24h = weight(interval, ONE_DAY_MICROS);
                 }
-                self.ema1h += self.weight1h * (edge_bps - self.ema1h);
-                self.ema24h += self.weight24h * (edge_bps - self.ema24h);
+                self.ema1h = step(self.ema1h, self.weight1h, edge_bps);
+                self.ema24h = step(self.ema24h, self.weight24h, edge_bps);
             }
         }
         self.last_ts = Some(ts);
         (self.ema1h, self.ema24h)
     }
+}
+
+/// `ema + weight · (x - ema)`. For samples near ±f64::MAX the difference overflows to ±inf and
+/// the average became inf, then NaN for good — and NaN compares false with every threshold, so
+/// a series of hugely negative edge never switched. Then the same average is taken as the
+/// convex combination `(1 - weight) · ema + weight · x`, which stays between the two finite
+/// values; ordinary samples keep their exact bits.
+#[inline]
+fn step(ema: f64, weight: f64, sample: f64) -> f64 {
+    let next = ema + weight * (sample - ema);
+    if next.is_finite() { next } else { (1.0 - weight) * ema + weight * sample }
 }
 
 /// `1 - exp(-Δt/τ)`, computed as `-expm1(-Δt/τ)` so tiny intervals keep their precision.
@@ -62,6 +73,20 @@ mod tests {
     use super::*;
 
     const MINUTE: i64 = 60_000_000;
+
+    #[test]
+    fn samples_near_the_largest_double_stay_finite() {
+        let mut emas = EdgeEmas::new();
+        emas.update(0, 1e308);
+        for minute in 1..=10 {
+            let (ema1h, ema24h) = emas.update(minute * 30 * MINUTE, -1e308);
+            assert!(ema1h.is_finite() && ema24h.is_finite(), "{minute}: {ema1h} {ema24h}");
+        }
+        let (ema1h, ema24h) = emas.update(330 * MINUTE, -1e308);
+        assert!(ema1h < -9e307 && ema24h < 7e307, "{ema1h} {ema24h}");
+        // A repeated timestamp (weight 0) keeps the average.
+        assert_eq!(emas.update(330 * MINUTE, f64::MAX), (ema1h, ema24h));
+    }
 
     #[test]
     fn seeded_by_the_first_sample() {

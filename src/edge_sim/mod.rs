@@ -73,26 +73,39 @@ pub fn run(args: &EdgeSimArgs, context: &Context) -> Result<Verdict> {
         let report = sweep::run(&plan, input_path)?;
         return context.printer.emit(&report);
     }
-    refuse_overwriting_the_input(input_path, args.timeline.as_deref(), args.plot.as_deref())?;
+    let inputs: Vec<(&str, &Path)> = [
+        Some(("the input file", input_path.as_path())),
+        args.config.as_deref().map(|config| ("the --config file", config)),
+        args.pins.as_deref().map(|pins| ("the --pins file", pins)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    refuse_overwriting_the_input(&inputs, args.timeline.as_deref(), args.plot.as_deref())?;
     let pins = args.pins.as_deref().map(|path| pins::load(path, &rules)).transpose()?.unwrap_or_default();
     let report =
         simulate_file(&rules, &origin, input_path, &pins, args.timeline.as_deref(), args.plot.as_deref())?;
     context.printer.emit(&report)
 }
 
-/// `--timeline` and `--plot` replace their files; pointing one at the input (or both at the
-/// same file) would silently destroy data, so it is refused before anything is read.
-fn refuse_overwriting_the_input(input: &Path, timeline: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+/// `--timeline` and `--plot` replace their files; pointing one at an input — the series, the
+/// `--config` (replaced by the timeline with exit 0) or the `--pins` file — or both at the same
+/// file would silently destroy data, so it is refused before anything is read.
+fn refuse_overwriting_the_input(
+    inputs: &[(&str, &Path)],
+    timeline: Option<&Path>,
+    plot: Option<&Path>,
+) -> Result<()> {
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => crate::atomic_write::same_destination(a, b),
     };
     for (flag, output) in [("--timeline", timeline), ("--plot", plot)] {
-        if let Some(output) = output
-            && input != Path::new("-")
-            && same(input, output)
-        {
-            anyhow::bail!("{flag} {} is the input file; choose another output path", display_path(output));
+        let Some(output) = output else { continue };
+        for &(what, input) in inputs {
+            if input != Path::new("-") && same(input, output) {
+                anyhow::bail!("{flag} {} is {what}; choose another output path", display_path(output));
+            }
         }
     }
     let outputs: Vec<(&str, &Path)> = [("--timeline", timeline), ("--plot", plot)]

@@ -577,6 +577,19 @@ pub(crate) fn run_live_step(
     now: DateTime<Utc>,
 ) -> Result<LiveReport> {
     let name = display_path(path);
+    let window = rules.window_of(step.ts);
+    // The state records the window's close in RFC 3339, which has four-digit years: a close
+    // outside 0000..9999 was written as `+10000-01-01T00:00:00Z`, a state every later step
+    // then refused as corrupt. Refused here, before the lock file or the state is touched.
+    let close = rules.close_of(window);
+    if crate::clock::parse_timestamp(format_micros(close).as_bytes()) != Some(close) {
+        bail!(
+            "--ts {} falls in the window closing {}, outside the years 0000 to 9999 the state file can \
+             record; {name} is unchanged (stamp the step with the window's real time)",
+            format_micros(step.ts),
+            format_micros(close)
+        );
+    }
     let _lock = if step.shadow {
         refuse_special_file(path)?;
         None
@@ -584,7 +597,6 @@ pub(crate) fn run_live_step(
         Some(lock_state(path, step.lock_wait, now)?)
     };
     let loaded = load(path, rules)?;
-    let window = rules.window_of(step.ts);
     let (base, replaced_window) = base_for(loaded.as_ref(), rules, window).map_err(|last| {
         anyhow!(
             "--ts {} falls in the window closing {}, older than the state's last window {}; refused, \

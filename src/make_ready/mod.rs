@@ -44,6 +44,38 @@ use pre_live::StepStatus;
 use readiness::{ReadinessDoc, VerdictRule};
 use report::{MakeReadyReport, PackSummary, ReadinessDetail, ValidateReport};
 
+/// An output may not be one of the run's inputs: `--out-json artifacts/REPORT_SOAK_20261126.json`
+/// replaced the soak report it had just scored (exit 0, the evidence gone), and a new
+/// `REPORT_SOAK_*.json` in the reports folder would be scored as a soak report by the next run;
+/// `--junit` onto the config replaced it too. Refused before anything runs.
+fn refuse_outputs_over_inputs(args: &MakeReadyArgs, outputs: &[(&str, &Path)]) -> Result<()> {
+    for &(flag, output) in outputs {
+        let Some(name) = output.file_name() else { continue };
+        let name_text = name.to_string_lossy();
+        let soak_name = name_text.starts_with("REPORT_SOAK_") && name_text.ends_with(".json");
+        if soak_name && crate::atomic_write::same_destination(output, &args.reports_dir.join(name)) {
+            bail!(
+                "{flag} {} would be a soak report in the reports folder {} (REPORT_SOAK_*.json are the \
+                 evidence make-ready scores); choose another path",
+                display_path(output),
+                display_path(&args.reports_dir)
+            );
+        }
+        if crate::atomic_write::same_destination(output, &args.config) {
+            bail!("{flag} {} is the make-ready config (--config); choose another path", display_path(output));
+        }
+        // --out-json over --baseline is the usual round (compare with the last, then replace
+        // it); any other output there would replace the baseline with something else.
+        if flag != "--out-json"
+            && let Some(baseline) = &args.baseline
+            && crate::atomic_write::same_destination(output, baseline)
+        {
+            bail!("{flag} {} is the --baseline file; choose another path", display_path(output));
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
     if !(args.min_score.is_finite() && (0.0..=100.0).contains(&args.min_score)) {
         bail!("--min-score {} is outside 0..100; the score is out of 100", args.min_score);
@@ -66,6 +98,7 @@ pub fn run(args: &MakeReadyArgs, context: &Context) -> Result<Verdict> {
     other_outputs.extend(args.junit.as_deref().map(|junit| ("--junit", junit)));
     other_outputs.extend(step_summary.as_deref().map(|path| ("GITHUB_STEP_SUMMARY", path)));
     crate::atomic_write::refuse_shared_outputs(&other_outputs)?;
+    refuse_outputs_over_inputs(args, &other_outputs)?;
     let prom_file = args
         .prom_file
         .as_deref()

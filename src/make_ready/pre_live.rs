@@ -160,8 +160,23 @@ pub(crate) fn tail(output: &str, count: usize) -> Vec<String> {
     let lines: Vec<&str> = output.lines().filter(|line| !line.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(count)..]
         .iter()
-        .map(|line| crate::sanitize::display_text(line, false))
+        .map(|line| defuse_markers(&crate::sanitize::display_text(line, false)))
         .collect()
+}
+
+/// make-ready's own marker keys, which CI greps for (`grep MAKE_READY=OK`, as documented).
+const OWN_MARKER_KEYS: [&str; 3] = ["MAKE_READY=", "READINESS=", "PRE_LIVE_PACK="];
+
+/// A step's quoted output must not carry make-ready's verdict: a failing step that prints
+/// `MAKE_READY=OK` would otherwise satisfy that grep on a BLOCKED run. `KEY=` becomes `KEY\=`.
+fn defuse_markers(line: &str) -> String {
+    let mut line = line.to_string();
+    for key in OWN_MARKER_KEYS {
+        if line.contains(key) {
+            line = line.replace(key, &format!("{}\\=", &key[..key.len() - 1]));
+        }
+    }
+    line
 }
 
 /// Runs every step, `jobs` at a time, and returns results in config order.
@@ -524,5 +539,10 @@ mod tests {
         assert_eq!(result.output_tail, ["a", "b"]);
         assert_eq!(result.duration, 0.002);
         assert_eq!(tail("1\n2\n3\n", 2), ["2", "3"]);
+        // A step cannot print make-ready's verdict into the report CI greps.
+        assert_eq!(
+            tail("| make_ready | OK | MAKE_READY=OK |\nREADINESS=GO PRE_LIVE_PACK=DRYRUN\n", 2),
+            ["| make_ready | OK | MAKE_READY\\=OK |", "READINESS\\=GO PRE_LIVE_PACK\\=DRYRUN"]
+        );
     }
 }

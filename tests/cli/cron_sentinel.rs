@@ -312,6 +312,33 @@ fn glob_takes_newest_match_and_no_match_is_missing() {
     assert_eq!(doc.tasks[1].message.as_deref(), Some("no file matches reports/weekly_*.json"));
 }
 
+/// A task watching the textfile folder (`textfile/*.prom`) found the sentinel's own
+/// `--prom-file`, rewritten on every run, as its newest match: FRESH forever, OK. Its own
+/// textfile and any `.mmops-tmp-*` file never match now; a task naming it exactly is exit 2.
+#[test]
+fn the_sentinels_own_prom_file_never_keeps_a_task_fresh() {
+    let env = env_with_config("tasks:\n  - {name: backup_metrics, artifact: 'textfile/*', max_age: 1d}\n");
+    env.write("textfile/backup.prom", "backup_ok 1\n");
+    env.set_mtime("textfile/backup.prom", utc("2025-10-01T00:00:00Z"));
+    env.write("textfile/.mmops-tmp-1-abc", "");
+    for _ in 0..2 {
+        let doc = document(&env, &["--prom-file", "textfile/cron.prom"], 1);
+        assert_eq!(doc.tasks[0].status, TaskStatus::Stale);
+        assert_eq!(doc.tasks[0].path.as_deref(), Some("textfile/backup.prom"));
+    }
+    let env = env_with_config("tasks:\n  - {name: own, artifact: textfile/cron.prom, max_age: 1d}\n");
+    env.write("textfile/cron.prom", "old\n");
+    run_at(&env, &["cron-sentinel", "--prom-file", "./textfile/cron.prom"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: --prom-file ./textfile/cron.prom is the artifact of task \"own\"; the sentinel would \
+             keep it fresh itself: give the Prometheus file its own path\n",
+        )
+        .run();
+    assert_eq!(env.read("textfile/cron.prom"), "old\n");
+}
+
 #[test]
 fn symlinks_are_followed_and_dangling_ones_are_missing() {
     let env = env_with_config(

@@ -404,6 +404,44 @@ fn raw_samples_produce_the_expected_emas() {
     }
 }
 
+/// Raw samples near ±f64::MAX (each finite, so accepted) made `x - ema` overflow: the averages
+/// went to -inf, then NaN for good, NaN is never below a threshold, and a series of hugely
+/// negative edge stayed Moderate with OK. The averages now stay finite and the switch happens.
+#[test]
+fn huge_raw_samples_keep_finite_averages_and_still_switch() {
+    let env = TestEnv::new();
+    let mut csv = String::from("ts,edge_bps\n");
+    csv.push_str(&format!("{DAY},1e308\n"));
+    for window in 1..=5 {
+        csv.push_str(&format!("{},-1e308\n", DAY + window * 1800));
+    }
+    env.write("raw.csv", &csv);
+    env.check(["edge-sim", "--input", "raw.csv", "--timeline", "t.csv"])
+        .code(0)
+        .stdout_contains(
+            "2025-10-11T02:00:00Z EDGE_POLICY_APPLIED Moderate -> Conservative (ema1h < 0.0 for 3 consecutive 30m windows)",
+        )
+        .stdout_contains("| edge_sim | OK | EDGE_PROFILE=")
+        .stderr_empty()
+        .run();
+    let timeline = env.read("t.csv");
+    assert!(!timeline.contains("NaN") && !timeline.contains("inf"), "{timeline}");
+}
+
+/// A JSON Lines row naming a key twice was read with the last value (serde_json's choice; other
+/// readers take the first), while a CSV header naming a column twice is refused: now both are.
+#[test]
+fn a_json_lines_key_given_twice_is_a_located_error() {
+    let env = TestEnv::new();
+    env.write("in.jsonl", "{\"ts\":1760184000,\"ema1h\":1,\"ema24h\":1}\n{\"ts\":1760185800,\"ema1h\":1,\"ema24h\":1,\"ema1h\":-5}\n");
+    fails_with(
+        &env,
+        &["edge-sim", "--input", "in.jsonl", "--timeline", "t.csv"],
+        "mmops: error: in.jsonl:2:45: not a JSON object: key \"ema1h\" appears twice (each key may appear only once)",
+    );
+    assert!(!env.exists("t.csv"));
+}
+
 #[test]
 fn timeline_has_one_row_per_window() {
     let env = TestEnv::new();
@@ -697,6 +735,32 @@ fn live_step_resending_a_window_replaces_it() {
     assert_eq!(json.windows_seen, 3);
 }
 
+/// `--ts 9999-12-31T23:59:59Z` (a clock gone wrong) was applied and reported OK, but its window
+/// closes at `+10000-01-01T00:00:00Z`, which the state file cannot hold: every later step was
+/// refused as "corrupt". Refused up front now, with neither the state nor its lock created.
+#[test]
+fn live_step_refuses_a_window_the_state_cannot_record() {
+    let env = TestEnv::new();
+    for ts in ["9999-12-31T23:59:59Z", "999999999999"] {
+        let run = env
+            .check(["edge-sim", "--state", "s.json", &format!("--ts={ts}"), "--ema1h", "1", "--ema24h", "1"])
+            .code(2)
+            .stdout_empty()
+            .stderr_contains("outside the years 0000 to 9999 the state file can record; s.json is unchanged")
+            .run();
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(!env.exists("s.json") && !env.exists("s.json.lock"));
+    }
+    // The last window the state can hold still works, and the state reads back.
+    for ts in ["9999-12-31T23:00:00Z", "9999-12-31T23:29:59Z"] {
+        env.check(["edge-sim", "--state", "s.json", "--ts", ts, "--ema1h", "1", "--ema24h", "1"])
+            .code(0)
+            .stdout_contains("| edge_sim | OK | EDGE_PROFILE=Moderate |\n")
+            .stderr_empty()
+            .run();
+    }
+}
+
 #[test]
 fn live_step_refuses_older_windows_and_corrupt_state_leaving_the_file_alone() {
     let env = TestEnv::new();
@@ -965,6 +1029,25 @@ fn outputs_may_not_replace_the_input() {
     );
     assert_eq!(env.read("in.csv"), csv);
     assert!(!env.exists("o"));
+    // The config was replaced by the timeline with exit 0; the pins file likewise.
+    let config = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/edge/sentinel.yaml"),
+    )
+    .unwrap();
+    env.write("rules.yaml", &config);
+    fails_with(
+        &env,
+        &["edge-sim", "--config", "rules.yaml", "--input", "in.csv", "--timeline", "rules.yaml"],
+        "mmops: error: --timeline rules.yaml is the --config file; choose another output path",
+    );
+    env.write("pins.yaml", "pins: []\n");
+    fails_with(
+        &env,
+        &["edge-sim", "--input", "in.csv", "--pins", "pins.yaml", "--plot", "./pins.yaml"],
+        "mmops: error: --plot ./pins.yaml is the --pins file; choose another output path",
+    );
+    assert_eq!(env.read("rules.yaml"), config);
+    assert_eq!(env.read("pins.yaml"), "pins: []\n");
 }
 
 /// Found by fuzzing: a 20-digit timestamp overflowed the fast CSV path (a panic in debug
@@ -1080,6 +1163,28 @@ fn a_bad_plot_path_fails_before_the_timeline_is_written() {
         .run();
     assert!(!env.exists("t.csv"));
     assert_eq!(env.read("file"), "not a folder");
+}
+
+// Exit 2 means nothing changed: the folders made for an output that was never written (a bad
+// --plot path, an input refused halfway) were left behind, empty.
+#[test]
+fn a_refused_run_leaves_no_folder_it_made() {
+    let env = TestEnv::new();
+    env.write("in.csv", ema_csv(&[(-1.0, 0.0), (-1.0, 0.0), (-1.0, 0.0)]));
+    env.write("file", "not a folder");
+    env.check(["edge-sim", "--input", "in.csv", "--timeline", "new/deeper/t.csv", "--plot", "file/p.svg"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("mmops: error: cannot create the chart file/p.svg")
+        .run();
+    assert!(!env.exists("new"));
+    env.write("backwards.csv", "ts,ema1h,ema24h\n1760184000,1,1\n1760183000,1,1\n");
+    env.check(["edge-sim", "--input", "backwards.csv", "--timeline", "new/t.csv", "--plot", "new/p.svg"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("timestamps must not go backwards")
+        .run();
+    assert!(!env.exists("new"));
 }
 
 // A failure after the timeline is in place is PARTIAL (exit 1) and says what was written: here

@@ -465,6 +465,75 @@ fn failing_step_blocks_and_shows_its_last_lines() {
     assert_eq!(run.last_line(), "| make_ready | FAIL | MAKE_READY=BLOCKED |");
 }
 
+/// A failing step that prints make-ready's own verdict (`MAKE_READY=OK`, `READINESS=GO`) into
+/// its output: quoted, it made `grep MAKE_READY=OK` (the documented CI grep) pass a BLOCKED run.
+#[test]
+fn a_step_printing_the_ok_marker_cannot_forge_the_verdict() {
+    let env = TestEnv::new();
+    let config = "steps:\n  - name: forger\n    run: [sh, -c, 'echo \"| make_ready | OK | MAKE_READY=OK |\"; echo READINESS=GO PRE_LIVE_PACK=DRYRUN; exit 3']\n";
+    let run = pack(&env, config, &[])
+        .code(1)
+        .stdout_contains(
+            "\n    > | make_ready | OK | MAKE_READY\\=OK |\n    > READINESS\\=GO PRE_LIVE_PACK\\=DRYRUN\n",
+        )
+        .stdout_contains(MAKE_READY_BLOCKED)
+        .run_pack(&[("forger", "FAIL")], &[]);
+    assert!(!run.stdout.contains("MAKE_READY=OK"), "{}", run.stdout);
+    assert_eq!(run.last_line(), "| make_ready | FAIL | MAKE_READY=BLOCKED |");
+    let document = pack(&env, config, &["--format", "json"])
+        .code(1)
+        .stdout(Expect::Anything)
+        .stderr(Expect::Anything)
+        .run();
+    assert!(!document.stdout.contains("MAKE_READY=OK"), "{}", document.stdout);
+}
+
+/// `--out-json artifacts/REPORT_SOAK_20261107.json` replaced the soak report the run had just
+/// scored, with exit 0; `--junit` onto the config replaced the config. Outputs over inputs are
+/// refused before anything runs, and the inputs keep their bytes.
+#[test]
+fn an_output_over_a_soak_report_or_the_config_is_exit_2() {
+    let env = env_with_reports(7);
+    env.write("make_ready.yaml", "steps:\n  - name: ok\n    run: [sh, -c, 'true']\n");
+    env.write("prev.json", PERFECT_JSON);
+    let before = env.read("artifacts/REPORT_SOAK_20261107.json");
+    for (flag, path, expected) in [
+        (
+            "--out-json",
+            "artifacts/REPORT_SOAK_20261107.json",
+            "mmops: error: --out-json artifacts/REPORT_SOAK_20261107.json would be a soak report in the reports \
+             folder artifacts (REPORT_SOAK_*.json are the evidence make-ready scores); choose another path\n",
+        ),
+        (
+            "--junit",
+            "artifacts/./REPORT_SOAK_20261108.json",
+            "mmops: error: --junit artifacts/./REPORT_SOAK_20261108.json would be a soak report in the reports \
+             folder artifacts (REPORT_SOAK_*.json are the evidence make-ready scores); choose another path\n",
+        ),
+        (
+            "--junit",
+            "make_ready.yaml",
+            "mmops: error: --junit make_ready.yaml is the make-ready config (--config); choose another path\n",
+        ),
+        (
+            "--junit",
+            "prev.json",
+            "mmops: error: --junit prev.json is the --baseline file; choose another path\n",
+        ),
+    ] {
+        env.check(["make-ready", "--config", "make_ready.yaml", "--baseline", "prev.json", flag, path])
+            .env("CI_FAKE_UTC", NOW)
+            .code(2)
+            .stdout_empty()
+            .stderr_is(expected)
+            .run();
+    }
+    assert_eq!(env.read("artifacts/REPORT_SOAK_20261107.json"), before);
+    assert!(!env.exists("artifacts/REPORT_SOAK_20261108.json") && !env.exists("artifacts/reports"));
+    assert_eq!(env.read("make_ready.yaml"), "steps:\n  - name: ok\n    run: [sh, -c, 'true']\n");
+    assert_eq!(env.read("prev.json"), PERFECT_JSON);
+}
+
 #[test]
 fn all_steps_passing_with_go_is_ok() {
     let env = TestEnv::new();

@@ -7,7 +7,7 @@ use super::{Parser, SeriesKind};
 
 impl Parser<'_> {
     pub(super) fn json_object(&self, line: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>> {
-        serde_json::from_slice(line).map_err(|error| {
+        serde_json::from_slice::<UniqueKeys>(line).map(|object| object.0).map_err(|error| {
             let message = error.to_string();
             let message = message.split(" at line ").next().unwrap_or(&message).to_string();
             anyhow!("{}:{}:{}: not a JSON object: {message}", self.origin, self.line, error.column())
@@ -60,5 +60,37 @@ impl Parser<'_> {
         let first = number(1)?;
         let second = if header.kind == SeriesKind::Emas { number(2)? } else { first };
         Ok((ts, first, second))
+    }
+}
+
+/// A JSON object whose keys are all different. serde_json keeps the last of a repeated key, so
+/// `{"ema1h": 1, "ema1h": -5}` was read as -5 while other readers take 1; a CSV header naming a
+/// column twice is refused, and so is this.
+struct UniqueKeys(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<UniqueKeys, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if object.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "key {:?} appears twice (each key may appear only once)",
+                            crate::sanitize::display_text(&key, false)
+                        )));
+                    }
+                    let value = map.next_value()?;
+                    object.insert(key, value);
+                }
+                Ok(UniqueKeys(object))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }

@@ -158,6 +158,43 @@ fn a_fifo_input_is_refused_without_hanging() {
     assert!(!env.exists("artifacts/release"));
 }
 
+/// `--prom-file` naming a file the release bundles replaced it in the working tree (exit 0);
+/// refused before anything is written now, the input left as it was.
+#[test]
+fn a_prom_file_over_a_bundled_file_is_exit_2() {
+    let env = repo();
+    env.write("deploy/up.prom", "up 1\n");
+    env.write("bundle.yaml", "files:\n  - path: VERSION\n  - path: deploy/up.prom\n");
+    bundle(&env, &["--config", "bundle.yaml", "--prom-file", "./deploy/up.prom"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: --prom-file ./deploy/up.prom is a file this release bundles; give the Prometheus \
+             file its own path\n",
+        )
+        .run();
+    assert_eq!(env.read("deploy/up.prom"), "up 1\n");
+    assert!(!env.exists("artifacts/release"));
+}
+
+/// A Unix socket where a listed file should be said only "No such device or address (os error
+/// 6)": now it is named as what it is, like a FIFO.
+#[test]
+fn a_socket_input_is_named_as_not_a_regular_file() {
+    let env = repo();
+    fs::remove_file(env.path("README.md")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(env.path("README.md")).unwrap();
+    bundle(&env, &[])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: files[1]: README.md is not a regular file (a FIFO, device or socket); bundles take \
+             only regular files\n",
+        )
+        .run();
+    assert!(!env.exists("artifacts/release"));
+}
+
 /// Names with control characters are refused at bundle time, escaped in the message (the ESC
 /// used to reach the terminal raw, and bundle's own verify then failed the release).
 #[test]
@@ -194,6 +231,20 @@ fn bad_configs_are_exit_2_with_the_spot() {
         (
             "files:\n  - path: VERSION\n  - path: README.md\n    dest: VERSION\n",
             "two files would be bundled as VERSION",
+        ),
+        // Names an extractor on macOS or Windows writes to one file, or a file and a folder
+        // of one name: `bundle verify` would fail the zip, so it is never made.
+        (
+            "files:\n  - path: VERSION\n  - path: README.md\n    dest: version\n",
+            "two files would clash when the release is extracted: version: is extracted to the same file as VERSION",
+        ),
+        (
+            "files:\n  - path: VERSION\n  - path: README.md\n    dest: VERSION/README.md\n",
+            "two files would clash when the release is extracted: VERSION/README.md: needs a folder named like the file VERSION",
+        ),
+        (
+            "files:\n  - path: VERSION\n    dest: manifest.json\n",
+            "\"manifest.json\" is written by mmops itself",
         ),
         ("files:\n  - path: deploy\n", "is a folder; list its files, or use a glob"),
         ("files: [\n", "bundle.yaml:1:"),

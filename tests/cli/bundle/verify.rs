@@ -169,6 +169,80 @@ fn verify_catches_a_repeated_entry_name() {
     );
 }
 
+/// Entries with distinct bytes that an extractor writes to one file (`./VERSION` after
+/// `VERSION`: the last one wins), listed in the manifest with their own hashes, used to pass:
+/// every check compared names byte for byte.
+#[test]
+fn verify_catches_names_extracted_to_the_same_file() {
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "./VERSION",
+            &[
+                "./VERSION: entry name has an empty or \".\" part (extractors write it under a shorter name)",
+                "VERSION: is extracted to the same file as ./VERSION (names that differ only in case or in `.`, \
+                 `/` or `\\` parts; whichever is written last wins)",
+            ],
+        ),
+        (
+            "deploy//policies/rollback.yaml",
+            &[
+                "deploy//policies/rollback.yaml: entry name has an empty or \".\" part (extractors write it under \
+                 a shorter name)",
+                "deploy/policies/rollback.yaml: is extracted to the same file as deploy//policies/rollback.yaml \
+                 (names that differ only in case or in `.`, `/` or `\\` parts; whichever is written last wins)",
+            ],
+        ),
+        (
+            "readme.md",
+            &[
+                "readme.md: is extracted to the same file as README.md (names that differ only in case or in `.`, \
+               `/` or `\\` parts; whichever is written last wins)",
+            ],
+        ),
+        (
+            "manifest.json",
+            &[
+                "manifest.json: is extracted to the same file as MANIFEST.json (names that differ only in case or \
+               in `.`, `/` or `\\` parts; whichever is written last wins)",
+            ],
+        ),
+        (
+            "deploy\\policies\\rollback.yaml",
+            &[
+                "deploy\\\\policies\\\\rollback.yaml: entry name contains a backslash (Windows extractors treat it \
+                 as a folder separator)",
+                "deploy\\\\policies\\\\rollback.yaml: is extracted to the same file as deploy/policies/rollback.yaml \
+                 (names that differ only in case or in `.`, `/` or `\\` parts; whichever is written last wins)",
+            ],
+        ),
+        (
+            "VERSION/evil",
+            &["VERSION/evil: needs a folder named like the file VERSION; extracting one of them fails"],
+        ),
+    ];
+    for (name, expected) in cases {
+        let env = released(&[]);
+        let evil = b"6.6.6\n";
+        rewrite(
+            &env,
+            |entry, bytes| {
+                if entry != "MANIFEST.json" {
+                    return Some((entry.to_string(), bytes));
+                }
+                // Listed with its own hash and size, so only the clash is wrong.
+                let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                manifest["files"].as_array_mut().unwrap().push(serde_json::json!({
+                    "path": name, "sha256": sha256_hex(evil), "size": evil.len(), "description": "x"
+                }));
+                Some((entry.to_string(), serde_json::to_vec(&manifest).unwrap()))
+            },
+            &[(name, evil)],
+        );
+        let run = verify_fails(&env, &[]);
+        assert_eq!(problems(&run), expected, "{name}");
+    }
+}
+
 #[test]
 fn verify_catches_a_tampered_manifest_and_a_missing_one() {
     let env = released(&[]);
@@ -211,6 +285,23 @@ fn verify_catches_a_tampered_manifest_and_a_missing_one() {
         "{}",
         run.stdout
     );
+
+    // A zip of nothing but a manifest listing nothing, with a matching sidecar, passed: an
+    // empty release is not a release.
+    let env = released(&[]);
+    rewrite(
+        &env,
+        |name, _| {
+            (name == "MANIFEST.json")
+                .then(|| (name.to_string(), b"{\"version\": \"1.4.0\", \"files\": []}".to_vec()))
+        },
+        &[],
+    );
+    let run = verify_fails(&env, &[]);
+    assert_eq!(
+        problems(&run),
+        ["MANIFEST.json: lists no files: nothing was checked, and a release always holds RELEASE_SUMMARY.md"]
+    );
 }
 
 #[test]
@@ -245,6 +336,42 @@ fn verify_checks_the_sidecar() {
         .json_as();
     assert_eq!(document.sidecar, "skipped");
     assert_eq!(document.problems, Vec::<String>::new());
+}
+
+/// A sidecar or provenance that is there but is no file (a FIFO, a folder, a dangling link)
+/// was exit 2, "could not run", which leaves the `--prom-file` of the last run in place — a
+/// success, for a release whose sidecar is now broken. It is a failed check, like a missing one.
+#[test]
+fn a_sidecar_or_provenance_that_is_no_file_fails_the_check() {
+    let env = released(&[]);
+    fs::remove_file(env.path(SIDECAR)).unwrap();
+    assert!(Command::new("mkfifo").arg(env.path(SIDECAR)).status().unwrap().success());
+    let run = verify(&env, &["--prom-file", "verify.prom"])
+        .code(1)
+        .stdout_contains("\nsidecar: malformed\n")
+        .stdout_contains(&format!("\n{VERIFY_FAIL}\n"))
+        .stderr_empty()
+        .run();
+    assert_eq!(problems(&run), [format!("{SIDECAR}: the sidecar is a FIFO, not a regular file")]);
+    assert!(
+        env.read("verify.prom").contains("\nmmops_bundle_verify_success{bundle=\"mm-bot-v1.4.0.zip\"} 0\n"),
+        "{}",
+        env.read("verify.prom")
+    );
+
+    fs::remove_file(env.path(SIDECAR)).unwrap();
+    std::os::unix::fs::symlink("nowhere", env.path(SIDECAR)).unwrap();
+    let run = verify_fails(&env, &[]);
+    assert_eq!(problems(&run), [format!("{SIDECAR}: is a symbolic link pointing nowhere")]);
+
+    let env = released(&[]);
+    fs::remove_file(env.path(PROVENANCE)).unwrap();
+    fs::create_dir(env.path(PROVENANCE)).unwrap();
+    let run = verify(&env, &[]).code(1).stdout_contains("\nprovenance: mismatch\n").stderr_empty().run();
+    assert_eq!(
+        problems(&run),
+        [format!("{PROVENANCE}: the provenance statement is a folder, not a regular file")]
+    );
 }
 
 #[test]
