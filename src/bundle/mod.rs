@@ -680,11 +680,11 @@ pub(crate) fn fuzz_config(path: &std::path::Path) {
 /// flagged when not ASCII, unique byte for byte, safe to extract.
 pub(crate) fn fuzz_verify(path: &std::path::Path, context: &Context) {
     let options = verify::Options { no_sidecar: true, key: None };
-    let Ok(report) = verify::verify(path, &options, context) else { return };
+    let Ok(file) = File::open(path) else { return };
+    let Ok(report) = verify::verify(path, &file, &options, context) else { return };
     if !report.passed() {
         return;
     }
-    let file = File::open(path).expect("a verified zip can be opened");
     let size = file.metadata().expect("a verified zip has metadata").len();
     let layout = zip_layout::read_layout(&file, size).expect("a verified zip has a readable structure");
     assert!(layout.problems.is_empty(), "verified despite {:?}", layout.problems);

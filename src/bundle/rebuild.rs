@@ -28,7 +28,12 @@ use crate::sanitize::{display_path, display_text};
 /// Rebuilds the release at `zip` from the working tree with the recipe in `<zip>.intoto.json`
 /// and compares the bytes. `Ok(Err(why))` is a difference (or a recipe that cannot be rebuilt),
 /// named; `Err` is a failure to run (an unreadable file, no temporary folder).
-pub(crate) fn rebuild_and_compare(zip: &Path, context: &Context) -> Result<Result<(), String>> {
+/// `released` is the zip verify opened (at `zip`): the rebuild is compared with those bytes.
+pub(crate) fn rebuild_and_compare(
+    zip: &Path,
+    released: &File,
+    context: &Context,
+) -> Result<Result<(), String>> {
     let mut provenance_name = zip.as_os_str().to_owned();
     provenance_name.push(".intoto.json");
     let provenance_path = Path::new(&provenance_name);
@@ -89,7 +94,7 @@ pub(crate) fn rebuild_and_compare(zip: &Path, context: &Context) -> Result<Resul
         Ok(built) => built,
         Err(error) => return Ok(Err(format!("this tree cannot rebuild it: {error:#}"))),
     };
-    let released = File::open(zip).with_context(|| format!("cannot open {}", display_path(zip)))?;
+    let released = released.try_clone().with_context(|| format!("cannot read {}", display_path(zip)))?;
     if same_bytes(&released, &rebuilt).context("cannot compare the rebuilt zip")? {
         return Ok(Ok(()));
     }

@@ -2,12 +2,15 @@
 //! `MANIFEST.json` without extracting anything: every listed file present with the listed size
 //! and SHA-256, nothing unlisted, no unsafe or repeated names, every CRC good.
 //!
-//! The zip's own hash and the entries are checked at the same time on separate threads (each
-//! worker opens its own handle), so verification runs at the speed of the disk or the inflater.
+//! The zip's own hash and the entries are checked at the same time on separate threads, so
+//! verification runs at the speed of the disk or the inflater. Every part of the check reads the
+//! one handle opened first (each thread at its own offset), and the name is checked to still hold
+//! that file, unchanged, at the end: an OK describes one file, the one at the name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -153,12 +156,15 @@ pub(crate) fn check(zip: &Path, args: &BundleVerifyArgs, context: &Context) -> R
         (None, Some(path)) => Some(PublicKey::from_file(path)?),
         (None, None) => None,
     };
-    let mut report = verify(zip, &Options { no_sidecar: args.no_sidecar, key: key.as_ref() }, context)?;
+    let file = open_zip_file(zip)?;
+    let opened = Stamp::of(&file).with_context(|| format!("cannot read {}", display_path(zip)))?;
+    let mut report =
+        verify(zip, &file, &Options { no_sidecar: args.no_sidecar, key: key.as_ref() }, context)?;
     if args.rebuild && report.entries == 0 && !report.passed() {
         // Nothing recorded can be read back from a zip that is not one: the problem is named.
         report.rebuild = Some("not attempted: the zip is not readable".into());
     } else if args.rebuild {
-        match super::rebuild::rebuild_and_compare(zip, context)? {
+        match super::rebuild::rebuild_and_compare(zip, &file, context)? {
             Ok(()) => report.rebuild = Some("identical: rebuilt from this tree, byte for byte".into()),
             Err(problem) => {
                 report.rebuild = Some("differs".into());
@@ -166,13 +172,93 @@ pub(crate) fn check(zip: &Path, args: &BundleVerifyArgs, context: &Context) -> R
             }
         }
     }
+    if let Some(problem) = changed_while_verified(zip, &file, &opened) {
+        report.problems.push(problem);
+    }
     Ok(report)
 }
 
-fn open_archive(path: &Path) -> Result<ZipArchive<BufReader<File>>> {
+/// What identifies a file's contents between two looks: the inode, its size and its times.
+#[derive(PartialEq, Eq)]
+struct Stamp {
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+impl Stamp {
+    fn of(file: &File) -> io::Result<Stamp> {
+        Ok(Stamp::from(&file.metadata()?))
+    }
+
+    fn from(metadata: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            size: metadata.len(),
+            modified: (metadata.mtime(), metadata.mtime_nsec()),
+            changed: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+}
+
+/// A problem when the file verified was written meanwhile, or its name now holds another file:
+/// then the report describes no file that is there (a swap mid-run used to mix two zips).
+fn changed_while_verified(path: &Path, file: &File, opened: &Stamp) -> Option<String> {
     let shown = display_path(path);
-    let file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
-    ZipArchive::new(BufReader::with_capacity(256 * 1024, file))
+    if Stamp::of(file).ok().as_ref() != Some(opened) {
+        return Some(format!(
+            "{shown} was written while it was verified: verify it again once it is complete"
+        ));
+    }
+    let now = std::fs::symlink_metadata(path).ok().map(|metadata| Stamp::from(&metadata));
+    (now.as_ref() != Some(opened)).then(|| {
+        format!(
+            "{shown} was replaced while it was verified (another file is at that name now): verify it again"
+        )
+    })
+}
+
+/// Reads the one open zip at an offset of its own (`pread`), so the hasher and each worker read
+/// the very file verify opened, whatever is renamed over its name meanwhile.
+struct Positioned<'a> {
+    file: &'a File,
+    position: u64,
+    size: u64,
+}
+
+impl<'a> Positioned<'a> {
+    fn new(file: &'a File, size: u64) -> Positioned<'a> {
+        Positioned { file, position: 0, size }
+    }
+}
+
+impl Read for Positioned<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.file.read_at(buffer, self.position)?;
+        self.position += read as u64;
+        Ok(read)
+    }
+}
+
+impl Seek for Positioned<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let position = match to {
+            SeekFrom::Start(offset) => Some(offset),
+            SeekFrom::End(delta) => self.size.checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
+        };
+        let position =
+            position.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.position = position;
+        Ok(position)
+    }
+}
+
+fn open_archive<'a>(file: &'a File, size: u64, shown: &str) -> Result<ZipArchive<BufReader<Positioned<'a>>>> {
+    ZipArchive::new(BufReader::with_capacity(256 * 1024, Positioned::new(file, size)))
         .map_err(|error| anyhow!("{shown} is not a readable zip archive: {error}"))
 }
 
@@ -202,19 +288,19 @@ pub(crate) struct Options<'a> {
     pub(crate) key: Option<&'a PublicKey>,
 }
 
-pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Result<VerifyReport> {
+/// Checks the zip opened as `file` (found at `path`, whose name the sidecar and signatures
+/// are found by).
+pub(crate) fn verify(path: &Path, file: &File, options: &Options, context: &Context) -> Result<VerifyReport> {
     let no_sidecar = options.no_sidecar;
     let shown = display_path(path);
-    let file = open_zip_file(path)?;
     let size = file.metadata().with_context(|| format!("cannot read {shown}"))?.len();
-    let layout = zip_layout::read_layout(&file, size);
-    drop(file);
+    let layout = zip_layout::read_layout(file, size);
     let zip_file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     // Hashes the zip and checks what needs none of its entries (sidecar, signature, provenance),
     // for a zip whose entries cannot be trusted: `first` problems go before those, `last` after.
     let without_entries = |entries: usize, first: Vec<String>, last: Vec<String>| -> Result<VerifyReport> {
         let progress = Progress::bytes(&context.printer, size, 8 << 20, "verifying");
-        let zip_hash = hash_file(path, &progress)?;
+        let zip_hash = hash_file(file, size, &shown, &progress)?;
         progress.finish();
         let mut problems = first;
         let sidecar = check_sidecar(path, &zip_file_name, &zip_hash, no_sidecar, &mut problems)?;
@@ -249,15 +335,9 @@ pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Resul
         last.push("nothing was inflated: the archive's structure is unsafe".to_string());
         return without_entries(layout.entries.len(), Vec::new(), last);
     }
-    let mut archive = match ZipArchive::new(BufReader::with_capacity(256 * 1024, open_zip_file(path)?)) {
+    let mut archive = match open_archive(file, size, &shown) {
         Ok(archive) => archive,
-        Err(error) => {
-            return without_entries(
-                0,
-                vec![format!("{shown} is not a readable zip archive: {error}")],
-                Vec::new(),
-            );
-        }
+        Err(error) => return without_entries(0, vec![format!("{error}")], Vec::new()),
     };
     let count = archive.len();
     let mut structure_problems = layout.problems;
@@ -281,11 +361,11 @@ pub(crate) fn verify(path: &Path, options: &Options, context: &Context) -> Resul
     let next = AtomicUsize::new(0);
     let checks: Mutex<Vec<Option<EntryCheck>>> = Mutex::new(vec![None; count]);
     let (zip_hash, worker_errors) = std::thread::scope(|scope| {
-        let hasher = scope.spawn(|| hash_file(path, &progress));
+        let hasher = scope.spawn(|| hash_file(file, size, &shown, &progress));
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| -> Result<()> {
-                    let mut archive = open_archive(path)?;
+                    let mut archive = open_archive(file, size, &shown)?;
                     loop {
                         let position = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&(_, index)) = order.get(position) else {
@@ -497,7 +577,7 @@ fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
 }
 
 /// The manifest's bytes, or the problem line saying why there are none.
-fn read_manifest_bytes(archive: &mut ZipArchive<BufReader<File>>) -> Result<Vec<u8>, String> {
+fn read_manifest_bytes(archive: &mut ZipArchive<impl Read + Seek>) -> Result<Vec<u8>, String> {
     const LIMIT: u64 = 64 << 20;
     let mut entry =
         archive.by_name(MANIFEST_NAME).map_err(|_| format!("{MANIFEST_NAME}: missing from the zip"))?;
@@ -514,7 +594,7 @@ fn read_manifest_bytes(archive: &mut ZipArchive<BufReader<File>>) -> Result<Vec<
 }
 
 /// Reads one entry through SHA-256; the zip crate checks the CRC at the end of the data.
-fn check_entry(archive: &mut ZipArchive<BufReader<File>>, index: usize) -> EntryCheck {
+fn check_entry(archive: &mut ZipArchive<impl Read + Seek>, index: usize) -> EntryCheck {
     let listed_name = archive
         .name_for_index(index)
         .and_then(Result::ok)
@@ -556,10 +636,8 @@ fn check_entry(archive: &mut ZipArchive<BufReader<File>>, index: usize) -> Entry
     EntryCheck { name, sha256: Some(hex(&hasher.finalize())), size, error: None }
 }
 
-fn hash_file(path: &Path, progress: &Progress) -> Result<String> {
-    let shown = display_path(path);
-    let mut file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
-    super::manifest::sha256_hex_of(&mut file, |read| progress.advance(read as u64))
+fn hash_file(file: &File, size: u64, shown: &str, progress: &Progress) -> Result<String> {
+    super::manifest::sha256_hex_of(&mut Positioned::new(file, size), |read| progress.advance(read as u64))
         .with_context(|| format!("cannot read {shown}"))
 }
 

@@ -308,3 +308,93 @@ fn a_symlink_flip_never_packs_a_file_from_outside() {
          outside ({flips} flips, seed {seed})"
     );
 }
+
+/// `bundle verify` while the zip is swapped (atomic renames) between the release its sidecar
+/// names and another build with one more entry. verify used to open the zip by name for each
+/// part of the check, so the hash could come from one file and the entries from the other: OK
+/// with the sidecar's hash and the other build's entries. An OK must describe one file, the one
+/// at the name when verify ends.
+#[test]
+fn a_zip_swapped_during_verify_is_never_a_mixed_ok() {
+    let (mut rng, seed) = Rng::from_env(0x5A5A_0717);
+    let dir = tempfile::tempdir().unwrap();
+    let build = |extra: bool| -> (Vec<u8>, Vec<u8>) {
+        let repo = tempfile::tempdir().unwrap();
+        build_repo_with_report(repo.path(), 4 << 20);
+        if extra {
+            fs::write(repo.path().join("artifacts/reports/SOAK_RESULTS.md"), text(1 << 20, 9)).unwrap();
+        }
+        let output =
+            mmops(repo.path()).arg("bundle").env("SOURCE_DATE_EPOCH", "1760184000").output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let zip = repo.path().join("artifacts/release/mm-bot-v1.2.3.zip");
+        (
+            fs::read(&zip).unwrap(),
+            fs::read(repo.path().join("artifacts/release/mm-bot-v1.2.3.zip.sha256")).unwrap(),
+        )
+    };
+    let ((released, sidecar), (other, _)) = (build(false), build(true));
+    let released_entries = zip::ZipArchive::new(std::io::Cursor::new(&released)).unwrap().len();
+    let released_hash = sha256_hex(&released);
+    let other_entries = zip::ZipArchive::new(std::io::Cursor::new(&other)).unwrap().len();
+    assert_ne!(released_entries, other_entries);
+    let zip = dir.path().join("mm-bot-v1.2.3.zip");
+    fs::write(&zip, &released).unwrap();
+    fs::write(dir.path().join("mm-bot-v1.2.3.zip.sha256"), &sidecar).unwrap();
+    let copies = [dir.path().join("released.copy"), dir.path().join("other.copy")];
+    fs::write(&copies[0], &released).unwrap();
+    fs::write(&copies[1], &other).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut swapper_rng = Rng::from_env(seed ^ 0x0717).0;
+    let swapper = {
+        let (stop, zip, copies) = (Arc::clone(&stop), zip.clone(), copies.clone());
+        std::thread::spawn(move || {
+            let staged = zip.with_extension("staged");
+            let mut swaps = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                fs::hard_link(&copies[swaps % 2], &staged).unwrap();
+                fs::rename(&staged, &zip).unwrap();
+                // The release stays in place longer at times, so some runs see it alone.
+                let still = if swaps.is_multiple_of(2) { 60 } else { 3 };
+                swaps += 1;
+                std::thread::sleep(swapper_rng.delay(Duration::from_millis(still)));
+            }
+            swaps
+        })
+    };
+    let trials = 4 * TRIALS;
+    let (mut passed, mut failed) = (0, 0);
+    for trial in 0..trials {
+        std::thread::sleep(rng.delay(Duration::from_millis(3)));
+        let output = mmops(dir.path())
+            .args(["bundle", "verify", "mm-bot-v1.2.3.zip", "--format", "json"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let report: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|error| panic!("seed {seed} trial {trial}: {error}: {stdout} {stderr}"));
+        match output.status.code() {
+            Some(0) => {
+                assert_eq!(report["sha256"], released_hash.as_str(), "seed {seed} trial {trial}");
+                assert_eq!(
+                    report["entries"], released_entries,
+                    "seed {seed} trial {trial}: OK with the sidecar's hash but another zip's entries"
+                );
+                passed += 1;
+            }
+            Some(1) => {
+                assert_ne!(report["problems"], serde_json::json!([]), "seed {seed} trial {trial}");
+                failed += 1;
+            }
+            other => panic!("seed {seed} trial {trial}: exit {other:?}: {stderr}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(passed > 0, "seed {seed}: no run saw the release alone; the trial checks nothing");
+    eprintln!(
+        "bundle verify swap race: {trials} trials, {passed} OK (all one file), {failed} failed, 0 mixed \
+         ({swaps} swaps, seed {seed})"
+    );
+}
