@@ -305,7 +305,12 @@ fn plan_root(
             .rules
             .iter()
             .zip(&plan.groups)
-            .map(|(rule, summary)| GuardRule { label: &rule.label, limits: rule.limits, summary })
+            .map(|(rule, summary)| GuardRule {
+                label: &rule.label,
+                limits: rule.limits,
+                within_days: rule.within_only_days(),
+                summary,
+            })
             .collect(),
         // Sorted oldest first: the last file is the newest.
         newest: scan.files.last().map(|file| (display_path(&scan.relative_path(file)), file.mtime_nanos())),
