@@ -190,6 +190,9 @@ fn check_root(args: &RotateArgs, base: &BaseDir) -> Result<Option<Identity>> {
             display_path(&base.path)
         );
     }
+    if args.explain.is_none() {
+        apply::check_lock_file(base)?;
+    }
     let archive_identity = match &args.archive {
         Some(dir) => existing_identity(dir)?,
         None => None,
