@@ -238,8 +238,13 @@ pub(crate) fn open_lock_file(dir: BorrowedFd<'_>, name: &OsStr, shown: &str) -> 
 /// it, so a dry run and the first roots of a run with several `--base-dir` stop with exit 2 as
 /// the real run of that base dir would, instead of rotating the others first.
 pub(crate) fn check_lock_file(base: &BaseDir) -> Result<()> {
-    let shown = crate::sanitize::display_path(&base.path.join(LOCK_FILE_NAME));
-    match statat(&base.handle, LOCK_FILE_NAME, AtFlags::SYMLINK_NOFOLLOW) {
+    check_lock_at(base.handle.as_fd(), Path::new(LOCK_FILE_NAME), &base.path.join(LOCK_FILE_NAME))
+}
+
+/// [`check_lock_file`] for the lock file at `path` relative to `dir` (shown as `shown`).
+pub(crate) fn check_lock_at(dir: BorrowedFd<'_>, path: &Path, shown: &Path) -> Result<()> {
+    let shown = crate::sanitize::display_path(shown);
+    match statat(dir, path, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(stat) => check_lock_stat(&stat, &shown),
         Err(Errno::NOENT) => Ok(()),
         Err(errno) => Err(anyhow!("cannot look at the lock file {shown}: {}", std::io::Error::from(errno))),

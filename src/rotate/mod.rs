@@ -197,6 +197,10 @@ fn check_root(args: &RotateArgs, base: &BaseDir) -> Result<Option<Identity>> {
         Some(dir) => existing_identity(dir)?,
         None => None,
     };
+    if let (Some(dir), Some(_), None) = (&args.archive, archive_identity, &args.explain) {
+        let lock = dir.join(archive::ARCHIVE_LOCK_NAME);
+        apply::check_lock_at(rustix::fs::CWD, &lock, &lock)?;
+    }
     if archive_identity == Some(base.identity) {
         bail!(
             "--archive must not be the base dir itself (its zips would become candidates); use a folder such as {}/archive or one outside it",
