@@ -233,6 +233,24 @@ pub(crate) fn open_lock_file(dir: BorrowedFd<'_>, name: &OsStr, shown: &str) -> 
     bail!("{shown}: the lock file keeps being replaced while it is opened; find what rewrites it")
 }
 
+/// Refuses, before anything is changed anywhere, a lock file in the base dir that the real run
+/// would refuse to open (a symlink, a FIFO, a hard link …): checked without creating or opening
+/// it, so a dry run and the first roots of a run with several `--base-dir` stop with exit 2 as
+/// the real run of that base dir would, instead of rotating the others first.
+pub(crate) fn check_lock_file(base: &BaseDir) -> Result<()> {
+    check_lock_at(base.handle.as_fd(), Path::new(LOCK_FILE_NAME), &base.path.join(LOCK_FILE_NAME))
+}
+
+/// [`check_lock_file`] for the lock file at `path` relative to `dir` (shown as `shown`).
+pub(crate) fn check_lock_at(dir: BorrowedFd<'_>, path: &Path, shown: &Path) -> Result<()> {
+    let shown = crate::sanitize::display_path(shown);
+    match statat(dir, path, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => check_lock_stat(&stat, &shown),
+        Err(Errno::NOENT) => Ok(()),
+        Err(errno) => Err(anyhow!("cannot look at the lock file {shown}: {}", std::io::Error::from(errno))),
+    }
+}
+
 fn check_lock_stat(stat: &Stat, shown: &str) -> Result<()> {
     let kind = match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile => None,

@@ -30,7 +30,7 @@ use super::apply::{DirOpener, FileResult, open_lock_file, open_planned_file, rea
 use super::scan::{BaseDir, Scan};
 
 /// Lock taken in the archive folder while a zip is being written there.
-const ARCHIVE_LOCK_NAME: &str = ".mmops-rotate-archive.lock";
+pub(crate) const ARCHIVE_LOCK_NAME: &str = ".mmops-rotate-archive.lock";
 
 /// What went into the archive.
 #[derive(Debug, Clone, Serialize)]

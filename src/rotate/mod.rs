@@ -190,10 +190,17 @@ fn check_root(args: &RotateArgs, base: &BaseDir) -> Result<Option<Identity>> {
             display_path(&base.path)
         );
     }
+    if args.explain.is_none() {
+        apply::check_lock_file(base)?;
+    }
     let archive_identity = match &args.archive {
         Some(dir) => existing_identity(dir)?,
         None => None,
     };
+    if let (Some(dir), Some(_), None) = (&args.archive, archive_identity, &args.explain) {
+        let lock = dir.join(archive::ARCHIVE_LOCK_NAME);
+        apply::check_lock_at(rustix::fs::CWD, &lock, &lock)?;
+    }
     if archive_identity == Some(base.identity) {
         bail!(
             "--archive must not be the base dir itself (its zips would become candidates); use a folder such as {}/archive or one outside it",
@@ -305,7 +312,12 @@ fn plan_root(
             .rules
             .iter()
             .zip(&plan.groups)
-            .map(|(rule, summary)| GuardRule { label: &rule.label, limits: rule.limits, summary })
+            .map(|(rule, summary)| GuardRule {
+                label: &rule.label,
+                limits: rule.limits,
+                within_days: rule.within_only_days(),
+                summary,
+            })
             .collect(),
         // Sorted oldest first: the last file is the newest.
         newest: scan.files.last().map(|file| (display_path(&scan.relative_path(file)), file.mtime_nanos())),

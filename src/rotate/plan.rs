@@ -237,7 +237,13 @@ pub(crate) enum Refusal {
     GroupDeleteAll { rule: String, files: u64, newest_age_days: f64 },
     /// The newest file of the whole tree is older than the smallest age limit in force: the
     /// clock jumped ahead, or every writer stopped; either way a person should look first.
-    AllStale { newest: String, newest_age_days: f64, rule: String, limit_days: f64 },
+    AllStale {
+        newest: String,
+        newest_age_days: f64,
+        rule: String,
+        limit_days: f64,
+        limit_field: &'static str,
+    },
 }
 
 impl Refusal {
@@ -259,10 +265,11 @@ impl Refusal {
                  clock and the writer, or pass --allow-delete-all",
                 all_of(*files, "file")
             ),
-            Refusal::AllStale { newest, newest_age_days, rule, limit_days } => format!(
+            Refusal::AllStale { newest, newest_age_days, rule, limit_days, limit_field } => format!(
                 "refusing to run: the newest file of the whole tree ({newest}) is {newest_age_days:.1} days \
-                 old, older than the smallest age limit in force (days {limit_days} of rule {rule}), so the \
-                 clock jumped ahead or every writer stopped; check the clock, or pass --allow-delete-all"
+                 old, older than the smallest age limit in force ({limit_field} {} of rule {rule}), so the \
+                 clock jumped ahead or every writer stopped; check the clock, or pass --allow-delete-all",
+                if *limit_field == "days" { limit_days.to_string() } else { format!("{limit_days}d") }
             ),
         }
     }
@@ -272,7 +279,22 @@ impl Refusal {
 pub(crate) struct GuardRule<'a> {
     pub label: &'a str,
     pub limits: Limits,
+    /// `keep_within` in days when it is the rule's only `keep_*` field: then it is an age limit
+    /// exactly as `days` is (the field `days` combines with none), and a clock far ahead makes
+    /// it select every file just the same.
+    pub within_days: Option<f64>,
     pub summary: &'a GroupSummary,
+}
+
+impl GuardRule<'_> {
+    /// The rule's age limit in days and the field that set it.
+    fn age_limit(&self) -> Option<(f64, &'static str)> {
+        match (self.limits.days, self.within_days) {
+            (Some(days), _) => Some((days, "days")),
+            (None, Some(within)) => Some((within, "keep_within")),
+            (None, None) => None,
+        }
+    }
 }
 
 /// What the guards need to know about the run, besides the plan.
@@ -304,7 +326,7 @@ pub(crate) fn check_guards(input: &GuardInput<'_>) -> Option<Refusal> {
     }
     for rule in &input.rules {
         let summary = rule.summary;
-        if rule.limits.days.is_some() && summary.files > 0 && summary.selected_files == summary.files {
+        if rule.age_limit().is_some() && summary.files > 0 && summary.selected_files == summary.files {
             let newest_age_days =
                 summary.newest_nanos.map_or(0.0, |newest| age_days(input.now_nanos, newest));
             return Some(Refusal::GroupDeleteAll {
@@ -318,9 +340,9 @@ pub(crate) fn check_guards(input: &GuardInput<'_>) -> Option<Refusal> {
         .rules
         .iter()
         .filter(|rule| rule.summary.files > 0)
-        .filter_map(|rule| rule.limits.days.map(|days| (days, rule.label)))
+        .filter_map(|rule| rule.age_limit().map(|(days, field)| (days, field, rule.label)))
         .min_by(|a, b| a.0.total_cmp(&b.0));
-    if let (Some((limit_days, rule)), Some((newest, mtime))) = (smallest, &input.newest) {
+    if let (Some((limit_days, limit_field, rule)), Some((newest, mtime))) = (smallest, &input.newest) {
         let newest_age_days = age_days(input.now_nanos, *mtime);
         if newest_age_days > limit_days {
             return Some(Refusal::AllStale {
@@ -328,6 +350,7 @@ pub(crate) fn check_guards(input: &GuardInput<'_>) -> Option<Refusal> {
                 newest_age_days,
                 rule: rule.to_string(),
                 limit_days,
+                limit_field,
             });
         }
     }
@@ -487,8 +510,18 @@ mod tests {
             selected: result.selected.len() as u64,
             candidates: 3,
             rules: vec![
-                GuardRule { label: "logs/**", limits: rules[0], summary: &result.groups[0] },
-                GuardRule { label: "release/**", limits: rules[1], summary: &result.groups[1] },
+                GuardRule {
+                    label: "logs/**",
+                    limits: rules[0],
+                    within_days: None,
+                    summary: &result.groups[0],
+                },
+                GuardRule {
+                    label: "release/**",
+                    limits: rules[1],
+                    within_days: None,
+                    summary: &result.groups[1],
+                },
             ],
             newest: Some(("logs/b".to_string(), NOW - (newest_age * DAY as f64) as i128)),
             now_nanos: NOW,
@@ -508,7 +541,12 @@ mod tests {
         let input = GuardInput {
             selected: 1,
             candidates: 2,
-            rules: vec![GuardRule { label: "logs/**", limits: rules[0], summary: &result.groups[0] }],
+            rules: vec![GuardRule {
+                label: "logs/**",
+                limits: rules[0],
+                within_days: None,
+                summary: &result.groups[0],
+            }],
             newest: Some(("logs/a".to_string(), NOW - 8 * DAY)),
             now_nanos: NOW,
             allow_delete_all: false,

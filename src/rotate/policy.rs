@@ -59,6 +59,17 @@ impl Rule {
     pub fn has_limit(&self) -> bool {
         !self.limits.is_empty() || self.shape.calendar.is_active()
     }
+
+    /// `keep_within` in days when it is the rule's only `keep_*` field: an age limit as `days`
+    /// is, for the guards (a clock far ahead selects every file of such a rule).
+    pub fn within_only_days(&self) -> Option<f64> {
+        let calendar = &self.shape.calendar;
+        let periods = calendar.last.is_some() || calendar.period_counts().iter().any(Option::is_some);
+        match calendar.within_nanos {
+            Some(within) if !periods => Some(within as f64 / 86_400e9),
+            _ => None,
+        }
+    }
 }
 
 /// Everything that decides what is a candidate and which limits apply to it.

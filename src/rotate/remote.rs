@@ -175,7 +175,12 @@ fn rotate(
             .rules
             .iter()
             .zip(&plan.groups)
-            .map(|(rule, summary)| GuardRule { label: &rule.label, limits: rule.limits, summary })
+            .map(|(rule, summary)| GuardRule {
+                label: &rule.label,
+                limits: rule.limits,
+                within_days: rule.within_only_days(),
+                summary,
+            })
             .collect(),
         newest: scan.files.last().map(|file| (display_path(&scan.relative_path(file)), file.mtime_nanos())),
         now_nanos,

@@ -856,3 +856,62 @@ fn headings_escape_the_root_and_a_fifo_root_is_refused_without_blocking() {
         .run();
     assert_eq!(snapshot(&env.path("b")), before);
 }
+
+#[test]
+fn a_bad_lock_file_in_a_later_root_stops_the_run_before_any_root_is_touched() {
+    // The real run of `b` refuses its symlinked lock file (exit 2): that was found only at `b`'s
+    // turn, after `a` was rotated (exit 1, PARTIAL), and a dry run said exit 0.
+    let env = TestEnv::new();
+    two_roots(&env);
+    symlink(env.path("elsewhere"), env.path("b/.mmops-rotate.lock")).unwrap();
+    let before = snapshot(&env.path("a"));
+    let refusal = "mmops: error: --base-dir b (2 of 2); no base dir was touched: b/.mmops-rotate.lock: the lock \
+                   file is a symlink, not a regular file; remove it (rotate creates the lock file itself)\n";
+    for dry_run in [true, false] {
+        let mut args = vec!["--days", "7", "--base-dir", "a", "--base-dir", "b"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        rotate_check(&env, &args).code(2).stdout_empty().stderr_is(refusal).run();
+        assert_eq!(snapshot(&env.path("a")), before, "nothing changed under a (dry run {dry_run})");
+    }
+    assert!(!env.exists("elsewhere"));
+    // One base dir: its dry run exits 2 as its real run does.
+    rotate_check(&env, &["--days", "7", "--base-dir", "b", "--dry-run"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: b/.mmops-rotate.lock: the lock file is a symlink, not a regular file; remove it (rotate \
+             creates the lock file itself)\n",
+        )
+        .run();
+}
+
+#[test]
+fn a_bad_archive_lock_file_makes_the_dry_run_exit_2_as_the_real_run() {
+    // The real run refuses the symlinked archive lock (exit 2, nothing deleted); its dry run
+    // never looked at it and said exit 0.
+    let env = TestEnv::new();
+    two_roots(&env);
+    fs::create_dir(env.path("archive")).unwrap();
+    symlink(env.path("elsewhere"), env.path("archive/.mmops-rotate-archive.lock")).unwrap();
+    let reason = "archive/.mmops-rotate-archive.lock: the lock file is a symlink, not a regular file; remove it \
+                  (rotate creates the lock file itself)\n";
+    for dry_run in [true, false] {
+        let mut args = vec!["--days", "7", "--archive", "archive", "--base-dir", "a", "--base-dir", "b"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        rotate_check(&env, &args)
+            .code(2)
+            .stdout_empty()
+            .stderr_is(&format!("mmops: error: --base-dir a (1 of 2); no base dir was touched: {reason}"))
+            .run();
+    }
+    rotate_check(&env, &["--days", "7", "--archive", "archive", "--base-dir", "a", "--dry-run"])
+        .code(2)
+        .stdout_empty()
+        .stderr_is(&format!("mmops: error: {reason}"))
+        .run();
+    assert!(env.exists("a/old.log") && env.exists("b/old.log") && !env.exists("elsewhere"));
+}

@@ -309,6 +309,44 @@ fn the_shipped_policy_refuses_when_the_clock_jumps_years_ahead() {
 }
 
 #[test]
+fn a_keep_within_rule_refuses_when_the_clock_jumps_years_ahead() {
+    // keep_within is what a rule with keep_* periods uses instead of days (days is refused
+    // there), yet only days counted as an age limit for the guards: with the clock far ahead
+    // every log went, exit 0, because the other rule kept its files.
+    let env = TestEnv::new();
+    for (name, age) in [("logs/a.log", 1.0), ("logs/b.log", 0.5), ("other/x", 1.0), ("other/y", 2.0)] {
+        file(&env, name, 10, age);
+    }
+    env.write(
+        "policy.yaml",
+        "rules:\n  - glob: \"logs/**\"\n    keep_within: 2d\n  - glob: \"other/**\"\n    keep: 1\n",
+    );
+    let before = snapshot(&env.path("artifacts"));
+    rotate(&env, &["--policy", "policy.yaml"])
+        .env("CI_FAKE_UTC", "2099-01-01T00:00:00Z")
+        .code(2)
+        .stdout_empty()
+        .stderr_is(
+            "mmops: error: refusing to delete all 2 files of rule logs/**: even its newest file is 26745.0 days \
+             old (the clock jumped ahead, or its writer stopped); check the clock and the writer, or pass \
+             --allow-delete-all; nothing was deleted\n",
+        )
+        .run();
+    assert_eq!(snapshot(&env.path("artifacts")).len(), before.len() + 1, "only the lock file is new");
+    // The same policy, today: runs.
+    rotate(&env, &["--policy", "policy.yaml"])
+        .code(0)
+        .stdout_contains("| rotate | OK | ROTATE=DONE |\n")
+        .stderr_empty()
+        .run();
+    assert!(
+        env.exists("artifacts/logs/a.log")
+            && env.exists("artifacts/other/x")
+            && !env.exists("artifacts/other/y")
+    );
+}
+
+#[test]
 fn an_absurd_wait_lock_is_refused_instead_of_panicking() {
     let env = TestEnv::new();
     file(&env, "old", 1, 30.0);
