@@ -359,7 +359,8 @@ fn run_root(
             // Exit 1 with a marker row like every other run, not a bare error line.
             Err(error) => match error.downcast::<apply::LockHeld>() {
                 Ok(held) => {
-                    printer.problem(&held);
+                    // With several base dirs, say which one (like every other warning then).
+                    printer.problem(format!("{}{held}", options.warning_prefix.unwrap_or_default()));
                     return Ok(RootEnd::Locked(report::LockedReport::new(display_path(&base.path), held)));
                 }
                 Err(error) if error.is::<apply::LockWaitStopped>() => return Ok(RootEnd::Stopped),

@@ -415,7 +415,7 @@ fn a_root_whose_lock_is_held_is_reported_and_the_other_roots_still_rotate() {
             done_section("a"),
             done_section("c")
         ))
-        .stderr_is(&format!("mmops: error: {message}\n"))
+        .stderr_is(&format!("mmops: error: --base-dir b: {message}\n"))
         .run();
     assert_eq!(listing(&env.path("b")), [".mmops-rotate.lock", "new.log", "old.log"]);
     assert_eq!(listing(&env.path("c")), [".mmops-rotate.lock", "new.log"]);
@@ -426,7 +426,7 @@ fn a_root_whose_lock_is_held_is_reported_and_the_other_roots_still_rotate() {
     )
     .code(1)
     .stdout(Expect::Anything)
-    .stderr_is(&format!("mmops: error: {message}\n"))
+    .stderr_is(&format!("mmops: error: --base-dir b: {message}\n"))
     .run();
     let document: RootsDocument = run.json_as();
     assert_eq!((document.status, document.marker.as_str()), (Status::Fail, "ROTATE=LOCKED"));
@@ -442,7 +442,7 @@ fn a_root_whose_lock_is_held_is_reported_and_the_other_roots_still_rotate() {
     rotate_check(&env, &["--base-dir", "a", "--base-dir", "b", "--days", "7", "--quiet"])
         .code(1)
         .stdout_is(&format!("== base dir b ==\nnot rotated: {message}\n| rotate | FAIL | ROTATE=LOCKED |\n"))
-        .stderr_is(&format!("mmops: error: {message}\n"))
+        .stderr_is(&format!("mmops: error: --base-dir b: {message}\n"))
         .run();
     drop(lock);
     rotate_check(&env, &["--base-dir", "a", "--base-dir", "b", "--days", "7", "--quiet"])
