@@ -192,6 +192,10 @@ fn tag_rc_killed_at_random_leaves_whole_tags_and_a_whole_checklist() {
     for trial in 0..TRIALS {
         let ending = run_and_kill(tag_rc(root), rng.delay(full.mul_f64(1.2)));
         killed += usize::from(ending == Ending::Killed);
+        // A git the killed run started finishes its tag on its own (a tag is made whole by git):
+        // wait for it before counting the tags (it added one after the count at times), and a
+        // rerun racing it would be refused by design ("a tag appeared").
+        wait_for_git_in(root);
         // git creates a tag whole or not at all; each one's message holds a readable readiness.
         let tags: Vec<String> = git(root, &["tag", "--list"]).lines().map(str::to_string).collect();
         for tag in &tags {
@@ -215,9 +219,6 @@ fn tag_rc_killed_at_random_leaves_whole_tags_and_a_whole_checklist() {
                 "seed {seed} trial {trial}: partial checklist"
             );
         }
-        // A git the killed run started finishes its tag on its own (a tag is made whole by git);
-        // a rerun racing it would be refused by design ("a tag appeared"), so it waits for it.
-        wait_for_git_in(root);
         // A rerun tags the next number and leaves no temporary file.
         let rerun = tag_rc(root).stdin(std::process::Stdio::null()).output().expect("rerun");
         assert_eq!(
@@ -237,15 +238,15 @@ fn tag_rc_killed_at_random_leaves_whole_tags_and_a_whole_checklist() {
     eprintln!("make-ready --tag-rc: {TRIALS} trials, {killed} killed mid-run (seed {seed})");
 }
 
-/// Waits (at most 10 s) until no `git` process works in `root`: one started by a killed run.
+/// Waits (at most 10 s) until no process works in `root`: a `git` started by a killed run, or
+/// one still forked but not yet `git` (its name is then still mmops's), which would become it.
 fn wait_for_git_in(root: &Path) {
     let root = root.canonicalize().unwrap();
     let busy = || {
-        fs::read_dir("/proc").unwrap().flatten().any(|entry| {
-            let path = entry.path();
-            fs::read_to_string(path.join("comm")).is_ok_and(|comm| comm.trim() == "git")
-                && fs::read_link(path.join("cwd")).is_ok_and(|cwd| cwd.starts_with(&root))
-        })
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|entry| fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&root)))
     };
     let started = std::time::Instant::now();
     while busy() && started.elapsed() < Duration::from_secs(10) {
