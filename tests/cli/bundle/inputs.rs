@@ -140,22 +140,29 @@ fn paths_escaping_the_repository_are_refused() {
     assert!(!env.exists("artifacts/release"));
 }
 
-/// A FIFO where a listed file should be is refused at once (it used to be opened blocking).
+/// A FIFO where a listed file should be is refused at once (it used to be opened blocking), and
+/// a Unix socket is named as what it is (it said only "No such device or address (os error 6)").
 #[test]
-fn a_fifo_input_is_refused_without_hanging() {
-    let env = repo();
-    fs::remove_file(env.path("README.md")).unwrap();
-    let status = Command::new("mkfifo").arg(env.path("README.md")).status().unwrap();
-    assert!(status.success());
-    bundle(&env, &[])
-        .code(2)
-        .stdout_empty()
-        .stderr_is(
-            "mmops: error: files[1]: README.md is not a regular file (a FIFO, device or socket); bundles take \
-             only regular files\n",
-        )
-        .run();
-    assert!(!env.exists("artifacts/release"));
+fn a_fifo_or_socket_input_is_refused_without_hanging() {
+    for kind in ["fifo", "socket"] {
+        let env = repo();
+        fs::remove_file(env.path("README.md")).unwrap();
+        let _socket = if kind == "fifo" {
+            assert!(Command::new("mkfifo").arg(env.path("README.md")).status().unwrap().success());
+            None
+        } else {
+            Some(std::os::unix::net::UnixListener::bind(env.path("README.md")).unwrap())
+        };
+        bundle(&env, &[])
+            .code(2)
+            .stdout_empty()
+            .stderr_is(
+                "mmops: error: files[1]: README.md is not a regular file (a FIFO, device or socket); bundles \
+                 take only regular files\n",
+            )
+            .run();
+        assert!(!env.exists("artifacts/release"), "{kind}");
+    }
 }
 
 /// `--prom-file` naming a file the release bundles replaced it in the working tree (exit 0);
@@ -174,24 +181,6 @@ fn a_prom_file_over_a_bundled_file_is_exit_2() {
         )
         .run();
     assert_eq!(env.read("deploy/up.prom"), "up 1\n");
-    assert!(!env.exists("artifacts/release"));
-}
-
-/// A Unix socket where a listed file should be said only "No such device or address (os error
-/// 6)": now it is named as what it is, like a FIFO.
-#[test]
-fn a_socket_input_is_named_as_not_a_regular_file() {
-    let env = repo();
-    fs::remove_file(env.path("README.md")).unwrap();
-    let _socket = std::os::unix::net::UnixListener::bind(env.path("README.md")).unwrap();
-    bundle(&env, &[])
-        .code(2)
-        .stdout_empty()
-        .stderr_is(
-            "mmops: error: files[1]: README.md is not a regular file (a FIFO, device or socket); bundles take \
-             only regular files\n",
-        )
-        .run();
     assert!(!env.exists("artifacts/release"));
 }
 
