@@ -374,7 +374,7 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    fn of_metadata(metadata: &fs::Metadata) -> Identity {
+    pub(crate) fn of_metadata(metadata: &fs::Metadata) -> Identity {
         Identity {
             device: metadata.dev(),
             inode: metadata.ino(),

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zip::ZipArchive;
 
-use super::inputs::MANIFEST_NAME;
+use super::inputs::{Identity, MANIFEST_NAME};
 use super::manifest::{ManifestFile, hex};
 use super::provenance;
 use super::signing::{self, PublicKey};
@@ -157,7 +157,7 @@ pub(crate) fn check(zip: &Path, args: &BundleVerifyArgs, context: &Context) -> R
         (None, None) => None,
     };
     let file = open_zip_file(zip)?;
-    let opened = Stamp::of(&file).with_context(|| format!("cannot read {}", display_path(zip)))?;
+    let opened = Identity::of(&file).with_context(|| format!("cannot read {}", display_path(zip)))?;
     let mut report =
         verify(zip, &file, &Options { no_sidecar: args.no_sidecar, key: key.as_ref() }, context)?;
     if args.rebuild && report.entries == 0 && !report.passed() {
@@ -178,42 +178,17 @@ pub(crate) fn check(zip: &Path, args: &BundleVerifyArgs, context: &Context) -> R
     Ok(report)
 }
 
-/// What identifies a file's contents between two looks: the inode, its size and its times.
-#[derive(PartialEq, Eq)]
-struct Stamp {
-    device: u64,
-    inode: u64,
-    size: u64,
-    modified: (i64, i64),
-    changed: (i64, i64),
-}
-
-impl Stamp {
-    fn of(file: &File) -> io::Result<Stamp> {
-        Ok(Stamp::from(&file.metadata()?))
-    }
-
-    fn from(metadata: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            device: metadata.dev(),
-            inode: metadata.ino(),
-            size: metadata.len(),
-            modified: (metadata.mtime(), metadata.mtime_nsec()),
-            changed: (metadata.ctime(), metadata.ctime_nsec()),
-        }
-    }
-}
-
-/// A problem when the file verified was written meanwhile, or its name now holds another file:
+/// A problem when the file verified changed meanwhile (written, linked, its mode changed), or its name now holds another file:
 /// then the report describes no file that is there (a swap mid-run used to mix two zips).
-fn changed_while_verified(path: &Path, file: &File, opened: &Stamp) -> Option<String> {
+fn changed_while_verified(path: &Path, file: &File, opened: &Identity) -> Option<String> {
     let shown = display_path(path);
-    if Stamp::of(file).ok().as_ref() != Some(opened) {
+    if Identity::of(file).ok().as_ref() != Some(opened) {
         return Some(format!(
-            "{shown} was written while it was verified: verify it again once it is complete"
+            "{shown} changed while it was verified (written, or its status changed): verify it again once it \
+             is complete"
         ));
     }
-    let now = std::fs::symlink_metadata(path).ok().map(|metadata| Stamp::from(&metadata));
+    let now = std::fs::symlink_metadata(path).ok().map(|metadata| Identity::of_metadata(&metadata));
     (now.as_ref() != Some(opened)).then(|| {
         format!(
             "{shown} was replaced while it was verified (another file is at that name now): verify it again"
@@ -796,6 +771,29 @@ pub(crate) fn compare(manifest: Option<&[ManifestFile]>, checks: &[EntryCheck]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The end-of-check look: the same file untouched passes; written in place, or another file
+    /// renamed over its name, is a problem naming which.
+    #[test]
+    fn a_zip_changed_or_replaced_while_verified_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.zip");
+        std::fs::write(&path, b"one").unwrap();
+        let file = File::open(&path).unwrap();
+        let opened = Identity::of(&file).unwrap();
+        assert_eq!(changed_while_verified(&path, &file, &opened), None);
+
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"two").unwrap();
+        let problem = changed_while_verified(&path, &file, &opened).unwrap();
+        assert!(problem.contains("r.zip changed while it was verified"), "{problem}");
+
+        let other = dir.path().join("other.zip");
+        std::fs::write(&other, b"one").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let opened = Identity::of(&file).unwrap();
+        let problem = changed_while_verified(&path, &file, &opened).unwrap();
+        assert!(problem.contains("r.zip was replaced while it was verified"), "{problem}");
+    }
 
     fn file(path: &str, sha256: &str, size: u64) -> ManifestFile {
         ManifestFile { path: path.into(), sha256: sha256.into(), size, description: String::new() }
