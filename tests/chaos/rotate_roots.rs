@@ -16,6 +16,16 @@ const FILES: usize = 600;
 const KEEP: usize = 150;
 const NOW: i64 = 1_760_184_000; // 2025-10-11T12:00:00Z
 
+/// Builds every root of ROOTS in `dir` afresh; returns the names each keeps (the same in each).
+fn build_roots(dir: &Path) -> BTreeSet<String> {
+    let mut keep = BTreeSet::new();
+    for root in ROOTS {
+        let _ = fs::remove_dir_all(dir.join(root));
+        keep = build_root(&dir.join(root));
+    }
+    keep
+}
+
 /// Builds `root/` with FILES files, file i older than file i+1; returns the names kept.
 fn build_root(root: &Path) -> BTreeSet<String> {
     let mut keep = BTreeSet::new();
@@ -55,14 +65,7 @@ fn rotate_command(dir: &Path) -> std::process::Command {
 fn killed_rotate_over_several_roots_finishes_roots_in_order_and_loses_nothing() {
     let (mut rng, seed) = Rng::from_env(0x0000_2007_5000);
     let dir = tempfile::tempdir().unwrap();
-    let rebuild = || -> BTreeSet<String> {
-        let mut keep = BTreeSet::new();
-        for root in ROOTS {
-            let _ = fs::remove_dir_all(dir.path().join(root));
-            keep = build_root(&dir.path().join(root));
-        }
-        keep
-    };
+    let rebuild = || build_roots(dir.path());
     let keep = rebuild();
     let full = time_one_run(rotate_command(dir.path()));
     for root in ROOTS {
@@ -204,14 +207,7 @@ fn a_root_swapped_for_a_symlink_mid_run_never_reaches_the_victim() {
 fn sigterm_over_several_roots_stops_in_the_current_root_and_reports_the_rest_as_not_run() {
     let (mut rng, seed) = Rng::from_env(0x5167_2007);
     let dir = tempfile::tempdir().unwrap();
-    let rebuild = || -> BTreeSet<String> {
-        let mut keep = BTreeSet::new();
-        for root in ROOTS {
-            let _ = fs::remove_dir_all(dir.path().join(root));
-            keep = build_root(&dir.path().join(root));
-        }
-        keep
-    };
+    let rebuild = || build_roots(dir.path());
     let keep = rebuild();
     let full = time_one_run(rotate_command(dir.path()));
     let all: BTreeSet<String> = (0..FILES).map(|index| format!("d{}/f{index:04}.log", index % 5)).collect();

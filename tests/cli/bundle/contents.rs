@@ -218,15 +218,7 @@ fn byte_identical_across_mtimes_umask_time_zone_and_creation_order() {
 fn timestamps_come_from_the_build_time_clamped_to_1980() {
     let env = repo();
     // An empty CI_FAKE_UTC counts as unset (the fixture pins it otherwise).
-    let document: CreateDoc = env
-        .check(["bundle", "--format", "json"])
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env("CI_FAKE_UTC", "")
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = bundle_json_at(&env, "1700000000", "");
     assert_eq!(document.created_at, "2023-11-14T22:13:20Z");
     let mut archive = open_zip(&env.path(ZIP));
     for index in 0..archive.len() {
@@ -241,15 +233,7 @@ fn timestamps_come_from_the_build_time_clamped_to_1980() {
     }
     // CI_FAKE_UTC wins over SOURCE_DATE_EPOCH; 1970 is below the zip minimum and is clamped.
     let env = repo();
-    let document: CreateDoc = env
-        .check(["bundle", "--format", "json"])
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env("CI_FAKE_UTC", "1970-01-01T00:00:00Z")
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = bundle_json_at(&env, "1700000000", "1970-01-01T00:00:00Z");
     assert_eq!(document.created_at, "1970-01-01T00:00:00Z");
     let mut archive = open_zip(&env.path(ZIP));
     let time = archive.by_index(0).unwrap().last_modified().unwrap();

@@ -78,6 +78,19 @@ fn bundle<'a>(env: &'a TestEnv, args: &[&str]) -> Check<'a> {
     env.check(all).env("CI_FAKE_UTC", FAKE_NOW)
 }
 
+/// `mmops bundle --format json` built at `SOURCE_DATE_EPOCH=epoch` with `CI_FAKE_UTC=fake_utc`
+/// (empty: unset), which must succeed quietly; its document.
+fn bundle_json_at(env: &TestEnv, epoch: &str, fake_utc: &str) -> CreateDoc {
+    env.check(["bundle", "--format", "json"])
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .env("CI_FAKE_UTC", fake_utc)
+        .code(0)
+        .stdout(Expect::Anything)
+        .stderr_empty()
+        .run()
+        .json_as()
+}
+
 /// `MANIFEST.json` of the zip at `path`, read into its typed mirror.
 fn manifest_of(path: &Path) -> Manifest {
     serde_json::from_slice(&read_entry(path, "MANIFEST.json")).expect("MANIFEST.json matches its mirror")

@@ -92,15 +92,7 @@ fn a_rebuild_at_another_time_names_source_date_epoch() {
             run.stderr.split("this build ").nth(1).unwrap().split(')').next().unwrap()
         )
     );
-    let document: CreateDoc = env
-        .check(["bundle", "--format", "json"])
-        .env("SOURCE_DATE_EPOCH", "1760184000")
-        .env("CI_FAKE_UTC", "")
-        .code(0)
-        .stdout(Expect::Anything)
-        .stderr_empty()
-        .run()
-        .json_as();
+    let document = bundle_json_at(&env, "1760184000", "");
     assert_eq!(document.outcome, Outcome::Unchanged);
     assert_eq!(document.created_at, "2025-10-11T12:00:00Z");
     assert!(fs::read(env.path(ZIP)).unwrap() == original);

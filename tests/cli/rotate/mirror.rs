@@ -48,50 +48,67 @@ pub(crate) enum FileResult {
     Quarantined,
 }
 
-/// The report of a run that got as far as a plan (`RotateReport` plus the printer's `tool`,
-/// `status` and `marker`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Document {
-    pub base_dir: String,
-    pub dry_run: bool,
-    pub now: String,
-    #[serde(deserialize_with = "nullable")]
-    pub policy: Option<String>,
-    pub default_policy: bool,
-    pub rules: Vec<RuleRow>,
-    pub uncovered: Group,
-    pub scan: ScanView,
-    pub files: Vec<FileRow>,
-    pub totals: Totals,
-    pub future_dated: Vec<String>,
-    #[serde(deserialize_with = "nullable")]
-    pub archive: Option<Archive>,
-    #[serde(deserialize_with = "nullable")]
-    pub would_archive: Option<Archive>,
-    pub by_reason: Vec<ReasonCount>,
-    pub pruned_dirs: Vec<String>,
-    #[serde(deserialize_with = "nullable")]
-    pub refusal: Option<String>,
-    pub base_dir_removed: bool,
-    pub left_in_quarantine: Vec<String>,
-    #[serde(deserialize_with = "nullable")]
-    pub output_error: Option<String>,
-    /// Only with `--min-free` or a policy's `min_free`.
-    #[serde(default)]
-    pub min_free: Option<MinFree>,
-    pub warnings: Vec<String>,
-    pub tool: String,
-    pub status: Status,
-    pub marker: String,
+/// Declares a rotated base dir's report with the fields every such report has, plus `$extra`,
+/// and its `rows()`. serde cannot combine `flatten` with `deny_unknown_fields`, so [`Document`]
+/// (a single base dir's report, with the printer's `tool` and `marker`) and [`RanRoot`] (one
+/// section of a several-roots document) share their fields through this macro.
+macro_rules! rotated_report {
+    ($(#[$meta:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $name {
+            pub base_dir: String,
+            pub dry_run: bool,
+            pub now: String,
+            #[serde(deserialize_with = "nullable")]
+            pub policy: Option<String>,
+            pub default_policy: bool,
+            pub rules: Vec<RuleRow>,
+            pub uncovered: Group,
+            pub scan: ScanView,
+            pub files: Vec<FileRow>,
+            pub totals: Totals,
+            pub future_dated: Vec<String>,
+            #[serde(deserialize_with = "nullable")]
+            pub archive: Option<Archive>,
+            #[serde(deserialize_with = "nullable")]
+            pub would_archive: Option<Archive>,
+            pub by_reason: Vec<ReasonCount>,
+            pub pruned_dirs: Vec<String>,
+            #[serde(deserialize_with = "nullable")]
+            pub refusal: Option<String>,
+            pub base_dir_removed: bool,
+            pub left_in_quarantine: Vec<String>,
+            #[serde(deserialize_with = "nullable")]
+            pub output_error: Option<String>,
+            /// Only with `--min-free` or a policy's `min_free`.
+            #[serde(default)]
+            pub min_free: Option<MinFree>,
+            pub warnings: Vec<String>,
+            $($extra)*
+        }
+
+        impl $name {
+            /// The selected files as (path, reason, result), in the report's order.
+            pub fn rows(&self) -> Vec<(String, Reason, FileResult)> {
+                self.files.iter().map(|row| (row.path.clone(), row.reason, row.result)).collect()
+            }
+        }
+    };
+}
+
+rotated_report! {
+    /// The report of a run that got as far as a plan (`RotateReport` plus the printer's `tool`,
+    /// `status` and `marker`).
+    Document {
+        pub tool: String,
+        pub status: Status,
+        pub marker: String,
+    }
 }
 
 impl Document {
-    /// The selected files as (path, reason, result), in the report's order.
-    pub fn rows(&self) -> Vec<(String, Reason, FileResult)> {
-        self.files.iter().map(|row| (row.path.clone(), row.reason, row.result)).collect()
-    }
-
     /// The selected files' paths, in the report's order.
     pub fn paths(&self) -> Vec<String> {
         self.files.iter().map(|row| row.path.clone()).collect()
@@ -336,47 +353,11 @@ impl RootSection {
     }
 }
 
-/// A rotated root's section: the single-root [`Document`] without `tool` and `marker`, with
-/// its own `status`. serde cannot combine `flatten` with `deny_unknown_fields`, so the fields
-/// are listed again here (keep them in step with [`Document`]).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RanRoot {
-    pub base_dir: String,
-    pub dry_run: bool,
-    pub now: String,
-    #[serde(deserialize_with = "nullable")]
-    pub policy: Option<String>,
-    pub default_policy: bool,
-    pub rules: Vec<RuleRow>,
-    pub uncovered: Group,
-    pub scan: ScanView,
-    pub files: Vec<FileRow>,
-    pub totals: Totals,
-    pub future_dated: Vec<String>,
-    #[serde(deserialize_with = "nullable")]
-    pub archive: Option<Archive>,
-    #[serde(deserialize_with = "nullable")]
-    pub would_archive: Option<Archive>,
-    pub by_reason: Vec<ReasonCount>,
-    pub pruned_dirs: Vec<String>,
-    #[serde(deserialize_with = "nullable")]
-    pub refusal: Option<String>,
-    pub base_dir_removed: bool,
-    pub left_in_quarantine: Vec<String>,
-    #[serde(deserialize_with = "nullable")]
-    pub output_error: Option<String>,
-    /// Only with `--min-free` or a policy's `min_free`.
-    #[serde(default)]
-    pub min_free: Option<MinFree>,
-    pub warnings: Vec<String>,
-    pub status: Status,
-}
-
-impl RanRoot {
-    /// The selected files as (path, reason, result), in the report's order.
-    pub fn rows(&self) -> Vec<(String, Reason, FileResult)> {
-        self.files.iter().map(|row| (row.path.clone(), row.reason, row.result)).collect()
+rotated_report! {
+    /// A rotated root's section: the single-root [`Document`] without `tool` and `marker`, with
+    /// its own `status`.
+    RanRoot {
+        pub status: Status,
     }
 }
 

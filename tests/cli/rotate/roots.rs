@@ -28,7 +28,12 @@ fn root_file(env: &TestEnv, root: &str, relative: &str, size: usize, age_days: f
 
 /// Two roots `a` and `b`, each with one file past `--days 7` and one within it.
 fn two_roots(env: &TestEnv) {
-    for root in ["a", "b"] {
+    roots(env, &["a", "b"]);
+}
+
+/// Each of `names` with `old.log` (30 days, 2 B) and `new.log` (1 day, 1 B).
+fn roots(env: &TestEnv, names: &[&str]) {
+    for root in names {
         root_file(env, root, "old.log", 2, 30.0);
         root_file(env, root, "new.log", 1, 1.0);
     }
@@ -401,9 +406,7 @@ fn hold_lock(env: &TestEnv, root: &str) -> fs::File {
 #[test]
 fn a_root_whose_lock_is_held_is_reported_and_the_other_roots_still_rotate() {
     let env = TestEnv::new();
-    two_roots(&env);
-    root_file(&env, "c", "old.log", 2, 30.0);
-    root_file(&env, "c", "new.log", 1, 1.0);
+    roots(&env, &["a", "b", "c"]);
     let lock = hold_lock(&env, "b");
     let message = "another rotation holds the lock b/.mmops-rotate.lock; did not wait (no --wait-lock); nothing \
                    was deleted — let it finish, or wait for it with --wait-lock 10m";
@@ -456,9 +459,7 @@ fn a_root_whose_lock_is_held_is_reported_and_the_other_roots_still_rotate() {
 #[test]
 fn the_prom_file_has_a_series_per_root_and_passes_promtool() {
     let env = TestEnv::new();
-    two_roots(&env);
-    root_file(&env, "c", "old.log", 2, 30.0);
-    root_file(&env, "c", "new.log", 1, 1.0);
+    roots(&env, &["a", "b", "c"]);
     let lock = hold_lock(&env, "c");
     env.mkdir("textfile");
     rotate_check(
@@ -615,9 +616,7 @@ fn a_root_swapped_for_a_symlink_after_planning_is_never_followed() {
 #[test]
 fn an_interrupt_stops_after_the_current_root_and_reports_the_rest_as_not_run() {
     let env = TestEnv::new();
-    two_roots(&env);
-    root_file(&env, "c", "old.log", 2, 30.0);
-    root_file(&env, "c", "new.log", 1, 1.0);
+    roots(&env, &["a", "b", "c"]);
     let lock = hold_lock(&env, "b");
     let child = spawn_rotate(
         &env,
